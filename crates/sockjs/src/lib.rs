@@ -1,0 +1,1 @@
+//! SockJS server for axum (placeholder while the core lands).

@@ -1,0 +1,53 @@
+//! Project tasks, run as `cargo xtask <task>`. With no arguments it prints help.
+//!
+//! One file per task; `util` holds what they share (building binaries,
+//! starting servers and polling them for readiness, installing npm packages
+//! into a cache under `target/`).
+
+mod bench;
+mod ci;
+mod e2e;
+mod protocol_test;
+mod util;
+
+use std::process::ExitCode;
+
+const HELP: &str = "\
+usage: cargo xtask <task> [options]
+
+tasks:
+  protocol-test [--against-node] [--url BASE] [--filter S]
+                     run the SockJS conformance suite against the project's
+                     test server (or sockjs-node 0.3.24, or any server)
+  e2e [--filter S]   sockjs-client in headless Chromium, every transport
+  bench [--quick]    load generator, side by side with sockjs-node
+  ci                 everything CI runs: fmt, clippy, tests, docs, the
+                     conformance suite (ours and sockjs-node), e2e, bench --quick
+";
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let Some(task) = args.next() else {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    };
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_str() {
+        "protocol-test" => protocol_test::run(&rest),
+        "e2e" => e2e::run(&rest),
+        "bench" => bench::run(&rest),
+        "ci" => ci::run(&rest),
+        "help" | "--help" | "-h" => {
+            print!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask {task}: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

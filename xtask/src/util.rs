@@ -1,0 +1,178 @@
+//! What the tasks share: locating the workspace, running cargo, starting
+#![allow(dead_code)] // helpers are used by the tasks as they land
+//! servers and waiting for them by polling, and npm installs into a cache.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The workspace root (the parent of `xtask/`).
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
+}
+
+/// `target/` of the workspace (honours `CARGO_TARGET_DIR`).
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"))
+}
+
+/// A `cargo` command run from the workspace root.
+pub(crate) fn cargo(args: &[&str]) -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.args(args).current_dir(root());
+    cmd
+}
+
+/// Runs a command to completion, announcing it; an error names the step.
+pub(crate) fn run_step(name: &str, mut cmd: Command) -> Result<(), String> {
+    eprintln!("==> {name}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("{name}: cannot start: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{name} failed ({status})"))
+    }
+}
+
+/// Builds a binary of a workspace package and returns its path.
+pub(crate) fn build_bin(package: &str, bin: &str, release: bool) -> Result<PathBuf, String> {
+    let mut args = vec!["build", "--quiet", "--package", package, "--bin", bin];
+    if release {
+        args.push("--release");
+    }
+    run_step(&format!("build {bin}"), cargo(&args))?;
+    let profile = if release { "release" } else { "debug" };
+    Ok(target_dir().join(profile).join(bin))
+}
+
+/// A TCP port that was free a moment ago on 127.0.0.1.
+pub(crate) fn free_port() -> Result<u16, String> {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .map_err(|e| format!("no free port: {e}"))
+}
+
+/// A child process that is killed when dropped, so no server outlives its task.
+pub(crate) struct Server {
+    child: Child,
+    /// What it was started as, for messages.
+    pub(crate) name: String,
+}
+
+impl Server {
+    /// Starts `cmd` with stdout/stderr inherited (or to a log file when given).
+    pub(crate) fn start(name: &str, mut cmd: Command, log: Option<&Path>) -> Result<Self, String> {
+        if let Some(log) = log {
+            let file = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+            let err = file.try_clone().map_err(|e| e.to_string())?;
+            cmd.stdout(Stdio::from(file)).stderr(Stdio::from(err));
+        }
+        cmd.stdin(Stdio::null());
+        let child = cmd
+            .spawn()
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
+        Ok(Server {
+            child,
+            name: name.to_string(),
+        })
+    }
+
+    /// The operating-system process id.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Polls `GET path` on `addr` until it answers 200, the process exits, or
+    /// `timeout` passes.
+    pub(crate) fn wait_ready(
+        &mut self,
+        addr: SocketAddr,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Err(format!("{} exited before it was ready ({status})", self.name));
+            }
+            if http_get_status(addr, path) == Some(200) {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} not ready after {timeout:?}", self.name));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The status code of a plain `GET path` over HTTP/1.0, or `None` when
+/// nothing answers.
+pub(crate) fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut head = [0u8; 12];
+    s.read_exact(&mut head).ok()?;
+    std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+/// Installs the npm project in `xtask/node/<name>` into
+/// `target/xtask-node/<name>` (skipped when `package.json` is unchanged) and
+/// returns that directory.
+pub(crate) fn npm_install(name: &str) -> Result<PathBuf, String> {
+    let src = root().join("xtask").join("node").join(name);
+    let dst = target_dir().join("xtask-node").join(name);
+    std::fs::create_dir_all(&dst).map_err(|e| format!("{}: {e}", dst.display()))?;
+    let manifest = std::fs::read(src.join("package.json"))
+        .map_err(|e| format!("{}/package.json: {e}", src.display()))?;
+    let stamp = dst.join(".installed-package.json");
+    let fresh = std::fs::read(&stamp).ok().as_deref() != Some(&manifest[..])
+        || !dst.join("node_modules").exists();
+    // Copy every file of the source folder (scripts change without a reinstall).
+    for entry in std::fs::read_dir(&src).map_err(|e| e.to_string())? {
+        let entry = entry.map_err(|e| e.to_string())?;
+        if entry.file_type().map_err(|e| e.to_string())?.is_file() {
+            std::fs::copy(entry.path(), dst.join(entry.file_name())).map_err(|e| e.to_string())?;
+        }
+    }
+    if fresh {
+        let mut cmd = Command::new("npm");
+        cmd.args(["install", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(&dst);
+        run_step(&format!("npm install ({name})"), cmd)?;
+        std::fs::write(&stamp, &manifest).map_err(|e| e.to_string())?;
+    }
+    Ok(dst)
+}
+
+/// Starts the sockjs-node 0.3.24 reference server on `port` with extra
+/// arguments (see `xtask/node/sockjs-node-server/server.js`).
+pub(crate) fn start_node_server(port: u16, extra: &[&str]) -> Result<Server, String> {
+    let dir = npm_install("sockjs-node-server")?;
+    let mut cmd = Command::new("node");
+    cmd.arg(dir.join("server.js"))
+        .args(["--port", &port.to_string()])
+        .args(extra);
+    let mut server = Server::start("sockjs-node", cmd, None)?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    server.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
+    Ok(server)
+}
