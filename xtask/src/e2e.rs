@@ -1,5 +1,180 @@
-//! `cargo xtask e2e` (being built).
+//! `cargo xtask e2e`: sockjs-client 1.6 in headless Chromium against the
+//! test server, every transport it offers in Chromium.
+//!
+//! This task starts the server (ours, or sockjs-node 0.3.24 with
+//! `--against-node`) with its iframe page loading the client from the test
+//! page's server, makes sure Chromium is there (`apt-get install chromium`
+//! when missing and running as root), installs the npm side
+//! (`xtask/node/e2e`: playwright-core and sockjs-client) under `target/`, and
+//! runs `run.mjs`, which serves the test page from another origin, drives
+//! the browser, prints one line per case and `N passed, M failed`, and
+//! writes `target/e2e-report.html` and `target/e2e-report.png`.
 
-pub(crate) fn run(_args: &[String]) -> Result<(), String> {
-    Err("not built yet".into())
+use crate::util::{self, Server};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+const USAGE: &str = "\
+usage: cargo xtask e2e [--against-node] [--filter S]
+
+  --against-node   run against sockjs-node 0.3.24 instead of our test server
+                   (tells sockjs-client behaviour from ours)
+  --filter S       only the cases whose name (`transport/case`) contains S
+
+Needs node and npm. Chromium is /usr/bin/chromium (or $CHROMIUM); when it is
+missing and this runs as root, it is installed with apt-get.
+Report: target/e2e-report.html, screenshot target/e2e-report.png, one
+screenshot per failure in target/e2e-failures/, server log target/e2e-server.log.
+";
+
+/// The Debian package's launcher; `CHROMIUM` overrides it.
+const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
+
+struct Options {
+    against_node: bool,
+    filter: Option<String>,
+}
+
+fn parse(args: &[String]) -> Result<Option<Options>, String> {
+    let mut opts = Options {
+        against_node: false,
+        filter: None,
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        match arg.as_str() {
+            "--against-node" => opts.against_node = true,
+            "--filter" => {
+                let s = it.next().ok_or("--filter needs a value")?;
+                opts.filter = Some(s.clone());
+            }
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    Ok(Some(opts))
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let Some(opts) = parse(args)? else {
+        print!("{USAGE}");
+        return Ok(());
+    };
+    require_node()?;
+    let chromium = ensure_chromium()?;
+    let runner_dir = util::npm_install("e2e")?;
+
+    // The page server's port is chosen here because the SockJS server must
+    // know it: its iframe page loads sockjs-client from there.
+    let page_port = util::free_port()?;
+    let server_port = util::free_port()?;
+    let sockjs_url = format!("http://127.0.0.1:{page_port}/sockjs.min.js");
+    let (_server, label) = if opts.against_node {
+        let server = util::start_node_server(server_port, &["--sockjs-url", &sockjs_url])?;
+        (server, "sockjs-node 0.3.24")
+    } else {
+        (start_our_server(server_port, &sockjs_url)?, "sockjs-axum")
+    };
+
+    let out = util::target_dir();
+    let mut cmd = Command::new("node");
+    cmd.arg(runner_dir.join("run.mjs"))
+        .arg("--server")
+        .arg(format!("http://127.0.0.1:{server_port}"))
+        .arg("--page-port")
+        .arg(page_port.to_string())
+        .arg("--chromium")
+        .arg(&chromium)
+        .arg("--out")
+        .arg(&out)
+        .arg("--label")
+        .arg(label);
+    if let Some(filter) = &opts.filter {
+        cmd.arg("--filter").arg(filter);
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot start node: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "failed ({status}); report: {}",
+            out.join("e2e-report.html").display()
+        ))
+    }
+}
+
+/// Builds and starts `sockjs-test-server`, logging to `target/e2e-server.log`.
+fn start_our_server(port: u16, sockjs_url: &str) -> Result<Server, String> {
+    let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--sockjs-url", sockjs_url]);
+    let log = util::target_dir().join("e2e-server.log");
+    let mut server = Server::start("sockjs-test-server", cmd, Some(&log))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    server.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
+    Ok(server)
+}
+
+fn require_node() -> Result<(), String> {
+    let ok = Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ok {
+        Ok(())
+    } else {
+        Err("node is not installed (needed to drive the browser); \
+             install Node.js 18 or later (e.g. `apt-get install nodejs npm`)"
+            .into())
+    }
+}
+
+/// The browser to drive: `$CHROMIUM`, else Debian's `/usr/bin/chromium`,
+/// installed with apt-get when missing and we are root. Never downloads a
+/// browser build of its own.
+fn ensure_chromium() -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os("CHROMIUM") {
+        let path = PathBuf::from(path);
+        return if path.exists() {
+            Ok(path)
+        } else {
+            Err(format!("CHROMIUM={} does not exist", path.display()))
+        };
+    }
+    let path = PathBuf::from(DEFAULT_CHROMIUM);
+    if path.exists() {
+        return Ok(path);
+    }
+    let how = "install Debian's chromium package (`sudo apt-get install chromium`) \
+               or point CHROMIUM at a Chromium or Chrome binary";
+    if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
+        return Err(format!("no browser at {DEFAULT_CHROMIUM}: {how}"));
+    }
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]);
+    util::run_step("apt-get update", update)?;
+    let mut install = Command::new("apt-get");
+    install
+        .args(["install", "-y", "-qq", "chromium"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    util::run_step("apt-get install chromium", install)?;
+    if path.exists() {
+        Ok(path)
+    } else {
+        Err(format!(
+            "apt-get installed chromium but {DEFAULT_CHROMIUM} is missing: {how}"
+        ))
+    }
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == b"0")
 }

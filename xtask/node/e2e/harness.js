@@ -1,0 +1,446 @@
+// Browser side of the e2e suite: the test cases, run inside the page by
+// run.mjs. Needs the global `SockJS` (sockjs-client's dist build) loaded
+// first. Written for this project.
+//
+// Every case is `async (ctx) => detail`: it throws an Error saying what went
+// wrong, or returns a short description of what it saw. `ctx.base` is the
+// SockJS server (`http://127.0.0.1:PORT`), `ctx.transport` the one transport
+// the case forces, `ctx.other` a different transport for two-client cases.
+(function () {
+  'use strict';
+
+  var WAIT_MS = 10000;
+  var started = Date.now();
+
+  // ---- a visible log, so a failure screenshot shows what happened ----
+
+  function logBox() {
+    var el = document.getElementById('e2e-log');
+    if (!el) {
+      el = document.createElement('pre');
+      el.id = 'e2e-log';
+      el.style.cssText = 'font: 12px monospace; white-space: pre-wrap; border: 1px solid #999; padding: 4px';
+      document.body.appendChild(el);
+    }
+    return el;
+  }
+
+  var lines = [];
+  function log(text) {
+    var line = ((Date.now() - started) / 1000).toFixed(3) + 's ' + text;
+    lines.push(line);
+    logBox().textContent += line + '\n';
+  }
+
+  function short(s) {
+    s = String(s);
+    return s.length > 80 ? JSON.stringify(s.slice(0, 60)) + '... (' + s.length + ' chars)' : JSON.stringify(s);
+  }
+
+  // ---- a SockJS client whose events can be awaited ----
+
+  function Client(url, transport, label) {
+    var self = this;
+    this.label = label || 'client';
+    this.messages = [];
+    this.closeEvent = null;
+    this.opened = false;
+    this.transport = null;
+    this.wakers = [];
+    var options = transport ? { transports: [transport] } : {};
+    log(this.label + ': new SockJS(' + url + ', ' + JSON.stringify(options) + ')');
+    var sock = new SockJS(url, null, options);
+    this.sock = sock;
+    sock.onopen = function () {
+      self.opened = true;
+      // sockjs-client resets sock.transport when it closes, which can be
+      // in the same task as the open (the /close service), so keep it.
+      self.transport = sock.transport;
+      log(self.label + ': open, transport ' + sock.transport);
+      self.wake();
+    };
+    sock.onmessage = function (e) {
+      self.messages.push(e.data);
+      if (self.messages.length <= 3) log(self.label + ': message ' + short(e.data));
+      self.wake();
+    };
+    sock.onclose = function (e) {
+      self.closeEvent = { code: e.code, reason: e.reason, wasClean: e.wasClean };
+      log(self.label + ': close ' + JSON.stringify(self.closeEvent));
+      self.wake();
+    };
+  }
+
+  Client.prototype.wake = function () {
+    var w = this.wakers;
+    this.wakers = [];
+    w.forEach(function (f) { f(); });
+  };
+
+  // Resolves once `done()` is true; rejects with `what()` after `ms`.
+  Client.prototype.until = function (done, what, ms) {
+    var self = this;
+    return new Promise(function (resolve, reject) {
+      var timer = setTimeout(function () {
+        reject(new Error(self.label + ': ' + what() + ' (after ' + (ms || WAIT_MS) + ' ms)'));
+      }, ms || WAIT_MS);
+      (function check() {
+        var r;
+        try {
+          r = done();
+        } catch (e) {
+          clearTimeout(timer);
+          reject(e);
+          return;
+        }
+        if (r) {
+          clearTimeout(timer);
+          resolve();
+        } else {
+          self.wakers.push(check);
+        }
+      })();
+    });
+  };
+
+  Client.prototype.describeClose = function () {
+    var c = this.closeEvent;
+    return c ? 'closed ' + c.code + ' ' + JSON.stringify(c.reason) + (c.wasClean ? ' (clean)' : '') : 'not closed';
+  };
+
+  // Waits for open and checks that the requested transport is the one used.
+  Client.prototype.open = async function (transport) {
+    var self = this;
+    await this.until(function () {
+      if (!self.opened && self.closeEvent) {
+        throw new Error(self.label + ': closed before open: ' + self.describeClose());
+      }
+      return self.opened;
+    }, function () { return 'did not open'; });
+    if (transport && this.transport !== transport) {
+      throw new Error(this.label + ': opened with transport ' + this.transport + ', not ' + transport);
+    }
+    return this;
+  };
+
+  // The next `n` messages (removed from the queue).
+  Client.prototype.take = async function (n, ms) {
+    var self = this;
+    await this.until(function () {
+      if (self.messages.length < n && self.closeEvent) {
+        throw new Error(self.label + ': got ' + self.messages.length + ' of ' + n + ' messages, then ' + self.describeClose());
+      }
+      return self.messages.length >= n;
+    }, function () {
+      var m = self.messages;
+      return 'got ' + m.length + ' of ' + n + ' messages' + (m.length ? ', last ' + short(m[m.length - 1]) : '');
+    }, ms);
+    return this.messages.splice(0, n);
+  };
+
+  Client.prototype.closed = async function (ms) {
+    var self = this;
+    await this.until(function () { return !!self.closeEvent; }, function () { return 'no close event'; }, ms);
+    return this.closeEvent;
+  };
+
+  Client.prototype.close = function () {
+    if (this.sock.readyState !== SockJS.CLOSED) this.sock.close();
+  };
+
+  async function connect(ctx, service, transport, label) {
+    var c = new Client(ctx.base + service, transport, label);
+    try {
+      return await c.open(transport);
+    } catch (e) {
+      c.close();
+      throw e;
+    }
+  }
+
+  // Runs `body(client)` on a client of `service`, closing it afterwards.
+  async function withClient(ctx, service, body) {
+    var c = await connect(ctx, service, ctx.transport);
+    try {
+      return await body(c);
+    } finally {
+      c.close();
+    }
+  }
+
+  function firstDifference(expected, got) {
+    var n = Math.min(expected.length, got.length);
+    for (var i = 0; i < n && expected.charCodeAt(i) === got.charCodeAt(i); i++);
+    var hex = function (s) {
+      return i < s.length ? 'U+' + s.charCodeAt(i).toString(16).toUpperCase().padStart(4, '0') : 'end';
+    };
+    return 'lengths ' + expected.length + ' sent / ' + got.length + ' received; first difference at index ' +
+      i + ': sent ' + hex(expected) + ', received ' + hex(got);
+  }
+
+  function expectSame(what, expected, got) {
+    if (expected !== got) throw new Error(what + ' changed in transit: ' + firstDifference(expected, got));
+  }
+
+  function expectClose(ev, code, reason, wasClean) {
+    if (ev.code !== code || ev.reason !== reason || ev.wasClean !== wasClean) {
+      throw new Error('expected close ' + code + ' ' + JSON.stringify(reason) + ' wasClean=' + wasClean +
+        ', got ' + JSON.stringify(ev));
+    }
+  }
+
+  // ---- test data ----
+
+  function range(from, to) {
+    var s = '';
+    for (var c = from; c <= to; c++) s += String.fromCharCode(c);
+    return s;
+  }
+
+  // Every character that PROTOCOL.md section 2 makes the server escape, the
+  // JSON specials, a sample of everything else, and astral characters.
+  function unicodeClasses() {
+    return range(0x00, 0x1f) + range(0x20, 0x7f) + range(0x80, 0xff) +
+      range(0x200c, 0x200f) + range(0x2028, 0x202f) + range(0x2060, 0x206f) + range(0xfff0, 0xffff) +
+      '\u00ad\u0300\u0345\u0600\u0605\u061c\u06dd\u070f\u180e\u2000\u200b\ufeff\ue000\uf8ff\ufdd0\ufffd' +
+      'é ß ø Ω 中文 日本語 한국어 مرحبا שלום ไทย' +
+      '\u{1F600}\u{10000}\u{10FFFF}\u{1D11E}\u{1F468}\u200d\u{1F469}\u200d\u{1F467}\u{E0001}\u{F0000}';
+  }
+
+  // Every BMP code point that is not a surrogate, then every 4096th astral one.
+  function unicodeSweep() {
+    var s = range(0x0000, 0xd7ff) + range(0xe000, 0xffff);
+    for (var cp = 0x10000; cp <= 0x10ffff; cp += 0x1000) s += String.fromCodePoint(cp + 0x123);
+    return s;
+  }
+
+  // 200 KiB of ASCII that changes all along, so a lost or repeated chunk shows.
+  function largeText() {
+    var parts = [];
+    var len = 0;
+    for (var i = 0; len < 200 * 1024; i++) {
+      var p = '<' + i.toString(36) + '>';
+      parts.push(p);
+      len += p.length;
+    }
+    return parts.join('').slice(0, 200 * 1024);
+  }
+
+  function token() {
+    return Math.random().toString(36).slice(2, 10);
+  }
+
+  // ---- the cases ----
+
+  var cases = {
+    // It opens with exactly the requested transport (a fallback fails).
+    opens: function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        if (c.sock.readyState !== SockJS.OPEN || c.sock.transport !== ctx.transport) {
+          throw new Error('after open: readyState ' + c.sock.readyState + ', transport ' + c.sock.transport);
+        }
+        return 'transport ' + c.transport;
+      });
+    },
+
+    // 20 messages, one at a time, each echoed before the next is sent.
+    'echo-20': function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        var t0 = Date.now();
+        for (var i = 0; i < 20; i++) {
+          var m = 'message ' + i;
+          c.sock.send(m);
+          var got = (await c.take(1))[0];
+          if (got !== m) throw new Error('sent ' + short(m) + ', received ' + short(got));
+        }
+        return '20 round trips in ' + (Date.now() - t0) + ' ms';
+      });
+    },
+
+    // The characters the server must escape (and the rest of the BMP, and
+    // astral characters) come back exactly.
+    unicode: function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        var classes = unicodeClasses();
+        var sweep = unicodeSweep();
+        c.sock.send(classes);
+        c.sock.send(sweep);
+        var got = await c.take(2);
+        expectSame('the escape-class string', classes, got[0]);
+        expectSame('the whole-BMP string', sweep, got[1]);
+        return classes.length + ' + ' + sweep.length + ' UTF-16 units round-tripped';
+      });
+    },
+
+    'large-200k': function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        var big = largeText();
+        var t0 = Date.now();
+        c.sock.send(big);
+        var got = (await c.take(1))[0];
+        expectSame('the 200 KiB message', big, got);
+        return big.length + ' bytes in ' + (Date.now() - t0) + ' ms';
+      });
+    },
+
+    // 200 messages sent back to back (about 20 KB, far past /echo's
+    // response_limit of 4096) all arrive, in order.
+    'burst-200': function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        var sent = [];
+        for (var i = 0; i < 200; i++) sent.push('burst ' + i + ' ' + 'x'.repeat(80));
+        var t0 = Date.now();
+        sent.forEach(function (m) { c.sock.send(m); });
+        var got = await c.take(200);
+        for (var j = 0; j < 200; j++) {
+          if (got[j] !== sent[j]) throw new Error('message ' + j + ': expected ' + short(sent[j]) + ', got ' + short(got[j]));
+        }
+        return '200 messages in ' + (Date.now() - t0) + ' ms';
+      });
+    },
+
+    // The server closes: the client sees 3000 "Go away!".
+    'server-close': async function (ctx) {
+      var c = await connect(ctx, '/close', ctx.transport);
+      var ev = await c.closed();
+      expectClose(ev, 3000, 'Go away!', true);
+      return 'closed 3000 "Go away!"';
+    },
+
+    // The client closes: 1000, clean; the server has really let go (the
+    // same page can connect again at once).
+    'client-close': async function (ctx) {
+      var c = await connect(ctx, '/echo', ctx.transport);
+      c.sock.send('before close');
+      await c.take(1);
+      c.sock.close();
+      var ev = await c.closed();
+      expectClose(ev, 1000, 'Normal closure', true);
+      await withClient(ctx, '/echo', async function (d) {
+        d.sock.send('after close');
+        await d.take(1);
+      });
+      return 'closed 1000 "Normal closure", reconnect works';
+    },
+
+    // The JSESSIONID service works on this transport.
+    'cookie-needed': function (ctx) {
+      return withClient(ctx, '/cookie_needed_echo', async function (c) {
+        c.sock.send('a');
+        c.sock.send('b');
+        var got = await c.take(2);
+        if (got[0] !== 'a' || got[1] !== 'b') throw new Error('echo gave ' + JSON.stringify(got));
+        return 'echo works';
+      });
+    },
+
+    // websocket is refused (the server says websocket: false); every other
+    // transport just works.
+    'disabled-websocket': async function (ctx) {
+      if (ctx.transport === 'websocket') {
+        var c = new Client(ctx.base + '/disabled_websocket_echo', 'websocket');
+        var ev = await c.closed();
+        if (c.opened) throw new Error('opened with ' + c.transport);
+        expectClose(ev, 2000, 'All transports failed', false);
+        return 'refused: closed 2000 "All transports failed"';
+      }
+      return withClient(ctx, '/disabled_websocket_echo', async function (d) {
+        d.sock.send('hello');
+        var got = (await d.take(1))[0];
+        if (got !== 'hello') throw new Error('echo gave ' + short(got));
+        return 'echo works';
+      });
+    },
+
+    ticker: function (ctx) {
+      return withClient(ctx, '/ticker', async function (c) {
+        var t0 = Date.now();
+        var got = await c.take(2, 5000);
+        if (got[0] !== 'tick!' || got[1] !== 'tick!') throw new Error('ticks were ' + JSON.stringify(got));
+        return '2 ticks in ' + (Date.now() - t0) + ' ms';
+      });
+    },
+
+    // A message sent on this transport reaches a client on another
+    // transport, and the other way round.
+    broadcast: async function (ctx) {
+      var a = await connect(ctx, '/broadcast', ctx.transport, 'A ' + ctx.transport);
+      var b;
+      try {
+        b = await connect(ctx, '/broadcast', ctx.other, 'B ' + ctx.other);
+        var t = token();
+        var mine = function (m) { return m.indexOf(t) === 0; };
+        a.sock.send(t + ' from A');
+        b.sock.send(t + ' from B');
+        var expect = [t + ' from A', t + ' from B'];
+        for (const x of [a, b]) {
+          await x.until(function () { return x.messages.filter(mine).length >= 2; },
+            function () { return 'got ' + JSON.stringify(x.messages.filter(mine)) + ' of ' + JSON.stringify(expect); });
+          var got = x.messages.filter(mine).sort();
+          if (JSON.stringify(got) !== JSON.stringify(expect)) {
+            throw new Error(x.label + ' got ' + JSON.stringify(got));
+          }
+        }
+        return 'both ways with ' + ctx.other;
+      } finally {
+        a.close();
+        if (b) b.close();
+      }
+    },
+
+    // Without a transport list, /echo opens on websocket.
+    'default-websocket': async function (ctx) {
+      var c = await connect(ctx, '/echo', null);
+      c.close();
+      if (c.transport !== 'websocket') throw new Error('opened with ' + c.transport);
+      return 'transport websocket';
+    },
+
+    // Without a transport list, /disabled_websocket_echo falls back.
+    'fallback': async function (ctx) {
+      var c = await connect(ctx, '/disabled_websocket_echo', null);
+      try {
+        var used = c.transport;
+        if (used === 'websocket') throw new Error('opened with websocket');
+        c.sock.send('hello');
+        var got = (await c.take(1))[0];
+        if (got !== 'hello') throw new Error('echo gave ' + short(got));
+        return 'fell back to ' + used;
+      } finally {
+        c.close();
+      }
+    },
+
+    // /amplify answers 2^n bytes for n = 1..18 (up to 256 KiB).
+    amplify: async function (ctx) {
+      var c = await connect(ctx, '/amplify', null);
+      try {
+        for (var n = 1; n <= 18; n++) {
+          c.sock.send(String(n));
+          var got = (await c.take(1))[0];
+          if (got !== 'x'.repeat(Math.pow(2, n))) throw new Error('for ' + n + ' got ' + short(got));
+        }
+        return '2 .. 262144 bytes on ' + c.transport;
+      } finally {
+        c.close();
+      }
+    },
+  };
+
+  window.E2E = {
+    cases: Object.keys(cases),
+    // Runs one case; never throws: { ok, detail, log }.
+    run: async function (name, ctx) {
+      lines = [];
+      log('case ' + name + ' ' + JSON.stringify(ctx));
+      try {
+        var detail = await cases[name](ctx);
+        log('ok: ' + detail);
+        return { ok: true, detail: String(detail), log: lines };
+      } catch (e) {
+        log('FAIL: ' + (e && e.message));
+        return { ok: false, detail: String(e && e.message || e), log: lines };
+      }
+    },
+  };
+})();

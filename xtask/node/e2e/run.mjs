@@ -1,0 +1,346 @@
+// The e2e runner: sockjs-client (from node_modules) in headless Chromium,
+// driven by playwright-core, against a running SockJS test server. Started
+// by `cargo xtask e2e`, which starts the server; written for this project.
+//
+// usage: node run.mjs --server http://127.0.0.1:PORT [--page-port N]
+//          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
+//          [--case-timeout-ms N] [--budget-s N]
+//
+// The test page is served by this script on --page-port, another origin
+// than the server, so CORS and the iframe transports are really used. The
+// server's iframe page must load the client from
+// http://127.0.0.1:<page-port>/sockjs.min.js (its --sockjs-url). htmlfile is
+// same-origin only in sockjs-client, so its cases run in a page of the
+// server's own origin: the server's iframe.html, into which the harness is
+// injected. Prints one line per case and `N passed, M failed`; writes
+// DIR/e2e-report.html, a screenshot of it (DIR/e2e-report.png) and one
+// screenshot per failed case (DIR/e2e-failures/).
+import { chromium } from 'playwright-core';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const require = createRequire(import.meta.url);
+
+// Every transport sockjs-client 1.6 offers in Chromium (xdr-* are IE only).
+const TRANSPORTS = [
+  'websocket',
+  'xhr-streaming',
+  'eventsource',
+  'iframe-eventsource',
+  'htmlfile',
+  'iframe-htmlfile',
+  'xhr-polling',
+  'iframe-xhr-polling',
+  'jsonp-polling',
+];
+// sockjs-client only enables these when the page has the server's origin.
+const SAME_ORIGIN_ONLY = new Set(['htmlfile']);
+const PER_TRANSPORT = [
+  'opens',
+  'echo-20',
+  'unicode',
+  'large-200k',
+  'burst-200',
+  'server-close',
+  'client-close',
+  'cookie-needed',
+  'disabled-websocket',
+  'ticker',
+  'broadcast',
+];
+// Cases without a transport list: what sockjs-client picks by itself.
+const UNRESTRICTED = ['default-websocket', 'fallback', 'amplify'];
+
+function parseArgs(argv) {
+  const opts = {
+    server: null,
+    pagePort: 0,
+    chromium: process.env.CHROMIUM || '/usr/bin/chromium',
+    out: path.resolve(here, '..', '..'),
+    filter: '',
+    label: 'server',
+    caseTimeoutMs: 20000,
+    // Past this, the remaining cases fail unrun (a hung server must not
+    // hold CI for cases x timeout).
+    budgetS: 600,
+  };
+  const take = (i) => {
+    if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
+    return argv[i + 1];
+  };
+  for (let i = 0; i < argv.length; i += 2) {
+    switch (argv[i]) {
+      case '--server': opts.server = take(i).replace(/\/+$/, ''); break;
+      case '--page-port': opts.pagePort = Number(take(i)); break;
+      case '--chromium': opts.chromium = take(i); break;
+      case '--out': opts.out = path.resolve(take(i)); break;
+      case '--filter': opts.filter = take(i); break;
+      case '--label': opts.label = take(i); break;
+      case '--case-timeout-ms': opts.caseTimeoutMs = Number(take(i)); break;
+      case '--budget-s': opts.budgetS = Number(take(i)); break;
+      default: throw new Error(`unknown argument ${argv[i]}`);
+    }
+  }
+  if (!opts.server) throw new Error('--server URL is required');
+  return opts;
+}
+
+function plan(filter) {
+  const cases = [];
+  for (const transport of TRANSPORTS) {
+    for (const name of PER_TRANSPORT) {
+      cases.push({
+        id: `${transport}/${name}`,
+        row: transport,
+        name,
+        transport,
+        other: transport === 'websocket' ? 'xhr-streaming' : 'websocket',
+        sameOrigin: SAME_ORIGIN_ONLY.has(transport),
+      });
+    }
+  }
+  for (const name of UNRESTRICTED) {
+    cases.push({ id: `any/${name}`, row: 'any', name, transport: null, other: null, sameOrigin: false });
+  }
+  return cases.filter((c) => c.id.includes(filter));
+}
+
+// ---- the page server (the other origin) ----
+
+function startPageServer(port) {
+  const dist = path.dirname(require.resolve('sockjs-client/dist/sockjs.min.js'));
+  const js = 'application/javascript; charset=utf-8';
+  const files = {
+    '/': [path.join(here, 'index.html'), 'text/html; charset=utf-8'],
+    '/index.html': [path.join(here, 'index.html'), 'text/html; charset=utf-8'],
+    '/harness.js': [path.join(here, 'harness.js'), js],
+    '/sockjs.min.js': [path.join(dist, 'sockjs.min.js'), js],
+    '/sockjs.min.js.map': [path.join(dist, 'sockjs.min.js.map'), 'application/json'],
+  };
+  const hits = {};
+  const server = http.createServer((req, res) => {
+    const p = new URL(req.url, 'http://x').pathname;
+    const file = files[p];
+    hits[p] = (hits[p] || 0) + 1;
+    if (!file || req.method !== 'GET') {
+      res.writeHead(404, { 'Content-Type': 'text/plain' });
+      res.end('not found\n');
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': file[1], 'Cache-Control': 'no-store' });
+    res.end(fs.readFileSync(file[0]));
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve({ server, hits, port: server.address().port }));
+  });
+}
+
+// ---- running ----
+
+function withTimeout(ms, what, promise) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result after ${ms} ms`)), ms);
+  });
+  promise.catch(() => {});
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+async function preflight(opts, pageBase) {
+  const info = await fetch(`${opts.server}/echo/info`).catch((e) => e);
+  if (!(info instanceof Response) || info.status !== 200) {
+    throw new Error(`${opts.server}/echo/info does not answer 200 (${info.status || info.message})`);
+  }
+  const iframe = await (await fetch(`${opts.server}/echo/iframe.html`)).text();
+  const want = `${pageBase}/sockjs.min.js`;
+  if (!iframe.includes(`"${want}"`)) {
+    console.log(`warning: ${opts.server}/echo/iframe.html does not load ${want}; ` +
+      'start the server with --sockjs-url ' + want + ' or the iframe transports fail');
+  }
+}
+
+async function runCase(page, c, opts, pageBase, consoleLines) {
+  consoleLines.length = 0;
+  const ctx = { base: opts.server, transport: c.transport, other: c.other };
+  const work = (async () => {
+    if (c.sameOrigin) {
+      // A page of the server's own origin: its iframe page (which loads
+      // sockjs-client from the page server), plus the harness.
+      await page.goto(`${opts.server}/echo/iframe.html`);
+      await page.addScriptTag({ url: `${pageBase}/harness.js` });
+    } else {
+      await page.goto(`${pageBase}/index.html`);
+    }
+    return page.evaluate(([name, ctx]) => window.E2E.run(name, ctx), [c.name, ctx]);
+  })();
+  try {
+    return await withTimeout(opts.caseTimeoutMs, 'case timeout', work);
+  } catch (e) {
+    let log = [];
+    try {
+      const text = await withTimeout(2000, 'log', page.evaluate(() => {
+        const el = document.getElementById('e2e-log');
+        return el ? el.textContent : '';
+      }));
+      log = text.split('\n').filter(Boolean);
+    } catch {
+      // the page is gone; nothing to add
+    }
+    return { ok: false, detail: e.message.split('\n')[0], log };
+  }
+}
+
+function escapeHtml(s) {
+  return String(s).replace(/[&<>"]/g, (ch) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[ch]);
+}
+
+function report(results, meta) {
+  const rows = [...new Set(results.map((r) => r.row))];
+  const cols = [...new Set(results.map((r) => r.name))];
+  const cell = (row, col) => {
+    const r = results.find((x) => x.row === row && x.name === col);
+    if (!r) return '<td></td>';
+    const title = escapeHtml(r.detail);
+    return `<td class="${r.ok ? 'ok' : 'fail'}" title="${title}">${r.ok ? 'ok' : 'FAIL'}<br><small>${r.ms} ms</small></td>`;
+  };
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  const failures = results.filter((r) => !r.ok).map((r) => `
+    <h3 id="${escapeHtml(r.id)}">${escapeHtml(r.id)}</h3>
+    <p>${escapeHtml(r.detail)}</p>
+    ${r.screenshot ? `<p><a href="${escapeHtml(r.screenshot)}">screenshot</a></p>` : ''}
+    <pre>${escapeHtml([...r.log, ...r.console.map((l) => `console: ${l}`)].join('\n'))}</pre>`).join('');
+  const list = results.map((r) => `<tr class="${r.ok ? 'ok' : 'fail'}"><td>${escapeHtml(r.id)}</td>` +
+    `<td>${r.ok ? 'ok' : 'FAIL'}</td><td>${r.ms}</td><td>${escapeHtml(r.detail)}</td></tr>`).join('\n');
+  return `<!DOCTYPE html>
+<html><head><meta charset="utf-8"><title>sockjs e2e: ${passed} passed, ${failed} failed</title>
+<style>
+  body { font: 14px sans-serif; margin: 16px; }
+  table { border-collapse: collapse; }
+  td, th { border: 1px solid #bbb; padding: 3px 6px; text-align: center; }
+  td.ok, tr.ok td:nth-child(2) { background: #d4f4d4; }
+  td.fail, tr.fail td:nth-child(2) { background: #f8c8c8; }
+  .list td { text-align: left; }
+  pre { background: #f4f4f4; padding: 6px; white-space: pre-wrap; }
+</style></head><body>
+<h1>sockjs e2e: ${passed} passed, ${failed} failed</h1>
+<p>sockjs-client ${escapeHtml(meta.client)} in Chromium ${escapeHtml(meta.browser)} against
+<b>${escapeHtml(meta.label)}</b> at ${escapeHtml(meta.server)}; test page at ${escapeHtml(meta.page)};
+${escapeHtml(meta.date)}; ${meta.seconds} s.</p>
+<table><tr><th>transport</th>${cols.map((c) => `<th>${escapeHtml(c)}</th>`).join('')}</tr>
+${rows.map((row) => `<tr><th>${escapeHtml(row)}</th>${cols.map((col) => cell(row, col)).join('')}</tr>`).join('\n')}
+</table>
+${failed ? `<h2>Failures</h2>${failures}` : ''}
+<h2>All cases</h2>
+<table class="list"><tr><th>case</th><th>result</th><th>ms</th><th>detail</th></tr>
+${list}
+</table>
+</body></html>
+`;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const cases = plan(opts.filter);
+  if (!cases.length) throw new Error(`no case matches --filter ${opts.filter}`);
+  if (!fs.existsSync(opts.chromium)) throw new Error(`no browser at ${opts.chromium}`);
+  const started = Date.now();
+  const pages = await startPageServer(opts.pagePort);
+  const pageBase = `http://127.0.0.1:${pages.port}`;
+  await preflight(opts, pageBase);
+
+  const failDir = path.join(opts.out, 'e2e-failures');
+  fs.rmSync(failDir, { recursive: true, force: true });
+  fs.mkdirSync(opts.out, { recursive: true });
+
+  const browser = await chromium.launch({
+    executablePath: opts.chromium,
+    headless: true,
+    chromiumSandbox: false,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+      '--no-first-run',
+      '--disable-quic',
+    ],
+  });
+  const clientVersion = require('sockjs-client/package.json').version;
+  console.log(`e2e: sockjs-client ${clientVersion} in Chromium ${browser.version()}, ` +
+    `${cases.length} cases against ${opts.label} at ${opts.server} (page at ${pageBase})`);
+
+  const results = [];
+  try {
+    // One fresh browser context (cookies, cache) per row.
+    for (const row of [...new Set(cases.map((c) => c.row))]) {
+      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      const page = await context.newPage();
+      const consoleLines = [];
+      page.on('console', (m) => {
+        if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`${m.type()}: ${m.text()}`);
+      });
+      page.on('pageerror', (e) => consoleLines.push(`page error: ${e.message}`));
+      for (const c of cases.filter((x) => x.row === row)) {
+        const t0 = Date.now();
+        const r = (t0 - started) / 1000 > opts.budgetS
+          ? { ok: false, detail: `not run: the run took longer than --budget-s ${opts.budgetS}`, log: [], skipped: true }
+          : await runCase(page, c, opts, pageBase, consoleLines);
+        const result = { ...c, ...r, ms: Date.now() - t0, console: [...consoleLines] };
+        if (!r.ok && !r.skipped) {
+          fs.mkdirSync(failDir, { recursive: true });
+          const shot = path.join(failDir, `${c.id.replace(/\//g, '--')}.png`);
+          try {
+            await withTimeout(5000, 'screenshot', page.screenshot({ path: shot, fullPage: true }));
+            result.screenshot = path.relative(opts.out, shot);
+          } catch {
+            // no screenshot then
+          }
+        }
+        results.push(result);
+        const line = `${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${result.ms} ms)${r.ok ? '' : ': ' + r.detail}`;
+        console.log(line);
+        if (!r.ok) {
+          for (const l of result.console.slice(-5)) console.log(`     ${l}`);
+        }
+      }
+      await context.close();
+    }
+
+    const seconds = ((Date.now() - started) / 1000).toFixed(1);
+    const htmlPath = path.join(opts.out, 'e2e-report.html');
+    fs.writeFileSync(htmlPath, report(results, {
+      client: clientVersion,
+      browser: browser.version(),
+      label: opts.label,
+      server: opts.server,
+      page: pageBase,
+      date: new Date().toISOString(),
+      seconds,
+    }));
+    const page = await browser.newPage({ viewport: { width: 1400, height: 600 } });
+    await page.goto(pathToFileURL(htmlPath).href);
+    await page.screenshot({ path: path.join(opts.out, 'e2e-report.png'), fullPage: true });
+    console.log(`report: ${htmlPath} (screenshot e2e-report.png), ${seconds} s`);
+  } finally {
+    await browser.close();
+    pages.server.close();
+  }
+  const passed = results.filter((r) => r.ok).length;
+  console.log(`${passed} passed, ${results.length - passed} failed`);
+  return results.length === passed ? 0 : 1;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e) => {
+    console.error(`e2e: ${e.message}`);
+    process.exit(2);
+  },
+);
