@@ -1,0 +1,501 @@
+//! A small HTTP/1.1 client of our own for the xhr and eventsource
+//! transports: keep-alive, `Content-Length` and chunked bodies, bodies read
+//! as a stream, one reusable buffer per connection.
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::frame::clip;
+use crate::net::Net;
+
+/// A keep-alive HTTP/1.1 connection.
+#[derive(Debug)]
+pub(crate) struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    /// The server asked to close after the current response.
+    pub(crate) closing: bool,
+}
+
+/// A response head.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    pub(crate) status: u16,
+    pub(crate) body: Body,
+}
+
+/// Where a body stands while it is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Body {
+    Length(usize),
+    ChunkSize,
+    ChunkData(usize),
+    ChunkEnd,
+    Trailer,
+    UntilClose,
+    Done,
+}
+
+impl Conn {
+    pub(crate) async fn connect(net: &Net) -> Result<Conn, String> {
+        let stream = net
+            .connect()
+            .await
+            .map_err(|e| format!("connect {}: {e}", net.addr()))?;
+        Ok(Conn {
+            stream,
+            buf: Vec::with_capacity(4096),
+            pos: 0,
+            out: Vec::with_capacity(256),
+            closing: false,
+        })
+    }
+
+    /// Writes a request (a `Content-Length` is always sent, also for 0).
+    pub(crate) async fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: &[u8],
+    ) -> Result<(), String> {
+        use std::io::Write;
+        self.out.clear();
+        let _ = write!(
+            self.out,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        );
+        self.out.extend_from_slice(body);
+        self.stream
+            .write_all(&self.out)
+            .await
+            .map_err(|e| format!("{method} {path}: write: {e}"))
+    }
+
+    /// Reads more bytes; `Ok(0)` at end of stream.
+    async fn fill(&mut self) -> std::io::Result<usize> {
+        if self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 16 * 1024 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        if self.buf.capacity() - self.buf.len() < 2048 {
+            self.buf.reserve(8192);
+        }
+        self.stream.read_buf(&mut self.buf).await
+    }
+
+    /// Reads a response head. `Ok(None)` when the connection was closed
+    /// before any byte of it arrived (a keep-alive connection that the server
+    /// had closed).
+    pub(crate) async fn head(&mut self, method: &str) -> Result<Option<Head>, String> {
+        let end = loop {
+            if let Some(i) = find(&self.buf[self.pos..], b"\r\n\r\n") {
+                break self.pos + i;
+            }
+            let had = self.buf.len() - self.pos;
+            match self.fill().await {
+                Ok(0) if had == 0 => return Ok(None),
+                Ok(0) => return Err("connection closed inside a response head".into()),
+                Ok(_) => {}
+                Err(e) if had == 0 && e.kind() == std::io::ErrorKind::ConnectionReset => {
+                    return Ok(None)
+                }
+                Err(e) => return Err(format!("read: {e}")),
+            }
+        };
+        let text = std::str::from_utf8(&self.buf[self.pos..end])
+            .map_err(|_| "response head is not UTF-8".to_string())?;
+        let mut lines = text.split("\r\n");
+        let status_line = lines.next().unwrap_or("");
+        let mut parts = status_line.splitn(3, ' ');
+        let version = parts.next().unwrap_or("");
+        let status: u16 = parts
+            .next()
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| format!("bad status line {}", clip(status_line)))?;
+        let mut length = None;
+        let mut chunked = false;
+        let mut close = version == "HTTP/1.0";
+        for line in lines {
+            let Some((name, value)) = line.split_once(':') else {
+                continue;
+            };
+            let value = value.trim();
+            if name.eq_ignore_ascii_case("content-length") {
+                length = value.parse::<usize>().ok();
+            } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                chunked = value.to_ascii_lowercase().contains("chunked");
+            } else if name.eq_ignore_ascii_case("connection") {
+                let v = value.to_ascii_lowercase();
+                if v.contains("close") {
+                    close = true;
+                } else if v.contains("keep-alive") {
+                    close = false;
+                }
+            }
+        }
+        self.pos = end + 4;
+        self.closing = close;
+        let body = if method == "HEAD" || status == 204 || status == 304 || status < 200 {
+            Body::Done
+        } else if chunked {
+            Body::ChunkSize
+        } else if let Some(n) = length {
+            Body::Length(n)
+        } else {
+            self.closing = true;
+            Body::UntilClose
+        };
+        Ok(Some(Head { status, body }))
+    }
+
+    /// Moves decoded body bytes into `out`. Returns `Ok(false)` once the body
+    /// is complete (nothing more will come), `Ok(true)` after appending some.
+    pub(crate) async fn body_chunk(
+        &mut self,
+        st: &mut Body,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, String> {
+        loop {
+            let avail = self.buf.len() - self.pos;
+            match *st {
+                Body::Done | Body::Length(0) => {
+                    *st = Body::Done;
+                    return Ok(false);
+                }
+                Body::Length(n) | Body::ChunkData(n) if avail > 0 => {
+                    let k = n.min(avail);
+                    out.extend_from_slice(&self.buf[self.pos..self.pos + k]);
+                    self.pos += k;
+                    *st = match *st {
+                        Body::Length(_) => Body::Length(n - k),
+                        _ if n == k => Body::ChunkEnd,
+                        _ => Body::ChunkData(n - k),
+                    };
+                    return Ok(true);
+                }
+                Body::ChunkData(0) => *st = Body::ChunkEnd,
+                Body::ChunkSize | Body::Trailer if avail > 0 => {
+                    let Some(i) = find(&self.buf[self.pos..], b"\r\n") else {
+                        self.more("inside a chunk header").await?;
+                        continue;
+                    };
+                    let line = &self.buf[self.pos..self.pos + i];
+                    if *st == Body::Trailer {
+                        *st = if line.is_empty() {
+                            Body::Done
+                        } else {
+                            Body::Trailer
+                        };
+                    } else {
+                        let hex = line.split(|&b| b == b';').next().unwrap_or(b"");
+                        let hex = std::str::from_utf8(hex).unwrap_or("").trim();
+                        let n = usize::from_str_radix(hex, 16).map_err(|_| {
+                            format!("bad chunk size {:?}", String::from_utf8_lossy(line))
+                        })?;
+                        *st = if n == 0 {
+                            Body::Trailer
+                        } else {
+                            Body::ChunkData(n)
+                        };
+                    }
+                    self.pos += i + 2;
+                }
+                Body::ChunkEnd if avail >= 2 => {
+                    if &self.buf[self.pos..self.pos + 2] != b"\r\n" {
+                        return Err("chunk not followed by CRLF".into());
+                    }
+                    self.pos += 2;
+                    *st = Body::ChunkSize;
+                }
+                Body::UntilClose if avail > 0 => {
+                    out.extend_from_slice(&self.buf[self.pos..]);
+                    self.pos = self.buf.len();
+                    return Ok(true);
+                }
+                Body::UntilClose => match self.fill().await {
+                    Ok(0) => {
+                        *st = Body::Done;
+                        return Ok(false);
+                    }
+                    Ok(_) => {}
+                    Err(e) => return Err(format!("read: {e}")),
+                },
+                _ => self.more("inside a response body").await?,
+            }
+        }
+    }
+
+    async fn more(&mut self, what: &str) -> Result<(), String> {
+        match self.fill().await {
+            Ok(0) => Err(format!("connection closed {what}")),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("read {what}: {e}")),
+        }
+    }
+
+    /// Reads a whole body.
+    pub(crate) async fn body(&mut self, head: &Head) -> Result<Vec<u8>, String> {
+        let mut st = head.body;
+        let mut out = Vec::new();
+        while self.body_chunk(&mut st, &mut out).await? {}
+        Ok(out)
+    }
+
+    /// Drops memory held for bursts (used when thousands are held idle).
+    pub(crate) fn shrink(&mut self) {
+        if self.pos == self.buf.len() {
+            self.buf = Vec::new();
+            self.pos = 0;
+        }
+        self.out = Vec::new();
+    }
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// `POST .../xhr_send` on a connection of its own, reconnecting when the
+/// server closed a keep-alive connection.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    conn: Option<Conn>,
+}
+
+impl Sender {
+    pub(crate) fn new() -> Self {
+        Sender { conn: None }
+    }
+
+    /// Sends `body` to `path` and expects `204`.
+    pub(crate) async fn send(&mut self, net: &Net, path: &str, body: &[u8]) -> Result<(), String> {
+        for attempt in 0..2 {
+            let (mut conn, reused) = match self.conn.take() {
+                Some(c) => (c, true),
+                None => (Conn::connect(net).await?, false),
+            };
+            if let Err(e) = conn.request("POST", path, body).await {
+                if attempt == 0 && reused {
+                    continue;
+                }
+                return Err(e);
+            }
+            let Some(head) = conn.head("POST").await? else {
+                if attempt == 0 && reused {
+                    continue;
+                }
+                return Err(format!("POST {path}: connection closed without a response"));
+            };
+            let body = conn.body(&head).await?;
+            if head.status != 204 && head.status != 200 {
+                return Err(format!(
+                    "POST {path}: status {} {}",
+                    head.status,
+                    clip(&String::from_utf8_lossy(&body))
+                ));
+            }
+            if !conn.closing {
+                self.conn = Some(conn);
+            }
+            return Ok(());
+        }
+        unreachable!("the loop returns")
+    }
+}
+
+/// Which streaming transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    XhrStreaming,
+    EventSource,
+}
+
+/// A receiving stream (xhr_streaming or eventsource) of one session, opened
+/// again whenever the server ends a response (`response_limit`).
+#[derive(Debug)]
+pub(crate) struct Stream {
+    conn: Conn,
+    kind: StreamKind,
+    path: String,
+    body: Body,
+    decoded: Vec<u8>,
+    dpos: usize,
+    /// How many times the response was re-opened.
+    pub(crate) reopens: u64,
+}
+
+impl Stream {
+    /// Opens the stream at `base` (`PREFIX/<server>/<session>`) and reads
+    /// the `o` frame.
+    pub(crate) async fn open(net: &Net, base: &str, kind: StreamKind) -> Result<Stream, String> {
+        let path = match kind {
+            StreamKind::XhrStreaming => format!("{base}/xhr_streaming"),
+            StreamKind::EventSource => format!("{base}/eventsource"),
+        };
+        let mut s = Stream {
+            conn: Conn::connect(net).await?,
+            kind,
+            path,
+            body: Body::Done,
+            decoded: Vec::with_capacity(256),
+            dpos: 0,
+            reopens: 0,
+        };
+        s.request(net).await?;
+        let first = s.next_frame(net).await?;
+        if first != "o" {
+            return Err(format!("{}: first frame {}", s.path, clip(&first)));
+        }
+        Ok(s)
+    }
+
+    async fn request(&mut self, net: &Net) -> Result<(), String> {
+        let method = match self.kind {
+            StreamKind::XhrStreaming => "POST",
+            StreamKind::EventSource => "GET",
+        };
+        for attempt in 0..2 {
+            if self.conn.closing || attempt > 0 {
+                self.conn = Conn::connect(net).await?;
+            }
+            self.conn.request(method, &self.path, b"").await?;
+            match self.conn.head(method).await? {
+                Some(head) if head.status == 200 => {
+                    self.body = head.body;
+                    return Ok(());
+                }
+                Some(head) => {
+                    let body = self.conn.body(&head).await.unwrap_or_default();
+                    return Err(format!(
+                        "{method} {}: status {} {}",
+                        self.path,
+                        head.status,
+                        clip(&String::from_utf8_lossy(&body))
+                    ));
+                }
+                None if attempt == 0 => continue,
+                None => break,
+            }
+        }
+        Err(format!(
+            "{method} {}: connection closed without a response",
+            self.path
+        ))
+    }
+
+    /// The next `o`, `a[...]` or `c[...]` frame (heartbeats and the prelude
+    /// are skipped; a response that ends is opened again).
+    pub(crate) async fn next_frame(&mut self, net: &Net) -> Result<String, String> {
+        loop {
+            while let Some(i) = self.decoded[self.dpos..].iter().position(|&b| b == b'\n') {
+                let line = &self.decoded[self.dpos..self.dpos + i];
+                self.dpos += i + 1;
+                let line =
+                    std::str::from_utf8(line).map_err(|_| "frame is not UTF-8".to_string())?;
+                let frame = match self.kind {
+                    StreamKind::XhrStreaming => {
+                        if !line.is_empty() && line.bytes().all(|b| b == b'h') {
+                            continue; // prelude or heartbeat
+                        }
+                        line
+                    }
+                    StreamKind::EventSource => {
+                        let line = line.strip_suffix('\r').unwrap_or(line);
+                        if line.is_empty() {
+                            continue;
+                        }
+                        match line.strip_prefix("data: ") {
+                            Some("h") => continue,
+                            Some(f) => f,
+                            None => {
+                                return Err(format!("unexpected eventsource line {}", clip(line)))
+                            }
+                        }
+                    }
+                };
+                let frame = frame.to_string();
+                if self.dpos == self.decoded.len() {
+                    self.decoded.clear();
+                    self.dpos = 0;
+                }
+                return Ok(frame);
+            }
+            if self.dpos == self.decoded.len() {
+                self.decoded.clear();
+                self.dpos = 0;
+            }
+            if !self
+                .conn
+                .body_chunk(&mut self.body, &mut self.decoded)
+                .await?
+            {
+                if self.dpos != self.decoded.len() {
+                    return Err(format!("{}: response ended inside a frame", self.path));
+                }
+                self.reopens += 1;
+                self.request(net).await?;
+            }
+        }
+    }
+
+    /// Drops memory held for bursts.
+    pub(crate) fn shrink(&mut self) {
+        self.conn.shrink();
+        if self.dpos == self.decoded.len() {
+            self.decoded = Vec::new();
+            self.dpos = 0;
+        }
+    }
+}
+
+/// xhr polling: one `POST .../xhr` at a time on a connection of its own.
+#[derive(Debug)]
+pub(crate) struct Poller {
+    conn: Conn,
+    path: String,
+}
+
+impl Poller {
+    pub(crate) async fn open(net: &Net, base: &str) -> Result<Poller, String> {
+        Ok(Poller {
+            conn: Conn::connect(net).await?,
+            path: format!("{base}/xhr"),
+        })
+    }
+
+    /// Sends the poll request (the answer is read by [`Poller::answer`]).
+    pub(crate) async fn ask(&mut self, net: &Net) -> Result<(), String> {
+        if self.conn.closing {
+            self.conn = Conn::connect(net).await?;
+        }
+        self.conn.request("POST", &self.path, b"").await
+    }
+
+    /// Reads the answer to the poll: one frame.
+    pub(crate) async fn answer(&mut self) -> Result<String, String> {
+        let head =
+            self.conn.head("POST").await?.ok_or_else(|| {
+                format!("POST {}: connection closed without a response", self.path)
+            })?;
+        let body = self.conn.body(&head).await?;
+        if head.status != 200 {
+            return Err(format!(
+                "POST {}: status {} {}",
+                self.path,
+                head.status,
+                clip(&String::from_utf8_lossy(&body))
+            ));
+        }
+        let mut text = String::from_utf8(body).map_err(|_| "frame is not UTF-8".to_string())?;
+        if text.ends_with('\n') {
+            text.pop();
+        }
+        Ok(text)
+    }
+}

@@ -1,0 +1,238 @@
+//! `sockjs-loadgen`: the load generator of `cargo xtask bench`.
+//!
+//! One run = one scenario against one server, then one JSON object on
+//! standard output. Every echo and every broadcast delivery is checked for
+//! content and order; each failure is counted and the first ones printed on
+//! standard error. Traffic goes to the given loopback address only, and every
+//! phase is bounded in time, so a run always ends by itself.
+//!
+//! ```text
+//! sockjs-loadgen --addr 127.0.0.1:8081 --scenario ws-echo --clients 50 \
+//!     [--pipeline 16] [--warmup-ms 500] [--duration-ms 3000] [--server-pid PID]
+//! sockjs-loadgen --addr 127.0.0.1:8081 --scenario sessions-ws --sessions 10000
+//! ```
+//!
+//! Scenarios: `ws-echo`, `raw-ws-echo`, `xhr-streaming-echo`,
+//! `xhr-polling-echo`, `eventsource-echo`, `broadcast`, `sessions-ws`,
+//! `sessions-xhr-streaming`.
+
+mod broadcast;
+mod echo;
+mod frame;
+mod http;
+mod net;
+mod procfs;
+mod sessions;
+mod stats;
+
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// The command line.
+#[derive(Debug, Clone)]
+pub(crate) struct Args {
+    pub(crate) addr: std::net::SocketAddr,
+    pub(crate) scenario: String,
+    pub(crate) clients: usize,
+    pub(crate) pipeline: usize,
+    pub(crate) warmup: Duration,
+    pub(crate) duration: Duration,
+    pub(crate) grace: Duration,
+    pub(crate) server_pid: Option<u32>,
+    pub(crate) sources: u8,
+    pub(crate) sessions: usize,
+    pub(crate) settle: Duration,
+    pub(crate) prefix: Option<String>,
+}
+
+const USAGE: &str = "\
+usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
+
+scenarios: ws-echo raw-ws-echo xhr-streaming-echo xhr-polling-echo
+           eventsource-echo broadcast sessions-ws sessions-xhr-streaming
+options:
+  --clients C        concurrent sessions (default 1)
+  --pipeline D       messages in flight per session (echo: 1, broadcast: 8)
+  --warmup-ms MS     load before measuring (default 500)
+  --duration-ms MS   measured window (default 3000)
+  --grace-ms MS      time allowed after the window for the last answers (3000)
+  --server-pid PID   read the server's CPU time and RSS from /proc
+  --sessions N       sessions to open in the sessions-* scenarios (10000)
+  --sources K        spread connections over 127.0.0.1..127.0.0.K (default 1)
+  --settle-ms MS     wait after closing sessions before reading RSS (2500)
+  --prefix P         service prefix (default /echo, broadcast: /broadcast)
+";
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        addr: ([127, 0, 0, 1], 8081).into(),
+        scenario: String::new(),
+        clients: 1,
+        pipeline: 0,
+        warmup: Duration::from_millis(500),
+        duration: Duration::from_millis(3000),
+        grace: Duration::from_millis(3000),
+        server_pid: None,
+        sources: 1,
+        sessions: 10_000,
+        settle: Duration::from_millis(2500),
+        prefix: None,
+    };
+    let raw: Vec<String> = std::env::args().skip(1).collect();
+    let mut it = raw.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value"))
+        };
+        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
+        match flag.as_str() {
+            "--addr" => {
+                let v = value()?;
+                args.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
+                if !args.addr.ip().is_loopback() {
+                    return Err(format!("--addr {v}: only loopback addresses are allowed"));
+                }
+            }
+            "--scenario" => args.scenario = value()?,
+            "--clients" => args.clients = num(value()?)? as usize,
+            "--pipeline" => args.pipeline = num(value()?)? as usize,
+            "--warmup-ms" => args.warmup = Duration::from_millis(num(value()?)?),
+            "--duration-ms" => args.duration = Duration::from_millis(num(value()?)?),
+            "--grace-ms" => args.grace = Duration::from_millis(num(value()?)?),
+            "--server-pid" => args.server_pid = Some(num(value()?)? as u32),
+            "--sessions" => args.sessions = num(value()?)? as usize,
+            "--sources" => args.sources = num(value()?)?.clamp(1, 250) as u8,
+            "--settle-ms" => args.settle = Duration::from_millis(num(value()?)?),
+            "--prefix" => args.prefix = Some(value()?),
+            "-h" | "--help" => return Err(String::new()),
+            other => return Err(format!("unknown option {other}")),
+        }
+    }
+    if args.scenario.is_empty() {
+        return Err("--scenario is required".into());
+    }
+    if args.clients == 0 {
+        return Err("--clients must be at least 1".into());
+    }
+    if args.duration > Duration::from_secs(120) || args.warmup > Duration::from_secs(60) {
+        return Err("--duration-ms is capped at 120 s, --warmup-ms at 60 s".into());
+    }
+    Ok(args)
+}
+
+/// Counts failures and prints the first few.
+#[derive(Debug, Default)]
+pub(crate) struct Errors {
+    count: AtomicU64,
+}
+
+impl Errors {
+    const PRINTED: u64 = 20;
+
+    /// Counts one failure and prints it while few have been printed.
+    pub(crate) fn report(&self, what: impl std::fmt::Display) {
+        let n = self.count.fetch_add(1, Ordering::Relaxed);
+        if n < Self::PRINTED {
+            eprintln!("sockjs-loadgen: error: {what}");
+        } else if n == Self::PRINTED {
+            eprintln!("sockjs-loadgen: (further errors are counted, not printed)");
+        }
+    }
+
+    pub(crate) fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// What every task of a run shares.
+#[derive(Debug)]
+pub(crate) struct Ctx {
+    pub(crate) args: Args,
+    pub(crate) errors: Errors,
+    pub(crate) net: net::Net,
+    /// Distinguishes the session ids of this run from those of other runs.
+    pub(crate) nonce: String,
+}
+
+impl Ctx {
+    pub(crate) fn prefix(&self) -> &str {
+        match &self.args.prefix {
+            Some(p) => p,
+            None if self.args.scenario == "broadcast" => "/broadcast",
+            None => "/echo",
+        }
+    }
+
+    /// `PREFIX/<server>/<session>` for session number `i`.
+    pub(crate) fn session_base(&self, i: usize) -> String {
+        format!("{}/{:03}/{}-{i}", self.prefix(), i % 1000, self.nonce)
+    }
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(a) => a,
+        Err(e) => {
+            if !e.is_empty() {
+                eprintln!("sockjs-loadgen: {e}");
+            }
+            eprint!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let nonce = format!(
+        "{:x}{:x}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    );
+    let ctx = Arc::new(Ctx {
+        net: net::Net::new(args.addr, args.sources),
+        args,
+        errors: Errors::default(),
+        nonce,
+    });
+    let result: Result<Value, String> = runtime.block_on(async {
+        match ctx.args.scenario.as_str() {
+            "ws-echo" => echo::run(ctx.clone(), echo::Kind::Ws).await,
+            "raw-ws-echo" => echo::run(ctx.clone(), echo::Kind::RawWs).await,
+            "xhr-streaming-echo" => echo::run(ctx.clone(), echo::Kind::XhrStreaming).await,
+            "eventsource-echo" => echo::run(ctx.clone(), echo::Kind::EventSource).await,
+            "xhr-polling-echo" => echo::run(ctx.clone(), echo::Kind::XhrPolling).await,
+            "broadcast" => broadcast::run(ctx.clone()).await,
+            "sessions-ws" => sessions::run(ctx.clone(), sessions::Kind::Ws).await,
+            "sessions-xhr-streaming" => {
+                sessions::run(ctx.clone(), sessions::Kind::XhrStreaming).await
+            }
+            other => Err(format!("unknown scenario {other}")),
+        }
+    });
+    // Drop whatever is still running (the servers are stopped by the caller).
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    match result {
+        Ok(mut report) => {
+            report["errors"] = ctx.errors.count().into();
+            println!("{report}");
+            if ctx.errors.count() > 0 {
+                eprintln!("sockjs-loadgen: {} errors", ctx.errors.count());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sockjs-loadgen: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

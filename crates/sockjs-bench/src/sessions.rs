@@ -1,0 +1,205 @@
+//! `sessions-ws` and `sessions-xhr-streaming`: open N sessions, hold them,
+//! check that each still echoes, close them all; read the server's RSS and
+//! CPU time between the phases.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::echo::{open_ws, within};
+use crate::frame::{self, clip, Frame};
+use crate::http::{Sender, Stream, StreamKind};
+use crate::net::Ws;
+use crate::{procfs, Ctx};
+
+/// Which transport holds the sessions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Ws,
+    XhrStreaming,
+}
+
+/// Sessions opened (or checked, or closed) at the same time.
+const WORKERS: usize = 128;
+
+#[derive(Debug)]
+enum Held {
+    Ws(Box<Ws>),
+    Xhr(Box<Stream>),
+}
+
+pub(crate) async fn run(ctx: Arc<Ctx>, kind: Kind) -> Result<Value, String> {
+    let n = ctx.args.sessions;
+    let pid = ctx.args.server_pid;
+    let workers = WORKERS.min(n).max(1);
+    let rss_base = procfs::rss_kib(pid);
+    let cpu0 = procfs::cpu_us(pid);
+    let t0 = Instant::now();
+    // Generous, but bounded: about 0.5 ms a session plus a minute.
+    let deadline = t0 + Duration::from_secs(60) + Duration::from_micros(500 * n as u64);
+
+    let opening: Vec<_> = (0..workers)
+        .map(|w| tokio::spawn(open_group(ctx.clone(), kind, w, workers, n, deadline)))
+        .collect();
+    let mut groups = Vec::with_capacity(workers);
+    for t in opening {
+        groups.push(t.await.map_err(|e| format!("open task: {e}"))?);
+    }
+    let open_s = t0.elapsed().as_secs_f64();
+    let cpu1 = procfs::cpu_us(pid);
+    let opened: usize = groups.iter().map(Vec::len).sum();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_open = procfs::rss_kib(pid);
+
+    let t1 = Instant::now();
+    let check_deadline = t1 + Duration::from_secs(30) + Duration::from_micros(500 * n as u64);
+    let checking: Vec<_> = groups
+        .into_iter()
+        .enumerate()
+        .map(|(w, g)| tokio::spawn(check_group(ctx.clone(), w, g, check_deadline)))
+        .collect();
+    let mut groups = Vec::with_capacity(workers);
+    let mut echoed = 0usize;
+    for t in checking {
+        let (g, ok) = t.await.map_err(|e| format!("check task: {e}"))?;
+        echoed += ok;
+        groups.push(g);
+    }
+    let check_s = t1.elapsed().as_secs_f64();
+
+    let closing: Vec<_> = groups
+        .into_iter()
+        .map(|g| tokio::spawn(close_group(g)))
+        .collect();
+    for t in closing {
+        let _ = t.await;
+    }
+    tokio::time::sleep(ctx.args.settle).await;
+    let rss_closed = procfs::rss_kib(pid);
+
+    let per = |a: Option<u64>, b: Option<u64>| -> Value {
+        match (a, b) {
+            (Some(a), Some(b)) if opened > 0 => json!((b as f64 - a as f64) / opened as f64),
+            _ => Value::Null,
+        }
+    };
+    Ok(json!({
+        "scenario": ctx.args.scenario,
+        "sessions": n,
+        "opened": opened,
+        "echoed": echoed,
+        "open_s": open_s,
+        "check_s": check_s,
+        "rss_base_kib": rss_base,
+        "rss_open_kib": rss_open,
+        "rss_closed_kib": rss_closed,
+        "rss_per_session_kib": per(rss_base, rss_open),
+        "cpu_us_per_session": per(cpu0, cpu1),
+    }))
+}
+
+async fn open_one(ctx: &Ctx, kind: Kind, i: usize) -> Result<Held, String> {
+    let base = ctx.session_base(i);
+    Ok(match kind {
+        Kind::Ws => {
+            let ws = open_ws(ctx, &format!("{base}/websocket"), true).await?;
+            Held::Ws(Box::new(ws))
+        }
+        Kind::XhrStreaming => {
+            let mut s = Stream::open(&ctx.net, &base, StreamKind::XhrStreaming).await?;
+            s.shrink();
+            Held::Xhr(Box::new(s))
+        }
+    })
+}
+
+async fn open_group(
+    ctx: Arc<Ctx>,
+    kind: Kind,
+    w: usize,
+    workers: usize,
+    n: usize,
+    deadline: Instant,
+) -> Vec<(usize, Held)> {
+    let mut held = Vec::with_capacity(n / workers + 1);
+    for i in (w..n).step_by(workers) {
+        let per_session = (Instant::now() + Duration::from_secs(20)).min(deadline);
+        match within(per_session, "session open", open_one(&ctx, kind, i)).await {
+            Ok(h) => held.push((i, h)),
+            Err(e) => ctx.errors.report(format!("session {i}: {e}")),
+        }
+    }
+    held
+}
+
+/// Sends one message on every session of the group and awaits its echo.
+async fn check_group(
+    ctx: Arc<Ctx>,
+    w: usize,
+    mut group: Vec<(usize, Held)>,
+    deadline: Instant,
+) -> (Vec<(usize, Held)>, usize) {
+    let mut sender = Sender::new();
+    let mut ok = 0;
+    let mut failed = Vec::new();
+    for (idx, (i, held)) in group.iter_mut().enumerate() {
+        let want = format!("s{i} still here");
+        let body = format!("[\"{want}\"]");
+        let check = async {
+            let frame = match held {
+                Held::Ws(ws) => {
+                    ws.send(Message::text(body))
+                        .await
+                        .map_err(|e| format!("send: {e}"))?;
+                    loop {
+                        match ws.next().await {
+                            Some(Ok(Message::Text(t))) if t.as_str() != "h" => break t.to_string(),
+                            Some(Ok(Message::Text(_) | Message::Ping(_) | Message::Pong(_))) => {}
+                            other => return Err(format!("receive: {other:?}")),
+                        }
+                    }
+                }
+                Held::Xhr(s) => {
+                    let path = format!("{}/xhr_send", ctx.session_base(*i));
+                    sender.send(&ctx.net, &path, body.as_bytes()).await?;
+                    s.next_frame(&ctx.net).await?
+                }
+            };
+            match frame::parse(&frame)? {
+                Frame::Messages(ms) if ms.len() == 1 && ms[0] == want => Ok(()),
+                _ => Err(format!(
+                    "expected the echo of {want:?}, got {}",
+                    clip(&frame)
+                )),
+            }
+        };
+        let per_session = (Instant::now() + Duration::from_secs(10)).min(deadline);
+        match within(per_session, "the echo", check).await {
+            Ok(()) => ok += 1,
+            Err(e) => {
+                ctx.errors.report(format!("session {i} (worker {w}): {e}"));
+                failed.push(idx);
+            }
+        }
+    }
+    // A session whose check failed is in an unknown state: drop it now.
+    for idx in failed.into_iter().rev() {
+        group.swap_remove(idx);
+    }
+    (group, ok)
+}
+
+async fn close_group(group: Vec<(usize, Held)>) {
+    for (_, held) in group {
+        match held {
+            Held::Ws(mut ws) => {
+                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+            }
+            Held::Xhr(s) => drop(s),
+        }
+    }
+}
