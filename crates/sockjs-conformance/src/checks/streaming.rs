@@ -1,0 +1,332 @@
+//! PROTOCOL.md section 6: the streaming transports (`xhr_streaming`,
+//! `eventsource`, `htmlfile`) and their response_limit.
+
+use super::support::{
+    content_type, cors, error_500, next_frame, next_xhr_frame, not_cached, preflight,
+};
+use super::{Ctx, Failure, Outcome};
+use crate::client::{Request, Streaming};
+
+checks!("streaming",
+    xhr_streaming_transport: "xhr_streaming: 200 application/javascript, CORS, not cached, 2048 `h` + `\\n` prelude, frames + `\\n`",
+    xhr_streaming_cors_without_origin: "xhr_streaming without Origin answers `*` and no credentials",
+    xhr_streaming_options: "OPTIONS on xhr_streaming is a preflight allowing OPTIONS, POST",
+    xhr_streaming_response_limit: "xhr_streaming ends after response_limit (4096) bytes of frames; the next request continues the session with what was queued",
+    eventsource_transport: "eventsource: 200 text/event-stream, not cached, `\\r\\n` prelude, `data: <frame>\\r\\n\\r\\n`",
+    eventsource_cors: "eventsource answers CORS headers (Origin echoed with credentials, else `*`)",
+    eventsource_escaping: "eventsource frames carry JSON escapes for NUL, LF and CR",
+    eventsource_percent: "eventsource percent-escapes `%` as `%25` inside frames",
+    eventsource_response_limit: "eventsource ends after response_limit bytes of frames",
+    htmlfile_transport: "htmlfile: 200 text/html, not cached, the prelude page padded past 1024 bytes, `<script>\\np(<frame>);\\n</script>\\r\\n`",
+    htmlfile_callback_name: "htmlfile takes its callback from `c` or `callback`",
+    htmlfile_no_callback: "htmlfile without a callback answers 500 `\"callback\" parameter required`",
+    htmlfile_invalid_callback: "htmlfile with a callback outside [a-zA-Z0-9_.-] answers 500 `invalid \"callback\" parameter`",
+    htmlfile_response_limit: "htmlfile ends after response_limit bytes of frames",
+);
+
+async fn xhr_streaming_transport(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let req = Request::new("POST", format!("{s}/xhr_streaming")).header("Origin", "test");
+    let mut r = ctx.xhr_streaming_with(req).await?;
+    let what = format!("POST {s}/xhr_streaming");
+    content_type(r.headers(), "application/javascript;charset=UTF-8", &what)?;
+    cors(r.headers(), Some("test"), &what)?;
+    not_cached(r.headers(), &what)?;
+    ensure_eq!(
+        r.headers().get("content-length"),
+        None,
+        "{what}: Content-Length"
+    );
+    ensure_eq!(next_xhr_frame(&mut r).await?, "o\n", "{what}: first frame");
+    ctx.xhr_send_ok(&s, "[\"x\"]").await?;
+    ensure_eq!(
+        next_xhr_frame(&mut r).await?,
+        "a[\"x\"]\n",
+        "{what}: frame after xhr_send"
+    );
+    Ok(None)
+}
+
+async fn xhr_streaming_cors_without_origin(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let r = ctx.xhr_streaming(&s).await?;
+    cors(r.headers(), None, &format!("POST {s}/xhr_streaming"))?;
+    Ok(None)
+}
+
+async fn xhr_streaming_options(ctx: Ctx) -> Outcome {
+    preflight(&ctx, "/echo/abc/abc/xhr_streaming", "OPTIONS, POST").await?;
+    Ok(None)
+}
+
+async fn xhr_streaming_response_limit(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = ctx.xhr_streaming(&s).await?;
+    ensure_eq!(next_xhr_frame(&mut r).await?, "o\n", "xhr_streaming on {s}");
+    let msg = format!("\"{}\"", "x".repeat(128));
+    // 2 + 31 * 135 bytes of frames: the 31st frame crosses 4096.
+    for i in 1..=31 {
+        ctx.xhr_send_ok(&s, &format!("[{msg}]")).await?;
+        ensure_eq!(
+            next_xhr_frame(&mut r).await?,
+            format!("a[{msg}]\n"),
+            "xhr_streaming on {s}: frame {i}"
+        );
+    }
+    r.expect_end()
+        .await
+        .map_err(|e| Failure(format!("after 4187 bytes of frames on {s}: {e}")))?;
+    ctx.xhr_send_ok(&s, "[\"queued\"]").await?;
+    let mut next = ctx.xhr_streaming(&s).await?;
+    ensure_eq!(
+        next_xhr_frame(&mut next).await?,
+        "a[\"queued\"]\n",
+        "the next xhr_streaming on {s} (same session, queued message)"
+    );
+    Ok(None)
+}
+
+async fn open_eventsource(ctx: &Ctx, s: &str, origin: Option<&str>) -> Result<Streaming, Failure> {
+    let mut req = Request::new("GET", format!("{s}/eventsource"));
+    if let Some(o) = origin {
+        req = req.header("Origin", o);
+    }
+    let mut r = ctx.open(req).await?;
+    let what = format!("GET {s}/eventsource");
+    ensure_eq!(r.status(), 200, "{what}: status");
+    ensure_eq!(
+        String::from_utf8_lossy(&r.read_exact(2).await?).into_owned(),
+        "\r\n",
+        "{what}: prelude"
+    );
+    Ok(r)
+}
+
+async fn next_event(r: &mut Streaming) -> Result<String, Failure> {
+    next_frame(r, "\r\n\r\n", "data: h\r\n\r\n").await
+}
+
+async fn eventsource_transport(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_eventsource(&ctx, &s, None).await?;
+    let what = format!("GET {s}/eventsource");
+    content_type(r.headers(), "text/event-stream", &what)?;
+    not_cached(r.headers(), &what)?;
+    ensure_eq!(
+        r.headers().get("content-length"),
+        None,
+        "{what}: Content-Length"
+    );
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: o\r\n\r\n",
+        "{what}: first event"
+    );
+    ctx.xhr_send_ok(&s, "[\"x\"]").await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: a[\"x\"]\r\n\r\n",
+        "{what}: event after xhr_send"
+    );
+    Ok(None)
+}
+
+async fn eventsource_cors(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let r = open_eventsource(&ctx, &s, Some("test")).await?;
+    cors(
+        r.headers(),
+        Some("test"),
+        &format!("GET {s}/eventsource (Origin test)"),
+    )?;
+    let s = ctx.session("echo");
+    let r = open_eventsource(&ctx, &s, None).await?;
+    cors(r.headers(), None, &format!("GET {s}/eventsource"))?;
+    Ok(None)
+}
+
+async fn eventsource_escaping(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_eventsource(&ctx, &s, None).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: o\r\n\r\n",
+        "GET {s}/eventsource"
+    );
+    ctx.xhr_send_ok(&s, r#"["  \u0000\n\r "]"#).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: a[\"  \\u0000\\n\\r \"]\r\n\r\n",
+        "GET {s}/eventsource: message with NUL, LF, CR"
+    );
+    Ok(None)
+}
+
+async fn eventsource_percent(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_eventsource(&ctx, &s, None).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: o\r\n\r\n",
+        "GET {s}/eventsource"
+    );
+    ctx.xhr_send_ok(&s, r#"["100%"]"#).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: a[\"100%25\"]\r\n\r\n",
+        "GET {s}/eventsource: message `100%`"
+    );
+    Ok(None)
+}
+
+async fn eventsource_response_limit(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_eventsource(&ctx, &s, None).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        "data: o\r\n\r\n",
+        "GET {s}/eventsource"
+    );
+    let msg = format!("\"{}\"", "x".repeat(4096));
+    ctx.xhr_send_ok(&s, &format!("[{msg}]")).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        format!("data: a[{msg}]\r\n\r\n"),
+        "GET {s}/eventsource: 4 KiB message"
+    );
+    r.expect_end()
+        .await
+        .map_err(|e| Failure(format!("eventsource on {s} past response_limit: {e}")))?;
+    Ok(None)
+}
+
+fn htmlfile_head(callback: &str) -> String {
+    format!(
+        "<!doctype html>
+<html><head>
+  <meta http-equiv=\"X-UA-Compatible\" content=\"IE=edge\" />
+  <meta http-equiv=\"Content-Type\" content=\"text/html; charset=UTF-8\" />
+</head><body><h2>Don't panic!</h2>
+  <script>
+    document.domain = document.domain;
+    var c = parent.{callback};
+    c.start();
+    function p(d) {{c.message(d);}};
+    window.onload = function() {{c.stop();}};
+  </script>"
+    )
+}
+
+/// Opens an htmlfile stream with `query` and checks status and prelude.
+async fn open_htmlfile(
+    ctx: &Ctx,
+    s: &str,
+    query: &str,
+    callback: &str,
+) -> Result<Streaming, Failure> {
+    let what = format!("GET {s}/htmlfile{query}");
+    let mut r = ctx
+        .open(Request::new("GET", format!("{s}/htmlfile{query}")))
+        .await?;
+    ensure_eq!(r.status(), 200, "{what}: status");
+    let prelude = r.read_text_until("\r\n\r\n").await?;
+    let head = htmlfile_head(callback);
+    let padding = prelude.strip_prefix(&head).ok_or_else(|| {
+        Failure(format!(
+            "{what}: the prelude is not the htmlfile page: {prelude:?}"
+        ))
+    })?;
+    ensure!(
+        padding.bytes().all(|b| b.is_ascii_whitespace()),
+        "{what}: the prelude has more than padding after the page: {padding:?}"
+    );
+    ensure!(
+        prelude.len() > 1024,
+        "{what}: the prelude is {} bytes, not past 1024",
+        prelude.len()
+    );
+    Ok(r)
+}
+
+async fn next_script(r: &mut Streaming) -> Result<String, Failure> {
+    next_frame(r, "</script>\r\n", "<script>\np(\"h\");\n</script>\r\n").await
+}
+
+async fn htmlfile_transport(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_htmlfile(&ctx, &s, "?c=%63allback", "callback").await?;
+    let what = format!("GET {s}/htmlfile");
+    content_type(r.headers(), "text/html;charset=UTF-8", &what)?;
+    not_cached(r.headers(), &what)?;
+    ensure_eq!(
+        r.headers().get("content-length"),
+        None,
+        "{what}: Content-Length"
+    );
+    ensure_eq!(
+        next_script(&mut r).await?,
+        "<script>\np(\"o\");\n</script>\r\n",
+        "{what}: first frame"
+    );
+    ctx.xhr_send_ok(&s, "[\"x\"]").await?;
+    ensure_eq!(
+        next_script(&mut r).await?,
+        "<script>\np(\"a[\\\"x\\\"]\");\n</script>\r\n",
+        "{what}: frame after xhr_send"
+    );
+    Ok(None)
+}
+
+async fn htmlfile_callback_name(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_htmlfile(&ctx, &s, "?callback=cb_1.x-y", "cb_1.x-y").await?;
+    ensure_eq!(
+        next_script(&mut r).await?,
+        "<script>\np(\"o\");\n</script>\r\n",
+        "GET {s}/htmlfile?callback=cb_1.x-y: first frame"
+    );
+    Ok(None)
+}
+
+async fn htmlfile_no_callback(ctx: Ctx) -> Outcome {
+    let r = ctx.get("/echo/a/a/htmlfile").await?;
+    error_500(
+        &r,
+        "\"callback\" parameter required",
+        "GET /echo/a/a/htmlfile",
+    )?;
+    Ok(None)
+}
+
+async fn htmlfile_invalid_callback(ctx: Ctx) -> Outcome {
+    for cb in ["%20", "*", "abc(", "abc%28"] {
+        let path = format!("/echo/a/a/htmlfile?c={cb}");
+        error_500(
+            &ctx.get(&path).await?,
+            "invalid \"callback\" parameter",
+            &format!("GET {path}"),
+        )?;
+    }
+    Ok(None)
+}
+
+async fn htmlfile_response_limit(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_htmlfile(&ctx, &s, "?c=callback", "callback").await?;
+    ensure_eq!(
+        next_script(&mut r).await?,
+        "<script>\np(\"o\");\n</script>\r\n",
+        "GET {s}/htmlfile"
+    );
+    let msg = "x".repeat(4096);
+    ctx.xhr_send_ok(&s, &format!("[\"{msg}\"]")).await?;
+    ensure_eq!(
+        next_script(&mut r).await?,
+        format!("<script>\np(\"a[\\\"{msg}\\\"]\");\n</script>\r\n"),
+        "GET {s}/htmlfile: 4 KiB message"
+    );
+    r.expect_end()
+        .await
+        .map_err(|e| Failure(format!("htmlfile on {s} past response_limit: {e}")))?;
+    Ok(None)
+}
