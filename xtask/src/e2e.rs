@@ -29,6 +29,9 @@ Report: target/e2e-report.html, screenshot target/e2e-report.png, one
 screenshot per failure in target/e2e-failures/, server log target/e2e-server.log.
 ";
 
+/// The servers' heartbeat delay: short, so the heartbeat cases see some.
+const HEARTBEAT_MS: &str = "1000";
+
 /// The Debian package's launcher; `CHROMIUM` overrides it.
 const DEFAULT_CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -72,7 +75,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let server_port = util::free_port()?;
     let sockjs_url = format!("http://127.0.0.1:{page_port}/sockjs.min.js");
     let (_server, label) = if opts.against_node {
-        let server = util::start_node_server(server_port, &["--sockjs-url", &sockjs_url])?;
+        let args = [
+            "--sockjs-url",
+            &sockjs_url,
+            "--heartbeat-delay-ms",
+            HEARTBEAT_MS,
+        ];
+        let server = util::start_node_server(server_port, &args)?;
         (server, "sockjs-node 0.3.24")
     } else {
         (start_our_server(server_port, &sockjs_url)?, "sockjs-axum")
@@ -90,7 +99,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .arg("--out")
         .arg(&out)
         .arg("--label")
-        .arg(label);
+        .arg(label)
+        .args(["--heartbeat-ms", HEARTBEAT_MS]);
     if let Some(filter) = &opts.filter {
         cmd.arg("--filter").arg(filter);
     }
@@ -112,7 +122,8 @@ fn start_our_server(port: u16, sockjs_url: &str) -> Result<Server, String> {
     let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--sockjs-url", sockjs_url]);
+        .args(["--sockjs-url", sockjs_url])
+        .args(["--heartbeat-delay-ms", HEARTBEAT_MS]);
     let log = util::target_dir().join("e2e-server.log");
     let mut server = Server::start("sockjs-test-server", cmd, Some(&log))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();

@@ -307,8 +307,8 @@
       return 'closed 3000 "Go away!"';
     },
 
-    // The client closes: 1000, clean; the server has really let go (the
-    // same page can connect again at once).
+    // The client closes: 1000 "Normal closure", clean; a new connection
+    // from the same page works right after.
     'client-close': async function (ctx) {
       var c = await connect(ctx, '/echo', ctx.transport);
       c.sock.send('before close');
@@ -386,6 +386,34 @@
         a.close();
         if (b) b.close();
       }
+    },
+
+    // An idle connection gets heartbeat frames (the server runs with a
+    // short --heartbeat-delay-ms, given as ctx.heartbeatMs). On websocket
+    // the server may use WebSocket pings instead, which a page cannot see:
+    // there the connection must just stay open and working.
+    heartbeat: function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        var beats = 0;
+        var t0 = Date.now();
+        c.sock.addEventListener('heartbeat', function () {
+          beats++;
+          log('heartbeat');
+          c.wake();
+        });
+        if (ctx.transport === 'websocket') {
+          await new Promise(function (resolve) { setTimeout(resolve, 2.5 * ctx.heartbeatMs); });
+          if (c.closeEvent) throw new Error('idle connection ' + c.describeClose());
+          c.sock.send('still there');
+          var got = (await c.take(1))[0];
+          if (got !== 'still there') throw new Error('echo after idling gave ' + short(got));
+          return 'open and working after ' + (Date.now() - t0) + ' ms idle; ' + beats + ' "h" frames (pings are invisible)';
+        }
+        await c.until(function () { return beats >= 2; }, function () {
+          return beats + ' heartbeats in ' + (Date.now() - t0) + ' ms, expected 2 (heartbeat delay ' + ctx.heartbeatMs + ' ms)';
+        }, 2 * ctx.heartbeatMs + 3000);
+        return '2 heartbeats in ' + (Date.now() - t0) + ' ms';
+      });
     },
 
     // Without a transport list, /echo opens on websocket.

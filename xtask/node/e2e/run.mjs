@@ -4,7 +4,7 @@
 //
 // usage: node run.mjs --server http://127.0.0.1:PORT [--page-port N]
 //          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
-//          [--case-timeout-ms N] [--budget-s N]
+//          [--case-timeout-ms N] [--budget-s N] [--heartbeat-ms N]
 //
 // The test page is served by this script on --page-port, another origin
 // than the server, so CORS and the iframe transports are really used. The
@@ -37,6 +37,10 @@ const TRANSPORTS = [
   'iframe-xhr-polling',
   'jsonp-polling',
 ];
+// Streaming transports: a response ends at the server's response_limit.
+const STREAMING = new Set(['xhr-streaming', 'eventsource', 'iframe-eventsource', 'htmlfile', 'iframe-htmlfile']);
+// A receiving request of a session transport (PROTOCOL.md section 6).
+const RECEIVING = /^\/[^/]+\/[^/.]+\/[^/.]+\/(xhr_streaming|eventsource|htmlfile|xhr|jsonp)$/;
 // sockjs-client only enables these when the page has the server's origin.
 const SAME_ORIGIN_ONLY = new Set(['htmlfile']);
 const PER_TRANSPORT = [
@@ -51,6 +55,7 @@ const PER_TRANSPORT = [
   'disabled-websocket',
   'ticker',
   'broadcast',
+  'heartbeat',
 ];
 // Cases without a transport list: what sockjs-client picks by itself.
 const UNRESTRICTED = ['default-websocket', 'fallback', 'amplify'];
@@ -67,6 +72,8 @@ function parseArgs(argv) {
     // Past this, the remaining cases fail unrun (a hung server must not
     // hold CI for cases x timeout).
     budgetS: 600,
+    // The server's --heartbeat-delay-ms (the heartbeat cases wait for it).
+    heartbeatMs: 1000,
   };
   const take = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -82,6 +89,7 @@ function parseArgs(argv) {
       case '--label': opts.label = take(i); break;
       case '--case-timeout-ms': opts.caseTimeoutMs = Number(take(i)); break;
       case '--budget-s': opts.budgetS = Number(take(i)); break;
+      case '--heartbeat-ms': opts.heartbeatMs = Number(take(i)); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -164,9 +172,8 @@ async function preflight(opts, pageBase) {
   }
 }
 
-async function runCase(page, c, opts, pageBase, consoleLines) {
-  consoleLines.length = 0;
-  const ctx = { base: opts.server, transport: c.transport, other: c.other };
+async function runCase(page, c, opts, pageBase) {
+  const ctx = { base: opts.server, transport: c.transport, other: c.other, heartbeatMs: opts.heartbeatMs };
   const work = (async () => {
     if (c.sameOrigin) {
       // A page of the server's own origin: its iframe page (which loads
@@ -283,15 +290,29 @@ async function main() {
       const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
       const page = await context.newPage();
       const consoleLines = [];
+      const requests = [];
+      page.on('request', (r) => requests.push(new URL(r.url()).pathname));
       page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`${m.type()}: ${m.text()}`);
       });
       page.on('pageerror', (e) => consoleLines.push(`page error: ${e.message}`));
       for (const c of cases.filter((x) => x.row === row)) {
+        consoleLines.length = 0;
+        requests.length = 0;
         const t0 = Date.now();
         const r = (t0 - started) / 1000 > opts.budgetS
           ? { ok: false, detail: `not run: the run took longer than --budget-s ${opts.budgetS}`, log: [], skipped: true }
-          : await runCase(page, c, opts, pageBase, consoleLines);
+          : await runCase(page, c, opts, pageBase);
+        if (r.ok && c.name === 'burst-200' && STREAMING.has(c.transport)) {
+          // The 200 messages (about 20 KB) must have crossed /echo's
+          // response_limit of 4096 bytes: more than one receiving request.
+          const n = requests.filter((p) => RECEIVING.test(p)).length;
+          r.detail += `, ${n} receiving requests`;
+          if (n < 2) {
+            r.ok = false;
+            r.detail = `response_limit never reached: ${r.detail}`;
+          }
+        }
         const result = { ...c, ...r, ms: Date.now() - t0, console: [...consoleLines] };
         if (!r.ok && !r.skipped) {
           fs.mkdirSync(failDir, { recursive: true });
