@@ -1,1 +1,20 @@
-//! SockJS server for axum (placeholder while the core lands).
+#![doc = include_str!("../../../README.md")]
+#![forbid(unsafe_code)]
+
+pub mod protocol;
+
+mod config;
+mod headers;
+mod iframe;
+mod info;
+mod rejection;
+mod router;
+mod service;
+mod session;
+mod transport;
+
+pub use config::{Config, JsessionidHook, QueueFullPolicy, DEFAULT_SOCKJS_URL};
+pub use rejection::Rejection;
+pub use router::{router, SockJsRouter};
+pub use session::{close_code, CloseReason, Receiver, SendError, Sender, Session, TrySendError};
+pub use transport::Transport;

@@ -1,0 +1,247 @@
+//! Service options, each with the default sockjs-node uses.
+//!
+//! ```
+//! use std::time::Duration;
+//! use sockjs::{Config, Transport};
+//!
+//! let config = Config::default()
+//!     .response_limit(4096)
+//!     .heartbeat_delay(Duration::from_secs(10))
+//!     .disable(Transport::JsonpPolling)
+//!     .jsessionid(true);
+//! assert!(!config.is_enabled(Transport::JsonpPolling));
+//! ```
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue};
+
+use crate::transport::Transport;
+
+/// The sockjs-client 1.x bundle on a public CDN, the default iframe client.
+pub const DEFAULT_SOCKJS_URL: &str =
+    "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
+
+/// A hook deciding the `Set-Cookie` value of session-transport responses
+/// from the request headers (see [`Config::jsessionid_with`]).
+pub type JsessionidHook = Arc<dyn Fn(&HeaderMap) -> Option<HeaderValue> + Send + Sync>;
+
+/// What a [`Sender`](crate::Sender) does when the session's outgoing queue
+/// is full because the client does not read fast enough.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum QueueFullPolicy {
+    /// `send().await` waits until the client has taken messages
+    /// (backpressure). `try_send` fails with `TrySendError::Full`.
+    #[default]
+    Wait,
+    /// The session is closed with `c[1013,"Outgoing queue full"]`: the
+    /// slow client is dropped, the sender never waits.
+    Close,
+}
+
+/// Options of one SockJS service. Setters consume and return `self`.
+#[derive(Clone)]
+pub struct Config {
+    pub(crate) sockjs_url: String,
+    pub(crate) response_limit: usize,
+    pub(crate) heartbeat_delay: Duration,
+    pub(crate) disconnect_delay: Duration,
+    pub(crate) enabled: u16,
+    pub(crate) jsessionid: Option<JsessionidHook>,
+    pub(crate) cors: bool,
+    pub(crate) max_message_size: usize,
+    pub(crate) queue_capacity: usize,
+    pub(crate) queue_full: QueueFullPolicy,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            sockjs_url: DEFAULT_SOCKJS_URL.to_owned(),
+            response_limit: 128 * 1024,
+            heartbeat_delay: Duration::from_secs(25),
+            disconnect_delay: Duration::from_secs(5),
+            enabled: Transport::ALL.iter().fold(0, |bits, t| bits | t.bit()),
+            jsessionid: None,
+            cors: true,
+            max_message_size: 1024 * 1024,
+            queue_capacity: 1024,
+            queue_full: QueueFullPolicy::Wait,
+        }
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("sockjs_url", &self.sockjs_url)
+            .field("response_limit", &self.response_limit)
+            .field("heartbeat_delay", &self.heartbeat_delay)
+            .field("disconnect_delay", &self.disconnect_delay)
+            .field(
+                "enabled",
+                &Transport::ALL
+                    .iter()
+                    .filter(|t| self.is_enabled(**t))
+                    .collect::<Vec<_>>(),
+            )
+            .field("jsessionid", &self.jsessionid.is_some())
+            .field("cors", &self.cors)
+            .field("max_message_size", &self.max_message_size)
+            .field("queue_capacity", &self.queue_capacity)
+            .field("queue_full", &self.queue_full)
+            .finish()
+    }
+}
+
+impl Config {
+    /// URL of the sockjs-client script the iframe page loads (sockjs-node's
+    /// `sockjs_url`). Must be absolute (`http...`) or start with `/`.
+    /// Default: [`DEFAULT_SOCKJS_URL`].
+    #[must_use]
+    pub fn sockjs_url(mut self, url: impl Into<String>) -> Self {
+        self.sockjs_url = url.into();
+        self
+    }
+
+    /// Bytes a streaming response (xhr_streaming, eventsource, htmlfile)
+    /// carries before it is ended so the client opens a fresh one, which
+    /// lets browsers free the memory of long responses. Default: 128 KiB.
+    #[must_use]
+    pub fn response_limit(mut self, bytes: usize) -> Self {
+        self.response_limit = bytes;
+        self
+    }
+
+    /// Idle time after which a heartbeat frame is sent to an attached
+    /// receiver. Default: 25 s.
+    #[must_use]
+    pub fn heartbeat_delay(mut self, delay: Duration) -> Self {
+        self.heartbeat_delay = delay;
+        self
+    }
+
+    /// How long a session without a receiving connection is kept before it
+    /// is closed and forgotten. Default: 5 s.
+    #[must_use]
+    pub fn disconnect_delay(mut self, delay: Duration) -> Self {
+        self.disconnect_delay = delay;
+        self
+    }
+
+    /// Turns one transport off: its URLs answer 404 (sockjs-node's
+    /// `websocket: false` is `.disable(Transport::WebSocket)
+    /// .disable(Transport::RawWebSocket)`). Default: all enabled.
+    #[must_use]
+    pub fn disable(mut self, transport: Transport) -> Self {
+        self.enabled &= !transport.bit();
+        self
+    }
+
+    /// Turns one transport back on.
+    #[must_use]
+    pub fn enable(mut self, transport: Transport) -> Self {
+        self.enabled |= transport.bit();
+        self
+    }
+
+    /// Whether `transport` is served.
+    pub fn is_enabled(&self, transport: Transport) -> bool {
+        self.enabled & transport.bit() != 0
+    }
+
+    /// Sets `JSESSIONID=<cookie or dummy>; path=/` on session-transport
+    /// responses (for load balancers that stick on that cookie) and
+    /// reports `cookie_needed: true` in `/info`. Default: off.
+    #[must_use]
+    pub fn jsessionid(mut self, on: bool) -> Self {
+        self.jsessionid = on.then(|| -> JsessionidHook { Arc::new(default_jsessionid) });
+        self
+    }
+
+    /// Like [`jsessionid(true)`](Self::jsessionid), with your own rule: the
+    /// hook gets the request headers and returns the whole `Set-Cookie`
+    /// value, or `None` for no cookie on that response.
+    #[must_use]
+    pub fn jsessionid_with<F>(mut self, hook: F) -> Self
+    where
+        F: Fn(&HeaderMap) -> Option<HeaderValue> + Send + Sync + 'static,
+    {
+        self.jsessionid = Some(Arc::new(hook));
+        self
+    }
+
+    /// Whether the service answers CORS itself (sockjs-node's behaviour,
+    /// echoing the request's `Origin`). Turn it off to put a tower-http
+    /// `CorsLayer` in its place; the iframe page is then not served, as in
+    /// sockjs-node's `disable_cors`. Default: on.
+    #[must_use]
+    pub fn cors(mut self, on: bool) -> Self {
+        self.cors = on;
+        self
+    }
+
+    /// Largest inbound payload: an HTTP send body or one WebSocket message,
+    /// in bytes. Larger HTTP bodies get `413`, larger WebSocket messages
+    /// close the socket with code 1009. Default: 1 MiB.
+    #[must_use]
+    pub fn max_message_size(mut self, bytes: usize) -> Self {
+        self.max_message_size = bytes.max(1);
+        self
+    }
+
+    /// Messages a session buffers in each direction: outgoing ones waiting
+    /// for the client, incoming ones waiting for your handler to read them.
+    /// When the outgoing queue is full [`queue_full`](Self::queue_full)
+    /// decides; when the incoming one is, the transport stops reading from
+    /// the client. Default: 1024.
+    #[must_use]
+    pub fn queue_capacity(mut self, messages: usize) -> Self {
+        self.queue_capacity = messages.max(1);
+        self
+    }
+
+    /// What happens when the outgoing queue is full. Default:
+    /// [`QueueFullPolicy::Wait`].
+    #[must_use]
+    pub fn queue_full(mut self, policy: QueueFullPolicy) -> Self {
+        self.queue_full = policy;
+        self
+    }
+}
+
+fn default_jsessionid(headers: &HeaderMap) -> Option<HeaderValue> {
+    let value = headers
+        .get_all(http::header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(|h| h.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == "JSESSIONID").then_some(value)
+        })
+        .unwrap_or("dummy");
+    HeaderValue::from_str(&format!("JSESSIONID={value}; path=/")).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jsessionid_echoes_the_cookie_or_dummy() {
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            default_jsessionid(&headers).unwrap(),
+            "JSESSIONID=dummy; path=/"
+        );
+        headers.insert("cookie", HeaderValue::from_static("a=b; JSESSIONID=abcdef"));
+        assert_eq!(
+            default_jsessionid(&headers).unwrap(),
+            "JSESSIONID=abcdef; path=/"
+        );
+    }
+}

@@ -1,0 +1,127 @@
+//! Response headers the endpoints share: caching, CORS, JSESSIONID.
+
+use std::time::{Duration, SystemTime};
+
+use http::header::{self, HeaderMap, HeaderValue};
+
+use crate::config::Config;
+
+const NO_CACHE: &str = "no-store, no-cache, no-transform, must-revalidate, max-age=0";
+const ONE_YEAR: Duration = Duration::from_secs(365 * 24 * 60 * 60);
+
+/// Marks a response as never to be cached.
+pub(crate) fn no_cache(out: &mut HeaderMap) {
+    out.insert(header::CACHE_CONTROL, HeaderValue::from_static(NO_CACHE));
+}
+
+/// Marks a response as cacheable for a year (preflights, the iframe page).
+pub(crate) fn cache_for_a_year(out: &mut HeaderMap) {
+    out.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000"),
+    );
+    let expires = httpdate::fmt_http_date(SystemTime::now() + ONE_YEAR);
+    if let Ok(value) = HeaderValue::from_str(&expires) {
+        out.insert(header::EXPIRES, value);
+    }
+}
+
+/// CORS as sockjs-node answers it: the request's `Origin` echoed with
+/// credentials allowed (`*` without one), `Vary: Origin`, and requested
+/// headers allowed. Does nothing when CORS is off in `config`.
+pub(crate) fn cors(config: &Config, request: &HeaderMap, out: &mut HeaderMap) {
+    if !config.cors {
+        return;
+    }
+    match request.get(header::ORIGIN) {
+        Some(origin) => {
+            out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+                HeaderValue::from_static("true"),
+            );
+        }
+        None => {
+            out.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        }
+    }
+    out.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(requested) = request.get(header::ACCESS_CONTROL_REQUEST_HEADERS) {
+        if !requested.is_empty() {
+            out.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, requested.clone());
+        }
+    }
+}
+
+/// A CORS preflight answer's extra headers: allowed methods and a year of
+/// caching.
+pub(crate) fn preflight(methods: &'static str, out: &mut HeaderMap) {
+    cache_for_a_year(out);
+    out.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static(methods),
+    );
+    out.insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("31536000"),
+    );
+}
+
+/// `Set-Cookie: JSESSIONID=...` when the option is on.
+pub(crate) fn jsessionid(config: &Config, request: &HeaderMap, out: &mut HeaderMap) {
+    if let Some(value) = config.jsessionid.as_ref().and_then(|hook| hook(request)) {
+        out.insert(header::SET_COOKIE, value);
+    }
+}
+
+/// Headers of every session-transport response: JSESSIONID and no caching.
+pub(crate) fn session_response(config: &Config, request: &HeaderMap, out: &mut HeaderMap) {
+    jsessionid(config, request, out);
+    no_cache(out);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cors_echoes_origin_or_star() {
+        let config = Config::default();
+        let mut req = HeaderMap::new();
+        let mut out = HeaderMap::new();
+        cors(&config, &req, &mut out);
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(out.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+
+        req.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        req.insert(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            HeaderValue::from_static("a, b"),
+        );
+        let mut out = HeaderMap::new();
+        cors(&config, &req, &mut out);
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_ORIGIN], "null");
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_HEADERS], "a, b");
+        assert_eq!(out[header::VARY], "Origin");
+
+        let mut out = HeaderMap::new();
+        cors(&config.clone().cors(false), &req, &mut out);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn empty_requested_headers_are_not_echoed() {
+        let mut req = HeaderMap::new();
+        req.insert(
+            header::ACCESS_CONTROL_REQUEST_HEADERS,
+            HeaderValue::from_static(""),
+        );
+        let mut out = HeaderMap::new();
+        cors(&Config::default(), &req, &mut out);
+        assert!(out.get(header::ACCESS_CONTROL_ALLOW_HEADERS).is_none());
+    }
+}

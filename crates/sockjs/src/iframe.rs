@@ -1,0 +1,82 @@
+//! The iframe page that cross-domain transports load from the server's
+//! origin; it runs sockjs-client from the configured `sockjs_url`.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use md5::{Digest, Md5};
+
+use crate::headers;
+use crate::protocol::is_valid_iframe_name;
+use crate::rejection::Rejection;
+use crate::service::Service;
+
+/// The page and its ETag, computed once per service.
+pub(crate) struct IframePage {
+    body: String,
+    etag: HeaderValue,
+}
+
+impl IframePage {
+    pub(crate) fn new(sockjs_url: &str) -> Self {
+        let body = format!(
+            r#"<!DOCTYPE html>
+<html>
+<head>
+  <meta http-equiv="X-UA-Compatible" content="IE=edge" />
+  <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
+  <script src="{sockjs_url}"></script>
+  <script>
+    document.domain = document.domain;
+    SockJS.bootstrap_iframe();
+  </script>
+</head>
+<body>
+  <h2>Don't panic!</h2>
+  <p>This is a SockJS hidden iframe. It's used for cross domain magic.</p>
+</body>
+</html>"#
+        );
+        let digest = Md5::digest(body.as_bytes());
+        let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+        let etag = HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header");
+        IframePage { body, etag }
+    }
+}
+
+/// `/{file}`: the iframe page for `iframe*.html`, 404 for anything else.
+pub(crate) async fn page(
+    State(service): State<Arc<Service>>,
+    Path(file): Path<String>,
+    method: Method,
+    request: HeaderMap,
+) -> Response {
+    if !is_valid_iframe_name(&file) || !service.config.cors {
+        return Rejection::NotFound.into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]).into_response();
+    }
+    let page = &service.iframe;
+    let mut response = if request
+        .get(header::IF_NONE_MATCH)
+        .is_some_and(|tag| tag == page.etag)
+    {
+        StatusCode::NOT_MODIFIED.into_response()
+    } else {
+        (
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=UTF-8"),
+            )],
+            page.body.clone(),
+        )
+            .into_response()
+    };
+    let out = response.headers_mut();
+    headers::cache_for_a_year(out);
+    out.insert(header::ETAG, page.etag.clone());
+    response
+}

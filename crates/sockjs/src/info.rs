@@ -1,0 +1,62 @@
+//! The greeting at the service root and `/info`.
+
+use std::sync::Arc;
+
+use axum::extract::{OriginalUri, State};
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use crate::headers;
+use crate::rejection::Rejection;
+use crate::service::Service;
+use crate::transport::Transport;
+
+/// `GET /` (and `BASE/` when mounted with `nest_service`):
+/// `Welcome to SockJS!\n`. `BASE//` is not the greeting.
+pub(crate) async fn greeting(uri: OriginalUri) -> Response {
+    if uri.path().ends_with("//") {
+        return Rejection::NotFound.into_response();
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=UTF-8"),
+        )],
+        "Welcome to SockJS!\n",
+    )
+        .into_response()
+}
+
+/// `GET /info`: what the client needs to pick a transport.
+pub(crate) async fn info(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
+    let config = &service.config;
+    let entropy = uuid::Uuid::new_v4().as_u128() as u32;
+    let body = format!(
+        r#"{{"websocket":{},"cookie_needed":{},"origins":["*:*"],"entropy":{}}}"#,
+        config.is_enabled(Transport::WebSocket),
+        config.jsessionid.is_some(),
+        entropy
+    );
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=UTF-8"),
+        )],
+        body,
+    )
+        .into_response();
+    let out = response.headers_mut();
+    headers::no_cache(out);
+    headers::cors(config, &request, out);
+    response
+}
+
+/// `OPTIONS /info`: the CORS preflight.
+pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let out = response.headers_mut();
+    headers::jsessionid(&service.config, &request, out);
+    headers::preflight("OPTIONS, GET", out);
+    headers::cors(&service.config, &request, out);
+    response
+}

@@ -1,0 +1,111 @@
+//! JSON string encoding with SockJS's extra escaping.
+//!
+//! Besides what JSON needs (`"`, `\` and control characters), SockJS escapes
+//! characters that browsers mangle on some transports:
+//! `[\u200c-\u200f\u2028-\u202f\u2060-\u206f\ufff0-\uffff]`. Escapes use
+//! lowercase hex, and the short forms (`\n`, `\t`, ...) where JSON has them,
+//! byte for byte what sockjs-node produces.
+
+/// Whether `c` must be written as `\uXXXX` although JSON would allow it raw.
+fn needs_unicode_escape(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{1f}'
+        | '\u{200c}'..='\u{200f}'
+        | '\u{2028}'..='\u{202f}'
+        | '\u{2060}'..='\u{206f}'
+        | '\u{fff0}'..='\u{ffff}')
+}
+
+/// Appends `s` to `out` as a quoted JSON string with SockJS escaping.
+///
+/// Runs of characters that need no escape are copied in one piece, so plain
+/// ASCII text costs one scan and one copy.
+pub fn write_json_string(out: &mut String, s: &str) {
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, c) in s.char_indices() {
+        let short = match c {
+            '"' => "\\\"",
+            '\\' => "\\\\",
+            '\n' => "\\n",
+            '\r' => "\\r",
+            '\t' => "\\t",
+            '\u{8}' => "\\b",
+            '\u{c}' => "\\f",
+            c if needs_unicode_escape(c) => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if short.is_empty() {
+            push_unicode_escape(out, c as u32);
+        } else {
+            out.push_str(short);
+        }
+        start = i + c.len_utf8();
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
+}
+
+fn push_unicode_escape(out: &mut String, code: u32) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push_str("\\u");
+    for shift in [12, 8, 4, 0] {
+        out.push(HEX[((code >> shift) & 0xf) as usize] as char);
+    }
+}
+
+/// `s` as a quoted JSON string with SockJS escaping.
+///
+/// ```
+/// assert_eq!(sockjs::protocol::escape_json_string("a\"\u{2028}"), r#""a\"\u2028""#);
+/// ```
+pub fn escape_json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    write_json_string(&mut out, s);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table() {
+        let cases: &[(&str, &str)] = &[
+            ("", r#""""#),
+            ("plain", r#""plain""#),
+            ("q\"b\\", r#""q\"b\\""#),
+            ("\n\r\t\u{8}\u{c}", r#""\n\r\t\b\f""#),
+            ("\u{0}\u{1}\u{1f}", r#""\u0000\u0001\u001f""#),
+            ("\u{7f}é€", "\"\u{7f}é€\""),
+            (
+                "\u{200b}\u{200c}\u{200f}\u{2010}",
+                "\"\u{200b}\\u200c\\u200f\u{2010}\"",
+            ),
+            ("\u{2028}\u{202f}\u{2030}", "\"\\u2028\\u202f\u{2030}\""),
+            (
+                "\u{205f}\u{2060}\u{206f}\u{2070}",
+                "\"\u{205f}\\u2060\\u206f\u{2070}\"",
+            ),
+            ("\u{ffef}\u{fff0}\u{ffff}", "\"\u{ffef}\\ufff0\\uffff\""),
+            ("😀", "\"😀\""),
+            ("a</script>", r#""a</script>""#),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(escape_json_string(input), *expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn every_escaped_output_decodes_back() {
+        let all: String = (0u32..0x11000).filter_map(char::from_u32).collect();
+        let escaped = escape_json_string(&all);
+        let back: String = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, all);
+        assert!(!escaped
+            .chars()
+            .any(|c| c != '"' && c != '\\' && needs_unicode_escape(c)));
+    }
+}

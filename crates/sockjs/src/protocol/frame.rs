@@ -1,0 +1,79 @@
+//! Server-to-client frames: `o`, `h`, `a[...]` and `c[code,"reason"]`.
+
+use super::escape::write_json_string;
+
+/// One encoded SockJS frame, without transport framing.
+///
+/// ```
+/// use sockjs::protocol::Frame;
+/// assert_eq!(Frame::open().as_str(), "o");
+/// assert_eq!(Frame::heartbeat().as_str(), "h");
+/// assert_eq!(Frame::messages(["x"]).as_str(), r#"a["x"]"#);
+/// assert_eq!(Frame::close(3000, "Go away!").as_str(), r#"c[3000,"Go away!"]"#);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Frame(String);
+
+impl Frame {
+    /// The open frame `o`, sent once when a session starts.
+    pub fn open() -> Self {
+        Frame("o".to_owned())
+    }
+
+    /// The heartbeat frame `h`.
+    pub fn heartbeat() -> Self {
+        Frame("h".to_owned())
+    }
+
+    /// A message frame `a[...]` carrying the messages in order.
+    pub fn messages<I, S>(messages: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let mut out = String::from("a[");
+        for (i, m) in messages.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            write_json_string(&mut out, m.as_ref());
+        }
+        out.push(']');
+        Frame(out)
+    }
+
+    /// A close frame `c[code,"reason"]`.
+    pub fn close(code: u16, reason: &str) -> Self {
+        let mut out = format!("c[{code},");
+        write_json_string(&mut out, reason);
+        out.push(']');
+        Frame(out)
+    }
+
+    /// The frame's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The frame's text, owned.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames() {
+        assert_eq!(Frame::messages(Vec::<String>::new()).as_str(), "a[]");
+        assert_eq!(Frame::messages(["a", "b"]).as_str(), r#"a["a","b"]"#);
+        assert_eq!(Frame::messages(["\"\u{2028}"]).as_str(), r#"a["\"\u2028"]"#);
+        assert_eq!(
+            Frame::close(2010, "Another connection still open").as_str(),
+            r#"c[2010,"Another connection still open"]"#
+        );
+        assert_eq!(Frame::close(1000, "q\"").as_str(), r#"c[1000,"q\""]"#);
+    }
+}

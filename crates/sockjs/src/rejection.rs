@@ -1,0 +1,115 @@
+//! Every HTTP error answer of the service, as one type.
+//!
+//! | case | status | body |
+//! |---|---|---|
+//! | unknown path under the prefix, invalid session URL, disabled transport | 404 | `Not found.` |
+//! | `xhr_send` / `jsonp_send` to a session that does not exist | 404 | `Session not found.` |
+//! | send body empty, `d=` missing or empty, JSON not an array of strings | 500 | `Payload expected.` |
+//! | send body not JSON (or not UTF-8) | 500 | `Broken JSON encoding.` |
+//! | `jsonp` / `htmlfile` without `c` (or `callback`) | 500 | `"callback" parameter required` |
+//! | callback not `[a-zA-Z0-9_.-]+` (jsonp: or over 32 bytes) | 500 | `invalid "callback" parameter` |
+//! | send body over [`Config::max_message_size`](crate::Config::max_message_size) | 413 | `Payload too large.` |
+//! | WebSocket URL without a valid upgrade | 400 | `Not a valid websocket request` |
+//! | raw `/websocket` with a version other than 8 or 13 | 400 | `Only supported WebSocket protocol is RFC 6455.` |
+//! | body could not be read (client went away mid-body) | 400 | `Could not read the request body.` |
+//!
+//! A known path with the wrong method answers 405 with `Allow` and no body
+//! (axum's method routing). The 500s are what sockjs-client and the SockJS
+//! protocol definition expect. Bodies are `text/plain; charset=UTF-8`.
+
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderValue, StatusCode};
+
+use crate::protocol::PayloadError;
+
+/// An error answer of the SockJS service.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// 404: no such resource under the prefix.
+    NotFound,
+    /// 404: sending to a session that does not exist.
+    SessionNotFound,
+    /// 500: the send body is empty or not an array of strings.
+    PayloadExpected,
+    /// 500: the send body is not valid JSON.
+    BrokenJson,
+    /// 500: `jsonp` / `htmlfile` without a callback.
+    CallbackRequired,
+    /// 500: the callback name is not allowed.
+    InvalidCallback,
+    /// 413: the send body is over the size limit.
+    PayloadTooLarge,
+    /// 400: not a WebSocket handshake.
+    NotWebSocket,
+    /// 400: raw WebSocket with an unsupported protocol version.
+    UnsupportedWebSocketVersion,
+    /// 400: the request body could not be read.
+    UnreadableBody,
+}
+
+impl Rejection {
+    /// The status code of this answer.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Rejection::NotFound | Rejection::SessionNotFound => StatusCode::NOT_FOUND,
+            Rejection::PayloadExpected
+            | Rejection::BrokenJson
+            | Rejection::CallbackRequired
+            | Rejection::InvalidCallback => StatusCode::INTERNAL_SERVER_ERROR,
+            Rejection::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            Rejection::NotWebSocket
+            | Rejection::UnsupportedWebSocketVersion
+            | Rejection::UnreadableBody => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The body text of this answer.
+    pub fn message(self) -> &'static str {
+        match self {
+            Rejection::NotFound => "Not found.",
+            Rejection::SessionNotFound => "Session not found.",
+            Rejection::PayloadExpected => "Payload expected.",
+            Rejection::BrokenJson => "Broken JSON encoding.",
+            Rejection::CallbackRequired => "\"callback\" parameter required",
+            Rejection::InvalidCallback => "invalid \"callback\" parameter",
+            Rejection::PayloadTooLarge => "Payload too large.",
+            Rejection::NotWebSocket => "Not a valid websocket request",
+            Rejection::UnsupportedWebSocketVersion => {
+                "Only supported WebSocket protocol is RFC 6455."
+            }
+            Rejection::UnreadableBody => "Could not read the request body.",
+        }
+    }
+}
+
+impl From<PayloadError> for Rejection {
+    fn from(e: PayloadError) -> Self {
+        match e {
+            PayloadError::Expected => Rejection::PayloadExpected,
+            PayloadError::BrokenJson => Rejection::BrokenJson,
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.status().as_u16(), self.message())
+    }
+}
+
+impl std::error::Error for Rejection {}
+
+impl IntoResponse for Rejection {
+    fn into_response(self) -> Response {
+        (
+            self.status(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=UTF-8"),
+            )],
+            self.message(),
+        )
+            .into_response()
+    }
+}

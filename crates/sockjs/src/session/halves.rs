@@ -1,0 +1,235 @@
+//! The application's two halves of a session.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+use super::close::{close_code, CloseReason};
+use super::core::Core;
+use crate::config::QueueFullPolicy;
+
+/// Closes the session with a normal closure when the last half is dropped.
+struct Lifeline(Arc<Core>);
+
+impl Drop for Lifeline {
+    fn drop(&mut self) {
+        self.0.close(
+            close_code::NORMAL,
+            "Normal closure",
+            CloseReason::ServerClosed {
+                code: close_code::NORMAL,
+                reason: "Normal closure".into(),
+            },
+        );
+    }
+}
+
+/// The sending half: cloneable, sends text messages and closes the session.
+///
+/// When every `Sender` clone and the [`Receiver`] are dropped, the session
+/// closes with code 1000 `Normal closure`.
+#[derive(Clone)]
+pub struct Sender {
+    tx: mpsc::Sender<String>,
+    core: Arc<Core>,
+    policy: QueueFullPolicy,
+    _life: Arc<Lifeline>,
+}
+
+/// The receiving half: a [`Stream`] of the client's messages that ends
+/// exactly once, when the session closes; [`close_reason`](Self::close_reason)
+/// then says why.
+pub struct Receiver {
+    rx: mpsc::Receiver<String>,
+    core: Arc<Core>,
+    _life: Arc<Lifeline>,
+}
+
+/// Creates the halves of a fresh session.
+pub(super) fn halves(
+    core: Arc<Core>,
+    tx: mpsc::Sender<String>,
+    rx: mpsc::Receiver<String>,
+    policy: QueueFullPolicy,
+) -> (Sender, Receiver) {
+    let life = Arc::new(Lifeline(core.clone()));
+    (
+        Sender {
+            tx,
+            core: core.clone(),
+            policy,
+            _life: life.clone(),
+        },
+        Receiver {
+            rx,
+            core,
+            _life: life,
+        },
+    )
+}
+
+/// The session is closed; the message that could not be sent is handed back.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("sending on a closed SockJS session")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why [`Sender::try_send`] did not queue the message, which is handed back.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The outgoing queue is full (the client is slow).
+    Full(T),
+    /// The session is closed.
+    Closed(T),
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("the SockJS session's outgoing queue is full"),
+            TrySendError::Closed(_) => f.write_str("sending on a closed SockJS session"),
+        }
+    }
+}
+
+impl<T> std::error::Error for TrySendError<T> {}
+
+impl Sender {
+    /// Queues a message for the client. Waits while the outgoing queue is
+    /// full (under the default [`QueueFullPolicy::Wait`]); fails once the
+    /// session is closed.
+    pub async fn send(&self, message: impl Into<String>) -> Result<(), SendError<String>> {
+        let message = message.into();
+        match self.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Closed(m)) => Err(SendError(m)),
+            Err(TrySendError::Full(m)) => {
+                tokio::select! {
+                    biased;
+                    _ = self.core.closed() => Err(SendError(m)),
+                    permit = self.tx.reserve() => match permit {
+                        Ok(permit) if !self.core.is_closed() => {
+                            permit.send(m);
+                            Ok(())
+                        }
+                        _ => Err(SendError(m)),
+                    },
+                }
+            }
+        }
+    }
+
+    /// Queues a message without waiting. Under [`QueueFullPolicy::Close`] a
+    /// full queue closes the session (`c[1013,"Outgoing queue full"]`).
+    pub fn try_send(&self, message: impl Into<String>) -> Result<(), TrySendError<String>> {
+        let message = message.into();
+        if self.core.is_closed() {
+            return Err(TrySendError::Closed(message));
+        }
+        match self.tx.try_send(message) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(m)) => Err(TrySendError::Closed(m)),
+            Err(mpsc::error::TrySendError::Full(m)) => match self.policy {
+                QueueFullPolicy::Wait => Err(TrySendError::Full(m)),
+                QueueFullPolicy::Close => {
+                    let reason = "Outgoing queue full";
+                    self.core.close(
+                        close_code::TRY_AGAIN_LATER,
+                        reason,
+                        CloseReason::ServerClosed {
+                            code: close_code::TRY_AGAIN_LATER,
+                            reason: reason.into(),
+                        },
+                    );
+                    Err(TrySendError::Closed(m))
+                }
+            },
+        }
+    }
+
+    /// Closes the session with a code (1000, or 3000–4999 for
+    /// applications) and a reason: the client gets `c[code,"reason"]`.
+    /// Messages queued before are delivered first. Does nothing when the
+    /// session is already closed.
+    pub fn close(&self, code: u16, reason: &str) {
+        self.core.close(
+            code,
+            reason,
+            CloseReason::ServerClosed {
+                code,
+                reason: reason.into(),
+            },
+        );
+    }
+
+    /// Whether messages can still be sent.
+    pub fn is_open(&self) -> bool {
+        !self.core.is_closed()
+    }
+
+    /// Resolves when the session closes, for whatever reason.
+    pub async fn closed(&self) {
+        self.core.closed().await
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl Receiver {
+    /// The next message from the client, or `None` once the session closed.
+    pub async fn recv(&mut self) -> Option<String> {
+        self.rx.recv().await
+    }
+
+    /// Why the session ended; `None` while it is open.
+    pub fn close_reason(&self) -> Option<CloseReason> {
+        self.core.reason()
+    }
+}
+
+impl Stream for Receiver {
+    type Item = String;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("close_reason", &self.close_reason())
+            .finish()
+    }
+}

@@ -1,0 +1,232 @@
+//! The legacy hixie-76 (hybi-00) WebSocket handshake and framing, which
+//! sockjs-node still answers and the SockJS protocol definition tested.
+//!
+//! Handshake: the request carries `Sec-WebSocket-Key1`/`Key2` and eight
+//! bytes after the headers. The response headers are written *before*
+//! those bytes are read (proxies such as HAProxy hold them back until they
+//! see the 101), then the 16-byte MD5 answer follows on the upgraded
+//! connection. Frames are `0x00 <utf-8> 0xFF`; `0xFF 0x00` closes.
+
+use std::future::Future;
+
+use axum::response::{IntoResponse, Response};
+use bytes::{Buf, BytesMut};
+use http::request::Parts;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+use hyper_util::rt::TokioIo;
+use md5::{Digest, Md5};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::websocket::{Incoming, Socket};
+use crate::rejection::Rejection;
+
+/// Whether the request is a hixie-76 handshake.
+pub(crate) fn is_handshake(headers: &HeaderMap) -> bool {
+    headers.contains_key("sec-websocket-key1")
+        && headers.contains_key("sec-websocket-key2")
+        && !headers.contains_key(header::SEC_WEBSOCKET_KEY)
+}
+
+/// The number a `Sec-WebSocket-Key` header encodes: its digits divided by
+/// its spaces. `None` when it is malformed.
+fn key_number(key: &str) -> Option<u32> {
+    let digits: String = key.chars().filter(char::is_ascii_digit).collect();
+    let spaces = key.chars().filter(|c| *c == ' ').count() as u64;
+    let number: u64 = digits.parse().ok()?;
+    if spaces == 0 || number % spaces != 0 {
+        return None;
+    }
+    u32::try_from(number / spaces).ok()
+}
+
+/// The 16-byte handshake answer for the two keys and the 8 body bytes.
+pub(crate) fn challenge_response(key1: &str, key2: &str, key3: &[u8; 8]) -> Option<[u8; 16]> {
+    let mut hasher = Md5::new();
+    hasher.update(key_number(key1)?.to_be_bytes());
+    hasher.update(key_number(key2)?.to_be_bytes());
+    hasher.update(key3);
+    Some(hasher.finalize().into())
+}
+
+/// Answers the handshake with 101 and, once hyper hands over the
+/// connection, reads the key bytes, writes the answer and runs `session`.
+pub(crate) fn upgrade<F, Fut>(parts: &mut Parts, max_message: usize, session: F) -> Response
+where
+    F: FnOnce(Hixie76Socket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let key = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let (Some(key1), Some(key2)) = (key("sec-websocket-key1"), key("sec-websocket-key2")) else {
+        return Rejection::NotWebSocket.into_response();
+    };
+    if key_number(&key1).is_none() || key_number(&key2).is_none() {
+        return Rejection::NotWebSocket.into_response();
+    }
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return Rejection::NotWebSocket.into_response();
+    };
+    let origin = parts.headers.get(header::ORIGIN).cloned();
+    let host = parts
+        .headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost");
+    let path = parts
+        .extensions
+        .get::<axum::extract::OriginalUri>()
+        .map_or_else(|| parts.uri.clone(), |u| u.0.clone());
+    let location = format!("ws://{host}{path}");
+
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let mut io = TokioIo::new(upgraded);
+        let mut key3 = [0u8; 8];
+        if io.read_exact(&mut key3).await.is_err() {
+            return;
+        }
+        let Some(answer) = challenge_response(&key1, &key2, &key3) else {
+            return;
+        };
+        if io.write_all(&answer).await.is_err() || io.flush().await.is_err() {
+            return;
+        }
+        session(Hixie76Socket {
+            io: Box::new(io),
+            buf: BytesMut::with_capacity(1024),
+            max_message,
+        })
+        .await;
+    });
+
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Some(origin) = origin {
+        h.insert("sec-websocket-origin", origin);
+    }
+    if let Ok(location) = HeaderValue::from_str(&location) {
+        h.insert("sec-websocket-location", location);
+    }
+    response
+}
+
+trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
+
+/// An upgraded hixie-76 connection.
+pub(crate) struct Hixie76Socket {
+    io: Box<dyn Io>,
+    buf: BytesMut,
+    max_message: usize,
+}
+
+/// What the front of the read buffer holds.
+#[derive(Debug, PartialEq)]
+enum Parsed {
+    /// A whole text frame of this many payload bytes (framing excluded).
+    Text(usize),
+    /// The closing handshake `0xFF 0x00`.
+    Close,
+    /// Not enough bytes yet.
+    Incomplete,
+    /// Not a frame this server accepts.
+    Invalid,
+}
+
+fn parse(buf: &[u8]) -> Parsed {
+    match buf {
+        [] => Parsed::Incomplete,
+        [0x00, rest @ ..] => match rest.iter().position(|b| *b == 0xFF) {
+            Some(len) => Parsed::Text(len),
+            None => Parsed::Incomplete,
+        },
+        [0xFF] => Parsed::Incomplete,
+        [0xFF, 0x00, ..] => Parsed::Close,
+        _ => Parsed::Invalid,
+    }
+}
+
+impl Socket for Hixie76Socket {
+    async fn send_text(&mut self, text: String) -> Result<(), String> {
+        let mut frame = Vec::with_capacity(text.len() + 2);
+        frame.push(0x00);
+        frame.extend_from_slice(text.as_bytes());
+        frame.push(0xFF);
+        self.io.write_all(&frame).await.map_err(|e| e.to_string())?;
+        self.io.flush().await.map_err(|e| e.to_string())
+    }
+
+    async fn recv(&mut self) -> Result<Incoming, String> {
+        loop {
+            match parse(&self.buf) {
+                Parsed::Text(len) => {
+                    let payload = self.buf.split_to(len + 2);
+                    let text = std::str::from_utf8(&payload[1..=len])
+                        .map_err(|_| "invalid UTF-8 in a text frame".to_owned())?
+                        .to_owned();
+                    return Ok(Incoming::Text(text));
+                }
+                Parsed::Close => {
+                    self.buf.advance(2);
+                    return Ok(Incoming::Closed);
+                }
+                Parsed::Invalid => return Err("unsupported hixie-76 frame".into()),
+                Parsed::Incomplete if self.buf.len() > self.max_message + 2 => {
+                    return Err("Message too long".into());
+                }
+                Parsed::Incomplete => {}
+            }
+            // Cancel-safe: bytes read land in `buf` before this returns.
+            match self.io.read_buf(&mut self.buf).await {
+                Ok(0) => return Ok(Incoming::Closed),
+                Ok(_) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    async fn close(&mut self, _code: u16, _reason: &str) {
+        let _ = self.io.write_all(&[0xFF, 0x00]).await;
+        let _ = self.io.shutdown().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handshake_answer_of_the_protocol_definition() {
+        // The example of the SockJS protocol definition's hixie-76 test.
+        let answer =
+            challenge_response("4 @1  46546xW%0l 1 5", "12998 5 Y3 1  .P00", b"aaaaaaaa").unwrap();
+        assert_eq!(&answer, b"\xca4\x00\xd8\xa5\x08G\x97,\xd5qZ\xba\xbfC{");
+    }
+
+    #[test]
+    fn malformed_keys() {
+        assert_eq!(key_number("123"), None); // no spaces
+        assert_eq!(key_number(" 7"), Some(7));
+        assert_eq!(key_number("  7"), None); // not divisible
+        assert_eq!(key_number(" "), None);
+        assert_eq!(key_number(" 99999999999999999999"), None);
+    }
+
+    #[test]
+    fn frames() {
+        assert_eq!(parse(b"\x00abc\xff"), Parsed::Text(3));
+        assert_eq!(parse(b"\x00ab"), Parsed::Incomplete);
+        assert_eq!(parse(b"\xff\x00"), Parsed::Close);
+        assert_eq!(parse(b"\xff"), Parsed::Incomplete);
+        assert_eq!(parse(b"\x80\x01a"), Parsed::Invalid);
+    }
+}

@@ -1,0 +1,279 @@
+//! The response body every HTTP receiving transport shares.
+//!
+//! A [`ReceiverBody`] holds the session's outgoing queue while the response
+//! is open and writes, one body chunk per frame: an optional prelude, `o`
+//! for a new session, message batches `a[...]`, heartbeats `h` when idle,
+//! and finally the close frame. Polling transports end after one frame;
+//! streaming ones after `response_limit` bytes of frames. The transports
+//! differ only in how a frame is wrapped ([`Framing`]).
+//!
+//! Dropping the body before it ended (the client went away) closes the
+//! session as interrupted.
+
+use std::future::Future as _;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame as BodyFrame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+use crate::protocol::{write_json_string, Frame};
+use crate::session::core::{Attachment, Next};
+
+/// How a transport wraps one frame in its response body.
+pub(crate) enum Framing {
+    /// `xhr` and `xhr_streaming`: `<frame>\n`.
+    Xhr,
+    /// `eventsource`: `data: <frame, \r \n \0 % percent-escaped>\r\n\r\n`.
+    EventSource,
+    /// `htmlfile`: `<script>\np("<frame as JSON>");\n</script>\r\n`.
+    HtmlFile,
+    /// `jsonp`: `/**/<callback>("<frame as JSON>");\r\n`.
+    Jsonp(Box<str>),
+}
+
+impl Framing {
+    /// `frame` wrapped for the wire.
+    pub(crate) fn wrap(&self, frame: &str) -> Bytes {
+        let mut out = String::with_capacity(frame.len() + 32);
+        match self {
+            Framing::Xhr => {
+                out.push_str(frame);
+                out.push('\n');
+            }
+            Framing::EventSource => {
+                out.push_str("data: ");
+                super::eventsource::escape_into(&mut out, frame);
+                out.push_str("\r\n\r\n");
+            }
+            Framing::HtmlFile => {
+                out.push_str("<script>\np(");
+                write_json_string(&mut out, frame);
+                out.push_str(");\n</script>\r\n");
+            }
+            Framing::Jsonp(callback) => {
+                out.push_str("/**/");
+                out.push_str(callback);
+                out.push('(');
+                write_json_string(&mut out, frame);
+                out.push_str(");\r\n");
+            }
+        }
+        Bytes::from(out)
+    }
+}
+
+/// When a receiving response ends.
+#[derive(Clone, Copy)]
+pub(crate) enum Mode {
+    /// After the first frame.
+    Polling,
+    /// Once this many bytes of frames were written.
+    Streaming { limit: usize },
+}
+
+/// The body of a receiving response. See the module docs.
+pub(crate) struct ReceiverBody {
+    framing: Framing,
+    mode: Mode,
+    /// Written before anything else, not counted against the limit.
+    prelude: Option<Bytes>,
+    /// Frames to write before reading the queue (`o`, or a lone `c[2010,..]`).
+    first: Option<Bytes>,
+    attachment: Option<Attachment>,
+    batch: Vec<String>,
+    written: usize,
+    heartbeat_delay: Duration,
+    heartbeat: Pin<Box<Sleep>>,
+}
+
+impl ReceiverBody {
+    /// A body reading the session through `attachment`. `open` writes `o`
+    /// first (a new session).
+    pub(crate) fn attached(
+        framing: Framing,
+        mode: Mode,
+        prelude: Option<Bytes>,
+        attachment: Attachment,
+        open: bool,
+        heartbeat_delay: Duration,
+    ) -> Self {
+        let first = open.then(|| framing.wrap(Frame::open().as_str()));
+        ReceiverBody {
+            framing,
+            mode,
+            prelude,
+            first,
+            attachment: Some(attachment),
+            batch: Vec::new(),
+            written: 0,
+            heartbeat_delay,
+            heartbeat: Box::pin(tokio::time::sleep(heartbeat_delay)),
+        }
+    }
+
+    /// A body that writes the prelude and one frame, then ends (the answer
+    /// to a second receiving connection: `c[2010,"Another connection still open"]`).
+    pub(crate) fn single(framing: Framing, prelude: Option<Bytes>, frame: &str) -> Self {
+        let first = Some(framing.wrap(frame));
+        ReceiverBody {
+            framing,
+            mode: Mode::Polling,
+            prelude,
+            first,
+            attachment: None,
+            batch: Vec::new(),
+            written: 0,
+            heartbeat_delay: Duration::ZERO,
+            heartbeat: Box::pin(tokio::time::sleep(Duration::ZERO)),
+        }
+    }
+
+    /// Counts a frame and ends the response when the mode says so.
+    fn emit(
+        &mut self,
+        bytes: Bytes,
+        last: bool,
+    ) -> Poll<Option<Result<BodyFrame<Bytes>, std::convert::Infallible>>> {
+        self.written += bytes.len();
+        let done = last
+            || match self.mode {
+                Mode::Polling => true,
+                Mode::Streaming { limit } => self.written >= limit,
+            };
+        if done {
+            if let Some(mut attachment) = self.attachment.take() {
+                attachment.finish();
+            }
+        } else {
+            let next = Instant::now() + self.heartbeat_delay;
+            self.heartbeat.as_mut().reset(next);
+        }
+        Poll::Ready(Some(Ok(BodyFrame::data(bytes))))
+    }
+}
+
+impl Body for ReceiverBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<BodyFrame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Some(prelude) = this.prelude.take() {
+            return Poll::Ready(Some(Ok(BodyFrame::data(prelude))));
+        }
+        if let Some(first) = this.first.take() {
+            let last = this.attachment.is_none();
+            return this.emit(first, last);
+        }
+        let Some(attachment) = this.attachment.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match attachment.poll_next(cx, &mut this.batch) {
+            Poll::Ready(Next::Messages) => {
+                let frame = Frame::messages(this.batch.drain(..));
+                let bytes = this.framing.wrap(frame.as_str());
+                this.emit(bytes, false)
+            }
+            Poll::Ready(Next::Close(frame)) => {
+                let bytes = this.framing.wrap(&frame);
+                this.emit(bytes, true)
+            }
+            Poll::Pending => match this.heartbeat.as_mut().poll(cx) {
+                Poll::Ready(()) => {
+                    let bytes = this.framing.wrap(Frame::heartbeat().as_str());
+                    this.emit(bytes, false)
+                }
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.prelude.is_none() && self.first.is_none() && self.attachment.is_none()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+/// Attaches a receiving request to session `id` (creating the session when
+/// it is new) and returns the body that serves it.
+pub(crate) fn receive(
+    service: &crate::service::Service,
+    id: &str,
+    parts: &http::request::Parts,
+    transport: super::Transport,
+    framing: Framing,
+    mode: Mode,
+    prelude: Option<Bytes>,
+) -> ReceiverBody {
+    let (core, created) = service.session(id, || super::connection_info(parts, transport));
+    match core.attach() {
+        Ok(attachment) => ReceiverBody::attached(
+            framing,
+            mode,
+            prelude,
+            attachment,
+            created,
+            service.config.heartbeat_delay,
+        ),
+        Err(_busy) => ReceiverBody::single(
+            framing,
+            prelude,
+            Frame::close(
+                crate::close_code::ANOTHER_CONNECTION,
+                "Another connection still open",
+            )
+            .as_str(),
+        ),
+    }
+}
+
+/// A `200` response with `content_type`, the session-transport headers and
+/// `body`.
+pub(crate) fn response(
+    service: &crate::service::Service,
+    parts: &http::request::Parts,
+    content_type: &'static str,
+    cors: bool,
+    body: ReceiverBody,
+) -> axum::response::Response {
+    let mut response = axum::response::Response::new(axum::body::Body::new(body));
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(content_type),
+    );
+    crate::headers::session_response(&service.config, &parts.headers, headers);
+    if cors {
+        crate::headers::cors(&service.config, &parts.headers, headers);
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn framings() {
+        let f = r#"a["x\u2028"]"#;
+        assert_eq!(Framing::Xhr.wrap(f), "a[\"x\\u2028\"]\n");
+        assert_eq!(
+            Framing::HtmlFile.wrap(f),
+            "<script>\np(\"a[\\\"x\\\\u2028\\\"]\");\n</script>\r\n"
+        );
+        assert_eq!(Framing::Jsonp("cb".into()).wrap("o"), "/**/cb(\"o\");\r\n");
+        assert_eq!(
+            Framing::EventSource.wrap("a[\"%\r\n\"]"),
+            "data: a[\"%25%0D%0A\"]\r\n\r\n"
+        );
+    }
+}

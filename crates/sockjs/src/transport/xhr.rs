@@ -1,0 +1,120 @@
+//! `xhr` (polling) and `xhr_send`, plus the CORS preflight of the xhr
+//! family.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{header, HeaderMap, HeaderValue, StatusCode};
+
+use super::streaming::{receive, response, Framing, Mode};
+use super::{SessionPath, Transport};
+use crate::headers;
+use crate::protocol::parse_payload;
+use crate::rejection::Rejection;
+use crate::service::Service;
+
+/// `POST /<server>/<session>/xhr`: one frame per request.
+pub(crate) async fn poll(
+    State(service): State<Arc<Service>>,
+    SessionPath(id): SessionPath,
+    request: Request,
+) -> Response {
+    let (parts, _body) = request.into_parts();
+    let body = receive(
+        &service,
+        &id,
+        &parts,
+        Transport::XhrPolling,
+        Framing::Xhr,
+        Mode::Polling,
+        None,
+    );
+    response(
+        &service,
+        &parts,
+        "application/javascript; charset=UTF-8",
+        true,
+        body,
+    )
+}
+
+/// `POST /<server>/<session>/xhr_send`: a JSON array of messages for an
+/// existing session; 204 on success.
+pub(crate) async fn send(
+    State(service): State<Arc<Service>>,
+    SessionPath(id): SessionPath,
+    request: Request,
+) -> Response {
+    let (parts, body) = request.into_parts();
+    let result = deliver(&service, &id, &parts.headers, body, |bytes| {
+        parse_payload(&bytes).map_err(Rejection::from)
+    })
+    .await;
+    let mut response = match result {
+        Ok(()) => (
+            StatusCode::NO_CONTENT,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=UTF-8"),
+            )],
+        )
+            .into_response(),
+        Err(rejection) => rejection.into_response(),
+    };
+    let out = response.headers_mut();
+    headers::session_response(&service.config, &parts.headers, out);
+    headers::cors(&service.config, &parts.headers, out);
+    response
+}
+
+/// `OPTIONS` on `xhr`, `xhr_send` and `xhr_streaming`: no session needed.
+pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let out = response.headers_mut();
+    headers::jsessionid(&service.config, &request, out);
+    headers::preflight("OPTIONS, POST", out);
+    headers::cors(&service.config, &request, out);
+    response
+}
+
+/// Reads a send body (bounded), parses it with `parse` and hands the
+/// messages to session `id`'s application receiver, in order. Waits while
+/// the application's incoming queue is full.
+pub(crate) async fn deliver(
+    service: &Service,
+    id: &str,
+    request: &HeaderMap,
+    body: Body,
+    parse: impl FnOnce(Bytes) -> Result<Vec<String>, Rejection>,
+) -> Result<(), Rejection> {
+    let limit = service.config.max_message_size;
+    let declared = request
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return Err(Rejection::PayloadTooLarge);
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e)
+            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            Rejection::PayloadTooLarge
+        } else {
+            Rejection::UnreadableBody
+        }
+    })?;
+    let messages = parse(bytes)?;
+    let core = service.store.get(id).ok_or(Rejection::SessionNotFound)?;
+    if let Some(inbox) = core.inbox() {
+        for message in messages {
+            if inbox.send(message).await.is_err() {
+                break;
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,256 @@
+//! The test server: the services of the SockJS protocol definition, which
+//! the conformance suite (`cargo xtask protocol-test`), the browser suite
+//! (`cargo xtask e2e`) and the benchmark (`cargo xtask bench`) run against.
+//!
+//! ```text
+//! sockjs-test-server [--port 8081] [--host 127.0.0.1] [--disconnect-delay-ms N]
+//!                    [--heartbeat-delay-ms N] [--sockjs-url URL] [--break NAME]
+//! ```
+//!
+//! | prefix | behaviour |
+//! |---|---|
+//! | `/echo` | echoes every message; `response_limit` 4096 |
+//! | `/disabled_websocket_echo` | echo without the websocket transports |
+//! | `/cookie_needed_echo` | echo with JSESSIONID on |
+//! | `/close` | closes every session at once with 3000 `Go away!` |
+//! | `/ticker` | sends `tick!` every second |
+//! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
+//! | `/broadcast` | every message goes to every open session |
+
+mod mutations;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use sockjs::{Config, Sender, Session, SockJsRouter, Transport};
+
+struct Options {
+    host: String,
+    port: u16,
+    disconnect_delay: Duration,
+    heartbeat_delay: Duration,
+    sockjs_url: Option<String>,
+    mutation: Option<String>,
+}
+
+fn parse_args() -> Result<Options, String> {
+    let mut options = Options {
+        host: "127.0.0.1".into(),
+        port: 8081,
+        disconnect_delay: Duration::from_secs(5),
+        heartbeat_delay: Duration::from_secs(25),
+        sockjs_url: None,
+        mutation: None,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().ok_or(format!("{flag} needs a value"));
+        let millis = |v: String| {
+            v.parse::<u64>()
+                .map(Duration::from_millis)
+                .map_err(|e| format!("{v}: {e}"))
+        };
+        match flag.as_str() {
+            "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--host" => options.host = value()?,
+            "--disconnect-delay-ms" => options.disconnect_delay = millis(value()?)?,
+            "--heartbeat-delay-ms" => options.heartbeat_delay = millis(value()?)?,
+            "--sockjs-url" => options.sockjs_url = Some(value()?),
+            "--break" => options.mutation = Some(value()?),
+            "--help" | "-h" => {
+                println!("{}", include_str!("usage.txt"));
+                std::process::exit(0);
+            }
+            other => {
+                return Err(format!(
+                    "unknown argument {other}\n{}",
+                    include_str!("usage.txt")
+                ))
+            }
+        }
+    }
+    Ok(options)
+}
+
+async fn echo(session: Session) {
+    let (tx, mut rx) = session.split();
+    while let Some(message) = rx.recv().await {
+        if tx.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn close(session: Session) {
+    session.sender().close(3000, "Go away!");
+}
+
+async fn ticker(session: Session) {
+    let (tx, _rx) = session.split();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        if tx.send("tick!").await.is_err() {
+            break;
+        }
+    }
+}
+
+async fn amplify(session: Session) {
+    let (tx, mut rx) = session.split();
+    while let Some(message) = rx.recv().await {
+        let n = message
+            .parse::<u32>()
+            .ok()
+            .filter(|n| (1..=18).contains(n))
+            .unwrap_or(1);
+        if tx.send("x".repeat(1 << n)).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// The open `/broadcast` sessions.
+#[derive(Clone, Default)]
+struct Broadcast {
+    members: Arc<Mutex<HashMap<u64, Sender>>>,
+    next_id: Arc<AtomicU64>,
+}
+
+impl Broadcast {
+    async fn session(self, session: Session) {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, mut rx) = session.split();
+        self.members.lock().unwrap().insert(id, tx);
+        while let Some(message) = rx.recv().await {
+            let members: Vec<Sender> = self.members.lock().unwrap().values().cloned().collect();
+            for member in members {
+                // A slow member must not hold up the others: drop for it.
+                let _ = member.try_send(message.clone());
+            }
+        }
+        self.members.lock().unwrap().remove(&id);
+    }
+}
+
+fn app(options: &Options) -> Router {
+    let mut base = Config::default()
+        .disconnect_delay(options.disconnect_delay)
+        .heartbeat_delay(options.heartbeat_delay);
+    if let Some(url) = &options.sockjs_url {
+        base = base.sockjs_url(url.clone());
+    }
+    let broadcast = Broadcast::default();
+    Router::new()
+        .nest_service(
+            "/echo",
+            SockJsRouter::new(echo)
+                .config(base.clone().response_limit(4096))
+                .into_router(),
+        )
+        .nest_service(
+            "/disabled_websocket_echo",
+            SockJsRouter::new(echo)
+                .config(
+                    base.clone()
+                        .disable(Transport::WebSocket)
+                        .disable(Transport::RawWebSocket),
+                )
+                .into_router(),
+        )
+        .nest_service(
+            "/cookie_needed_echo",
+            SockJsRouter::new(echo)
+                .config(base.clone().jsessionid(true))
+                .into_router(),
+        )
+        .nest_service(
+            "/close",
+            SockJsRouter::new(close).config(base.clone()).into_router(),
+        )
+        .nest_service(
+            "/ticker",
+            SockJsRouter::new(ticker).config(base.clone()).into_router(),
+        )
+        .nest_service(
+            "/amplify",
+            SockJsRouter::new(amplify)
+                .config(base.clone())
+                .into_router(),
+        )
+        .nest_service(
+            "/broadcast",
+            SockJsRouter::new(move |s| broadcast.clone().session(s))
+                .config(base)
+                .into_router(),
+        )
+}
+
+#[tokio::main]
+async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
+    let options = match parse_args() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("sockjs-test-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let mut app = app(&options);
+    if let Some(name) = &options.mutation {
+        app = match mutations::apply(app, name) {
+            Ok(app) => app,
+            Err(e) => {
+                eprintln!(
+                    "sockjs-test-server: --break {name}: {e} (known: {:?})",
+                    mutations::NAMES
+                );
+                std::process::exit(2);
+            }
+        };
+    }
+    let addr: SocketAddr = match format!("{}:{}", options.host, options.port).parse() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("sockjs-test-server: bad address: {e}");
+            std::process::exit(2);
+        }
+    };
+    let socket = match addr {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4(),
+        SocketAddr::V6(_) => tokio::net::TcpSocket::new_v6(),
+    }
+    .and_then(|s| {
+        s.set_reuseaddr(true)?;
+        s.bind(addr)?;
+        Ok(s)
+    });
+    // A generous backlog: hundreds of clients connecting at once must not
+    // overflow it.
+    let listener = match socket.and_then(|s| s.listen(8192)) {
+        Ok(listener) => listener,
+        Err(e) => {
+            eprintln!("sockjs-test-server: cannot listen on {addr}: {e}");
+            std::process::exit(1);
+        }
+    };
+    println!("sockjs-test-server listening on http://{addr}");
+    if let Err(e) = axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    {
+        eprintln!("sockjs-test-server: {e}");
+        std::process::exit(1);
+    }
+}
