@@ -30,10 +30,23 @@ pub(crate) fn cache_for_a_year(out: &mut HeaderMap) {
 /// credentials allowed (`*` without one), `Vary: Origin`, and requested
 /// headers allowed. Does nothing when CORS is off in `config`.
 pub(crate) fn cors(config: &Config, request: &HeaderMap, out: &mut HeaderMap) {
+    cors_with(config, request, out, false);
+}
+
+/// CORS for `eventsource`, where sockjs-node answers `Origin: null` with
+/// `*` and no credentials (`EventSource` from a sandboxed page).
+pub(crate) fn cors_eventsource(config: &Config, request: &HeaderMap, out: &mut HeaderMap) {
+    cors_with(config, request, out, true);
+}
+
+fn cors_with(config: &Config, request: &HeaderMap, out: &mut HeaderMap, null_is_star: bool) {
     if !config.cors {
         return;
     }
-    match request.get(header::ORIGIN) {
+    let origin = request
+        .get(header::ORIGIN)
+        .filter(|origin| !(null_is_star && *origin == "null"));
+    match origin {
         Some(origin) => {
             out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
             out.insert(

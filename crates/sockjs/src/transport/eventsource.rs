@@ -6,7 +6,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::streaming::{receive, response, Framing, Mode};
+use super::streaming::{receive, response, Cors, Framing, Mode};
 use super::{SessionPath, Transport};
 use crate::service::Service;
 
@@ -47,7 +47,13 @@ pub(crate) async fn stream(
         },
         Some(Bytes::from_static(b"\r\n")),
     );
-    response(&service, &parts, "text/event-stream", false, body)
+    response(
+        &service,
+        &parts,
+        "text/event-stream",
+        Cors::EventSource,
+        body,
+    )
 }
 
 #[cfg(test)]

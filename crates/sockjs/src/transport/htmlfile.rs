@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 
-use super::streaming::{receive, response, Framing, Mode};
+use super::streaming::{receive, response, Cors, Framing, Mode};
 use super::{SessionPath, Transport};
 use crate::protocol::is_valid_callback;
 use crate::rejection::Rejection;
@@ -95,7 +95,7 @@ pub(crate) async fn stream(
         },
         Some(prelude(&callback)),
     );
-    response(&service, &parts, "text/html; charset=UTF-8", false, body)
+    response(&service, &parts, "text/html; charset=UTF-8", Cors::No, body)
 }
 
 #[cfg(test)]

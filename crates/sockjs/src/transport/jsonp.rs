@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::htmlfile::callback;
-use super::streaming::{receive, response, Framing, Mode};
+use super::streaming::{receive, response, Cors, Framing, Mode};
 use super::xhr::deliver;
 use super::{SessionPath, Transport};
 use crate::headers;
@@ -47,7 +47,7 @@ pub(crate) async fn poll(
         &service,
         &parts,
         "application/javascript; charset=UTF-8",
-        false,
+        Cors::No,
         body,
     );
     response.headers_mut().insert(

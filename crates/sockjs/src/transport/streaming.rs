@@ -236,13 +236,23 @@ pub(crate) fn receive(
     }
 }
 
+/// Which CORS answer a receiving transport gives.
+pub(crate) enum Cors {
+    /// None (same-origin or script-tag transports).
+    No,
+    /// The xhr family's.
+    Xhr,
+    /// `eventsource`'s (`Origin: null` answered with `*`).
+    EventSource,
+}
+
 /// A `200` response with `content_type`, the session-transport headers and
 /// `body`.
 pub(crate) fn response(
     service: &crate::service::Service,
     parts: &http::request::Parts,
     content_type: &'static str,
-    cors: bool,
+    cors: Cors,
     body: ReceiverBody,
 ) -> axum::response::Response {
     let mut response = axum::response::Response::new(axum::body::Body::new(body));
@@ -252,8 +262,12 @@ pub(crate) fn response(
         http::HeaderValue::from_static(content_type),
     );
     crate::headers::session_response(&service.config, &parts.headers, headers);
-    if cors {
-        crate::headers::cors(&service.config, &parts.headers, headers);
+    match cors {
+        Cors::No => {}
+        Cors::Xhr => crate::headers::cors(&service.config, &parts.headers, headers),
+        Cors::EventSource => {
+            crate::headers::cors_eventsource(&service.config, &parts.headers, headers)
+        }
     }
     response
 }

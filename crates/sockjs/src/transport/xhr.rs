@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::streaming::{receive, response, Framing, Mode};
+use super::streaming::{receive, response, Cors, Framing, Mode};
 use super::{SessionPath, Transport};
 use crate::headers;
 use crate::protocol::parse_payload;
@@ -36,7 +36,7 @@ pub(crate) async fn poll(
         &service,
         &parts,
         "application/javascript; charset=UTF-8",
-        true,
+        Cors::Xhr,
         body,
     )
 }

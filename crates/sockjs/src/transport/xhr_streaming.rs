@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::streaming::{receive, response, Framing, Mode};
+use super::streaming::{receive, response, Cors, Framing, Mode};
 use super::{SessionPath, Transport};
 use crate::service::Service;
 
@@ -45,7 +45,7 @@ pub(crate) async fn stream(
         &service,
         &parts,
         "application/javascript; charset=UTF-8",
-        true,
+        Cors::Xhr,
         body,
     )
 }
