@@ -1,5 +1,337 @@
-//! `cargo xtask protocol-test` (being built).
+//! `cargo xtask protocol-test`: the SockJS conformance suite
+//! (`crates/sockjs-conformance`) against the project's test server, against
+//! sockjs-node 0.3.24, against any server, or against deliberately broken
+//! builds of the test server to prove that the checks can fail.
+//!
+//! The suite runs as a subprocess (built with `util::build_bin`), so xtask
+//! links none of it.
 
-pub(crate) fn run(_args: &[String]) -> Result<(), String> {
-    Err("not built yet".into())
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::util::{self, Server};
+
+const USAGE: &str = "\
+usage: cargo xtask protocol-test [options]
+
+  (no flags)                the project's test server on a free port
+  --against-node            sockjs-node 0.3.24 (npm, cached under target/)
+  --url BASE                any running server with the test services under BASE
+  --mutations               the test server once per deliberately broken
+                            behaviour (examples/test_server/mutations.rs);
+                            every run must fail
+  --filter S                only checks whose name contains S
+  --disconnect-delay-ms N   the servers' disconnect_delay (default 3000; with
+                            --url, the suite assumes 5000 unless given)
+  --heartbeat-delay-ms N    the servers' heartbeat_delay (default 2000; with
+                            --url, the suite assumes 25000 unless given)
+";
+
+/// Known failures of the project's server: `check/name reason` per line.
+const EXPECTED_FAILURES: &str = "xtask/protocol-test-expected-failures.txt";
+
+/// Mutation runs going at once (each runs a whole suite).
+const PARALLEL_MUTATIONS: usize = 4;
+
+#[derive(Default)]
+struct Options {
+    against_node: bool,
+    url: Option<String>,
+    mutations: bool,
+    filter: Option<String>,
+    disconnect_delay_ms: Option<u64>,
+    heartbeat_delay_ms: Option<u64>,
+}
+
+fn parse(args: &[String]) -> Result<Options, String> {
+    let mut o = Options::default();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value = || {
+            it.next()
+                .cloned()
+                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
+        };
+        let number = |v: String| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
+        match flag.as_str() {
+            "--against-node" => o.against_node = true,
+            "--mutations" => o.mutations = true,
+            "--url" => o.url = Some(value()?),
+            "--filter" => o.filter = Some(value()?),
+            "--disconnect-delay-ms" => o.disconnect_delay_ms = Some(number(value()?)?),
+            "--heartbeat-delay-ms" => o.heartbeat_delay_ms = Some(number(value()?)?),
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+        }
+    }
+    if [o.against_node, o.url.is_some(), o.mutations]
+        .iter()
+        .filter(|b| **b)
+        .count()
+        > 1
+    {
+        return Err(format!(
+            "--against-node, --url and --mutations exclude each other\n\n{USAGE}"
+        ));
+    }
+    Ok(o)
+}
+
+impl Options {
+    fn delays(&self) -> (u64, u64) {
+        (
+            self.disconnect_delay_ms.unwrap_or(3000),
+            self.heartbeat_delay_ms.unwrap_or(2000),
+        )
+    }
+
+    /// Flags telling servers their delays.
+    fn server_delay_args(&self) -> Vec<String> {
+        let (d, h) = self.delays();
+        vec![
+            "--disconnect-delay-ms".into(),
+            d.to_string(),
+            "--heartbeat-delay-ms".into(),
+            h.to_string(),
+        ]
+    }
+
+    /// The suite's command line for a server at `url`.
+    fn suite(&self, bin: &Path, url: &str, expected_failures: Option<&Path>) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.args(["--url", url]);
+        if self.url.is_none() {
+            cmd.args(self.server_delay_args());
+        } else {
+            if let Some(d) = self.disconnect_delay_ms {
+                cmd.args(["--disconnect-delay-ms", &d.to_string()]);
+            }
+            if let Some(h) = self.heartbeat_delay_ms {
+                cmd.args(["--heartbeat-delay-ms", &h.to_string()]);
+            }
+        }
+        if let Some(f) = &self.filter {
+            cmd.args(["--filter", f]);
+        }
+        if let Some(path) = expected_failures {
+            cmd.arg("--expected-failures").arg(path);
+        }
+        cmd
+    }
+}
+
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let opts = parse(args)?;
+    let suite = util::build_bin("sockjs-conformance", "sockjs-conformance", false)?;
+    if opts.mutations {
+        return mutations(&opts, &suite);
+    }
+    let started = Instant::now();
+    let (url, _server, expected) = if let Some(url) = &opts.url {
+        (url.clone(), None, None)
+    } else if opts.against_node {
+        let port = util::free_port()?;
+        let extra = opts.server_delay_args();
+        let extra: Vec<&str> = extra.iter().map(String::as_str).collect();
+        let server = util::start_node_server(port, &extra)?;
+        (format!("http://127.0.0.1:{port}"), Some(server), None)
+    } else {
+        let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+        let (server, url) = start_test_server(&bin, &opts, None, None)?;
+        (
+            url,
+            Some(server),
+            Some(util::root().join(EXPECTED_FAILURES)),
+        )
+    };
+    eprintln!("==> conformance suite against {url}");
+    let status = opts
+        .suite(&suite, &url, expected.as_deref())
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", suite.display()))?;
+    eprintln!(
+        "==> protocol-test took {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("the conformance suite failed against {url}"))
+    }
+}
+
+/// Starts `sockjs-test-server` on a free port (with `--break mutation`
+/// when given) and waits until `/echo/info` answers.
+fn start_test_server(
+    bin: &Path,
+    opts: &Options,
+    mutation: Option<&str>,
+    log: Option<&Path>,
+) -> Result<(Server, String), String> {
+    let port = util::free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["--port", &port.to_string()])
+        .args(opts.server_delay_args());
+    if let Some(m) = mutation {
+        cmd.args(["--break", m]);
+    }
+    let name = match mutation {
+        Some(m) => format!("sockjs-test-server --break {m}"),
+        None => "sockjs-test-server".to_string(),
+    };
+    let mut server = Server::start(&name, cmd, log)?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    server.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
+    Ok((server, format!("http://127.0.0.1:{port}")))
+}
+
+/// The mutation names, read from the `NAMES` list of the test server's
+/// `mutations.rs`.
+fn mutation_names() -> Result<Vec<String>, String> {
+    let path = util::root().join("examples/test_server/mutations.rs");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let start = text
+        .find("const NAMES: &[&str] = &[")
+        .ok_or_else(|| format!("{}: no NAMES list", path.display()))?;
+    let list = &text[start..];
+    let list = &list[list.find("&[").map_or(0, |i| i + 2)..list.find("];").unwrap_or(0)];
+    let names: Vec<String> = list
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .map(String::from)
+        .collect();
+    if names.is_empty() {
+        return Err(format!("{}: the NAMES list is empty", path.display()));
+    }
+    Ok(names)
+}
+
+/// The outcome of the suite against one broken server.
+struct MutationRun {
+    name: String,
+    result: Result<Vec<String>, String>,
+}
+
+fn run_mutation(opts: &Options, suite: &Path, server_bin: &Path, name: &str) -> MutationRun {
+    let result = (|| {
+        let logs = util::target_dir().join("protocol-test");
+        std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+        let log = logs.join(format!("{name}.log"));
+        let (_server, url) = start_test_server(server_bin, opts, Some(name), Some(&log))?;
+        let out = opts
+            .suite(suite, &url, None)
+            .output()
+            .map_err(|e| format!("cannot run {}: {e}", suite.display()))?;
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        std::fs::write(logs.join(format!("{name}.suite.txt")), stdout.as_bytes()).ok();
+        let failed: Vec<String> = stdout
+            .lines()
+            .filter(|l| l.starts_with("FAIL "))
+            .map(|l| {
+                l["FAIL ".len()..]
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect();
+        if out.status.success() != failed.is_empty() {
+            return Err(format!(
+                "the suite exited with {} but reported {} failures",
+                out.status,
+                failed.len()
+            ));
+        }
+        Ok(failed)
+    })();
+    MutationRun {
+        name: name.to_string(),
+        result,
+    }
+}
+
+fn mutations(opts: &Options, suite: &Path) -> Result<(), String> {
+    let started = Instant::now();
+    let names = mutation_names()?;
+    let server_bin: PathBuf = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+    eprintln!(
+        "==> {} mutations, each must make the suite fail",
+        names.len()
+    );
+    let bin = server_bin.as_path();
+    let mut runs = Vec::new();
+    for batch in names.chunks(PARALLEL_MUTATIONS) {
+        let done: Vec<MutationRun> = std::thread::scope(|s| {
+            let handles: Vec<_> = batch
+                .iter()
+                .map(|name| s.spawn(move || run_mutation(opts, suite, bin, name)))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join().unwrap_or_else(|_| MutationRun {
+                        name: "?".into(),
+                        result: Err("the run panicked".into()),
+                    })
+                })
+                .collect()
+        });
+        for run in &done {
+            match &run.result {
+                Ok(failed) if failed.is_empty() => {
+                    println!("MISSED {}: every check passed", run.name)
+                }
+                Ok(failed) => println!(
+                    "caught {}: {} checks failed ({})",
+                    run.name,
+                    failed.len(),
+                    failed.join(", ")
+                ),
+                Err(e) => println!("ERROR  {}: {e}", run.name),
+            }
+        }
+        runs.extend(done);
+    }
+    let caught = runs
+        .iter()
+        .filter(|r| r.result.as_ref().is_ok_and(|f| !f.is_empty()))
+        .count();
+    println!(
+        "{caught} of {} mutations caught ({:.1} s; suite output in target/protocol-test/)",
+        runs.len(),
+        started.elapsed().as_secs_f64()
+    );
+    if caught == runs.len() {
+        Ok(())
+    } else {
+        Err("some mutations were not caught".into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_mutation_names() {
+        let names = mutation_names().unwrap();
+        assert!(names.len() >= 5, "{names:?}");
+        assert!(names.iter().all(|n| !n.is_empty() && !n.contains(' ')));
+    }
+
+    #[test]
+    fn flags() {
+        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(parse(&args("--against-node --mutations")).is_err());
+        let o = parse(&args("--url http://x:1 --heartbeat-delay-ms 300")).unwrap();
+        assert_eq!(o.url.as_deref(), Some("http://x:1"));
+        assert_eq!(o.delays(), (3000, 300));
+        assert!(parse(&args("--bogus")).is_err());
+    }
 }

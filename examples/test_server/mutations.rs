@@ -1,0 +1,296 @@
+//! Deliberately broken behaviours (`--break NAME`), to prove that the
+//! conformance suite catches real bugs: `cargo xtask protocol-test
+//! --mutations` starts the test server once per name and expects the suite to
+//! fail each time.
+//!
+//! Each mutation is a tower middleware around the finished app that bends
+//! requests or responses the way a plausible bug in a SockJS server would
+//! (a header forgotten, a byte off, an escape in the wrong case). The
+//! library itself is never changed.
+
+use axum::body::{Body, Bytes, HttpBody};
+use axum::extract::Request;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::Router;
+use futures_util::StreamExt;
+
+/// The known mutations, each explained by [`about`].
+pub(crate) const NAMES: &[&str] = &[
+    "greeting-newline",
+    "info-cache-control",
+    "constant-entropy",
+    "no-vary",
+    "cors-star",
+    "preflight-short-max-age",
+    "etag-ignored",
+    "no-allow-on-405",
+    "server-id-in-key",
+    "wrong-2010-code",
+    "xhr-send-200",
+    "short-prelude",
+    "eventsource-raw-percent",
+    "jsonp-sniffable",
+    "cookie-no-path",
+    "uppercase-escapes",
+];
+
+/// What a mutation breaks, in one line.
+pub(crate) fn about(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "greeting-newline" => "the greeting loses its trailing newline",
+        "info-cache-control" => "/info forgets Cache-Control (browsers may cache it)",
+        "constant-entropy" => "/info always reports the same entropy",
+        "no-vary" => "CORS answers lack `Vary: Origin`",
+        "cors-star" => "CORS answers say `*` instead of echoing the Origin",
+        "preflight-short-max-age" => "preflights are cached for an hour, not a year",
+        "etag-ignored" => "If-None-Match is ignored: the iframe page never answers 304",
+        "no-allow-on-405" => "405 answers lack the Allow header",
+        "server-id-in-key" => "sessions are keyed by server id and session id together",
+        "wrong-2010-code" => "a second receiver is refused with 2011 instead of 2010",
+        "xhr-send-200" => "xhr_send answers 200 instead of 204",
+        "short-prelude" => "the xhr_streaming prelude is one byte short",
+        "eventsource-raw-percent" => "eventsource does not percent-escape `%`",
+        "jsonp-sniffable" => "jsonp lacks `X-Content-Type-Options: nosniff`",
+        "cookie-no-path" => "the JSESSIONID cookie lacks `path=/`",
+        "uppercase-escapes" => "frames escape characters with uppercase hex (`\\u200C`)",
+        _ => return None,
+    })
+}
+
+/// The app with mutation `name` applied around it.
+pub(crate) fn apply(app: Router, name: &str) -> Result<Router, String> {
+    let name: &'static str = NAMES
+        .iter()
+        .copied()
+        .find(|n| *n == name)
+        .ok_or_else(|| format!("unknown mutation `{name}`"))?;
+    eprintln!(
+        "sockjs-test-server: deliberately broken: {name}: {}",
+        about(name).unwrap_or_default()
+    );
+    // As the fallback of an outer router, the middleware sees every request
+    // (paths included) before the app routes it.
+    Ok(Router::new()
+        .fallback_service(app)
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            mutate(name, req, next)
+        })))
+}
+
+/// Transport name of a session URL `/<service>/<server>/<session>/<transport>`.
+fn transport(path: &str) -> Option<&str> {
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    (segments.len() == 4).then(|| segments[3])
+}
+
+async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    let get = req.method() == axum::http::Method::GET;
+    match name {
+        "etag-ignored" => {
+            req.headers_mut().remove(header::IF_NONE_MATCH);
+        }
+        "server-id-in-key" => {
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            if let [service, server, session, transport] = segments[..] {
+                let rewritten = format!(
+                    "/{service}/{server}/{server}_{session}/{transport}{}",
+                    req.uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
+                );
+                if let Ok(uri) = rewritten.parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+        _ => {}
+    }
+    let mut resp = next.run(req).await;
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        return resp;
+    }
+    let status = resp.status();
+    let headers = resp.headers_mut();
+    match name {
+        "greeting-newline" => {
+            return map_body(resp, |b| {
+                if b == b"Welcome to SockJS!\n" {
+                    b"Welcome to SockJS!".to_vec()
+                } else {
+                    b.to_vec()
+                }
+            })
+            .await;
+        }
+        "info-cache-control" if get && path.ends_with("/info") => {
+            headers.remove(header::CACHE_CONTROL);
+        }
+        "constant-entropy" if get && path.ends_with("/info") => {
+            return map_body(resp, |b| {
+                let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(b) else {
+                    return b.to_vec();
+                };
+                v["entropy"] = serde_json::json!(42);
+                v.to_string().into_bytes()
+            })
+            .await;
+        }
+        "no-vary" => {
+            headers.remove(header::VARY);
+        }
+        "cors-star" if headers.contains_key(header::ACCESS_CONTROL_ALLOW_ORIGIN) => {
+            headers.insert(
+                header::ACCESS_CONTROL_ALLOW_ORIGIN,
+                HeaderValue::from_static("*"),
+            );
+        }
+        "preflight-short-max-age" if headers.contains_key(header::ACCESS_CONTROL_MAX_AGE) => {
+            headers.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("3600"),
+            );
+        }
+        "no-allow-on-405" if status == StatusCode::METHOD_NOT_ALLOWED => {
+            headers.remove(header::ALLOW);
+        }
+        "wrong-2010-code" => {
+            return map_body(resp, |b| replace(b, b"c[2010,", b"c[2011,")).await;
+        }
+        "xhr-send-200"
+            if transport(&path) == Some("xhr_send") && status == StatusCode::NO_CONTENT =>
+        {
+            *resp.status_mut() = StatusCode::OK;
+        }
+        "short-prelude" if transport(&path) == Some("xhr_streaming") => {
+            let mut first = true;
+            return map_body(resp, move |b| {
+                if first && !b.is_empty() {
+                    first = false;
+                    return b[1..].to_vec();
+                }
+                b.to_vec()
+            })
+            .await;
+        }
+        "eventsource-raw-percent" if transport(&path) == Some("eventsource") => {
+            return map_body(resp, |b| replace(b, b"%25", b"%")).await;
+        }
+        "jsonp-sniffable" => {
+            headers.remove(header::X_CONTENT_TYPE_OPTIONS);
+        }
+        "cookie-no-path" => {
+            let cookies: Vec<HeaderValue> = headers
+                .get_all(header::SET_COOKIE)
+                .iter()
+                .filter_map(|v| {
+                    let v = v
+                        .to_str()
+                        .ok()?
+                        .replace("; path=/", "")
+                        .replace(";path=/", "");
+                    HeaderValue::from_str(&v).ok()
+                })
+                .collect();
+            headers.remove(header::SET_COOKIE);
+            for c in cookies {
+                headers.append(header::SET_COOKIE, c);
+            }
+        }
+        "uppercase-escapes" if transport(&path).is_some() => {
+            return map_body(resp, uppercase_escapes).await;
+        }
+        _ => {}
+    }
+    resp
+}
+
+/// Rewrites the body with `f`: all at once when its length is known, else
+/// piece by piece as it streams (so streaming transports keep streaming).
+async fn map_body<F>(resp: Response, mut f: F) -> Response
+where
+    F: FnMut(&[u8]) -> Vec<u8> + Send + 'static,
+{
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if body.size_hint().exact().is_some() {
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .unwrap_or_default();
+        return Response::from_parts(parts, Body::from(f(&bytes)));
+    }
+    let stream = body
+        .into_data_stream()
+        .map(move |piece| piece.map(|b| Bytes::from(f(&b))));
+    Response::from_parts(parts, Body::from_stream(stream))
+}
+
+/// `haystack` with every `from` replaced by `to`.
+fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(haystack.len());
+    let mut i = 0;
+    while i < haystack.len() {
+        if haystack[i..].starts_with(from) {
+            out.extend_from_slice(to);
+            i += from.len();
+        } else {
+            out.push(haystack[i]);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// `\u200c` → `\u200C`: the hex digits of every `\uXXXX` escape uppercased.
+fn uppercase_escapes(b: &[u8]) -> Vec<u8> {
+    let mut out = b.to_vec();
+    let mut i = 0;
+    while i + 6 <= out.len() {
+        if out[i] == b'\\'
+            && out[i + 1] == b'u'
+            && out[i + 2..i + 6].iter().all(u8::is_ascii_hexdigit)
+        {
+            out[i + 2..i + 6].make_ascii_uppercase();
+            i += 6;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_name_applies_and_is_explained() {
+        for name in NAMES {
+            assert!(apply(Router::new(), name).is_ok(), "{name}");
+            assert!(about(name).is_some(), "{name}");
+        }
+        assert!(apply(Router::new(), "no-such-bug").is_err());
+    }
+
+    #[test]
+    fn byte_rewrites() {
+        assert_eq!(replace(b"a[\"%25\"]%25", b"%25", b"%"), b"a[\"%\"]%");
+        assert_eq!(
+            replace(b"c[2010,\"x\"]", b"c[2010,", b"c[2011,"),
+            b"c[2011,\"x\"]"
+        );
+        assert_eq!(
+            uppercase_escapes(b"a[\"\\u200c\\u00e9\\ufff0 \\uzz\"]"),
+            b"a[\"\\u200C\\u00E9\\uFFF0 \\uzz\"]"
+        );
+    }
+
+    #[test]
+    fn session_transport_names() {
+        assert_eq!(transport("/echo/000/abc/xhr_send"), Some("xhr_send"));
+        assert_eq!(transport("/echo/info"), None);
+    }
+}
