@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{OriginalUri, State};
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderMap, HeaderValue, StatusCode};
+use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::headers;
 use crate::rejection::Rejection;
@@ -13,9 +13,16 @@ use crate::transport::Transport;
 
 /// `GET /` (and `BASE/` when mounted with `nest_service`):
 /// `Welcome to SockJS!\n`. `BASE//` is not the greeting.
-pub(crate) async fn greeting(uri: OriginalUri) -> Response {
+pub(crate) async fn greeting(uri: OriginalUri, method: Method) -> Response {
     if uri.path().ends_with("//") {
         return Rejection::NotFound.into_response();
+    }
+    if method != Method::GET && method != Method::HEAD {
+        return (
+            StatusCode::METHOD_NOT_ALLOWED,
+            [(header::ALLOW, "GET, HEAD")],
+        )
+            .into_response();
     }
     (
         [(

@@ -78,7 +78,7 @@ impl SockJsRouter {
         let on = |t: Transport| config.is_enabled(t);
         let session = |name: &str| format!("/{{server}}/{{session}}/{name}");
         let mut router: Router<Arc<Service>> = Router::new()
-            .route("/", get(info::greeting))
+            .route("/", any(info::greeting))
             .route("/info", get(info::info).options(info::preflight))
             .route("/{file}", any(iframe::page));
         let add =

@@ -1,0 +1,213 @@
+//! WebSocket transports over real sockets: framed, raw and hixie-76.
+
+mod fixture;
+
+use std::time::Duration;
+
+use fixture::*;
+use futures_util::{SinkExt, StreamExt};
+use sockjs::{CloseReason, Transport};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
+
+async fn connect(addr: std::net::SocketAddr, path: &str) -> Ws {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
+        .await
+        .expect("websocket handshake");
+    ws
+}
+
+/// The next text message, or a description of what came instead.
+async fn next_text(ws: &mut Ws) -> Result<String, String> {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+            Err(_) => return Err("timeout".into()),
+            Ok(Some(Ok(Message::Text(t)))) => return Ok(t.as_str().to_owned()),
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Err(format!(
+                    "close {:?}",
+                    frame.map(|f| (u16::from(f.code), f.reason.to_string()))
+                ))
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(Some(Err(e))) => return Err(format!("error {e}")),
+            Ok(None) => return Err("end".into()),
+        }
+    }
+}
+
+#[tokio::test]
+async fn framed_echo_ignores_empty_messages_and_accepts_single_strings() {
+    let (app, mut events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/echo/000/abc/websocket").await;
+    assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::Opened(Transport::WebSocket)
+    );
+    for m in ["", "[]", r#"["a","b"]"#, r#""c""#] {
+        ws.send(Message::text(m)).await.unwrap();
+    }
+    // Echoes may be batched into fewer frames; their order is kept.
+    let mut got: Vec<String> = Vec::new();
+    while got.len() < 3 {
+        let frame = next_text(&mut ws).await.unwrap();
+        let array = frame.strip_prefix('a').expect("a message frame");
+        got.extend(serde_json::from_str::<Vec<String>>(array).unwrap());
+    }
+    assert_eq!(got, ["a", "b", "c"]);
+    ws.close(None).await.unwrap();
+    for _ in 0..3 {
+        let _message = next_event(&mut events).await;
+    }
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::Closed(Some(CloseReason::ClientClosed))
+    );
+}
+
+#[tokio::test]
+async fn heartbeats_on_an_idle_socket() {
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/quiet/0/hb/websocket").await;
+    assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+    assert_eq!(next_text(&mut ws).await.unwrap(), "h");
+}
+
+#[tokio::test]
+async fn broken_json_closes_the_socket() {
+    let (app, mut events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/echo/0/bj/websocket").await;
+    assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+    ws.send(Message::text("[\"a")).await.unwrap();
+    assert_eq!(
+        next_text(&mut ws).await.unwrap_err(),
+        "close Some((3000, \"Broken framing.\"))"
+    );
+    let _opened = next_event(&mut events).await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Closed(Some(CloseReason::TransportError(_)))
+    ));
+}
+
+#[tokio::test]
+async fn oversized_messages_close_with_1009() {
+    let (app, mut events) = app(fast_config().max_message_size(1000));
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/echo/0/big/websocket").await;
+    assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+    ws.send(Message::text(format!("[\"{}\"]", "x".repeat(2000))))
+        .await
+        .unwrap();
+    let closed = next_text(&mut ws).await.unwrap_err();
+    assert!(closed.starts_with("close Some((1009,"), "{closed}");
+    let _opened = next_event(&mut events).await;
+    assert!(matches!(
+        next_event(&mut events).await,
+        Event::Closed(Some(CloseReason::TransportError(_)))
+    ));
+}
+
+#[tokio::test]
+async fn server_close_sends_the_close_frame_then_closes() {
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/close/0/c/websocket").await;
+    assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+    assert_eq!(next_text(&mut ws).await.unwrap(), "c[3000,\"Go away!\"]");
+    assert_eq!(
+        next_text(&mut ws).await.unwrap_err(),
+        "close Some((3000, \"Go away!\"))"
+    );
+}
+
+#[tokio::test]
+async fn session_ids_may_be_reused_by_concurrent_sockets() {
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut a = connect(addr, "/echo/0/same/websocket").await;
+    let mut b = connect(addr, "/echo/0/same/websocket").await;
+    assert_eq!(next_text(&mut a).await.unwrap(), "o");
+    assert_eq!(next_text(&mut b).await.unwrap(), "o");
+    a.send(Message::text(r#"["a"]"#)).await.unwrap();
+    b.send(Message::text(r#"["b"]"#)).await.unwrap();
+    assert_eq!(next_text(&mut a).await.unwrap(), r#"a["a"]"#);
+    assert_eq!(next_text(&mut b).await.unwrap(), r#"a["b"]"#);
+}
+
+#[tokio::test]
+async fn raw_websocket_round_trips_and_closes_with_code() {
+    let (app, mut events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/echo/websocket").await;
+    ws.send(Message::text("Hello world!\u{ffff}"))
+        .await
+        .unwrap();
+    assert_eq!(next_text(&mut ws).await.unwrap(), "Hello world!\u{ffff}");
+    assert_eq!(
+        next_event(&mut events).await,
+        Event::Opened(Transport::RawWebSocket)
+    );
+    let mut close = connect(addr, "/close/websocket").await;
+    assert_eq!(
+        next_text(&mut close).await.unwrap_err(),
+        "close Some((3000, \"Go away!\"))"
+    );
+    ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }))
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn hixie76_handshake_headers_first_then_the_answer() {
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /echo/000/h76/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+         Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
+         Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    // The response head arrives before the 8 key bytes are sent.
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        tokio::time::timeout(Duration::from_secs(3), tcp.read_exact(&mut byte))
+            .await
+            .expect("head before the key")
+            .unwrap();
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"));
+    assert!(head.contains(&format!(
+        "sec-websocket-location: ws://{addr}/echo/000/h76/websocket"
+    )));
+    assert!(head.contains(&format!("sec-websocket-origin: http://{addr}")));
+    assert!(!head.contains("content-length"));
+    tcp.write_all(b"aaaaaaaa").await.unwrap();
+    let mut answer = [0u8; 16];
+    tcp.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"\xca4\x00\xd8\xa5\x08G\x97,\xd5qZ\xba\xbfC{");
+    // Then SockJS framing over hixie-76 frames.
+    let mut open = [0u8; 3];
+    tcp.read_exact(&mut open).await.unwrap();
+    assert_eq!(&open, b"\x00o\xff");
+    tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
+    let mut echo = [0u8; 9];
+    tcp.read_exact(&mut echo).await.unwrap();
+    assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
+}
