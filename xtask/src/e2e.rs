@@ -22,6 +22,7 @@ usage: cargo xtask e2e [--against-node] [--filter S]
   --against-node   run against sockjs-node 0.3.24 instead of our test server
                    (tells sockjs-client behaviour from ours)
   --filter S       only the cases whose name (`transport/case`) contains S
+                   (a comma-separated list: any of them)
 
 Needs node and npm. Chromium is /usr/bin/chromium (or $CHROMIUM); when it is
 missing and this runs as root, it is installed with apt-get.

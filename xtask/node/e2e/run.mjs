@@ -114,7 +114,8 @@ function plan(filter) {
   for (const name of UNRESTRICTED) {
     cases.push({ id: `any/${name}`, row: 'any', name, transport: null, other: null, sameOrigin: false });
   }
-  return cases.filter((c) => c.id.includes(filter));
+  const wanted = filter.split(',');
+  return cases.filter((c) => wanted.some((f) => c.id.includes(f)));
 }
 
 // ---- the page server (the other origin) ----
@@ -295,6 +296,14 @@ async function main() {
       page.on('console', (m) => {
         if (m.type() === 'error' || m.type() === 'warning') consoleLines.push(`${m.type()}: ${m.text()}`);
       });
+      page.on('response', (r) => {
+        if (r.status() >= 400 && !r.url().endsWith('/favicon.ico')) {
+          consoleLines.push(`http ${r.status()} ${r.request().method()} ${r.url()}`);
+        }
+      });
+      page.on('requestfailed', (r) => {
+        consoleLines.push(`request failed: ${r.method()} ${r.url()}: ${r.failure()?.errorText}`);
+      });
       page.on('pageerror', (e) => consoleLines.push(`page error: ${e.message}`));
       for (const c of cases.filter((x) => x.row === row)) {
         consoleLines.length = 0;
@@ -328,7 +337,7 @@ async function main() {
         const line = `${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${result.ms} ms)${r.ok ? '' : ': ' + r.detail}`;
         console.log(line);
         if (!r.ok) {
-          for (const l of result.console.slice(-5)) console.log(`     ${l}`);
+          for (const l of result.console.slice(-8)) console.log(`     ${l}`);
         }
       }
       await context.close();
