@@ -103,7 +103,10 @@ impl Server {
         let deadline = Instant::now() + timeout;
         loop {
             if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(format!("{} exited before it was ready ({status})", self.name));
+                return Err(format!(
+                    "{} exited before it was ready ({status})",
+                    self.name
+                ));
             }
             if http_get_status(addr, path) == Some(200) {
                 return Ok(());
