@@ -69,6 +69,15 @@ async fn xhr(ctx: Ctx) -> Outcome {
         "abcdef",
         &format!("POST {s}/xhr with JSESSIONID=abcdef"),
     )?;
+    let s = ctx.session(SERVICE);
+    let r = ctx
+        .send(Request::new("POST", format!("{s}/xhr")).header("Cookie", "a=1; JSESSIONID=xyz; b=2"))
+        .await?;
+    verify_cookie(
+        &r.head.headers,
+        "xyz",
+        &format!("POST {s}/xhr with several cookies"),
+    )?;
     Ok(None)
 }
 

@@ -2,7 +2,7 @@
 
 use super::support::{content_type, error_500, not_cached};
 use super::{Ctx, Failure, Outcome};
-use crate::client::{Request, Response};
+use crate::client::{json_string, Request, Response};
 
 checks!("jsonp",
     transport: "jsonp: 200 application/javascript, nosniff, not cached, `/**/cb(\"<frame>\");\\r\\n`",
@@ -14,6 +14,9 @@ checks!("jsonp",
     send_content_types: "jsonp_send accepts a form body `d=...` and a raw text/plain array",
     send_empty_array: "jsonp_send of `d=[]` is accepted and delivers nothing",
     close: "jsonp on a closed session keeps answering the close frame",
+    frame_quoting: "jsonp quotes the frame as a JavaScript string (quotes, backslashes, `</script>`)",
+    send_to_unknown_session: "jsonp_send to an unknown session answers 404",
+    heartbeat: "an idle jsonp poll answers `/**/cb(\"h\");\\r\\n` after heartbeat_delay",
 );
 
 /// `GET <s>/jsonp?c=x` expecting 200 and exactly `expected`.
@@ -161,5 +164,53 @@ async fn close(ctx: Ctx) -> Outcome {
     jsonp_expect(&ctx, &s, "/**/x(\"o\");\r\n").await?;
     jsonp_expect(&ctx, &s, "/**/x(\"c[3000,\\\"Go away!\\\"]\");\r\n").await?;
     jsonp_expect(&ctx, &s, "/**/x(\"c[3000,\\\"Go away!\\\"]\");\r\n").await?;
+    Ok(None)
+}
+
+async fn frame_quoting(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    jsonp_expect(&ctx, &s, "/**/x(\"o\");\r\n").await?;
+    let message = "q\"b\\</script>'";
+    let frame = format!("a[{}]", json_string(message));
+    let r = jsonp_send_form(
+        &ctx,
+        &s,
+        &format!("d={}", form_encode(&format!("[{}]", json_string(message)))),
+    )
+    .await?;
+    ensure_eq!(r.text(), "ok", "POST {s}/jsonp_send: body");
+    jsonp_expect(&ctx, &s, &format!("/**/x({});\r\n", json_string(&frame))).await?;
+    Ok(None)
+}
+
+/// `application/x-www-form-urlencoded` encoding of a value.
+pub(super) fn form_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn send_to_unknown_session(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let r = jsonp_send_form(&ctx, &s, "d=%5B%22x%22%5D").await?;
+    ensure_eq!(
+        r.status(),
+        404,
+        "POST {s}/jsonp_send (no such session): status"
+    );
+    Ok(None)
+}
+
+async fn heartbeat(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    jsonp_expect(&ctx, &s, "/**/x(\"o\");\r\n").await?;
+    let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
+    jsonp_expect(&patient, &s, "/**/x(\"h\");\r\n").await?;
     Ok(None)
 }

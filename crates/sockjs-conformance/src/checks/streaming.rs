@@ -5,7 +5,7 @@ use super::support::{
     content_type, cors, error_500, next_frame, next_xhr_frame, not_cached, preflight,
 };
 use super::{Ctx, Failure, Outcome};
-use crate::client::{Request, Streaming};
+use crate::client::{json_string, Request, Streaming};
 
 checks!("streaming",
     xhr_streaming_transport: "xhr_streaming: 200 application/javascript, CORS, not cached, 2048 `h` + `\\n` prelude, frames + `\\n`",
@@ -22,6 +22,11 @@ checks!("streaming",
     htmlfile_no_callback: "htmlfile without a callback answers 500 `\"callback\" parameter required`",
     htmlfile_invalid_callback: "htmlfile with a callback outside [a-zA-Z0-9_.-] answers 500 `invalid \"callback\" parameter`",
     htmlfile_response_limit: "htmlfile ends after response_limit bytes of frames",
+    htmlfile_frame_quoting: "htmlfile quotes the frame as a JavaScript string (quotes, backslashes)",
+    xhr_streaming_heartbeat: "an idle xhr_streaming gets `h\\n` within heartbeat_delay",
+    eventsource_heartbeat: "an idle eventsource gets `data: h\\r\\n\\r\\n` within heartbeat_delay",
+    htmlfile_heartbeat: "an idle htmlfile gets `<script>\\np(\"h\");\\n</script>\\r\\n` within heartbeat_delay",
+    eventsource_second_receiver: "a second eventsource gets `data: c[2010,\"Another connection still open\"]` and ends",
 );
 
 async fn xhr_streaming_transport(ctx: Ctx) -> Outcome {
@@ -328,5 +333,100 @@ async fn htmlfile_response_limit(ctx: Ctx) -> Outcome {
     r.expect_end()
         .await
         .map_err(|e| Failure(format!("htmlfile on {s} past response_limit: {e}")))?;
+    Ok(None)
+}
+
+async fn htmlfile_frame_quoting(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r = open_htmlfile(&ctx, &s, "?c=callback", "callback").await?;
+    ensure_eq!(
+        next_script(&mut r).await?,
+        "<script>\np(\"o\");\n</script>\r\n",
+        "GET {s}/htmlfile"
+    );
+    let message = "q\"b\\'";
+    ctx.xhr_send_ok(&s, &format!("[{}]", json_string(message)))
+        .await?;
+    let frame = format!("a[{}]", json_string(message));
+    ensure_eq!(
+        next_script(&mut r).await?,
+        format!("<script>\np({});\n</script>\r\n", json_string(&frame)),
+        "GET {s}/htmlfile: frame with quotes and backslashes"
+    );
+    Ok(None)
+}
+
+async fn xhr_streaming_heartbeat(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
+    let mut r = patient.xhr_streaming(&s).await?;
+    ensure_eq!(
+        r.read_text_until("\n").await?,
+        "o\n",
+        "xhr_streaming on {s}"
+    );
+    ensure_eq!(
+        r.read_text_until("\n").await?,
+        "h\n",
+        "xhr_streaming on {s}: next frame when idle"
+    );
+    Ok(None)
+}
+
+async fn eventsource_heartbeat(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
+    let mut r = open_eventsource(&patient, &s, None).await?;
+    ensure_eq!(
+        r.read_text_until("\r\n\r\n").await?,
+        "data: o\r\n\r\n",
+        "GET {s}/eventsource"
+    );
+    ensure_eq!(
+        r.read_text_until("\r\n\r\n").await?,
+        "data: h\r\n\r\n",
+        "GET {s}/eventsource: next event when idle"
+    );
+    Ok(None)
+}
+
+async fn htmlfile_heartbeat(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
+    let mut r = open_htmlfile(&patient, &s, "?c=callback", "callback").await?;
+    ensure_eq!(
+        r.read_text_until("</script>\r\n").await?,
+        "<script>\np(\"o\");\n</script>\r\n",
+        "GET {s}/htmlfile"
+    );
+    ensure_eq!(
+        r.read_text_until("</script>\r\n").await?,
+        "<script>\np(\"h\");\n</script>\r\n",
+        "GET {s}/htmlfile: next frame when idle"
+    );
+    Ok(None)
+}
+
+async fn eventsource_second_receiver(ctx: Ctx) -> Outcome {
+    let s = ctx.session("echo");
+    let mut r1 = open_eventsource(&ctx, &s, None).await?;
+    ensure_eq!(
+        next_event(&mut r1).await?,
+        "data: o\r\n\r\n",
+        "GET {s}/eventsource"
+    );
+    let mut r2 = open_eventsource(&ctx, &s, None).await?;
+    ensure_eq!(
+        r2.read_text_until("\r\n\r\n").await?,
+        "data: c[2010,\"Another connection still open\"]\r\n\r\n",
+        "second GET {s}/eventsource"
+    );
+    r2.expect_end().await?;
+    ctx.xhr_send_ok(&s, "[\"x\"]").await?;
+    ensure_eq!(
+        next_event(&mut r1).await?,
+        "data: a[\"x\"]\r\n\r\n",
+        "first GET {s}/eventsource after the second was refused"
+    );
     Ok(None)
 }

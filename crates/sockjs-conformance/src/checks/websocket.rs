@@ -23,6 +23,7 @@ checks!("websocket",
     disabled: "a service with websockets disabled answers 404 on both websocket URLs",
     raw_echo: "raw /websocket: no framing; `Hello world!\\uffff` round-trips unchanged",
     raw_close: "raw /websocket: server close sends a close frame with 3000 `Go away!`",
+    raw_no_heartbeat_frames: "raw /websocket: no `o` and no `h` text frames, even when idle past heartbeat_delay",
     hixie76: "legacy hixie-76: either a full handshake (headers before the nonce, correct digest) or a clean 4xx refusal",
 );
 
@@ -276,6 +277,34 @@ async fn raw_close(ctx: Ctx) -> Outcome {
         WsEvent::Close(Some((3000, "Go away!".into()))),
         "/close/websocket: first event"
     );
+    Ok(None)
+}
+
+async fn raw_no_heartbeat_frames(ctx: Ctx) -> Outcome {
+    let mut ws = ctx.target.ws("/echo/websocket").await?;
+    let until = tokio::time::Instant::now() + ctx.after(ctx.heartbeat_delay);
+    loop {
+        let left = until.saturating_duration_since(tokio::time::Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        match ws.next_within(left).await {
+            Err(_) => break,
+            Ok(WsEvent::Ping) => continue,
+            Ok(other) => {
+                return Err(Failure(format!(
+                    "/echo/websocket: an idle raw websocket got {other:?}"
+                )))
+            }
+        }
+    }
+    ws.send("still open").await?;
+    ensure_eq!(
+        ws.recv_text().await?,
+        "still open",
+        "/echo/websocket: echo after idling"
+    );
+    ws.close().await;
     Ok(None)
 }
 
