@@ -37,11 +37,68 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<String>, PayloadError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(PayloadError::Expected);
     }
-    match serde_json::from_slice::<Vec<String>>(body) {
-        Ok(messages) => Ok(messages),
-        Err(e) if e.is_data() => Err(PayloadError::Expected),
-        Err(_) => Err(PayloadError::BrokenJson),
+    parse_json(body)
+}
+
+/// Parses `json`; a failure caused by lone surrogate escapes (which
+/// JavaScript strings may hold and `JSON.stringify` writes as `\udXXX`) is
+/// retried with each of them replaced by U+FFFD, as a browser does when it
+/// encodes such a string to UTF-8.
+fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, PayloadError> {
+    let classify = |e: serde_json::Error| {
+        if e.is_data() {
+            PayloadError::Expected
+        } else {
+            PayloadError::BrokenJson
+        }
+    };
+    match serde_json::from_slice(json) {
+        Ok(value) => Ok(value),
+        Err(e) if e.is_syntax() => match replace_lone_surrogates(json) {
+            Some(fixed) => serde_json::from_slice(&fixed).map_err(classify),
+            None => Err(classify(e)),
+        },
+        Err(e) => Err(classify(e)),
     }
+}
+
+/// `json` with every lone surrogate escape replaced by `\ufffd`, or `None`
+/// when there is none.
+fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = json.get(i..i + 6)?;
+        if hex[0] != b'\\' || hex[1] != b'u' {
+            return None;
+        }
+        u16::from_str_radix(std::str::from_utf8(&hex[2..]).ok()?, 16).ok()
+    };
+    let mut out: Option<Vec<u8>> = None;
+    let mut i = 0;
+    while i < json.len() {
+        if json[i] != b'\\' {
+            if let Some(out) = &mut out {
+                out.push(json[i]);
+            }
+            i += 1;
+            continue;
+        }
+        let (len, lone) = match escape_at(i) {
+            Some(0xD800..=0xDBFF) if matches!(escape_at(i + 6), Some(0xDC00..=0xDFFF)) => {
+                (12, false)
+            }
+            Some(0xD800..=0xDFFF) => (6, true),
+            Some(_) => (6, false),
+            None => (2.min(json.len() - i), false),
+        };
+        if lone {
+            out.get_or_insert_with(|| json[..i].to_vec())
+                .extend_from_slice(b"\\ufffd");
+        } else if let Some(out) = &mut out {
+            out.extend_from_slice(&json[i..i + len]);
+        }
+        i += len;
+    }
+    out
 }
 
 /// Parses one incoming SockJS-framed WebSocket message: a JSON array of
@@ -62,11 +119,7 @@ pub fn parse_websocket_message(text: &str) -> Result<Vec<String>, PayloadError> 
     if trimmed.starts_with('[') {
         return parse_payload(text.as_bytes());
     }
-    match serde_json::from_str::<String>(text) {
-        Ok(message) => Ok(vec![message]),
-        Err(e) if e.is_data() => Err(PayloadError::Expected),
-        Err(_) => Err(PayloadError::BrokenJson),
-    }
+    parse_json::<String>(text.as_bytes()).map(|message| vec![message])
 }
 
 #[cfg(test)]
@@ -94,6 +147,14 @@ mod tests {
             (b"[1]", Err(Expected)),
             (b"[null]", Err(Expected)),
             (b"[\"a\"] x", Err(BrokenJson)),
+            (br#"["\ud800"]"#, Ok(vec!["\u{fffd}"])),
+            (
+                br#"["a\udc00b","\ud83d\ude00"]"#,
+                Ok(vec!["a\u{fffd}b", "😀"]),
+            ),
+            (br#"["\ud83d\u0041"]"#, Ok(vec!["\u{fffd}A"])),
+            (br#"["\\ud800"]"#, Ok(vec!["\\ud800"])),
+            (br#"["\ud800"#, Err(BrokenJson)),
         ];
         for (body, expected) in cases {
             let expected = expected
