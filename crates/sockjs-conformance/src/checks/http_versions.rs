@@ -12,6 +12,7 @@ checks!("http",
     http11_greeting_keepalive: "HTTP/1.1 GET: Content-Length or chunked, and the connection stays open for a second request",
     http11_streaming_chunked: "HTTP/1.1 xhr_streaming: chunked, no Content-Length, ends with the last chunk",
     http11_polling_keepalive: "HTTP/1.1 xhr, xhr_send, xhr on one keep-alive connection",
+    http10_eventsource_htmlfile: "HTTP/1.0 eventsource and htmlfile: no Transfer-Encoding, no Content-Length, end by closing",
 );
 
 const GREETING: &str = "Welcome to SockJS!\n";
@@ -182,6 +183,39 @@ async fn http11_polling_keepalive(ctx: Ctx) -> Outcome {
             "{what}: the server closes the connection (Connection: close)"
         );
         conn = next;
+    }
+    Ok(None)
+}
+
+async fn http10_eventsource_htmlfile(ctx: Ctx) -> Outcome {
+    for (transport, last) in [
+        ("eventsource", "data: c[3000,\"Go away!\"]\r\n\r\n"),
+        (
+            "htmlfile?c=x",
+            "<script>\np(\"c[3000,\\\"Go away!\\\"]\");\n</script>\r\n",
+        ),
+    ] {
+        let path = format!("{}/{transport}", ctx.session("close"));
+        let req = Request::new("GET", ctx.target.path(&path)).http10();
+        let what = format!("GET {path} HTTP/1.0");
+        let mut s = ctx.target.connect().await?.request(&req).await?;
+        ensure_eq!(s.status(), 200, "{what}: status");
+        ensure_eq!(
+            s.headers().get("transfer-encoding"),
+            None,
+            "{what}: Transfer-Encoding"
+        );
+        ensure_eq!(
+            s.headers().get("content-length"),
+            None,
+            "{what}: Content-Length"
+        );
+        ensure_eq!(s.framing(), Framing::Close, "{what}: body framing");
+        let body = String::from_utf8_lossy(&s.read_to_end().await?).into_owned();
+        ensure!(
+            body.ends_with(last),
+            "{what}: the body does not end with the close frame {last:?}: {body:?}"
+        );
     }
     Ok(None)
 }
