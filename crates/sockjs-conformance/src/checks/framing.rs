@@ -204,6 +204,7 @@ async fn heartbeat_polling(ctx: Ctx) -> Outcome {
 /// (the server has not noticed the abort yet) are retried for a second.
 async fn after_abort(ctx: &Ctx, s: &str, streaming: bool) -> Outcome {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+    let mut refused = 0;
     loop {
         let (frame, mut rest) = if streaming {
             let mut r = ctx.xhr_streaming(s).await?;
@@ -215,13 +216,18 @@ async fn after_abort(ctx: &Ctx, s: &str, streaming: bool) -> Outcome {
         };
         if frame == "o\n" || frame == "c[1002,\"Connection interrupted\"]\n" {
             drop(rest.take());
-            return Ok(Some(format!("after the abort: {}", frame.trim_end())));
+            let late = match refused {
+                0 => String::new(),
+                n => format!(" ({n} earlier request(s) still got 2010)"),
+            };
+            return Ok(Some(format!("after the abort: {}{late}", frame.trim_end())));
         }
         if frame != ANOTHER || tokio::time::Instant::now() > deadline {
             return Err(Failure(format!(
                 "receiving request on {s} after aborting the attached one: expected \"o\\n\" or \"c[1002,\\\"Connection interrupted\\\"]\\n\", got {frame:?}"
             )));
         }
+        refused += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
