@@ -1,0 +1,64 @@
+//! The quickstart: a SockJS echo service at `/echo` and a page to try it.
+//!
+//! Every message a client sends comes straight back. The page at `/` loads
+//! sockjs-client from a CDN, shows the transport it connected with and lets
+//! you force any of them (websocket, xhr-streaming, eventsource, ...).
+//!
+//! ```text
+//! cargo run --example echo        # then open http://127.0.0.1:8080/
+//! PORT=3000 cargo run --example echo
+//! ```
+
+use std::net::SocketAddr;
+
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use sockjs::Session;
+
+/// Called once per session, after the client got `o`. Returning closes the
+/// session (normal closure); here that happens when the client has gone.
+async fn echo(session: Session) {
+    println!(
+        "{} session opened from {:?}",
+        session.transport(),
+        session.remote_addr()
+    );
+    let (tx, mut rx) = session.split();
+    while let Some(message) = rx.recv().await {
+        if tx.send(message).await.is_err() {
+            break;
+        }
+    }
+    if let Some(reason) = rx.close_reason() {
+        println!("session ended: {reason}");
+    }
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().expect("PORT must be a port number"),
+        Err(_) => 8080,
+    };
+    let app = Router::new()
+        .route("/", get(page))
+        .nest("/echo", sockjs::router(echo));
+
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
+    println!("echo example: open http://{addr}/");
+    axum::serve(
+        listener,
+        // Gives `session.remote_addr()` the client's address.
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+    .expect("server error");
+}
