@@ -5,6 +5,8 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use tracing::{Instrument, Span};
+
 use crate::config::Config;
 use crate::iframe::IframePage;
 use crate::session::core::Core;
@@ -44,11 +46,11 @@ impl Service {
     }
 
     /// Starts a session that is not in the store (WebSocket): runs the
-    /// handler and returns the session's core.
-    pub(crate) fn start_unlisted(&self, info: ConnectionInfo) -> Arc<Core> {
+    /// handler in `span` (see [`transport_span`]) and returns the session's core.
+    pub(crate) fn start_unlisted(&self, info: ConnectionInfo, span: Span) -> Arc<Core> {
         let (session, core) =
             Session::new(info, self.config.queue_capacity, self.config.queue_full);
-        tokio::spawn((self.handler)(session));
+        tokio::spawn((self.handler)(session).instrument(span));
         core
     }
 
@@ -74,8 +76,17 @@ impl Service {
             core.clone(),
             self.config.disconnect_delay,
         ));
-        tokio::spawn((self.handler)(session));
+        let span = transport_span(session.transport());
+        tokio::spawn((self.handler)(session).instrument(span));
         tracing::debug!(session = %id, open = self.store.len(), "session opened");
         (core, true)
     }
+}
+
+/// The span a session's handler runs in: a child of the span current where
+/// the opening request is handled (a `TraceLayer` request span, say), so the
+/// handler's logs carry the request's context. Taken before the work moves
+/// to another task (WebSocket upgrades).
+pub(crate) fn transport_span(transport: crate::transport::Transport) -> Span {
+    tracing::debug_span!("sockjs_session", transport = %transport)
 }

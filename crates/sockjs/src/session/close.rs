@@ -38,6 +38,10 @@ pub enum CloseReason {
     /// client went away without a word, which is how HTTP transports end).
     TimedOut,
     /// The receiving connection was cut in the middle (close code 1002).
+    ///
+    /// This is also how a polling client's `close()` shows up: sockjs-client
+    /// ends xhr-polling and jsonp-polling sessions by aborting the pending
+    /// poll, so the server sees an interruption, as sockjs-node does.
     Interrupted,
     /// The client broke the protocol (broken JSON framing, a message over
     /// the size limit) or the connection failed; the text says what.

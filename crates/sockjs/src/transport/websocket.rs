@@ -124,9 +124,10 @@ async fn upgrade(service: Arc<Service>, request: Request, transport: Transport) 
         return Rejection::NotWebSocket.into_response();
     }
     let info = connection_info(&parts, transport);
+    let span = crate::service::transport_span(transport);
     if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
         return hixie76::upgrade(&mut parts, service.config.max_message_size, move |socket| {
-            run(service, socket, info)
+            run(service, socket, info, span)
         });
     }
     let Ok(ws) = WebSocketUpgrade::from_request_parts(&mut parts, &()).await else {
@@ -137,17 +138,18 @@ async fn upgrade(service: Arc<Service>, request: Request, transport: Transport) 
         .write_buffer_size(0)
         .max_message_size(limit)
         .max_frame_size(limit)
-        .on_upgrade(move |socket| run(service, socket, info))
+        .on_upgrade(move |socket| run(service, socket, info, span))
 }
 
 /// One WebSocket session, from open to close.
 pub(crate) async fn run<S: Socket>(
     service: Arc<Service>,
     mut socket: S,
-    info: super::super::session::ConnectionInfo,
+    info: crate::session::ConnectionInfo,
+    span: tracing::Span,
 ) {
     let framed = info.transport != Transport::RawWebSocket;
-    let core = service.start_unlisted(info);
+    let core = service.start_unlisted(info, span.clone());
     let Ok(mut attachment) = core.attach() else {
         return;
     };
@@ -228,6 +230,7 @@ pub(crate) async fn run<S: Socket>(
         }
     };
     attachment.finish();
+    span.in_scope(|| tracing::debug!(reason = %why, "websocket session ended"));
     core.finish(why);
 }
 
