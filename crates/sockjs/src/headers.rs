@@ -69,9 +69,26 @@ fn cors_with(config: &Config, request: &HeaderMap, out: &mut HeaderMap, null_is_
     }
 }
 
+/// The answer to a CORS preflight (`OPTIONS`): 204 with the allowed
+/// methods, a year of caching, the CORS headers and, as sockjs-node does,
+/// JSESSIONID.
+pub(crate) fn preflight_response(
+    config: &Config,
+    request: &HeaderMap,
+    methods: &'static str,
+) -> axum::response::Response {
+    let mut response = axum::response::Response::new(axum::body::Body::empty());
+    *response.status_mut() = http::StatusCode::NO_CONTENT;
+    let out = response.headers_mut();
+    jsessionid(config, request, out);
+    preflight(methods, out);
+    cors(config, request, out);
+    response
+}
+
 /// A CORS preflight answer's extra headers: allowed methods and a year of
 /// caching.
-pub(crate) fn preflight(methods: &'static str, out: &mut HeaderMap) {
+fn preflight(methods: &'static str, out: &mut HeaderMap) {
     cache_for_a_year(out);
     out.insert(
         header::ACCESS_CONTROL_ALLOW_METHODS,

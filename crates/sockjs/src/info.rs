@@ -60,10 +60,5 @@ pub(crate) async fn info(State(service): State<Arc<Service>>, request: HeaderMap
 
 /// `OPTIONS /info`: the CORS preflight.
 pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let out = response.headers_mut();
-    headers::jsessionid(&service.config, &request, out);
-    headers::preflight("OPTIONS, GET", out);
-    headers::cors(&service.config, &request, out);
-    response
+    headers::preflight_response(&service.config, &request, "OPTIONS, GET")
 }

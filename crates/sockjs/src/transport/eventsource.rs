@@ -6,7 +6,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::streaming::{receive, response, Cors, Framing, Mode};
+use super::streaming::{serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
 use crate::service::Service;
 
@@ -36,24 +36,15 @@ pub(crate) async fn stream(
     request: Request,
 ) -> Response {
     let (parts, _body) = request.into_parts();
-    let body = receive(
-        &service,
-        &id,
-        &parts,
-        Transport::EventSource,
-        Framing::EventSource,
-        Mode::Streaming {
-            limit: service.config.response_limit,
-        },
-        Some(Bytes::from_static(b"\r\n")),
-    );
-    response(
-        &service,
-        &parts,
-        "text/event-stream",
-        Cors::EventSource,
-        body,
-    )
+    let receiving = Receiving {
+        transport: Transport::EventSource,
+        framing: Framing::EventSource,
+        streaming: true,
+        prelude: Some(Bytes::from_static(b"\r\n")),
+        content_type: "text/event-stream",
+        cors: Cors::EventSource,
+    };
+    serve(&service, &id, &parts, receiving)
 }
 
 #[cfg(test)]

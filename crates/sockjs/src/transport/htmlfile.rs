@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 
-use super::streaming::{receive, response, Cors, Framing, Mode};
+use super::streaming::{reject, serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
 use crate::protocol::is_valid_callback;
 use crate::rejection::Rejection;
@@ -74,28 +74,17 @@ pub(crate) async fn stream(
     let (parts, _body) = request.into_parts();
     let callback = match callback(parts.uri.query(), None) {
         Ok(callback) => callback,
-        Err(rejection) => {
-            let mut response = rejection.into_response();
-            crate::headers::session_response(
-                &service.config,
-                &parts.headers,
-                response.headers_mut(),
-            );
-            return response;
-        }
+        Err(rejection) => return reject(&service, &parts, rejection),
     };
-    let body = receive(
-        &service,
-        &id,
-        &parts,
-        Transport::HtmlFile,
-        Framing::HtmlFile,
-        Mode::Streaming {
-            limit: service.config.response_limit,
-        },
-        Some(prelude(&callback)),
-    );
-    response(&service, &parts, "text/html; charset=UTF-8", Cors::No, body)
+    let receiving = Receiving {
+        transport: Transport::HtmlFile,
+        framing: Framing::HtmlFile,
+        streaming: true,
+        prelude: Some(prelude(&callback)),
+        content_type: "text/html; charset=UTF-8",
+        cors: Cors::No,
+    };
+    serve(&service, &id, &parts, receiving)
 }
 
 #[cfg(test)]

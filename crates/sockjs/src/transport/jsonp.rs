@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::htmlfile::callback;
-use super::streaming::{receive, response, Cors, Framing, Mode};
+use super::streaming::{reject, serve, Cors, Framing, Receiving};
 use super::xhr::deliver;
 use super::{SessionPath, Transport};
 use crate::headers;
@@ -28,28 +28,17 @@ pub(crate) async fn poll(
     let (parts, _body) = request.into_parts();
     let callback = match callback(parts.uri.query(), Some(MAX_CALLBACK)) {
         Ok(callback) => callback,
-        Err(rejection) => {
-            let mut response = rejection.into_response();
-            headers::session_response(&service.config, &parts.headers, response.headers_mut());
-            return response;
-        }
+        Err(rejection) => return reject(&service, &parts, rejection),
     };
-    let body = receive(
-        &service,
-        &id,
-        &parts,
-        Transport::JsonpPolling,
-        Framing::Jsonp(callback.into()),
-        Mode::Polling,
-        None,
-    );
-    let mut response = response(
-        &service,
-        &parts,
-        "application/javascript; charset=UTF-8",
-        Cors::No,
-        body,
-    );
+    let receiving = Receiving {
+        transport: Transport::JsonpPolling,
+        framing: Framing::Jsonp(callback.into()),
+        streaming: false,
+        prelude: None,
+        content_type: "application/javascript; charset=UTF-8",
+        cors: Cors::No,
+    };
+    let mut response = serve(&service, &id, &parts, receiving);
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

@@ -19,7 +19,15 @@ use bytes::Bytes;
 use http_body::{Body, Frame as BodyFrame, SizeHint};
 use tokio::time::{Instant, Sleep};
 
+use axum::response::IntoResponse;
+use http::request::Parts;
+use http::{header, HeaderValue};
+
+use crate::close_code;
+use crate::headers;
 use crate::protocol::{write_json_string, Frame};
+use crate::rejection::Rejection;
+use crate::service::Service;
 use crate::session::core::{Attachment, Next};
 
 /// How a transport wraps one frame in its response body.
@@ -203,37 +211,20 @@ impl Body for ReceiverBody {
     }
 }
 
-/// Attaches a receiving request to session `id` (creating the session when
-/// it is new) and returns the body that serves it.
-pub(crate) fn receive(
-    service: &crate::service::Service,
-    id: &str,
-    parts: &http::request::Parts,
-    transport: super::Transport,
-    framing: Framing,
-    mode: Mode,
-    prelude: Option<Bytes>,
-) -> ReceiverBody {
-    let (core, created) = service.session(id, || super::connection_info(parts, transport));
-    match core.attach() {
-        Ok(attachment) => ReceiverBody::attached(
-            framing,
-            mode,
-            prelude,
-            attachment,
-            created,
-            service.config.heartbeat_delay,
-        ),
-        Err(_busy) => ReceiverBody::single(
-            framing,
-            prelude,
-            Frame::close(
-                crate::close_code::ANOTHER_CONNECTION,
-                "Another connection still open",
-            )
-            .as_str(),
-        ),
-    }
+/// What distinguishes one receiving transport's response from another's.
+pub(crate) struct Receiving {
+    /// Recorded in the session's connection facts when it opens.
+    pub(crate) transport: super::Transport,
+    /// How frames are wrapped.
+    pub(crate) framing: Framing,
+    /// Streaming (ends at `response_limit`) or polling (ends after a frame).
+    pub(crate) streaming: bool,
+    /// Written first, not counted against the limit.
+    pub(crate) prelude: Option<Bytes>,
+    /// The response's `Content-Type`.
+    pub(crate) content_type: &'static str,
+    /// Which CORS answer it gives.
+    pub(crate) cors: Cors,
 }
 
 /// Which CORS answer a receiving transport gives.
@@ -246,29 +237,72 @@ pub(crate) enum Cors {
     EventSource,
 }
 
-/// A `200` response with `content_type`, the session-transport headers and
-/// `body`.
-pub(crate) fn response(
-    service: &crate::service::Service,
-    parts: &http::request::Parts,
-    content_type: &'static str,
-    cors: Cors,
-    body: ReceiverBody,
+/// Serves a receiving request for session `id`: attaches it (creating the
+/// session when it is new; a second receiver gets `c[2010,..]`) and answers
+/// 200 with the transport's headers and a [`ReceiverBody`].
+pub(crate) fn serve(
+    service: &Service,
+    id: &str,
+    parts: &Parts,
+    receiving: Receiving,
 ) -> axum::response::Response {
+    let Receiving {
+        transport,
+        framing,
+        streaming,
+        prelude,
+        content_type,
+        cors,
+    } = receiving;
+    let config = &service.config;
+    let (core, created) = service.session(id, || super::connection_info(parts, transport));
+    let body = match core.attach() {
+        Ok(attachment) => {
+            let mode = if streaming {
+                Mode::Streaming {
+                    limit: config.response_limit,
+                }
+            } else {
+                Mode::Polling
+            };
+            ReceiverBody::attached(
+                framing,
+                mode,
+                prelude,
+                attachment,
+                created,
+                config.heartbeat_delay,
+            )
+        }
+        Err(_busy) => {
+            let busy = Frame::close(
+                close_code::ANOTHER_CONNECTION,
+                "Another connection still open",
+            );
+            ReceiverBody::single(framing, prelude, busy.as_str())
+        }
+    };
     let mut response = axum::response::Response::new(axum::body::Body::new(body));
-    let headers = response.headers_mut();
-    headers.insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static(content_type),
-    );
-    crate::headers::session_response(&service.config, &parts.headers, headers);
+    let out = response.headers_mut();
+    out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers::session_response(config, &parts.headers, out);
     match cors {
         Cors::No => {}
-        Cors::Xhr => crate::headers::cors(&service.config, &parts.headers, headers),
-        Cors::EventSource => {
-            crate::headers::cors_eventsource(&service.config, &parts.headers, headers)
-        }
+        Cors::Xhr => headers::cors(config, &parts.headers, out),
+        Cors::EventSource => headers::cors_eventsource(config, &parts.headers, out),
     }
+    response
+}
+
+/// A rejection answered with the session-transport headers (no caching,
+/// JSESSIONID), as every answer on a session URL has them.
+pub(crate) fn reject(
+    service: &Service,
+    parts: &Parts,
+    rejection: Rejection,
+) -> axum::response::Response {
+    let mut response = rejection.into_response();
+    headers::session_response(&service.config, &parts.headers, response.headers_mut());
     response
 }
 

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
-use super::streaming::{receive, response, Cors, Framing, Mode};
+use super::streaming::{serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
 use crate::headers;
 use crate::protocol::parse_payload;
@@ -23,22 +23,15 @@ pub(crate) async fn poll(
     request: Request,
 ) -> Response {
     let (parts, _body) = request.into_parts();
-    let body = receive(
-        &service,
-        &id,
-        &parts,
-        Transport::XhrPolling,
-        Framing::Xhr,
-        Mode::Polling,
-        None,
-    );
-    response(
-        &service,
-        &parts,
-        "application/javascript; charset=UTF-8",
-        Cors::Xhr,
-        body,
-    )
+    let receiving = Receiving {
+        transport: Transport::XhrPolling,
+        framing: Framing::Xhr,
+        streaming: false,
+        prelude: None,
+        content_type: "application/javascript; charset=UTF-8",
+        cors: Cors::Xhr,
+    };
+    serve(&service, &id, &parts, receiving)
 }
 
 /// `POST /<server>/<session>/xhr_send`: a JSON array of messages for an
@@ -72,12 +65,7 @@ pub(crate) async fn send(
 
 /// `OPTIONS` on `xhr`, `xhr_send` and `xhr_streaming`: no session needed.
 pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
-    let mut response = StatusCode::NO_CONTENT.into_response();
-    let out = response.headers_mut();
-    headers::jsessionid(&service.config, &request, out);
-    headers::preflight("OPTIONS, POST", out);
-    headers::cors(&service.config, &request, out);
-    response
+    headers::preflight_response(&service.config, &request, "OPTIONS, POST")
 }
 
 /// Reads a send body (bounded), parses it with `parse` and hands the

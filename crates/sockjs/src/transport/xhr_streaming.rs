@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
 
-use super::streaming::{receive, response, Cors, Framing, Mode};
+use super::streaming::{serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
 use crate::service::Service;
 
@@ -30,22 +30,13 @@ pub(crate) async fn stream(
     request: Request,
 ) -> Response {
     let (parts, _body) = request.into_parts();
-    let body = receive(
-        &service,
-        &id,
-        &parts,
-        Transport::XhrStreaming,
-        Framing::Xhr,
-        Mode::Streaming {
-            limit: service.config.response_limit,
-        },
-        Some(prelude()),
-    );
-    response(
-        &service,
-        &parts,
-        "application/javascript; charset=UTF-8",
-        Cors::Xhr,
-        body,
-    )
+    let receiving = Receiving {
+        transport: Transport::XhrStreaming,
+        framing: Framing::Xhr,
+        streaming: true,
+        prelude: Some(prelude()),
+        content_type: "application/javascript; charset=UTF-8",
+        cors: Cors::Xhr,
+    };
+    serve(&service, &id, &parts, receiving)
 }
