@@ -13,13 +13,20 @@
 //! - any other request (e.g. `GET /echo/info`, polled for readiness): `200`
 //!   with `{}`.
 //!
-//! usage: `ws-floor-server [--port N] [--host H]` (other flags are ignored so
-//! it takes the same command line as the other servers).
+//! usage: `ws-floor-server [--port N] [--host H] [--read-buffer BYTES]`
+//! (other flags are ignored so it takes the same command line as the other
+//! servers).
+//!
+//! The read buffer defaults to 4 KiB, as the SockJS library's websockets
+//! use, instead of tungstenite's 128 KiB: tungstenite zero-fills the free part
+//! of its read buffer before every read, so the default would make the floor
+//! pay for clearing 128 KiB per read, which is no part of echoing.
 
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::handshake::server::{Request, Response};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 fn arg(name: &str) -> Option<String> {
@@ -33,12 +40,17 @@ fn arg(name: &str) -> Option<String> {
 async fn main() -> std::io::Result<()> {
     let port = arg("--port").unwrap_or_else(|| "8082".into());
     let host = arg("--host").unwrap_or_else(|| "127.0.0.1".into());
+    let read_buffer: usize = match arg("--read-buffer") {
+        Some(v) => v.parse().map_err(std::io::Error::other)?,
+        None => 4096,
+    };
+    let config = WebSocketConfig::default().read_buffer_size(read_buffer);
     let listener = TcpListener::bind(format!("{host}:{port}")).await?;
     println!("ws-floor-server listening on http://{host}:{port}");
     loop {
         let (stream, _) = listener.accept().await?;
         tokio::spawn(async move {
-            let _ = connection(stream).await;
+            let _ = connection(stream, config).await;
         });
     }
 }
@@ -46,7 +58,7 @@ async fn main() -> std::io::Result<()> {
 /// Looks at the request head without consuming it: websocket upgrades go to
 /// tungstenite, anything else gets a small `200`.
 #[allow(clippy::result_large_err)] // the handshake callback's error type is tungstenite's
-async fn connection(mut stream: TcpStream) -> std::io::Result<()> {
+async fn connection(mut stream: TcpStream, config: WebSocketConfig) -> std::io::Result<()> {
     stream.set_nodelay(true)?;
     let mut head = [0u8; 4096];
     let n = loop {
@@ -73,7 +85,7 @@ async fn connection(mut stream: TcpStream) -> std::io::Result<()> {
         raw = req.uri().path() == "/echo/websocket";
         Ok(resp)
     };
-    let mut ws = tokio_tungstenite::accept_hdr_async(stream, callback)
+    let mut ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(config))
         .await
         .map_err(std::io::Error::other)?;
     if raw {
