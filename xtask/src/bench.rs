@@ -682,12 +682,14 @@ fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> Str
          (user+system, /proc/PID/stat) per message or delivery; errors are totals.\n",
         o.rounds, o.duration_ms
     );
-    let _ = writeln!(
-        t,
-        "| scenario | msg/s ours | msg/s node | p50 µs ours / node | p99 µs ours / node | \
-         CPU µs/msg ours | node | floor | ours÷node | ours÷floor | errors ours / node / floor |"
-    );
-    let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    if labels.iter().any(|c| !c.sessions) {
+        let _ = writeln!(
+            t,
+            "| scenario | msg/s ours | msg/s node | p50 µs ours / node | p99 µs ours / node | \
+             CPU µs/msg ours | node | floor | ours÷node | ours÷floor | errors ours / node / floor |"
+        );
+        let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    }
     let mut checks: Vec<(String, bool, String)> = Vec::new();
     let mut all_errors = 0.0;
     for c in labels.iter().filter(|c| !c.sessions) {
@@ -877,9 +879,21 @@ fn machine_facts(pin: Option<(usize, usize)>) -> String {
             .unwrap_or_else(|| "not found".into())
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--", "crates/sockjs", "examples"]).is_empty();
     format!(
-        "Machine: {cpus} CPUs ({model}), {mem}, Linux {kernel}; {}; node {}; open-file limit {}. \
-         Pinning: {}. Everything on 127.0.0.1.\n",
+        "Code: commit {commit}{}. Machine: {cpus} CPUs ({model}), {mem}, Linux {kernel}; {}; node {}; \
+         open-file limit {}. Pinning: {}. Everything on 127.0.0.1.\n",
+        if dirty { " with uncommitted changes to the library or examples" } else { "" },
         version("rustc"),
         version("node"),
         nofile_hard().map_or("?".into(), |n| n.to_string()),
@@ -890,6 +904,24 @@ fn machine_facts(pin: Option<(usize, usize)>) -> String {
     )
 }
 
+const READING: &str = "\
+## Reading the numbers
+
+- CPU µs/msg counts the server's user + system time, so the kernel's share of
+  every loopback send and receive is in it. With one session (c=1) each
+  message is a sleep/wake-up of the server on its own CPU, which dominates:
+  even the floor server spends about as much there as sockjs-node.
+- msg/s depends on the load generator too: when its CPU column in the
+  per-run log (`loadgen N%`) is near 100 %, the client is the limit.
+- The machine is shared (2 CPUs); runs made while other work was going on
+  are noisy, most visibly in msg/s and p99. CPU per message is steadier.
+- Our server batches queued messages into one `a[...]` frame (sockjs-node
+  sends one frame per message); pipelined scenarios profit from that.
+- RSS per session is (RSS with N sessions open − RSS before) / N; \"closed\"
+  is read a few seconds after every session was closed (the servers run
+  with a 1 s disconnect delay in this scenario).
+";
+
 fn benchmarks_md(command: &str, facts: &str, table: &str, elapsed: Duration) -> String {
     format!(
         "# Benchmarks\n\n\
@@ -899,7 +931,7 @@ fn benchmarks_md(command: &str, facts: &str, table: &str, elapsed: Duration) -> 
          broadcast delivery for content and order. Servers: *ours* is `sockjs-test-server` \
          (`examples/`), *node* is sockjs-node 0.3.24 with the same services, *floor* is \
          `ws-floor-server`, a minimal tokio-tungstenite echo (websocket scenarios only).\n\n\
-         {facts}\n{table}",
+         {facts}\n{table}\n{READING}",
         command.trim(),
         elapsed.as_secs_f64()
     )
