@@ -47,6 +47,7 @@ const PER_TRANSPORT = [
   'opens',
   'echo-20',
   'unicode',
+  'lone-surrogate',
   'large-200k',
   'burst-200',
   'server-close',
