@@ -203,7 +203,9 @@ fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
             "--settle-ms".into(),
             "2500".into(),
         ];
-        add("sessions", format!("{s} n={sessions}"), args, &sockjs);
+        // The floor answers framed websockets too: a floor for a session's cost.
+        let servers: &[Srv] = if s == "sessions-ws" { &all } else { &sockjs };
+        add("sessions", format!("{s} n={sessions}"), args, servers);
     }
     v.retain(|c| match &o.families {
         Some(f) => f.iter().any(|f| f == c.family),
@@ -780,14 +782,17 @@ fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> Str
     if !sess.is_empty() {
         let _ = writeln!(
             t,
-            "\n| sessions (N = {sessions}) | RSS KiB/session ours | node | CPU µs/session ours | node | \
-             ours÷node | RSS MiB base → open → closed, ours | node | errors ours / node |"
+            "\n| sessions (N = {sessions}) | RSS KiB/session ours | node | floor | CPU µs/session ours | node | \
+             floor | ours÷node | RSS MiB base → open → closed, ours | node | floor | errors ours / node / floor |"
         );
-        let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+        let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
         for c in sess {
             let m = |s: Srv, k: &str| find(&c.label, s).and_then(|r| median(r, k));
             let e = |s: Srv| find(&c.label, s).map(|r| total(r, "errors"));
-            all_errors += e(Srv::Ours).unwrap_or(0.0) + e(Srv::Node).unwrap_or(0.0);
+            all_errors += [Srv::Ours, Srv::Node, Srv::Floor]
+                .iter()
+                .filter_map(|&s| e(s))
+                .sum::<f64>();
             let mib = |s: Srv| {
                 let f = |k: &str| m(s, k).map(|v| v / 1024.0);
                 if f("rss_base_kib").is_none() {
@@ -802,21 +807,38 @@ fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> Str
             };
             let _ = writeln!(
                 t,
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} / {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} |",
                 c.label,
                 fmt(m(Srv::Ours, "rss_per_session_kib")),
                 fmt(m(Srv::Node, "rss_per_session_kib")),
+                fmt(m(Srv::Floor, "rss_per_session_kib")),
                 fmt(m(Srv::Ours, "cpu_us_per_session")),
                 fmt(m(Srv::Node, "cpu_us_per_session")),
+                fmt(m(Srv::Floor, "cpu_us_per_session")),
                 ratio(
                     m(Srv::Ours, "cpu_us_per_session"),
                     m(Srv::Node, "cpu_us_per_session")
                 ),
                 mib(Srv::Ours),
                 mib(Srv::Node),
+                mib(Srv::Floor),
                 fmt(e(Srv::Ours)),
                 fmt(e(Srv::Node)),
+                fmt(e(Srv::Floor)),
             );
+            if let (Some(kib), Some(us)) = (
+                m(Srv::Floor, "rss_per_session_kib"),
+                m(Srv::Floor, "cpu_us_per_session"),
+            ) {
+                checks.push((
+                    format!(
+                        "{}: (reference, not a target) the floor itself ≤ 8 KiB and ≤ 40 µs per session",
+                        c.label
+                    ),
+                    kib <= 8.0 && us <= 40.0,
+                    format!("{kib:.1} KiB, {us:.0} µs"),
+                ));
+            }
             if let Some(kib) = m(Srv::Ours, "rss_per_session_kib") {
                 checks.push((
                     format!("{}: RSS ≤ 8 KiB per idle session", c.label),
