@@ -6,10 +6,9 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_util::Stream;
-use tokio::sync::mpsc;
 
 use super::close::{close_code, CloseReason};
-use super::core::Core;
+use super::core::{Core, PushError};
 use crate::config::QueueFullPolicy;
 
 /// Closes the session with a normal closure when the last half is dropped.
@@ -34,7 +33,6 @@ impl Drop for Lifeline {
 /// closes with code 1000 `Normal closure`.
 #[derive(Clone)]
 pub struct Sender {
-    tx: mpsc::Sender<String>,
     core: Arc<Core>,
     policy: QueueFullPolicy,
     _life: Arc<Lifeline>,
@@ -44,31 +42,20 @@ pub struct Sender {
 /// exactly once, when the session closes; [`close_reason`](Self::close_reason)
 /// then says why.
 pub struct Receiver {
-    rx: mpsc::Receiver<String>,
     core: Arc<Core>,
     _life: Arc<Lifeline>,
 }
 
 /// Creates the halves of a fresh session.
-pub(super) fn halves(
-    core: Arc<Core>,
-    tx: mpsc::Sender<String>,
-    rx: mpsc::Receiver<String>,
-    policy: QueueFullPolicy,
-) -> (Sender, Receiver) {
+pub(super) fn halves(core: Arc<Core>, policy: QueueFullPolicy) -> (Sender, Receiver) {
     let life = Arc::new(Lifeline(core.clone()));
     (
         Sender {
-            tx,
             core: core.clone(),
             policy,
             _life: life.clone(),
         },
-        Receiver {
-            rx,
-            core,
-            _life: life,
-        },
+        Receiver { core, _life: life },
     )
 }
 
@@ -124,37 +111,20 @@ impl Sender {
     /// full (under the default [`QueueFullPolicy::Wait`]); fails once the
     /// session is closed.
     pub async fn send(&self, message: impl Into<String>) -> Result<(), SendError<String>> {
-        let message = message.into();
         match self.try_send(message) {
             Ok(()) => Ok(()),
             Err(TrySendError::Closed(m)) => Err(SendError(m)),
-            Err(TrySendError::Full(m)) => {
-                tokio::select! {
-                    biased;
-                    _ = self.core.closed() => Err(SendError(m)),
-                    permit = self.tx.reserve() => match permit {
-                        Ok(permit) if !self.core.is_closed() => {
-                            permit.send(m);
-                            Ok(())
-                        }
-                        _ => Err(SendError(m)),
-                    },
-                }
-            }
+            Err(TrySendError::Full(m)) => self.core.send_out(m).await.map_err(SendError),
         }
     }
 
     /// Queues a message without waiting. Under [`QueueFullPolicy::Close`] a
     /// full queue closes the session (`c[1013,"Outgoing queue full"]`).
     pub fn try_send(&self, message: impl Into<String>) -> Result<(), TrySendError<String>> {
-        let message = message.into();
-        if self.core.is_closed() {
-            return Err(TrySendError::Closed(message));
-        }
-        match self.tx.try_send(message) {
+        match self.core.push_out(message.into()) {
             Ok(()) => Ok(()),
-            Err(mpsc::error::TrySendError::Closed(m)) => Err(TrySendError::Closed(m)),
-            Err(mpsc::error::TrySendError::Full(m)) => match self.policy {
+            Err(PushError::Closed(m)) => Err(TrySendError::Closed(m)),
+            Err(PushError::Full(m)) => match self.policy {
                 QueueFullPolicy::Wait => Err(TrySendError::Full(m)),
                 QueueFullPolicy::Close => {
                     let reason = "Outgoing queue full";
@@ -209,7 +179,7 @@ impl fmt::Debug for Sender {
 impl Receiver {
     /// The next message from the client, or `None` once the session closed.
     pub async fn recv(&mut self) -> Option<String> {
-        self.rx.recv().await
+        std::future::poll_fn(|cx| self.core.poll_in(cx)).await
     }
 
     /// Why the session ended; `None` while it is open.
@@ -221,8 +191,8 @@ impl Receiver {
 impl Stream for Receiver {
     type Item = String;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        self.rx.poll_recv(cx)
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
+        self.core.poll_in(cx)
     }
 }
 

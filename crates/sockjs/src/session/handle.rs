@@ -79,8 +79,8 @@ impl Session {
         capacity: usize,
         policy: QueueFullPolicy,
     ) -> (Session, Arc<Core>) {
-        let (core, tx, rx) = Core::new(capacity);
-        let (sender, receiver) = halves(core.clone(), tx, rx, policy);
+        let core = Core::new(capacity);
+        let (sender, receiver) = halves(core.clone(), policy);
         let session = Session {
             sender,
             receiver,

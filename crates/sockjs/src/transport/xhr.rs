@@ -97,11 +97,9 @@ pub(crate) async fn deliver(
     })?;
     let messages = parse(bytes)?;
     let core = service.store.get(id).ok_or(Rejection::SessionNotFound)?;
-    if let Some(inbox) = core.inbox() {
-        for message in messages {
-            if inbox.send(message).await.is_err() {
-                break;
-            }
+    for message in messages {
+        if core.send_in(message).await.is_err() {
+            break;
         }
     }
     Ok(())
