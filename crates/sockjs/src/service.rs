@@ -4,6 +4,9 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use tokio::sync::oneshot;
 
 use tracing::{Instrument, Span};
 
@@ -45,30 +48,42 @@ impl Service {
         }
     }
 
+    /// Runs the handler on `session` in its own task, within `span`.
+    fn spawn_handler(&self, session: Session, span: Span) -> Started {
+        let (signal, started) = oneshot::channel();
+        let handler = FirstPoll {
+            inner: (self.handler)(session),
+            signal: Some(signal),
+        };
+        tokio::spawn(handler.instrument(span));
+        Started(started)
+    }
+
     /// Starts a session that is not in the store (WebSocket): runs the
-    /// handler in `span` (see [`transport_span`]) and returns the session's core.
-    pub(crate) fn start_unlisted(&self, info: ConnectionInfo, span: Span) -> Arc<Core> {
+    /// handler in `span` (see [`transport_span`]) and returns the session's
+    /// core, and when the handler has started.
+    pub(crate) fn start_unlisted(&self, info: ConnectionInfo, span: Span) -> (Arc<Core>, Started) {
         let (session, core) =
             Session::new(info, self.config.queue_capacity, self.config.queue_full);
-        tokio::spawn((self.handler)(session).instrument(span));
-        core
+        let started = self.spawn_handler(session, span);
+        (core, started)
     }
 
     /// The HTTP session `id`, created (handler started, reaper armed) when
-    /// there is none. The flag says whether it is new, so the caller sends
-    /// `o` first.
+    /// there is none. For a new session it also says when the handler has
+    /// started, so the caller sends `o` after that.
     pub(crate) fn session(
         &self,
         id: &str,
         info: impl FnOnce() -> ConnectionInfo,
-    ) -> (Arc<Core>, bool) {
+    ) -> (Arc<Core>, Option<Started>) {
         let (core, created) = self.store.get_or_create(id, || {
             let (session, core) =
                 Session::new(info(), self.config.queue_capacity, self.config.queue_full);
             (core, session)
         });
         let Some(session) = created else {
-            return (core, false);
+            return (core, None);
         };
         tokio::spawn(reap(
             self.store.clone(),
@@ -77,9 +92,43 @@ impl Service {
             self.config.disconnect_delay,
         ));
         let span = transport_span(session.transport());
-        tokio::spawn((self.handler)(session).instrument(span));
+        let started = self.spawn_handler(session, span);
         tracing::debug!(session = %id, open = self.store.len(), "session opened");
-        (core, true)
+        (core, Some(started))
+    }
+}
+
+/// Resolves once a new session's handler has run up to its first `.await`.
+///
+/// The open frame `o` is sent only then: what the handler does before it
+/// first waits (register the session in a room, say) is done before the
+/// client can know the session is open, as with sockjs-node, whose
+/// `connection` event runs before the client can answer.
+pub(crate) struct Started(oneshot::Receiver<()>);
+
+impl Started {
+    /// Waits for the handler's first poll (or its end, or its panic).
+    pub(crate) async fn wait(self) {
+        let _ = self.0.await;
+    }
+}
+
+/// A handler future that signals after its first poll.
+struct FirstPoll {
+    inner: BoxFuture,
+    signal: Option<oneshot::Sender<()>>,
+}
+
+impl Future for FirstPoll {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let result = this.inner.as_mut().poll(cx);
+        if let Some(signal) = this.signal.take() {
+            let _ = signal.send(());
+        }
+        result
     }
 }
 

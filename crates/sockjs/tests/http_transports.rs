@@ -312,3 +312,32 @@ async fn disabled_transports_are_404() {
     let r = call(&app, req("GET", "/echo/info", "")).await;
     assert!(text(r).await.contains("\"websocket\":false"));
 }
+
+/// What a handler does before its first `.await` (join a room, say) is
+/// done before the client sees `o`, as with sockjs-node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_starts_before_the_client_sees_open() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let joined = Arc::new(AtomicUsize::new(0));
+    let seen = joined.clone();
+    let service: axum::Router = sockjs::router(move |_session: sockjs::Session| {
+        let joined = joined.clone();
+        async move {
+            // Some work before registering, to widen any race.
+            let mut x = 0u64;
+            for i in 0..20_000 {
+                x = x.wrapping_add(std::hint::black_box(i));
+            }
+            std::hint::black_box(x);
+            joined.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+    });
+    let app = axum::Router::new().nest_service("/room", service);
+    for i in 0..50 {
+        let r = call(&app, req("POST", &format!("/room/0/s{i}/xhr"), "")).await;
+        assert_eq!(text(r).await, "o\n");
+        assert_eq!(seen.load(Ordering::SeqCst), i + 1, "session {i}");
+    }
+}

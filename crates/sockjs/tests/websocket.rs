@@ -211,3 +211,24 @@ async fn hixie76_handshake_headers_first_then_the_answer() {
     tcp.read_exact(&mut echo).await.unwrap();
     assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_handler_starts_before_the_socket_sees_open() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let joined = Arc::new(AtomicUsize::new(0));
+    let seen = joined.clone();
+    let service: axum::Router = sockjs::router(move |_session: sockjs::Session| {
+        let joined = joined.clone();
+        async move {
+            joined.fetch_add(1, Ordering::SeqCst);
+            std::future::pending::<()>().await;
+        }
+    });
+    let addr = serve(axum::Router::new().nest_service("/room", service)).await;
+    for i in 0..20 {
+        let mut ws = connect(addr, &format!("/room/0/s{i}/websocket")).await;
+        assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+        assert_eq!(seen.load(Ordering::SeqCst), i + 1, "session {i}");
+    }
+}

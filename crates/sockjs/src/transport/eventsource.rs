@@ -44,7 +44,7 @@ pub(crate) async fn stream(
         content_type: "text/event-stream",
         cors: Cors::EventSource,
     };
-    serve(&service, &id, &parts, receiving)
+    serve(&service, &id, &parts, receiving).await
 }
 
 #[cfg(test)]

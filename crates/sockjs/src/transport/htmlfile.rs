@@ -84,7 +84,7 @@ pub(crate) async fn stream(
         content_type: "text/html; charset=UTF-8",
         cors: Cors::No,
     };
-    serve(&service, &id, &parts, receiving)
+    serve(&service, &id, &parts, receiving).await
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub(crate) async fn poll(
         content_type: "application/javascript; charset=UTF-8",
         cors: Cors::No,
     };
-    let mut response = serve(&service, &id, &parts, receiving);
+    let mut response = serve(&service, &id, &parts, receiving).await;
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

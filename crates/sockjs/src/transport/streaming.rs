@@ -240,7 +240,7 @@ pub(crate) enum Cors {
 /// Serves a receiving request for session `id`: attaches it (creating the
 /// session when it is new; a second receiver gets `c[2010,..]`) and answers
 /// 200 with the transport's headers and a [`ReceiverBody`].
-pub(crate) fn serve(
+pub(crate) async fn serve(
     service: &Service,
     id: &str,
     parts: &Parts,
@@ -255,9 +255,13 @@ pub(crate) fn serve(
         cors,
     } = receiving;
     let config = &service.config;
-    let (core, created) = service.session(id, || super::connection_info(parts, transport));
+    let (core, started) = service.session(id, || super::connection_info(parts, transport));
+    let created = started.is_some();
     let body = match core.attach() {
         Ok(attachment) => {
+            if let Some(started) = started {
+                started.wait().await;
+            }
             let mode = if streaming {
                 Mode::Streaming {
                     limit: config.response_limit,

@@ -151,10 +151,11 @@ pub(crate) async fn run<S: Socket>(
     span: tracing::Span,
 ) {
     let framed = info.transport != Transport::RawWebSocket;
-    let core = service.start_unlisted(info, span.clone());
+    let (core, started) = service.start_unlisted(info, span.clone());
     let Ok(mut attachment) = core.attach() else {
         return;
     };
+    started.wait().await;
     if framed && socket.send_text(Frame::open().into_string()).await.is_err() {
         return;
     }

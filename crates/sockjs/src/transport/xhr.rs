@@ -31,7 +31,7 @@ pub(crate) async fn poll(
         content_type: "application/javascript; charset=UTF-8",
         cors: Cors::Xhr,
     };
-    serve(&service, &id, &parts, receiving)
+    serve(&service, &id, &parts, receiving).await
 }
 
 /// `POST /<server>/<session>/xhr_send`: a JSON array of messages for an

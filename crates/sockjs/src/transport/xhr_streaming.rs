@@ -38,5 +38,5 @@ pub(crate) async fn stream(
         content_type: "application/javascript; charset=UTF-8",
         cors: Cors::Xhr,
     };
-    serve(&service, &id, &parts, receiving)
+    serve(&service, &id, &parts, receiving).await
 }
