@@ -20,6 +20,7 @@ use std::sync::Arc;
 
 use axum::response::Html;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::{json, Value};
 use sockjs::{Config, Session, SockJsRouter};
@@ -134,7 +135,10 @@ async fn main() {
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("chat example: open http://{addr}/ in two browser tabs");
     axum::serve(
-        listener,
+        // SockJS frames are small: send them at once, not after Nagle's delay.
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await

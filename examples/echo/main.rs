@@ -13,6 +13,7 @@ use std::net::SocketAddr;
 
 use axum::response::Html;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::Router;
 use sockjs::Session;
 
@@ -55,7 +56,10 @@ async fn main() {
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("echo example: open http://{addr}/");
     axum::serve(
-        listener,
+        // SockJS frames are small: send them at once, not after Nagle's delay.
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
         // Gives `session.remote_addr()` the client's address.
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )

@@ -25,6 +25,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use sockjs::{Config, Sender, Session, SockJsRouter, Transport};
 
@@ -245,7 +246,10 @@ async fn main() {
     };
     println!("sockjs-test-server listening on http://{addr}");
     if let Err(e) = axum::serve(
-        listener,
+        // SockJS frames are small: send them at once, not after Nagle's delay.
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await

@@ -37,6 +37,7 @@ use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{json, Value};
 use sockjs::{Config, Session, SockJsRouter};
@@ -197,7 +198,10 @@ async fn main() {
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     tracing::info!("listening on http://{addr} (try /health, /api/stats, /echo/info)");
     axum::serve(
-        listener,
+        // SockJS frames are small: send them at once, not after Nagle's delay.
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
         app().into_make_service_with_connect_info::<SocketAddr>(),
     )
     .await
