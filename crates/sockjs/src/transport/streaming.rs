@@ -139,6 +139,16 @@ impl ReceiverBody {
         }
     }
 
+    /// The one frame of a polling response (with nothing before it: polling
+    /// transports have no prelude).
+    pub(crate) async fn into_single_frame(mut self) -> Bytes {
+        debug_assert!(matches!(self.mode, Mode::Polling) && self.prelude.is_none());
+        match std::future::poll_fn(|cx| Pin::new(&mut self).poll_frame(cx)).await {
+            Some(Ok(frame)) => frame.into_data().unwrap_or_default(),
+            _ => Bytes::new(),
+        }
+    }
+
     /// Counts a frame and ends the response when the mode says so.
     fn emit(
         &mut self,
@@ -286,7 +296,17 @@ pub(crate) async fn serve(
             ReceiverBody::single(framing, prelude, busy.as_str())
         }
     };
-    let mut response = axum::response::Response::new(axum::body::Body::new(body));
+    let body = if streaming {
+        axum::body::Body::new(body)
+    } else {
+        // A polling response carries exactly one frame: wait for it and
+        // answer with a Content-Length body, which hyper writes at once
+        // with the head (no chunked framing, one write instead of three).
+        // A client that goes away meanwhile drops this future, and with it
+        // the attachment: the session sees the interruption as before.
+        axum::body::Body::from(body.into_single_frame().await)
+    };
+    let mut response = axum::response::Response::new(body);
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers::session_response(config, &parts.headers, out);
