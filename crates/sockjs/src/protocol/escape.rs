@@ -18,31 +18,51 @@ fn needs_unicode_escape(c: char) -> bool {
 
 /// Appends `s` to `out` as a quoted JSON string with SockJS escaping.
 ///
-/// Runs of characters that need no escape are copied in one piece, so plain
-/// ASCII text costs one scan and one copy.
+/// Works on bytes: every character that may need an escape is ASCII or
+/// starts with the UTF-8 lead byte `0xE2` (U+2000–U+2FFF) or `0xEF`
+/// (U+F000–U+FFFF), so other bytes are skipped without decoding, and runs
+/// that need no escape are copied in one piece.
 pub fn write_json_string(out: &mut String, s: &str) {
+    let bytes = s.as_bytes();
     out.reserve(s.len() + 2);
     out.push('"');
     let mut start = 0;
-    for (i, c) in s.char_indices() {
-        let short = match c {
-            '"' => "\\\"",
-            '\\' => "\\\\",
-            '\n' => "\\n",
-            '\r' => "\\r",
-            '\t' => "\\t",
-            '\u{8}' => "\\b",
-            '\u{c}' => "\\f",
-            c if needs_unicode_escape(c) => "",
-            _ => continue,
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (short, len): (&str, usize) = match b {
+            b'"' => ("\\\"", 1),
+            b'\\' => ("\\\\", 1),
+            b'\n' => ("\\n", 1),
+            b'\r' => ("\\r", 1),
+            b'\t' => ("\\t", 1),
+            0x08 => ("\\b", 1),
+            0x0c => ("\\f", 1),
+            0x00..=0x1f => ("", 1),
+            0xE2 | 0xEF => {
+                // A three-byte character; `s` is valid UTF-8.
+                let c = s[i..].chars().next().unwrap_or_default();
+                if needs_unicode_escape(c) {
+                    ("", 3)
+                } else {
+                    i += 3;
+                    continue;
+                }
+            }
+            _ => {
+                i += 1;
+                continue;
+            }
         };
         out.push_str(&s[start..i]);
         if short.is_empty() {
+            let c = s[i..].chars().next().unwrap_or_default();
             push_unicode_escape(out, c as u32);
         } else {
             out.push_str(short);
         }
-        start = i + c.len_utf8();
+        i += len;
+        start = i;
     }
     out.push_str(&s[start..]);
     out.push('"');
