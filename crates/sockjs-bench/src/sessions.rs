@@ -197,7 +197,7 @@ async fn close_group(group: Vec<(usize, Held)>) {
     for (_, held) in group {
         match held {
             Held::Ws(mut ws) => {
-                let _ = tokio::time::timeout(Duration::from_millis(500), ws.close(None)).await;
+                let _ = tokio::time::timeout(Duration::from_millis(500), (*ws).close(None)).await;
             }
             Held::Xhr(s) => drop(s),
         }
