@@ -19,6 +19,13 @@
 
 mod mutations;
 
+/// jemalloc, configured (`.cargo/config.toml`) to hand memory back to the
+/// OS within a second of its release; glibc malloc keeps freed session
+/// memory for reuse and never shrinks.
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
