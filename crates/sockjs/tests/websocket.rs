@@ -232,3 +232,21 @@ async fn the_handler_starts_before_the_socket_sees_open() {
         assert_eq!(seen.load(Ordering::SeqCst), i + 1, "session {i}");
     }
 }
+
+#[tokio::test]
+async fn heartbeats_only_when_idle() {
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let mut ws = connect(addr, "/echo/0/busy/websocket").await;
+    assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+    // Busy for twice the heartbeat delay (200 ms): echoes only, no `h`.
+    for i in 0..8 {
+        ws.send(Message::text(format!("[\"{i}\"]"))).await.unwrap();
+        assert_eq!(next_text(&mut ws).await.unwrap(), format!("a[\"{i}\"]"));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Then idle: a heartbeat within about one delay.
+    let started = std::time::Instant::now();
+    assert_eq!(next_text(&mut ws).await.unwrap(), "h");
+    assert!(started.elapsed() < Duration::from_millis(400));
+}

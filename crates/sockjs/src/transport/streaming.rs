@@ -94,7 +94,10 @@ pub(crate) struct ReceiverBody {
     batch: Vec<String>,
     written: usize,
     heartbeat_delay: Duration,
+    /// Fires at the earliest moment a heartbeat may be due; re-armed from
+    /// `last_frame` when it fires early, so frames never touch the timer.
     heartbeat: Pin<Box<Sleep>>,
+    last_frame: Instant,
 }
 
 impl ReceiverBody {
@@ -119,6 +122,7 @@ impl ReceiverBody {
             written: 0,
             heartbeat_delay,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_delay)),
+            last_frame: Instant::now(),
         }
     }
 
@@ -136,6 +140,7 @@ impl ReceiverBody {
             written: 0,
             heartbeat_delay: Duration::ZERO,
             heartbeat: Box::pin(tokio::time::sleep(Duration::ZERO)),
+            last_frame: Instant::now(),
         }
     }
 
@@ -166,8 +171,7 @@ impl ReceiverBody {
                 attachment.finish();
             }
         } else {
-            let next = Instant::now() + self.heartbeat_delay;
-            self.heartbeat.as_mut().reset(next);
+            self.last_frame = Instant::now();
         }
         Poll::Ready(Some(Ok(BodyFrame::data(bytes))))
     }
@@ -202,12 +206,20 @@ impl Body for ReceiverBody {
                 let bytes = this.framing.wrap(&frame);
                 this.emit(bytes, true)
             }
-            Poll::Pending => match this.heartbeat.as_mut().poll(cx) {
-                Poll::Ready(()) => {
-                    let bytes = this.framing.wrap(Frame::heartbeat().as_str());
-                    this.emit(bytes, false)
+            Poll::Pending => loop {
+                if this.heartbeat.as_mut().poll(cx).is_pending() {
+                    return Poll::Pending;
                 }
-                Poll::Pending => Poll::Pending,
+                let due = this.last_frame + this.heartbeat_delay;
+                if Instant::now() >= due {
+                    let bytes = this.framing.wrap(Frame::heartbeat().as_str());
+                    this.heartbeat
+                        .as_mut()
+                        .reset(Instant::now() + this.heartbeat_delay);
+                    return this.emit(bytes, false);
+                }
+                // A frame went out since the timer was armed: not idle yet.
+                this.heartbeat.as_mut().reset(due);
             },
         }
     }

@@ -160,8 +160,11 @@ pub(crate) async fn run<S: Socket>(
         return;
     }
     let heartbeat_delay = service.config.heartbeat_delay;
+    // Armed for the earliest moment a heartbeat may be due and re-armed
+    // from `last_frame` when it fires early, so frames never touch it.
     let heartbeat = tokio::time::sleep(heartbeat_delay);
     tokio::pin!(heartbeat);
+    let mut last_frame = Instant::now();
     let mut batch = Vec::new();
     let mut pending: VecDeque<String> = VecDeque::new();
     let why = loop {
@@ -183,7 +186,7 @@ pub(crate) async fn run<S: Socket>(
                     if let Err(e) = sent {
                         break CloseReason::TransportError(e);
                     }
-                    heartbeat.as_mut().reset(Instant::now() + heartbeat_delay);
+                    last_frame = Instant::now();
                 }
                 Next::Close(frame) => {
                     attachment.finish();
@@ -234,10 +237,16 @@ pub(crate) async fn run<S: Socket>(
                 }
             },
             () = &mut heartbeat, if framed => {
+                let due = last_frame + heartbeat_delay;
+                if Instant::now() < due {
+                    heartbeat.as_mut().reset(due);
+                    continue;
+                }
                 if socket.send_text(Frame::heartbeat().into_string()).await.is_err() {
                     break CloseReason::TransportError("heartbeat failed".into());
                 }
-                heartbeat.as_mut().reset(Instant::now() + heartbeat_delay);
+                last_frame = Instant::now();
+                heartbeat.as_mut().reset(last_frame + heartbeat_delay);
             }
         }
     };
