@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::websocket::{Incoming, Socket};
+use super::websocket::{Incoming, RecvError, Socket};
 use crate::rejection::Rejection;
 
 /// Whether the request is a hixie-76 handshake.
@@ -165,13 +165,13 @@ impl Socket for Hixie76Socket {
         self.io.flush().await.map_err(|e| e.to_string())
     }
 
-    async fn recv(&mut self) -> Result<Incoming, String> {
+    async fn recv(&mut self) -> Result<Incoming, RecvError> {
         loop {
             match parse(&self.buf) {
                 Parsed::Text(len) => {
                     let payload = self.buf.split_to(len + 2);
                     let text = std::str::from_utf8(&payload[1..=len])
-                        .map_err(|_| "invalid UTF-8 in a text frame".to_owned())?
+                        .map_err(|_| RecvError::Failed("invalid UTF-8 in a text frame".into()))?
                         .to_owned();
                     return Ok(Incoming::Text(text));
                 }
@@ -179,9 +179,11 @@ impl Socket for Hixie76Socket {
                     self.buf.advance(2);
                     return Ok(Incoming::Closed);
                 }
-                Parsed::Invalid => return Err("unsupported hixie-76 frame".into()),
+                Parsed::Invalid => {
+                    return Err(RecvError::Failed("unsupported hixie-76 frame".into()))
+                }
                 Parsed::Incomplete if self.buf.len() > self.max_message + 2 => {
-                    return Err("Message too long".into());
+                    return Err(RecvError::TooBig);
                 }
                 Parsed::Incomplete => {}
             }
@@ -189,7 +191,7 @@ impl Socket for Hixie76Socket {
             match self.io.read_buf(&mut self.buf).await {
                 Ok(0) => return Ok(Incoming::Closed),
                 Ok(_) => {}
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(RecvError::Failed(e.to_string())),
             }
         }
     }

@@ -40,13 +40,21 @@ pub(crate) enum Incoming {
     Closed,
 }
 
+/// Why reading from a socket failed.
+pub(crate) enum RecvError {
+    /// A message over the configured maximum size.
+    TooBig,
+    /// A protocol or I/O failure, described.
+    Failed(String),
+}
+
 /// What the session loop needs of a socket, so RFC 6455 and hixie-76
 /// sockets share it. `recv` must be cancel-safe.
 pub(crate) trait Socket: Send {
     /// Sends one text message.
     fn send_text(&mut self, text: String) -> impl Future<Output = Result<(), String>> + Send;
     /// The next incoming message; an error is a protocol or I/O failure.
-    fn recv(&mut self) -> impl Future<Output = Result<Incoming, String>> + Send;
+    fn recv(&mut self) -> impl Future<Output = Result<Incoming, RecvError>> + Send;
     /// Closes the socket with a code and reason (where the protocol can).
     fn close(&mut self, code: u16, reason: &str) -> impl Future<Output = ()> + Send;
 }
@@ -58,7 +66,7 @@ impl Socket for WebSocket {
             .map_err(|e| e.to_string())
     }
 
-    async fn recv(&mut self) -> Result<Incoming, String> {
+    async fn recv(&mut self) -> Result<Incoming, RecvError> {
         match WebSocket::recv(self).await {
             Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text.as_str().to_owned())),
             Some(Ok(Message::Close(_))) => {
@@ -69,7 +77,16 @@ impl Socket for WebSocket {
             }
             None => Ok(Incoming::Closed),
             Some(Ok(_)) => Ok(Incoming::Nothing),
-            Some(Err(e)) => Err(e.to_string()),
+            Some(Err(e)) => {
+                // axum hides tungstenite's error type; its capacity error
+                // reads "Space limit exceeded: Message too long: ...".
+                let text = e.to_string();
+                if text.contains("Space limit") || text.contains("too long") {
+                    Err(RecvError::TooBig)
+                } else {
+                    Err(RecvError::Failed(text))
+                }
+            }
         }
     }
 
@@ -216,24 +233,15 @@ pub(crate) async fn run<S: Socket>(
                 Ok(Incoming::Text(text)) => hand_over(&core, &mut pending, text),
                 Ok(Incoming::Nothing) => {}
                 Ok(Incoming::Closed) => break CloseReason::ClientClosed,
-                Err(e) => {
-                    if e.contains("too long") || e.contains("Space limit") {
-                        socket.close(close_code::TOO_BIG, "Message too big").await;
-                    }
-                    break CloseReason::TransportError(e);
+                Err(RecvError::TooBig) => {
+                    socket.close(close_code::TOO_BIG, "Message too big").await;
+                    break CloseReason::TransportError("message over the size limit".into());
                 }
+                Err(RecvError::Failed(e)) => break CloseReason::TransportError(e),
             },
             () = core.in_space(), if !pending.is_empty() => {
-                while let Some(message) = pending.pop_front() {
-                    match core.push_in(message) {
-                        Ok(()) => {}
-                        Err(PushError::Full(message)) => {
-                            pending.push_front(message);
-                            break;
-                        }
-                        // The application stopped reading: drop what it will never see.
-                        Err(PushError::Closed(_)) => pending.clear(),
-                    }
+                for message in std::mem::take(&mut pending) {
+                    hand_over(&core, &mut pending, message);
                 }
             },
             () = &mut heartbeat, if framed => {
@@ -257,7 +265,8 @@ pub(crate) async fn run<S: Socket>(
 
 /// Gives a client message to the application, or keeps it in `pending`
 /// (in order) while the application's queue is full; the loop then stops
-/// reading the socket until there is room.
+/// reading the socket until there is room. Once the application stopped
+/// reading (session closed), messages are dropped: it will never see them.
 fn hand_over(core: &Core, pending: &mut VecDeque<String>, message: String) {
     if !pending.is_empty() {
         pending.push_back(message);
