@@ -1,7 +1,6 @@
 //! What the tasks share: locating the workspace, running cargo, starting
 //! servers and waiting for them by polling, and npm installs into a cache.
 
-#![allow(dead_code)] // helpers are used by the tasks as they land
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
