@@ -224,8 +224,11 @@ fn run_mutation(opts: &Options, suite: &Path, server_bin: &Path, name: &str) -> 
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         let log = logs.join(format!("{name}.log"));
         let (_server, url) = start_test_server(server_bin, opts, Some(name), Some(&log))?;
+        // A mutation needs one failing check, not 200 cycles of each
+        // closing check.
         let out = opts
             .suite(suite, &url, None)
+            .args(["--close-cycles", "20"])
             .output()
             .map_err(|e| format!("cannot run {}: {e}", suite.display()))?;
         let stdout = String::from_utf8_lossy(&out.stdout);

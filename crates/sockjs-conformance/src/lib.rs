@@ -16,6 +16,7 @@
 //!     target,
 //!     disconnect_delay: Duration::from_secs(5),
 //!     heartbeat_delay: Duration::from_secs(25),
+//!     close_cycles: 200,
 //! };
 //! let opts = runner::Options {
 //!     ctx,

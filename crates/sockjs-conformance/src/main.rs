@@ -13,7 +13,8 @@ usage: sockjs-conformance --url BASE [options]
 
 BASE is the origin (and optional path) under which the test services are
 mounted: BASE/echo, BASE/close, BASE/disabled_websocket_echo and
-BASE/cookie_needed_echo (see PROTOCOL.md section 8).
+BASE/cookie_needed_echo (see PROTOCOL.md section 8), and for the closing/
+checks BASE/goodbye (sends 1 to 20, then closes with 3000 'Go away!').
 
 options:
   --url BASE                  e.g. http://127.0.0.1:8081 (required)
@@ -24,6 +25,7 @@ options:
   --timeout-ms N              bound on each read (default 5000)
   --check-timeout-ms N        bound on each check, on top of the delays (default 20000)
   --jobs N                    checks run at once (default 16)
+  --close-cycles N            open→close cycles of each closing/ check (default 200)
   --expected-failures FILE    checks known to fail: `name reason` per line
   --list                      print the checks and exit
 ";
@@ -36,6 +38,7 @@ struct Args {
     timeout: Duration,
     check_timeout: Duration,
     jobs: usize,
+    close_cycles: usize,
     expected_failures: Option<String>,
     list: bool,
 }
@@ -49,6 +52,7 @@ fn parse_args() -> Result<Args, String> {
         timeout: Duration::from_millis(5000),
         check_timeout: Duration::from_millis(20000),
         jobs: 16,
+        close_cycles: 200,
         expected_failures: None,
         list: false,
     };
@@ -76,6 +80,11 @@ fn parse_args() -> Result<Args, String> {
                 args.jobs = value()?
                     .parse()
                     .map_err(|_| "--jobs: not a number".to_string())?
+            }
+            "--close-cycles" => {
+                args.close_cycles = value()?
+                    .parse()
+                    .map_err(|_| "--close-cycles: not a number".to_string())?
             }
             "--expected-failures" => args.expected_failures = Some(value()?),
             "--list" => args.list = true,
@@ -134,6 +143,7 @@ async fn main() -> ExitCode {
             target,
             disconnect_delay: args.disconnect_delay,
             heartbeat_delay: args.heartbeat_delay,
+            close_cycles: args.close_cycles,
         },
         filters: args.filters,
         jobs: args.jobs,

@@ -26,6 +26,11 @@ const services = {
   '/disabled_websocket_echo': [{ websocket: false }, (conn) => conn.on('data', (m) => conn.write(m))],
   '/cookie_needed_echo': [{ jsessionid: true }, (conn) => conn.on('data', (m) => conn.write(m))],
   '/close': [{}, (conn) => conn.close(3000, 'Go away!')],
+  // Not in the protocol definition: messages queued right before a close.
+  '/goodbye': [{}, (conn) => {
+    for (let i = 1; i <= 20; i++) conn.write(String(i));
+    conn.close(3000, 'Go away!');
+  }],
   '/ticker': [{}, (conn) => {
     const t = setInterval(() => conn.write('tick!'), 1000);
     conn.on('close', () => clearInterval(t));

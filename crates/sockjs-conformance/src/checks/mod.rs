@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod closing;
 mod cookie;
 mod encoding;
 mod framing;
@@ -53,6 +54,8 @@ pub struct Ctx {
     pub disconnect_delay: Duration,
     /// The server's `heartbeat_delay`.
     pub heartbeat_delay: Duration,
+    /// Open→close cycles each `closing/` check runs.
+    pub close_cycles: usize,
 }
 
 type CheckFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;
@@ -95,6 +98,7 @@ pub fn all() -> Vec<Check> {
     v.extend(websocket::list());
     v.extend(encoding::list());
     v.extend(http_versions::list());
+    v.extend(closing::list());
     v
 }
 

@@ -1,10 +1,12 @@
 //! A SockJS protocol client that shows everything: raw HTTP/1.x over TCP
-//! (status line, header order, chunk boundaries, HTTP/1.0), WebSockets, and
-//! SockJS frame decoding.
+//! (status line, header order, chunk boundaries, HTTP/1.0), WebSockets
+//! (through tungstenite, and frame by frame off the socket to see how a
+//! connection ends), and SockJS frame decoding.
 
 mod frames;
 mod http;
 mod parse;
+mod wire_ws;
 mod ws;
 
 use std::fmt;
@@ -14,6 +16,7 @@ use std::time::Duration;
 pub use frames::{decode as decode_frame, json_string, Frame};
 pub use http::{Conn, Framing, Request, Response, Streaming};
 pub use parse::{parse_chunk, parse_head, parse_http_date, Chunk, Head, Headers, ParseError};
+pub use wire_ws::{Ending, WireFrame, WireWs, NO_REPLY_WAIT};
 pub use ws::{Ws, WsEvent};
 
 /// A client-side failure: I/O, timeout or an unparseable answer.
@@ -119,5 +122,11 @@ impl Target {
     /// Opens a WebSocket to `path` (relative to the prefix).
     pub async fn ws(&self, path: &str) -> Result<Ws, Error> {
         Ws::connect(self, &self.path(path)).await
+    }
+
+    /// Opens a WebSocket read frame by frame off the socket (see
+    /// [`WireWs`]) to `path` (relative to the prefix).
+    pub async fn wire_ws(&self, path: &str) -> Result<WireWs, Error> {
+        WireWs::connect(self, path).await
     }
 }

@@ -1,0 +1,336 @@
+//! How connections end, checked by repetition: a close is a race between
+//! the server letting go of the connection and the client reading the last
+//! bytes, so each check runs `Ctx::close_cycles` open→close cycles (200 by
+//! default), half of them with a client that answers the close frame as
+//! browsers do and half with one that does not. Every cycle must show every
+//! message, the close frame intact, and the end of the connection as a FIN,
+//! never a reset (which makes the client's kernel drop unread data).
+//!
+//! `goodbye_*` need the `/goodbye` service, which the protocol definition
+//! does not have: it sends `1` to `20`, then closes with 3000 `Go away!`
+//! (the project's test server and its sockjs-node reference server both
+//! serve it).
+
+use super::support::next_frame;
+use super::{Ctx, Failure, Outcome};
+use crate::client::{Ending, Request, WireFrame, WireWs};
+
+checks!("closing",
+    raw_close_cycles: "raw /websocket on /close: every cycle gets the close frame 3000 `Go away!` and a clean end (no reset), whether the client answers the close frame or not",
+    framed_close_cycles: "framed websocket on /close: every cycle gets `o`, `c[3000,\"Go away!\"]`, a close frame and a clean end",
+    broken_json_cycles: "framed websocket: after broken JSON every cycle gets a close frame and a clean end",
+    oversize_cycles: "framed websocket: a message over 1 MiB is echoed or refused with a close frame, and the connection ends cleanly either way",
+    client_close_cycles: "framed websocket: when the client closes first, the server answers its close frame and the connection ends cleanly",
+    goodbye_websocket_cycles: "/goodbye over framed and raw websockets: the 20 messages queued before the close all arrive, in order, before the close frame",
+    goodbye_streaming_cycles: "/goodbye over xhr_streaming and eventsource: the 20 messages, then `c[3000,\"Go away!\"]`, then the end of the body and a clean end of the connection",
+);
+
+/// The messages `/goodbye` sends before it closes.
+fn goodbye_messages() -> Vec<String> {
+    (1..=20).map(|i| i.to_string()).collect()
+}
+
+/// Cycles run at once: each lane runs its share one after the other.
+const LANES: usize = 4;
+
+/// Runs `cycle(ctx, i, reply)` for `ctx.close_cycles` cycles, in [`LANES`]
+/// lanes of consecutive cycles, the client answering close frames on even
+/// cycles. Fails with the first failure, which names its cycle. `cycle`
+/// says whether the server ended the connection after its close frame
+/// (false: it kept it open, waiting for a reply that did not come), which
+/// the remark counts.
+async fn cycles<F, Fut>(ctx: &Ctx, what: &str, cycle: F) -> Outcome
+where
+    F: Fn(Ctx, usize, bool) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, Failure>>,
+{
+    let n = ctx.close_cycles;
+    let lane = |first: usize| {
+        let cycle = &cycle;
+        async move {
+            let mut kept_open = 0;
+            for i in (first..n).step_by(LANES) {
+                let reply = i % 2 == 0;
+                let ended = cycle(ctx.clone(), i, reply).await.map_err(|e| {
+                    let who = if reply { "answering" } else { "not answering" };
+                    Failure(format!(
+                        "{what}, cycle {i} of {n} (client {who} the close frame): {e}"
+                    ))
+                })?;
+                kept_open += usize::from(!ended);
+            }
+            Ok::<usize, Failure>(kept_open)
+        }
+    };
+    let lanes = futures_util::future::join_all((0..LANES).map(lane)).await;
+    let mut kept_open = 0;
+    for lane in lanes {
+        kept_open += lane?;
+    }
+    Ok(Some(if kept_open == 0 {
+        format!("{n} cycles, the server ended every connection")
+    } else {
+        format!("{n} cycles; {kept_open} times the server kept the connection open until the client gave up on it")
+    }))
+}
+
+/// Checks an ending's close frame against `expected` (code and reason).
+fn check_close(end: &Ending, expected: Option<(u16, &str)>, what: &str) -> Result<(), Failure> {
+    match (expected, &end.close) {
+        (Some((code, reason)), got) => {
+            ensure_eq!(
+                got.as_ref().map(|(c, r)| (*c, r.as_str())),
+                Some((code, reason)),
+                "{what}: close frame"
+            );
+        }
+        (None, got) => ensure!(got.is_some(), "{what}: the close frame has no code"),
+    }
+    Ok(())
+}
+
+async fn raw_close_cycles(ctx: Ctx) -> Outcome {
+    cycles(&ctx, "/close/websocket", |ctx, _, reply| async move {
+        let mut ws = WireWs::connect(&ctx.target, "/close/websocket").await?;
+        let end = ws.until_closed(reply).await?;
+        ensure_eq!(end.texts, Vec::<String>::new(), "messages");
+        check_close(&end, Some((3000, "Go away!")), "/close/websocket")?;
+        Ok(end.server_ended)
+    })
+    .await
+}
+
+async fn framed_close_cycles(ctx: Ctx) -> Outcome {
+    cycles(&ctx, "/close framed", |ctx, _, reply| async move {
+        let path = format!("{}/websocket", ctx.session("close"));
+        let mut ws = WireWs::connect(&ctx.target, &path).await?;
+        let end = ws.until_closed(reply).await?;
+        ensure_eq!(end.texts, ["o", "c[3000,\"Go away!\"]"], "{path}: messages");
+        check_close(&end, None, &path)?;
+        Ok(end.server_ended)
+    })
+    .await
+}
+
+async fn broken_json_cycles(ctx: Ctx) -> Outcome {
+    cycles(&ctx, "broken JSON", |ctx, _, reply| async move {
+        let path = format!("{}/websocket", ctx.session("echo"));
+        let mut ws = WireWs::connect(&ctx.target, &path).await?;
+        ensure_eq!(
+            ws.next().await?,
+            Some(WireFrame::Text("o".into())),
+            "{path}: first frame"
+        );
+        ws.send_text("[\"a").await?;
+        let end = ws.until_closed(reply).await?;
+        ensure_eq!(
+            end.texts,
+            Vec::<String>::new(),
+            "{path}: messages after broken JSON"
+        );
+        check_close(&end, None, &path)?;
+        Ok(end.server_ended)
+    })
+    .await
+}
+
+async fn oversize_cycles(ctx: Ctx) -> Outcome {
+    let big = format!("[\"{}\"]", "x".repeat(1024 * 1024 + 1024));
+    let echo = format!("a{big}");
+    cycles(&ctx, "oversized message", |ctx, _, reply| {
+        let (big, echo) = (big.clone(), echo.clone());
+        async move {
+            let path = format!("{}/websocket", ctx.session("echo"));
+            let mut ws = WireWs::connect(&ctx.target, &path).await?;
+            ensure_eq!(
+                ws.next().await?,
+                Some(WireFrame::Text("o".into())),
+                "{path}: first frame"
+            );
+            ws.send_text(&big).await?;
+            match ws.next().await? {
+                // No limit (sockjs-node): the client closes, cleanly.
+                Some(WireFrame::Text(t)) if t == echo => {
+                    ws.send_close(Some(1000)).await?;
+                    // The server's close frame answers ours: no reply.
+                    let end = ws.until_closed(false).await?;
+                    check_close(&end, None, &path)?;
+                    Ok(end.server_ended)
+                }
+                Some(WireFrame::Close(close)) => {
+                    ensure!(close.is_some(), "{path}: the close frame has no code");
+                    if reply {
+                        ws.send_close(close.map(|(code, _)| code)).await?;
+                    }
+                    match ws.next().await {
+                        Ok(None) => Ok(true),
+                        Ok(Some(frame)) => {
+                            Err(Failure(format!("{path}: {frame:?} after the close frame")))
+                        }
+                        Err(e) => Err(Failure(format!("{path}: after the close frame: {e}"))),
+                    }
+                }
+                other => Err(Failure(format!(
+                    "{path}: expected the echo or a close frame, got {}",
+                    match other {
+                        Some(WireFrame::Text(t)) => format!("a text of {} bytes", t.len()),
+                        other => format!("{other:?}"),
+                    }
+                ))),
+            }
+        }
+    })
+    .await
+}
+
+async fn client_close_cycles(ctx: Ctx) -> Outcome {
+    cycles(&ctx, "client close", |ctx, i, _| async move {
+        let path = format!("{}/websocket", ctx.session("echo"));
+        let mut ws = WireWs::connect(&ctx.target, &path).await?;
+        ensure_eq!(
+            ws.next().await?,
+            Some(WireFrame::Text("o".into())),
+            "{path}: first frame"
+        );
+        ws.send_text(&format!("[\"{i}\"]")).await?;
+        ws.send_close(Some(1000)).await?;
+        // The echo may or may not come before the server's answer.
+        let end = ws.until_closed(false).await?;
+        ensure!(
+            end.texts.iter().all(|t| *t == format!("a[\"{i}\"]")),
+            "{path}: messages before the close answer: {:?}",
+            end.texts
+        );
+        ensure!(end.close.is_some(), "{path}: the close answer has no code");
+        ensure!(
+            end.server_ended,
+            "{path}: the server kept the connection open after answering the client's close frame"
+        );
+        Ok(true)
+    })
+    .await
+}
+
+/// Joins the messages of SockJS `a[...]` frames, failing on any other
+/// frame.
+fn messages_of(frames: &[String], what: &str) -> Result<Vec<String>, Failure> {
+    let mut out = Vec::new();
+    for frame in frames {
+        let array = frame
+            .strip_prefix('a')
+            .ok_or_else(|| Failure(format!("{what}: expected an `a` frame, got {frame:?}")))?;
+        let batch: Vec<String> =
+            serde_json::from_str(array).map_err(|e| Failure(format!("{what}: {frame:?}: {e}")))?;
+        out.extend(batch);
+    }
+    Ok(out)
+}
+
+async fn goodbye_websocket_cycles(ctx: Ctx) -> Outcome {
+    cycles(&ctx, "/goodbye", |ctx, i, reply| async move {
+        if i % 4 < 2 {
+            let path = format!("{}/websocket", ctx.session("goodbye"));
+            let mut ws = WireWs::connect(&ctx.target, &path).await?;
+            let end = ws.until_closed(reply).await?;
+            let n = end.texts.len();
+            ensure!(
+                n >= 2,
+                "{path}: only {:?} before the close frame",
+                end.texts
+            );
+            ensure_eq!(end.texts[0], "o", "{path}: first frame");
+            ensure_eq!(
+                end.texts[n - 1],
+                "c[3000,\"Go away!\"]",
+                "{path}: last frame"
+            );
+            let got = messages_of(&end.texts[1..n - 1], &path)?;
+            ensure_eq!(got, goodbye_messages(), "{path}: messages");
+            check_close(&end, None, &path)?;
+            Ok(end.server_ended)
+        } else {
+            let mut ws = WireWs::connect(&ctx.target, "/goodbye/websocket").await?;
+            let end = ws.until_closed(reply).await?;
+            ensure_eq!(
+                end.texts,
+                goodbye_messages(),
+                "/goodbye/websocket: messages"
+            );
+            check_close(&end, Some((3000, "Go away!")), "/goodbye/websocket")?;
+            Ok(end.server_ended)
+        }
+    })
+    .await
+}
+
+/// How one streaming transport frames its body, for `/goodbye` cycles.
+struct Stream {
+    method: &'static str,
+    transport: &'static str,
+    prelude: usize,
+    /// What starts a frame (`data: `) and what ends it.
+    before: &'static str,
+    after: &'static str,
+}
+
+const STREAMS: [Stream; 2] = [
+    Stream {
+        method: "POST",
+        transport: "xhr_streaming",
+        prelude: 2049,
+        before: "",
+        after: "\n",
+    },
+    Stream {
+        method: "GET",
+        transport: "eventsource",
+        prelude: 2,
+        before: "data: ",
+        after: "\r\n\r\n",
+    },
+];
+
+async fn goodbye_streaming_cycles(ctx: Ctx) -> Outcome {
+    cycles(&ctx, "/goodbye streaming", |ctx, i, _| async move {
+        let t = &STREAMS[i % STREAMS.len()];
+        let s = ctx.session("goodbye");
+        let req = Request::new(t.method, format!("{s}/{}", t.transport));
+        let what = format!("{} {}", req.method, req.target);
+        let mut r = ctx.open(req).await?;
+        ensure_eq!(r.status(), 200, "{what}: status");
+        r.read_exact(t.prelude).await?;
+        let heartbeat = format!("{}h{}", t.before, t.after);
+        let mut frames = Vec::new();
+        loop {
+            let frame = next_frame(&mut r, t.after, &heartbeat).await?;
+            let frame = frame
+                .strip_prefix(t.before)
+                .and_then(|f| f.strip_suffix(t.after))
+                .ok_or_else(|| Failure(format!("{what}: a malformed frame {frame:?}")))?
+                .to_owned();
+            if frame == "c[3000,\"Go away!\"]" {
+                break;
+            }
+            frames.push(frame);
+        }
+        ensure_eq!(
+            frames.first().map(String::as_str),
+            Some("o"),
+            "{what}: first frame"
+        );
+        ensure_eq!(
+            messages_of(&frames[1..], &what)?,
+            goodbye_messages(),
+            "{what}: messages"
+        );
+        r.expect_end()
+            .await
+            .map_err(|e| Failure(format!("{what}: after the close frame: {e}")))?;
+        r.conn()
+            .expect_closed()
+            .await
+            .map_err(|e| Failure(format!("{what}: the connection after the response: {e}")))?;
+        Ok(true)
+    })
+    .await
+}

@@ -1,0 +1,286 @@
+//! A WebSocket client that reads frames off the TCP connection itself, to
+//! see exactly how a connection ends: whether the close frame arrived
+//! intact, whether the server then ended the connection with a FIN or threw
+//! it away with a reset (which makes the client's kernel discard what was
+//! not read yet), and whether the client answers the close frame, as
+//! browsers do, or not.
+
+use std::io::ErrorKind;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use super::{Error, Target};
+
+/// A frame from the server (continuations already joined).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WireFrame {
+    /// A text message.
+    Text(String),
+    /// A binary message.
+    Binary(Vec<u8>),
+    /// A ping.
+    Ping,
+    /// A pong.
+    Pong,
+    /// A close frame with its code and reason, if it had any.
+    Close(Option<(u16, String)>),
+}
+
+/// What a connection showed from the first frame to its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ending {
+    /// The text messages before the close frame, in order.
+    pub texts: Vec<String>,
+    /// The close frame's code and reason.
+    pub close: Option<(u16, String)>,
+    /// The server ended the connection (FIN) after the close frame. False
+    /// when it kept it open until the client gave up waiting, which a
+    /// server may do while it waits for the client's reply.
+    pub server_ended: bool,
+}
+
+/// How long a client that does not answer the close frame waits for the
+/// server to end the connection before it ends it itself.
+pub const NO_REPLY_WAIT: Duration = Duration::from_millis(200);
+
+/// An open WebSocket whose frames are parsed here.
+#[derive(Debug)]
+pub struct WireWs {
+    tcp: TcpStream,
+    buf: Vec<u8>,
+    timeout: Duration,
+}
+
+impl WireWs {
+    /// Opens a WebSocket to `path` (relative to the target's prefix).
+    /// [`Target::wire_ws`] is the same.
+    pub async fn connect(target: &Target, path: &str) -> Result<WireWs, Error> {
+        let path = target.path(path);
+        let timeout = target.timeout;
+        let mut tcp = tokio::time::timeout(timeout, TcpStream::connect(target.addr))
+            .await
+            .map_err(|_| Error(format!("{path}: connect timed out")))?
+            .map_err(|e| Error(format!("{path}: connect: {e}")))?;
+        tcp.set_nodelay(true).ok();
+        let request = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+            target.host
+        );
+        tcp.write_all(request.as_bytes())
+            .await
+            .map_err(|e| Error(format!("{path}: write handshake: {e}")))?;
+        let mut ws = WireWs {
+            tcp,
+            buf: Vec::with_capacity(4096),
+            timeout,
+        };
+        let end = loop {
+            if let Some(i) = ws.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            if ws.fill().await? == 0 {
+                return Err(Error(format!("{path}: connection ended in the handshake")));
+            }
+        };
+        let head = String::from_utf8_lossy(&ws.buf[..end]).into_owned();
+        if !head.starts_with("HTTP/1.1 101") {
+            let line = head.lines().next().unwrap_or("");
+            return Err(Error(format!("{path}: handshake answered {line:?}")));
+        }
+        ws.buf.drain(..end);
+        Ok(ws)
+    }
+
+    /// Reads more bytes into the buffer; a reset is reported as such.
+    async fn fill(&mut self) -> Result<usize, Error> {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(self.timeout, self.tcp.read(&mut chunk))
+            .await
+            .map_err(|_| Error(format!("nothing from the server within {:?}", self.timeout)))?
+            .map_err(|e| match e.kind() {
+                ErrorKind::ConnectionReset => {
+                    Error("the server reset the connection (TCP RST)".into())
+                }
+                _ => Error(format!("read: {e}")),
+            })?;
+        self.buf.extend_from_slice(&chunk[..n]);
+        Ok(n)
+    }
+
+    /// Sends one masked frame.
+    pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> Result<(), Error> {
+        let mask: [u8; 4] = rand_mask();
+        let mut frame = Vec::with_capacity(payload.len() + 14);
+        frame.push(0x80 | opcode);
+        match payload.len() {
+            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n <= 0xFFFF => {
+                frame.push(0x80 | 126);
+                frame.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                frame.push(0x80 | 127);
+                frame.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        frame.extend_from_slice(&mask);
+        frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        self.tcp
+            .write_all(&frame)
+            .await
+            .map_err(|e| Error(format!("write: {e}")))
+    }
+
+    /// Sends a text message.
+    pub async fn send_text(&mut self, text: &str) -> Result<(), Error> {
+        self.send_frame(0x1, text.as_bytes()).await
+    }
+
+    /// Sends a close frame with `code` (or none).
+    pub async fn send_close(&mut self, code: Option<u16>) -> Result<(), Error> {
+        let payload = code.map(u16::to_be_bytes);
+        self.send_frame(0x8, payload.as_ref().map_or(&[][..], |p| &p[..]))
+            .await
+    }
+
+    /// The next frame, or `None` when the server ended the connection
+    /// (FIN). A reset, a timeout or a malformed frame is an error.
+    pub async fn next(&mut self) -> Result<Option<WireFrame>, Error> {
+        let mut message: Option<(u8, Vec<u8>)> = None;
+        loop {
+            let Some((fin, opcode, payload)) = self.parse()? else {
+                if self.fill().await? == 0 {
+                    if self.buf.is_empty() && message.is_none() {
+                        return Ok(None);
+                    }
+                    return Err(Error("the connection ended inside a frame".into()));
+                }
+                continue;
+            };
+            let (opcode, payload) = match (opcode, message.take()) {
+                (0x0, Some((first, mut data))) => {
+                    data.extend_from_slice(&payload);
+                    (first, data)
+                }
+                (0x0, None) => return Err(Error("a continuation frame with no start".into())),
+                (op, _) => (op, payload),
+            };
+            if !fin {
+                message = Some((opcode, payload));
+                continue;
+            }
+            return Ok(Some(match opcode {
+                0x1 => WireFrame::Text(
+                    String::from_utf8(payload)
+                        .map_err(|_| Error("a text frame that is not UTF-8".into()))?,
+                ),
+                0x2 => WireFrame::Binary(payload),
+                0x8 => WireFrame::Close(match payload.len() {
+                    0 => None,
+                    1 => return Err(Error("a close frame with a 1-byte payload".into())),
+                    _ => Some((
+                        u16::from_be_bytes([payload[0], payload[1]]),
+                        String::from_utf8(payload[2..].to_vec())
+                            .map_err(|_| Error("a close reason that is not UTF-8".into()))?,
+                    )),
+                }),
+                0x9 => WireFrame::Ping,
+                0xA => WireFrame::Pong,
+                op => return Err(Error(format!("unknown opcode {op:#x}"))),
+            }));
+        }
+    }
+
+    /// Takes one whole frame off the buffer: (fin, opcode, payload).
+    fn parse(&mut self) -> Result<Option<(bool, u8, Vec<u8>)>, Error> {
+        let b = &self.buf;
+        if b.len() < 2 {
+            return Ok(None);
+        }
+        if b[1] & 0x80 != 0 {
+            return Err(Error("a masked frame from the server".into()));
+        }
+        let (len, start) = match b[1] & 0x7F {
+            126 if b.len() < 4 => return Ok(None),
+            126 => (u16::from_be_bytes([b[2], b[3]]) as usize, 4),
+            127 if b.len() < 10 => return Ok(None),
+            127 => {
+                let mut n = [0u8; 8];
+                n.copy_from_slice(&b[2..10]);
+                (u64::from_be_bytes(n) as usize, 10)
+            }
+            n => (n as usize, 2),
+        };
+        if b.len() < start + len {
+            return Ok(None);
+        }
+        let (fin, opcode) = (b[0] & 0x80 != 0, b[0] & 0x0F);
+        let payload = b[start..start + len].to_vec();
+        self.buf.drain(..start + len);
+        Ok(Some((fin, opcode, payload)))
+    }
+
+    /// Reads to the end of the connection: the text messages, then the
+    /// server's close frame, which the client answers (as browsers do) when
+    /// `reply` is set, then the end of the stream. Without a reply the
+    /// client waits [`NO_REPLY_WAIT`] for the server to end the connection,
+    /// then ends it itself. Anything after the close frame, a reset, or a
+    /// connection that ends without a close frame is an error.
+    pub async fn until_closed(&mut self, reply: bool) -> Result<Ending, Error> {
+        let mut texts = Vec::new();
+        let close = loop {
+            match self.next().await {
+                Ok(Some(WireFrame::Text(t))) => texts.push(t),
+                Ok(Some(WireFrame::Close(close))) => break close,
+                Ok(Some(WireFrame::Ping | WireFrame::Pong)) => {}
+                Ok(Some(other)) => return Err(Error(format!("unexpected {other:?}"))),
+                Ok(None) => {
+                    return Err(Error(format!(
+                        "the connection ended without a close frame, after {} messages",
+                        texts.len()
+                    )))
+                }
+                Err(e) => {
+                    return Err(Error(format!(
+                        "before the close frame, after {} messages: {e}",
+                        texts.len()
+                    )))
+                }
+            }
+        };
+        if reply {
+            let code = close.as_ref().map(|(code, _)| *code);
+            self.send_close(code)
+                .await
+                .map_err(|e| Error(format!("answering the close frame: {e}")))?;
+        }
+        let wait = if reply { self.timeout } else { NO_REPLY_WAIT };
+        let saved = std::mem::replace(&mut self.timeout, wait);
+        let after = self.next().await;
+        self.timeout = saved;
+        let server_ended = match after {
+            Ok(None) => true,
+            Ok(Some(frame)) => {
+                return Err(Error(format!("{frame:?} after the close frame")));
+            }
+            Err(e) if !reply && e.0.starts_with("nothing from the server") => false,
+            Err(e) => return Err(Error(format!("after the close frame: {e}"))),
+        };
+        Ok(Ending {
+            texts,
+            close,
+            server_ended,
+        })
+    }
+}
+
+/// A masking key; it only has to vary, not be secret, here.
+fn rand_mask() -> [u8; 4] {
+    *uuid::Uuid::new_v4()
+        .as_bytes()
+        .first_chunk::<4>()
+        .expect("16 bytes")
+}
