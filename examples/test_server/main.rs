@@ -13,6 +13,7 @@
 //! | `/disabled_websocket_echo` | echo without the websocket transports |
 //! | `/cookie_needed_echo` | echo with JSESSIONID on |
 //! | `/close` | closes every session at once with 3000 `Go away!` |
+//! | `/goodbye` | sends `1` to `20`, then closes with 3000 `Go away!` (not in the protocol definition: messages queued right before a close) |
 //! | `/ticker` | sends `tick!` every second |
 //! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
 //! | `/broadcast` | every message goes to every open session |
@@ -97,6 +98,16 @@ async fn close(session: Session) {
     session.sender().close(3000, "Go away!");
 }
 
+async fn goodbye(session: Session) {
+    let (tx, _rx) = session.split();
+    for i in 1..=20 {
+        if tx.send(i.to_string()).await.is_err() {
+            return;
+        }
+    }
+    tx.close(3000, "Go away!");
+}
+
 async fn ticker(session: Session) {
     let (tx, _rx) = session.split();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -153,6 +164,9 @@ fn app(options: &Options) -> Router {
     if let Some(url) = &options.sockjs_url {
         base = base.sockjs_url(url.clone());
     }
+    if let Some(name) = &options.mutation {
+        base = mutations::configure(base, name);
+    }
     let broadcast = Broadcast::default();
     Router::new()
         .nest_service(
@@ -180,6 +194,12 @@ fn app(options: &Options) -> Router {
         .nest_service(
             "/close",
             SockJsRouter::new(close).config(base.clone()).into_router(),
+        )
+        .nest_service(
+            "/goodbye",
+            SockJsRouter::new(goodbye)
+                .config(base.clone())
+                .into_router(),
         )
         .nest_service(
             "/ticker",

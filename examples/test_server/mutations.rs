@@ -5,8 +5,9 @@
 //!
 //! Each mutation is a tower middleware around the finished app that bends
 //! requests or responses the way a plausible bug in a SockJS server would
-//! (a header forgotten, a byte off, an escape in the wrong case). The
-//! library itself is never changed.
+//! (a header forgotten, a byte off, an escape in the wrong case), or a
+//! setting of the services' [`Config`] pushed to where it breaks something
+//! ([`configure`]). The library itself is never changed.
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
@@ -15,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use futures_util::StreamExt;
+use sockjs::Config;
 
 /// The known mutations, each explained by [`about`].
 pub(crate) const NAMES: &[&str] = &[
@@ -34,6 +36,7 @@ pub(crate) const NAMES: &[&str] = &[
     "jsonp-sniffable",
     "cookie-no-path",
     "uppercase-escapes",
+    "close-no-linger",
 ];
 
 /// What a mutation breaks, in one line.
@@ -55,8 +58,20 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "jsonp-sniffable" => "jsonp lacks `X-Content-Type-Options: nosniff`",
         "cookie-no-path" => "the JSESSIONID cookie lacks `path=/`",
         "uppercase-escapes" => "frames escape characters with uppercase hex (`\\u200C`)",
+        "close-no-linger" => {
+            "websockets are let go right after the close frame, before the client's reply is read"
+        }
         _ => return None,
     })
+}
+
+/// The services' options with mutation `name` applied, for the mutations
+/// that are a setting rather than a middleware.
+pub(crate) fn configure(config: Config, name: &str) -> Config {
+    match name {
+        "close-no-linger" => config.close_timeout(std::time::Duration::ZERO),
+        _ => config,
+    }
 }
 
 /// The app with mutation `name` applied around it.

@@ -55,6 +55,7 @@ pub struct Config {
     pub(crate) max_message_size: usize,
     pub(crate) queue_capacity: usize,
     pub(crate) queue_full: QueueFullPolicy,
+    pub(crate) close_timeout: Duration,
 }
 
 impl Default for Config {
@@ -70,6 +71,7 @@ impl Default for Config {
             max_message_size: 1024 * 1024,
             queue_capacity: 1024,
             queue_full: QueueFullPolicy::Wait,
+            close_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -93,6 +95,7 @@ impl fmt::Debug for Config {
             .field("max_message_size", &self.max_message_size)
             .field("queue_capacity", &self.queue_capacity)
             .field("queue_full", &self.queue_full)
+            .field("close_timeout", &self.close_timeout)
             .finish()
     }
 }
@@ -209,6 +212,18 @@ impl Config {
     #[must_use]
     pub fn queue_full(mut self, policy: QueueFullPolicy) -> Self {
         self.queue_full = policy;
+        self
+    }
+
+    /// How long a WebSocket's closing handshake may take. After its close
+    /// frame (or its reply to the client's) the server shuts its side of the
+    /// connection down and reads what the client still sends until the
+    /// client closes too, so that nothing the client has not read yet is
+    /// lost to a TCP reset; a client that neither replies nor closes is cut
+    /// off after this long. Default: 3 s.
+    #[must_use]
+    pub fn close_timeout(mut self, timeout: Duration) -> Self {
+        self.close_timeout = timeout;
         self
     }
 }

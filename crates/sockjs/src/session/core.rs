@@ -236,10 +236,12 @@ impl Core {
             if state.close_frame.is_some() {
                 return false;
             }
+            // Under the lock, before the frame: whoever reads the close
+            // frame finds the reason set.
+            let _ = self.reason.set(why);
             state.close_frame = Some(Frame::close(code, reason).into_string().into());
             state.inbox_open = false;
         }
-        let _ = self.reason.set(why);
         self.closed.store(true, Ordering::Release);
         self.receiver_waker.wake();
         self.app_waker.wake();

@@ -1,7 +1,8 @@
 //! The transports: one module per family, each an axum handler.
 //!
 //! - [`websocket`]: SockJS-framed `/<server>/<session>/websocket` (RFC 6455
-//!   and the legacy hixie-76 handshake) and the raw `/websocket` endpoint;
+//!   and the legacy hixie-76 handshake) and the raw `/websocket` endpoint,
+//!   each connection ending with a clean closing handshake;
 //! - [`xhr`]: `xhr` polling and `xhr_send`;
 //! - [`streaming`]: the response body every HTTP receiving transport shares
 //!   (prelude, frames, heartbeats, `response_limit`), with
@@ -9,7 +10,6 @@
 //! - [`jsonp`]: `jsonp` polling and `jsonp_send`.
 
 pub(crate) mod eventsource;
-mod hixie76;
 pub(crate) mod htmlfile;
 pub(crate) mod jsonp;
 mod request;

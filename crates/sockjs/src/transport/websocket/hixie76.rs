@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::websocket::{Incoming, RecvError, Socket};
+use super::socket::{Incoming, Io, RecvError, Socket};
 use crate::rejection::Rejection;
 
 /// Whether the request is a hixie-76 handshake.
@@ -119,9 +119,6 @@ where
     response
 }
 
-trait Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin {}
-impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin> Io for T {}
-
 /// An upgraded hixie-76 connection.
 pub(crate) struct Hixie76Socket {
     io: Box<dyn Io>,
@@ -196,9 +193,15 @@ impl Socket for Hixie76Socket {
         }
     }
 
-    async fn close(&mut self, _code: u16, _reason: &str) {
-        let _ = self.io.write_all(&[0xFF, 0x00]).await;
-        let _ = self.io.shutdown().await;
+    /// hixie-76 has no close codes: both sides send `0xFF 0x00`.
+    async fn send_close(&mut self, _close: Option<(u16, &str)>) {
+        if self.io.write_all(&[0xFF, 0x00]).await.is_ok() {
+            let _ = self.io.flush().await;
+        }
+    }
+
+    fn io(&mut self) -> &mut dyn Io {
+        &mut *self.io
     }
 }
 

@@ -1,0 +1,90 @@
+//! The axum handlers of the WebSocket endpoints.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use http::{header, HeaderMap};
+
+use super::{hixie76, rfc6455, session};
+use crate::rejection::Rejection;
+use crate::service::{transport_span, Service};
+use crate::transport::{connection_info, SessionPath, Transport};
+
+/// Whether the request asks for a WebSocket: `Upgrade: websocket` and a
+/// `Connection` header with the `upgrade` token (both case-insensitive).
+fn is_upgrade(headers: &HeaderMap) -> bool {
+    let upgrade = headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("websocket"));
+    let connection = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
+    upgrade && connection
+}
+
+/// `GET /<server>/<session>/websocket`.
+pub(crate) async fn framed(
+    State(service): State<Arc<Service>>,
+    SessionPath(_id): SessionPath,
+    request: Request,
+) -> Response {
+    upgrade(service, request, Transport::WebSocket)
+}
+
+/// `GET /websocket`: plain text messages, no SockJS framing.
+pub(crate) async fn raw(State(service): State<Arc<Service>>, request: Request) -> Response {
+    let version = request
+        .headers()
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if is_upgrade(request.headers()) && !matches!(version, "8" | "13") {
+        return Rejection::UnsupportedWebSocketVersion.into_response();
+    }
+    upgrade(service, request, Transport::RawWebSocket)
+}
+
+fn upgrade(service: Arc<Service>, request: Request, transport: Transport) -> Response {
+    let (mut parts, _body) = request.into_parts();
+    if !is_upgrade(&parts.headers) {
+        return Rejection::NotWebSocket.into_response();
+    }
+    let info = connection_info(&parts, transport);
+    let span = transport_span(transport);
+    let limit = service.config.max_message_size;
+    if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
+        return hixie76::upgrade(&mut parts, limit, move |socket| {
+            session::run(service, socket, info, span)
+        });
+    }
+    rfc6455::upgrade(&mut parts, limit, move |socket| {
+        session::run(service, socket, info, span)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn upgrade_headers_are_case_insensitive() {
+        let mut h = HeaderMap::new();
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, Upgrade"),
+        );
+        assert!(is_upgrade(&h));
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        assert!(!is_upgrade(&h));
+        h.remove(header::UPGRADE);
+        h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        assert!(!is_upgrade(&h));
+    }
+}

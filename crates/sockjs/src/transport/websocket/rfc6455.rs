@@ -1,0 +1,127 @@
+//! RFC 6455 WebSockets: the handshake answer, and the socket on top of
+//! tokio-tungstenite.
+//!
+//! The upgrade is done here rather than through axum's `WebSocketUpgrade`
+//! because the closing handshake needs the connection under the framing:
+//! after the close frame the server shuts its side down and reads to the
+//! end (see [`super::socket::close_cleanly`]), which axum's `WebSocket`
+//! does not allow.
+
+use std::future::Future;
+
+use axum::response::{IntoResponse, Response};
+use futures_util::{SinkExt, StreamExt};
+use http::request::Parts;
+use http::{header, HeaderValue, StatusCode};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tokio_tungstenite::tungstenite::{Error, Message};
+use tokio_tungstenite::WebSocketStream;
+
+use super::socket::{Incoming, Io, RecvError, Socket};
+use crate::rejection::Rejection;
+
+/// Base read buffer of one socket. tungstenite's default (128 KiB) would
+/// cost far more than everything else a session holds; it grows the buffer
+/// to a frame's length once it has read the frame's header, so a small base
+/// costs little on large messages. 2 KiB keeps an idle session under 8 KiB.
+const READ_BUFFER: usize = 2 * 1024;
+
+/// Protocol versions answered: 13 (RFC 6455) and the drafts 7 and 8 whose
+/// framing is the same, as sockjs-node does.
+fn is_supported_version(parts: &Parts) -> bool {
+    parts
+        .headers
+        .get(header::SEC_WEBSOCKET_VERSION)
+        .is_some_and(|v| matches!(v.as_bytes(), b"13" | b"8" | b"7"))
+}
+
+/// Answers the handshake with 101 and, once hyper hands the connection
+/// over, runs `session` on it. Messages over `max_message` bytes are refused
+/// by the socket ([`RecvError::TooBig`]).
+pub(crate) fn upgrade<F, Fut>(parts: &mut Parts, max_message: usize, session: F) -> Response
+where
+    F: FnOnce(Rfc6455Socket) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY) else {
+        return Rejection::NotWebSocket.into_response();
+    };
+    if !is_supported_version(parts) {
+        return Rejection::NotWebSocket.into_response();
+    }
+    let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) else {
+        return Rejection::NotWebSocket.into_response();
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
+        return Rejection::NotWebSocket.into_response();
+    };
+    let config = WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else {
+            return;
+        };
+        let inner =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
+                .await;
+        session(Rfc6455Socket { inner }).await;
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    response
+}
+
+/// An upgraded RFC 6455 connection.
+pub(crate) struct Rfc6455Socket {
+    inner: WebSocketStream<TokioIo<Upgraded>>,
+}
+
+impl Socket for Rfc6455Socket {
+    async fn send_text(&mut self, text: String) -> Result<(), String> {
+        self.inner
+            .send(Message::text(text))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn recv(&mut self) -> Result<Incoming, RecvError> {
+        match self.inner.next().await {
+            Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text.as_str().to_owned())),
+            Some(Ok(Message::Close(_))) | None => Ok(Incoming::Closed),
+            Some(Ok(_)) => Ok(Incoming::Nothing),
+            Some(Err(Error::Capacity(_))) => Err(RecvError::TooBig),
+            Some(Err(Error::ConnectionClosed | Error::AlreadyClosed)) => Ok(Incoming::Closed),
+            Some(Err(e)) => Err(RecvError::Failed(e.to_string())),
+        }
+    }
+
+    async fn send_close(&mut self, close: Option<(u16, &str)>) {
+        match close {
+            Some((code, reason)) => {
+                let frame = CloseFrame {
+                    code: code.into(),
+                    reason: reason.into(),
+                };
+                let _ = self.inner.send(Message::Close(Some(frame))).await;
+            }
+            // tungstenite queued the reply when it read the client's close
+            // frame; flushing writes it.
+            None => {
+                let _ = self.inner.flush().await;
+            }
+        }
+    }
+
+    fn io(&mut self) -> &mut dyn Io {
+        self.inner.get_mut()
+    }
+}
