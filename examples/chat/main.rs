@@ -13,10 +13,17 @@
 //! cargo run --example chat        # then open http://127.0.0.1:8080/ in two tabs
 //! PORT=3000 cargo run --example chat
 //! ```
+//!
+//! Ctrl-C (or SIGTERM) closes every member's session with
+//! `c[1001,"Server shutting down"]` before the server exits.
+
+#[path = "../signal.rs"]
+mod signal;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -125,9 +132,11 @@ async fn main() {
     let room = Arc::new(Room::new());
     let chat = SockJsRouter::new(move |session| room.clone().member(session))
         // Chat lines are short: refuse anything bigger than 4 KiB.
-        .config(Config::default().max_message_size(4 * 1024))
-        .into_router();
-    let app = Router::new().route("/", get(page)).nest("/chat", chat);
+        .config(Config::default().max_message_size(4 * 1024));
+    let shutdown = chat.shutdown_handle();
+    let app = Router::new()
+        .route("/", get(page))
+        .nest("/chat", chat.into_router());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -141,6 +150,11 @@ async fn main() {
         }),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
+    // Ctrl-C: everyone in the room gets `c[1001,"Server shutting down"]`.
+    .with_graceful_shutdown(async move {
+        signal::terminate().await;
+        shutdown.graceful(Duration::from_secs(10)).await;
+    })
     .await
     .expect("server error");
 }

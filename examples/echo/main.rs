@@ -8,14 +8,21 @@
 //! cargo run --example echo        # then open http://127.0.0.1:8080/
 //! PORT=3000 cargo run --example echo
 //! ```
+//!
+//! Ctrl-C (or SIGTERM) shuts it down gracefully: every open session gets
+//! `c[1001,"Server shutting down"]`, then the server exits.
+
+#[path = "../signal.rs"]
+mod signal;
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use sockjs::Session;
+use sockjs::{Session, SockJsRouter};
 
 /// Called once per session, after the client got `o`. Returning closes the
 /// session (normal closure); here that happens when the client has gone.
@@ -46,9 +53,11 @@ async fn main() {
         Ok(port) => port.parse().expect("PORT must be a port number"),
         Err(_) => 8080,
     };
+    let echo = SockJsRouter::new(echo);
+    let shutdown = echo.shutdown_handle();
     let app = Router::new()
         .route("/", get(page))
-        .nest("/echo", sockjs::router(echo));
+        .nest("/echo", echo.into_router());
 
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
@@ -63,6 +72,16 @@ async fn main() {
         // Gives `session.remote_addr()` the client's address.
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
+    // Close the sessions first, while axum still serves their last
+    // requests; then axum finishes the HTTP requests still in flight.
+    .with_graceful_shutdown(async move {
+        signal::terminate().await;
+        let report = shutdown.graceful(Duration::from_secs(10)).await;
+        println!(
+            "shut down: {} sessions closed, {} cut off",
+            report.sessions, report.forced
+        );
+    })
     .await
     .expect("server error");
 }

@@ -5,7 +5,14 @@
 //! ```text
 //! sockjs-test-server [--port 8081] [--host 127.0.0.1] [--disconnect-delay-ms N]
 //!                    [--heartbeat-delay-ms N] [--sockjs-url URL] [--break NAME]
+//!                    [--shutdown-deadline-ms N]
 //! ```
+//!
+//! `GET /stats` answers `{"open_sessions":N,"shutting_down":false}`, counted
+//! over every service. On Ctrl-C or SIGTERM every service shuts down
+//! gracefully (one [`sockjs::Shutdown`] for all): sessions get
+//! `c[1001,"Server shutting down"]`, new ones `503`, and the process exits
+//! within the deadline (10 s) plus a second.
 //!
 //! | prefix | behaviour |
 //! |---|---|
@@ -19,6 +26,8 @@
 //! | `/broadcast` | every message goes to every open session |
 
 mod mutations;
+#[path = "../signal.rs"]
+mod signal;
 
 /// jemalloc, configured (`.cargo/config.toml`) to hand memory back to the
 /// OS within a second of its release; glibc malloc keeps freed session
@@ -33,9 +42,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::routing::get;
 use axum::serve::ListenerExt;
-use axum::Router;
-use sockjs::{Config, Sender, Session, SockJsRouter, Transport};
+use axum::{Json, Router};
+use sockjs::{Config, Sender, Session, Shutdown, SockJsRouter, Transport};
 
 struct Options {
     host: String,
@@ -44,6 +54,7 @@ struct Options {
     heartbeat_delay: Duration,
     sockjs_url: Option<String>,
     mutation: Option<String>,
+    shutdown_deadline: Duration,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -54,6 +65,7 @@ fn parse_args() -> Result<Options, String> {
         heartbeat_delay: Duration::from_secs(25),
         sockjs_url: None,
         mutation: None,
+        shutdown_deadline: Duration::from_secs(10),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -70,6 +82,7 @@ fn parse_args() -> Result<Options, String> {
             "--heartbeat-delay-ms" => options.heartbeat_delay = millis(value()?)?,
             "--sockjs-url" => options.sockjs_url = Some(value()?),
             "--break" => options.mutation = Some(value()?),
+            "--shutdown-deadline-ms" => options.shutdown_deadline = millis(value()?)?,
             "--help" | "-h" => {
                 println!("{}", include_str!("usage.txt"));
                 std::process::exit(0);
@@ -157,7 +170,7 @@ impl Broadcast {
     }
 }
 
-fn app(options: &Options) -> Router {
+fn app(options: &Options, shutdown: &Shutdown) -> Router {
     let mut base = Config::default()
         .disconnect_delay(options.disconnect_delay)
         .heartbeat_delay(options.heartbeat_delay);
@@ -168,11 +181,22 @@ fn app(options: &Options) -> Router {
         base = mutations::configure(base, name);
     }
     let broadcast = Broadcast::default();
+    let stats = shutdown.clone();
     Router::new()
+        .route(
+            "/stats",
+            get(move || async move {
+                Json(serde_json::json!({
+                    "open_sessions": stats.open_sessions(),
+                    "shutting_down": stats.is_shutting_down(),
+                }))
+            }),
+        )
         .nest_service(
             "/echo",
             SockJsRouter::new(echo)
                 .config(base.clone().response_limit(4096))
+                .shutdown(shutdown.clone())
                 .into_router(),
         )
         .nest_service(
@@ -183,38 +207,49 @@ fn app(options: &Options) -> Router {
                         .disable(Transport::WebSocket)
                         .disable(Transport::RawWebSocket),
                 )
+                .shutdown(shutdown.clone())
                 .into_router(),
         )
         .nest_service(
             "/cookie_needed_echo",
             SockJsRouter::new(echo)
                 .config(base.clone().jsessionid(true))
+                .shutdown(shutdown.clone())
                 .into_router(),
         )
         .nest_service(
             "/close",
-            SockJsRouter::new(close).config(base.clone()).into_router(),
+            SockJsRouter::new(close)
+                .config(base.clone())
+                .shutdown(shutdown.clone())
+                .into_router(),
         )
         .nest_service(
             "/goodbye",
             SockJsRouter::new(goodbye)
                 .config(base.clone())
+                .shutdown(shutdown.clone())
                 .into_router(),
         )
         .nest_service(
             "/ticker",
-            SockJsRouter::new(ticker).config(base.clone()).into_router(),
+            SockJsRouter::new(ticker)
+                .config(base.clone())
+                .shutdown(shutdown.clone())
+                .into_router(),
         )
         .nest_service(
             "/amplify",
             SockJsRouter::new(amplify)
                 .config(base.clone())
+                .shutdown(shutdown.clone())
                 .into_router(),
         )
         .nest_service(
             "/broadcast",
             SockJsRouter::new(move |s| broadcast.clone().session(s))
                 .config(base)
+                .shutdown(shutdown.clone())
                 .into_router(),
         )
 }
@@ -233,7 +268,8 @@ async fn main() {
             std::process::exit(2);
         }
     };
-    let mut app = app(&options);
+    let shutdown = Shutdown::new();
+    let mut app = app(&options, &shutdown);
     if let Some(name) = &options.mutation {
         app = match mutations::apply(app, name) {
             Ok(app) => app,
@@ -272,16 +308,46 @@ async fn main() {
         }
     };
     println!("sockjs-test-server listening on http://{addr}");
-    if let Err(e) = axum::serve(
+    let (drained, after_drain) = tokio::sync::oneshot::channel::<()>();
+    let deadline = options.shutdown_deadline;
+    let serve = axum::serve(
         // SockJS frames are small: send them at once, not after Nagle's delay.
         listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         }),
         app.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .await
-    {
-        eprintln!("sockjs-test-server: {e}");
-        std::process::exit(1);
+    // The sessions close first, while axum still serves their last
+    // requests; then axum finishes the requests in flight.
+    .with_graceful_shutdown(async move {
+        signal::terminate().await;
+        println!("sockjs-test-server: shutting down");
+        let report = shutdown.graceful(deadline).await;
+        println!(
+            "sockjs-test-server: {} sessions closed, {} cut off at the deadline",
+            report.sessions - report.forced,
+            report.forced
+        );
+        let _ = drained.send(());
+    });
+    // A connection axum still waits for a second after the sessions are
+    // gone (a client that stopped reading) does not hold the exit.
+    let linger = async {
+        if after_drain.await.is_ok() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            eprintln!("sockjs-test-server: connections still open; exiting anyway");
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(serve) => {
+            if let Err(e) = result {
+                eprintln!("sockjs-test-server: {e}");
+                std::process::exit(1);
+            }
+        }
+        () = linger => {}
     }
+    println!("sockjs-test-server: stopped");
 }

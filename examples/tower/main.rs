@@ -25,7 +25,11 @@
 //! curl -s http://127.0.0.1:8080/api/stats
 //! ```
 //!
-//! `PORT` changes the port (default 8080).
+//! `PORT` changes the port (default 8080). Ctrl-C (or SIGTERM) shuts down
+//! gracefully: the sessions are closed first, then axum finishes.
+
+#[path = "../signal.rs"]
+mod signal;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,7 +44,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use serde_json::{json, Value};
-use sockjs::{Config, Session, SockJsRouter};
+use sockjs::{Config, Session, Shutdown, SockJsRouter};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{
     MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -150,11 +154,12 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(24 * 60 * 60))
 }
 
-fn app() -> Router {
+fn app(shutdown: &Shutdown) -> Router {
     let stats = Arc::new(Stats::default());
     let sockjs_stats = stats.clone();
     let echo_service = SockJsRouter::new(move |session| echo(sockjs_stats.clone(), session))
         .config(Config::default().cors(false))
+        .shutdown(shutdown.clone())
         .into_router();
 
     Router::new()
@@ -192,6 +197,7 @@ async fn main() {
         Err(_) => 8080,
     };
 
+    let shutdown = Shutdown::new();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -202,8 +208,13 @@ async fn main() {
         listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         }),
-        app().into_make_service_with_connect_info::<SocketAddr>(),
+        app(&shutdown).into_make_service_with_connect_info::<SocketAddr>(),
     )
+    .with_graceful_shutdown(async move {
+        signal::terminate().await;
+        let report = shutdown.graceful(Duration::from_secs(10)).await;
+        tracing::info!(?report, "shut down");
+    })
     .await
     .expect("server error");
 }

@@ -37,6 +37,13 @@ pub(crate) async fn greeting(uri: OriginalUri, method: Method) -> Response {
 /// `GET /info`: what the client needs to pick a transport.
 pub(crate) async fn info(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
     let config = &service.config;
+    if service.shutdown.is_shutting_down() {
+        // sockjs-client gives up at once instead of trying every transport.
+        let mut response = Rejection::ShuttingDown.into_response();
+        headers::no_cache(response.headers_mut());
+        headers::cors(config, &request, response.headers_mut());
+        return response;
+    }
     let entropy = uuid::Uuid::new_v4().as_u128() as u32;
     let body = format!(
         r#"{{"websocket":{},"cookie_needed":{},"origins":["*:*"],"entropy":{}}}"#,

@@ -11,10 +11,12 @@ mod rejection;
 mod router;
 mod service;
 mod session;
+mod shutdown;
 mod transport;
 
 pub use config::{Config, JsessionidHook, QueueFullPolicy, DEFAULT_SOCKJS_URL};
 pub use rejection::Rejection;
 pub use router::{router, SockJsRouter};
 pub use session::{close_code, CloseReason, Receiver, SendError, Sender, Session, TrySendError};
+pub use shutdown::{Shutdown, ShutdownReport};
 pub use transport::Transport;

@@ -12,6 +12,7 @@
 //! | WebSocket URL without a valid upgrade | 400 | `Not a valid websocket request` |
 //! | raw `/websocket` with a version other than 8 or 13 | 400 | `Only supported WebSocket protocol is RFC 6455.` |
 //! | body could not be read (client went away mid-body) | 400 | `Could not read the request body.` |
+//! | a new session (or `/info`) while the [`Shutdown`](crate::Shutdown) runs | 503 | `Server shutting down.` |
 //!
 //! A known path with the wrong method answers 405 with `Allow` and no body
 //! (axum's method routing). The 500s are what sockjs-client and the SockJS
@@ -46,6 +47,8 @@ pub enum Rejection {
     UnsupportedWebSocketVersion,
     /// 400: the request body could not be read.
     UnreadableBody,
+    /// 503: the service is shutting down and takes no new session.
+    ShuttingDown,
 }
 
 impl Rejection {
@@ -61,6 +64,7 @@ impl Rejection {
             Rejection::NotWebSocket
             | Rejection::UnsupportedWebSocketVersion
             | Rejection::UnreadableBody => StatusCode::BAD_REQUEST,
+            Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -79,6 +83,7 @@ impl Rejection {
                 "Only supported WebSocket protocol is RFC 6455."
             }
             Rejection::UnreadableBody => "Could not read the request body.",
+            Rejection::ShuttingDown => "Server shutting down.",
         }
     }
 }

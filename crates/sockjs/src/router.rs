@@ -17,6 +17,7 @@ use crate::protocol::is_valid_segment;
 use crate::rejection::Rejection;
 use crate::service::{box_handler, BoxHandler, Service};
 use crate::session::Session;
+use crate::shutdown::Shutdown;
 use crate::transport::{eventsource, htmlfile, jsonp, websocket, xhr, xhr_streaming, Transport};
 
 /// A SockJS service under construction: the handler and its [`Config`].
@@ -46,6 +47,7 @@ use crate::transport::{eventsource, htmlfile, jsonp, websocket, xhr, xhr_streami
 pub struct SockJsRouter {
     handler: BoxHandler,
     config: Config,
+    shutdown: Shutdown,
 }
 
 impl SockJsRouter {
@@ -58,6 +60,7 @@ impl SockJsRouter {
         SockJsRouter {
             handler: box_handler(handler),
             config: Config::default(),
+            shutdown: Shutdown::new(),
         }
     }
 
@@ -66,6 +69,20 @@ impl SockJsRouter {
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
         self
+    }
+
+    /// Puts the service under `shutdown`, a handle it may share with other
+    /// services, so that one call shuts them all down. Default: a handle of
+    /// its own ([`shutdown_handle`](Self::shutdown_handle)).
+    #[must_use]
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = shutdown;
+        self
+    }
+
+    /// The handle that shuts this service down.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
     }
 
     /// The axum router: nest it under the service's prefix. It carries its
@@ -122,7 +139,7 @@ impl SockJsRouter {
             router = add(router, session("jsonp"), get(jsonp::poll));
             router = add(router, session("jsonp_send"), post(jsonp::send));
         }
-        let service = Arc::new(Service::new(self.config, self.handler));
+        let service = Arc::new(Service::new(self.config, self.handler, self.shutdown));
         router
             .route_layer(axum::middleware::from_fn(valid_segments))
             .fallback(|| async { Rejection::NotFound })

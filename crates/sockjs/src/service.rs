@@ -12,9 +12,11 @@ use tracing::{Instrument, Span};
 
 use crate::config::Config;
 use crate::iframe::IframePage;
+use crate::rejection::Rejection;
 use crate::session::core::Core;
 use crate::session::store::{reap, Store};
 use crate::session::{ConnectionInfo, Session};
+use crate::shutdown::{Shutdown, Ticket};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -35,15 +37,17 @@ pub(crate) struct Service {
     pub(crate) config: Config,
     pub(crate) store: Arc<Store>,
     pub(crate) iframe: IframePage,
+    pub(crate) shutdown: Shutdown,
     handler: BoxHandler,
 }
 
 impl Service {
-    pub(crate) fn new(config: Config, handler: BoxHandler) -> Self {
+    pub(crate) fn new(config: Config, handler: BoxHandler, shutdown: Shutdown) -> Self {
         Service {
             iframe: IframePage::new(&config.sockjs_url),
             config,
             store: Arc::default(),
+            shutdown,
             handler,
         }
     }
@@ -61,40 +65,55 @@ impl Service {
 
     /// Starts a session that is not in the store (WebSocket): runs the
     /// handler in `span` (see [`transport_span`]) and returns the session's
-    /// core, and when the handler has started.
-    pub(crate) fn start_unlisted(&self, info: ConnectionInfo, span: Span) -> (Arc<Core>, Started) {
+    /// core, when the handler has started, and its shutdown ticket (keep it
+    /// until the connection is closed).
+    pub(crate) fn start_unlisted(
+        &self,
+        info: ConnectionInfo,
+        span: Span,
+    ) -> (Arc<Core>, Started, Ticket) {
         let (session, core) =
             Session::new(info, self.config.queue_capacity, self.config.queue_full);
+        let ticket = self.shutdown.register(&core);
         let started = self.spawn_handler(session, span);
-        (core, started)
+        (core, started, ticket)
     }
 
     /// The HTTP session `id`, created (handler started, reaper armed) when
     /// there is none. For a new session it also says when the handler has
-    /// started, so the caller sends `o` after that.
+    /// started, so the caller sends `o` after that. No new session is
+    /// created once the service is shutting down.
     pub(crate) fn session(
         &self,
         id: &str,
         info: impl FnOnce() -> ConnectionInfo,
-    ) -> (Arc<Core>, Option<Started>) {
+    ) -> Result<(Arc<Core>, Option<Started>), Rejection> {
+        if let Some(core) = self.store.get(id) {
+            return Ok((core, None));
+        }
+        if self.shutdown.is_shutting_down() {
+            return Err(Rejection::ShuttingDown);
+        }
         let (core, created) = self.store.get_or_create(id, || {
             let (session, core) =
                 Session::new(info(), self.config.queue_capacity, self.config.queue_full);
             (core, session)
         });
         let Some(session) = created else {
-            return (core, None);
+            return Ok((core, None));
         };
+        let ticket = self.shutdown.register(&core);
         tokio::spawn(reap(
             self.store.clone(),
             id.into(),
             core.clone(),
             self.config.disconnect_delay,
+            ticket,
         ));
         let span = transport_span(session.transport());
         let started = self.spawn_handler(session, span);
         tracing::debug!(session = %id, open = self.store.len(), "session opened");
-        (core, Some(started))
+        Ok((core, Some(started)))
     }
 }
 

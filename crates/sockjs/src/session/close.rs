@@ -6,6 +6,9 @@ use std::fmt;
 pub mod close_code {
     /// Normal closure: the handler returned or dropped both halves.
     pub const NORMAL: u16 = 1000;
+    /// The server is going away: [`Shutdown`](crate::Shutdown) closes
+    /// sessions with it.
+    pub const GOING_AWAY: u16 = 1001;
     /// The receiving connection was aborted by the client or the network.
     pub const INTERRUPTED: u16 = 1002;
     /// A WebSocket message was larger than the configured maximum.

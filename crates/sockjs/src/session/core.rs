@@ -40,6 +40,8 @@ struct State {
     /// False once the session closed: the application's stream ends when
     /// `inbox` is drained.
     inbox_open: bool,
+    /// A receiving connection took the close frame.
+    close_delivered: bool,
 }
 
 /// One session's shared state. The lock is held only for a few field
@@ -92,6 +94,7 @@ impl Core {
                 close_frame: None,
                 inbox: VecDeque::new(),
                 inbox_open: true,
+                close_delivered: false,
             }),
             capacity: capacity.max(1),
             closed: AtomicBool::new(false),
@@ -256,6 +259,17 @@ impl Core {
         self.closed.load(Ordering::Acquire)
     }
 
+    /// Whether a receiving connection took the close frame: nothing is left
+    /// to deliver.
+    pub(crate) fn close_delivered(&self) -> bool {
+        self.lock().close_delivered
+    }
+
+    /// Whether the session was forgotten ([`finish`](Self::finish)).
+    pub(crate) fn is_gone(&self) -> bool {
+        self.lock().outbox == Outbox::Gone
+    }
+
     /// Why the session ended, once it has.
     pub(crate) fn reason(&self) -> Option<CloseReason> {
         self.reason.get().cloned()
@@ -316,8 +330,11 @@ impl Attachment {
         let was_full = {
             let mut state = core.lock();
             if state.out.is_empty() {
-                return match &state.close_frame {
-                    Some(frame) => Poll::Ready(Next::Close(frame.clone())),
+                return match state.close_frame.clone() {
+                    Some(frame) => {
+                        state.close_delivered = true;
+                        Poll::Ready(Next::Close(frame))
+                    }
                     None => Poll::Pending,
                 };
             }

@@ -8,6 +8,7 @@ use dashmap::DashMap;
 
 use super::close::CloseReason;
 use super::core::Core;
+use crate::shutdown::Ticket;
 
 /// Open HTTP-transport sessions by id. WebSocket sessions are not here:
 /// they live as long as their socket, and their ids may repeat.
@@ -55,12 +56,26 @@ impl Store {
 
 /// Watches one HTTP session: once no receiving connection has been attached
 /// for `delay`, the session times out (if still open), is removed from the
-/// store and its queues are dropped.
-pub(crate) async fn reap(store: Arc<Store>, id: Box<str>, core: Arc<Core>, delay: Duration) {
+/// store and its queues are dropped. It holds the session's shutdown
+/// `ticket`: drained once a receiver took the close frame, dropped when the
+/// session is forgotten (or cut off by the shutdown).
+pub(crate) async fn reap(
+    store: Arc<Store>,
+    id: Box<str>,
+    core: Arc<Core>,
+    delay: Duration,
+    mut ticket: Ticket,
+) {
     loop {
         let change = core.on_change();
         tokio::pin!(change);
         change.as_mut().enable();
+        if core.close_delivered() {
+            ticket.drained();
+        }
+        if core.is_gone() {
+            break;
+        }
         if core.is_attached() {
             change.await;
             continue;
@@ -76,5 +91,6 @@ pub(crate) async fn reap(store: Arc<Store>, id: Box<str>, core: Arc<Core>, delay
     }
     store.remove(&id, &core);
     core.finish(CloseReason::TimedOut);
+    drop(ticket);
     tracing::debug!(session = %id, reason = ?core.reason(), "session forgotten");
 }

@@ -277,7 +277,10 @@ pub(crate) async fn serve(
         cors,
     } = receiving;
     let config = &service.config;
-    let (core, started) = service.session(id, || super::connection_info(parts, transport));
+    let (core, started) = match service.session(id, || super::connection_info(parts, transport)) {
+        Ok(session) => session,
+        Err(rejection) => return reject(service, parts, rejection),
+    };
     let created = started.is_some();
     let body = match core.attach() {
         Ok(attachment) => {

@@ -54,6 +54,9 @@ fn upgrade(service: Arc<Service>, request: Request, transport: Transport) -> Res
     if !is_upgrade(&parts.headers) {
         return Rejection::NotWebSocket.into_response();
     }
+    if service.shutdown.is_shutting_down() {
+        return Rejection::ShuttingDown.into_response();
+    }
     let info = connection_info(&parts, transport);
     let span = transport_span(transport);
     let limit = service.config.max_message_size;

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::socket::{close_cleanly, Goodbye, Incoming, RecvError, Socket};
 use crate::protocol::{parse_websocket_message, Frame};
-use crate::service::Service;
+use crate::service::{Service, Started};
 use crate::session::core::{Core, Next, PushError};
 use crate::session::{close_code, CloseReason, ConnectionInfo};
 use crate::transport::Transport;
@@ -27,15 +27,33 @@ enum End {
     Failed(CloseReason),
 }
 
-/// Runs the session of one upgraded socket.
+/// Runs the session of one upgraded socket, until its connection is closed
+/// or the shutdown's deadline cuts it off.
 pub(crate) async fn run<S: Socket>(
     service: Arc<Service>,
-    mut socket: S,
+    socket: S,
     info: ConnectionInfo,
     span: tracing::Span,
 ) {
     let framed = info.transport != Transport::RawWebSocket;
-    let (core, started) = service.start_unlisted(info, span.clone());
+    let (core, started, ticket) = service.start_unlisted(info, span.clone());
+    tokio::select! {
+        () = run_session(&service, &core, started, socket, framed, &span) => {}
+        () = service.shutdown.forced() => {
+            span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
+        }
+    }
+    drop(ticket);
+}
+
+async fn run_session<S: Socket>(
+    service: &Service,
+    core: &Arc<Core>,
+    started: Started,
+    mut socket: S,
+    framed: bool,
+    span: &tracing::Span,
+) {
     let Ok(mut attachment) = core.attach() else {
         return;
     };
@@ -45,7 +63,7 @@ pub(crate) async fn run<S: Socket>(
             "could not send the open frame".into(),
         ))
     } else {
-        serve(&service, &core, &mut socket, framed, &mut attachment).await
+        serve(service, core, &mut socket, framed, &mut attachment).await
     };
     attachment.finish();
     let (why, goodbye) = match end {

@@ -1,0 +1,402 @@
+//! Graceful shutdown over real sockets: every transport's clients get what
+//! was queued before the shutdown, then `c[1001,"Server shutting down"]`
+//! (a 1001 close frame on raw websockets) and a clean end; new sessions are
+//! refused; `axum::serve(..).with_graceful_shutdown(..)` returns.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use sockjs::{Config, Sender, Session, Shutdown, SockJsRouter};
+use sockjs_conformance::client::{Request, Target, WireFrame, WireWs};
+use tokio::sync::oneshot;
+
+/// Clients per transport in each shutdown cycle.
+const CLIENTS: usize = 5;
+
+/// A service whose sessions only listen; their senders are collected.
+fn app(shutdown: &Shutdown, config: Config) -> (Router, Arc<Mutex<Vec<Sender>>>) {
+    let senders: Arc<Mutex<Vec<Sender>>> = Arc::default();
+    let collected = senders.clone();
+    let service = SockJsRouter::new(move |session: Session| {
+        let senders = collected.clone();
+        async move {
+            let (tx, mut rx) = session.split();
+            senders.lock().unwrap().push(tx);
+            while rx.recv().await.is_some() {}
+        }
+    })
+    .config(config)
+    .shutdown(shutdown.clone())
+    .into_router();
+    (Router::new().nest_service("/svc", service), senders)
+}
+
+struct Server {
+    target: Target,
+    stop: oneshot::Sender<Duration>,
+    served: tokio::task::JoinHandle<sockjs::ShutdownReport>,
+}
+
+async fn start(shutdown: Shutdown, app: Router) -> Server {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr: SocketAddr = listener.local_addr().unwrap();
+    let (stop, signal) = oneshot::channel::<Duration>();
+    let report = Arc::new(Mutex::new(None));
+    let reported = report.clone();
+    let served = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async move {
+                let deadline = signal.await.unwrap();
+                *reported.lock().unwrap() = Some(shutdown.graceful(deadline).await);
+            })
+            .await
+            .unwrap();
+        let report = report.lock().unwrap().take();
+        report.expect("the shutdown ran")
+    });
+    Server {
+        target: Target {
+            addr,
+            host: addr.to_string(),
+            prefix: String::new(),
+            timeout: Duration::from_secs(5),
+        },
+        stop,
+        served,
+    }
+}
+
+/// One client's view: its frames from `o` to the close frame.
+type Opened = tokio::task::JoinHandle<Result<Vec<String>, String>>;
+
+/// How a streaming transport's body reads.
+struct Streaming {
+    method: &'static str,
+    /// The prelude ends with this.
+    prelude_end: &'static str,
+    /// Each frame ends with this.
+    frame_end: &'static str,
+    /// The frame inside its wrapping.
+    unwrap: fn(&str) -> Option<String>,
+}
+
+const XHR_STREAMING: Streaming = Streaming {
+    method: "POST",
+    prelude_end: "h\n",
+    frame_end: "\n",
+    unwrap: |f| f.strip_suffix('\n').map(str::to_owned),
+};
+
+const EVENTSOURCE: Streaming = Streaming {
+    method: "GET",
+    prelude_end: "\r\n",
+    frame_end: "\r\n\r\n",
+    unwrap: |f| {
+        Some(
+            f.strip_prefix("data: ")?
+                .strip_suffix("\r\n\r\n")?
+                .to_owned(),
+        )
+    },
+};
+
+const HTMLFILE: Streaming = Streaming {
+    method: "GET",
+    prelude_end: "\r\n\r\n",
+    frame_end: "</script>\r\n",
+    unwrap: |f| {
+        let json = f
+            .strip_prefix("<script>\np(")?
+            .strip_suffix(");\n</script>\r\n")?;
+        serde_json::from_str(json).ok()
+    },
+};
+
+/// Opens a streaming receiver and reads its frames until `c[...]`, then
+/// the end of the body and of the connection.
+fn streaming(target: &Target, path: String, how: &'static Streaming) -> Opened {
+    let target = target.clone();
+    tokio::spawn(async move {
+        let e = |e: sockjs_conformance::client::Error| format!("{path}: {e}");
+        let mut r = target
+            .open(Request::new(how.method, path.clone()))
+            .await
+            .map_err(e)?;
+        r.read_text_until(how.prelude_end).await.map_err(e)?;
+        let mut frames = Vec::new();
+        loop {
+            let wrapped = r.read_text_until(how.frame_end).await.map_err(e)?;
+            let frame =
+                (how.unwrap)(&wrapped).ok_or_else(|| format!("{path}: malformed {wrapped:?}"))?;
+            if frame == "h" {
+                continue;
+            }
+            let last = frame.starts_with('c');
+            frames.push(frame);
+            if last {
+                break;
+            }
+        }
+        r.expect_end().await.map_err(e)?;
+        r.conn().expect_closed().await.map_err(e)?;
+        Ok(frames)
+    })
+}
+
+/// Polls `path` until a close frame; `unwrap` takes the frame out of the
+/// transport's wrapping.
+fn polling(target: &Target, path: String, unwrap: fn(&str) -> Option<String>) -> Opened {
+    let target = target.clone();
+    tokio::spawn(async move {
+        let mut frames = Vec::new();
+        loop {
+            let r = target
+                .send(Request::new(
+                    if path.contains("jsonp") {
+                        "GET"
+                    } else {
+                        "POST"
+                    },
+                    path.clone(),
+                ))
+                .await
+                .map_err(|e| format!("{path}: {e}"))?;
+            if r.status() != 200 {
+                return Err(format!("{path}: status {} {:?}", r.status(), r.text()));
+            }
+            let frame =
+                unwrap(&r.text()).ok_or_else(|| format!("{path}: malformed {:?}", r.text()))?;
+            if frame == "h" {
+                continue;
+            }
+            let last = frame.starts_with('c');
+            frames.push(frame);
+            if last {
+                return Ok(frames);
+            }
+        }
+    })
+}
+
+fn websocket(target: &Target, path: String) -> Opened {
+    let target = target.clone();
+    tokio::spawn(async move {
+        let mut ws = WireWs::connect(&target, &path)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        let end = ws
+            .until_closed(true)
+            .await
+            .map_err(|e| format!("{path}: {e}"))?;
+        if end.close != Some((1001, "Server shutting down".into())) {
+            return Err(format!("{path}: close frame {:?}", end.close));
+        }
+        if !end.server_ended {
+            return Err(format!("{path}: the server did not end the connection"));
+        }
+        Ok(end.texts)
+    })
+}
+
+/// Waits until `n` sessions are open and their handlers registered.
+async fn until_open(senders: &Mutex<Vec<Sender>>, n: usize) {
+    for _ in 0..5000 {
+        if senders.lock().unwrap().len() == n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    panic!("{} of {n} sessions opened", senders.lock().unwrap().len());
+}
+
+/// Shutdowns repeated: each cycle is a fresh server with its clients.
+const CYCLES: usize = 200;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_transport_gets_its_messages_then_the_close_frame() {
+    for cycle in 0..CYCLES {
+        tokio::time::timeout(Duration::from_secs(20), shutdown_cycle())
+            .await
+            .unwrap_or_else(|_| panic!("cycle {cycle} timed out"));
+    }
+}
+
+/// One server, `CLIENTS` clients on each transport, one shutdown.
+async fn shutdown_cycle() {
+    let shutdown = Shutdown::new();
+    let config = Config::default().heartbeat_delay(Duration::from_secs(60));
+    let (app, senders) = app(&shutdown, config);
+    let server = start(shutdown.clone(), app).await;
+    let t = &server.target;
+
+    let mut clients: Vec<(String, Opened)> = Vec::new();
+    for i in 0..CLIENTS {
+        let s = |name: &str| format!("/svc/0/{name}{i}");
+        clients.push((
+            "websocket".into(),
+            websocket(t, format!("{}/websocket", s("ws"))),
+        ));
+        clients.push(("raw".into(), websocket(t, "/svc/websocket".into())));
+        clients.push((
+            "xhr_streaming".into(),
+            streaming(t, format!("{}/xhr_streaming", s("xs")), &XHR_STREAMING),
+        ));
+        clients.push((
+            "eventsource".into(),
+            streaming(t, format!("{}/eventsource", s("es")), &EVENTSOURCE),
+        ));
+        clients.push((
+            "htmlfile".into(),
+            streaming(t, format!("{}/htmlfile?c=cb", s("hf")), &HTMLFILE),
+        ));
+        clients.push((
+            "xhr".into(),
+            polling(t, format!("{}/xhr", s("xp")), |b| {
+                b.strip_suffix('\n').map(str::to_owned)
+            }),
+        ));
+        clients.push((
+            "jsonp".into(),
+            polling(t, format!("{}/jsonp?c=cb", s("jp")), |b| {
+                let json = b.strip_prefix("/**/cb(")?.strip_suffix(");\r\n")?;
+                serde_json::from_str(json).ok()
+            }),
+        ));
+    }
+    until_open(&senders, clients.len()).await;
+    assert_eq!(shutdown.open_sessions(), clients.len());
+    // Queued right before the shutdown.
+    for tx in senders.lock().unwrap().iter() {
+        tx.try_send("before").unwrap();
+    }
+    server.stop.send(Duration::from_secs(5)).unwrap();
+
+    for (transport, client) in clients {
+        let frames = client
+            .await
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{transport}: {e}"));
+        if transport == "raw" {
+            assert_eq!(frames, ["before"], "{transport}");
+            continue;
+        }
+        let close = "c[1001,\"Server shutting down\"]";
+        let messages: Vec<&str> = frames
+            .iter()
+            .map(String::as_str)
+            .filter(|f| *f != "o")
+            .collect();
+        assert_eq!(
+            messages,
+            ["a[\"before\"]", close],
+            "{transport}: {frames:?}"
+        );
+    }
+    let report = tokio::time::timeout(Duration::from_secs(5), server.served)
+        .await
+        .expect("axum::serve returned after the shutdown")
+        .unwrap();
+    assert_eq!(report.sessions, CLIENTS * 7);
+    assert_eq!(report.forced, 0);
+    // Websockets are gone; HTTP sessions are forgotten disconnect_delay
+    // after their last request, as always.
+    assert_eq!(shutdown.open_sessions(), CLIENTS * 5);
+}
+
+#[tokio::test]
+async fn new_sessions_are_refused_once_it_began() {
+    let shutdown = Shutdown::new();
+    let (app, _senders) = app(&shutdown, Config::default());
+    let server = start(shutdown.clone(), app).await;
+    let t = server.target.clone();
+    shutdown.begin();
+    for (method, path) in [
+        ("GET", "/svc/info"),
+        ("POST", "/svc/0/new/xhr"),
+        ("POST", "/svc/0/new/xhr_streaming"),
+        ("GET", "/svc/0/new/eventsource"),
+        ("GET", "/svc/0/new/jsonp?c=x"),
+        ("GET", "/svc/0/new/htmlfile?c=x"),
+    ] {
+        let r = t.send(Request::new(method, path)).await.unwrap();
+        assert_eq!(
+            (r.status(), r.text()),
+            (503, "Server shutting down.".into()),
+            "{path}"
+        );
+    }
+    let err = WireWs::connect(&t, "/svc/0/new/websocket")
+        .await
+        .unwrap_err();
+    assert!(err.0.contains("503"), "{err:?}");
+    drop(server);
+}
+
+#[tokio::test]
+async fn a_client_that_never_comes_back_is_cut_off_at_the_deadline() {
+    let shutdown = Shutdown::new();
+    let config = Config::default().disconnect_delay(Duration::from_secs(60));
+    let (app, senders) = app(&shutdown, config);
+    let server = start(shutdown.clone(), app).await;
+    let r = server
+        .target
+        .send(Request::new("POST", "/svc/0/gone/xhr"))
+        .await
+        .unwrap();
+    assert_eq!(r.text(), "o\n");
+    until_open(&senders, 1).await;
+    let started = std::time::Instant::now();
+    server.stop.send(Duration::from_millis(300)).unwrap();
+    let report = server.served.await.unwrap();
+    assert_eq!((report.sessions, report.forced), (1, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!senders.lock().unwrap()[0].is_open());
+    // The cut-off session is forgotten at once, not after disconnect_delay.
+    for _ in 0..100 {
+        if shutdown.open_sessions() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} sessions left", shutdown.open_sessions());
+}
+
+#[tokio::test]
+async fn a_websocket_that_does_not_read_is_cut_off_at_the_deadline() {
+    let shutdown = Shutdown::new();
+    let (app, senders) = app(&shutdown, Config::default().queue_capacity(1_000_000));
+    let server = start(shutdown.clone(), app).await;
+    let mut ws = WireWs::connect(&server.target, "/svc/0/stuck/websocket")
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+    until_open(&senders, 1).await;
+    // Far more than the socket buffers hold: the session loop blocks.
+    let tx = senders.lock().unwrap()[0].clone();
+    let big = "x".repeat(64 * 1024);
+    for _ in 0..200 {
+        tx.try_send(big.clone()).unwrap();
+    }
+    let started = std::time::Instant::now();
+    server.stop.send(Duration::from_millis(300)).unwrap();
+    let report = server.served.await.unwrap();
+    assert_eq!((report.sessions, report.forced), (1, 1));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    for _ in 0..100 {
+        if shutdown.open_sessions() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{} sessions left", shutdown.open_sessions());
+}
