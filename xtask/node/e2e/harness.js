@@ -10,6 +10,8 @@
   'use strict';
 
   var WAIT_MS = 10000;
+  // Sessions of the close-cycles case (half on the slower iframe transports).
+  var CLOSE_CYCLES = 50;
   var started = Date.now();
 
   // ---- a visible log, so a failure screenshot shows what happened ----
@@ -355,6 +357,48 @@
       var ev = await c.closed();
       expectClose(ev, 3000, 'Go away!', true);
       return 'closed 3000 "Go away!"';
+    },
+
+    // A close is a race between the server letting go of the connection
+    // and the client reading its last bytes, so it is repeated: every one
+    // of CLOSE_CYCLES sessions on /close must end 3000 "Go away!", clean
+    // (a close frame lost to a TCP reset shows as 1006, not clean).
+    'close-cycles': async function (ctx) {
+      var n = ctx.transport && ctx.transport.indexOf('iframe') === 0 ? CLOSE_CYCLES / 2 : CLOSE_CYCLES;
+      for (var i = 0; i < n; i++) {
+        var c = new Client(ctx.base + '/close', ctx.transport, 'cycle ' + i);
+        var ev = await c.closed();
+        if (!c.opened) throw new Error('cycle ' + i + ': closed before open: ' + c.describeClose());
+        try {
+          expectClose(ev, 3000, 'Go away!', true);
+        } catch (e) {
+          throw new Error('cycle ' + i + ' of ' + n + ': ' + e.message);
+        }
+      }
+      return n + ' sessions closed 3000 "Go away!", clean';
+    },
+
+    // /goodbye queues 20 messages and closes at once: all 20 arrive, in
+    // order, before the close (3000 "Go away!", clean). Repeated.
+    'goodbye': async function (ctx) {
+      var n = ctx.transport && ctx.transport.indexOf('iframe') === 0 ? CLOSE_CYCLES / 4 : CLOSE_CYCLES / 2;
+      var want = [];
+      for (var k = 1; k <= 20; k++) want.push(String(k));
+      for (var i = 0; i < n; i++) {
+        var c = new Client(ctx.base + '/goodbye', ctx.transport, 'cycle ' + i);
+        var ev = await c.closed();
+        var what = 'cycle ' + i + ' of ' + n + ': ';
+        if (!c.opened) throw new Error(what + 'closed before open: ' + c.describeClose());
+        if (c.messages.join(',') !== want.join(',')) {
+          throw new Error(what + 'got ' + JSON.stringify(c.messages) + ' before ' + c.describeClose());
+        }
+        try {
+          expectClose(ev, 3000, 'Go away!', true);
+        } catch (e) {
+          throw new Error(what + e.message);
+        }
+      }
+      return n + ' sessions: 20 messages in order, then 3000 "Go away!", clean';
     },
 
     // The client closes: 1000 "Normal closure", clean; a new connection

@@ -51,6 +51,8 @@ const PER_TRANSPORT = [
   'large-200k',
   'burst-200',
   'server-close',
+  'close-cycles',
+  'goodbye',
   'client-close',
   'cookie-needed',
   'disabled-websocket',
