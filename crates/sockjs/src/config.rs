@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::origin::{OriginPattern, OriginPolicy};
 use crate::transport::Transport;
 
 /// The sockjs-client 1.x bundle on a public CDN, the default iframe client.
@@ -56,6 +57,13 @@ pub struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) queue_full: QueueFullPolicy,
     pub(crate) close_timeout: Duration,
+    pub(crate) allowed_origins: Option<Vec<OriginPattern>>,
+    pub(crate) null_origin: bool,
+    pub(crate) missing_origin: bool,
+    pub(crate) unprotected_transports: bool,
+    pub(crate) max_sessions: Option<usize>,
+    pub(crate) max_sessions_per_address: Option<usize>,
+    pub(crate) body_timeout: Duration,
 }
 
 impl Default for Config {
@@ -72,6 +80,13 @@ impl Default for Config {
             queue_capacity: 1024,
             queue_full: QueueFullPolicy::Wait,
             close_timeout: Duration::from_secs(3),
+            allowed_origins: None,
+            null_origin: false,
+            missing_origin: true,
+            unprotected_transports: false,
+            max_sessions: None,
+            max_sessions_per_address: None,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -96,6 +111,11 @@ impl fmt::Debug for Config {
             .field("queue_capacity", &self.queue_capacity)
             .field("queue_full", &self.queue_full)
             .field("close_timeout", &self.close_timeout)
+            .field("origins", &self.origin_policy())
+            .field("unprotected_transports", &self.unprotected_transports)
+            .field("max_sessions", &self.max_sessions)
+            .field("max_sessions_per_address", &self.max_sessions_per_address)
+            .field("body_timeout", &self.body_timeout)
             .finish()
     }
 }
@@ -225,6 +245,137 @@ impl Config {
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
         self
+    }
+}
+
+impl Config {
+    /// Lets only pages of these origins use the service: every request
+    /// (but the greeting) and WebSocket upgrade with an `Origin` outside the
+    /// list gets `403 Origin not allowed.`, and no session. Patterns are
+    /// `scheme://host[:port]`; the host may start with `*.` (any subdomain,
+    /// not the domain itself) and the port may be `*`:
+    /// `"https://app.example"`, `"https://*.example.com"`,
+    /// `"http://localhost:*"`. The service's own origin is always allowed
+    /// (its iframe page makes same-origin requests).
+    ///
+    /// Under a restricted policy:
+    /// - requests without `Origin` are allowed
+    ///   ([`allow_missing_origin`](Self::allow_missing_origin)), unless the
+    ///   browser says they come from another site (`Sec-Fetch-Site`), as a
+    ///   `<script>` or `<img>` tag's do; `Origin: null` is refused
+    ///   ([`allow_null_origin`](Self::allow_null_origin));
+    /// - CORS answers only ever name allowed origins, `/info` lists the
+    ///   patterns in `origins`, and the iframe page may only be framed by
+    ///   them (`Content-Security-Policy: frame-ancestors`);
+    /// - jsonp-polling is off (404): its `<script>` requests carry no
+    ///   `Origin`, and any page can read what they return. See
+    ///   [`unprotected_transports`](Self::unprotected_transports).
+    ///
+    /// Default: every origin is allowed, as in sockjs-node.
+    ///
+    /// # Panics
+    ///
+    /// When a pattern is not of that form: a configuration mistake, found
+    /// when the service is built.
+    ///
+    /// ```
+    /// let config = sockjs::Config::default()
+    ///     .allowed_origins(["https://app.example", "https://*.app.example"]);
+    /// ```
+    #[must_use]
+    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let patterns = origins
+            .into_iter()
+            .map(|o| OriginPattern::parse(o.as_ref()).unwrap_or_else(|e| panic!("{}", e.0)))
+            .collect();
+        self.allowed_origins = Some(patterns);
+        self
+    }
+
+    /// Under [`allowed_origins`](Self::allowed_origins), whether
+    /// `Origin: null` (sandboxed iframes, `file:` pages) is allowed.
+    /// Default: no.
+    #[must_use]
+    pub fn allow_null_origin(mut self, allow: bool) -> Self {
+        self.null_origin = allow;
+        self
+    }
+
+    /// Under [`allowed_origins`](Self::allowed_origins), whether requests
+    /// without `Origin` are allowed: non-browser clients, and browsers'
+    /// same-origin `GET`s (an eventsource on the page's own origin). Turn
+    /// it off to admit browsers of the allowed origins only. Default: yes.
+    #[must_use]
+    pub fn allow_missing_origin(mut self, allow: bool) -> Self {
+        self.missing_origin = allow;
+        self
+    }
+
+    /// Keeps jsonp-polling on under [`allowed_origins`](Self::allowed_origins),
+    /// without an origin check on its receiving requests: a `<script>` tag
+    /// sends no `Origin`, and whatever page includes it reads the frames,
+    /// so any site can open a session with the user's cookies and read it.
+    /// Only for clients that have nothing better (IE 7 and older) and
+    /// services with nothing to protect. Default: off.
+    #[must_use]
+    pub fn unprotected_transports(mut self, on: bool) -> Self {
+        self.unprotected_transports = on;
+        self
+    }
+
+    /// Most sessions the service holds at once, on every transport; a
+    /// request that would open one more gets `503 Too many sessions.`
+    /// (refused before the handshake hook and before any session exists).
+    /// Default: no limit.
+    #[must_use]
+    pub fn max_sessions(mut self, sessions: usize) -> Self {
+        self.max_sessions = Some(sessions);
+        self
+    }
+
+    /// Most sessions open at once from one remote address (its IP, from
+    /// axum's `ConnectInfo<SocketAddr>`); past it `429 Too many sessions
+    /// from this address.`. Behind a proxy every client has the proxy's
+    /// address, so leave it off there (or set `ConnectInfo` from
+    /// `X-Forwarded-For` in a layer you trust). Default: off.
+    #[must_use]
+    pub fn max_sessions_per_address(mut self, sessions: usize) -> Self {
+        self.max_sessions_per_address = Some(sessions);
+        self
+    }
+
+    /// How long a `xhr_send` or `jsonp_send` request may take to deliver
+    /// its body; a client that stops sending halfway gets
+    /// `408 Request body timed out.` and its connection is let go.
+    /// Default: 30 s.
+    #[must_use]
+    pub fn body_timeout(mut self, timeout: Duration) -> Self {
+        self.body_timeout = timeout;
+        self
+    }
+
+    /// The origin policy these options describe.
+    pub(crate) fn origin_policy(&self) -> OriginPolicy {
+        match &self.allowed_origins {
+            None => OriginPolicy::Any,
+            Some(patterns) => OriginPolicy::Only {
+                patterns: patterns.clone(),
+                null: self.null_origin,
+                missing: self.missing_origin,
+            },
+        }
+    }
+
+    /// Whether `transport` is served, the origin policy considered.
+    pub(crate) fn is_served(&self, transport: Transport) -> bool {
+        self.is_enabled(transport)
+            && !(transport == Transport::JsonpPolling
+                && self.allowed_origins.is_some()
+                && !self.unprotected_transports)
     }
 }
 

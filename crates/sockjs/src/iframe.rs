@@ -17,10 +17,13 @@ use crate::service::Service;
 pub(crate) struct IframePage {
     body: String,
     etag: HeaderValue,
+    /// `Content-Security-Policy` under a restricted origin policy: only
+    /// the allowed origins may frame the page.
+    frame_ancestors: Option<HeaderValue>,
 }
 
 impl IframePage {
-    pub(crate) fn new(sockjs_url: &str) -> Self {
+    pub(crate) fn new(sockjs_url: &str, frame_ancestors: Option<String>) -> Self {
         let body = format!(
             r#"<!DOCTYPE html>
 <html>
@@ -42,7 +45,11 @@ impl IframePage {
         let digest = Md5::digest(body.as_bytes());
         let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
         let etag = HeaderValue::from_str(&format!("\"{hex}\"")).expect("hex is a valid header");
-        IframePage { body, etag }
+        IframePage {
+            body,
+            etag,
+            frame_ancestors: frame_ancestors.and_then(|csp| HeaderValue::from_str(&csp).ok()),
+        }
     }
 }
 
@@ -78,5 +85,8 @@ pub(crate) async fn page(
     let out = response.headers_mut();
     headers::cache_for_a_year(out);
     out.insert(header::ETAG, page.etag.clone());
+    if let Some(csp) = &page.frame_ancestors {
+        out.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+    }
     response
 }

@@ -45,10 +45,12 @@ pub(crate) async fn info(State(service): State<Arc<Service>>, request: HeaderMap
         return response;
     }
     let entropy = uuid::Uuid::new_v4().as_u128() as u32;
+    let origins = serde_json::to_string(&service.origins.info_list()).unwrap_or_default();
     let body = format!(
-        r#"{{"websocket":{},"cookie_needed":{},"origins":["*:*"],"entropy":{}}}"#,
+        r#"{{"websocket":{},"cookie_needed":{},"origins":{},"entropy":{}}}"#,
         config.is_enabled(Transport::WebSocket),
         config.jsessionid.is_some(),
+        origins,
         entropy
     );
     let mut response = (

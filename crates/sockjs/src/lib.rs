@@ -4,9 +4,12 @@
 pub mod protocol;
 
 mod config;
+mod handshake;
 mod headers;
 mod iframe;
 mod info;
+mod limits;
+mod origin;
 mod rejection;
 mod router;
 mod service;
@@ -15,6 +18,7 @@ mod shutdown;
 mod transport;
 
 pub use config::{Config, JsessionidHook, QueueFullPolicy, DEFAULT_SOCKJS_URL};
+pub use handshake::Handshake;
 pub use rejection::Rejection;
 pub use router::{router, SockJsRouter};
 pub use session::{close_code, CloseReason, Receiver, SendError, Sender, Session, TrySendError};

@@ -13,6 +13,10 @@
 //! | raw `/websocket` with a version other than 8 or 13 | 400 | `Only supported WebSocket protocol is RFC 6455.` |
 //! | body could not be read (client went away mid-body) | 400 | `Could not read the request body.` |
 //! | a new session (or `/info`) while the [`Shutdown`](crate::Shutdown) runs | 503 | `Server shutting down.` |
+//! | `Origin` not allowed by [`Config::allowed_origins`](crate::Config::allowed_origins) | 403 | `Origin not allowed.` |
+//! | a new session past [`Config::max_sessions`](crate::Config::max_sessions) | 503 | `Too many sessions.` |
+//! | a new session past [`Config::max_sessions_per_address`](crate::Config::max_sessions_per_address) | 429 | `Too many sessions from this address.` |
+//! | a send body not complete within [`Config::body_timeout`](crate::Config::body_timeout) | 408 | `Request body timed out.` |
 //!
 //! A known path with the wrong method answers 405 with `Allow` and no body
 //! (axum's method routing). The 500s are what sockjs-client and the SockJS
@@ -49,6 +53,14 @@ pub enum Rejection {
     UnreadableBody,
     /// 503: the service is shutting down and takes no new session.
     ShuttingDown,
+    /// 403: the request's `Origin` is not allowed.
+    OriginNotAllowed,
+    /// 503: the service holds as many sessions as it may.
+    TooManySessions,
+    /// 429: the client's address holds as many sessions as it may.
+    TooManySessionsFromAddress,
+    /// 408: the send body did not arrive in time.
+    BodyTimeout,
 }
 
 impl Rejection {
@@ -64,7 +76,10 @@ impl Rejection {
             Rejection::NotWebSocket
             | Rejection::UnsupportedWebSocketVersion
             | Rejection::UnreadableBody => StatusCode::BAD_REQUEST,
-            Rejection::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::ShuttingDown | Rejection::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::OriginNotAllowed => StatusCode::FORBIDDEN,
+            Rejection::TooManySessionsFromAddress => StatusCode::TOO_MANY_REQUESTS,
+            Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         }
     }
 
@@ -84,6 +99,10 @@ impl Rejection {
             }
             Rejection::UnreadableBody => "Could not read the request body.",
             Rejection::ShuttingDown => "Server shutting down.",
+            Rejection::OriginNotAllowed => "Origin not allowed.",
+            Rejection::TooManySessions => "Too many sessions.",
+            Rejection::TooManySessionsFromAddress => "Too many sessions from this address.",
+            Rejection::BodyTimeout => "Request body timed out.",
         }
     }
 }

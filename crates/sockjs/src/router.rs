@@ -4,13 +4,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{RawPathParams, Request};
+use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 
 use crate::config::Config;
+use crate::handshake::{self, BoxHandshake, Handshake};
 use crate::iframe;
 use crate::info;
 use crate::protocol::is_valid_segment;
@@ -48,6 +49,7 @@ pub struct SockJsRouter {
     handler: BoxHandler,
     config: Config,
     shutdown: Shutdown,
+    handshake: Option<BoxHandshake>,
 }
 
 impl SockJsRouter {
@@ -61,7 +63,18 @@ impl SockJsRouter {
             handler: box_handler(handler),
             config: Config::default(),
             shutdown: Shutdown::new(),
+            handshake: None,
         }
+    }
+
+    /// Runs `hook` on every request that would open a session, before the
+    /// session exists: it accepts (and attaches data the handler reads from
+    /// [`Session::extensions`]) or refuses with a response of its own. Its
+    /// arguments are axum extractors; see [`Handshake`].
+    #[must_use]
+    pub fn handshake<Args: 'static>(mut self, hook: impl Handshake<Args>) -> Self {
+        self.handshake = Some(handshake::boxed(hook));
+        self
     }
 
     /// Replaces the options.
@@ -92,12 +105,10 @@ impl SockJsRouter {
         S: Clone + Send + Sync + 'static,
     {
         let config = &self.config;
-        let on = |t: Transport| config.is_enabled(t);
+        let on = |t: Transport| config.is_served(t);
         let session = |name: &str| format!("/{{server}}/{{session}}/{name}");
-        let mut router: Router<Arc<Service>> = Router::new()
-            .route("/", any(info::greeting))
-            .route("/info", get(info::info).options(info::preflight))
-            .route("/{file}", any(iframe::page));
+        let mut router: Router<Arc<Service>> =
+            Router::new().route("/info", get(info::info).options(info::preflight));
         let add =
             |router: Router<Arc<Service>>, path: String, route: MethodRouter<Arc<Service>>| {
                 router.route(&path, route)
@@ -139,9 +150,23 @@ impl SockJsRouter {
             router = add(router, session("jsonp"), get(jsonp::poll));
             router = add(router, session("jsonp_send"), post(jsonp::send));
         }
-        let service = Arc::new(Service::new(self.config, self.handler, self.shutdown));
+        let service = Arc::new(Service::new(
+            self.config,
+            self.handler,
+            self.shutdown,
+            self.handshake,
+        ));
         router
+            .route_layer(axum::middleware::from_fn_with_state(
+                service.clone(),
+                allowed_origin,
+            ))
             .route_layer(axum::middleware::from_fn(valid_segments))
+            // After the layers, not checked: the greeting, and the iframe
+            // page (static; under a restricted policy its CSP lets only
+            // the allowed origins frame it).
+            .route("/", any(info::greeting))
+            .route("/{file}", any(iframe::page))
             .fallback(|| async { Rejection::NotFound })
             .with_state(service)
     }
@@ -164,6 +189,25 @@ async fn valid_segments(
     } else {
         Rejection::NotFound.into_response()
     }
+}
+
+/// `403 Origin not allowed.` for a request from an origin the service's
+/// policy does not allow ([`Config::allowed_origins`]). jsonp's receiving
+/// requests may lack `Origin` when the unprotected transports are on.
+async fn allowed_origin(
+    State(service): State<Arc<Service>>,
+    matched: Option<MatchedPath>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = matched.as_ref().map_or("", |m| m.as_str());
+    let exempt_missing = path.ends_with("/jsonp") && service.config.unprotected_transports;
+    if service.origins.allows(request.headers(), exempt_missing) {
+        return next.run(request).await;
+    }
+    let mut refusal = Rejection::OriginNotAllowed.into_response();
+    crate::headers::no_cache(refusal.headers_mut());
+    refusal
 }
 
 /// A SockJS service with default options, calling `handler` once per

@@ -10,13 +10,24 @@ use tokio::sync::oneshot;
 
 use tracing::{Instrument, Span};
 
+use std::net::SocketAddr;
+
+use axum::extract::ConnectInfo;
+use axum::response::{IntoResponse, Response};
+use http::request::Parts;
+use http::Extensions;
+
 use crate::config::Config;
+use crate::handshake::BoxHandshake;
 use crate::iframe::IframePage;
+use crate::limits::{Limits, Slot};
+use crate::origin::OriginPolicy;
 use crate::rejection::Rejection;
 use crate::session::core::Core;
 use crate::session::store::{reap, Store};
 use crate::session::{ConnectionInfo, Session};
 use crate::shutdown::{Shutdown, Ticket};
+use crate::transport::{connection_info, Transport};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -38,16 +49,41 @@ pub(crate) struct Service {
     pub(crate) store: Arc<Store>,
     pub(crate) iframe: IframePage,
     pub(crate) shutdown: Shutdown,
+    pub(crate) origins: OriginPolicy,
+    limits: Arc<Limits>,
+    handshake: Option<BoxHandshake>,
     handler: BoxHandler,
 }
 
+/// A request admitted to open a session: its place in the session counts,
+/// and what the handshake hook attached.
+pub(crate) struct Admitted {
+    slot: Slot,
+    extensions: Option<Extensions>,
+}
+
+/// What a live session holds until it is gone: its entry in the shutdown
+/// registry and its place in the service's session counts.
+pub(crate) struct Lease {
+    pub(crate) ticket: Ticket,
+    _slot: Slot,
+}
+
 impl Service {
-    pub(crate) fn new(config: Config, handler: BoxHandler, shutdown: Shutdown) -> Self {
+    pub(crate) fn new(
+        config: Config,
+        handler: BoxHandler,
+        shutdown: Shutdown,
+        handshake: Option<BoxHandshake>,
+    ) -> Self {
         Service {
-            iframe: IframePage::new(&config.sockjs_url),
+            iframe: IframePage::new(&config.sockjs_url, config.origin_policy().frame_ancestors()),
+            origins: config.origin_policy(),
+            limits: Limits::new(config.max_sessions, config.max_sessions_per_address),
             config,
             store: Arc::default(),
             shutdown,
+            handshake,
             handler,
         }
     }
@@ -63,52 +99,88 @@ impl Service {
         Started(started)
     }
 
-    /// Starts a session that is not in the store (WebSocket): runs the
-    /// handler in `span` (see [`transport_span`]) and returns the session's
-    /// core, when the handler has started, and its shutdown ticket (keep it
-    /// until the connection is closed).
-    pub(crate) fn start_unlisted(
-        &self,
-        info: ConnectionInfo,
-        span: Span,
-    ) -> (Arc<Core>, Started, Ticket) {
-        let (session, core) =
-            Session::new(info, self.config.queue_capacity, self.config.queue_full);
-        let ticket = self.shutdown.register(&core);
-        let started = self.spawn_handler(session, span);
-        (core, started, ticket)
+    /// Decides whether the request may open a session: not while shutting
+    /// down, not past the session limits, and only if the handshake hook
+    /// accepts it. The answer to send otherwise.
+    pub(crate) async fn admit(&self, parts: &mut Parts) -> Result<Admitted, Response> {
+        if self.shutdown.is_shutting_down() {
+            return Err(Rejection::ShuttingDown.into_response());
+        }
+        let address = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip());
+        let slot = self
+            .limits
+            .admit(address)
+            .map_err(IntoResponse::into_response)?;
+        let extensions = match &self.handshake {
+            Some(hook) => Some(hook.run(parts).await?),
+            None => None,
+        };
+        Ok(Admitted { slot, extensions })
     }
 
-    /// The HTTP session `id`, created (handler started, reaper armed) when
-    /// there is none. For a new session it also says when the handler has
-    /// started, so the caller sends `o` after that. No new session is
-    /// created once the service is shutting down.
-    pub(crate) fn session(
+    /// Starts a session that is not in the store (WebSocket): runs the
+    /// handler in `span` (see [`transport_span`]) and returns the session's
+    /// core, when the handler has started, and its lease (keep it until the
+    /// connection is closed).
+    pub(crate) fn start_unlisted(
+        &self,
+        mut info: ConnectionInfo,
+        admitted: Admitted,
+        span: Span,
+    ) -> (Arc<Core>, Started, Lease) {
+        if let Some(extensions) = admitted.extensions {
+            info.extensions.extend(extensions);
+        }
+        let (session, core) =
+            Session::new(info, self.config.queue_capacity, self.config.queue_full);
+        let lease = Lease {
+            ticket: self.shutdown.register(&core),
+            _slot: admitted.slot,
+        };
+        let started = self.spawn_handler(session, span);
+        (core, started, lease)
+    }
+
+    /// The HTTP session `id`, created (after [`admit`](Self::admit);
+    /// handler started, reaper armed) when there is none. For a new session
+    /// it also says when the handler has started, so the caller sends `o`
+    /// after that.
+    pub(crate) async fn session(
         &self,
         id: &str,
-        info: impl FnOnce() -> ConnectionInfo,
-    ) -> Result<(Arc<Core>, Option<Started>), Rejection> {
+        parts: &mut Parts,
+        transport: Transport,
+    ) -> Result<(Arc<Core>, Option<Started>), Response> {
         if let Some(core) = self.store.get(id) {
             return Ok((core, None));
         }
-        if self.shutdown.is_shutting_down() {
-            return Err(Rejection::ShuttingDown);
-        }
+        let admitted = self.admit(parts).await?;
+        let mut info = connection_info(parts, transport);
         let (core, created) = self.store.get_or_create(id, || {
+            if let Some(extensions) = admitted.extensions {
+                info.extensions.extend(extensions);
+            }
             let (session, core) =
-                Session::new(info(), self.config.queue_capacity, self.config.queue_full);
+                Session::new(info, self.config.queue_capacity, self.config.queue_full);
             (core, session)
         });
         let Some(session) = created else {
+            // Opened by a request that raced this one.
             return Ok((core, None));
         };
-        let ticket = self.shutdown.register(&core);
+        let lease = Lease {
+            ticket: self.shutdown.register(&core),
+            _slot: admitted.slot,
+        };
         tokio::spawn(reap(
             self.store.clone(),
             id.into(),
             core.clone(),
             self.config.disconnect_delay,
-            ticket,
+            lease,
         ));
         let span = transport_span(session.transport());
         let started = self.spawn_handler(session, span);

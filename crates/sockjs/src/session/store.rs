@@ -8,7 +8,7 @@ use dashmap::DashMap;
 
 use super::close::CloseReason;
 use super::core::Core;
-use crate::shutdown::Ticket;
+use crate::service::Lease;
 
 /// Open HTTP-transport sessions by id. WebSocket sessions are not here:
 /// they live as long as their socket, and their ids may repeat.
@@ -56,22 +56,23 @@ impl Store {
 
 /// Watches one HTTP session: once no receiving connection has been attached
 /// for `delay`, the session times out (if still open), is removed from the
-/// store and its queues are dropped. It holds the session's shutdown
-/// `ticket`: drained once a receiver took the close frame, dropped when the
-/// session is forgotten (or cut off by the shutdown).
+/// store and its queues are dropped. It holds the session's `lease`: its
+/// shutdown ticket is drained once a receiver took the close frame, and the
+/// lease is given back when the session is forgotten (or cut off by the
+/// shutdown).
 pub(crate) async fn reap(
     store: Arc<Store>,
     id: Box<str>,
     core: Arc<Core>,
     delay: Duration,
-    mut ticket: Ticket,
+    mut lease: Lease,
 ) {
     loop {
         let change = core.on_change();
         tokio::pin!(change);
         change.as_mut().enable();
         if core.close_delivered() {
-            ticket.drained();
+            lease.ticket.drained();
         }
         if core.is_gone() {
             break;
@@ -91,6 +92,6 @@ pub(crate) async fn reap(
     }
     store.remove(&id, &core);
     core.finish(CloseReason::TimedOut);
-    drop(ticket);
+    drop(lease);
     tracing::debug!(session = %id, reason = ?core.reason(), "session forgotten");
 }

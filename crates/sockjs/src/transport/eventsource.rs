@@ -35,7 +35,7 @@ pub(crate) async fn stream(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
     let receiving = Receiving {
         transport: Transport::EventSource,
         framing: Framing::EventSource,
@@ -44,7 +44,7 @@ pub(crate) async fn stream(
         content_type: "text/event-stream",
         cors: Cors::EventSource,
     };
-    serve(&service, &id, &parts, receiving).await
+    serve(&service, &id, &mut parts, receiving).await
 }
 
 #[cfg(test)]

@@ -71,7 +71,7 @@ pub(crate) async fn stream(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
     let callback = match callback(parts.uri.query(), None) {
         Ok(callback) => callback,
         Err(rejection) => return reject(&service, &parts, rejection),
@@ -84,7 +84,7 @@ pub(crate) async fn stream(
         content_type: "text/html; charset=UTF-8",
         cors: Cors::No,
     };
-    serve(&service, &id, &parts, receiving).await
+    serve(&service, &id, &mut parts, receiving).await
 }
 
 #[cfg(test)]

@@ -25,7 +25,7 @@ pub(crate) async fn poll(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
     let callback = match callback(parts.uri.query(), Some(MAX_CALLBACK)) {
         Ok(callback) => callback,
         Err(rejection) => return reject(&service, &parts, rejection),
@@ -38,7 +38,7 @@ pub(crate) async fn poll(
         content_type: "application/javascript; charset=UTF-8",
         cors: Cors::No,
     };
-    let mut response = serve(&service, &id, &parts, receiving).await;
+    let mut response = serve(&service, &id, &mut parts, receiving).await;
     response.headers_mut().insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

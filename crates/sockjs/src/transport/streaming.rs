@@ -260,12 +260,13 @@ pub(crate) enum Cors {
 }
 
 /// Serves a receiving request for session `id`: attaches it (creating the
-/// session when it is new; a second receiver gets `c[2010,..]`) and answers
-/// 200 with the transport's headers and a [`ReceiverBody`].
+/// session when it is new and admitted; a second receiver gets
+/// `c[2010,..]`) and answers 200 with the transport's headers and a
+/// [`ReceiverBody`]. A refusal gets the same headers.
 pub(crate) async fn serve(
     service: &Service,
     id: &str,
-    parts: &Parts,
+    parts: &mut Parts,
     receiving: Receiving,
 ) -> axum::response::Response {
     let Receiving {
@@ -277,9 +278,12 @@ pub(crate) async fn serve(
         cors,
     } = receiving;
     let config = &service.config;
-    let (core, started) = match service.session(id, || super::connection_info(parts, transport)) {
+    let (core, started) = match service.session(id, parts, transport).await {
         Ok(session) => session,
-        Err(rejection) => return reject(service, parts, rejection),
+        Err(mut refusal) => {
+            add_headers(service, parts, &cors, refusal.headers_mut());
+            return refusal;
+        }
     };
     let created = started.is_some();
     let body = match core.attach() {
@@ -324,13 +328,20 @@ pub(crate) async fn serve(
     let mut response = axum::response::Response::new(body);
     let out = response.headers_mut();
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    add_headers(service, parts, &cors, out);
+    response
+}
+
+/// The session-transport headers (no caching, JSESSIONID) and the
+/// transport's CORS answer.
+fn add_headers(service: &Service, parts: &Parts, cors: &Cors, out: &mut http::HeaderMap) {
+    let config = &service.config;
     headers::session_response(config, &parts.headers, out);
     match cors {
         Cors::No => {}
         Cors::Xhr => headers::cors(config, &parts.headers, out),
         Cors::EventSource => headers::cors_eventsource(config, &parts.headers, out),
     }
-    response
 }
 
 /// A rejection answered with the session-transport headers (no caching,

@@ -22,7 +22,7 @@ pub(crate) async fn poll(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
     let receiving = Receiving {
         transport: Transport::XhrPolling,
         framing: Framing::Xhr,
@@ -31,7 +31,7 @@ pub(crate) async fn poll(
         content_type: "application/javascript; charset=UTF-8",
         cors: Cors::Xhr,
     };
-    serve(&service, &id, &parts, receiving).await
+    serve(&service, &id, &mut parts, receiving).await
 }
 
 /// `POST /<server>/<session>/xhr_send`: a JSON array of messages for an
@@ -86,15 +86,19 @@ pub(crate) async fn deliver(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge);
     }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|e| {
-        let too_large = std::error::Error::source(&e)
-            .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-        if too_large {
-            Rejection::PayloadTooLarge
-        } else {
-            Rejection::UnreadableBody
-        }
-    })?;
+    let read = axum::body::to_bytes(body, limit);
+    let bytes = tokio::time::timeout(service.config.body_timeout, read)
+        .await
+        .map_err(|_| Rejection::BodyTimeout)?
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                Rejection::PayloadTooLarge
+            } else {
+                Rejection::UnreadableBody
+            }
+        })?;
     let messages = parse(bytes)?;
     let core = service.store.get(id).ok_or(Rejection::SessionNotFound)?;
     for message in messages {

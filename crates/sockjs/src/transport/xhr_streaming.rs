@@ -29,7 +29,7 @@ pub(crate) async fn stream(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (mut parts, _body) = request.into_parts();
     let receiving = Receiving {
         transport: Transport::XhrStreaming,
         framing: Framing::Xhr,
@@ -38,5 +38,5 @@ pub(crate) async fn stream(
         content_type: "application/javascript; charset=UTF-8",
         cors: Cors::Xhr,
     };
-    serve(&service, &id, &parts, receiving).await
+    serve(&service, &id, &mut parts, receiving).await
 }

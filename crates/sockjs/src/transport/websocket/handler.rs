@@ -33,7 +33,7 @@ pub(crate) async fn framed(
     SessionPath(_id): SessionPath,
     request: Request,
 ) -> Response {
-    upgrade(service, request, Transport::WebSocket)
+    upgrade(service, request, Transport::WebSocket).await
 }
 
 /// `GET /websocket`: plain text messages, no SockJS framing.
@@ -46,27 +46,28 @@ pub(crate) async fn raw(State(service): State<Arc<Service>>, request: Request) -
     if is_upgrade(request.headers()) && !matches!(version, "8" | "13") {
         return Rejection::UnsupportedWebSocketVersion.into_response();
     }
-    upgrade(service, request, Transport::RawWebSocket)
+    upgrade(service, request, Transport::RawWebSocket).await
 }
 
-fn upgrade(service: Arc<Service>, request: Request, transport: Transport) -> Response {
+async fn upgrade(service: Arc<Service>, request: Request, transport: Transport) -> Response {
     let (mut parts, _body) = request.into_parts();
     if !is_upgrade(&parts.headers) {
         return Rejection::NotWebSocket.into_response();
     }
-    if service.shutdown.is_shutting_down() {
-        return Rejection::ShuttingDown.into_response();
-    }
+    let admitted = match service.admit(&mut parts).await {
+        Ok(admitted) => admitted,
+        Err(refusal) => return refusal,
+    };
     let info = connection_info(&parts, transport);
     let span = transport_span(transport);
     let limit = service.config.max_message_size;
     if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
         return hixie76::upgrade(&mut parts, limit, move |socket| {
-            session::run(service, socket, info, span)
+            session::run(service, socket, info, admitted, span)
         });
     }
     rfc6455::upgrade(&mut parts, limit, move |socket| {
-        session::run(service, socket, info, span)
+        session::run(service, socket, info, admitted, span)
     })
 }
 

@@ -8,7 +8,7 @@ use tokio::time::Instant;
 
 use super::socket::{close_cleanly, Goodbye, Incoming, RecvError, Socket};
 use crate::protocol::{parse_websocket_message, Frame};
-use crate::service::{Service, Started};
+use crate::service::{Admitted, Service, Started};
 use crate::session::core::{Core, Next, PushError};
 use crate::session::{close_code, CloseReason, ConnectionInfo};
 use crate::transport::Transport;
@@ -33,17 +33,18 @@ pub(crate) async fn run<S: Socket>(
     service: Arc<Service>,
     socket: S,
     info: ConnectionInfo,
+    admitted: Admitted,
     span: tracing::Span,
 ) {
     let framed = info.transport != Transport::RawWebSocket;
-    let (core, started, ticket) = service.start_unlisted(info, span.clone());
+    let (core, started, lease) = service.start_unlisted(info, admitted, span.clone());
     tokio::select! {
         () = run_session(&service, &core, started, socket, framed, &span) => {}
         () = service.shutdown.forced() => {
             span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
         }
     }
-    drop(ticket);
+    drop(lease);
 }
 
 async fn run_session<S: Socket>(
