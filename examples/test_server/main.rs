@@ -24,6 +24,8 @@
 //! | `/ticker` | sends `tick!` every second |
 //! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
 //! | `/broadcast` | every message goes to every open session |
+//! | `/restricted_echo` | echo for pages of the `--allowed-origin`s only (`Config::allowed_origins`) |
+//! | `/auth_echo` | echo behind a handshake hook: the user comes from a `user` cookie or a `?token=<name>-token` query; without one, `401 Log in first.`; the session's first message is `hello <user>` |
 
 mod mutations;
 #[path = "../signal.rs"]
@@ -55,6 +57,7 @@ struct Options {
     sockjs_url: Option<String>,
     mutation: Option<String>,
     shutdown_deadline: Duration,
+    allowed_origins: Vec<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -66,6 +69,7 @@ fn parse_args() -> Result<Options, String> {
         sockjs_url: None,
         mutation: None,
         shutdown_deadline: Duration::from_secs(10),
+        allowed_origins: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -81,6 +85,7 @@ fn parse_args() -> Result<Options, String> {
             "--disconnect-delay-ms" => options.disconnect_delay = millis(value()?)?,
             "--heartbeat-delay-ms" => options.heartbeat_delay = millis(value()?)?,
             "--sockjs-url" => options.sockjs_url = Some(value()?),
+            "--allowed-origin" => options.allowed_origins.push(value()?),
             "--break" => options.mutation = Some(value()?),
             "--shutdown-deadline-ms" => options.shutdown_deadline = millis(value()?)?,
             "--help" | "-h" => {
@@ -147,6 +152,47 @@ async fn amplify(session: Session) {
     }
 }
 
+/// The user `/auth_echo`'s handshake hook admitted.
+#[derive(Clone)]
+struct User(String);
+
+/// `/auth_echo`'s handshake hook: a `user` cookie, or `?token=<name>-token`
+/// (sockjs-client keeps a query string on every request; a cross-origin
+/// `EventSource` sends no cookies).
+async fn authenticate(
+    cookies: axum_extra::extract::CookieJar,
+    query: axum::extract::RawQuery,
+) -> Result<User, (axum::http::StatusCode, &'static str)> {
+    let from_query = query.0.as_deref().and_then(|q| {
+        q.split('&')
+            .find_map(|pair| pair.strip_prefix("token="))
+            .and_then(|token| token.strip_suffix("-token"))
+            .map(str::to_owned)
+    });
+    let from_cookie = cookies.get("user").map(|c| c.value().to_owned());
+    match from_cookie.or(from_query) {
+        Some(name) if !name.is_empty() => Ok(User(name)),
+        _ => Err((axum::http::StatusCode::UNAUTHORIZED, "Log in first.")),
+    }
+}
+
+async fn auth_echo(session: Session) {
+    let user = session.extensions().get::<User>().cloned();
+    let (tx, mut rx) = session.split();
+    let Some(User(name)) = user else {
+        tx.close(3000, "no user");
+        return;
+    };
+    if tx.send(format!("hello {name}")).await.is_err() {
+        return;
+    }
+    while let Some(message) = rx.recv().await {
+        if tx.send(message).await.is_err() {
+            break;
+        }
+    }
+}
+
 /// The open `/broadcast` sessions.
 #[derive(Clone, Default)]
 struct Broadcast {
@@ -207,6 +253,21 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
                         .disable(Transport::WebSocket)
                         .disable(Transport::RawWebSocket),
                 )
+                .shutdown(shutdown.clone())
+                .into_router(),
+        )
+        .nest_service(
+            "/restricted_echo",
+            SockJsRouter::new(echo)
+                .config(base.clone().allowed_origins(&options.allowed_origins))
+                .shutdown(shutdown.clone())
+                .into_router(),
+        )
+        .nest_service(
+            "/auth_echo",
+            SockJsRouter::new(auth_echo)
+                .config(base.clone())
+                .handshake(authenticate)
                 .shutdown(shutdown.clone())
                 .into_router(),
         )

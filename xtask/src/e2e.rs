@@ -85,7 +85,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let server = util::start_node_server(server_port, &args)?;
         (server, "sockjs-node 0.3.24")
     } else {
-        (start_our_server(server_port, &sockjs_url)?, "sockjs-axum")
+        let page_origin = format!("http://127.0.0.1:{page_port}");
+        (
+            start_our_server(server_port, &sockjs_url, &page_origin)?,
+            "sockjs-axum",
+        )
+    };
+
+    // The authenticated example, driven by its own case (ours only).
+    let auth_chat = if opts.against_node {
+        None
+    } else {
+        Some(start_auth_chat()?)
     };
 
     let out = util::target_dir();
@@ -105,6 +116,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     if let Some(filter) = &opts.filter {
         cmd.arg("--filter").arg(filter);
     }
+    if let Some((_, url)) = &auth_chat {
+        cmd.arg("--auth-chat").arg(url);
+    }
     let status = cmd
         .status()
         .map_err(|e| format!("cannot start node: {e}"))?;
@@ -118,18 +132,47 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
 }
 
-/// Builds and starts `sockjs-test-server`, logging to `target/e2e-server.log`.
-fn start_our_server(port: u16, sockjs_url: &str) -> Result<Server, String> {
+/// Builds and starts `sockjs-test-server`, logging to
+/// `target/e2e-server.log`. Its `/restricted_echo` admits pages of
+/// `page_origin` only (the origin cases load the same page from
+/// `localhost` to be another origin).
+fn start_our_server(port: u16, sockjs_url: &str, page_origin: &str) -> Result<Server, String> {
     let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--sockjs-url", sockjs_url])
+        .args(["--allowed-origin", page_origin])
         .args(["--heartbeat-delay-ms", HEARTBEAT_MS]);
     let log = util::target_dir().join("e2e-server.log");
     let mut server = Server::start("sockjs-test-server", cmd, Some(&log))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     server.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
     Ok(server)
+}
+
+/// Builds and starts the `auth_chat` example on a free port, logging to
+/// `target/e2e-auth-chat.log`.
+fn start_auth_chat() -> Result<(Server, String), String> {
+    util::run_step(
+        "build the auth_chat example",
+        util::cargo(&[
+            "build",
+            "--quiet",
+            "-p",
+            "sockjs-examples",
+            "--example",
+            "auth_chat",
+        ]),
+    )?;
+    let bin = util::target_dir().join("debug/examples/auth_chat");
+    let port = util::free_port()?;
+    let mut cmd = Command::new(bin);
+    cmd.env("PORT", port.to_string());
+    let log = util::target_dir().join("e2e-auth-chat.log");
+    let mut server = Server::start("auth_chat example", cmd, Some(&log))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    server.wait_ready(addr, "/me", Duration::from_secs(30))?;
+    Ok((server, format!("http://127.0.0.1:{port}")))
 }
 
 fn require_node() -> Result<(), String> {

@@ -417,6 +417,52 @@
       return 'closed 1000 "Normal closure", reconnect works';
     },
 
+    // /restricted_echo admits this page's origin (127.0.0.1:<page port>):
+    // it works, except jsonp-polling, which a restricted origin policy
+    // turns off (a <script> request carries no Origin to check).
+    'origin-allowed': async function (ctx) {
+      if (ctx.transport === 'jsonp-polling') {
+        var j = new Client(ctx.base + '/restricted_echo', ctx.transport);
+        await j.closed();
+        if (j.opened) throw new Error('jsonp-polling opened under a restricted origin policy');
+        return 'jsonp-polling is off under a restricted policy: ' + j.describeClose();
+      }
+      return withClient(ctx, '/restricted_echo', async function (c) {
+        c.sock.send('from ' + location.origin);
+        var got = await c.take(1);
+        if (got[0] !== 'from ' + location.origin) throw new Error('echo gave ' + JSON.stringify(got));
+        return 'echo works from ' + location.origin;
+      });
+    },
+
+    // The same page from another origin (localhost) cannot connect.
+    'origin-refused': async function (ctx) {
+      var c = new Client(ctx.base + '/restricted_echo', ctx.transport);
+      await c.closed(15000);
+      if (c.opened) throw new Error('opened from ' + location.origin + ' with ' + c.transport);
+      return 'refused from ' + location.origin + ': ' + c.describeClose();
+    },
+
+    // /auth_echo's handshake hook refuses a client without credentials
+    // before any session opens, and admits one with a token (kept by
+    // sockjs-client on every request), whose name reaches the handler.
+    'auth': async function (ctx) {
+      var anonymous = new Client(ctx.base + '/auth_echo', ctx.transport, 'anonymous');
+      await anonymous.closed(15000);
+      if (anonymous.opened) throw new Error('opened without credentials');
+      var c = await connect(ctx, '/auth_echo?token=alice-token', ctx.transport);
+      try {
+        var hello = await c.take(1);
+        if (hello[0] !== 'hello alice') throw new Error('first message ' + JSON.stringify(hello));
+        c.sock.send('hi');
+        var echo = await c.take(1);
+        if (echo[0] !== 'hi') throw new Error('echo gave ' + JSON.stringify(echo));
+      } finally {
+        c.close();
+      }
+      return 'refused without a token (' + anonymous.describeClose() + '), "hello alice" with one';
+    },
+
     // The JSESSIONID service works on this transport.
     'cookie-needed': function (ctx) {
       return withClient(ctx, '/cookie_needed_echo', async function (c) {

@@ -5,6 +5,7 @@
 // usage: node run.mjs --server http://127.0.0.1:PORT [--page-port N]
 //          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
 //          [--case-timeout-ms N] [--budget-s N] [--heartbeat-ms N]
+//          [--auth-chat URL]
 //
 // The test page is served by this script on --page-port, another origin
 // than the server, so CORS and the iframe transports are really used. The
@@ -55,11 +56,20 @@ const PER_TRANSPORT = [
   'goodbye',
   'client-close',
   'cookie-needed',
+  'origin-allowed',
+  'origin-refused',
+  'auth',
   'disabled-websocket',
   'ticker',
   'broadcast',
   'heartbeat',
 ];
+// Cases of services only our test server has (sockjs-node has no origin
+// policy and no handshake hook): not run against sockjs-node.
+const OURS_ONLY = new Set(['origin-allowed', 'origin-refused', 'auth']);
+// Cases whose page must be of an origin the server does not allow: the
+// same page, loaded from `localhost` instead of 127.0.0.1.
+const OTHER_ORIGIN = new Set(['origin-refused']);
 // Cases without a transport list: what sockjs-client picks by itself.
 const UNRESTRICTED = ['default-websocket', 'fallback', 'amplify'];
 
@@ -77,6 +87,8 @@ function parseArgs(argv) {
     budgetS: 600,
     // The server's --heartbeat-delay-ms (the heartbeat cases wait for it).
     heartbeatMs: 1000,
+    // The auth_chat example, when running (its own case drives it).
+    authChat: null,
   };
   const take = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -93,6 +105,7 @@ function parseArgs(argv) {
       case '--case-timeout-ms': opts.caseTimeoutMs = Number(take(i)); break;
       case '--budget-s': opts.budgetS = Number(take(i)); break;
       case '--heartbeat-ms': opts.heartbeatMs = Number(take(i)); break;
+      case '--auth-chat': opts.authChat = take(i).replace(/\/+$/, ''); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -100,7 +113,7 @@ function parseArgs(argv) {
   return opts;
 }
 
-function plan(filter) {
+function plan(filter, opts) {
   const cases = [];
   for (const transport of TRANSPORTS) {
     for (const name of PER_TRANSPORT) {
@@ -110,12 +123,18 @@ function plan(filter) {
         name,
         transport,
         other: transport === 'websocket' ? 'xhr-streaming' : 'websocket',
-        sameOrigin: SAME_ORIGIN_ONLY.has(transport),
+        // A cross-origin page cannot use htmlfile at all; the refusal
+        // case shows exactly that.
+        sameOrigin: SAME_ORIGIN_ONLY.has(transport) && !OTHER_ORIGIN.has(name),
+        otherOrigin: OTHER_ORIGIN.has(name),
       });
     }
   }
   for (const name of UNRESTRICTED) {
     cases.push({ id: `any/${name}`, row: 'any', name, transport: null, other: null, sameOrigin: false });
+  }
+  if (opts.authChat) {
+    cases.push({ id: 'examples/auth-chat', row: 'examples', name: 'auth-chat', example: true });
   }
   const wanted = filter.split(',');
   return cases.filter((c) => wanted.some((f) => c.id.includes(f)));
@@ -152,6 +171,47 @@ function startPageServer(port) {
   });
 }
 
+// ---- the auth_chat example, driven like a person would ----
+
+// Two people log in through the example's form in two browser contexts;
+// what alice says reaches bob with alice's name, which the server took
+// from her login (the handshake hook), not from anything the page sent.
+// Before logging in, connecting is refused. The example's page loads
+// sockjs-client from a CDN; that request is answered with our copy.
+async function authChatCase(browser, opts) {
+  const dist = path.dirname(require.resolve('sockjs-client/dist/sockjs.min.js'));
+  const client = fs.readFileSync(path.join(dist, 'sockjs.min.js'));
+  const person = async (name, password) => {
+    const context = await browser.newContext();
+    await context.route('https://cdn.jsdelivr.net/**', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/javascript', body: client }));
+    const page = await context.newPage();
+    await page.goto(`${opts.authChat}/`);
+    await page.waitForSelector('#anonymous:not([hidden])');
+    await page.click('#try');
+    await page.waitForFunction(() => document.getElementById('refused').textContent.startsWith('refused'));
+    const refused = await page.textContent('#refused');
+    await page.fill('input[name=name]', name);
+    await page.fill('input[name=password]', password);
+    await Promise.all([page.waitForNavigation(), page.click('#login button')]);
+    await page.waitForFunction(() => /connected over/.test(document.getElementById('log').textContent));
+    return { context, page, refused };
+  };
+  const alice = await person('alice', 'wonderland');
+  const bob = await person('bob', 'builder');
+  try {
+    await alice.page.fill('#text', 'hello from alice');
+    await alice.page.click('#say button');
+    await bob.page.waitForFunction(() =>
+      [...document.querySelectorAll('#log li')].some((li) => li.textContent === 'alicehello from alice'));
+    const who = await bob.page.textContent('#who');
+    return { ok: true, detail: `refused before login (${alice.refused}); bob (${who}) got alice's line with her name`, log: [] };
+  } finally {
+    await alice.context.close();
+    await bob.context.close();
+  }
+}
+
 // ---- running ----
 
 function withTimeout(ms, what, promise) {
@@ -184,6 +244,8 @@ async function runCase(page, c, opts, pageBase) {
       // sockjs-client from the page server), plus the harness.
       await page.goto(`${opts.server}/echo/iframe.html`);
       await page.addScriptTag({ url: `${pageBase}/harness.js` });
+    } else if (c.otherOrigin) {
+      await page.goto(`${pageBase.replace('127.0.0.1', 'localhost')}/index.html`);
     } else {
       await page.goto(`${pageBase}/index.html`);
     }
@@ -257,7 +319,7 @@ ${list}
 
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
-  const cases = plan(opts.filter);
+  const cases = plan(opts.filter, opts);
   if (!cases.length) throw new Error(`no case matches --filter ${opts.filter}`);
   if (!fs.existsSync(opts.chromium)) throw new Error(`no browser at ${opts.chromium}`);
   const started = Date.now();
@@ -289,8 +351,19 @@ async function main() {
 
   const results = [];
   try {
+    for (const c of cases.filter((x) => x.example)) {
+      const t0 = Date.now();
+      let r;
+      try {
+        r = await withTimeout(opts.caseTimeoutMs, 'case timeout', authChatCase(browser, opts));
+      } catch (e) {
+        r = { ok: false, detail: e.message.split('\n')[0], log: [] };
+      }
+      results.push({ ...c, ...r, ms: Date.now() - t0, console: [] });
+      console.log(`${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${Date.now() - t0} ms)${r.ok ? '' : ': ' + r.detail}`);
+    }
     // One fresh browser context (cookies, cache) per row.
-    for (const row of [...new Set(cases.map((c) => c.row))]) {
+    for (const row of [...new Set(cases.filter((c) => !c.example).map((c) => c.row))]) {
       const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
       const page = await context.newPage();
       const consoleLines = [];
@@ -312,9 +385,11 @@ async function main() {
         consoleLines.length = 0;
         requests.length = 0;
         const t0 = Date.now();
-        const r = (t0 - started) / 1000 > opts.budgetS
-          ? { ok: false, detail: `not run: the run took longer than --budget-s ${opts.budgetS}`, log: [], skipped: true }
-          : await runCase(page, c, opts, pageBase);
+        const r = opts.label.startsWith('sockjs-node') && OURS_ONLY.has(c.name)
+          ? { ok: true, detail: 'not applicable: sockjs-node has no origin policy or handshake hook', log: [] }
+          : (t0 - started) / 1000 > opts.budgetS
+            ? { ok: false, detail: `not run: the run took longer than --budget-s ${opts.budgetS}`, log: [], skipped: true }
+            : await runCase(page, c, opts, pageBase);
         if (r.ok && c.name === 'burst-200' && STREAMING.has(c.transport)) {
           // The 200 messages (about 20 KB) must have crossed /echo's
           // response_limit of 4096 bytes: more than one receiving request.

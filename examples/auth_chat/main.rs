@@ -1,0 +1,242 @@
+//! An authenticated chat: who you are comes from your login, checked
+//! before the session opens.
+//!
+//! - `POST /login` (a form with `name` and `password`; the demo accounts
+//!   are alice/wonderland and bob/builder) sets an HttpOnly `session`
+//!   cookie; `POST /logout` ends it; `GET /me` says who is logged in.
+//! - The SockJS service at `/chat` has a **handshake hook**: it runs on the
+//!   request that would open a session, before the session exists or the
+//!   client gets `o`. Its arguments are axum extractors: the `CookieJar`
+//!   (axum-extra) and the logins, an `Extension` a layer puts on every
+//!   request. No valid cookie: `401 Log in first.` and no session. A valid
+//!   one: the hook returns the `User`, which the handler reads from
+//!   `session.extensions()`; the client never says its own name.
+//! - `Config::allowed_origins` with an empty list: only pages of the
+//!   server's own origin may open sessions (WebSocket upgrades included),
+//!   so another site cannot use a visitor's cookie to chat in their name.
+//!
+//! ```text
+//! cargo run --example auth_chat     # then open http://127.0.0.1:8080/ in two tabs
+//! ```
+
+#[path = "../signal.rs"]
+mod signal;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect};
+use axum::routing::{get, post};
+use axum::serve::ListenerExt;
+use axum::{Extension, Form, Json, Router};
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
+use serde_json::json;
+use sockjs::{Config, Session, SockJsRouter};
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// The demo accounts: name and password.
+const ACCOUNTS: &[(&str, &str)] = &[("alice", "wonderland"), ("bob", "builder")];
+const COOKIE: &str = "session";
+
+/// Who a session belongs to, as the handshake hook decided.
+#[derive(Clone, Debug)]
+struct User(String);
+
+/// Logged-in users by their cookie's token.
+#[derive(Clone, Default)]
+struct Logins(Arc<Mutex<HashMap<String, String>>>);
+
+impl Logins {
+    fn user(&self, jar: &CookieJar) -> Option<User> {
+        let token = jar.get(COOKIE)?.value().to_owned();
+        let logins = self.0.lock().unwrap();
+        logins.get(&token).cloned().map(User)
+    }
+}
+
+/// The handshake hook: a session opens only for a logged-in user.
+async fn authenticate(
+    jar: CookieJar,
+    Extension(logins): Extension<Logins>,
+) -> Result<User, (StatusCode, &'static str)> {
+    logins
+        .user(&jar)
+        .ok_or((StatusCode::UNAUTHORIZED, "Log in first."))
+}
+
+/// One member's session: the room's events out, their lines in.
+async fn member(room: broadcast::Sender<String>, session: Session) {
+    let Some(User(name)) = session.extensions().get::<User>().cloned() else {
+        return; // cannot happen: the hook admitted the session
+    };
+    let (tx, mut rx) = session.split();
+    let mut events = room.subscribe();
+    let _ = room.send(json!({ "type": "join", "user": name }).to_string());
+    loop {
+        tokio::select! {
+            line = rx.recv() => match line {
+                Some(text) => {
+                    let text: String = text.chars().take(500).collect();
+                    let _ = room.send(json!({ "type": "message", "user": name, "text": text }).to_string());
+                }
+                None => break,
+            },
+            event = events.recv() => match event {
+                Ok(event) => {
+                    if tx.send(event).await.is_err() {
+                        break;
+                    }
+                }
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => break,
+            },
+        }
+    }
+    let _ = room.send(json!({ "type": "leave", "user": name }).to_string());
+}
+
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+}
+
+async fn login(
+    Extension(logins): Extension<Logins>,
+    jar: CookieJar,
+    Form(form): Form<LoginForm>,
+) -> impl IntoResponse {
+    let known = ACCOUNTS
+        .iter()
+        .any(|(name, password)| *name == form.name && *password == form.password);
+    if !known {
+        return Err((StatusCode::UNAUTHORIZED, "Wrong name or password."));
+    }
+    let token = uuid::Uuid::new_v4().to_string();
+    logins.0.lock().unwrap().insert(token.clone(), form.name);
+    let cookie = Cookie::build((COOKIE, token))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Strict);
+    Ok((jar.add(cookie), Redirect::to("/")))
+}
+
+async fn logout(Extension(logins): Extension<Logins>, jar: CookieJar) -> impl IntoResponse {
+    if let Some(cookie) = jar.get(COOKIE) {
+        logins.0.lock().unwrap().remove(cookie.value());
+    }
+    (
+        jar.remove(Cookie::build(COOKIE).path("/")),
+        Redirect::to("/"),
+    )
+}
+
+async fn me(Extension(logins): Extension<Logins>, jar: CookieJar) -> Json<serde_json::Value> {
+    Json(json!({ "user": logins.user(&jar).map(|u| u.0) }))
+}
+
+async fn page() -> Html<&'static str> {
+    Html(include_str!("index.html"))
+}
+
+fn app() -> (Router, sockjs::Shutdown) {
+    let (room, _) = broadcast::channel::<String>(256);
+    let chat = SockJsRouter::new(move |session| member(room.clone(), session))
+        // Only this server's own pages.
+        .config(Config::default().allowed_origins(Vec::<String>::new()))
+        .handshake(authenticate);
+    let shutdown = chat.shutdown_handle();
+    let router = Router::new()
+        .route("/", get(page))
+        .route("/login", post(login))
+        .route("/logout", post(logout))
+        .route("/me", get(me))
+        .nest("/chat", chat.into_router())
+        .layer(Extension(Logins::default()));
+    (router, shutdown)
+}
+
+#[tokio::main]
+async fn main() {
+    let port: u16 = match std::env::var("PORT") {
+        Ok(port) => port.parse().expect("PORT must be a port number"),
+        Err(_) => 8080,
+    };
+    let (app, shutdown) = app();
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
+    println!("auth_chat example: open http://{addr}/ (alice/wonderland, bob/builder)");
+    axum::serve(
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        signal::terminate().await;
+        shutdown.graceful(Duration::from_secs(10)).await;
+    })
+    .await
+    .expect("server error");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use axum::http::{header, Request};
+    use tower::ServiceExt;
+
+    async fn call(app: &Router, request: Request<Body>) -> (StatusCode, String, Option<String>) {
+        let response = app.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let cookie = response
+            .headers()
+            .get(header::SET_COOKIE)
+            .map(|v| v.to_str().unwrap().split(';').next().unwrap().to_owned());
+        let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+            .await
+            .unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap(), cookie)
+    }
+
+    fn post(uri: &str, body: &str, cookie: Option<&str>) -> Request<Body> {
+        let mut r =
+            Request::post(uri).header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
+        if let Some(cookie) = cookie {
+            r = r.header(header::COOKIE, cookie);
+        }
+        r.body(Body::from(body.to_owned())).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_open_only_after_login_and_know_who_they_are() {
+        let (app, _) = app();
+        let (status, body, _) = call(&app, post("/chat/0/s/xhr", "", None)).await;
+        assert_eq!(
+            (status, body.as_str()),
+            (StatusCode::UNAUTHORIZED, "Log in first.")
+        );
+        let (status, _, _) = call(&app, post("/login", "name=alice&password=nope", None)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (_, _, cookie) =
+            call(&app, post("/login", "name=alice&password=wonderland", None)).await;
+        let cookie = cookie.expect("a session cookie");
+        let (status, body, _) = call(&app, post("/chat/0/s/xhr", "", Some(&cookie))).await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "o\n"));
+        let (_, body, _) = call(&app, post("/chat/0/s/xhr", "", None)).await;
+        assert!(body.contains(r#"\"user\":\"alice\""#), "{body}");
+        // Another site's page cannot use the cookie.
+        let mut foreign = post("/chat/0/t/xhr", "", Some(&cookie));
+        foreign
+            .headers_mut()
+            .insert(header::ORIGIN, "https://evil.example".parse().unwrap());
+        let (status, _, _) = call(&app, foreign).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
