@@ -156,11 +156,15 @@ impl SockJsRouter {
             self.shutdown,
             self.handshake,
         ));
-        router
-            .route_layer(axum::middleware::from_fn_with_state(
+        if service.config.allowed_origins.is_some() {
+            // Only under a restricted policy: the default one has nothing
+            // to check, and a layer costs every request.
+            router = router.route_layer(axum::middleware::from_fn_with_state(
                 service.clone(),
                 allowed_origin,
-            ))
+            ));
+        }
+        router
             .route_layer(axum::middleware::from_fn(valid_segments))
             // After the layers, not checked: the greeting, and the iframe
             // page (static; under a restricted policy its CSP lets only
