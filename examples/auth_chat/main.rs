@@ -35,7 +35,6 @@ use axum::{Extension, Form, Json, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde_json::json;
 use sockjs::{Config, Session, SockJsRouter};
-use tokio::sync::broadcast::{self, error::RecvError};
 
 /// The demo accounts: name and password.
 const ACCOUNTS: &[(&str, &str)] = &[("alice", "wonderland"), ("bob", "builder")];
@@ -67,35 +66,23 @@ async fn authenticate(
         .ok_or((StatusCode::UNAUTHORIZED, "Log in first."))
 }
 
-/// One member's session: the room's events out, their lines in.
-async fn member(room: broadcast::Sender<String>, session: Session) {
+/// One member's session: in the room `chat`, their lines out to it.
+async fn member(session: Session) {
     let Some(User(name)) = session.extensions().get::<User>().cloned() else {
         return; // cannot happen: the hook admitted the session
     };
     let (tx, mut rx) = session.split();
-    let mut events = room.subscribe();
-    let _ = room.send(json!({ "type": "join", "user": name }).to_string());
-    loop {
-        tokio::select! {
-            line = rx.recv() => match line {
-                Some(text) => {
-                    let text: String = text.chars().take(500).collect();
-                    let _ = room.send(json!({ "type": "message", "user": name, "text": text }).to_string());
-                }
-                None => break,
-            },
-            event = events.recv() => match event {
-                Ok(event) => {
-                    if tx.send(event).await.is_err() {
-                        break;
-                    }
-                }
-                Err(RecvError::Lagged(_)) => continue,
-                Err(RecvError::Closed) => break,
-            },
-        }
+    let rooms = tx.rooms().clone();
+    tx.join("chat");
+    rooms.send("chat", json!({ "type": "join", "user": name }).to_string());
+    while let Some(text) = rx.recv().await {
+        let text: String = text.chars().take(500).collect();
+        rooms.send(
+            "chat",
+            json!({ "type": "message", "user": name, "text": text }).to_string(),
+        );
     }
-    let _ = room.send(json!({ "type": "leave", "user": name }).to_string());
+    rooms.send("chat", json!({ "type": "leave", "user": name }).to_string());
 }
 
 #[derive(serde::Deserialize)]
@@ -143,8 +130,7 @@ async fn page() -> Html<&'static str> {
 }
 
 fn app() -> (Router, sockjs::Shutdown) {
-    let (room, _) = broadcast::channel::<String>(256);
-    let chat = SockJsRouter::new(move |session| member(room.clone(), session))
+    let chat = SockJsRouter::new(member)
         // Only this server's own pages.
         .config(Config::default().allowed_origins(Vec::<String>::new()))
         .handshake(authenticate);

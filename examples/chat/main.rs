@@ -1,13 +1,13 @@
-//! A chat room: state shared between sessions.
+//! A chat room: state shared between sessions, through `sockjs::Rooms`.
 //!
-//! Every session subscribes to one `tokio::sync::broadcast` channel, the
-//! room. A member's first message is its nick; each later one is published
-//! to the room as a JSON event, and so are joins and leaves. Each session's
-//! handler is its own task forwarding room events to its client, so a slow
-//! client only falls behind itself: when it lags more than the channel
-//! holds, it is told how many messages it missed, and nobody else waits.
-//! When a session ends (closed tab, timeout, network), its handler leaves
-//! the room and the others see it go.
+//! A member's first message is its nick; it then joins the room `chat`, and
+//! each later line is sent to the room as a JSON event, as are joins and
+//! leaves with the count of members online. `Rooms::send` encodes an event
+//! once for every member and never waits: a member whose client reads
+//! slowly gets everything up to twice its queue, and past that is closed
+//! (1013) rather than holding the others up or missing messages. Members
+//! leave the room by themselves when their session closes (tab closed,
+//! network gone, timeout).
 //!
 //! ```text
 //! cargo run --example chat        # then open http://127.0.0.1:8080/ in two tabs
@@ -21,94 +21,52 @@
 mod signal;
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::Router;
-use serde_json::{json, Value};
+use serde_json::json;
 use sockjs::{Config, Session, SockJsRouter};
-use tokio::sync::broadcast::{self, error::RecvError};
 
-/// Room events buffered for members that fall behind.
-const BACKLOG: usize = 256;
+/// The room every member joins.
+const ROOM: &str = "chat";
 /// Longest nick and message, in characters; longer ones are cut.
 const MAX_NICK: usize = 24;
 const MAX_TEXT: usize = 500;
 
-/// The state every session shares.
-struct Room {
-    /// Events as JSON text, encoded once for all members.
-    events: broadcast::Sender<String>,
-    online: AtomicUsize,
-}
+/// One member's session, from its nick to its leaving.
+async fn member(session: Session) {
+    let (tx, mut rx) = session.split();
+    let Some(nick) = rx.recv().await else {
+        return; // gone before saying who it is
+    };
+    let nick = clip(nick.trim(), MAX_NICK);
+    let nick = if nick.is_empty() { "anonymous" } else { nick }.to_owned();
+    let rooms = tx.rooms().clone();
 
-impl Room {
-    fn new() -> Self {
-        Room {
-            events: broadcast::channel(BACKLOG).0,
-            online: AtomicUsize::new(0),
-        }
+    // Join before announcing, so the member sees its own join.
+    tx.join(ROOM);
+    let online = rooms.members(ROOM);
+    rooms.send(
+        ROOM,
+        json!({ "type": "join", "nick": nick, "online": online }).to_string(),
+    );
+
+    while let Some(text) = rx.recv().await {
+        let event = json!({ "type": "message", "nick": nick, "text": clip(&text, MAX_TEXT) });
+        rooms.send(ROOM, event.to_string());
     }
 
-    fn publish(&self, event: Value) {
-        // Fails only when nobody is subscribed, which is fine.
-        let _ = self.events.send(event.to_string());
-    }
-
-    /// One member's session, from its nick to its leaving.
-    async fn member(self: Arc<Self>, session: Session) {
-        let (tx, mut rx) = session.split();
-        let Some(nick) = rx.recv().await else {
-            return; // gone before saying who it is
-        };
-        let nick = clip(nick.trim(), MAX_NICK);
-        let nick = if nick.is_empty() { "anonymous" } else { nick }.to_owned();
-
-        // Subscribe before announcing, so the member sees its own join.
-        let mut events = self.events.subscribe();
-        let online = self.online.fetch_add(1, Ordering::Relaxed) + 1;
-        self.publish(json!({ "type": "join", "nick": nick, "online": online }));
-
-        loop {
-            tokio::select! {
-                incoming = rx.recv() => match incoming {
-                    Some(text) => self.publish(json!({
-                        "type": "message",
-                        "nick": nick,
-                        "text": clip(&text, MAX_TEXT),
-                    })),
-                    // The session is closed: the client left or timed out.
-                    None => break,
-                },
-                event = events.recv() => {
-                    let event = match event {
-                        Ok(event) => event,
-                        // This client reads slower than the room talks.
-                        Err(RecvError::Lagged(missed)) => {
-                            json!({ "type": "lagged", "missed": missed }).to_string()
-                        }
-                        Err(RecvError::Closed) => break,
-                    };
-                    // Waits only for this client; fails once it is gone.
-                    if tx.send(event).await.is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-
-        // Cleanup: unsubscribe, then tell the others. Returning drops the
-        // halves, which closes the session if it is not closed yet.
-        drop(events);
-        let online = self.online.fetch_sub(1, Ordering::Relaxed) - 1;
-        self.publish(json!({ "type": "leave", "nick": nick, "online": online }));
-        if let Some(reason) = rx.close_reason() {
-            println!("{nick} left: {reason}");
-        }
+    // The session is closed (and out of the room): tell the others.
+    let online = rooms.members(ROOM);
+    rooms.send(
+        ROOM,
+        json!({ "type": "leave", "nick": nick, "online": online }).to_string(),
+    );
+    if let Some(reason) = rx.close_reason() {
+        println!("{nick} left: {reason}");
     }
 }
 
@@ -129,8 +87,7 @@ async fn main() {
         Ok(port) => port.parse().expect("PORT must be a port number"),
         Err(_) => 8080,
     };
-    let room = Arc::new(Room::new());
-    let chat = SockJsRouter::new(move |session| room.clone().member(session))
+    let chat = SockJsRouter::new(member)
         // Chat lines are short: refuse anything bigger than 4 KiB.
         .config(Config::default().max_message_size(4 * 1024));
     let shutdown = chat.shutdown_handle();

@@ -38,16 +38,13 @@ mod signal;
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use sockjs::{Config, Sender, Session, Shutdown, SockJsRouter, Transport};
+use sockjs::{Config, Session, Shutdown, SockJsRouter, Transport};
 
 struct Options {
     host: String,
@@ -193,26 +190,13 @@ async fn auth_echo(session: Session) {
     }
 }
 
-/// The open `/broadcast` sessions.
-#[derive(Clone, Default)]
-struct Broadcast {
-    members: Arc<Mutex<HashMap<u64, Sender>>>,
-    next_id: Arc<AtomicU64>,
-}
-
-impl Broadcast {
-    async fn session(self, session: Session) {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let (tx, mut rx) = session.split();
-        self.members.lock().unwrap().insert(id, tx);
-        while let Some(message) = rx.recv().await {
-            let members: Vec<Sender> = self.members.lock().unwrap().values().cloned().collect();
-            for member in members {
-                // A slow member must not hold up the others: drop for it.
-                let _ = member.try_send(message.clone());
-            }
-        }
-        self.members.lock().unwrap().remove(&id);
+/// `/broadcast`: every message to every open session of the service, through
+/// its rooms (encoded once; a member that cannot keep up is closed, never
+/// skipped).
+async fn broadcast(session: Session) {
+    let (tx, mut rx) = session.split();
+    while let Some(message) = rx.recv().await {
+        tx.rooms().send_all(message);
     }
 }
 
@@ -226,7 +210,6 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
     if let Some(name) = &options.mutation {
         base = mutations::configure(base, name);
     }
-    let broadcast = Broadcast::default();
     let stats = shutdown.clone();
     Router::new()
         .route(
@@ -308,7 +291,7 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
         )
         .nest_service(
             "/broadcast",
-            SockJsRouter::new(move |s| broadcast.clone().session(s))
+            SockJsRouter::new(broadcast)
                 .config(base)
                 .shutdown(shutdown.clone())
                 .into_router(),

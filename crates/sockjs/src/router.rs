@@ -16,6 +16,7 @@ use crate::iframe;
 use crate::info;
 use crate::protocol::is_valid_segment;
 use crate::rejection::Rejection;
+use crate::rooms::Rooms;
 use crate::service::{box_handler, BoxHandler, Service};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
@@ -49,6 +50,7 @@ pub struct SockJsRouter {
     handler: BoxHandler,
     config: Config,
     shutdown: Shutdown,
+    rooms: Rooms,
     handshake: Option<BoxHandshake>,
 }
 
@@ -63,8 +65,24 @@ impl SockJsRouter {
             handler: box_handler(handler),
             config: Config::default(),
             shutdown: Shutdown::new(),
+            rooms: Rooms::new(),
             handshake: None,
         }
+    }
+
+    /// Puts the service's sessions in `rooms`, which it may share with
+    /// other services (and which may span nodes through a broker). Default:
+    /// rooms of its own ([`rooms_handle`](Self::rooms_handle)).
+    #[must_use]
+    pub fn rooms(mut self, rooms: Rooms) -> Self {
+        self.rooms = rooms;
+        self
+    }
+
+    /// The rooms of this service's sessions: send to a room or to every
+    /// session from anywhere in the app.
+    pub fn rooms_handle(&self) -> Rooms {
+        self.rooms.clone()
     }
 
     /// Runs `hook` on every request that would open a session, before the
@@ -154,6 +172,7 @@ impl SockJsRouter {
             self.config,
             self.handler,
             self.shutdown,
+            self.rooms,
             self.handshake,
         ));
         if service.config.allowed_origins.is_some() {

@@ -23,6 +23,7 @@ use crate::iframe::IframePage;
 use crate::limits::{Limits, Slot};
 use crate::origin::OriginPolicy;
 use crate::rejection::Rejection;
+use crate::rooms::Rooms;
 use crate::session::core::Core;
 use crate::session::store::{reap, Store};
 use crate::session::{ConnectionInfo, Session};
@@ -50,6 +51,7 @@ pub(crate) struct Service {
     pub(crate) iframe: IframePage,
     pub(crate) shutdown: Shutdown,
     pub(crate) origins: OriginPolicy,
+    pub(crate) rooms: Rooms,
     limits: Arc<Limits>,
     handshake: Option<BoxHandshake>,
     handler: BoxHandler,
@@ -74,6 +76,7 @@ impl Service {
         config: Config,
         handler: BoxHandler,
         shutdown: Shutdown,
+        rooms: Rooms,
         handshake: Option<BoxHandshake>,
     ) -> Self {
         Service {
@@ -83,6 +86,7 @@ impl Service {
             config,
             store: Arc::default(),
             shutdown,
+            rooms,
             handshake,
             handler,
         }
@@ -97,6 +101,19 @@ impl Service {
         };
         tokio::spawn(handler.instrument(span));
         Started(started)
+    }
+
+    /// A new session of this service, in its every-session room.
+    fn new_session(&self, info: ConnectionInfo) -> (Session, Arc<Core>) {
+        let config = &self.config;
+        let (session, core) = Session::new(
+            info,
+            config.queue_capacity,
+            config.queue_full,
+            self.rooms.clone(),
+        );
+        core.enter_rooms();
+        (session, core)
     }
 
     /// Decides whether the request may open a session: not while shutting
@@ -134,8 +151,7 @@ impl Service {
         if let Some(extensions) = admitted.extensions {
             info.extensions.extend(extensions);
         }
-        let (session, core) =
-            Session::new(info, self.config.queue_capacity, self.config.queue_full);
+        let (session, core) = self.new_session(info);
         let lease = Lease {
             ticket: self.shutdown.register(&core),
             _slot: admitted.slot,
@@ -163,8 +179,7 @@ impl Service {
             if let Some(extensions) = admitted.extensions {
                 info.extensions.extend(extensions);
             }
-            let (session, core) =
-                Session::new(info, self.config.queue_capacity, self.config.queue_full);
+            let (session, core) = self.new_session(info);
             (core, session)
         });
         let Some(session) = created else {

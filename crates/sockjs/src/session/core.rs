@@ -8,7 +8,7 @@
 //! (two tokio channels cost ~2.6 KiB per idle session) and atomics.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 
@@ -16,7 +16,9 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use super::close::{close_code, CloseReason};
+use super::outgoing::{Outgoing, SharedText};
 use crate::protocol::Frame;
+use crate::rooms::Rooms;
 
 /// Where the outgoing queue's consumer is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -32,7 +34,7 @@ enum Outbox {
 struct State {
     outbox: Outbox,
     /// Messages for the client, oldest first.
-    out: VecDeque<String>,
+    out: VecDeque<Outgoing>,
     /// The `c[...]` frame every receiver gets once the session is closing.
     close_frame: Option<Arc<str>>,
     /// Messages from the client the application has not read yet.
@@ -42,11 +44,17 @@ struct State {
     inbox_open: bool,
     /// A receiving connection took the close frame.
     close_delivered: bool,
+    /// The rooms the session is in, which it leaves when it closes.
+    joined: Vec<Arc<str>>,
 }
 
 /// One session's shared state. The lock is held only for a few field
 /// moves, never across an `.await`.
 pub(crate) struct Core {
+    /// Unique in the process: the session's key in its rooms.
+    id: u64,
+    /// The rooms of the session's service.
+    rooms: Rooms,
     state: Mutex<State>,
     capacity: usize,
     closed: AtomicBool,
@@ -85,9 +93,13 @@ pub(crate) enum PushError {
 }
 
 impl Core {
-    /// A new open session whose queues hold `capacity` messages each.
-    pub(crate) fn new(capacity: usize) -> Arc<Core> {
+    /// A new open session whose queues hold `capacity` messages each, of
+    /// a service with `rooms`.
+    pub(crate) fn new(capacity: usize, rooms: Rooms) -> Arc<Core> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Arc::new(Core {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            rooms,
             state: Mutex::new(State {
                 outbox: Outbox::Idle,
                 out: VecDeque::new(),
@@ -95,6 +107,7 @@ impl Core {
                 inbox: VecDeque::new(),
                 inbox_open: true,
                 close_delivered: false,
+                joined: Vec::new(),
             }),
             capacity: capacity.max(1),
             closed: AtomicBool::new(false),
@@ -105,6 +118,44 @@ impl Core {
             out_space: Notify::new(),
             in_space: Notify::new(),
         })
+    }
+
+    /// The session's key in its rooms.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The rooms of the session's service.
+    pub(crate) fn rooms(&self) -> &Rooms {
+        &self.rooms
+    }
+
+    /// Enters the open session in its service's every-session room.
+    pub(crate) fn enter_rooms(self: &Arc<Self>) {
+        let state = self.lock();
+        if state.close_frame.is_none() {
+            // Under the session's lock, so that a close cannot come between
+            // (it takes the session out of its rooms after this lock).
+            self.rooms.enter(self);
+        }
+        drop(state);
+    }
+
+    /// Puts the session in `room` (nothing once it is closed).
+    pub(crate) fn join(self: &Arc<Self>, room: &str) {
+        let mut state = self.lock();
+        if state.close_frame.is_some() || state.joined.iter().any(|r| &**r == room) {
+            return;
+        }
+        state.joined.push(room.into());
+        self.rooms.join(room, self);
+    }
+
+    /// Takes the session out of `room`.
+    pub(crate) fn leave(&self, room: &str) {
+        let mut state = self.lock();
+        state.joined.retain(|r| &**r != room);
+        self.rooms.leave(room, self.id);
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -144,10 +195,43 @@ impl Core {
             if state.out.len() >= self.capacity {
                 return Err(PushError::Full(message));
             }
-            state.out.push_back(message);
+            state.out.push_back(Outgoing::Text(message));
         }
         self.receiver_waker.wake();
         Ok(())
+    }
+
+    /// Queues a message shared with other sessions, never waiting: up to
+    /// twice the capacity (a room message must not wait for one slow
+    /// member, nor be lost for it). Past that the client cannot keep up,
+    /// and the session is closed with 1013. False when not queued.
+    pub(crate) fn push_shared(&self, message: &Arc<SharedText>) -> bool {
+        let overflow = {
+            let mut state = self.lock();
+            if state.close_frame.is_some() || state.outbox == Outbox::Gone {
+                return false;
+            }
+            if state.out.len() < self.capacity.saturating_mul(2) {
+                state.out.push_back(Outgoing::Shared(message.clone()));
+                false
+            } else {
+                true
+            }
+        };
+        if overflow {
+            let reason = "Outgoing queue full";
+            self.close(
+                close_code::TRY_AGAIN_LATER,
+                reason,
+                CloseReason::ServerClosed {
+                    code: close_code::TRY_AGAIN_LATER,
+                    reason: reason.into(),
+                },
+            );
+            return false;
+        }
+        self.receiver_waker.wake();
+        true
     }
 
     /// Queues a message for the client, waiting while the queue is full.
@@ -234,7 +318,7 @@ impl Core {
     /// the application's `Receiver` ends after what it has buffered, and
     /// `why` is what it reports. Returns false when already closing.
     pub(crate) fn close(&self, code: u16, reason: &str, why: CloseReason) -> bool {
-        {
+        let joined = {
             let mut state = self.lock();
             if state.close_frame.is_some() {
                 return false;
@@ -244,7 +328,9 @@ impl Core {
             let _ = self.reason.set(why);
             state.close_frame = Some(Frame::close(code, reason).into_string().into());
             state.inbox_open = false;
-        }
+            std::mem::take(&mut state.joined)
+        };
+        self.rooms.leave_all(&joined, self.id);
         self.closed.store(true, Ordering::Release);
         self.receiver_waker.wake();
         self.app_waker.wake();
@@ -323,7 +409,7 @@ impl Attachment {
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
-        batch: &mut Vec<String>,
+        batch: &mut Vec<Outgoing>,
     ) -> Poll<Next> {
         let core = &self.core;
         core.receiver_waker.register(cx.waker());
@@ -378,9 +464,13 @@ mod tests {
     use super::*;
     use std::future::poll_fn;
 
+    fn texts(batch: &mut Vec<Outgoing>) -> Vec<String> {
+        batch.drain(..).map(Outgoing::into_text).collect()
+    }
+
     #[tokio::test]
     async fn one_receiver_at_a_time_and_queue_survives_detach() {
-        let core = Core::new(8);
+        let core = Core::new(8, Rooms::new());
         let mut first = core.attach().unwrap();
         assert!(core.attach().is_err());
         core.send_out("a".into()).await.unwrap();
@@ -388,20 +478,20 @@ mod tests {
         let mut batch = Vec::new();
         let next = poll_fn(|cx| first.poll_next(cx, &mut batch)).await;
         assert!(matches!(next, Next::Messages));
-        assert_eq!(batch, ["a", "b"]);
+        assert_eq!(texts(&mut batch), ["a", "b"]);
         first.finish();
         drop(first);
         core.send_out("c".into()).await.unwrap();
         let mut second = core.attach().unwrap();
         batch.clear();
         poll_fn(|cx| second.poll_next(cx, &mut batch)).await;
-        assert_eq!(batch, ["c"]);
+        assert_eq!(texts(&mut batch), ["c"]);
         second.finish();
     }
 
     #[tokio::test]
     async fn queued_messages_come_before_the_close_frame() {
-        let core = Core::new(8);
+        let core = Core::new(8, Rooms::new());
         core.send_out("last".into()).await.unwrap();
         core.close(3000, "Go away!", CloseReason::ClientClosed);
         assert!(core.push_out("late".into()).is_err());
@@ -411,7 +501,7 @@ mod tests {
             poll_fn(|cx| att.poll_next(cx, &mut batch)).await,
             Next::Messages
         ));
-        assert_eq!(batch, ["last"]);
+        assert_eq!(texts(&mut batch), ["last"]);
         match poll_fn(|cx| att.poll_next(cx, &mut batch)).await {
             Next::Close(frame) => assert_eq!(&*frame, r#"c[3000,"Go away!"]"#),
             Next::Messages => panic!("expected the close frame"),
@@ -421,7 +511,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_aborted_receiver_closes_with_1002() {
-        let core = Core::new(8);
+        let core = Core::new(8, Rooms::new());
         drop(core.attach().unwrap());
         assert_eq!(core.reason(), Some(CloseReason::Interrupted));
         let mut att = core.attach().unwrap();
@@ -435,7 +525,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_wakes_an_idle_receiver_and_ends_the_inbox_after_draining() {
-        let core = Core::new(8);
+        let core = Core::new(8, Rooms::new());
         core.push_in("buffered".into()).ok().unwrap();
         let mut att = core.attach().unwrap();
         let closer = core.clone();
@@ -460,7 +550,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queues_make_their_producers_wait_until_drained_or_closed() {
-        let core = Core::new(2);
+        let core = Core::new(2, Rooms::new());
         core.send_out("1".into()).await.unwrap();
         core.send_out("2".into()).await.unwrap();
         assert!(matches!(core.push_out("3".into()), Err(PushError::Full(_))));

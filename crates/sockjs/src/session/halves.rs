@@ -10,6 +10,7 @@ use futures_util::Stream;
 use super::close::{close_code, CloseReason};
 use super::core::{Core, PushError};
 use crate::config::QueueFullPolicy;
+use crate::rooms::Rooms;
 
 /// Closes the session with a normal closure when the last half is dropped.
 struct Lifeline(Arc<Core>);
@@ -165,6 +166,24 @@ impl Sender {
     /// Resolves when the session closes, for whatever reason.
     pub async fn closed(&self) {
         self.core.closed().await
+    }
+
+    /// Puts the session in `room` of its service's [`Rooms`], where
+    /// [`Rooms::send`] reaches it. It leaves every room when it closes.
+    /// Does nothing on a closed session.
+    pub fn join(&self, room: &str) {
+        self.core.join(room);
+    }
+
+    /// Takes the session out of `room`.
+    pub fn leave(&self, room: &str) {
+        self.core.leave(room);
+    }
+
+    /// The rooms of the session's service: to send to a room or to every
+    /// session.
+    pub fn rooms(&self) -> &Rooms {
+        self.core.rooms()
     }
 }
 

@@ -9,6 +9,7 @@ use http::{Extensions, HeaderMap};
 use super::core::Core;
 use super::halves::{halves, Receiver, Sender};
 use crate::config::QueueFullPolicy;
+use crate::rooms::Rooms;
 use crate::transport::Transport;
 
 /// Request headers a session may see: those sockjs-node exposes. `Cookie`
@@ -78,8 +79,9 @@ impl Session {
         info: ConnectionInfo,
         capacity: usize,
         policy: QueueFullPolicy,
+        rooms: Rooms,
     ) -> (Session, Arc<Core>) {
-        let core = Core::new(capacity);
+        let core = Core::new(capacity, rooms);
         let (sender, receiver) = halves(core.clone(), policy);
         let session = Session {
             sender,

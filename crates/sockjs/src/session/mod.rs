@@ -30,6 +30,7 @@ mod close;
 pub(crate) mod core;
 mod halves;
 mod handle;
+pub(crate) mod outgoing;
 pub(crate) mod store;
 
 pub use close::{close_code, CloseReason};

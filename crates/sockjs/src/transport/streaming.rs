@@ -29,6 +29,7 @@ use crate::protocol::{write_json_string, Frame};
 use crate::rejection::Rejection;
 use crate::service::Service;
 use crate::session::core::{Attachment, Next};
+use crate::session::outgoing::{messages_frame, Outgoing};
 
 /// How a transport wraps one frame in its response body.
 pub(crate) enum Framing {
@@ -91,7 +92,7 @@ pub(crate) struct ReceiverBody {
     /// Frames to write before reading the queue (`o`, or a lone `c[2010,..]`).
     first: Option<Bytes>,
     attachment: Option<Attachment>,
-    batch: Vec<String>,
+    batch: Vec<Outgoing>,
     written: usize,
     heartbeat_delay: Duration,
     /// Fires at the earliest moment a heartbeat may be due; re-armed from
@@ -198,8 +199,8 @@ impl Body for ReceiverBody {
         };
         match attachment.poll_next(cx, &mut this.batch) {
             Poll::Ready(Next::Messages) => {
-                let frame = Frame::messages(this.batch.drain(..));
-                let bytes = this.framing.wrap(frame.as_str());
+                let frame = messages_frame(&mut this.batch);
+                let bytes = this.framing.wrap(&frame);
                 this.emit(bytes, false)
             }
             Poll::Ready(Next::Close(frame)) => {

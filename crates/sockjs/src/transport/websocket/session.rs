@@ -10,6 +10,7 @@ use super::socket::{close_cleanly, Goodbye, Incoming, RecvError, Socket};
 use crate::protocol::{parse_websocket_message, Frame};
 use crate::service::{Admitted, Service, Started};
 use crate::session::core::{Core, Next, PushError};
+use crate::session::outgoing::messages_frame;
 use crate::session::{close_code, CloseReason, ConnectionInfo};
 use crate::transport::Transport;
 
@@ -113,11 +114,11 @@ async fn serve<S: Socket>(
             next = poll_fn(|cx| attachment.poll_next(cx, &mut batch)) => match next {
                 Next::Messages => {
                     let sent = if framed {
-                        socket.send_text(Frame::messages(batch.drain(..)).into_string()).await
+                        socket.send_text(messages_frame(&mut batch)).await
                     } else {
                         let mut result = Ok(());
                         for message in batch.drain(..) {
-                            result = socket.send_text(message).await;
+                            result = socket.send_text(message.into_text()).await;
                             if result.is_err() {
                                 break;
                             }

@@ -1,0 +1,150 @@
+//! [`Rooms`]: who is in which room, and delivery to them.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, OnceLock};
+
+use dashmap::DashMap;
+
+use super::broker::{Broker, Inbox, Target};
+use crate::session::core::Core;
+use crate::session::outgoing::SharedText;
+
+/// Named groups of sessions, and messages to a group or to every session.
+///
+/// Cloneable; every [`SockJsRouter`](crate::SockJsRouter) has one
+/// ([`rooms_handle`](crate::SockJsRouter::rooms_handle)), which several
+/// services may share ([`SockJsRouter::rooms`](crate::SockJsRouter::rooms)).
+/// Sessions join and leave with [`Sender::join`](crate::Sender::join) and
+/// [`Sender::leave`](crate::Sender::leave), and leave every room when they
+/// close. Every open session of the services is in [`Target::All`].
+///
+/// Sending never waits: a message is encoded once and queued for each
+/// member. A member whose outgoing queue is full still gets it, up to twice
+/// its [`queue_capacity`](crate::Config::queue_capacity); past that it
+/// cannot keep up and is closed with `c[1013,"Outgoing queue full"]`. No
+/// member is skipped, and none holds up the others.
+#[derive(Clone, Default)]
+pub struct Rooms {
+    shared: Arc<Shared>,
+}
+
+/// The state every clone of a `Rooms` (and its broker's inbox) shares.
+#[derive(Default)]
+pub(crate) struct Shared {
+    rooms: DashMap<Arc<str>, HashMap<u64, Arc<Core>>>,
+    everyone: DashMap<u64, Arc<Core>>,
+    broker: OnceLock<Box<dyn Broker>>,
+}
+
+impl Rooms {
+    /// Rooms of this process only.
+    pub fn new() -> Self {
+        Rooms::default()
+    }
+
+    /// Rooms that span the nodes sharing `broker`'s channel.
+    pub fn with_broker(broker: impl Broker) -> Self {
+        let rooms = Rooms::new();
+        broker.start(Inbox {
+            rooms: Arc::downgrade(&rooms.shared),
+        });
+        let _ = rooms.shared.broker.set(Box::new(broker));
+        rooms
+    }
+
+    /// Sends `message` to every member of `room`, here and, with a broker,
+    /// on every other node. Returns how many sessions of this node got it.
+    pub fn send(&self, room: &str, message: impl Into<String>) -> usize {
+        self.send_to(Target::Room(room), message.into())
+    }
+
+    /// Sends `message` to every open session, here and, with a broker, on
+    /// every other node. Returns how many sessions of this node got it.
+    pub fn send_all(&self, message: impl Into<String>) -> usize {
+        self.send_to(Target::All, message.into())
+    }
+
+    fn send_to(&self, target: Target<'_>, message: String) -> usize {
+        if let Some(broker) = self.shared.broker.get() {
+            broker.publish(target, &message);
+        }
+        self.shared.deliver(target, message)
+    }
+
+    /// How many sessions of this node are in `room`.
+    pub fn members(&self, room: &str) -> usize {
+        self.shared
+            .rooms
+            .get(room)
+            .map_or(0, |members| members.len())
+    }
+
+    /// How many sessions of this node are open (in [`Target::All`]).
+    pub fn sessions(&self) -> usize {
+        self.shared.everyone.len()
+    }
+
+    /// Enters a new session in [`Target::All`].
+    pub(crate) fn enter(&self, core: &Arc<Core>) {
+        self.shared.everyone.insert(core.id(), core.clone());
+    }
+
+    /// Puts the session in `room`.
+    pub(crate) fn join(&self, room: &str, core: &Arc<Core>) {
+        let room: Arc<str> = room.into();
+        self.shared
+            .rooms
+            .entry(room)
+            .or_default()
+            .insert(core.id(), core.clone());
+    }
+
+    /// Takes the session out of `room`.
+    pub(crate) fn leave(&self, room: &str, id: u64) {
+        self.shared.rooms.remove_if_mut(room, |_, members| {
+            members.remove(&id);
+            members.is_empty()
+        });
+    }
+
+    /// Takes a closed session out of every room it was in, and out of
+    /// [`Target::All`].
+    pub(crate) fn leave_all(&self, rooms: &[Arc<str>], id: u64) {
+        for room in rooms {
+            self.leave(room, id);
+        }
+        self.shared.everyone.remove(&id);
+    }
+}
+
+impl Shared {
+    /// Queues `message` for every member of `target` on this node.
+    pub(crate) fn deliver(&self, target: Target<'_>, message: String) -> usize {
+        // Members are collected first: queueing may close a member (its
+        // queue overflowed), and a closing session leaves its rooms, which
+        // takes their locks.
+        let members: Vec<Arc<Core>> = match target {
+            Target::Room(room) => match self.rooms.get(room) {
+                Some(members) => members.values().cloned().collect(),
+                None => return 0,
+            },
+            Target::All => self.everyone.iter().map(|e| e.value().clone()).collect(),
+        };
+        let message = SharedText::new(message);
+        members
+            .iter()
+            .filter(|core| core.push_shared(&message))
+            .count()
+    }
+}
+
+impl fmt::Debug for Rooms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Rooms")
+            .field("rooms", &self.shared.rooms.len())
+            .field("sessions", &self.sessions())
+            .field("broker", &self.shared.broker.get().is_some())
+            .finish()
+    }
+}

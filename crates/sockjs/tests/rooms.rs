@@ -1,0 +1,178 @@
+//! Rooms: membership, delivery to a room and to everyone (once, in order,
+//! on every transport), slow members, and a broker joining two nodes.
+
+mod fixture;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use fixture::*;
+use sockjs::rooms::{Broker, Inbox, Target};
+use sockjs::{Config, Rooms, Session, SockJsRouter};
+
+/// `/room`: each session joins the room named by its first message, then
+/// echoes nothing (room messages only).
+fn app(rooms: &Rooms, config: Config) -> Router {
+    let service = SockJsRouter::new(|session: Session| async move {
+        let (tx, mut rx) = session.split();
+        if let Some(room) = rx.recv().await {
+            tx.join(&room);
+            let _ = tx.send(format!("joined {room}")).await;
+        }
+        while let Some(m) = rx.recv().await {
+            if m == "leave" {
+                tx.leave("a");
+                let _ = tx.send("left").await;
+            }
+        }
+    })
+    .config(config)
+    .rooms(rooms.clone())
+    .into_router();
+    Router::new().nest_service("/room", service)
+}
+
+/// Opens an xhr-polling session and joins `room`.
+async fn member(app: &Router, id: &str, room: &str) {
+    assert_eq!(
+        text(call(app, req("POST", &format!("/room/0/{id}/xhr"), "")).await).await,
+        "o\n"
+    );
+    let body = format!("[\"{room}\"]");
+    assert_eq!(
+        call(app, req("POST", &format!("/room/0/{id}/xhr_send"), body))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(poll(app, id).await, format!("a[\"joined {room}\"]\n"));
+}
+
+async fn poll(app: &Router, id: &str) -> String {
+    text(call(app, req("POST", &format!("/room/0/{id}/xhr"), "")).await).await
+}
+
+#[tokio::test]
+async fn room_messages_reach_members_only_in_order_once() {
+    let rooms = Rooms::new();
+    let app = app(&rooms, fast_config());
+    member(&app, "a1", "a").await;
+    member(&app, "a2", "a").await;
+    member(&app, "b1", "b").await;
+    assert_eq!(
+        (rooms.members("a"), rooms.members("b"), rooms.sessions()),
+        (2, 1, 3)
+    );
+    assert_eq!(rooms.send("a", "one\u{2028}"), 2);
+    assert_eq!(rooms.send("a", "two"), 2);
+    assert_eq!(rooms.send("nobody", "x"), 0);
+    for id in ["a1", "a2"] {
+        assert_eq!(poll(&app, id).await, "a[\"one\\u2028\",\"two\"]\n");
+    }
+    assert_eq!(rooms.send_all("all"), 3);
+    for id in ["a1", "a2", "b1"] {
+        assert_eq!(poll(&app, id).await, "a[\"all\"]\n");
+    }
+    // Leaving, and closing, take a session out.
+    call(&app, req("POST", "/room/0/a1/xhr_send", "[\"leave\"]")).await;
+    assert_eq!(poll(&app, "a1").await, "a[\"left\"]\n");
+    assert_eq!(rooms.members("a"), 1);
+    for _ in 0..100 {
+        // fast_config: sessions without a poll time out after 150 ms.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        if rooms.sessions() == 0 {
+            assert_eq!((rooms.members("a"), rooms.members("b")), (0, 0));
+            return;
+        }
+    }
+    panic!("closed sessions stayed in their rooms");
+}
+
+#[tokio::test]
+async fn a_slow_member_gets_everything_up_to_twice_its_queue_then_is_closed() {
+    let rooms = Rooms::new();
+    let config = fast_config()
+        .queue_capacity(4)
+        .disconnect_delay(Duration::from_secs(10));
+    let app = app(&rooms, config);
+    member(&app, "fast", "r").await;
+    member(&app, "slow", "r").await;
+    for i in 0..8 {
+        assert_eq!(rooms.send("r", i.to_string()), 2);
+        if i % 2 == 1 {
+            // The fast member reads as it goes.
+            poll(&app, "fast").await;
+        }
+    }
+    // The slow one holds 8 (twice its queue) and nothing was lost.
+    assert_eq!(
+        poll(&app, "slow").await,
+        "a[\"0\",\"1\",\"2\",\"3\",\"4\",\"5\",\"6\",\"7\"]\n"
+    );
+    for i in 0..9 {
+        rooms.send("r", format!("x{i}"));
+        if i % 2 == 1 {
+            poll(&app, "fast").await;
+        }
+    }
+    // One more than it can hold: closed, the others go on.
+    assert_eq!(rooms.members("r"), 1);
+    assert!(poll(&app, "slow").await.starts_with("a[\"x0\""));
+    assert_eq!(
+        poll(&app, "slow").await,
+        "c[1013,\"Outgoing queue full\"]\n"
+    );
+    assert_eq!(rooms.send("r", "after"), 1);
+}
+
+/// A broker joining the `Rooms` of two nodes in this process, recording
+/// what it carried.
+#[derive(Clone, Default)]
+struct Wire {
+    inboxes: Arc<Mutex<Vec<(usize, Inbox)>>>,
+    carried: Arc<Mutex<Vec<(usize, String)>>>,
+}
+
+struct Node(usize, Wire);
+
+impl Broker for Node {
+    fn start(&self, inbox: Inbox) {
+        self.1.inboxes.lock().unwrap().push((self.0, inbox));
+    }
+
+    fn publish(&self, target: Target<'_>, message: &str) {
+        self.1
+            .carried
+            .lock()
+            .unwrap()
+            .push((self.0, message.to_owned()));
+        let inboxes = self.1.inboxes.lock().unwrap().clone();
+        for (node, inbox) in inboxes {
+            if node != self.0 {
+                inbox.deliver(target, message.to_owned());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_broker_carries_room_messages_to_the_other_nodes_once() {
+    let wire = Wire::default();
+    let rooms_a = Rooms::with_broker(Node(1, wire.clone()));
+    let rooms_b = Rooms::with_broker(Node(2, wire.clone()));
+    let node_a = app(&rooms_a, fast_config());
+    let node_b = app(&rooms_b, fast_config());
+    member(&node_a, "x", "lobby").await;
+    member(&node_b, "y", "lobby").await;
+    // Sent on node a: its own member at once, node b's through the broker.
+    assert_eq!(rooms_a.send("lobby", "1"), 1);
+    assert_eq!(rooms_a.send("lobby", "2"), 1);
+    assert_eq!(rooms_b.send_all("3"), 1);
+    assert_eq!(poll(&node_a, "x").await, "a[\"1\",\"2\",\"3\"]\n");
+    assert_eq!(poll(&node_b, "y").await, "a[\"1\",\"2\",\"3\"]\n");
+    assert_eq!(
+        *wire.carried.lock().unwrap(),
+        [(1, "1".into()), (1, "2".into()), (2, "3".into())]
+    );
+}
