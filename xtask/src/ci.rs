@@ -27,6 +27,7 @@ fn steps() -> Vec<Step> {
                         "clippy",
                         "--workspace",
                         "--all-targets",
+                        "--all-features",
                         "--",
                         "-D",
                         "warnings",
@@ -36,7 +37,7 @@ fn steps() -> Vec<Step> {
         ),
         (
             "test",
-            Box::new(|| run_step("test", cargo(&["test", "--workspace"]))),
+            Box::new(|| run_step("test", cargo(&["test", "--workspace", "--all-features"]))),
         ),
         (
             "doc",

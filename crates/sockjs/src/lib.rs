@@ -1,6 +1,8 @@
 #![doc = include_str!("../../../README.md")]
 #![forbid(unsafe_code)]
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod protocol;
 
 mod config;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use axum::extract::{MatchedPath, RawPathParams, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post, MethodRouter};
+use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::config::Config;
@@ -52,6 +52,8 @@ pub struct SockJsRouter {
     shutdown: Shutdown,
     rooms: Rooms,
     handshake: Option<BoxHandshake>,
+    #[cfg(feature = "cluster")]
+    directory: Option<Arc<dyn crate::cluster::Directory>>,
 }
 
 impl SockJsRouter {
@@ -67,7 +69,19 @@ impl SockJsRouter {
             shutdown: Shutdown::new(),
             rooms: Rooms::new(),
             handshake: None,
+            #[cfg(feature = "cluster")]
+            directory: None,
         }
+    }
+
+    /// Serves the service from several nodes without sticky routing: a
+    /// request for a session another node holds is forwarded there (see
+    /// [`cluster`](crate::cluster)). Feature `cluster`.
+    #[cfg(feature = "cluster")]
+    #[must_use]
+    pub fn directory(mut self, directory: impl crate::cluster::Directory) -> Self {
+        self.directory = Some(Arc::new(directory));
+        self
     }
 
     /// Puts the service's sessions in `rooms`, which it may share with
@@ -122,59 +136,68 @@ impl SockJsRouter {
     where
         S: Clone + Send + Sync + 'static,
     {
-        let config = &self.config;
-        let on = |t: Transport| config.is_served(t);
-        let session = |name: &str| format!("/{{server}}/{{session}}/{name}");
-        let mut router: Router<Arc<Service>> =
-            Router::new().route("/info", get(info::info).options(info::preflight));
-        let add =
-            |router: Router<Arc<Service>>, path: String, route: MethodRouter<Arc<Service>>| {
-                router.route(&path, route)
-            };
-        if on(Transport::RawWebSocket) {
-            router = add(router, "/websocket".into(), get(websocket::raw));
-        }
-        if on(Transport::WebSocket) {
-            router = add(router, session("websocket"), get(websocket::framed));
-        }
-        if on(Transport::XhrPolling) {
-            router = add(
-                router,
-                session("xhr"),
-                post(xhr::poll).options(xhr::preflight),
-            );
-        }
-        if on(Transport::XhrPolling) || on(Transport::XhrStreaming) {
-            router = add(
-                router,
-                session("xhr_send"),
-                post(xhr::send).options(xhr::preflight),
-            );
-        }
-        if on(Transport::XhrStreaming) {
-            router = add(
-                router,
-                session("xhr_streaming"),
-                post(xhr_streaming::stream).options(xhr::preflight),
-            );
-        }
-        if on(Transport::EventSource) {
-            router = add(router, session("eventsource"), get(eventsource::stream));
-        }
-        if on(Transport::HtmlFile) {
-            router = add(router, session("htmlfile"), get(htmlfile::stream));
-        }
-        if on(Transport::JsonpPolling) {
-            router = add(router, session("jsonp"), get(jsonp::poll));
-            router = add(router, session("jsonp_send"), post(jsonp::send));
-        }
-        let service = Arc::new(Service::new(
+        #[allow(unused_mut)]
+        let mut service = Service::new(
             self.config,
             self.handler,
             self.shutdown,
             self.rooms,
             self.handshake,
-        ));
+        );
+        #[cfg(feature = "cluster")]
+        {
+            service.directory = self.directory;
+        }
+        let service = Arc::new(service);
+        let on = |t: Transport| service.config.is_served(t);
+
+        let session = |name: &str| format!("/{{server}}/{{session}}/{name}");
+        // The HTTP session transports: each session's requests are served
+        // where it lives (with a cluster directory, possibly another node).
+        let mut http: Router<Arc<Service>> = Router::new();
+        if on(Transport::XhrPolling) {
+            http = http.route(&session("xhr"), post(xhr::poll).options(xhr::preflight));
+        }
+        if on(Transport::XhrPolling) || on(Transport::XhrStreaming) {
+            http = http.route(
+                &session("xhr_send"),
+                post(xhr::send).options(xhr::preflight),
+            );
+        }
+        if on(Transport::XhrStreaming) {
+            http = http.route(
+                &session("xhr_streaming"),
+                post(xhr_streaming::stream).options(xhr::preflight),
+            );
+        }
+        if on(Transport::EventSource) {
+            http = http.route(&session("eventsource"), get(eventsource::stream));
+        }
+        if on(Transport::HtmlFile) {
+            http = http.route(&session("htmlfile"), get(htmlfile::stream));
+        }
+        if on(Transport::JsonpPolling) {
+            http = http
+                .route(&session("jsonp"), get(jsonp::poll))
+                .route(&session("jsonp_send"), post(jsonp::send));
+        }
+        #[cfg(feature = "cluster")]
+        if service.directory.is_some() {
+            http = http.route_layer(axum::middleware::from_fn_with_state(
+                service.clone(),
+                crate::cluster::route_to_owner,
+            ));
+        }
+
+        let mut router: Router<Arc<Service>> = Router::new()
+            .route("/info", get(info::info).options(info::preflight))
+            .merge(http);
+        if on(Transport::RawWebSocket) {
+            router = router.route("/websocket", get(websocket::raw));
+        }
+        if on(Transport::WebSocket) {
+            router = router.route(&session("websocket"), get(websocket::framed));
+        }
         if service.config.allowed_origins.is_some() {
             // Only under a restricted policy: the default one has nothing
             // to check, and a layer costs every request.

@@ -55,6 +55,10 @@ pub(crate) struct Service {
     limits: Arc<Limits>,
     handshake: Option<BoxHandshake>,
     handler: BoxHandler,
+    /// Where the cluster's sessions live, when several nodes serve the
+    /// service without sticky routing.
+    #[cfg(feature = "cluster")]
+    pub(crate) directory: Option<Arc<dyn crate::cluster::Directory>>,
 }
 
 /// A request admitted to open a session: its place in the session counts,
@@ -69,6 +73,23 @@ pub(crate) struct Admitted {
 pub(crate) struct Lease {
     pub(crate) ticket: Ticket,
     _slot: Slot,
+    /// The session's directory entry, released when it is gone.
+    #[cfg(feature = "cluster")]
+    _claim: Option<Claim>,
+}
+
+/// An HTTP session's entry in the cluster's directory.
+#[cfg(feature = "cluster")]
+struct Claim {
+    directory: Arc<dyn crate::cluster::Directory>,
+    key: String,
+}
+
+#[cfg(feature = "cluster")]
+impl Drop for Claim {
+    fn drop(&mut self) {
+        self.directory.release(&self.key);
+    }
 }
 
 impl Service {
@@ -89,6 +110,8 @@ impl Service {
             rooms,
             handshake,
             handler,
+            #[cfg(feature = "cluster")]
+            directory: None,
         }
     }
 
@@ -155,6 +178,9 @@ impl Service {
         let lease = Lease {
             ticket: self.shutdown.register(&core),
             _slot: admitted.slot,
+            // WebSocket sessions are never looked up: one connection each.
+            #[cfg(feature = "cluster")]
+            _claim: None,
         };
         let started = self.spawn_handler(session, span);
         (core, started, lease)
@@ -189,6 +215,11 @@ impl Service {
         let lease = Lease {
             ticket: self.shutdown.register(&core),
             _slot: admitted.slot,
+            #[cfg(feature = "cluster")]
+            _claim: self.directory.clone().map(|directory| Claim {
+                directory,
+                key: crate::cluster::directory_key(&parts.extensions, id),
+            }),
         };
         tokio::spawn(reap(
             self.store.clone(),

@@ -1,0 +1,25 @@
+//! Several nodes, no sticky routing (feature `cluster`): a request for a
+//! session another node holds is forwarded to that node.
+//!
+//! SockJS's HTTP transports send every request of a session to the node
+//! that holds it, which a load balancer only guarantees with stickiness.
+//! With a [`Directory`] (`SockJsRouter::directory`), a node that receives a
+//! request for a session it does not hold looks up the session's owner and
+//! forwards the request there over HTTP, streaming the answer back: polling
+//! and streaming responses, `xhr_send` and `jsonp_send` all work through
+//! any node. A receiving request for an unknown session claims it for the
+//! node that got it. WebSockets need nothing: one connection is one
+//! session.
+//!
+//! The session lives on its owner for its whole life (its handler is a task
+//! there); only requests move. Forwarding costs one more hop on loopback or
+//! LAN, and needs every node to serve the service at the same path and to
+//! reach the others at the base URLs the directory gives.
+//!
+//! `sockjs-redis` has a `Directory` on Redis (session owners with expiry).
+
+mod directory;
+mod forward;
+
+pub use directory::{Directory, DirectoryError, Owner};
+pub(crate) use forward::{directory_key, route_to_owner};
