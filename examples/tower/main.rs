@@ -15,6 +15,10 @@
 //!   service serves no iframe page, so the `iframe-*` transports are off.
 //! - `/health` and `/api/stats` are plain axum routes sharing state with the
 //!   SockJS handler.
+//! - `/metrics` serves the library's metrics (`sockjs::metrics`: sessions
+//!   open and opened by transport, closes by reason, messages and bytes,
+//!   refusals, ...) in Prometheus' text format, through
+//!   metrics-exporter-prometheus installed as the `metrics` recorder.
 //!
 //! ```text
 //! cargo run --example tower
@@ -23,6 +27,7 @@
 //! curl -s -XPOST -b user=alice -d '["hi"]' http://127.0.0.1:8080/echo/000/s1/xhr_send
 //! curl -s -XPOST -b user=alice http://127.0.0.1:8080/echo/000/s1/xhr     # a["alice: hi"]
 //! curl -s http://127.0.0.1:8080/api/stats
+//! curl -s http://127.0.0.1:8080/metrics | grep sockjs_
 //! ```
 //!
 //! `PORT` changes the port (default 8080). Ctrl-C (or SIGTERM) shuts down
@@ -43,6 +48,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
 use sockjs::{Config, Session, Shutdown, SockJsRouter};
 use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
@@ -154,7 +160,7 @@ fn cors() -> CorsLayer {
         .max_age(Duration::from_secs(24 * 60 * 60))
 }
 
-fn app(shutdown: &Shutdown) -> Router {
+fn app(shutdown: &Shutdown, prometheus: PrometheusHandle) -> Router {
     let stats = Arc::new(Stats::default());
     let sockjs_stats = stats.clone();
     let echo_service = SockJsRouter::new(move |session| echo(sockjs_stats.clone(), session))
@@ -164,6 +170,7 @@ fn app(shutdown: &Shutdown) -> Router {
 
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(move || std::future::ready(prometheus.render())))
         .route("/api/stats", get(api_stats))
         .with_state(stats)
         .nest("/echo", echo_service)
@@ -198,17 +205,21 @@ async fn main() {
     };
 
     let shutdown = Shutdown::new();
+    // The recorder every `metrics` call in the process reports to.
+    let prometheus = PrometheusBuilder::new()
+        .install_recorder()
+        .expect("no other metrics recorder installed");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
-    tracing::info!("listening on http://{addr} (try /health, /api/stats, /echo/info)");
+    tracing::info!("listening on http://{addr} (try /health, /api/stats, /metrics, /echo/info)");
     axum::serve(
         // SockJS frames are small: send them at once, not after Nagle's delay.
         listener.tap_io(|tcp| {
             let _ = tcp.set_nodelay(true);
         }),
-        app(&shutdown).into_make_service_with_connect_info::<SocketAddr>(),
+        app(&shutdown, prometheus).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(async move {
         signal::terminate().await;

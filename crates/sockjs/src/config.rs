@@ -64,6 +64,7 @@ pub struct Config {
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_sessions_per_address: Option<usize>,
     pub(crate) body_timeout: Duration,
+    pub(crate) metrics_service: Arc<str>,
 }
 
 impl Default for Config {
@@ -87,6 +88,7 @@ impl Default for Config {
             max_sessions: None,
             max_sessions_per_address: None,
             body_timeout: Duration::from_secs(30),
+            metrics_service: Arc::from("sockjs"),
         }
     }
 }
@@ -116,6 +118,7 @@ impl fmt::Debug for Config {
             .field("max_sessions", &self.max_sessions)
             .field("max_sessions_per_address", &self.max_sessions_per_address)
             .field("body_timeout", &self.body_timeout)
+            .field("metrics_service", &self.metrics_service)
             .finish()
     }
 }
@@ -355,6 +358,14 @@ impl Config {
     #[must_use]
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
+        self
+    }
+
+    /// The `service` label of the service's [metrics](crate::metrics), to
+    /// tell several services apart. Default: `sockjs`.
+    #[must_use]
+    pub fn metrics_service(mut self, name: impl Into<String>) -> Self {
+        self.metrics_service = Arc::from(name.into());
         self
     }
 

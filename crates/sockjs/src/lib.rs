@@ -11,6 +11,7 @@ mod headers;
 mod iframe;
 mod info;
 mod limits;
+pub mod metrics;
 mod origin;
 mod rejection;
 pub mod rooms;

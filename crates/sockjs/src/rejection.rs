@@ -83,6 +83,28 @@ impl Rejection {
         }
     }
 
+    /// A short name of this answer, as the `reason` label of the
+    /// [`REJECTED_REQUESTS`](crate::metrics::REJECTED_REQUESTS) metric.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rejection::NotFound => "not_found",
+            Rejection::SessionNotFound => "session_not_found",
+            Rejection::PayloadExpected => "payload_expected",
+            Rejection::BrokenJson => "broken_json",
+            Rejection::CallbackRequired => "callback_required",
+            Rejection::InvalidCallback => "invalid_callback",
+            Rejection::PayloadTooLarge => "payload_too_large",
+            Rejection::NotWebSocket => "not_websocket",
+            Rejection::UnsupportedWebSocketVersion => "unsupported_websocket_version",
+            Rejection::UnreadableBody => "unreadable_body",
+            Rejection::ShuttingDown => "shutting_down",
+            Rejection::OriginNotAllowed => "origin_not_allowed",
+            Rejection::TooManySessions => "too_many_sessions",
+            Rejection::TooManySessionsFromAddress => "too_many_sessions_from_address",
+            Rejection::BodyTimeout => "body_timeout",
+        }
+    }
+
     /// The body text of this answer.
     pub fn message(self) -> &'static str {
         match self {
@@ -126,6 +148,7 @@ impl std::error::Error for Rejection {}
 
 impl IntoResponse for Rejection {
     fn into_response(self) -> Response {
+        crate::metrics::rejected(self.status(), self.name());
         (
             self.status(),
             [(

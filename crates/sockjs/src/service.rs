@@ -21,6 +21,7 @@ use crate::config::Config;
 use crate::handshake::BoxHandshake;
 use crate::iframe::IframePage;
 use crate::limits::{Limits, Slot};
+use crate::metrics::SessionMetrics;
 use crate::origin::OriginPolicy;
 use crate::rejection::Rejection;
 use crate::rooms::Rooms;
@@ -52,6 +53,7 @@ pub(crate) struct Service {
     pub(crate) shutdown: Shutdown,
     pub(crate) origins: OriginPolicy,
     pub(crate) rooms: Rooms,
+    metrics_service: metrics::SharedString,
     limits: Arc<Limits>,
     handshake: Option<BoxHandshake>,
     handler: BoxHandler,
@@ -73,9 +75,19 @@ pub(crate) struct Admitted {
 pub(crate) struct Lease {
     pub(crate) ticket: Ticket,
     _slot: Slot,
+    _end: Ended,
     /// The session's directory entry, released when it is gone.
     #[cfg(feature = "cluster")]
     _claim: Option<Claim>,
+}
+
+/// Counts the session as gone when dropped.
+struct Ended(Arc<Core>);
+
+impl Drop for Ended {
+    fn drop(&mut self) {
+        self.0.metrics().closed(self.0.reason().as_ref());
+    }
 }
 
 /// An HTTP session's entry in the cluster's directory.
@@ -103,6 +115,7 @@ impl Service {
         Service {
             iframe: IframePage::new(&config.sockjs_url, config.origin_policy().frame_ancestors()),
             origins: config.origin_policy(),
+            metrics_service: metrics::SharedString::from_shared(config.metrics_service.clone()),
             limits: Limits::new(config.max_sessions, config.max_sessions_per_address),
             config,
             store: Arc::default(),
@@ -129,11 +142,13 @@ impl Service {
     /// A new session of this service, in its every-session room.
     fn new_session(&self, info: ConnectionInfo) -> (Session, Arc<Core>) {
         let config = &self.config;
+        let metrics = SessionMetrics::opened(&self.metrics_service, info.transport);
         let (session, core) = Session::new(
             info,
             config.queue_capacity,
             config.queue_full,
             self.rooms.clone(),
+            metrics,
         );
         core.enter_rooms();
         (session, core)
@@ -155,7 +170,9 @@ impl Service {
             .admit(address)
             .map_err(IntoResponse::into_response)?;
         let extensions = match &self.handshake {
-            Some(hook) => Some(hook.run(parts).await?),
+            Some(hook) => Some(hook.run(parts).await.inspect_err(|refusal| {
+                crate::metrics::rejected(refusal.status(), "handshake");
+            })?),
             None => None,
         };
         Ok(Admitted { slot, extensions })
@@ -178,6 +195,7 @@ impl Service {
         let lease = Lease {
             ticket: self.shutdown.register(&core),
             _slot: admitted.slot,
+            _end: Ended(core.clone()),
             // WebSocket sessions are never looked up: one connection each.
             #[cfg(feature = "cluster")]
             _claim: None,
@@ -201,6 +219,7 @@ impl Service {
         }
         let admitted = self.admit(parts).await?;
         let mut info = connection_info(parts, transport);
+        let span = transport_span(&info, id);
         let (core, created) = self.store.get_or_create(id, || {
             if let Some(extensions) = admitted.extensions {
                 info.extensions.extend(extensions);
@@ -215,22 +234,23 @@ impl Service {
         let lease = Lease {
             ticket: self.shutdown.register(&core),
             _slot: admitted.slot,
+            _end: Ended(core.clone()),
             #[cfg(feature = "cluster")]
             _claim: self.directory.clone().map(|directory| Claim {
                 directory,
                 key: crate::cluster::directory_key(&parts.extensions, id),
             }),
         };
-        tokio::spawn(reap(
+        let reaper = reap(
             self.store.clone(),
             id.into(),
             core.clone(),
             self.config.disconnect_delay,
             lease,
-        ));
-        let span = transport_span(session.transport());
+        );
+        tokio::spawn(reaper.instrument(span.clone()));
+        span.in_scope(|| tracing::debug!(open = self.store.len(), "session opened"));
         let started = self.spawn_handler(session, span);
-        tracing::debug!(session = %id, open = self.store.len(), "session opened");
         Ok((core, Some(started)))
     }
 }
@@ -269,10 +289,17 @@ impl Future for FirstPoll {
     }
 }
 
-/// The span a session's handler runs in: a child of the span current where
-/// the opening request is handled (a `TraceLayer` request span, say), so the
-/// handler's logs carry the request's context. Taken before the work moves
-/// to another task (WebSocket upgrades).
-pub(crate) fn transport_span(transport: crate::transport::Transport) -> Span {
-    tracing::debug_span!("sockjs_session", transport = %transport)
+/// The span every event of a session is under (its handler, its WebSocket
+/// loop, its reaper): the transport, the SockJS session id (in logs only;
+/// the application never sees it) and the client's address. A child of the
+/// span current where the opening request is handled (a `TraceLayer`
+/// request span, say), so it carries the request's context. Taken before
+/// the work moves to another task (WebSocket upgrades).
+pub(crate) fn transport_span(info: &ConnectionInfo, session: &str) -> Span {
+    tracing::debug_span!(
+        "sockjs_session",
+        transport = %info.transport,
+        session,
+        remote = ?info.remote_addr,
+    )
 }

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 
 use super::close::{close_code, CloseReason};
 use super::outgoing::{Outgoing, SharedText};
+use crate::metrics::{QueueFull, SessionMetrics};
 use crate::protocol::Frame;
 use crate::rooms::Rooms;
 
@@ -55,6 +56,7 @@ pub(crate) struct Core {
     id: u64,
     /// The rooms of the session's service.
     rooms: Rooms,
+    metrics: SessionMetrics,
     state: Mutex<State>,
     capacity: usize,
     closed: AtomicBool,
@@ -95,11 +97,12 @@ pub(crate) enum PushError {
 impl Core {
     /// A new open session whose queues hold `capacity` messages each, of
     /// a service with `rooms`.
-    pub(crate) fn new(capacity: usize, rooms: Rooms) -> Arc<Core> {
+    pub(crate) fn new(capacity: usize, rooms: Rooms, metrics: SessionMetrics) -> Arc<Core> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Arc::new(Core {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rooms,
+            metrics,
             state: Mutex::new(State {
                 outbox: Outbox::Idle,
                 out: VecDeque::new(),
@@ -128,6 +131,11 @@ impl Core {
     /// The rooms of the session's service.
     pub(crate) fn rooms(&self) -> &Rooms {
         &self.rooms
+    }
+
+    /// The session's metrics.
+    pub(crate) fn metrics(&self) -> &SessionMetrics {
+        &self.metrics
     }
 
     /// Enters the open session in its service's every-session room.
@@ -193,6 +201,8 @@ impl Core {
                 return Err(PushError::Closed(message));
             }
             if state.out.len() >= self.capacity {
+                drop(state);
+                self.metrics.queue_full(QueueFull::Out);
                 return Err(PushError::Full(message));
             }
             state.out.push_back(Outgoing::Text(message));
@@ -219,6 +229,8 @@ impl Core {
             }
         };
         if overflow {
+            self.metrics.queue_full(QueueFull::Out);
+            self.metrics.queue_full(QueueFull::OutClosed);
             let reason = "Outgoing queue full";
             self.close(
                 close_code::TRY_AGAIN_LATER,
@@ -251,16 +263,20 @@ impl Core {
 
     /// Hands a client message to the application's `Receiver`.
     pub(crate) fn push_in(&self, message: String) -> Result<(), PushError> {
+        let len = message.len();
         {
             let mut state = self.lock();
             if !state.inbox_open {
                 return Err(PushError::Closed(message));
             }
             if state.inbox.len() >= self.capacity {
+                drop(state);
+                self.metrics.queue_full(QueueFull::In);
                 return Err(PushError::Full(message));
             }
             state.inbox.push_back(message);
         }
+        self.metrics.received(len);
         self.app_waker.wake();
         Ok(())
     }
@@ -425,6 +441,7 @@ impl Attachment {
                 };
             }
             let was_full = state.out.len() >= core.capacity;
+            core.metrics.sent_messages(state.out.len());
             batch.extend(state.out.drain(..));
             was_full
         };
@@ -432,6 +449,11 @@ impl Attachment {
             core.out_space.notify_waiters();
         }
         Poll::Ready(Next::Messages)
+    }
+
+    /// The session.
+    pub(crate) fn core(&self) -> &Core {
+        &self.core
     }
 
     /// Marks the connection as ended by the server, not aborted.
@@ -464,13 +486,17 @@ mod tests {
     use super::*;
     use std::future::poll_fn;
 
+    fn test_metrics() -> SessionMetrics {
+        SessionMetrics::opened(&"test".into(), crate::Transport::XhrPolling)
+    }
+
     fn texts(batch: &mut Vec<Outgoing>) -> Vec<String> {
         batch.drain(..).map(Outgoing::into_text).collect()
     }
 
     #[tokio::test]
     async fn one_receiver_at_a_time_and_queue_survives_detach() {
-        let core = Core::new(8, Rooms::new());
+        let core = Core::new(8, Rooms::new(), test_metrics());
         let mut first = core.attach().unwrap();
         assert!(core.attach().is_err());
         core.send_out("a".into()).await.unwrap();
@@ -491,7 +517,7 @@ mod tests {
 
     #[tokio::test]
     async fn queued_messages_come_before_the_close_frame() {
-        let core = Core::new(8, Rooms::new());
+        let core = Core::new(8, Rooms::new(), test_metrics());
         core.send_out("last".into()).await.unwrap();
         core.close(3000, "Go away!", CloseReason::ClientClosed);
         assert!(core.push_out("late".into()).is_err());
@@ -511,7 +537,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_aborted_receiver_closes_with_1002() {
-        let core = Core::new(8, Rooms::new());
+        let core = Core::new(8, Rooms::new(), test_metrics());
         drop(core.attach().unwrap());
         assert_eq!(core.reason(), Some(CloseReason::Interrupted));
         let mut att = core.attach().unwrap();
@@ -525,7 +551,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_wakes_an_idle_receiver_and_ends_the_inbox_after_draining() {
-        let core = Core::new(8, Rooms::new());
+        let core = Core::new(8, Rooms::new(), test_metrics());
         core.push_in("buffered".into()).ok().unwrap();
         let mut att = core.attach().unwrap();
         let closer = core.clone();
@@ -550,7 +576,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queues_make_their_producers_wait_until_drained_or_closed() {
-        let core = Core::new(2, Rooms::new());
+        let core = Core::new(2, Rooms::new(), test_metrics());
         core.send_out("1".into()).await.unwrap();
         core.send_out("2".into()).await.unwrap();
         assert!(matches!(core.push_out("3".into()), Err(PushError::Full(_))));

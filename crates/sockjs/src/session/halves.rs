@@ -10,6 +10,7 @@ use futures_util::Stream;
 use super::close::{close_code, CloseReason};
 use super::core::{Core, PushError};
 use crate::config::QueueFullPolicy;
+use crate::metrics::QueueFull;
 use crate::rooms::Rooms;
 
 /// Closes the session with a normal closure when the last half is dropped.
@@ -128,6 +129,7 @@ impl Sender {
             Err(PushError::Full(m)) => match self.policy {
                 QueueFullPolicy::Wait => Err(TrySendError::Full(m)),
                 QueueFullPolicy::Close => {
+                    self.core.metrics().queue_full(QueueFull::OutClosed);
                     let reason = "Outgoing queue full";
                     self.core.close(
                         close_code::TRY_AGAIN_LATER,

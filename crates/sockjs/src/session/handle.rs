@@ -9,6 +9,7 @@ use http::{Extensions, HeaderMap};
 use super::core::Core;
 use super::halves::{halves, Receiver, Sender};
 use crate::config::QueueFullPolicy;
+use crate::metrics::SessionMetrics;
 use crate::rooms::Rooms;
 use crate::transport::Transport;
 
@@ -80,8 +81,9 @@ impl Session {
         capacity: usize,
         policy: QueueFullPolicy,
         rooms: Rooms,
+        metrics: SessionMetrics,
     ) -> (Session, Arc<Core>) {
-        let core = Core::new(capacity, rooms);
+        let core = Core::new(capacity, rooms, metrics);
         let (sender, receiver) = halves(core.clone(), policy);
         let session = Session {
             sender,

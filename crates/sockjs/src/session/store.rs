@@ -93,5 +93,5 @@ pub(crate) async fn reap(
     store.remove(&id, &core);
     core.finish(CloseReason::TimedOut);
     drop(lease);
-    tracing::debug!(session = %id, reason = ?core.reason(), "session forgotten");
+    tracing::debug!(reason = ?core.reason(), "session forgotten");
 }

@@ -162,11 +162,15 @@ impl ReceiverBody {
         last: bool,
     ) -> Poll<Option<Result<BodyFrame<Bytes>, std::convert::Infallible>>> {
         self.written += bytes.len();
-        let done = last
-            || match self.mode {
-                Mode::Polling => true,
-                Mode::Streaming { limit } => self.written >= limit,
-            };
+        let recycled = matches!(self.mode, Mode::Streaming { limit } if self.written >= limit);
+        let done = last || recycled || matches!(self.mode, Mode::Polling);
+        if let Some(attachment) = &self.attachment {
+            let metrics = attachment.core().metrics();
+            metrics.sent_bytes(bytes.len());
+            if recycled && !last {
+                metrics.recycled();
+            }
+        }
         if done {
             if let Some(mut attachment) = self.attachment.take() {
                 attachment.finish();
@@ -213,6 +217,7 @@ impl Body for ReceiverBody {
                 }
                 let due = this.last_frame + this.heartbeat_delay;
                 if Instant::now() >= due {
+                    attachment.core().metrics().heartbeat();
                     let bytes = this.framing.wrap(Frame::heartbeat().as_str());
                     this.heartbeat
                         .as_mut()
@@ -309,6 +314,7 @@ pub(crate) async fn serve(
             )
         }
         Err(_busy) => {
+            core.metrics().another_connection();
             let busy = Frame::close(
                 close_code::ANOTHER_CONNECTION,
                 "Another connection still open",

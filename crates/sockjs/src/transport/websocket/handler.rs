@@ -30,10 +30,10 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 /// `GET /<server>/<session>/websocket`.
 pub(crate) async fn framed(
     State(service): State<Arc<Service>>,
-    SessionPath(_id): SessionPath,
+    SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    upgrade(service, request, Transport::WebSocket).await
+    upgrade(service, request, Transport::WebSocket, &id).await
 }
 
 /// `GET /websocket`: plain text messages, no SockJS framing.
@@ -46,10 +46,17 @@ pub(crate) async fn raw(State(service): State<Arc<Service>>, request: Request) -
     if is_upgrade(request.headers()) && !matches!(version, "8" | "13") {
         return Rejection::UnsupportedWebSocketVersion.into_response();
     }
-    upgrade(service, request, Transport::RawWebSocket).await
+    upgrade(service, request, Transport::RawWebSocket, "").await
 }
 
-async fn upgrade(service: Arc<Service>, request: Request, transport: Transport) -> Response {
+/// Upgrades to a session on `transport`; `id` is the URL's session id
+/// (for logs; empty on the raw endpoint).
+async fn upgrade(
+    service: Arc<Service>,
+    request: Request,
+    transport: Transport,
+    id: &str,
+) -> Response {
     let (mut parts, _body) = request.into_parts();
     if !is_upgrade(&parts.headers) {
         return Rejection::NotWebSocket.into_response();
@@ -59,7 +66,7 @@ async fn upgrade(service: Arc<Service>, request: Request, transport: Transport) 
         Err(refusal) => return refusal,
     };
     let info = connection_info(&parts, transport);
-    let span = transport_span(transport);
+    let span = transport_span(&info, id);
     let limit = service.config.max_message_size;
     if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
         return hixie76::upgrade(&mut parts, limit, move |socket| {

@@ -113,12 +113,17 @@ async fn serve<S: Socket>(
         tokio::select! {
             next = poll_fn(|cx| attachment.poll_next(cx, &mut batch)) => match next {
                 Next::Messages => {
+                    let metrics = core.metrics();
                     let sent = if framed {
-                        socket.send_text(messages_frame(&mut batch)).await
+                        let frame = messages_frame(&mut batch);
+                        metrics.sent_bytes(frame.len());
+                        socket.send_text(frame).await
                     } else {
                         let mut result = Ok(());
                         for message in batch.drain(..) {
-                            result = socket.send_text(message.into_text()).await;
+                            let text = message.into_text();
+                            metrics.sent_bytes(text.len());
+                            result = socket.send_text(text).await;
                             if result.is_err() {
                                 break;
                             }
@@ -170,6 +175,7 @@ async fn serve<S: Socket>(
                     heartbeat.as_mut().reset(due);
                     continue;
                 }
+                core.metrics().heartbeat();
                 if socket.send_text(Frame::heartbeat().into_string()).await.is_err() {
                     return End::Failed(CloseReason::TransportError("heartbeat failed".into()));
                 }

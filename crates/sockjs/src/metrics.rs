@@ -1,0 +1,187 @@
+//! Metrics, through the [`metrics`](https://docs.rs/metrics) crate's
+//! facade: install any recorder (Prometheus, StatsD, OpenTelemetry, ...)
+//! and they appear; without one they cost next to nothing. The library
+//! depends on no exporter.
+//!
+//! | name | kind | labels | what |
+//! |---|---|---|---|
+//! | `sockjs_sessions_open` | gauge | `service`, `transport` | sessions open now |
+//! | `sockjs_sessions_opened_total` | counter | `service`, `transport` | sessions opened |
+//! | `sockjs_sessions_closed_total` | counter | `service`, `transport`, `reason` | sessions gone, by why: `server_closed`, `client_closed`, `timed_out` (no receiving request within `disconnect_delay`: the client vanished), `interrupted` (a receiving request was aborted), `transport_error`, `shutdown` (closed by a [`Shutdown`](crate::Shutdown)) |
+//! | `sockjs_messages_received_total` | counter | `service`, `transport` | messages from clients, handed to handlers |
+//! | `sockjs_messages_sent_total` | counter | `service`, `transport` | messages written to clients |
+//! | `sockjs_bytes_received_total` | counter | `service`, `transport` | bytes of those messages |
+//! | `sockjs_bytes_sent_total` | counter | `service`, `transport` | bytes written to clients, framing included |
+//! | `sockjs_heartbeats_total` | counter | `service`, `transport` | `h` frames sent to idle clients |
+//! | `sockjs_response_limit_recycles_total` | counter | `service`, `transport` | streaming responses ended at `response_limit` (the client opens the next) |
+//! | `sockjs_another_connection_total` | counter | `service`, `transport` | second receiving requests answered `c[2010,"Another connection still open"]` |
+//! | `sockjs_queue_full_total` | counter | `service`, `transport`, `queue` | a queue was full: `out` (a sender waited, or was refused with `try_send`), `out_closed` (the session was closed, [`QueueFullPolicy::Close`](crate::QueueFullPolicy::Close) or a room member too far behind), `in` (the transport stopped reading from the client) |
+//! | `sockjs_rejected_requests_total` | counter | `status`, `reason` | requests answered with an error of [`Rejection`](crate::Rejection) (`reason`: its name, e.g. `origin_not_allowed`), or refused by the handshake hook (`reason`: `handshake`) |
+//!
+//! `service` is [`Config::metrics_service`](crate::Config::metrics_service)
+//! (default `sockjs`); `transport` is [`Transport::name`](crate::Transport::name).
+//!
+//! ```
+//! // A Prometheus exporter in the app (metrics-exporter-prometheus), and
+//! // `GET /metrics` serving `handle.render()`: see `examples/tower`.
+//! assert_eq!(sockjs::metrics::SESSIONS_OPEN, "sockjs_sessions_open");
+//! ```
+
+use metrics::{Counter, SharedString};
+
+use crate::session::CloseReason;
+use crate::transport::Transport;
+
+/// Gauge: sessions open now.
+pub const SESSIONS_OPEN: &str = "sockjs_sessions_open";
+/// Counter: sessions opened.
+pub const SESSIONS_OPENED: &str = "sockjs_sessions_opened_total";
+/// Counter: sessions gone, by `reason`.
+pub const SESSIONS_CLOSED: &str = "sockjs_sessions_closed_total";
+/// Counter: messages from clients handed to handlers.
+pub const MESSAGES_RECEIVED: &str = "sockjs_messages_received_total";
+/// Counter: messages written to clients.
+pub const MESSAGES_SENT: &str = "sockjs_messages_sent_total";
+/// Counter: bytes of the messages from clients.
+pub const BYTES_RECEIVED: &str = "sockjs_bytes_received_total";
+/// Counter: bytes written to clients, framing included.
+pub const BYTES_SENT: &str = "sockjs_bytes_sent_total";
+/// Counter: heartbeat frames sent.
+pub const HEARTBEATS: &str = "sockjs_heartbeats_total";
+/// Counter: streaming responses ended at `response_limit`.
+pub const RESPONSE_LIMIT_RECYCLES: &str = "sockjs_response_limit_recycles_total";
+/// Counter: second receiving requests answered with 2010.
+pub const ANOTHER_CONNECTION: &str = "sockjs_another_connection_total";
+/// Counter: full queues, by `queue`.
+pub const QUEUE_FULL: &str = "sockjs_queue_full_total";
+/// Counter: refused requests, by `status` and `reason`.
+pub const REJECTED_REQUESTS: &str = "sockjs_rejected_requests_total";
+
+/// Which queue was full ([`QUEUE_FULL`]'s `queue` label).
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum QueueFull {
+    /// An outgoing message had to wait, or was refused.
+    Out,
+    /// The session was closed because its outgoing queue overflowed.
+    OutClosed,
+    /// The transport stopped reading from the client.
+    In,
+}
+
+/// One session's metrics: handles for what happens per message (no lookup
+/// per event), labels for the rest.
+pub(crate) struct SessionMetrics {
+    service: SharedString,
+    transport: Transport,
+    messages_in: Counter,
+    bytes_in: Counter,
+    messages_out: Counter,
+    bytes_out: Counter,
+}
+
+impl SessionMetrics {
+    /// A new session of `service` on `transport`; counts it as opened.
+    pub(crate) fn opened(service: &SharedString, transport: Transport) -> Self {
+        let labels = |name: &'static str| metrics::counter!(name, "service" => service.clone(), "transport" => transport.name());
+        let this = SessionMetrics {
+            messages_in: labels(MESSAGES_RECEIVED),
+            bytes_in: labels(BYTES_RECEIVED),
+            messages_out: labels(MESSAGES_SENT),
+            bytes_out: labels(BYTES_SENT),
+            service: service.clone(),
+            transport,
+        };
+        this.counter(SESSIONS_OPENED).increment(1);
+        this.gauge().increment(1.0);
+        this
+    }
+
+    fn counter(&self, name: &'static str) -> Counter {
+        metrics::counter!(name, "service" => self.service.clone(), "transport" => self.transport.name())
+    }
+
+    fn gauge(&self) -> metrics::Gauge {
+        metrics::gauge!(SESSIONS_OPEN, "service" => self.service.clone(), "transport" => self.transport.name())
+    }
+
+    /// The session is gone, for `reason`.
+    pub(crate) fn closed(&self, reason: Option<&CloseReason>) {
+        self.gauge().decrement(1.0);
+        let reason = match reason {
+            Some(CloseReason::ServerClosed { code, .. })
+                if *code == crate::session::close_code::GOING_AWAY =>
+            {
+                "shutdown"
+            }
+            Some(CloseReason::ServerClosed { .. }) => "server_closed",
+            Some(CloseReason::ClientClosed) => "client_closed",
+            Some(CloseReason::TimedOut) => "timed_out",
+            Some(CloseReason::Interrupted) => "interrupted",
+            Some(CloseReason::TransportError(_)) | None => "transport_error",
+        };
+        metrics::counter!(
+            SESSIONS_CLOSED,
+            "service" => self.service.clone(),
+            "transport" => self.transport.name(),
+            "reason" => reason
+        )
+        .increment(1);
+    }
+
+    /// A client message of `bytes` handed to the handler.
+    pub(crate) fn received(&self, bytes: usize) {
+        self.messages_in.increment(1);
+        self.bytes_in.increment(bytes as u64);
+    }
+
+    /// `messages` taken from the queue for the client.
+    pub(crate) fn sent_messages(&self, messages: usize) {
+        self.messages_out.increment(messages as u64);
+    }
+
+    /// `bytes` written to the client.
+    pub(crate) fn sent_bytes(&self, bytes: usize) {
+        self.bytes_out.increment(bytes as u64);
+    }
+
+    /// A heartbeat frame sent.
+    pub(crate) fn heartbeat(&self) {
+        self.counter(HEARTBEATS).increment(1);
+    }
+
+    /// A streaming response ended at `response_limit`.
+    pub(crate) fn recycled(&self) {
+        self.counter(RESPONSE_LIMIT_RECYCLES).increment(1);
+    }
+
+    /// A second receiving request refused with 2010.
+    pub(crate) fn another_connection(&self) {
+        self.counter(ANOTHER_CONNECTION).increment(1);
+    }
+
+    /// A queue of the session was full.
+    pub(crate) fn queue_full(&self, queue: QueueFull) {
+        let queue = match queue {
+            QueueFull::Out => "out",
+            QueueFull::OutClosed => "out_closed",
+            QueueFull::In => "in",
+        };
+        metrics::counter!(
+            QUEUE_FULL,
+            "service" => self.service.clone(),
+            "transport" => self.transport.name(),
+            "queue" => queue
+        )
+        .increment(1);
+    }
+}
+
+/// A request refused with `status`, for `reason`.
+pub(crate) fn rejected(status: http::StatusCode, reason: &'static str) {
+    metrics::counter!(
+        REJECTED_REQUESTS,
+        "status" => SharedString::from_owned(status.as_u16().to_string()),
+        "reason" => reason
+    )
+    .increment(1);
+}

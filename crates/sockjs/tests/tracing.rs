@@ -1,0 +1,87 @@
+//! The session span: every event of a session is under it, and it is under
+//! the `TraceLayer` span of the request that opened the session. Alone in
+//! its test binary: tracing caches callsite interest per process, and tests
+//! running at once with other subscribers would blur what this one sees.
+
+mod fixture;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use fixture::*;
+
+/// Records, for every event, the names of the spans it is in (innermost
+/// first).
+#[derive(Clone, Default)]
+struct Scopes(Arc<Mutex<Vec<Seen>>>);
+
+/// An event's message and the names of its spans, innermost first.
+type Seen = (String, Vec<String>);
+
+impl<S> tracing_subscriber::Layer<S> for Scopes
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
+        let mut message = String::new();
+        struct Visitor<'a>(&'a mut String);
+        impl tracing::field::Visit for Visitor<'_> {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                if field.name() == "message" {
+                    *self.0 = format!("{value:?}");
+                }
+            }
+        }
+        event.record(&mut Visitor(&mut message));
+        let scope = ctx
+            .event_scope(event)
+            .map(|scope| scope.map(|span| span.name().to_owned()).collect())
+            .unwrap_or_default();
+        self.0.lock().unwrap().push((message, scope));
+    }
+}
+
+#[test]
+fn session_events_are_under_the_session_span_under_the_request_span() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let scopes = Scopes::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(scopes.clone())
+        .with(tracing_subscriber::filter::LevelFilter::DEBUG);
+    tracing::subscriber::with_default(subscriber, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let service = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+                    tracing::info!("handler says hi");
+                    let (_tx, mut rx) = session.split();
+                    while rx.recv().await.is_some() {}
+                })
+                .config(fast_config())
+                .into_router();
+                let app = Router::new()
+                    .nest_service("/s", service)
+                    .layer(tower_http::trace::TraceLayer::new_for_http());
+                assert_eq!(
+                    text(call(&app, req("POST", "/s/0/t/xhr", "")).await).await,
+                    "o\n"
+                );
+                // The session times out; its reaper logs under its span.
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            });
+    });
+    let events = scopes.0.lock().unwrap().clone();
+    let scope_of = |message: &str| {
+        events
+            .iter()
+            .find(|(m, _)| m.contains(message))
+            .map(|(_, scope)| scope.clone())
+            .unwrap_or_else(|| panic!("no event {message:?} in {events:?}"))
+    };
+    assert_eq!(scope_of("handler says hi"), ["sockjs_session", "request"]);
+    assert_eq!(scope_of("session opened"), ["sockjs_session", "request"]);
+    assert_eq!(scope_of("session forgotten"), ["sockjs_session", "request"]);
+}
