@@ -192,11 +192,15 @@ impl SockJsRouter {
         let mut router: Router<Arc<Service>> = Router::new()
             .route("/info", get(info::info).options(info::preflight))
             .merge(http);
+        // GET for RFC 6455 over HTTP/1.1; CONNECT for RFC 8441 over HTTP/2.
         if on(Transport::RawWebSocket) {
-            router = router.route("/websocket", get(websocket::raw));
+            router = router.route("/websocket", get(websocket::raw).connect(websocket::raw));
         }
         if on(Transport::WebSocket) {
-            router = router.route(&session("websocket"), get(websocket::framed));
+            router = router.route(
+                &session("websocket"),
+                get(websocket::framed).connect(websocket::framed),
+            );
         }
         if service.config.allowed_origins.is_some() {
             // Only under a restricted policy: the default one has nothing

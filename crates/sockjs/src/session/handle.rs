@@ -38,6 +38,7 @@ pub(crate) const SAFE_HEADERS: &[&str] = &[
 pub(crate) struct ConnectionInfo {
     pub(crate) transport: Transport,
     pub(crate) remote_addr: Option<SocketAddr>,
+    pub(crate) version: http::Version,
     pub(crate) headers: HeaderMap,
     pub(crate) path: String,
     pub(crate) prefix: String,
@@ -106,6 +107,13 @@ impl Session {
     /// The transport of the request that opened the session.
     pub fn transport(&self) -> Transport {
         self.info.transport
+    }
+
+    /// The HTTP version of the request that opened the session: a browser
+    /// uses HTTP/2 over TLS when the server offers it (ALPN), WebSockets
+    /// included when the server allows extended CONNECT (axum does).
+    pub fn http_version(&self) -> http::Version {
+        self.info.version
     }
 
     /// The client's address, when the app is served with

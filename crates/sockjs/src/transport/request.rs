@@ -46,6 +46,7 @@ impl<S: Send + Sync> FromRequestParts<S> for SessionPath {
 pub(crate) fn connection_info(parts: &Parts, transport: Transport) -> ConnectionInfo {
     ConnectionInfo {
         transport,
+        version: parts.version,
         remote_addr: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

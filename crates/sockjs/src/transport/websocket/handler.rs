@@ -11,8 +11,17 @@ use crate::rejection::Rejection;
 use crate::service::{transport_span, Service};
 use crate::transport::{connection_info, SessionPath, Transport};
 
-/// Whether the request asks for a WebSocket: `Upgrade: websocket` and a
-/// `Connection` header with the `upgrade` token (both case-insensitive).
+/// Whether the request asks for a WebSocket: over HTTP/1.1, `Upgrade:
+/// websocket` and a `Connection` header with the `upgrade` token (both
+/// case-insensitive); over HTTP/2, an extended CONNECT for `websocket`.
+fn asks_for_websocket(parts: &http::request::Parts) -> bool {
+    if parts.version == http::Version::HTTP_2 {
+        return rfc6455::is_h2_connect(parts);
+    }
+    is_upgrade(&parts.headers)
+}
+
+/// `Upgrade: websocket` and `Connection: upgrade` (HTTP/1.1).
 fn is_upgrade(headers: &HeaderMap) -> bool {
     let upgrade = headers
         .get(header::UPGRADE)
@@ -58,7 +67,7 @@ async fn upgrade(
     id: &str,
 ) -> Response {
     let (mut parts, _body) = request.into_parts();
-    if !is_upgrade(&parts.headers) {
+    if !asks_for_websocket(&parts) {
         return Rejection::NotWebSocket.into_response();
     }
     let admitted = match service.admit(&mut parts).await {

@@ -38,22 +38,46 @@ fn is_supported_version(parts: &Parts) -> bool {
         .is_some_and(|v| matches!(v.as_bytes(), b"13" | b"8" | b"7"))
 }
 
-/// Answers the handshake with 101 and, once hyper hands the connection
-/// over, runs `session` on it. Messages over `max_message` bytes are refused
-/// by the socket ([`RecvError::TooBig`]).
+/// Whether an HTTP/2 request is an extended CONNECT for a WebSocket
+/// (RFC 8441: `:method CONNECT`, `:protocol websocket`).
+pub(crate) fn is_h2_connect(parts: &Parts) -> bool {
+    #[cfg(feature = "http2")]
+    {
+        parts.method == http::Method::CONNECT
+            && parts
+                .extensions
+                .get::<hyper::ext::Protocol>()
+                .is_some_and(|p| p.as_str().eq_ignore_ascii_case("websocket"))
+    }
+    #[cfg(not(feature = "http2"))]
+    {
+        let _ = parts;
+        false
+    }
+}
+
+/// Answers the handshake (101 with `Sec-WebSocket-Accept` over HTTP/1.1,
+/// 200 over HTTP/2) and, once hyper hands the stream over, runs `session`
+/// on it. Messages over `max_message` bytes are refused by the socket
+/// ([`RecvError::TooBig`]).
 pub(crate) fn upgrade<F, Fut>(parts: &mut Parts, max_message: usize, session: F) -> Response
 where
     F: FnOnce(Rfc6455Socket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY) else {
-        return Rejection::NotWebSocket.into_response();
-    };
     if !is_supported_version(parts) {
         return Rejection::NotWebSocket.into_response();
     }
-    let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) else {
-        return Rejection::NotWebSocket.into_response();
+    let accept = if parts.version == http::Version::HTTP_2 {
+        None
+    } else {
+        let Some(key) = parts.headers.get(header::SEC_WEBSOCKET_KEY) else {
+            return Rejection::NotWebSocket.into_response();
+        };
+        let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) else {
+            return Rejection::NotWebSocket.into_response();
+        };
+        Some(accept)
     };
     let Some(on_upgrade) = parts.extensions.remove::<OnUpgrade>() else {
         return Rejection::NotWebSocket.into_response();
@@ -72,6 +96,10 @@ where
                 .await;
         session(Rfc6455Socket { inner }).await;
     });
+    let Some(accept) = accept else {
+        // HTTP/2: a 2xx opens the stream (RFC 8441 section 5).
+        return StatusCode::OK.into_response();
+    };
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
     let h = response.headers_mut();
     h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));

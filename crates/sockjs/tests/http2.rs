@@ -1,0 +1,183 @@
+//! The app served over HTTP/2 (h2c, prior knowledge): every HTTP
+//! transport, many sessions multiplexed on one connection, and WebSockets
+//! over extended CONNECT (RFC 8441).
+#![cfg(feature = "http2")]
+
+mod fixture;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use fixture::*;
+use futures_util::{SinkExt, StreamExt};
+use http::{Method, Request, StatusCode, Version};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::client::conn::http2::SendRequest;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio_tungstenite::tungstenite::protocol::Role;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+/// One HTTP/2 connection to a fresh server.
+async fn connect() -> (SendRequest<Body>, std::net::SocketAddr) {
+    let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(10)));
+    let addr = serve(app).await;
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    (sender, addr)
+}
+
+fn request(method: Method, path: &str, body: &'static str) -> Request<Body> {
+    let body: Body = if body.is_empty() {
+        Empty::new().boxed()
+    } else {
+        Full::new(Bytes::from_static(body.as_bytes())).boxed()
+    };
+    Request::builder()
+        .method(method)
+        .uri(format!("http://localhost{path}"))
+        .version(Version::HTTP_2)
+        .body(body)
+        .unwrap()
+}
+
+/// Sends a request and returns the status and the whole body.
+async fn send(sender: &mut SendRequest<Body>, req: Request<Body>) -> (StatusCode, String) {
+    sender.ready().await.unwrap();
+    let response = sender.send_request(req).await.unwrap();
+    assert_eq!(response.version(), Version::HTTP_2);
+    let status = response.status();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[tokio::test]
+async fn polling_transports_over_h2() {
+    let (mut h2, _) = connect().await;
+    let post = |path: &str, body| request(Method::POST, path, body);
+    assert_eq!(
+        send(&mut h2, post("/echo/0/p/xhr", "")).await,
+        (StatusCode::OK, "o\n".into())
+    );
+    let (status, _) = send(&mut h2, post("/echo/0/p/xhr_send", "[\"a\",\"b\"]")).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        send(&mut h2, post("/echo/0/p/xhr", "")).await.1,
+        "a[\"a\",\"b\"]\n"
+    );
+
+    let get = |path: &str| request(Method::GET, path, "");
+    assert_eq!(
+        send(&mut h2, get("/echo/0/j/jsonp?c=cb")).await.1,
+        "/**/cb(\"o\");\r\n"
+    );
+    let form = Request::builder()
+        .method(Method::POST)
+        .uri("http://localhost/echo/0/j/jsonp_send")
+        .version(Version::HTTP_2)
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(Full::new(Bytes::from_static(b"d=%5B%22x%22%5D")).boxed())
+        .unwrap();
+    assert_eq!(send(&mut h2, form).await, (StatusCode::OK, "ok".into()));
+    assert_eq!(
+        send(&mut h2, get("/echo/0/j/jsonp?c=cb")).await.1,
+        "/**/cb(\"a[\\\"x\\\"]\");\r\n"
+    );
+}
+
+#[tokio::test]
+async fn streaming_transports_multiplexed_on_one_connection() {
+    let (mut h2, _) = connect().await;
+    let mut bodies = Vec::new();
+    for (method, transport, prelude_end) in [
+        (Method::POST, "xhr_streaming", "h\n"),
+        (Method::GET, "eventsource", "\r\n"),
+        (Method::GET, "htmlfile?c=cb", "\r\n\r\n"),
+    ] {
+        let session = transport.split('?').next().unwrap();
+        h2.ready().await.unwrap();
+        let path = format!("/echo/0/{session}/{transport}");
+        let response = h2.send_request(request(method, &path, "")).await.unwrap();
+        assert_eq!(
+            (response.status(), response.version()),
+            (StatusCode::OK, Version::HTTP_2)
+        );
+        bodies.push((session, prelude_end, response.into_body()));
+    }
+    // Three streams open at once on one connection; each gets its prelude
+    // and `o`, then the echo of what is sent to it.
+    for (session, prelude_end, body) in &mut bodies {
+        let mut seen = String::new();
+        while !(seen.contains(*prelude_end) && seen.contains('o')) {
+            let frame = body.frame().await.unwrap().unwrap();
+            seen.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+        }
+        let send_path = format!("/echo/0/{session}/xhr_send");
+        let (status, _) = send(&mut h2, request(Method::POST, &send_path, "[\"over h2\"]")).await;
+        assert_eq!(status, StatusCode::NO_CONTENT, "{session}");
+        let mut echo = String::new();
+        while !echo.contains("over h2") {
+            let frame = body.frame().await.unwrap().unwrap();
+            echo.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+        }
+    }
+}
+
+async fn next_text<S>(ws: &mut WebSocketStream<S>) -> String
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    match tokio::time::timeout(Duration::from_secs(3), ws.next()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t.as_str().to_owned(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn websockets_over_extended_connect() {
+    let (mut h2, _) = connect().await;
+    for (path, framed) in [("/echo/0/w/websocket", true), ("/echo/websocket", false)] {
+        let mut req = request(Method::CONNECT, path, "");
+        req.extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        req.headers_mut().insert(
+            "sec-websocket-version",
+            http::HeaderValue::from_static("13"),
+        );
+        h2.ready().await.unwrap();
+        let response = h2.send_request(req).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let upgraded = hyper::upgrade::on(response).await.unwrap();
+        let mut ws =
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+        if framed {
+            assert_eq!(next_text(&mut ws).await, "o");
+            ws.send(Message::text("[\"hi\"]")).await.unwrap();
+            assert_eq!(next_text(&mut ws).await, "a[\"hi\"]");
+        } else {
+            ws.send(Message::text("raw over h2")).await.unwrap();
+            assert_eq!(next_text(&mut ws).await, "raw over h2");
+        }
+        ws.close(None).await.unwrap();
+        // The server answers the close and ends the stream.
+        loop {
+            match tokio::time::timeout(Duration::from_secs(3), ws.next())
+                .await
+                .unwrap()
+            {
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("{path}: {e}"),
+            }
+        }
+    }
+    // The connection carries on.
+    let (status, body) = send(&mut h2, request(Method::POST, "/echo/0/after/xhr", "")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "o\n"));
+}
