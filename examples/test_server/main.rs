@@ -8,8 +8,10 @@
 //!                    [--shutdown-deadline-ms N]
 //! ```
 //!
-//! `GET /stats` answers `{"open_sessions":N,"shutting_down":false}`, counted
-//! over every service. On Ctrl-C or SIGTERM every service shuts down
+//! `GET /stats` answers `{"open_sessions":N,"shutting_down":false,
+//! "http2_sessions":{..}}`: sessions of every service, and `/echo` sessions
+//! opened over HTTP/2 by transport. `--tls-cert` and `--tls-key` serve
+//! HTTPS with `h2` offered by ALPN. On Ctrl-C or SIGTERM every service shuts down
 //! gracefully (one [`sockjs::Shutdown`] for all): sessions get
 //! `c[1001,"Server shutting down"]`, new ones `503`, and the process exits
 //! within the deadline (10 s) plus a second.
@@ -30,6 +32,8 @@
 mod mutations;
 #[path = "../signal.rs"]
 mod signal;
+#[path = "../tls_serve.rs"]
+mod tls_serve;
 
 /// jemalloc, configured (`.cargo/config.toml`) to hand memory back to the
 /// OS within a second of its release; glibc malloc keeps freed session
@@ -55,6 +59,8 @@ struct Options {
     mutation: Option<String>,
     shutdown_deadline: Duration,
     allowed_origins: Vec<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -67,6 +73,8 @@ fn parse_args() -> Result<Options, String> {
         mutation: None,
         shutdown_deadline: Duration::from_secs(10),
         allowed_origins: Vec::new(),
+        tls_cert: None,
+        tls_key: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -83,6 +91,8 @@ fn parse_args() -> Result<Options, String> {
             "--heartbeat-delay-ms" => options.heartbeat_delay = millis(value()?)?,
             "--sockjs-url" => options.sockjs_url = Some(value()?),
             "--allowed-origin" => options.allowed_origins.push(value()?),
+            "--tls-cert" => options.tls_cert = Some(value()?),
+            "--tls-key" => options.tls_key = Some(value()?),
             "--break" => options.mutation = Some(value()?),
             "--shutdown-deadline-ms" => options.shutdown_deadline = millis(value()?)?,
             "--help" | "-h" => {
@@ -100,7 +110,16 @@ fn parse_args() -> Result<Options, String> {
     Ok(options)
 }
 
+/// Sessions opened over HTTP/2, by transport (`/stats`): the browser
+/// suite's HTTP/2 rows check that Chromium really used it.
+static HTTP2_SESSIONS: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> =
+    std::sync::Mutex::new(std::collections::BTreeMap::new());
+
 async fn echo(session: Session) {
+    if session.http_version() == axum::http::Version::HTTP_2 {
+        let mut counts = HTTP2_SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
+        *counts.entry(session.transport().name()).or_default() += 1;
+    }
     let (tx, mut rx) = session.split();
     while let Some(message) = rx.recv().await {
         if tx.send(message).await.is_err() {
@@ -215,9 +234,14 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
         .route(
             "/stats",
             get(move || async move {
+                let http2 = HTTP2_SESSIONS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .clone();
                 Json(serde_json::json!({
                     "open_sessions": stats.open_sessions(),
                     "shutting_down": stats.is_shutting_down(),
+                    "http2_sessions": http2,
                 }))
             }),
         )
@@ -298,6 +322,20 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
         )
 }
 
+/// The TLS configuration of `--tls-cert` and `--tls-key` (PEM files).
+fn load_tls(
+    cert: &str,
+    key: &str,
+) -> Result<std::sync::Arc<tokio_rustls::rustls::ServerConfig>, String> {
+    use tokio_rustls::rustls::pki_types::pem::PemObject;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("{cert}: {e}"))?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
+    tls_serve::server_config(chain, key)
+}
+
 #[tokio::main]
 async fn main() {
     tracing_subscriber::fmt()
@@ -309,6 +347,20 @@ async fn main() {
         Ok(options) => options,
         Err(e) => {
             eprintln!("sockjs-test-server: {e}");
+            std::process::exit(2);
+        }
+    };
+    let tls = match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => match load_tls(cert, key) {
+            Ok(tls) => Some(tls),
+            Err(e) => {
+                eprintln!("sockjs-test-server: {e}");
+                std::process::exit(2);
+            }
+        },
+        (None, None) => None,
+        _ => {
+            eprintln!("sockjs-test-server: --tls-cert and --tls-key go together");
             std::process::exit(2);
         }
     };
@@ -351,19 +403,11 @@ async fn main() {
             std::process::exit(1);
         }
     };
-    println!("sockjs-test-server listening on http://{addr}");
     let (drained, after_drain) = tokio::sync::oneshot::channel::<()>();
     let deadline = options.shutdown_deadline;
-    let serve = axum::serve(
-        // SockJS frames are small: send them at once, not after Nagle's delay.
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    // The sessions close first, while axum still serves their last
-    // requests; then axum finishes the requests in flight.
-    .with_graceful_shutdown(async move {
+    // The sessions close first, while the server still serves their last
+    // requests; then it finishes the requests in flight.
+    let signal = async move {
         signal::terminate().await;
         println!("sockjs-test-server: shutting down");
         let report = shutdown.graceful(deadline).await;
@@ -373,7 +417,28 @@ async fn main() {
             report.forced
         );
         let _ = drained.send(());
-    });
+    };
+    if let Some(tls) = tls {
+        // Lets the browser suite's pages read each request's protocol
+        // (resource timing hides it from other origins without this).
+        let app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("timing-allow-origin"),
+            axum::http::HeaderValue::from_static("*"),
+        ));
+        println!("sockjs-test-server listening on https://{addr} (h2 and http/1.1)");
+        tls_serve::serve(listener, tls, app, signal, Duration::from_secs(1)).await;
+        println!("sockjs-test-server: stopped");
+        return;
+    }
+    println!("sockjs-test-server listening on http://{addr}");
+    let serve = axum::serve(
+        // SockJS frames are small: send them at once, not after Nagle's delay.
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     // A connection axum still waits for a second after the sessions are
     // gone (a client that stopped reading) does not hold the exit.
     let linger = async {

@@ -92,11 +92,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         )
     };
 
-    // The authenticated example, driven by its own case (ours only).
-    let auth_chat = if opts.against_node {
-        None
+    // The authenticated example, driven by its own case, and the test
+    // server again over HTTPS with HTTP/2 (ours only).
+    let (auth_chat, h2) = if opts.against_node {
+        (None, None)
     } else {
-        Some(start_auth_chat()?)
+        (Some(start_auth_chat()?), Some(start_h2_server()?))
     };
 
     let out = util::target_dir();
@@ -118,6 +119,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if let Some((_, url)) = &auth_chat {
         cmd.arg("--auth-chat").arg(url);
+    }
+    if let Some(h2) = &h2 {
+        cmd.arg("--h2-server")
+            .arg(&h2.url)
+            .arg("--h2-page-port")
+            .arg(h2.page_port.to_string())
+            .arg("--tls-cert")
+            .arg(&h2.cert)
+            .arg("--tls-key")
+            .arg(&h2.key);
     }
     let status = cmd
         .status()
@@ -148,6 +159,77 @@ fn start_our_server(port: u16, sockjs_url: &str, page_origin: &str) -> Result<Se
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     server.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
     Ok(server)
+}
+
+/// The test server over HTTPS, for the HTTP/2 rows.
+struct H2Server {
+    _server: Server,
+    url: String,
+    page_port: u16,
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// A self-signed certificate for 127.0.0.1 (made once with `openssl`,
+/// which every Debian machine has), then the test server with it, its
+/// iframe page loading the client from an HTTPS page server of the same
+/// certificate (an HTTPS page cannot load scripts over HTTP).
+fn start_h2_server() -> Result<H2Server, String> {
+    let dir = util::target_dir().join("e2e-tls");
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    if !cert.exists() || !key.exists() {
+        let mut openssl = Command::new("openssl");
+        openssl
+            .args([
+                "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650",
+            ])
+            .args([
+                "-subj",
+                "/CN=127.0.0.1",
+                "-addext",
+                "subjectAltName=IP:127.0.0.1",
+            ])
+            .arg("-keyout")
+            .arg(&key)
+            .arg("-out")
+            .arg(&cert)
+            .stderr(std::process::Stdio::null());
+        util::run_step("openssl: a self-signed certificate", openssl)?;
+    }
+    let page_port = util::free_port()?;
+    let port = util::free_port()?;
+    let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+    let mut cmd = Command::new(bin);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args([
+            "--sockjs-url",
+            &format!("https://127.0.0.1:{page_port}/sockjs.min.js"),
+        ])
+        .args(["--heartbeat-delay-ms", HEARTBEAT_MS])
+        .arg("--tls-cert")
+        .arg(&cert)
+        .arg("--tls-key")
+        .arg(&key);
+    let log = util::target_dir().join("e2e-server-h2.log");
+    let server = Server::start("sockjs-test-server (https)", cmd, Some(&log))?;
+    // Ready when the port accepts connections (the readiness probe speaks
+    // plain HTTP, which a TLS port does not answer).
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_err() {
+        if std::time::Instant::now() > deadline {
+            return Err("the https test server did not start".into());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(H2Server {
+        _server: server,
+        url: format!("https://127.0.0.1:{port}"),
+        page_port,
+        cert,
+        key,
+    })
 }
 
 /// Builds and starts the `auth_chat` example on a free port, logging to

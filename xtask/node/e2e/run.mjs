@@ -5,7 +5,7 @@
 // usage: node run.mjs --server http://127.0.0.1:PORT [--page-port N]
 //          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
 //          [--case-timeout-ms N] [--budget-s N] [--heartbeat-ms N]
-//          [--auth-chat URL]
+//          [--auth-chat URL] [--h2-server URL --h2-page-port N --tls-cert F --tls-key F]
 //
 // The test page is served by this script on --page-port, another origin
 // than the server, so CORS and the iframe transports are really used. The
@@ -19,6 +19,7 @@
 import { chromium } from 'playwright-core';
 import fs from 'node:fs';
 import http from 'node:http';
+import https from 'node:https';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -70,6 +71,9 @@ const OURS_ONLY = new Set(['origin-allowed', 'origin-refused', 'auth']);
 // Cases whose page must be of an origin the server does not allow: the
 // same page, loaded from `localhost` instead of 127.0.0.1.
 const OTHER_ORIGIN = new Set(['origin-refused']);
+// The cases run again over HTTPS with HTTP/2 (--h2-server): every request
+// the page makes to the server must have gone over h2.
+const H2_CASES = ['opens', 'echo-20', 'large-200k', 'burst-200', 'server-close'];
 // Cases without a transport list: what sockjs-client picks by itself.
 const UNRESTRICTED = ['default-websocket', 'fallback', 'amplify'];
 
@@ -89,6 +93,12 @@ function parseArgs(argv) {
     heartbeatMs: 1000,
     // The auth_chat example, when running (its own case drives it).
     authChat: null,
+    // The test server over HTTPS (h2 by ALPN), its page server's port, and
+    // the certificate both use: the HTTP/2 rows.
+    h2Server: null,
+    h2PagePort: 0,
+    tlsCert: null,
+    tlsKey: null,
   };
   const take = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -106,6 +116,10 @@ function parseArgs(argv) {
       case '--budget-s': opts.budgetS = Number(take(i)); break;
       case '--heartbeat-ms': opts.heartbeatMs = Number(take(i)); break;
       case '--auth-chat': opts.authChat = take(i).replace(/\/+$/, ''); break;
+      case '--h2-server': opts.h2Server = take(i).replace(/\/+$/, ''); break;
+      case '--h2-page-port': opts.h2PagePort = Number(take(i)); break;
+      case '--tls-cert': opts.tlsCert = take(i); break;
+      case '--tls-key': opts.tlsKey = take(i); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -133,6 +147,21 @@ function plan(filter, opts) {
   for (const name of UNRESTRICTED) {
     cases.push({ id: `any/${name}`, row: 'any', name, transport: null, other: null, sameOrigin: false });
   }
+  if (opts.h2Server) {
+    for (const transport of TRANSPORTS) {
+      for (const name of H2_CASES) {
+        cases.push({
+          id: `h2-${transport}/${name}`,
+          row: `h2 ${transport}`,
+          name,
+          transport,
+          other: transport === 'websocket' ? 'xhr-streaming' : 'websocket',
+          sameOrigin: SAME_ORIGIN_ONLY.has(transport),
+          h2: true,
+        });
+      }
+    }
+  }
   if (opts.authChat) {
     cases.push({ id: 'examples/auth-chat', row: 'examples', name: 'auth-chat', example: true });
   }
@@ -142,7 +171,7 @@ function plan(filter, opts) {
 
 // ---- the page server (the other origin) ----
 
-function startPageServer(port) {
+function startPageServer(port, tls) {
   const dist = path.dirname(require.resolve('sockjs-client/dist/sockjs.min.js'));
   const js = 'application/javascript; charset=utf-8';
   const files = {
@@ -153,7 +182,7 @@ function startPageServer(port) {
     '/sockjs.min.js.map': [path.join(dist, 'sockjs.min.js.map'), 'application/json'],
   };
   const hits = {};
-  const server = http.createServer((req, res) => {
+  const handler = (req, res) => {
     const p = new URL(req.url, 'http://x').pathname;
     const file = files[p];
     hits[p] = (hits[p] || 0) + 1;
@@ -164,7 +193,10 @@ function startPageServer(port) {
     }
     res.writeHead(200, { 'Content-Type': file[1], 'Cache-Control': 'no-store' });
     res.end(fs.readFileSync(file[0]));
-  });
+  };
+  const server = tls
+    ? https.createServer({ cert: fs.readFileSync(tls.cert), key: fs.readFileSync(tls.key) }, handler)
+    : http.createServer(handler);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, '127.0.0.1', () => resolve({ server, hits, port: server.address().port }));
@@ -237,19 +269,22 @@ async function preflight(opts, pageBase) {
 }
 
 async function runCase(page, c, opts, pageBase) {
-  const ctx = { base: opts.server, transport: c.transport, other: c.other, heartbeatMs: opts.heartbeatMs };
+  const server = c.h2 ? opts.h2Server : opts.server;
+  const ctx = { base: server, transport: c.transport, other: c.other, heartbeatMs: opts.heartbeatMs };
   const work = (async () => {
     if (c.sameOrigin) {
       // A page of the server's own origin: its iframe page (which loads
       // sockjs-client from the page server), plus the harness.
-      await page.goto(`${opts.server}/echo/iframe.html`);
+      await page.goto(`${server}/echo/iframe.html`);
       await page.addScriptTag({ url: `${pageBase}/harness.js` });
     } else if (c.otherOrigin) {
       await page.goto(`${pageBase.replace('127.0.0.1', 'localhost')}/index.html`);
     } else {
       await page.goto(`${pageBase}/index.html`);
     }
-    return page.evaluate(([name, ctx]) => window.E2E.run(name, ctx), [c.name, ctx]);
+    const r = await page.evaluate(([name, ctx]) => window.E2E.run(name, ctx), [c.name, ctx]);
+    if (c.h2 && r.ok) await checkHttp2(page, c, server, r);
+    return r;
   })();
   try {
     return await withTimeout(opts.caseTimeoutMs, 'case timeout', work);
@@ -265,6 +300,34 @@ async function runCase(page, c, opts, pageBase) {
       // the page is gone; nothing to add
     }
     return { ok: false, detail: e.message.split('\n')[0], log };
+  }
+}
+
+// Every request this page made to the server went over HTTP/2, as the
+// resource timing of the page says (the iframe transports' requests are
+// made in the iframe, whose timeline the page cannot read; its own load is
+// checked). A websocket shows in no timeline: the server's /stats counts
+// the /echo sessions it got over HTTP/2.
+async function checkHttp2(page, c, server, r) {
+  const protocols = await page.evaluate((server) => performance.getEntriesByType('resource')
+    .filter((e) => e.name.startsWith(server))
+    .map((e) => `${e.nextHopProtocol} ${new URL(e.name).pathname}`), server);
+  const notH2 = protocols.filter((p) => !p.startsWith('h2 '));
+  if (!protocols.length || notH2.length) {
+    r.ok = false;
+    r.detail = `not all over HTTP/2: ${JSON.stringify(notH2.length ? notH2 : protocols)}`;
+    return;
+  }
+  r.detail += `; ${protocols.length} requests over h2`;
+  if (c.transport === 'websocket' && c.name === 'opens') {
+    const stats = await (await fetch(`${server}/stats`)).json();
+    const n = stats.http2_sessions.websocket || 0;
+    if (!n) {
+      r.ok = false;
+      r.detail = `the websocket did not go over HTTP/2 (server stats: ${JSON.stringify(stats.http2_sessions)})`;
+      return;
+    }
+    r.detail += `; websockets over h2 so far: ${n}`;
   }
 }
 
@@ -326,6 +389,13 @@ async function main() {
   const pages = await startPageServer(opts.pagePort);
   const pageBase = `http://127.0.0.1:${pages.port}`;
   await preflight(opts, pageBase);
+  let h2Pages = null;
+  if (opts.h2Server) {
+    // The test server's certificate is self-signed; so is the page server's.
+    process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
+    h2Pages = await startPageServer(opts.h2PagePort, { cert: opts.tlsCert, key: opts.tlsKey });
+  }
+  const h2PageBase = h2Pages ? `https://127.0.0.1:${h2Pages.port}` : null;
 
   const failDir = path.join(opts.out, 'e2e-failures');
   fs.rmSync(failDir, { recursive: true, force: true });
@@ -364,7 +434,12 @@ async function main() {
     }
     // One fresh browser context (cookies, cache) per row.
     for (const row of [...new Set(cases.filter((c) => !c.example).map((c) => c.row))]) {
-      const context = await browser.newContext({ viewport: { width: 1000, height: 700 } });
+      const h2Row = row.startsWith('h2 ');
+      const context = await browser.newContext({
+        viewport: { width: 1000, height: 700 },
+        // The HTTP/2 rows' certificate is self-signed.
+        ignoreHTTPSErrors: h2Row,
+      });
       const page = await context.newPage();
       const consoleLines = [];
       const requests = [];
@@ -389,7 +464,7 @@ async function main() {
           ? { ok: true, detail: 'not applicable: sockjs-node has no origin policy or handshake hook', log: [] }
           : (t0 - started) / 1000 > opts.budgetS
             ? { ok: false, detail: `not run: the run took longer than --budget-s ${opts.budgetS}`, log: [], skipped: true }
-            : await runCase(page, c, opts, pageBase);
+            : await runCase(page, c, opts, c.h2 ? h2PageBase : pageBase);
         if (r.ok && c.name === 'burst-200' && STREAMING.has(c.transport)) {
           // The 200 messages (about 20 KB) must have crossed /echo's
           // response_limit of 4096 bytes: more than one receiving request.
@@ -439,6 +514,7 @@ async function main() {
   } finally {
     await browser.close();
     pages.server.close();
+    if (h2Pages) h2Pages.server.close();
   }
   const passed = results.filter((r) => r.ok).length;
   console.log(`${passed} passed, ${results.length - passed} failed`);
