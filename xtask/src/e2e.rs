@@ -92,12 +92,16 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         )
     };
 
-    // The authenticated example, driven by its own case, and the test
-    // server again over HTTPS with HTTP/2 (ours only).
-    let (auth_chat, h2) = if opts.against_node {
-        (None, None)
+    // The examples driven by cases of their own, and the test server again
+    // over HTTPS with HTTP/2 (ours only).
+    let (auth_chat, multiplex, h2) = if opts.against_node {
+        (None, None, None)
     } else {
-        (Some(start_auth_chat()?), Some(start_h2_server()?))
+        (
+            Some(start_example("auth_chat", "/me")?),
+            Some(start_example("multiplex", "/multiplex/info")?),
+            Some(start_h2_server()?),
+        )
     };
 
     let out = util::target_dir();
@@ -119,6 +123,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     }
     if let Some((_, url)) = &auth_chat {
         cmd.arg("--auth-chat").arg(url);
+    }
+    if let Some((_, url)) = &multiplex {
+        cmd.arg("--multiplex").arg(url);
     }
     if let Some(h2) = &h2 {
         cmd.arg("--h2-server")
@@ -232,28 +239,28 @@ fn start_h2_server() -> Result<H2Server, String> {
     })
 }
 
-/// Builds and starts the `auth_chat` example on a free port, logging to
-/// `target/e2e-auth-chat.log`.
-fn start_auth_chat() -> Result<(Server, String), String> {
+/// Builds and starts example `name` on a free port (its `PORT`), logging
+/// to `target/e2e-<name>.log`, ready once `ready_path` answers 200.
+fn start_example(name: &str, ready_path: &str) -> Result<(Server, String), String> {
     util::run_step(
-        "build the auth_chat example",
+        &format!("build the {name} example"),
         util::cargo(&[
             "build",
             "--quiet",
             "-p",
             "sockjs-examples",
             "--example",
-            "auth_chat",
+            name,
         ]),
     )?;
-    let bin = util::target_dir().join("debug/examples/auth_chat");
+    let bin = util::target_dir().join("debug/examples").join(name);
     let port = util::free_port()?;
     let mut cmd = Command::new(bin);
     cmd.env("PORT", port.to_string());
-    let log = util::target_dir().join("e2e-auth-chat.log");
-    let mut server = Server::start("auth_chat example", cmd, Some(&log))?;
+    let log = util::target_dir().join(format!("e2e-{name}.log"));
+    let mut server = Server::start(&format!("{name} example"), cmd, Some(&log))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-    server.wait_ready(addr, "/me", Duration::from_secs(30))?;
+    server.wait_ready(addr, ready_path, Duration::from_secs(30))?;
     Ok((server, format!("http://127.0.0.1:{port}")))
 }
 

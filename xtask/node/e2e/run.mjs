@@ -5,7 +5,7 @@
 // usage: node run.mjs --server http://127.0.0.1:PORT [--page-port N]
 //          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
 //          [--case-timeout-ms N] [--budget-s N] [--heartbeat-ms N]
-//          [--auth-chat URL] [--h2-server URL --h2-page-port N --tls-cert F --tls-key F]
+//          [--auth-chat URL] [--multiplex URL] [--h2-server URL --h2-page-port N --tls-cert F --tls-key F]
 //
 // The test page is served by this script on --page-port, another origin
 // than the server, so CORS and the iframe transports are really used. The
@@ -93,6 +93,8 @@ function parseArgs(argv) {
     heartbeatMs: 1000,
     // The auth_chat example, when running (its own case drives it).
     authChat: null,
+    // The multiplex example, when running.
+    multiplex: null,
     // The test server over HTTPS (h2 by ALPN), its page server's port, and
     // the certificate both use: the HTTP/2 rows.
     h2Server: null,
@@ -116,6 +118,7 @@ function parseArgs(argv) {
       case '--budget-s': opts.budgetS = Number(take(i)); break;
       case '--heartbeat-ms': opts.heartbeatMs = Number(take(i)); break;
       case '--auth-chat': opts.authChat = take(i).replace(/\/+$/, ''); break;
+      case '--multiplex': opts.multiplex = take(i).replace(/\/+$/, ''); break;
       case '--h2-server': opts.h2Server = take(i).replace(/\/+$/, ''); break;
       case '--h2-page-port': opts.h2PagePort = Number(take(i)); break;
       case '--tls-cert': opts.tlsCert = take(i); break;
@@ -163,7 +166,10 @@ function plan(filter, opts) {
     }
   }
   if (opts.authChat) {
-    cases.push({ id: 'examples/auth-chat', row: 'examples', name: 'auth-chat', example: true });
+    cases.push({ id: 'examples/auth-chat', row: 'examples', name: 'auth-chat', example: authChatCase });
+  }
+  if (opts.multiplex) {
+    cases.push({ id: 'examples/multiplex', row: 'examples', name: 'multiplex', example: multiplexCase });
   }
   const wanted = filter.split(',');
   return cases.filter((c) => wanted.some((f) => c.id.includes(f)));
@@ -241,6 +247,39 @@ async function authChatCase(browser, opts) {
   } finally {
     await alice.context.close();
     await bob.context.close();
+  }
+}
+
+// The multiplex example's page: three channels over one connection, each
+// answering on its own; unsubscribing one leaves the others working.
+async function multiplexCase(browser, opts) {
+  const dist = path.dirname(require.resolve('sockjs-client/dist/sockjs.min.js'));
+  const client = fs.readFileSync(path.join(dist, 'sockjs.min.js'));
+  const context = await browser.newContext();
+  try {
+    await context.route('https://cdn.jsdelivr.net/**', (route) =>
+      route.fulfill({ status: 200, contentType: 'application/javascript', body: client }));
+    const page = await context.newPage();
+    await page.goto(`${opts.multiplex}/`);
+    await page.waitForFunction(() => /three channels/.test(document.getElementById('status').textContent));
+    const says = (box, text) => page.waitForFunction(([box, text]) =>
+      [...document.querySelectorAll(`#${box} li`)].some((li) => li.textContent === text), [box, text]);
+    await page.fill('#echo input', 'hello');
+    await page.click('#echo button');
+    await says('echo', '< hello');
+    await page.fill('#shout input', 'hello');
+    await page.click('#shout button');
+    await says('shout', '< HELLO');
+    await page.waitForFunction(() => /UTC/.test(document.querySelector('#clock ol').textContent));
+    await page.click('#clock button');
+    await says('clock', '[closed: you unsubscribed]');
+    await page.fill('#echo input', 'still here');
+    await page.click('#echo button');
+    await says('echo', '< still here');
+    const status = await page.textContent('#status');
+    return { ok: true, detail: `${status}; echo, shout and clock answered apart; clock unsubscribed, echo went on`, log: [] };
+  } finally {
+    await context.close();
   }
 }
 
@@ -425,7 +464,7 @@ async function main() {
       const t0 = Date.now();
       let r;
       try {
-        r = await withTimeout(opts.caseTimeoutMs, 'case timeout', authChatCase(browser, opts));
+        r = await withTimeout(opts.caseTimeoutMs, 'case timeout', c.example(browser, opts));
       } catch (e) {
         r = { ok: false, detail: e.message.split('\n')[0], log: [] };
       }
