@@ -26,6 +26,7 @@
 //! | `/ticker` | sends `tick!` every second |
 //! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
 //! | `/broadcast` | every message goes to every open session |
+//! | `/deflate_echo` | echo with WebSocket compression on (permessage-deflate) |
 //! | `/restricted_echo` | echo for pages of the `--allowed-origin`s only (`Config::allowed_origins`) |
 //! | `/auth_echo` | echo behind a handshake hook: the user comes from a `user` cookie or a `?token=<name>-token` query; without one, `401 Log in first.`; the session's first message is `hello <user>` |
 
@@ -115,10 +116,16 @@ fn parse_args() -> Result<Options, String> {
 static HTTP2_SESSIONS: std::sync::Mutex<std::collections::BTreeMap<&'static str, u64>> =
     std::sync::Mutex::new(std::collections::BTreeMap::new());
 
+/// WebSocket sessions that negotiated permessage-deflate (`/stats`).
+static COMPRESSED_SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 async fn echo(session: Session) {
     if session.http_version() == axum::http::Version::HTTP_2 {
         let mut counts = HTTP2_SESSIONS.lock().unwrap_or_else(|e| e.into_inner());
         *counts.entry(session.transport().name()).or_default() += 1;
+    }
+    if session.is_compressed() {
+        COMPRESSED_SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
     let (tx, mut rx) = session.split();
     while let Some(message) = rx.recv().await {
@@ -238,11 +245,14 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .clone();
-                Json(serde_json::json!({
+                // Readable from the browser suite's pages (another origin).
+                let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+                (cors, Json(serde_json::json!({
                     "open_sessions": stats.open_sessions(),
                     "shutting_down": stats.is_shutting_down(),
                     "http2_sessions": http2,
-                }))
+                    "compressed_sessions": COMPRESSED_SESSIONS.load(std::sync::atomic::Ordering::Relaxed),
+                })))
             }),
         )
         .nest_service(
@@ -260,6 +270,13 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
                         .disable(Transport::WebSocket)
                         .disable(Transport::RawWebSocket),
                 )
+                .shutdown(shutdown.clone())
+                .into_router(),
+        )
+        .nest_service(
+            "/deflate_echo",
+            SockJsRouter::new(echo)
+                .config(base.clone().websocket_compression(true))
                 .shutdown(shutdown.clone())
                 .into_router(),
         )

@@ -65,6 +65,8 @@ pub struct Config {
     pub(crate) max_sessions_per_address: Option<usize>,
     pub(crate) body_timeout: Duration,
     pub(crate) metrics_service: Arc<str>,
+    #[cfg(feature = "deflate")]
+    pub(crate) websocket_compression: bool,
 }
 
 impl Default for Config {
@@ -89,6 +91,8 @@ impl Default for Config {
             max_sessions_per_address: None,
             body_timeout: Duration::from_secs(30),
             metrics_service: Arc::from("sockjs"),
+            #[cfg(feature = "deflate")]
+            websocket_compression: false,
         }
     }
 }
@@ -366,6 +370,19 @@ impl Config {
     #[must_use]
     pub fn metrics_service(mut self, name: impl Into<String>) -> Self {
         self.metrics_service = Arc::from(name.into());
+        self
+    }
+
+    /// Compresses WebSocket messages (permessage-deflate, RFC 7692) with
+    /// clients that offer it, as browsers do. Each message is compressed
+    /// on its own (no context takeover either way), so a session holds no
+    /// compression state; messages under 64 bytes are sent as they are.
+    /// It trades CPU for bytes: see BENCHMARKS.md. Feature `deflate`.
+    /// Default: off.
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn websocket_compression(mut self, on: bool) -> Self {
+        self.websocket_compression = on;
         self
     }
 

@@ -463,6 +463,27 @@
       return 'refused without a token (' + anonymous.describeClose() + '), "hello alice" with one';
     },
 
+    // /deflate_echo compresses WebSocket messages (permessage-deflate),
+    // which Chromium offers: a large compressible message and many small
+    // ones round-trip, and the server saw the session compressed.
+    'deflate': async function (ctx) {
+      var before = (await (await fetch(ctx.base + '/stats')).json()).compressed_sessions;
+      return withClient(ctx, '/deflate_echo', async function (c) {
+        var big = '';
+        for (var i = 0; big.length < 200 * 1024; i++) big += '{"seq":' + i + ',"text":"compressible \u2028"},';
+        c.sock.send(big);
+        for (var k = 0; k < 50; k++) c.sock.send('small ' + k);
+        var got = await c.take(51);
+        expectSame('200 KiB message', big, got[0]);
+        for (k = 0; k < 50; k++) {
+          if (got[k + 1] !== 'small ' + k) throw new Error('message ' + k + ': ' + short(got[k + 1]));
+        }
+        var after = (await (await fetch(ctx.base + '/stats')).json()).compressed_sessions;
+        if (after <= before) throw new Error('the server did not see a compressed session');
+        return 'permessage-deflate negotiated; 200 KiB and 50 small messages round-tripped';
+      });
+    },
+
     // The JSESSIONID service works on this transport.
     'cookie-needed': function (ctx) {
       return withClient(ctx, '/cookie_needed_echo', async function (c) {

@@ -45,6 +45,8 @@ const STREAMING = new Set(['xhr-streaming', 'eventsource', 'iframe-eventsource',
 const RECEIVING = /^\/[^/]+\/[^/.]+\/[^/.]+\/(xhr_streaming|eventsource|htmlfile|xhr|jsonp)$/;
 // sockjs-client only enables these when the page has the server's origin.
 const SAME_ORIGIN_ONLY = new Set(['htmlfile']);
+// Cases of one transport only.
+const ONLY_ON = { deflate: 'websocket' };
 const PER_TRANSPORT = [
   'opens',
   'echo-20',
@@ -64,10 +66,11 @@ const PER_TRANSPORT = [
   'ticker',
   'broadcast',
   'heartbeat',
+  'deflate',
 ];
 // Cases of services only our test server has (sockjs-node has no origin
 // policy and no handshake hook): not run against sockjs-node.
-const OURS_ONLY = new Set(['origin-allowed', 'origin-refused', 'auth']);
+const OURS_ONLY = new Set(['origin-allowed', 'origin-refused', 'auth', 'deflate']);
 // Cases whose page must be of an origin the server does not allow: the
 // same page, loaded from `localhost` instead of 127.0.0.1.
 const OTHER_ORIGIN = new Set(['origin-refused']);
@@ -134,6 +137,7 @@ function plan(filter, opts) {
   const cases = [];
   for (const transport of TRANSPORTS) {
     for (const name of PER_TRANSPORT) {
+      if (ONLY_ON[name] && ONLY_ON[name] !== transport) continue;
       cases.push({
         id: `${transport}/${name}`,
         row: transport,

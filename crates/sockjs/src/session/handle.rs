@@ -39,6 +39,7 @@ pub(crate) struct ConnectionInfo {
     pub(crate) transport: Transport,
     pub(crate) remote_addr: Option<SocketAddr>,
     pub(crate) version: http::Version,
+    pub(crate) compressed: bool,
     pub(crate) headers: HeaderMap,
     pub(crate) path: String,
     pub(crate) prefix: String,
@@ -114,6 +115,13 @@ impl Session {
     /// included when the server allows extended CONNECT (axum does).
     pub fn http_version(&self) -> http::Version {
         self.info.version
+    }
+
+    /// Whether the session's WebSocket compresses its messages
+    /// (permessage-deflate, negotiated when
+    /// `Config::websocket_compression` is on and the client offers it).
+    pub fn is_compressed(&self) -> bool {
+        self.info.compressed
     }
 
     /// The client's address, when the app is served with

@@ -47,6 +47,7 @@ pub(crate) fn connection_info(parts: &Parts, transport: Transport) -> Connection
     ConnectionInfo {
         transport,
         version: parts.version,
+        compressed: false,
         remote_addr: parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()

@@ -74,7 +74,16 @@ async fn upgrade(
         Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
-    let info = connection_info(&parts, transport);
+    let mut info = connection_info(&parts, transport);
+    #[cfg(feature = "deflate")]
+    let extensions = if service.config.websocket_compression {
+        super::deflate::negotiate(&parts.headers)
+    } else {
+        None
+    };
+    #[cfg(not(feature = "deflate"))]
+    let extensions = None;
+    info.compressed = extensions.is_some();
     let span = transport_span(&info, id);
     let limit = service.config.max_message_size;
     if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
@@ -82,7 +91,7 @@ async fn upgrade(
             session::run(service, socket, info, admitted, span)
         });
     }
-    rfc6455::upgrade(&mut parts, limit, move |socket| {
+    rfc6455::upgrade(&mut parts, limit, extensions, move |socket| {
         session::run(service, socket, info, admitted, span)
     })
 }

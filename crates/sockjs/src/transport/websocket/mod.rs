@@ -12,6 +12,8 @@
 //!   closing handshake every connection ends with;
 //! - [`session`]: the session loop itself, from `o` to the close.
 
+#[cfg(feature = "deflate")]
+mod deflate;
 mod handler;
 mod hixie76;
 mod rfc6455;

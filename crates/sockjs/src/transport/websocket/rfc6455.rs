@@ -8,6 +8,10 @@
 //! does not allow.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use axum::response::{IntoResponse, Response};
 use futures_util::{SinkExt, StreamExt};
@@ -60,7 +64,15 @@ pub(crate) fn is_h2_connect(parts: &Parts) -> bool {
 /// 200 over HTTP/2) and, once hyper hands the stream over, runs `session`
 /// on it. Messages over `max_message` bytes are refused by the socket
 /// ([`RecvError::TooBig`]).
-pub(crate) fn upgrade<F, Fut>(parts: &mut Parts, max_message: usize, session: F) -> Response
+///
+/// `extensions`: the `Sec-WebSocket-Extensions` answer when
+/// permessage-deflate was negotiated.
+pub(crate) fn upgrade<F, Fut>(
+    parts: &mut Parts,
+    max_message: usize,
+    extensions: Option<HeaderValue>,
+    session: F,
+) -> Response
 where
     F: FnOnce(Rfc6455Socket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -87,30 +99,95 @@ where
         .write_buffer_size(0)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
+    let compress = extensions.is_some();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let inner =
-            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, Some(config))
-                .await;
+        let conn = Conn::new(TokioIo::new(upgraded), compress, max_message);
+        let inner = WebSocketStream::from_raw_socket(conn, Role::Server, Some(config)).await;
         session(Rfc6455Socket { inner }).await;
     });
-    let Some(accept) = accept else {
+    let mut response = match accept {
         // HTTP/2: a 2xx opens the stream (RFC 8441 section 5).
-        return StatusCode::OK.into_response();
+        None => StatusCode::OK.into_response(),
+        Some(accept) => {
+            let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+            let h = response.headers_mut();
+            h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+            h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+            h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+            response
+        }
     };
-    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
-    let h = response.headers_mut();
-    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    if let Some(extensions) = extensions {
+        response
+            .headers_mut()
+            .insert(header::SEC_WEBSOCKET_EXTENSIONS, extensions);
+    }
     response
+}
+
+/// The connection under the framing: as it is, or rewriting frames for
+/// permessage-deflate (boxed: an uncompressed session pays nothing for it).
+enum Conn {
+    Plain(TokioIo<Upgraded>),
+    #[cfg(feature = "deflate")]
+    Deflate(Box<super::deflate::DeflateIo<TokioIo<Upgraded>>>),
+}
+
+impl Conn {
+    fn new(io: TokioIo<Upgraded>, compress: bool, max_message: usize) -> Conn {
+        #[cfg(feature = "deflate")]
+        if compress {
+            return Conn::Deflate(Box::new(super::deflate::DeflateIo::new(io, max_message)));
+        }
+        let _ = (compress, max_message);
+        Conn::Plain(io)
+    }
+}
+
+macro_rules! delegate {
+    ($self:ident, $io:ident => $call:expr) => {
+        match $self.get_mut() {
+            Conn::Plain($io) => $call,
+            #[cfg(feature = "deflate")]
+            Conn::Deflate($io) => $call,
+        }
+    };
+}
+
+impl AsyncRead for Conn {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        delegate!(self, io => Pin::new(io).poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Conn {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        delegate!(self, io => Pin::new(io).poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        delegate!(self, io => Pin::new(io).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        delegate!(self, io => Pin::new(io).poll_shutdown(cx))
+    }
 }
 
 /// An upgraded RFC 6455 connection.
 pub(crate) struct Rfc6455Socket {
-    inner: WebSocketStream<TokioIo<Upgraded>>,
+    inner: WebSocketStream<Conn>,
 }
 
 impl Socket for Rfc6455Socket {

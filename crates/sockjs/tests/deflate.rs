@@ -1,0 +1,156 @@
+//! permessage-deflate over a real socket, with a client written here (the
+//! test's own frame code and flate2): negotiation, compressed messages both
+//! ways, uncompressed short frames, and a compression bomb refused.
+#![cfg(feature = "deflate")]
+
+mod fixture;
+
+use std::time::Duration;
+
+use fixture::*;
+use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+async fn handshake(
+    addr: std::net::SocketAddr,
+    path: &str,
+    offer: Option<&str>,
+) -> (TcpStream, String) {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let extensions = offer
+        .map(|o| format!("Sec-WebSocket-Extensions: {o}\r\n"))
+        .unwrap_or_default();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extensions}\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(tcp.read_u8().await.unwrap());
+    }
+    (tcp, String::from_utf8(head).unwrap().to_ascii_lowercase())
+}
+
+/// Reads one frame: (rsv1, opcode, payload).
+async fn read_frame(tcp: &mut TcpStream) -> (bool, u8, Vec<u8>) {
+    let read = async {
+        let b0 = tcp.read_u8().await.unwrap();
+        let b1 = tcp.read_u8().await.unwrap();
+        let len = match b1 & 0x7F {
+            126 => tcp.read_u16().await.unwrap() as usize,
+            127 => tcp.read_u64().await.unwrap() as usize,
+            n => n as usize,
+        };
+        let mut payload = vec![0; len];
+        tcp.read_exact(&mut payload).await.unwrap();
+        (b0 & 0x40 != 0, b0 & 0x0F, payload)
+    };
+    tokio::time::timeout(Duration::from_secs(3), read)
+        .await
+        .expect("a frame in time")
+}
+
+/// Sends one masked text frame, compressed (RSV1) or not.
+async fn write_frame(tcp: &mut TcpStream, payload: &[u8], compressed: bool) {
+    let mut frame = vec![if compressed { 0xC1 } else { 0x81 }];
+    match payload.len() {
+        n if n < 126 => frame.push(0x80 | n as u8),
+        n if n <= 0xFFFF => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            frame.push(0x80 | 127);
+            frame.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    let key = [9, 8, 7, 6];
+    frame.extend_from_slice(&key);
+    frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+    tcp.write_all(&frame).await.unwrap();
+}
+
+fn deflate(data: &[u8]) -> Vec<u8> {
+    let mut c = Compress::new(Compression::default(), false);
+    let mut out = Vec::with_capacity(data.len() + 64);
+    c.compress_vec(data, &mut out, FlushCompress::Sync).unwrap();
+    assert!(out.ends_with(&[0, 0, 0xff, 0xff]));
+    out.truncate(out.len() - 4);
+    out
+}
+
+fn inflate(data: &[u8]) -> Vec<u8> {
+    let mut d = Decompress::new(false);
+    let mut input = data.to_vec();
+    input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+    let mut out = Vec::with_capacity(1 << 20);
+    d.decompress_vec(&input, &mut out, FlushDecompress::Sync)
+        .unwrap();
+    out
+}
+
+const OFFER: &str = "permessage-deflate; client_max_window_bits";
+
+#[tokio::test]
+async fn messages_are_compressed_both_ways_when_offered() {
+    let (app, _events) = app(fast_config().websocket_compression(true));
+    let addr = serve(app).await;
+    let (mut tcp, head) = handshake(addr, "/echo/0/d/websocket", Some(OFFER)).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains("sec-websocket-extensions: permessage-deflate; server_no_context_takeover; client_no_context_takeover"),
+        "{head}"
+    );
+    // `o` is too short to be worth compressing.
+    assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
+    let text = format!("[\"{}\"]", "compressible \u{2028} text ".repeat(200));
+    let compressed = deflate(text.as_bytes());
+    assert!(compressed.len() < text.len() / 10);
+    write_frame(&mut tcp, &compressed, true).await;
+    // Uncompressed messages are still fine.
+    write_frame(&mut tcp, b"[\"plain\"]", false).await;
+    let (rsv1, opcode, payload) = read_frame(&mut tcp).await;
+    assert!(rsv1 && opcode == 1 && payload.len() < text.len() / 10);
+    let echo = String::from_utf8(inflate(&payload)).unwrap();
+    let expected = format!("a{text}").replace('\u{2028}', "\\u2028");
+    assert_eq!(echo, expected);
+    let (rsv1, _, payload) = read_frame(&mut tcp).await;
+    assert_eq!((rsv1, payload), (false, b"a[\"plain\"]".to_vec()));
+}
+
+#[tokio::test]
+async fn no_offer_or_compression_off_means_plain_frames() {
+    for (config, offer) in [
+        (fast_config().websocket_compression(true), None),
+        (fast_config(), Some(OFFER)),
+    ] {
+        let (app, _events) = app(config);
+        let addr = serve(app).await;
+        let (mut tcp, head) = handshake(addr, "/echo/0/p/websocket", offer).await;
+        assert!(!head.contains("sec-websocket-extensions"), "{head}");
+        assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
+        let text = format!("[\"{}\"]", "x".repeat(500));
+        write_frame(&mut tcp, text.as_bytes(), false).await;
+        let (rsv1, _, payload) = read_frame(&mut tcp).await;
+        assert_eq!((rsv1, payload), (false, format!("a{text}").into_bytes()));
+    }
+}
+
+#[tokio::test]
+async fn a_compression_bomb_is_refused_with_1009() {
+    let (app, _events) = app(fast_config()
+        .websocket_compression(true)
+        .max_message_size(10_000));
+    let addr = serve(app).await;
+    let (mut tcp, _) = handshake(addr, "/echo/0/b/websocket", Some(OFFER)).await;
+    assert_eq!(read_frame(&mut tcp).await.2, b"o");
+    // 100 bytes on the wire, a megabyte inflated.
+    let bomb = deflate(&vec![b'x'; 1 << 20]);
+    assert!(bomb.len() < 2000);
+    write_frame(&mut tcp, &bomb, true).await;
+    let (_, opcode, payload) = read_frame(&mut tcp).await;
+    assert_eq!(opcode, 8, "a close frame");
+    assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
+}
