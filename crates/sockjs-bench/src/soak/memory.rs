@@ -1,14 +1,20 @@
-//! The rule on the server's memory during the mixed phase.
+//! The rules on the server's memory in the mixed phase.
 //!
-//! RSS is sampled every half second. The first 20% of the run is warm-up
-//! (allocator arenas, session maps and buffers grow to the working size);
-//! the **baseline** is the median RSS of the next 10% of the run. From the
-//! end of the warm-up on, the RSS smoothed by a rolling median over
-//! [`WINDOW`] samples (5 s) must stay within the bound: baseline plus the
-//! larger of a percentage and a fixed number of MiB. The smoothing keeps a
-//! few seconds of stalled clients (their queued messages are live memory)
-//! from counting as growth; a leak grows for the rest of the run and does
-//! not smooth away.
+//! **During the run.** RSS is sampled every half second. The first 20% of
+//! the run is warm-up (allocator arenas, session maps and buffers grow to
+//! the working size); the **baseline** is the median RSS of the next 10%
+//! of the run. From the end of the warm-up on, the RSS smoothed by a
+//! rolling median over [`WINDOW`] samples (5 s) must stay within the
+//! bound: baseline plus the larger of a percentage and a fixed number of
+//! MiB. The smoothing keeps a few seconds of stalled clients (their queued
+//! messages are live memory) from counting as growth; a leak grows for the
+//! rest of the run and does not smooth away.
+//!
+//! **After the run.** Once every session is gone, RSS must come back to
+//! within [`AFTER_MIB`] of what the idle server had before the run
+//! (polled: the test server's jemalloc hands freed pages back within about
+//! a second). Whatever a session leaked stays: 100,000 sessions leaking 40
+//! bytes each would already cross it.
 
 use serde_json::{json, Value};
 
@@ -17,6 +23,15 @@ pub(crate) const WINDOW: usize = 10;
 
 /// Share of the run that is warm-up.
 pub(crate) const WARMUP: f64 = 0.2;
+
+/// How far above the idle server's RSS it may stay once every session is
+/// gone.
+pub(crate) const AFTER_MIB: f64 = 4.0;
+
+/// Whether `now` (after the run) is back within [`AFTER_MIB`] of `start`.
+pub(crate) fn settled(start_kib: u64, now_kib: u64) -> bool {
+    now_kib as f64 <= start_kib as f64 + AFTER_MIB * 1024.0
+}
 
 /// One RSS reading.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -159,6 +174,13 @@ mod tests {
         let v = judge(&run(|t| 30_000 + (t * 100.0) as u64), 100.0, BOUND).unwrap();
         assert!(!v.ok, "{v:?}");
         assert!(v.late_kib > v.limit_kib);
+    }
+
+    #[test]
+    fn after_the_run_it_comes_back() {
+        assert!(settled(6_000, 6_000 + 4096));
+        assert!(!settled(6_000, 6_000 + 4097));
+        assert!(settled(6_000, 5_000));
     }
 
     #[test]

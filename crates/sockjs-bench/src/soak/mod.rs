@@ -13,8 +13,9 @@
 //! - `soak-storm` ([`storm`]): hundreds of websocket and xhr-streaming
 //!   sessions opening at once.
 //!
-//! Each prints a one-line JSON summary on standard output and, with
-//! `--out PATH`, writes its full report to `PATH.json` and `PATH.md`.
+//! Each prints a one-line JSON summary on standard output (the report's
+//! top-level figures) and, with `--out PATH`, writes its full report to
+//! `PATH.json` and `PATH.md` (without, the markdown goes to standard error).
 
 mod ledger;
 mod link;
@@ -99,18 +100,44 @@ pub(crate) async fn run(ctx: Arc<Ctx>, name: &str) -> Result<Value, String> {
     };
     let mut json = report.json;
     json["errors"] = ctx.errors.count().into();
-    if let Some(out) = &ctx.args.out {
-        let write = |ext: &str, text: &str| {
-            let path = format!("{}.{ext}", out.display());
-            std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))
-        };
-        write("json", &format!("{json:#}\n"))?;
-        write("md", &report.md)?;
+    match &ctx.args.out {
+        Some(out) => {
+            let write = |ext: &str, text: &str| {
+                let path = format!("{}.{ext}", out.display());
+                std::fs::write(&path, text).map_err(|e| format!("{path}: {e}"))
+            };
+            write("json", &format!("{json:#}\n"))?;
+            write("md", &report.md)?;
+        }
+        None => eprintln!("{}", report.md),
     }
-    eprintln!("{}", report.md);
-    Ok(json!({
-        "scenario": name,
-        "phase": json["phase"],
-        "errors": ctx.errors.count(),
-    }))
+    Ok(summary(name, &json))
+}
+
+/// The report's top-level scalars (nested tables stay in the file).
+fn summary(name: &str, report: &Value) -> Value {
+    let mut flat = serde_json::Map::new();
+    flat.insert("scenario".into(), json!(name));
+    if let Value::Object(fields) = report {
+        for (k, v) in fields {
+            if !v.is_object() && !v.is_array() {
+                flat.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Value::Object(flat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_summary_keeps_scalars_only() {
+        let s = summary(
+            "soak",
+            &json!({"a": 1, "b": "x", "c": [1], "d": {"e": 2}, "f": null}),
+        );
+        assert_eq!(s, json!({"scenario": "soak", "a": 1, "b": "x", "f": null}));
+    }
 }

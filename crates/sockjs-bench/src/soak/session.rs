@@ -42,6 +42,20 @@ pub(crate) struct Outcome {
     pub(crate) stalled: bool,
     pub(crate) bad_sends: u64,
     pub(crate) heartbeats: u64,
+    /// How a follow-up request after an abort ended, and how many
+    /// messages it still got.
+    pub(crate) follow_up: Option<FollowUp>,
+    pub(crate) recovered: u64,
+}
+
+/// What ended a follow-up request after an aborted receiver.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FollowUp {
+    /// `c[1002,"Connection interrupted"]`: the server saw the abort.
+    Interrupted,
+    /// A heartbeat: the aborted response had ended by itself (a poll
+    /// answered, a stream at `response_limit`), so the session lives on.
+    Heartbeat,
 }
 
 /// What a session needs from its run.
@@ -49,6 +63,11 @@ pub(crate) struct Env<'a> {
     pub(crate) net: &'a Net,
     pub(crate) nonce: &'a str,
     pub(crate) errors: &'a Errors,
+    /// Stalls allowed at the same time: each holds up to two full queues
+    /// of messages in the server, and their number must not swing the
+    /// server's memory more than the RSS bound allows. A planned stall
+    /// that finds none free is skipped.
+    pub(crate) stalls: &'a tokio::sync::Semaphore,
 }
 
 /// The longest a session may take, stalls and all.
@@ -63,6 +82,8 @@ struct State {
     server_messages: u64,
     bad_sends: u64,
     heartbeats: u64,
+    follow_up: Option<FollowUp>,
+    recovered: u64,
 }
 
 /// Runs session `id`; a broken rule is reported through `env.errors`.
@@ -76,6 +97,8 @@ pub(crate) async fn run(env: &Env<'_>, id: u64, plan: &Plan, rng: &mut Rng) -> O
         server_messages: 0,
         bad_sends: 0,
         heartbeats: 0,
+        follow_up: None,
+        recovered: 0,
     };
     let result = tokio::time::timeout(SESSION_LIMIT, drive(env, id, plan, rng, &mut st)).await;
     let end = match result {
@@ -108,6 +131,8 @@ pub(crate) async fn run(env: &Env<'_>, id: u64, plan: &Plan, rng: &mut Rng) -> O
         stalled: st.stalled,
         bad_sends: st.bad_sends,
         heartbeats: st.heartbeats,
+        follow_up: st.follow_up,
+        recovered: st.recovered,
     }
 }
 
@@ -131,8 +156,10 @@ async fn drive(
     let last = plan.bursts.len() - 1;
     for (i, &n) in plan.bursts.iter().enumerate() {
         if let Some(stall) = plan.stall.filter(|s| s.at == i) {
-            st.step = "stalled (not reading while sending)";
-            stalled(net, &mut link, stall, rng, st).await?;
+            if let Ok(_permit) = env.stalls.try_acquire() {
+                st.step = "stalled (not reading while sending)";
+                stalled(net, &mut link, stall, rng, st).await?;
+            }
         }
         if let Some((_, bad)) = plan.bad_send.filter(|b| b.0 == i) {
             st.step = "sending a bad payload";
@@ -253,9 +280,10 @@ async fn stalled(
     Ok(())
 }
 
-/// Reads up to `read_to` of the last burst, drops the receiving connection
-/// (a poll is sent and dropped unanswered, or just after its answer), and
-/// with `follow_up` reads what the session still had on a new request.
+/// Reads up to `read_to` of the last burst, sends a few more messages (so
+/// that echoes are on their way), drops the receiving connection (a poll
+/// is sent and dropped unanswered, at once or a moment later), and with
+/// `follow_up` reads what the session still has on a new request.
 #[allow(clippy::too_many_arguments)]
 async fn abort(
     net: &Net,
@@ -276,6 +304,9 @@ async fn abort(
         read_to,
     )
     .await?;
+    st.step = "sending before the abort";
+    let more = st.ledger.next_messages(rng.range(1, 20));
+    link.tx.send(net, &more).await?;
     link.rx.ask_only(net).await?;
     if rng.chance(50) {
         tokio::time::sleep(Duration::from_millis(rng.range(0, 3))).await;
@@ -284,7 +315,9 @@ async fn abort(
     if follow_up {
         st.step = "follow-up request after the abort";
         st.ledger.allow_gap();
-        follow(net, plan.transport, base, st).await?;
+        let before = st.ledger.received();
+        st.follow_up = Some(follow(net, plan.transport, base, st).await?);
+        st.recovered = st.ledger.received() - before;
     }
     st.lost = st.ledger.finish(Rule::Prefix).map_err(|v| v.to_string())?;
     Ok(EndKind::Aborted)
@@ -293,15 +326,18 @@ async fn abort(
 /// After an abort: a new receiving request gets what is still queued
 /// (contiguous, after the one gap), then `c[1002,"Connection interrupted"]`
 /// if the server saw the abort, or a heartbeat if the aborted response had
-/// ended by itself. `c[2010,...]` means the aborted request is still
-/// attached (its end not yet noticed): ask again.
-async fn follow(net: &Net, transport: Transport, base: &str, st: &mut State) -> Result<(), String> {
+/// ended by itself (nothing queued: the session lives on). `c[2010,...]`
+/// means the aborted request is still attached (its end not yet noticed):
+/// ask again.
+async fn follow(
+    net: &Net,
+    transport: Transport,
+    base: &str,
+    st: &mut State,
+) -> Result<FollowUp, String> {
     for _ in 0..300 {
         let mut rx = link::reattach(net, transport, base).await?;
         loop {
-            if st.ledger.complete() {
-                return Ok(());
-            }
             match rx.next(net).await? {
                 Event::Messages(ms) => {
                     for m in &ms {
@@ -310,10 +346,11 @@ async fn follow(net: &Net, transport: Transport, base: &str, st: &mut State) -> 
                 }
                 Event::Heartbeat => {
                     st.heartbeats += 1;
-                    return Ok(());
+                    return Ok(FollowUp::Heartbeat);
                 }
                 Event::Close(1002, r) if r == "Connection interrupted" => {
-                    return rx.expect_response_end().await;
+                    rx.expect_response_end().await?;
+                    return Ok(FollowUp::Interrupted);
                 }
                 Event::Close(2010, r) if r == "Another connection still open" => break,
                 other => return Err(format!("after the abort: {other:?}")),

@@ -172,6 +172,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
         ));
     }
     let ms = |d: Duration| d.as_millis() as u64;
+    let sum = |f: fn(&(u64, u64, u64, u64, u64)) -> u64| per_transport.iter().map(f).sum::<u64>();
     let summary = format!(
         "{total} sessions open ({open} by `/stats`); idle {} ms after the last send; \
          shutting down {} ms after SIGTERM; 503 for new sessions and `/info`: {}; \
@@ -194,6 +195,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             "last_client_ms": ms(last_done),
             "exit_ms": exit_ms,
             "exit_limit_ms": ms(exit_limit),
+            "clients": sum(|r| r.0),
+            "clients_ok": sum(|r| r.1),
+            "sent": sum(|r| r.2),
+            "received": sum(|r| r.3),
+            "failed": sum(|r| r.4),
             "transports": rows,
         }),
         md: format!("{summary}\n\n{md}"),

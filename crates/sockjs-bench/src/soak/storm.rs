@@ -111,6 +111,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
     let rss_after = procfs::rss_kib(pid);
 
     let mut all: Vec<f64> = times.iter().flatten().copied().collect();
+    let (p50, p99, max) = percentiles(&mut all);
     let mut md = String::from(
         "| clients | sessions echoed | open time p50 ms | p99 ms | max ms | failures |\n|---|--:|--:|--:|--:|--:|\n",
     );
@@ -145,6 +146,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             "phase": "storm",
             "clients_per_transport": per,
             "all_open_ms": all_open.as_secs_f64() * 1000.0,
+            "p50_ms": p50,
+            "p99_ms": p99,
+            "max_ms": max,
+            "echoed": all.len(),
+            "failed": failed.iter().sum::<u64>(),
             "open_sessions": open_sessions,
             "transports": rows,
             "rss_before_kib": rss_before,

@@ -2,7 +2,7 @@
 
 use serde_json::{json, Value};
 
-use super::session::{EndKind, Outcome};
+use super::session::{EndKind, FollowUp, Outcome};
 use super::Transport;
 
 /// One transport's counts.
@@ -24,6 +24,9 @@ pub(crate) struct Counts {
     pub(crate) stalls: u64,
     pub(crate) bad_sends: u64,
     pub(crate) heartbeats: u64,
+    pub(crate) follow_up_interrupted: u64,
+    pub(crate) follow_up_heartbeat: u64,
+    pub(crate) recovered: u64,
 }
 
 impl Counts {
@@ -46,6 +49,12 @@ impl Counts {
         self.stalls += u64::from(o.stalled);
         self.bad_sends += o.bad_sends;
         self.heartbeats += o.heartbeats;
+        match o.follow_up {
+            Some(FollowUp::Interrupted) => self.follow_up_interrupted += 1,
+            Some(FollowUp::Heartbeat) => self.follow_up_heartbeat += 1,
+            None => {}
+        }
+        self.recovered += o.recovered;
     }
 
     fn merge(&mut self, o: &Counts) {
@@ -65,6 +74,9 @@ impl Counts {
         self.stalls += o.stalls;
         self.bad_sends += o.bad_sends;
         self.heartbeats += o.heartbeats;
+        self.follow_up_interrupted += o.follow_up_interrupted;
+        self.follow_up_heartbeat += o.follow_up_heartbeat;
+        self.recovered += o.recovered;
     }
 
     fn to_json(&self) -> Value {
@@ -85,6 +97,9 @@ impl Counts {
             "stalls": self.stalls,
             "bad_payloads": self.bad_sends,
             "heartbeats": self.heartbeats,
+            "follow_ups_interrupted": self.follow_up_interrupted,
+            "follow_ups_heartbeat": self.follow_up_heartbeat,
+            "follow_ups_recovered_messages": self.recovered,
         })
     }
 }
@@ -175,6 +190,8 @@ mod tests {
             stalled: true,
             bad_sends: 1,
             heartbeats: 3,
+            follow_up: Some(FollowUp::Interrupted),
+            recovered: 1,
         }
     }
 
@@ -193,6 +210,7 @@ mod tests {
         );
         assert_eq!((t.aborted, t.client_left, t.failed), (1, 1, 1));
         assert_eq!(a.per[Transport::JsonpPolling as usize].sessions, 2);
+        assert_eq!((t.follow_up_interrupted, t.recovered), (3, 3));
         let table = a.table();
         assert!(table.contains("| jsonp-polling | 2 | 20 | 16 |"), "{table}");
         assert_eq!(a.to_json()["all"]["sessions"], 3);
