@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The workspace root (the parent of `xtask/`).
@@ -117,6 +117,39 @@ impl Server {
                 return Err(format!("{} not ready after {timeout:?}", self.name));
             }
             std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Server {
+    /// Sends SIGTERM (through `kill(1)`), asking for a graceful shutdown.
+    pub(crate) fn terminate(&self) -> Result<(), String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "kill -TERM {} ({}): {status}",
+                self.pid(),
+                self.name
+            ))
+        }
+    }
+
+    /// Polls until the process exits or `timeout` passes; returns its status.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} still running after {timeout:?}", self.name));
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

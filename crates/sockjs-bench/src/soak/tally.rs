@@ -141,7 +141,7 @@ impl Tally {
     /// The markdown table: one row per transport and the total.
     pub(crate) fn table(&self) -> String {
         let mut s = String::from(
-            "| transport | sessions | msgs sent | msgs received | lost (allowed) | MiB sent | MiB received \
+            "| transport | sessions opened | msgs sent | msgs received | lost (allowed) | MiB sent | MiB received \
              | ended: client close / client left / server close / aborted | stalls | bad payloads | failures |\n\
              |---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",
         );
@@ -149,7 +149,7 @@ impl Tally {
         let mut row = |name: &str, c: &Counts| {
             s.push_str(&format!(
                 "| {name} | {} | {} | {} | {} | {} | {} | {} / {} / {} / {} | {} | {} | {} |\n",
-                c.sessions,
+                c.opened,
                 c.sent,
                 c.received,
                 c.lost_allowed,
