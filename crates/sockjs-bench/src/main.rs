@@ -89,7 +89,7 @@ soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --shutdown-deadline-ms MS  the server's (default 10000)
   --seed N                   for the random plans (default: from the clock)
   --rss-bound-pct P          RSS growth allowed after warm-up (default 10)
-  --rss-bound-mib M          ... or this many MiB if more (default 6)
+  --rss-bound-mib M          ... or this many MiB if more (default 10)
   --out PATH                 write the report to PATH.json and PATH.md
 ";
 
@@ -116,7 +116,7 @@ fn parse_args() -> Result<Args, String> {
             .map_or(1, |d| d.as_nanos() as u64),
         out: None,
         rss_bound_percent: 10.0,
-        rss_bound_mib: 6.0,
+        rss_bound_mib: 10.0,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut it = raw.iter();

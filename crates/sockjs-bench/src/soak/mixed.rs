@@ -95,6 +95,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
         tokio::time::sleep(Duration::from_millis(100)).await;
         rss_end = procfs::rss_kib(Some(pid));
     }
+    let settle_ms = t_end.elapsed().as_millis() as u64;
     let settled = match (rss_start, rss_end) {
         (Some(start), Some(end)) => memory::settled(start, end),
         _ => false,
@@ -142,6 +143,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
         "leftover_check_ms": leftover_ms,
         "rss_end_kib": rss_end,
         "rss_end_ok": settled,
+        "rss_end_settle_ms": settle_ms,
         "rss_after_mib": memory::AFTER_MIB,
         "rss_bound_percent": bound.percent,
         "rss_bound_mib": bound.mib,
@@ -180,7 +182,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
     md.push_str(&format!(
         "\nServer RSS (MiB): start {}, baseline after warm-up {}, peak {} (rolling median {}), \
          last 10% {}; bound {} MiB (baseline + max({}%, {} MiB)): {}. \
-         Once every session was gone: {} (at most start + {} MiB: {}).\n\
+         Once every session was gone: {} after {} ms (at most start + {} MiB: {}).\n\
          Left over: {}.\n",
         mib(verdict.as_ref().map(|v| v.start_kib)),
         mib(verdict.as_ref().map(|v| v.baseline_kib)),
@@ -196,6 +198,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             None => "not judged",
         },
         mib(rss_end),
+        settle_ms,
         memory::AFTER_MIB,
         if settled { "kept" } else { "**exceeded**" },
         match leftover_ms {
