@@ -18,11 +18,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::Read;
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use crate::util::{build_bin, free_port, npm_install, root, target_dir, Server};
+use crate::util::{
+    build_bin, free_port, machine_facts, nofile_hard, npm_install, num, parse_obj, pinned,
+    raise_nofile, root, target_dir, tool_works, write, Obj, Server,
+};
 
 const HELP: &str = "\
 usage: cargo xtask bench [options]
@@ -488,123 +491,7 @@ fn run_once(setup: &Setup, o: &Opts, cfg: &Config, srv: Srv) -> Result<Obj, Stri
         .ok_or_else(|| format!("{}: unreadable load generator output {line:?}", cfg.label))
 }
 
-/// `program` under `taskset -c CPU` when pinning.
-fn pinned(cpu: Option<usize>, program: &Path) -> Command {
-    match cpu {
-        Some(cpu) => {
-            let mut c = Command::new("taskset");
-            c.args(["-c", &cpu.to_string()]).arg(program);
-            c
-        }
-        None => Command::new(program),
-    }
-}
-
-fn tool_works(name: &str) -> bool {
-    Command::new(name)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// The hard limit on open files, from `/proc/self/limits`.
-fn nofile_hard() -> Option<u64> {
-    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
-    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-    let hard = line.split_whitespace().nth(4)?;
-    hard.parse()
-        .ok()
-        .or((hard == "unlimited").then_some(1 << 20))
-}
-
-/// Raises this process's soft limit on open files to the hard one, so the
-/// servers and the load generator (children) inherit it.
-fn raise_nofile(hard: Option<u64>) {
-    let Some(hard) = hard else { return };
-    let ok = Command::new("prlimit")
-        .args(["--pid", &std::process::id().to_string()])
-        .arg(format!("--nofile={hard}:{hard}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok {
-        eprintln!(
-            "bench: could not raise the open-file limit (prlimit); large session counts may fail"
-        );
-    }
-}
-
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
-}
-
 // ---------------------------------------------------------------- results
-
-/// A flat JSON object as the load generator prints it.
-type Obj = BTreeMap<String, String>;
-
-/// Parses `{"k": v, ...}` with scalar values (numbers, strings, null,
-/// booleans), keeping each value's JSON text.
-fn parse_obj(s: &str) -> Option<Obj> {
-    let s = s.trim().strip_prefix('{')?.strip_suffix('}')?;
-    let mut obj = Obj::new();
-    let b = s.as_bytes();
-    let mut i = 0;
-    let skip_ws = |i: &mut usize| {
-        while *i < b.len() && (b[*i] as char).is_ascii_whitespace() {
-            *i += 1;
-        }
-    };
-    let string_end = |start: usize| -> Option<usize> {
-        let mut j = start + 1;
-        while j < b.len() {
-            match b[j] {
-                b'\\' => j += 2,
-                b'"' => return Some(j),
-                _ => j += 1,
-            }
-        }
-        None
-    };
-    loop {
-        skip_ws(&mut i);
-        if i >= b.len() {
-            return Some(obj);
-        }
-        if b[i] != b'"' {
-            return None;
-        }
-        let end = string_end(i)?;
-        let key = s[i + 1..end].to_string();
-        i = end + 1;
-        skip_ws(&mut i);
-        if b.get(i) != Some(&b':') {
-            return None;
-        }
-        i += 1;
-        skip_ws(&mut i);
-        let start = i;
-        if b.get(i) == Some(&b'"') {
-            i = string_end(i)? + 1;
-        } else {
-            while i < b.len() && b[i] != b',' {
-                i += 1;
-            }
-        }
-        obj.insert(key, s[start..i].trim().to_string());
-        skip_ws(&mut i);
-        if b.get(i) == Some(&b',') {
-            i += 1;
-        }
-    }
-}
-
-fn num(o: &Obj, key: &str) -> Option<f64> {
-    o.get(key)?.parse().ok()
-}
 
 fn median(runs: &[Obj], key: &str) -> Option<f64> {
     let mut v: Vec<f64> = runs.iter().filter_map(|r| num(r, key)).collect();
@@ -885,68 +772,6 @@ fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> Str
         );
     }
     t
-}
-
-fn machine_facts(pin: Option<(usize, usize)>) -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .unwrap_or("?")
-        .trim()
-        .to_string();
-    let mem = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|m| {
-            let l = m.lines().find(|l| l.starts_with("MemTotal"))?.to_string();
-            let kib: f64 = l.split_whitespace().nth(1)?.parse().ok()?;
-            Some(format!("{:.0} GiB", kib / 1024.0 / 1024.0))
-        })
-        .unwrap_or_else(|| "?".into());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    let version = |cmd: &str| {
-        Command::new(cmd)
-            .arg("--version")
-            .output()
-            .ok()
-            .map(|o| {
-                String::from_utf8_lossy(&o.stdout)
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .trim()
-                    .to_string()
-            })
-            .unwrap_or_else(|| "not found".into())
-    };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let git = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(root())
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-            .unwrap_or_default()
-    };
-    let commit = git(&["rev-parse", "--short", "HEAD"]);
-    let dirty = !git(&["status", "--porcelain", "--", "crates/sockjs", "examples"]).is_empty();
-    format!(
-        "Code: commit {commit}{}. Machine: {cpus} CPUs ({model}), {mem}, Linux {kernel}; {}; node {}; \
-         open-file limit {}. Pinning: {}. Everything on 127.0.0.1.\n",
-        if dirty { " with uncommitted changes to the library or examples" } else { "" },
-        version("rustc"),
-        version("node"),
-        nofile_hard().map_or("?".into(), |n| n.to_string()),
-        match pin {
-            Some((s, c)) => format!("server on CPU {s}, load generator on CPU {c} (taskset)"),
-            None => "none".into(),
-        }
-    )
 }
 
 /// `--update-md` keeps everything of BENCHMARKS.md from this line on.

@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::util::{cargo, run_step};
-use crate::{bench, e2e, protocol_test};
+use crate::{bench, e2e, protocol_test, soak};
 
 type Step = (&'static str, Box<dyn Fn() -> Result<(), String>>);
 
@@ -60,6 +60,11 @@ fn steps() -> Vec<Step> {
         (
             "bench --quick",
             Box::new(move || bench::run(&args(&["--quick"]))),
+        ),
+        // After bench, whose release builds it reuses: about 75 s.
+        (
+            "soak --seconds 60",
+            Box::new(move || soak::run(&args(&["--seconds", "60"]))),
         ),
     ]
 }

@@ -8,6 +8,7 @@ mod bench;
 mod ci;
 mod e2e;
 mod protocol_test;
+mod soak;
 mod util;
 
 use std::process::ExitCode;
@@ -21,8 +22,13 @@ tasks:
                      test server (or sockjs-node 0.3.24, or any server)
   e2e [--filter S]   sockjs-client in headless Chromium, every transport
   bench [--quick]    load generator, side by side with sockjs-node
+  soak [--minutes M | --seconds S]
+                     reliability: mixed transports with churn and every
+                     message accounted for, graceful shutdown under load,
+                     a connection storm
   ci                 everything CI runs: fmt, clippy, tests, docs, the
-                     conformance suite (ours and sockjs-node), e2e, bench --quick
+                     conformance suite (ours and sockjs-node), e2e,
+                     bench --quick, soak --seconds 60
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
         "protocol-test" => protocol_test::run(&rest),
         "e2e" => e2e::run(&rest),
         "bench" => bench::run(&rest),
+        "soak" => soak::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

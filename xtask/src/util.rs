@@ -1,10 +1,13 @@
 //! What the tasks share: locating the workspace, running cargo, starting
-//! servers and waiting for them by polling, and npm installs into a cache.
+//! servers and waiting for them by polling, npm installs into a cache,
+//! pinning and open-file limits, the load generator's flat JSON, and the
+//! machine facts reports start with.
 
+use std::collections::BTreeMap;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The workspace root (the parent of `xtask/`).
@@ -118,6 +121,39 @@ impl Server {
     }
 }
 
+impl Server {
+    /// Sends SIGTERM (through `kill(1)`), asking for a graceful shutdown.
+    pub(crate) fn terminate(&self) -> Result<(), String> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .map_err(|e| format!("kill: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "kill -TERM {} ({}): {status}",
+                self.pid(),
+                self.name
+            ))
+        }
+    }
+
+    /// Polls until the process exits or `timeout` passes; returns its status.
+    pub(crate) fn wait_exit(&mut self, timeout: Duration) -> Result<ExitStatus, String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().map_err(|e| e.to_string())? {
+                return Ok(status);
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{} still running after {timeout:?}", self.name));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -177,4 +213,185 @@ pub(crate) fn start_node_server(port: u16, extra: &[&str]) -> Result<Server, Str
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     server.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
     Ok(server)
+}
+
+/// `program` under `taskset -c CPU` when pinning.
+pub(crate) fn pinned(cpu: Option<usize>, program: &Path) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.args(["-c", &cpu.to_string()]).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+/// Whether `name --version` runs and succeeds.
+pub(crate) fn tool_works(name: &str) -> bool {
+    Command::new(name)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The hard limit on open files, from `/proc/self/limits`.
+pub(crate) fn nofile_hard() -> Option<u64> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let hard = line.split_whitespace().nth(4)?;
+    hard.parse()
+        .ok()
+        .or((hard == "unlimited").then_some(1 << 20))
+}
+
+/// Raises this process's soft limit on open files to the hard one, so the
+/// servers and the load generator (children) inherit it.
+pub(crate) fn raise_nofile(hard: Option<u64>) {
+    let Some(hard) = hard else { return };
+    let ok = Command::new("prlimit")
+        .args(["--pid", &std::process::id().to_string()])
+        .arg(format!("--nofile={hard}:{hard}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "xtask: could not raise the open-file limit (prlimit); large session counts may fail"
+        );
+    }
+}
+
+/// Writes `text` to `path`; an error names the file.
+pub(crate) fn write(path: &Path, text: &str) -> Result<(), String> {
+    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A flat JSON object as the load generator prints it.
+pub(crate) type Obj = BTreeMap<String, String>;
+
+/// Parses `{"k": v, ...}` with scalar values (numbers, strings, null,
+/// booleans), keeping each value's JSON text.
+pub(crate) fn parse_obj(s: &str) -> Option<Obj> {
+    let s = s.trim().strip_prefix('{')?.strip_suffix('}')?;
+    let mut obj = Obj::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    let skip_ws = |i: &mut usize| {
+        while *i < b.len() && (b[*i] as char).is_ascii_whitespace() {
+            *i += 1;
+        }
+    };
+    let string_end = |start: usize| -> Option<usize> {
+        let mut j = start + 1;
+        while j < b.len() {
+            match b[j] {
+                b'\\' => j += 2,
+                b'"' => return Some(j),
+                _ => j += 1,
+            }
+        }
+        None
+    };
+    loop {
+        skip_ws(&mut i);
+        if i >= b.len() {
+            return Some(obj);
+        }
+        if b[i] != b'"' {
+            return None;
+        }
+        let end = string_end(i)?;
+        let key = s[i + 1..end].to_string();
+        i = end + 1;
+        skip_ws(&mut i);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        i += 1;
+        skip_ws(&mut i);
+        let start = i;
+        if b.get(i) == Some(&b'"') {
+            i = string_end(i)? + 1;
+        } else {
+            while i < b.len() && b[i] != b',' {
+                i += 1;
+            }
+        }
+        obj.insert(key, s[start..i].trim().to_string());
+        skip_ws(&mut i);
+        if b.get(i) == Some(&b',') {
+            i += 1;
+        }
+    }
+}
+
+pub(crate) fn num(o: &Obj, key: &str) -> Option<f64> {
+    o.get(key)?.parse().ok()
+}
+
+/// One line on the code and the machine a run measured (for reports).
+pub(crate) fn machine_facts(pin: Option<(usize, usize)>) -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .unwrap_or("?")
+        .trim()
+        .to_string();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            let l = m.lines().find(|l| l.starts_with("MemTotal"))?.to_string();
+            let kib: f64 = l.split_whitespace().nth(1)?.parse().ok()?;
+            Some(format!("{:.0} GiB", kib / 1024.0 / 1024.0))
+        })
+        .unwrap_or_else(|| "?".into());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let version = |cmd: &str| {
+        Command::new(cmd)
+            .arg("--version")
+            .output()
+            .ok()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string()
+            })
+            .unwrap_or_else(|| "not found".into())
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let git = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(root())
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+            .unwrap_or_default()
+    };
+    let commit = git(&["rev-parse", "--short", "HEAD"]);
+    let dirty = !git(&["status", "--porcelain", "--", "crates/sockjs", "examples"]).is_empty();
+    format!(
+        "Code: commit {commit}{}. Machine: {cpus} CPUs ({model}), {mem}, Linux {kernel}; {}; node {}; \
+         open-file limit {}. Pinning: {}. Everything on 127.0.0.1.\n",
+        if dirty { " with uncommitted changes to the library or examples" } else { "" },
+        version("rustc"),
+        version("node"),
+        nofile_hard().map_or("?".into(), |n| n.to_string()),
+        match pin {
+            Some((s, c)) => format!("server on CPU {s}, load generator on CPU {c} (taskset)"),
+            None => "none".into(),
+        }
+    )
 }

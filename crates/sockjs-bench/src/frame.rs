@@ -35,6 +35,12 @@ pub(crate) fn parse(frame: &str) -> Result<Frame<'_>, String> {
     }
 }
 
+/// The code and reason of a close frame's payload (`[3000,"Go away!"]`).
+pub(crate) fn parse_close(payload: &str) -> Result<(u16, String), String> {
+    serde_json::from_str::<(u16, String)>(payload)
+        .map_err(|e| format!("bad close frame c{}: {e}", clip(payload)))
+}
+
 /// The echo payload of message `seq` of client `client`.
 pub(crate) fn payload(client: usize, seq: u64) -> String {
     format!("{client}-{seq} sockjs-bench payload")
@@ -87,5 +93,15 @@ mod tests {
                 (got, _) => panic!("{input}: {got:?}"),
             }
         }
+    }
+
+    #[test]
+    fn close_payloads() {
+        assert_eq!(
+            parse_close("[1001,\"Server shutting down\"]").unwrap(),
+            (1001, "Server shutting down".to_string())
+        );
+        assert!(parse_close("[1001]").is_err());
+        assert!(parse_close("3000,\"x\"").is_err());
     }
 }

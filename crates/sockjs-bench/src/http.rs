@@ -1,6 +1,7 @@
-//! A small HTTP/1.1 client of our own for the xhr and eventsource
-//! transports: keep-alive, `Content-Length` and chunked bodies, bodies read
-//! as a stream, one reusable buffer per connection.
+//! A small HTTP/1.1 client of our own for the HTTP transports (xhr,
+//! xhr_streaming, eventsource, htmlfile, jsonp): keep-alive,
+//! `Content-Length` and chunked bodies, bodies read as a stream, one
+//! reusable buffer per connection.
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -60,13 +61,24 @@ impl Conn {
         path: &str,
         body: &[u8],
     ) -> Result<(), String> {
+        self.request_with(method, path, None, body).await
+    }
+
+    /// Writes a request with a `Content-Type` when one is given.
+    pub(crate) async fn request_with(
+        &mut self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(), String> {
         use std::io::Write;
         self.out.clear();
-        let _ = write!(
-            self.out,
-            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n",
-            body.len()
-        );
+        let _ = write!(self.out, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        if let Some(ct) = content_type {
+            let _ = write!(self.out, "Content-Type: {ct}\r\n");
+        }
+        let _ = write!(self.out, "Content-Length: {}\r\n\r\n", body.len());
         self.out.extend_from_slice(body);
         self.stream
             .write_all(&self.out)
@@ -247,6 +259,29 @@ impl Conn {
         Ok(out)
     }
 
+    /// Reads until the server ends the connection. A clean end (FIN) is
+    /// `Ok`; more bytes, or a TCP reset (which makes the kernel throw away
+    /// whatever had not been read yet), is an error.
+    pub(crate) async fn expect_eof(&mut self) -> Result<(), String> {
+        if self.pos < self.buf.len() {
+            return Err(format!(
+                "unexpected bytes after the last response: {}",
+                clip(&String::from_utf8_lossy(&self.buf[self.pos..]))
+            ));
+        }
+        match self.fill().await {
+            Ok(0) => Ok(()),
+            Ok(_) => Err(format!(
+                "unexpected bytes after the last response: {}",
+                clip(&String::from_utf8_lossy(&self.buf[self.pos..]))
+            )),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => {
+                Err("connection reset (ECONNRESET) instead of a clean end".into())
+            }
+            Err(e) => Err(format!("read: {e}")),
+        }
+    }
+
     /// Drops memory held for bursts (used when thousands are held idle).
     pub(crate) fn shrink(&mut self) {
         if self.pos == self.buf.len() {
@@ -273,14 +308,33 @@ impl Sender {
         Sender { conn: None }
     }
 
-    /// Sends `body` to `path` and expects `204`.
+    /// Sends `body` to `path` and expects `204` (or `200`).
     pub(crate) async fn send(&mut self, net: &Net, path: &str, body: &[u8]) -> Result<(), String> {
+        let (status, answer) = self.post(net, path, None, body).await?;
+        if status != 204 && status != 200 {
+            return Err(format!(
+                "POST {path}: status {status} {}",
+                clip(&String::from_utf8_lossy(&answer))
+            ));
+        }
+        Ok(())
+    }
+
+    /// POSTs `body` to `path` and returns the status and the body of the
+    /// answer, whatever they are.
+    pub(crate) async fn post(
+        &mut self,
+        net: &Net,
+        path: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), String> {
         for attempt in 0..2 {
             let (mut conn, reused) = match self.conn.take() {
                 Some(c) => (c, true),
                 None => (Conn::connect(net).await?, false),
             };
-            if let Err(e) = conn.request("POST", path, body).await {
+            if let Err(e) = conn.request_with("POST", path, content_type, body).await {
                 if attempt == 0 && reused {
                     continue;
                 }
@@ -292,18 +346,11 @@ impl Sender {
                 }
                 return Err(format!("POST {path}: connection closed without a response"));
             };
-            let body = conn.body(&head).await?;
-            if head.status != 204 && head.status != 200 {
-                return Err(format!(
-                    "POST {path}: status {} {}",
-                    head.status,
-                    clip(&String::from_utf8_lossy(&body))
-                ));
-            }
+            let answer = conn.body(&head).await?;
             if !conn.closing {
                 self.conn = Some(conn);
             }
-            return Ok(());
+            return Ok((head.status, answer));
         }
         unreachable!("the loop returns")
     }
@@ -314,10 +361,12 @@ impl Sender {
 pub(crate) enum StreamKind {
     XhrStreaming,
     EventSource,
+    HtmlFile,
 }
 
-/// A receiving stream (xhr_streaming or eventsource) of one session, opened
-/// again whenever the server ends a response (`response_limit`).
+/// A receiving stream (xhr_streaming, eventsource or htmlfile) of one
+/// session, opened again whenever the server ends a response
+/// (`response_limit`).
 #[derive(Debug)]
 pub(crate) struct Stream {
     conn: Conn,
@@ -328,15 +377,29 @@ pub(crate) struct Stream {
     dpos: usize,
     /// How many times the response was re-opened.
     pub(crate) reopens: u64,
+    /// Whether [`Stream::next_frame`] returns heartbeat frames (`h`) too.
+    pub(crate) heartbeats: bool,
 }
 
 impl Stream {
     /// Opens the stream at `base` (`PREFIX/<server>/<session>`) and reads
     /// the `o` frame.
     pub(crate) async fn open(net: &Net, base: &str, kind: StreamKind) -> Result<Stream, String> {
+        let mut s = Stream::attach(net, base, kind).await?;
+        let first = s.next_frame(net).await?;
+        if first != "o" {
+            return Err(format!("{}: first frame {}", s.path, clip(&first)));
+        }
+        Ok(s)
+    }
+
+    /// Opens the stream at `base` without reading anything (for a session
+    /// that may exist already).
+    pub(crate) async fn attach(net: &Net, base: &str, kind: StreamKind) -> Result<Stream, String> {
         let path = match kind {
             StreamKind::XhrStreaming => format!("{base}/xhr_streaming"),
             StreamKind::EventSource => format!("{base}/eventsource"),
+            StreamKind::HtmlFile => format!("{base}/htmlfile?c=cb"),
         };
         let mut s = Stream {
             conn: Conn::connect(net).await?,
@@ -346,19 +409,16 @@ impl Stream {
             decoded: Vec::with_capacity(256),
             dpos: 0,
             reopens: 0,
+            heartbeats: false,
         };
         s.request(net).await?;
-        let first = s.next_frame(net).await?;
-        if first != "o" {
-            return Err(format!("{}: first frame {}", s.path, clip(&first)));
-        }
         Ok(s)
     }
 
     async fn request(&mut self, net: &Net) -> Result<(), String> {
         let method = match self.kind {
             StreamKind::XhrStreaming => "POST",
-            StreamKind::EventSource => "GET",
+            StreamKind::EventSource | StreamKind::HtmlFile => "GET",
         };
         for attempt in 0..2 {
             if self.conn.closing || attempt > 0 {
@@ -389,46 +449,13 @@ impl Stream {
         ))
     }
 
-    /// The next `o`, `a[...]` or `c[...]` frame (heartbeats and the prelude
-    /// are skipped; a response that ends is opened again).
+    /// The next `o`, `a[...]` or `c[...]` frame (the prelude is skipped,
+    /// and heartbeats unless `heartbeats` is set; a response that ends is
+    /// opened again).
     pub(crate) async fn next_frame(&mut self, net: &Net) -> Result<String, String> {
         loop {
-            while let Some(i) = self.decoded[self.dpos..].iter().position(|&b| b == b'\n') {
-                let line = &self.decoded[self.dpos..self.dpos + i];
-                self.dpos += i + 1;
-                let line =
-                    std::str::from_utf8(line).map_err(|_| "frame is not UTF-8".to_string())?;
-                let frame = match self.kind {
-                    StreamKind::XhrStreaming => {
-                        if !line.is_empty() && line.bytes().all(|b| b == b'h') {
-                            continue; // prelude or heartbeat
-                        }
-                        line
-                    }
-                    StreamKind::EventSource => {
-                        let line = line.strip_suffix('\r').unwrap_or(line);
-                        if line.is_empty() {
-                            continue;
-                        }
-                        match line.strip_prefix("data: ") {
-                            Some("h") => continue,
-                            Some(f) => f,
-                            None => {
-                                return Err(format!("unexpected eventsource line {}", clip(line)))
-                            }
-                        }
-                    }
-                };
-                let frame = frame.to_string();
-                if self.dpos == self.decoded.len() {
-                    self.decoded.clear();
-                    self.dpos = 0;
-                }
+            if let Some(frame) = self.take_frame()? {
                 return Ok(frame);
-            }
-            if self.dpos == self.decoded.len() {
-                self.decoded.clear();
-                self.dpos = 0;
             }
             if !self
                 .conn
@@ -444,6 +471,89 @@ impl Stream {
         }
     }
 
+    /// After a close frame: the response must end with no frame after it.
+    pub(crate) async fn expect_response_end(&mut self) -> Result<(), String> {
+        loop {
+            if let Some(frame) = self.take_frame()? {
+                return Err(format!(
+                    "{}: a frame after the close frame: {}",
+                    self.path,
+                    clip(&frame)
+                ));
+            }
+            if !self
+                .conn
+                .body_chunk(&mut self.body, &mut self.decoded)
+                .await?
+            {
+                if self.dpos != self.decoded.len() {
+                    return Err(format!(
+                        "{}: the response ended inside a frame: {}",
+                        self.path,
+                        clip(&String::from_utf8_lossy(&self.decoded[self.dpos..]))
+                    ));
+                }
+                return Ok(());
+            }
+        }
+    }
+
+    /// The next complete frame among the bytes read so far.
+    fn take_frame(&mut self) -> Result<Option<String>, String> {
+        while let Some(i) = self.decoded[self.dpos..].iter().position(|&b| b == b'\n') {
+            let line = &self.decoded[self.dpos..self.dpos + i];
+            self.dpos += i + 1;
+            let line = std::str::from_utf8(line).map_err(|_| "frame is not UTF-8".to_string())?;
+            let frame = match self.kind {
+                StreamKind::XhrStreaming => {
+                    if line.len() > 1 && line.bytes().all(|b| b == b'h') {
+                        continue; // the prelude
+                    }
+                    line.to_string()
+                }
+                StreamKind::EventSource => {
+                    let line = line.strip_suffix('\r').unwrap_or(line);
+                    if line.is_empty() {
+                        continue;
+                    }
+                    match line.strip_prefix("data: ") {
+                        Some(f) => percent_decode(f)?,
+                        None => return Err(format!("unexpected eventsource line {}", clip(line))),
+                    }
+                }
+                StreamKind::HtmlFile => {
+                    // `<script>`, `p("<frame as JSON>");`, `</script>`;
+                    // the prelude's lines are skipped.
+                    let Some(json) = line.strip_prefix("p(") else {
+                        continue;
+                    };
+                    let json = json
+                        .strip_suffix(");")
+                        .ok_or_else(|| format!("unexpected htmlfile line {}", clip(line)))?;
+                    serde_json::from_str::<String>(json)
+                        .map_err(|e| format!("htmlfile frame {}: {e}", clip(line)))?
+                }
+            };
+            if frame == "h" && !self.heartbeats {
+                continue;
+            }
+            return Ok(Some(frame));
+        }
+        if self.dpos == self.decoded.len() {
+            self.decoded.clear();
+            self.dpos = 0;
+        } else if self.dpos > 64 * 1024 {
+            self.decoded.drain(..self.dpos);
+            self.dpos = 0;
+        }
+        Ok(None)
+    }
+
+    /// The connection of the current response.
+    pub(crate) fn conn_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+
     /// Drops memory held for bursts.
     pub(crate) fn shrink(&mut self) {
         self.conn.shrink();
@@ -454,19 +564,46 @@ impl Stream {
     }
 }
 
-/// xhr polling: one `POST .../xhr` at a time on a connection of its own.
+/// Which polling transport.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PollKind {
+    /// `POST .../xhr`, the frame and `\n`.
+    Xhr,
+    /// `GET .../jsonp?c=cb`, `/**/cb("<frame as JSON>");\r\n`.
+    Jsonp,
+}
+
+/// Polling (xhr or jsonp): one request at a time on a connection of its own.
 #[derive(Debug)]
 pub(crate) struct Poller {
     conn: Conn,
     path: String,
+    kind: PollKind,
 }
 
 impl Poller {
+    /// An xhr poller for the session at `base`.
     pub(crate) async fn open(net: &Net, base: &str) -> Result<Poller, String> {
+        Poller::open_kind(net, base, PollKind::Xhr).await
+    }
+
+    /// A poller of `kind` for the session at `base` (nothing is sent yet).
+    pub(crate) async fn open_kind(net: &Net, base: &str, kind: PollKind) -> Result<Poller, String> {
         Ok(Poller {
             conn: Conn::connect(net).await?,
-            path: format!("{base}/xhr"),
+            path: match kind {
+                PollKind::Xhr => format!("{base}/xhr"),
+                PollKind::Jsonp => format!("{base}/jsonp?c=cb"),
+            },
+            kind,
         })
+    }
+
+    fn method(&self) -> &'static str {
+        match self.kind {
+            PollKind::Xhr => "POST",
+            PollKind::Jsonp => "GET",
+        }
     }
 
     /// Sends the poll request (the answer is read by [`Poller::answer`]).
@@ -474,28 +611,86 @@ impl Poller {
         if self.conn.closing {
             self.conn = Conn::connect(net).await?;
         }
-        self.conn.request("POST", &self.path, b"").await
+        let method = self.method();
+        self.conn.request(method, &self.path, b"").await
     }
 
     /// Reads the answer to the poll: one frame.
     pub(crate) async fn answer(&mut self) -> Result<String, String> {
-        let head =
-            self.conn.head("POST").await?.ok_or_else(|| {
-                format!("POST {}: connection closed without a response", self.path)
-            })?;
+        let method = self.method();
+        let head = self.conn.head(method).await?.ok_or_else(|| {
+            format!(
+                "{method} {}: connection closed without a response",
+                self.path
+            )
+        })?;
         let body = self.conn.body(&head).await?;
         if head.status != 200 {
             return Err(format!(
-                "POST {}: status {} {}",
+                "{method} {}: status {} {}",
                 self.path,
                 head.status,
                 clip(&String::from_utf8_lossy(&body))
             ));
         }
-        let mut text = String::from_utf8(body).map_err(|_| "frame is not UTF-8".to_string())?;
-        if text.ends_with('\n') {
-            text.pop();
+        let text = String::from_utf8(body).map_err(|_| "frame is not UTF-8".to_string())?;
+        match self.kind {
+            PollKind::Xhr => match text.strip_suffix('\n') {
+                Some(frame) => Ok(frame.to_string()),
+                None => Err(format!("xhr answer without its newline: {}", clip(&text))),
+            },
+            PollKind::Jsonp => {
+                let json = text
+                    .strip_prefix("/**/cb(")
+                    .and_then(|t| t.strip_suffix(");\r\n"))
+                    .ok_or_else(|| format!("unexpected jsonp answer {}", clip(&text)))?;
+                serde_json::from_str::<String>(json)
+                    .map_err(|e| format!("jsonp frame {}: {e}", clip(&text)))
+            }
         }
-        Ok(text)
+    }
+
+    /// The poller's connection.
+    pub(crate) fn conn_mut(&mut self) -> &mut Conn {
+        &mut self.conn
+    }
+}
+
+/// Undoes the percent-escaping of an eventsource frame (`%25`, `%0D`,
+/// `%0A`, `%00`; sockjs-client runs `decodeURI` on each event).
+pub(crate) fn percent_decode(s: &str) -> Result<String, String> {
+    if !s.contains('%') {
+        return Ok(s.to_string());
+    }
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = b
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| format!("bad percent escape in {}", clip(s)))?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| format!("percent escapes are not UTF-8 in {}", clip(s)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        assert_eq!(percent_decode("a[\"x\"]").unwrap(), "a[\"x\"]");
+        assert_eq!(percent_decode("a%25b%0D%0A%00c").unwrap(), "a%b\r\n\0c");
+        assert!(percent_decode("a%2").is_err());
+        assert!(percent_decode("a%zz").is_err());
     }
 }

@@ -10,11 +10,14 @@
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario ws-echo --clients 50 \
 //!     [--pipeline 16] [--warmup-ms 500] [--duration-ms 3000] [--server-pid PID]
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario sessions-ws --sessions 10000
+//! sockjs-loadgen --addr 127.0.0.1:8081 --scenario soak --run-s 60 --clients 200 \
+//!     --server-pid PID [--out target/soak/mixed]
 //! ```
 //!
 //! Scenarios: `ws-echo`, `raw-ws-echo`, `xhr-streaming-echo`,
 //! `xhr-polling-echo`, `eventsource-echo`, `broadcast`, `sessions-ws`,
-//! `sessions-xhr-streaming`.
+//! `sessions-xhr-streaming`; and those of `cargo xtask soak` ([`soak`]):
+//! `soak`, `soak-shutdown`, `soak-storm`.
 
 mod broadcast;
 mod echo;
@@ -23,6 +26,7 @@ mod http;
 mod net;
 mod procfs;
 mod sessions;
+mod soak;
 mod stats;
 
 use std::process::ExitCode;
@@ -47,6 +51,18 @@ pub(crate) struct Args {
     pub(crate) sessions: usize,
     pub(crate) settle: Duration,
     pub(crate) prefix: Option<String>,
+    /// Soak scenarios: how long the mixed phase runs.
+    pub(crate) run_s: u64,
+    /// The server's `--disconnect-delay-ms` and `--heartbeat-delay-ms`.
+    pub(crate) disconnect_delay: Duration,
+    pub(crate) heartbeat_delay: Duration,
+    /// The server's `--shutdown-deadline-ms`.
+    pub(crate) shutdown_deadline: Duration,
+    pub(crate) seed: u64,
+    /// Where a soak scenario writes its report (`PATH.json`, `PATH.md`).
+    pub(crate) out: Option<std::path::PathBuf>,
+    pub(crate) rss_bound_percent: f64,
+    pub(crate) rss_bound_mib: f64,
 }
 
 const USAGE: &str = "\
@@ -54,6 +70,7 @@ usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
 
 scenarios: ws-echo raw-ws-echo xhr-streaming-echo xhr-polling-echo
            eventsource-echo broadcast sessions-ws sessions-xhr-streaming
+           soak soak-shutdown soak-storm (cargo xtask soak)
 options:
   --clients C        concurrent sessions (default 1)
   --pipeline D       messages in flight per session (echo: 1, broadcast: 8)
@@ -65,6 +82,15 @@ options:
   --sources K        spread connections over 127.0.0.1..127.0.0.K (default 1)
   --settle-ms MS     wait after closing sessions before reading RSS (2500)
   --prefix P         service prefix (default /echo, broadcast: /broadcast)
+soak options (--clients: sessions at a time; shutdown, storm: per transport):
+  --run-s S                  length of the mixed phase (default 60)
+  --disconnect-delay-ms MS   the server's (default 5000)
+  --heartbeat-delay-ms MS    the server's (default 25000)
+  --shutdown-deadline-ms MS  the server's (default 10000)
+  --seed N                   for the random plans (default: from the clock)
+  --rss-bound-pct P          RSS growth allowed after warm-up (default 10)
+  --rss-bound-mib M          ... or this many MiB if more (default 10)
+  --out PATH                 write the report to PATH.json and PATH.md
 ";
 
 fn parse_args() -> Result<Args, String> {
@@ -81,6 +107,16 @@ fn parse_args() -> Result<Args, String> {
         sessions: 10_000,
         settle: Duration::from_millis(2500),
         prefix: None,
+        run_s: 60,
+        disconnect_delay: Duration::from_secs(5),
+        heartbeat_delay: Duration::from_secs(25),
+        shutdown_deadline: Duration::from_secs(10),
+        seed: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64),
+        out: None,
+        rss_bound_percent: 10.0,
+        rss_bound_mib: 10.0,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut it = raw.iter();
@@ -110,6 +146,24 @@ fn parse_args() -> Result<Args, String> {
             "--sources" => args.sources = num(value()?)?.clamp(1, 250) as u8,
             "--settle-ms" => args.settle = Duration::from_millis(num(value()?)?),
             "--prefix" => args.prefix = Some(value()?),
+            "--run-s" => args.run_s = num(value()?)?,
+            "--disconnect-delay-ms" => {
+                args.disconnect_delay = Duration::from_millis(num(value()?)?)
+            }
+            "--heartbeat-delay-ms" => args.heartbeat_delay = Duration::from_millis(num(value()?)?),
+            "--shutdown-deadline-ms" => {
+                args.shutdown_deadline = Duration::from_millis(num(value()?)?)
+            }
+            "--seed" => args.seed = num(value()?)?,
+            "--out" => args.out = Some(value()?.into()),
+            "--rss-bound-pct" => {
+                let v = value()?;
+                args.rss_bound_percent = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
+            }
+            "--rss-bound-mib" => {
+                let v = value()?;
+                args.rss_bound_mib = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
+            }
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown option {other}")),
         }
@@ -122,6 +176,9 @@ fn parse_args() -> Result<Args, String> {
     }
     if args.duration > Duration::from_secs(120) || args.warmup > Duration::from_secs(60) {
         return Err("--duration-ms is capped at 120 s, --warmup-ms at 60 s".into());
+    }
+    if args.run_s > 24 * 3600 {
+        return Err("--run-s is capped at a day".into());
     }
     Ok(args)
 }
@@ -216,6 +273,7 @@ fn main() -> ExitCode {
             "sessions-xhr-streaming" => {
                 sessions::run(ctx.clone(), sessions::Kind::XhrStreaming).await
             }
+            name if name.starts_with("soak") => soak::run(ctx.clone(), name).await,
             other => Err(format!("unknown scenario {other}")),
         }
     });

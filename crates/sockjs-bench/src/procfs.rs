@@ -27,3 +27,47 @@ pub(crate) fn rss_kib(pid: Option<u32>) -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// How many threads of a process are running or runnable (state `R` in
+/// `/proc/PID/task/*/stat`), or `None` when the process is gone.
+pub(crate) fn running_threads(pid: u32) -> Option<usize> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut running = 0;
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // the thread ended meanwhile
+        };
+        if state_of(&stat) == Some('R') {
+            running += 1;
+        }
+    }
+    Some(running)
+}
+
+/// Whether a process has exited: it is gone, or a zombie waiting for its
+/// parent to collect its status.
+pub(crate) fn has_exited(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => matches!(state_of(&stat), Some('Z' | 'X')),
+        Err(_) => true,
+    }
+}
+
+/// The state letter of a `stat` line (the field after the command name).
+fn state_of(stat: &str) -> Option<char> {
+    stat[stat.rfind(')')? + 1..].trim_start().chars().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn states() {
+        assert_eq!(state_of("12 (tokio-rt (x) y) S 1 2"), Some('S'));
+        assert_eq!(state_of("12 (a) R 1"), Some('R'));
+        assert_eq!(state_of("garbage"), None);
+        assert!(!has_exited(std::process::id()));
+        assert!(running_threads(std::process::id()).is_some_and(|n| n >= 1));
+    }
+}

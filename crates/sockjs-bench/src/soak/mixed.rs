@@ -1,0 +1,234 @@
+//! The mixed phase: `--clients` sessions at a time on every transport, each
+//! following a random [`Plan`], until `--run-s` has passed; then no session
+//! may be left over, and the server's RSS must have stayed within the
+//! [`memory`] bound.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use tokio::time::Instant;
+
+use super::memory::{self, Bound, Sample};
+use super::plan::Plan;
+use super::rng::Rng;
+use super::session::{self, Env};
+use super::tally::Tally;
+use super::{server, Report};
+use crate::{procfs, Ctx};
+
+/// RSS sampling period.
+const SAMPLE_EVERY: Duration = Duration::from_millis(500);
+
+/// Clients that may be stalled (not reading while sending) at once.
+const STALLS_AT_ONCE: usize = 4;
+
+pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
+    let a = &ctx.args;
+    let pid = a.server_pid.ok_or("the soak needs --server-pid")?;
+    let run_for = Duration::from_secs(a.run_s);
+    let t0 = Instant::now();
+    let until = t0 + run_for;
+    let next_id = Arc::new(AtomicU64::new(0));
+    let stalls = Arc::new(tokio::sync::Semaphore::new(STALLS_AT_ONCE));
+
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = tokio::spawn(sample(ctx.clone(), pid, t0, done.clone()));
+
+    let slots: Vec<_> = (0..a.clients)
+        .map(|slot| {
+            let ctx = ctx.clone();
+            let next_id = next_id.clone();
+            let stalls = stalls.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng::new(ctx.args.seed ^ (slot as u64).wrapping_mul(0x9E37_79B9));
+                let env = Env {
+                    net: &ctx.net,
+                    nonce: &ctx.nonce,
+                    errors: &ctx.errors,
+                    stalls: &stalls,
+                };
+                let mut tally = Tally::default();
+                while Instant::now() < until {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let plan = Plan::random(&mut rng, ctx.args.disconnect_delay);
+                    let outcome = session::run(&env, id, &plan, &mut rng).await;
+                    tally.add(&outcome);
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut tally = Tally::default();
+    for slot in slots {
+        // Each session is bounded (session::SESSION_LIMIT): so is the slot.
+        match slot.await {
+            Ok(t) => tally.merge(&t),
+            Err(e) => ctx.errors.report(format!("session slot failed: {e}")),
+        }
+    }
+    let ran = t0.elapsed();
+    done.store(true, Ordering::Relaxed);
+    let (samples, open_samples) = sampler.await.map_err(|e| format!("sampler: {e}"))?;
+    let peak_open = open_samples.iter().map(|s| s.1).max().unwrap_or(0);
+
+    // Sessions the clients left (HTTP) time out after disconnect_delay;
+    // closed ones are forgotten disconnect_delay after their last request.
+    let limit = a.disconnect_delay * 2 + a.heartbeat_delay + Duration::from_secs(10);
+    let leftovers = server::until_no_sessions(&ctx.net, limit).await;
+    let leftover_ms = match &leftovers {
+        Ok(d) => Some(d.as_millis() as u64),
+        Err(e) => {
+            ctx.errors.report(e);
+            None
+        }
+    };
+    // Memory handed back: poll until RSS is near the idle server's again.
+    let rss_start = samples.first().map(|s| s.rss_kib);
+    let t_end = Instant::now();
+    let mut rss_end = procfs::rss_kib(Some(pid));
+    while let (Some(start), Some(now)) = (rss_start, rss_end) {
+        if memory::settled(start, now) || t_end.elapsed() > Duration::from_secs(10) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        rss_end = procfs::rss_kib(Some(pid));
+    }
+    let settle_ms = t_end.elapsed().as_millis() as u64;
+    let settled = match (rss_start, rss_end) {
+        (Some(start), Some(end)) => memory::settled(start, end),
+        _ => false,
+    };
+    if !settled {
+        ctx.errors.report(format!(
+            "server RSS did not come back after the run: {} KiB, {} KiB before it (allowed: {} MiB more)",
+            rss_end.unwrap_or(0),
+            rss_start.unwrap_or(0),
+            memory::AFTER_MIB
+        ));
+    }
+    let bound = Bound {
+        percent: a.rss_bound_percent,
+        mib: a.rss_bound_mib,
+    };
+    let verdict = memory::judge(&samples, run_for.as_secs_f64(), bound);
+    match &verdict {
+        Some(v) if !v.ok => ctx.errors.report(format!(
+            "server RSS grew beyond the bound: smoothed peak {} KiB > {} KiB \
+             (baseline {} KiB + max({}%, {} MiB))",
+            v.smoothed_peak_kib, v.limit_kib, v.baseline_kib, bound.percent, bound.mib
+        )),
+        Some(_) => {}
+        None => ctx
+            .errors
+            .report("too few RSS samples to judge the memory bound"),
+    }
+
+    let total = tally.total();
+    let mut json = json!({
+        "phase": "mixed",
+        "seconds": ran.as_secs_f64(),
+        "concurrent": a.clients,
+        "seed": a.seed,
+        "disconnect_delay_ms": a.disconnect_delay.as_millis() as u64,
+        "heartbeat_delay_ms": a.heartbeat_delay.as_millis() as u64,
+        "sessions": total.sessions,
+        "messages_sent": total.sent,
+        "messages_received": total.received,
+        "lost_allowed": total.lost_allowed,
+        "failed_sessions": total.failed,
+        "transports": tally.to_json(),
+        "peak_open_sessions": peak_open,
+        "leftover_check_ms": leftover_ms,
+        "rss_end_kib": rss_end,
+        "rss_end_ok": settled,
+        "rss_end_settle_ms": settle_ms,
+        "rss_after_mib": memory::AFTER_MIB,
+        "rss_bound_percent": bound.percent,
+        "rss_bound_mib": bound.mib,
+        "rss_samples": samples.iter().map(|s| json!([s.at, s.rss_kib])).collect::<Vec<_>>(),
+        "open_sessions_samples": open_samples.iter().map(|s| json!([s.0, s.1])).collect::<Vec<_>>(),
+    });
+    if let Some(v) = &verdict {
+        if let (Value::Object(j), Value::Object(m)) = (&mut json, v.to_json()) {
+            j.extend(m);
+        }
+    }
+    let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+    let mut md = format!(
+        "### Mixed transports\n\n{:.0} s, {} sessions at a time ({} in all, {} per second), \
+         seed {}; server with `--disconnect-delay-ms {}` `--heartbeat-delay-ms {}`. \
+         Peak of open sessions (`/stats`): {}.\n\n",
+        ran.as_secs_f64(),
+        a.clients,
+        total.sessions,
+        (total.sessions as f64 / ran.as_secs_f64()).round(),
+        a.seed,
+        a.disconnect_delay.as_millis(),
+        a.heartbeat_delay.as_millis(),
+        peak_open
+    );
+    md.push_str(&tally.table());
+    md.push_str(&format!(
+        "\nAborted HTTP receivers followed by a new request: {}; it got \
+         `c[1002,\"Connection interrupted\"]` {} times and a heartbeat {} times (the aborted \
+         response had ended by itself), and {} messages still queued.\n",
+        total.follow_up_interrupted + total.follow_up_heartbeat,
+        total.follow_up_interrupted,
+        total.follow_up_heartbeat,
+        total.recovered
+    ));
+    md.push_str(&format!(
+        "\nServer RSS (MiB): start {}, baseline after warm-up {}, peak {} (rolling median {}), \
+         last 10% {}; bound {} MiB (baseline + max({}%, {} MiB)): {}. \
+         Once every session was gone: {} after {} ms (at most start + {} MiB: {}).\n\
+         Left over: {}.\n",
+        mib(verdict.as_ref().map(|v| v.start_kib)),
+        mib(verdict.as_ref().map(|v| v.baseline_kib)),
+        mib(verdict.as_ref().map(|v| v.peak_kib)),
+        mib(verdict.as_ref().map(|v| v.smoothed_peak_kib)),
+        mib(verdict.as_ref().map(|v| v.late_kib)),
+        mib(verdict.as_ref().map(|v| v.limit_kib)),
+        bound.percent,
+        bound.mib,
+        match &verdict {
+            Some(v) if v.ok => "kept",
+            Some(_) => "**exceeded**",
+            None => "not judged",
+        },
+        mib(rss_end),
+        settle_ms,
+        memory::AFTER_MIB,
+        if settled { "kept" } else { "**exceeded**" },
+        match leftover_ms {
+            Some(ms) => format!("none (`open_sessions` 0, {ms} ms after the last client)"),
+            None => "**sessions left over**".into(),
+        }
+    ));
+    Ok(Report { json, md })
+}
+
+/// Samples the server's RSS and its open sessions (`GET /stats`) every
+/// [`SAMPLE_EVERY`] until `done`.
+async fn sample(
+    ctx: Arc<Ctx>,
+    pid: u32,
+    t0: Instant,
+    done: Arc<AtomicBool>,
+) -> (Vec<Sample>, Vec<(f64, u64)>) {
+    let mut samples = Vec::new();
+    let mut open = Vec::new();
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    while !done.load(Ordering::Relaxed) {
+        tick.tick().await;
+        let at = t0.elapsed().as_secs_f64();
+        if let Some(rss_kib) = procfs::rss_kib(Some(pid)) {
+            samples.push(Sample { at, rss_kib });
+        }
+        if let Ok(s) = server::stats(&ctx.net).await {
+            open.push((at, s.open_sessions));
+        }
+    }
+    (samples, open)
+}
