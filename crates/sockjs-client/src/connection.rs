@@ -229,6 +229,11 @@ impl Sink<String> for Sender {
 
     fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
         let this = &mut *self;
+        // Over: the closing future (which waits for this) is not polled
+        // again once it completed.
+        if *this.shared.done.borrow() {
+            return Poll::Ready(Ok(()));
+        }
         let closing = this
             .closing
             .get_mut()
@@ -239,6 +244,11 @@ impl Sink<String> for Sender {
 }
 
 /// The receiving half: the server's messages, in order.
+///
+/// Up to 256 received messages wait here for the application; past that
+/// the connection stops reading from the server, which then holds back
+/// (on a WebSocket or xhr-streaming) or, on xhr-polling, which has no
+/// request open meanwhile, ends the session after its `disconnect_delay`.
 ///
 /// As a [`Stream`] it yields `Ok(message)`s, then, unless this side closed
 /// the connection, one `Err` saying how it ended (for example
@@ -294,5 +304,18 @@ impl Stream for Receiver {
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_can_be_shared_and_moved_between_tasks() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Connection>();
+        send_sync::<Sender>();
+        send_sync::<Receiver>();
     }
 }

@@ -17,12 +17,13 @@ use tokio::sync::mpsc;
 
 const ALL: [Transport; 3] = Transport::DEFAULT_ORDER;
 
-/// Timers short enough to see heartbeats and timeouts in a test.
+/// Timers short enough to see heartbeats and timeouts in a test; the
+/// disconnect delay leaves room for a loaded machine between two polls.
 fn config() -> Config {
     Config::default()
         .response_limit(4096)
         .heartbeat_delay(Duration::from_millis(25))
-        .disconnect_delay(Duration::from_millis(200))
+        .disconnect_delay(Duration::from_secs(1))
 }
 
 /// `/echo` (echoes; `"late"` is answered 200 ms later, past several
@@ -141,8 +142,12 @@ async fn many_messages_keep_their_order_across_response_limits() {
             got.push(next.expect("not over").unwrap());
         }
         assert_eq!(got, sent, "{transport}");
-        sending.await.unwrap().close().await;
+        // Closing the sink closes the connection, and may be repeated.
+        let mut tx = sending.await.unwrap();
+        SinkExt::close(&mut tx).await.unwrap();
+        SinkExt::close(&mut tx).await.unwrap();
         assert!(rx.next().await.is_none(), "a client close ends the stream");
+        assert_eq!(tx.send("late".to_owned()).await, Err(Error::ClosedByClient));
     }
     // However the echoes were batched, 25 kB of them do not fit one
     // response.
@@ -268,24 +273,24 @@ async fn the_server_sees_how_the_client_left() {
 
 #[tokio::test]
 async fn a_second_receiver_on_one_session_gets_2010() {
+    // On xhr-streaming the first connection's response stays open, so the
+    // second one is refused. (On xhr-polling whichever poll comes first is
+    // the receiver: the first connection may be between two polls.)
     let (app, _, _) = app();
-    for transport in [Transport::XhrStreaming, Transport::XhrPolling] {
-        let client = Client::in_process(app.clone())
-            .transport(transport)
-            .session_id(format!("shared-{}", transport.name()));
-        let mut first = client.open("/echo").await.unwrap();
-        assert_eq!(
-            client.open("/echo").await.err(),
-            Some(Error::Closed {
-                code: 2010,
-                reason: "Another connection still open".into()
-            }),
-            "{transport}"
-        );
-        // The first connection is unaffected.
-        first.send("still here").await.unwrap();
-        assert_eq!(recv(&mut first).await.unwrap(), "still here");
-    }
+    let client = Client::in_process(app)
+        .transport(Transport::XhrStreaming)
+        .session_id("shared");
+    let mut first = client.open("/echo").await.unwrap();
+    assert_eq!(
+        client.open("/echo").await.err(),
+        Some(Error::Closed {
+            code: 2010,
+            reason: "Another connection still open".into()
+        })
+    );
+    // The first connection is unaffected.
+    first.send("still here").await.unwrap();
+    assert_eq!(recv(&mut first).await.unwrap(), "still here");
 }
 
 #[tokio::test]
@@ -328,13 +333,16 @@ async fn a_message_over_the_servers_limit_ends_the_connection() {
                     reason: "Message too big".into()
                 }
             ),
-            _ => assert_eq!(
-                end,
-                Error::Status {
-                    status: http::StatusCode::PAYLOAD_TOO_LARGE,
-                    body: "Payload too large.".into()
-                },
-                "{transport}"
+            // 413 before the body was read; hyper may still be writing
+            // it when the server drops the connection, and then reports
+            // the broken pipe instead of the answer.
+            _ => assert!(
+                matches!(
+                    &end,
+                    Error::Status { status, body }
+                        if *status == 413 && body == "Payload too large."
+                ) || matches!(&end, Error::Io(e) if e.contains("xhr_send")),
+                "{transport}: {end:?}"
             ),
         }
     }

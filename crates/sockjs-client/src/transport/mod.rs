@@ -28,6 +28,10 @@ pub enum Transport {
     /// out with `xhr_send`.
     XhrStreaming,
     /// `xhr-polling`: one POST per frame; messages go out with `xhr_send`.
+    /// The session lives only while the client polls: one whose
+    /// application leaves its messages unread (see [`Receiver`](crate::Receiver))
+    /// stops polling, and the server ends the session after its
+    /// `disconnect_delay`.
     XhrPolling,
 }
 
