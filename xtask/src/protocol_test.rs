@@ -4,7 +4,9 @@
 //! builds of the test server to prove that the checks can fail.
 //!
 //! The suite runs as a subprocess (built with `util::build_bin`), so xtask
-//! links none of it.
+//! links none of it. Against the test server or sockjs-node, the Rust
+//! client's interop test (`crates/sockjs-client/tests/interop.rs`) runs
+//! after it.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -154,15 +156,38 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .suite(&suite, &url, expected.as_deref())
         .status()
         .map_err(|e| format!("cannot run {}: {e}", suite.display()))?;
+    // The Rust client against the same server, when it is one of ours
+    // (the test server or sockjs-node, both with every test service).
+    let client = if opts.url.is_none() && opts.filter.is_none() {
+        client_interop(&url)
+    } else {
+        Ok(())
+    };
     eprintln!(
         "==> protocol-test took {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("the conformance suite failed against {url}"))
+    if !status.success() {
+        return Err(format!("the conformance suite failed against {url}"));
     }
+    client
+}
+
+/// `crates/sockjs-client/tests/interop.rs` (ignored in `cargo test`)
+/// against the server at `url`: every transport of the Rust client.
+fn client_interop(url: &str) -> Result<(), String> {
+    let mut cmd = util::cargo(&[
+        "test",
+        "--quiet",
+        "--package",
+        "sockjs-axum-client",
+        "--test",
+        "interop",
+        "--",
+        "--ignored",
+    ]);
+    cmd.env("SOCKJS_TEST_URL", url);
+    util::run_step(&format!("the Rust client against {url}"), cmd)
 }
 
 /// Starts `sockjs-test-server` on a free port (with `--break mutation`

@@ -1,36 +1,13 @@
-//! SockJS frames as the client sees them (pure; no I/O).
+//! SockJS frames as the client sees them (pure; no I/O). The decoder is
+//! the Rust client's (`sockjs_client::protocol`), so the two clients of
+//! this workspace read frames alike.
 
-/// A decoded server frame.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Frame {
-    /// `o`
-    Open,
-    /// `h`
-    Heartbeat,
-    /// `a[...]`: the messages.
-    Messages(Vec<String>),
-    /// `c[code,"reason"]`
-    Close(u16, String),
-}
+pub use sockjs_client::protocol::Frame;
 
 /// Decodes one frame (without any transport framing such as a trailing
 /// `\n`).
 pub fn decode(frame: &str) -> Result<Frame, String> {
-    match frame.as_bytes().first() {
-        Some(b'o') if frame.len() == 1 => Ok(Frame::Open),
-        Some(b'h') if frame.len() == 1 => Ok(Frame::Heartbeat),
-        Some(b'a') => {
-            let v: Vec<String> = serde_json::from_str(&frame[1..])
-                .map_err(|e| format!("bad message frame {frame:?}: {e}"))?;
-            Ok(Frame::Messages(v))
-        }
-        Some(b'c') => {
-            let (code, reason): (u16, String) = serde_json::from_str(&frame[1..])
-                .map_err(|e| format!("bad close frame {frame:?}: {e}"))?;
-            Ok(Frame::Close(code, reason))
-        }
-        _ => Err(format!("not a SockJS frame: {frame:?}")),
-    }
+    sockjs_client::protocol::decode(frame).map_err(|e| e.to_string())
 }
 
 /// A JSON string literal for `s` as a strict, minimal encoder writes it
@@ -54,7 +31,10 @@ mod tests {
             ),
             (
                 "c[3000,\"Go away!\"]",
-                Ok(Frame::Close(3000, "Go away!".into())),
+                Ok(Frame::Close {
+                    code: 3000,
+                    reason: "Go away!".into(),
+                }),
             ),
         ];
         for (input, expected) in cases {

@@ -1,0 +1,321 @@
+//! An open connection and its two halves: [`Sender`] (a cloneable
+//! `Sink<String>`) and [`Receiver`] (a `Stream` of messages).
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use futures_util::{Sink, Stream};
+use tokio::sync::mpsc;
+use tokio_util::sync::PollSender;
+
+use crate::driver::{Command, Shared};
+use crate::error::Error;
+use crate::transport::Transport;
+
+/// An open SockJS connection: send and receive text messages.
+///
+/// Messages arrive in order, one by one (the server's batches `a[...]` are
+/// unbatched, its heartbeats are handled); [`recv`](Self::recv) then
+/// returns the [`Error`] that ended the connection, for example
+/// [`Error::Closed`] with the server's close code and reason. It is also a
+/// [`Stream`] of `Result<String, Error>` and a [`Sink<String>`], and
+/// [`split`](Self::split)s into a [`Sender`] and a [`Receiver`] to use
+/// from different tasks.
+///
+/// Dropping the connection (both halves) closes it like
+/// [`close`](Self::close), in the background.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), sockjs_client::Error> {
+/// let mut connection = sockjs_client::Client::connect("http://127.0.0.1:8080/echo").await?;
+/// connection.send("hello").await?;
+/// assert_eq!(connection.recv().await?, "hello");
+/// connection.close().await;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Connection {
+    sender: Sender,
+    receiver: Receiver,
+}
+
+impl Connection {
+    pub(crate) fn new(
+        commands: mpsc::Sender<Command>,
+        incoming: mpsc::Receiver<String>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Connection {
+            sender: Sender::new(commands, shared.clone()),
+            receiver: Receiver {
+                incoming,
+                shared,
+                finished: false,
+            },
+        }
+    }
+
+    /// The transport the connection runs on.
+    pub fn transport(&self) -> Transport {
+        self.sender.transport()
+    }
+
+    /// Queues a message; see [`Sender::send`].
+    pub async fn send(&self, message: impl Into<String>) -> Result<(), Error> {
+        self.sender.send(message).await
+    }
+
+    /// The next message; see [`Receiver::recv`].
+    pub async fn recv(&mut self) -> Result<String, Error> {
+        self.receiver.recv().await
+    }
+
+    /// Closes the connection; see [`Sender::close`].
+    pub async fn close(&self) {
+        self.sender.close().await
+    }
+
+    /// Whether the connection is still open (neither closed nor ended).
+    pub fn is_open(&self) -> bool {
+        self.sender.is_open()
+    }
+
+    /// The two halves, to send and receive from different tasks.
+    pub fn split(self) -> (Sender, Receiver) {
+        (self.sender, self.receiver)
+    }
+}
+
+impl Stream for Connection {
+    type Item = Result<String, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        Pin::new(&mut self.receiver).poll_next(cx)
+    }
+}
+
+impl Sink<String> for Connection {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.sender).poll_ready(cx)
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: String) -> Result<(), Error> {
+        Pin::new(&mut self.sender).start_send(item)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.sender).poll_flush(cx)
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        Pin::new(&mut self.sender).poll_close(cx)
+    }
+}
+
+/// The sending half: cloneable, and a [`Sink<String>`].
+///
+/// Messages are sent in the order they were queued, batched when several
+/// are waiting (one `xhr_send` body or WebSocket message carries them
+/// all). As a `Sink`, flushing means the messages were handed to the
+/// connection's task, and closing the sink closes the connection.
+pub struct Sender {
+    commands: mpsc::Sender<Command>,
+    sink: PollSender<Command>,
+    shared: Arc<Shared>,
+    /// `Sink::poll_close` in progress (in a mutex only to keep `Sender` `Sync`).
+    closing: Mutex<Option<Pin<Box<dyn Future<Output = ()> + Send>>>>,
+}
+
+impl Sender {
+    fn new(commands: mpsc::Sender<Command>, shared: Arc<Shared>) -> Self {
+        Sender {
+            sink: PollSender::new(commands.clone()),
+            commands,
+            shared,
+            closing: Mutex::new(None),
+        }
+    }
+
+    /// The transport the connection runs on.
+    pub fn transport(&self) -> Transport {
+        self.shared.transport
+    }
+
+    /// Queues a message for the server. Waits while many messages are
+    /// already queued (the server or the network is slow). Fails with
+    /// the error that ended the connection once it is over, or with
+    /// [`Error::ClosedByClient`] once [`close`](Self::close) was called.
+    pub async fn send(&self, message: impl Into<String>) -> Result<(), Error> {
+        if let Some(refusal) = self.shared.refuses_sends() {
+            return Err(refusal);
+        }
+        self.commands
+            .send(Command::Send(message.into()))
+            .await
+            .map_err(|_| self.shared.end_or_gone())
+    }
+
+    /// Closes the connection after the messages queued before, and
+    /// returns once it is closed. On a WebSocket this is the closing
+    /// handshake (code 1000). The HTTP transports have no close message:
+    /// the client drops its pending receiving request and stops, as
+    /// sockjs-client does, and the server ends the session as interrupted
+    /// or, between two polls, after its `disconnect_delay`. Does nothing
+    /// more when the connection is already over.
+    pub async fn close(&self) {
+        close(self.commands.clone(), self.shared.clone()).await
+    }
+
+    /// Whether the connection is still open (neither closed nor ended).
+    pub fn is_open(&self) -> bool {
+        self.shared.refuses_sends().is_none()
+    }
+}
+
+/// Asks the task to close after what is queued, and waits until it is over.
+async fn close(commands: mpsc::Sender<Command>, shared: Arc<Shared>) {
+    shared.closing.store(true, Ordering::Release);
+    let mut done = shared.done.subscribe();
+    let _ = commands.send(Command::Close).await;
+    let _ = done.wait_for(|done| *done).await;
+}
+
+impl Clone for Sender {
+    fn clone(&self) -> Self {
+        Sender::new(self.commands.clone(), self.shared.clone())
+    }
+}
+
+impl fmt::Debug for Sender {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("transport", &self.shared.transport)
+            .field("open", &self.is_open())
+            .finish()
+    }
+}
+
+impl Sink<String> for Sender {
+    type Error = Error;
+
+    fn poll_ready(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        if let Some(refusal) = self.shared.refuses_sends() {
+            return Poll::Ready(Err(refusal));
+        }
+        let this = &mut *self;
+        Pin::new(&mut this.sink)
+            .poll_ready(cx)
+            .map_err(|_| this.shared.end_or_gone())
+    }
+
+    fn start_send(mut self: Pin<&mut Self>, item: String) -> Result<(), Error> {
+        let this = &mut *self;
+        Pin::new(&mut this.sink)
+            .start_send(Command::Send(item))
+            .map_err(|_| this.shared.end_or_gone())
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        // Every item is in the channel once `start_send` returned.
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_close(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), Error>> {
+        let this = &mut *self;
+        // Over: the closing future (which waits for this) is not polled
+        // again once it completed.
+        if *this.shared.done.borrow() {
+            return Poll::Ready(Ok(()));
+        }
+        let closing = this
+            .closing
+            .get_mut()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(|| Box::pin(close(this.commands.clone(), this.shared.clone())));
+        closing.as_mut().poll(cx).map(Ok)
+    }
+}
+
+/// The receiving half: the server's messages, in order.
+///
+/// Up to 256 received messages wait here for the application; past that
+/// the connection stops reading from the server, which then holds back
+/// (on a WebSocket or xhr-streaming) or, on xhr-polling, which has no
+/// request open meanwhile, ends the session after its `disconnect_delay`.
+///
+/// As a [`Stream`] it yields `Ok(message)`s, then, unless this side closed
+/// the connection, one `Err` saying how it ended (for example
+/// [`Error::Closed`] with the server's code and reason), then ends.
+pub struct Receiver {
+    incoming: mpsc::Receiver<String>,
+    shared: Arc<Shared>,
+    /// The stream has ended.
+    finished: bool,
+}
+
+impl Receiver {
+    /// The transport the connection runs on.
+    pub fn transport(&self) -> Transport {
+        self.shared.transport
+    }
+
+    /// The next message. Once the connection is over, the error that ended
+    /// it, on every call: [`Error::Closed`] when the server closed the
+    /// session, [`Error::ClosedByClient`] after [`Sender::close`], ...
+    pub async fn recv(&mut self) -> Result<String, Error> {
+        match self.incoming.recv().await {
+            Some(message) => Ok(message),
+            None => Err(self.shared.end_or_gone()),
+        }
+    }
+}
+
+impl fmt::Debug for Receiver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("transport", &self.shared.transport)
+            .field("end", &self.shared.end())
+            .finish()
+    }
+}
+
+impl Stream for Receiver {
+    type Item = Result<String, Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if self.finished {
+            return Poll::Ready(None);
+        }
+        match self.incoming.poll_recv(cx) {
+            Poll::Ready(Some(message)) => Poll::Ready(Some(Ok(message))),
+            Poll::Ready(None) => {
+                self.finished = true;
+                match self.shared.end_or_gone() {
+                    Error::ClosedByClient => Poll::Ready(None),
+                    end => Poll::Ready(Some(Err(end))),
+                }
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn halves_can_be_shared_and_moved_between_tasks() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<Connection>();
+        send_sync::<Sender>();
+        send_sync::<Receiver>();
+    }
+}

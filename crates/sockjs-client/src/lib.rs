@@ -1,0 +1,94 @@
+//! A SockJS client: talk to any SockJS server (sockjs-node, sockjs-axum,
+//! ...) from Rust, or test your own axum SockJS services in-process, with
+//! the transports and fallback of sockjs-client 1.x.
+//!
+//! The package is `sockjs-axum-client`; the library is imported as
+//! `sockjs_client`.
+//!
+//! ```no_run
+//! use futures_util::{SinkExt, StreamExt};
+//! use sockjs_client::{Client, Error};
+//!
+//! # async fn demo() -> Result<(), Error> {
+//! let connection = Client::connect("http://127.0.0.1:8080/echo").await?;
+//! println!("connected over {}", connection.transport());
+//!
+//! let (mut tx, mut rx) = connection.split();
+//! tx.send("hello".to_string()).await?;
+//! while let Some(message) = rx.next().await {
+//!     match message {
+//!         Ok(text) => println!("got {text}"),
+//!         Err(Error::Closed { code, reason }) => println!("closed: {code} {reason}"),
+//!         Err(other) => return Err(other),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Testing a SockJS service
+//!
+//! [`Client::in_process`] connects to an axum `Router` (any tower service)
+//! without a port: every request, and the WebSocket, goes over an
+//! in-memory connection to hyper serving the router in this process.
+//!
+//! ```
+//! use axum::Router;
+//! use sockjs_client::{Client, Error, Transport};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let app: Router = Router::new().nest(
+//!     "/close",
+//!     sockjs::router(|session: sockjs::Session| async move {
+//!         session.sender().close(3000, "Go away!");
+//!     }),
+//! );
+//! for transport in Transport::DEFAULT_ORDER {
+//!     let client = Client::in_process(app.clone()).transport(transport);
+//!     let mut connection = client.open("/close").await.unwrap();
+//!     assert_eq!(
+//!         connection.recv().await,
+//!         Err(Error::Closed { code: 3000, reason: "Go away!".into() })
+//!     );
+//! }
+//! # }
+//! ```
+//!
+//! In a `#[tokio::test]`, that is the whole test. To test over a real
+//! socket instead (for `ConnectInfo`, say), serve the router on
+//! `127.0.0.1:0` and give [`Client::connect`] its address.
+//!
+//! # What it does
+//!
+//! - Transports: [`Transport::WebSocket`], [`Transport::XhrStreaming`] and
+//!   [`Transport::XhrPolling`] (eventsource, htmlfile and jsonp exist for
+//!   browsers that lack the others), tried in that order after `GET /info`
+//!   (see [`Client`]).
+//! - Received message batches `a[...]` come out one message at a time, in
+//!   order; heartbeats `h` are handled; the server's close frame
+//!   `c[code,"reason"]` ends the connection with [`Error::Closed`].
+//! - xhr-streaming responses that the server ends at its `response_limit`
+//!   are renewed at once; nothing is lost in between.
+//! - Sends are batched while a send is in flight (one `xhr_send`, or one
+//!   WebSocket message, carries every waiting message), in order.
+//! - HTTP runs on hyper with a pool of kept-alive connections; WebSockets
+//!   on tokio-tungstenite. Only `http://` (no TLS).
+//! - [`protocol`] has the frame decoding and payload encoding, pure.
+//! - Checked on every transport against sockjs-axum and against the
+//!   reference server, sockjs-node 0.3.24 (`cargo xtask protocol-test
+//!   --against-node` in the repository).
+
+mod client;
+mod connection;
+mod driver;
+mod error;
+mod net;
+pub mod protocol;
+mod transport;
+mod url;
+
+pub use client::Client;
+pub use connection::{Connection, Receiver, Sender};
+pub use error::Error;
+pub use transport::Transport;

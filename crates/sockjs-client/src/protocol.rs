@@ -1,0 +1,333 @@
+//! The SockJS wire format as a client sees it, pure (no I/O): decoding the
+//! server's frames, encoding what the client sends, splitting a streaming
+//! body into frames, and reading `/info`.
+//!
+//! ```
+//! use sockjs_client::protocol::{decode, encode_messages, Frame};
+//!
+//! assert_eq!(decode(r#"a["hi","\ud83d\ude00"]"#).unwrap(), Frame::Messages(vec!["hi".into(), "😀".into()]));
+//! assert_eq!(
+//!     decode(r#"c[3000,"Go away!"]"#).unwrap(),
+//!     Frame::Close { code: 3000, reason: "Go away!".into() }
+//! );
+//! assert_eq!(encode_messages(&["a", "b\"c"]), r#"["a","b\"c"]"#);
+//! ```
+
+use std::fmt;
+
+/// One frame from the server, without its transport framing (the `\n` of
+/// xhr, the WebSocket message).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// `o`: the session is open.
+    Open,
+    /// `h`: a heartbeat.
+    Heartbeat,
+    /// `a[...]`: one or more messages, in order.
+    Messages(Vec<String>),
+    /// `c[code,"reason"]`: the server closed the session.
+    Close {
+        /// The close code (1000, 1001, 2010, 3000–4999, ...).
+        code: u16,
+        /// The reason text.
+        reason: String,
+    },
+}
+
+/// A frame that is not SockJS; the text says what was wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodeError(String);
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+/// Decodes one frame: `o` and `h` stand alone, `a` carries a JSON array of
+/// strings, `c` a `[code, reason]` pair; anything else is an error.
+///
+/// JSON string escapes are decoded in full, surrogate pairs included. A
+/// lone surrogate escape (which a JavaScript server can send but no Rust
+/// string can hold) becomes U+FFFD, as a browser would render it.
+pub fn decode(frame: &str) -> Result<Frame, DecodeError> {
+    let bad = |what: &str, e: &dyn fmt::Display| DecodeError(format!("{what} {frame:?}: {e}"));
+    match frame.as_bytes().first() {
+        Some(b'o') if frame.len() == 1 => Ok(Frame::Open),
+        Some(b'h') if frame.len() == 1 => Ok(Frame::Heartbeat),
+        Some(b'a') => parse_json(&frame[1..])
+            .map(Frame::Messages)
+            .map_err(|e| bad("bad message frame", &e)),
+        Some(b'c') => parse_json(&frame[1..])
+            .map(|(code, reason)| Frame::Close { code, reason })
+            .map_err(|e| bad("bad close frame", &e)),
+        _ => Err(DecodeError(format!("not a SockJS frame: {frame:?}"))),
+    }
+}
+
+/// Parses `json`, retrying once with lone surrogate escapes replaced.
+fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
+    match serde_json::from_str(json) {
+        Err(e) if e.is_syntax() => match replace_lone_surrogates(json) {
+            Some(fixed) => serde_json::from_str(&fixed),
+            None => Err(e),
+        },
+        result => result,
+    }
+}
+
+/// `json` with every `\uXXXX` escape of a surrogate that is not part of a
+/// high-low pair written as `\ufffd`; `None` when there is none.
+fn replace_lone_surrogates(json: &str) -> Option<String> {
+    let bytes = json.as_bytes();
+    let unit_at = |i: usize| -> Option<u16> {
+        let escape = json.get(i..i + 6)?;
+        let hex = escape.strip_prefix("\\u")?;
+        u16::from_str_radix(hex, 16).ok()
+    };
+    let mut out = String::with_capacity(json.len());
+    let mut changed = false;
+    let mut copied = 0;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' {
+            i += 1;
+            continue;
+        }
+        match unit_at(i) {
+            Some(0xD800..=0xDBFF) if matches!(unit_at(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
+            Some(0xD800..=0xDFFF) => {
+                out.push_str(&json[copied..i]);
+                out.push_str("\\ufffd");
+                changed = true;
+                i += 6;
+                copied = i;
+            }
+            Some(_) => i += 6,
+            // `\\`, `\"`, ...: skip the escaped character too.
+            None => i += 2,
+        }
+    }
+    changed.then(|| {
+        out.push_str(&json[copied.min(json.len())..]);
+        out
+    })
+}
+
+/// The body of a send (`xhr_send`) or a WebSocket message: the messages as
+/// a JSON array of strings.
+pub fn encode_messages<S: AsRef<str>>(messages: &[S]) -> String {
+    let mut out =
+        String::with_capacity(2 + messages.iter().map(|m| m.as_ref().len() + 3).sum::<usize>());
+    out.push('[');
+    for (i, message) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Writing a `str` as JSON cannot fail.
+        out.push_str(&serde_json::to_string(message.as_ref()).unwrap_or_default());
+    }
+    out.push(']');
+    out
+}
+
+/// Splits a streaming xhr body into its `\n`-terminated lines, however the
+/// bytes are chunked (a line, even one UTF-8 character, may span chunks).
+#[derive(Debug, Default)]
+pub(crate) struct Lines {
+    buffer: Vec<u8>,
+    /// Where the next line starts in `buffer`.
+    start: usize,
+}
+
+impl Lines {
+    /// Appends bytes from the body.
+    pub(crate) fn push(&mut self, chunk: &[u8]) {
+        if self.start > 0 && self.start == self.buffer.len() {
+            self.buffer.clear();
+            self.start = 0;
+        }
+        self.buffer.extend_from_slice(chunk);
+    }
+
+    /// The next complete line, without its `\n`.
+    pub(crate) fn next_line(&mut self) -> Option<Result<String, DecodeError>> {
+        let rest = &self.buffer[self.start..];
+        let end = rest.iter().position(|&b| b == b'\n')?;
+        let line = std::str::from_utf8(&rest[..end])
+            .map(str::to_owned)
+            .map_err(|e| DecodeError(format!("a frame that is not UTF-8: {e}")));
+        self.start += end + 1;
+        if self.start > 64 * 1024 && self.start * 2 > self.buffer.len() {
+            self.buffer.drain(..self.start);
+            self.start = 0;
+        }
+        Some(line)
+    }
+
+    /// Whether bytes of an unfinished line are left.
+    pub(crate) fn has_partial(&self) -> bool {
+        self.start < self.buffer.len()
+    }
+}
+
+/// Whether a line of an xhr body is a heartbeat or the xhr-streaming
+/// prelude (2048 `h`).
+pub(crate) fn is_heartbeat_line(line: &str) -> bool {
+    !line.is_empty() && line.bytes().all(|b| b == b'h')
+}
+
+/// What the client uses from `/info`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Info {
+    /// Whether the websocket transport is served.
+    pub(crate) websocket: bool,
+}
+
+/// Parses the `/info` body. Missing keys take sockjs-client's defaults.
+pub(crate) fn parse_info(body: &[u8]) -> Result<Info, DecodeError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| DecodeError(format!("/info is not JSON: {e}")))?;
+    let object = value
+        .as_object()
+        .ok_or_else(|| DecodeError("/info is not a JSON object".into()))?;
+    Ok(Info {
+        websocket: object
+            .get("websocket")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn messages(v: &[&str]) -> Frame {
+        Frame::Messages(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn frames() {
+        let cases: Vec<(&str, Frame)> = vec![
+            ("o", Frame::Open),
+            ("h", Frame::Heartbeat),
+            ("a[]", messages(&[])),
+            (r#"a["a","b"]"#, messages(&["a", "b"])),
+            (r#"a["\ud83d\ude00"]"#, messages(&["😀"])),
+            ("a[\"😀\"]", messages(&["😀"])),
+            (
+                r#"a["\u2028\u0000\ufff0\n\"\\\/"]"#,
+                messages(&["\u{2028}\0\u{fff0}\n\"\\/"]),
+            ),
+            (r#"a["\ud800x"]"#, messages(&["\u{fffd}x"])),
+            (
+                r#"a["\udc00","\ud83d\u0041"]"#,
+                messages(&["\u{fffd}", "\u{fffd}A"]),
+            ),
+            (r#"a["\\ud800"]"#, messages(&["\\ud800"])),
+            (
+                r#"c[3000,"Go away!"]"#,
+                Frame::Close {
+                    code: 3000,
+                    reason: "Go away!".into(),
+                },
+            ),
+            (
+                r#"c[2010,"Another connection still open"]"#,
+                Frame::Close {
+                    code: 2010,
+                    reason: "Another connection still open".into(),
+                },
+            ),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(decode(input), Ok(expected), "{input}");
+        }
+        for bad in [
+            "",
+            "oo",
+            "x",
+            "a",
+            "a[1]",
+            "a[\"x\"",
+            "a[\"x\"]]",
+            "c[\"x\"]",
+            "c[3000]",
+            "h\n",
+            "c[70000,\"x\"]",
+            "a[\"\\ud800",
+        ] {
+            assert!(decode(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn every_character_round_trips() {
+        let all: String = (0u32..=0x10FFFF).filter_map(char::from_u32).collect();
+        let body = encode_messages(&[all.as_str(), ""]);
+        assert_eq!(decode(&format!("a{body}")), Ok(messages(&[&all, ""])));
+        // The server's escaped form: every \uXXXX, astral characters as
+        // surrogate pairs.
+        let mut escaped = String::from("a[\"");
+        for unit in all.encode_utf16() {
+            escaped.push_str(&format!("\\u{unit:04x}"));
+        }
+        escaped.push_str("\"]");
+        assert_eq!(decode(&escaped), Ok(messages(&[&all])));
+    }
+
+    #[test]
+    fn encoding() {
+        assert_eq!(encode_messages::<&str>(&[]), "[]");
+        assert_eq!(encode_messages(&["x"]), r#"["x"]"#);
+        assert_eq!(encode_messages(&["\n\u{1}", "é"]), "[\"\\n\\u0001\",\"é\"]");
+    }
+
+    #[test]
+    fn lines_across_chunks() {
+        let mut lines = Lines::default();
+        lines.push(b"hhh\no\na[\"\xf0\x9f");
+        assert_eq!(lines.next_line(), Some(Ok("hhh".into())));
+        assert_eq!(lines.next_line(), Some(Ok("o".into())));
+        assert_eq!(lines.next_line(), None);
+        assert!(lines.has_partial());
+        lines.push(b"\x98\x80\"]\n");
+        assert_eq!(lines.next_line(), Some(Ok("a[\"😀\"]".into())));
+        assert_eq!(lines.next_line(), None);
+        assert!(!lines.has_partial());
+        lines.push(b"\xff\n\n");
+        assert!(matches!(lines.next_line(), Some(Err(_))));
+        assert_eq!(lines.next_line(), Some(Ok(String::new())));
+    }
+
+    #[test]
+    fn lines_compact_long_bodies() {
+        let mut lines = Lines::default();
+        let line = format!("a[\"{}\"]\n", "x".repeat(1000));
+        for _ in 0..500 {
+            lines.push(line.as_bytes());
+            assert_eq!(lines.next_line().unwrap().unwrap(), line.trim_end());
+        }
+        assert!(lines.buffer.len() < 200 * 1024);
+    }
+
+    #[test]
+    fn heartbeat_lines() {
+        assert!(is_heartbeat_line("h"));
+        assert!(is_heartbeat_line(&"h".repeat(2048)));
+        assert!(!is_heartbeat_line(""));
+        assert!(!is_heartbeat_line("ho"));
+    }
+
+    #[test]
+    fn info() {
+        let body = br#"{"websocket":false,"cookie_needed":true,"origins":["*:*"],"entropy":12}"#;
+        assert_eq!(parse_info(body), Ok(Info { websocket: false }));
+        assert_eq!(parse_info(b"{}"), Ok(Info { websocket: true }));
+        assert!(parse_info(b"[]").is_err());
+        assert!(parse_info(b"Welcome").is_err());
+    }
+}
