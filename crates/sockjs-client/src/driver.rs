@@ -148,7 +148,7 @@ pub(crate) fn spawn(opened: Opened, close_timeout: Duration) -> Connection {
     tokio::spawn(async move {
         let mut outbox = Outbox::new(outgoing);
         let end = match opened {
-            Opened::WebSocket(ws) => websocket::run(ws, &events, &mut outbox, close_timeout).await,
+            Opened::WebSocket(ws) => websocket::run(*ws, &events, &mut outbox, close_timeout).await,
             Opened::Xhr(xhr) => xhr.run(&events, &mut outbox).await,
         };
         let _ = task_shared.end.set(end);

@@ -88,9 +88,11 @@ impl Target {
 }
 
 /// A session opened on one transport, ready to run.
+/// Both boxed: they are hundreds of bytes apart (with all features), and
+/// each connection opens one.
 pub(crate) enum Opened {
-    WebSocket(websocket::Ws),
-    Xhr(xhr::Xhr),
+    WebSocket(Box<websocket::Ws>),
+    Xhr(Box<xhr::Xhr>),
 }
 
 impl Opened {
@@ -105,9 +107,11 @@ impl Opened {
 /// Opens a session on `transport`: returns once the server sent `o`.
 pub(crate) async fn open(transport: Transport, target: Target) -> Result<Opened, Error> {
     match transport {
-        Transport::WebSocket => websocket::open(&target).await.map(Opened::WebSocket),
-        Transport::XhrStreaming | Transport::XhrPolling => {
-            xhr::open(target, transport).await.map(Opened::Xhr)
-        }
+        Transport::WebSocket => websocket::open(&target)
+            .await
+            .map(|ws| Opened::WebSocket(Box::new(ws))),
+        Transport::XhrStreaming | Transport::XhrPolling => xhr::open(target, transport)
+            .await
+            .map(|xhr| Opened::Xhr(Box::new(xhr))),
     }
 }
