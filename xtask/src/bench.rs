@@ -34,7 +34,7 @@ usage: cargo xtask bench [options]
   --rounds N           rounds per scenario and server (default 3, quick 1)
   --duration-ms MS     measured window per run (default 2000, quick 1000)
   --warmup-ms MS       load before the window (default 500, quick 200)
-  --scenario A,B       only these scenario families (ws-echo, raw-ws-echo,
+  --scenario A,B       only these scenario families (ws-echo, raw-ws-echo, ws-deflate,
                        xhr-streaming-echo, xhr-polling-echo, eventsource-echo,
                        broadcast, sessions)
   --servers A,B        among ours,node,floor (default: all that are available)
@@ -175,6 +175,18 @@ fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
             scen(family, pipelined_c, Some(16)),
             &all,
         );
+    }
+    // permessage-deflate: the same typical JSON event echoed with and
+    // without it, counting the bytes on the wire (services /echo and
+    // /deflate_echo of both servers).
+    let dc = if small { 10 } else { 50 };
+    for (name, prefix) in [
+        ("ws-plain-echo", "/echo"),
+        ("ws-deflate-echo", "/deflate_echo"),
+    ] {
+        let mut args = scen(name, dc, None);
+        args.extend(["--prefix".into(), prefix.into()]);
+        add("ws-deflate", format!("{name} c={dc}"), args, &sockjs);
     }
     for family in ["xhr-streaming-echo", "xhr-polling-echo", "eventsource-echo"] {
         for &c in cs {
@@ -663,6 +675,27 @@ fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> Str
                     ),
                 ));
             }
+        }
+    }
+    let deflate: Vec<&&Config> = labels.iter().filter(|c| c.family == "ws-deflate").collect();
+    if !deflate.is_empty() {
+        let _ = writeln!(
+            t,
+            "\n| permessage-deflate, one ~190-byte JSON event each way | wire bytes/echo ours | node | \
+             CPU µs/msg ours | node |"
+        );
+        let _ = writeln!(t, "|---|--:|--:|--:|--:|");
+        for c in deflate {
+            let m = |s: Srv, k: &str| find(&c.label, s).and_then(|r| median(r, k));
+            let _ = writeln!(
+                t,
+                "| {} | {} | {} | {} | {} |",
+                c.label,
+                fmt(m(Srv::Ours, "wire_bytes_per_msg")),
+                fmt(m(Srv::Node, "wire_bytes_per_msg")),
+                fmt(m(Srv::Ours, "server_cpu_us_per_msg")),
+                fmt(m(Srv::Node, "server_cpu_us_per_msg")),
+            );
         }
     }
     let sess: Vec<&&Config> = labels.iter().filter(|c| c.sessions).collect();

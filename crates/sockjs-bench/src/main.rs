@@ -20,6 +20,7 @@
 //! `soak`, `soak-shutdown`, `soak-storm`.
 
 mod broadcast;
+mod deflate_echo;
 mod echo;
 mod frame;
 mod http;
@@ -68,7 +69,7 @@ pub(crate) struct Args {
 const USAGE: &str = "\
 usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
 
-scenarios: ws-echo raw-ws-echo xhr-streaming-echo xhr-polling-echo
+scenarios: ws-echo raw-ws-echo ws-plain-echo ws-deflate-echo xhr-streaming-echo xhr-polling-echo
            eventsource-echo broadcast sessions-ws sessions-xhr-streaming
            soak soak-shutdown soak-storm (cargo xtask soak)
 options:
@@ -268,6 +269,8 @@ fn main() -> ExitCode {
             "xhr-streaming-echo" => echo::run(ctx.clone(), echo::Kind::XhrStreaming).await,
             "eventsource-echo" => echo::run(ctx.clone(), echo::Kind::EventSource).await,
             "xhr-polling-echo" => echo::run(ctx.clone(), echo::Kind::XhrPolling).await,
+            "ws-deflate-echo" => deflate_echo::run(ctx.clone(), true).await,
+            "ws-plain-echo" => deflate_echo::run(ctx.clone(), false).await,
             "broadcast" => broadcast::run(ctx.clone()).await,
             "sessions-ws" => sessions::run(ctx.clone(), sessions::Kind::Ws).await,
             "sessions-xhr-streaming" => {

@@ -22,6 +22,12 @@ const common = {
 };
 
 const services = {
+  // permessage-deflate through faye-websocket's extension (the benchmark's
+  // ws-deflate rows; sockjs-node passes faye_server_options through).
+  '/deflate_echo': [
+    { faye_server_options: { extensions: [require('permessage-deflate')] } },
+    (conn) => conn.on('data', (m) => conn.write(m)),
+  ],
   '/echo': [{ response_limit: 4096 }, (conn) => conn.on('data', (m) => conn.write(m))],
   '/disabled_websocket_echo': [{ websocket: false }, (conn) => conn.on('data', (m) => conn.write(m))],
   '/cookie_needed_echo': [{ jsessionid: true }, (conn) => conn.on('data', (m) => conn.write(m))],
