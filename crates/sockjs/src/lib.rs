@@ -4,6 +4,8 @@
 pub mod protocol;
 
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod headers;
 mod iframe;
 mod info;

@@ -13,7 +13,7 @@
 //! - [`session`]: the session loop itself, from `o` to the close.
 
 mod handler;
-mod hixie76;
+pub(crate) mod hixie76;
 mod rfc6455;
 mod session;
 mod socket;
