@@ -26,7 +26,9 @@ async fn bad_send_bodies_are_refused_and_the_session_stays_usable() {
     let _ = (next_event(&mut events).await, next_event(&mut events).await);
     let cases: &[(&[u8], &str)] = &[
         (b"", "Payload expected."),
-        (b"   ", "Payload expected."),
+        (b"   ", "Broken JSON encoding."),
+        (b"[1,", "Broken JSON encoding."),
+        (b"{\"a\":", "Broken JSON encoding."),
         (b"[\"a", "Broken JSON encoding."),
         (b"\xff\xfe\x00", "Broken JSON encoding."),
         (b"[\"\xff\"]", "Broken JSON encoding."),
