@@ -282,7 +282,9 @@ fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Parses one incoming SockJS-framed WebSocket message: a JSON array of
-/// strings or a single JSON string. An empty message carries nothing.
+/// strings when it starts with `[`, else a single JSON string, as
+/// sockjs-node reads it. An empty message carries nothing; a blank one is
+/// not JSON.
 ///
 /// ```
 /// use sockjs::protocol::parse_websocket_message;
@@ -290,14 +292,14 @@ fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
 /// assert_eq!(parse_websocket_message(r#""a""#).unwrap(), vec!["a"]);
 /// assert!(parse_websocket_message("").unwrap().is_empty());
 /// assert!(parse_websocket_message("[\"a").is_err());
+/// assert!(parse_websocket_message(" ").is_err());
 /// ```
 pub fn parse_websocket_message(text: &str) -> Result<Vec<String>, PayloadError> {
-    let trimmed = text.trim_start();
-    if trimmed.is_empty() {
+    if text.is_empty() {
         return Ok(Vec::new());
     }
-    if trimmed.starts_with('[') {
-        return parse_payload(text.as_bytes());
+    if text.starts_with('[') {
+        return parse_json(text.as_bytes());
     }
     parse_json::<String>(text.as_bytes()).map(|message| vec![message])
 }
@@ -393,5 +395,16 @@ mod tests {
             Err(PayloadError::BrokenJson)
         );
         assert_eq!(parse_websocket_message("5"), Err(PayloadError::Expected));
+        assert_eq!(
+            parse_websocket_message(" \t"),
+            Err(PayloadError::BrokenJson)
+        );
+        // Only a leading `[` makes a list; after whitespace the message is
+        // one value, which must then be a string.
+        assert_eq!(
+            parse_websocket_message(" [\"a\"]"),
+            Err(PayloadError::Expected)
+        );
+        assert_eq!(parse_websocket_message("[\"a\"] ").unwrap(), vec!["a"]);
     }
 }
