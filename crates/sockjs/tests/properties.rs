@@ -21,12 +21,18 @@ use sockjs::protocol::{
 use sockjs::Rejection;
 
 /// Cases per property: `PROPTEST_CASES` (`cargo xtask fuzz` raises it),
-/// else 1000.
-fn cases() -> u32 {
-    std::env::var("PROPTEST_CASES")
+/// else 1000. A failing input is printed (shrunk), not saved to a file:
+/// findings become named regression cases next to the code.
+fn config() -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1000)
+        .unwrap_or(1000);
+    ProptestConfig {
+        cases,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
 }
 
 /// The characters PROTOCOL.md says the server must escape as `\uXXXX`
@@ -228,7 +234,7 @@ fn serde_says_json(body: &[u8]) -> bool {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(config())]
 
     #[test]
     fn payloads_never_panic_and_answer_consistently(body in gen::body()) {
@@ -405,7 +411,7 @@ fn hixie_key() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(config())]
 
     #[test]
     fn hixie76_keys_match_the_reference(key in hixie_key()) {
