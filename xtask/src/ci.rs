@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::util::{cargo, run_step};
-use crate::{bench, e2e, protocol_test};
+use crate::{bench, e2e, fuzz, protocol_test};
 
 type Step = (&'static str, Box<dyn Fn() -> Result<(), String>>);
 
@@ -16,7 +16,12 @@ fn steps() -> Vec<Step> {
     vec![
         (
             "fmt",
-            Box::new(|| run_step("fmt", cargo(&["fmt", "--all", "--", "--check"]))),
+            Box::new(|| {
+                run_step("fmt", cargo(&["fmt", "--all", "--", "--check"]))?;
+                // The fuzz targets are a workspace of their own.
+                let fuzz = ["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"];
+                run_step("fmt (fuzz)", cargo(&fuzz))
+            }),
         ),
         (
             "clippy",
@@ -45,6 +50,12 @@ fn steps() -> Vec<Step> {
                 cmd.env("RUSTDOCFLAGS", "-D warnings");
                 run_step("doc", cmd)
             }),
+        ),
+        // libFuzzer on every target briefly (30 s in all), then the
+        // property tests and the differential test against sockjs-node.
+        (
+            "fuzz --seconds 30",
+            Box::new(move || fuzz::run(&args(&["--seconds", "30", "--cases", "1500"]))),
         ),
         ("protocol-test", Box::new(move || protocol_test::run(&[]))),
         (

@@ -7,6 +7,7 @@
 mod bench;
 mod ci;
 mod e2e;
+mod fuzz;
 mod protocol_test;
 mod util;
 
@@ -21,8 +22,13 @@ tasks:
                      test server (or sockjs-node 0.3.24, or any server)
   e2e [--filter S]   sockjs-client in headless Chromium, every transport
   bench [--quick]    load generator, side by side with sockjs-node
+  fuzz [--seconds N] [--target NAME] [--cases N] [--seed N] [--no-tests]
+                     libFuzzer on every parser of client bytes (stable
+                     toolchain), then the property tests and the
+                     differential test against sockjs-node with more cases
   ci                 everything CI runs: fmt, clippy, tests, docs, the
-                     conformance suite (ours and sockjs-node), e2e, bench --quick
+                     conformance suite (ours and sockjs-node), e2e,
+                     bench --quick, a short fuzz run
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
         "protocol-test" => protocol_test::run(&rest),
         "e2e" => e2e::run(&rest),
         "bench" => bench::run(&rest),
+        "fuzz" => fuzz::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

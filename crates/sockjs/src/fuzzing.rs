@@ -76,3 +76,11 @@ pub fn jsessionid(cookies: &[&[u8]]) -> Option<HeaderValue> {
     }
     crate::config::default_jsessionid(&headers)
 }
+
+/// The session id a session URL path (`.../<server>/<session>/<transport>`)
+/// stands for, or `None` when its segments are not valid (404).
+pub fn session_id(path: &str) -> Option<&str> {
+    use crate::protocol::is_valid_segment;
+    let (server, session) = crate::transport::session_segments(path)?;
+    (is_valid_segment(server) && is_valid_segment(session)).then_some(session)
+}
