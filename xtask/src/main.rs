@@ -23,6 +23,7 @@ tasks:
   e2e [--filter S]   sockjs-client in headless Chromium, every transport
   bench [--quick]    load generator, side by side with sockjs-node
   fuzz [--seconds N] [--target NAME] [--cases N] [--seed N] [--no-tests]
+       [--no-properties]
                      libFuzzer on every parser of client bytes (stable
                      toolchain), then the property tests and the
                      differential test against sockjs-node with more cases
