@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::util::{cargo, run_step};
-use crate::{bench, e2e, protocol_test, soak};
+use crate::{bench, e2e, fuzz, protocol_test, soak};
 
 type Step = (&'static str, Box<dyn Fn() -> Result<(), String>>);
 
@@ -16,7 +16,12 @@ fn steps() -> Vec<Step> {
     vec![
         (
             "fmt",
-            Box::new(|| run_step("fmt", cargo(&["fmt", "--all", "--", "--check"]))),
+            Box::new(|| {
+                run_step("fmt", cargo(&["fmt", "--all", "--", "--check"]))?;
+                // The fuzz targets are a workspace of their own.
+                let fuzz = ["fmt", "--manifest-path", "fuzz/Cargo.toml", "--", "--check"];
+                run_step("fmt (fuzz)", cargo(&fuzz))
+            }),
         ),
         (
             "clippy",
@@ -45,6 +50,26 @@ fn steps() -> Vec<Step> {
                 let mut cmd = cargo(&["doc", "--workspace", "--no-deps", "--quiet"]);
                 cmd.env("RUSTDOCFLAGS", "-D warnings");
                 run_step("doc", cmd)
+            }),
+        ),
+        // libFuzzer on every target briefly (30 s in all), then the
+        // differential test against sockjs-node with more cases, on a
+        // fixed seed so that CI is repeatable (`cargo xtask fuzz` alone
+        // draws fresh ones). The test step above ran the property tests,
+        // and skipped the differential one while sockjs-node was not
+        // installed yet.
+        (
+            "fuzz --seconds 30",
+            Box::new(move || {
+                fuzz::run(&args(&[
+                    "--seconds",
+                    "30",
+                    "--cases",
+                    "2000",
+                    "--seed",
+                    "1",
+                    "--no-properties",
+                ]))
             }),
         ),
         ("protocol-test", Box::new(move || protocol_test::run(&[]))),

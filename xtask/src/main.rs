@@ -7,6 +7,7 @@
 mod bench;
 mod ci;
 mod e2e;
+mod fuzz;
 mod protocol_test;
 mod soak;
 mod util;
@@ -26,9 +27,14 @@ tasks:
                      reliability: mixed transports with churn and every
                      message accounted for, graceful shutdown under load,
                      a connection storm
+  fuzz [--seconds N] [--target NAME] [--cases N] [--seed N] [--no-tests]
+       [--no-properties]
+                     libFuzzer on every parser of client bytes (stable
+                     toolchain), then the property tests and the
+                     differential test against sockjs-node with more cases
   ci                 everything CI runs: fmt, clippy, tests, docs, the
                      conformance suite (ours and sockjs-node), e2e,
-                     bench --quick, soak --seconds 60
+                     bench --quick, soak --seconds 60, a short fuzz run
 ";
 
 fn main() -> ExitCode {
@@ -43,6 +49,7 @@ fn main() -> ExitCode {
         "e2e" => e2e::run(&rest),
         "bench" => bench::run(&rest),
         "soak" => soak::run(&rest),
+        "fuzz" => fuzz::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

@@ -407,7 +407,7 @@ impl Config {
     }
 }
 
-fn default_jsessionid(headers: &HeaderMap) -> Option<HeaderValue> {
+pub(crate) fn default_jsessionid(headers: &HeaderMap) -> Option<HeaderValue> {
     let value = headers
         .get_all(http::header::COOKIE)
         .iter()

@@ -6,6 +6,8 @@ pub mod cluster;
 pub mod protocol;
 
 mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod handshake;
 mod headers;
 mod iframe;

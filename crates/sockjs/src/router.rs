@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, RawPathParams, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -20,7 +20,9 @@ use crate::rooms::Rooms;
 use crate::service::{box_handler, BoxHandler, Service};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
-use crate::transport::{eventsource, htmlfile, jsonp, websocket, xhr, xhr_streaming, Transport};
+use crate::transport::{
+    eventsource, htmlfile, jsonp, session_segments, websocket, xhr, xhr_streaming, Transport,
+};
 
 /// A SockJS service under construction: the handler and its [`Config`].
 ///
@@ -224,16 +226,15 @@ impl SockJsRouter {
 
 /// 404 for a session URL whose `<server>` or `<session>` segment is not
 /// `[^/.]+`, whatever the method (before method routing can answer 405).
-async fn valid_segments(
-    params: Result<RawPathParams, axum::extract::rejection::RawPathParamsRejection>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let valid = params.is_ok_and(|params| {
-        params
-            .iter()
-            .all(|(name, value)| !matches!(name, "server" | "session") || is_valid_segment(value))
-    });
+/// The segments are checked raw, not percent-decoded, as in sockjs-node.
+async fn valid_segments(request: Request, next: Next) -> Response {
+    let session_route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|m| m.as_str().contains("/{server}/{session}/"));
+    let valid = !session_route
+        || session_segments(request.uri().path())
+            .is_some_and(|(server, session)| is_valid_segment(server) && is_valid_segment(session));
     if valid {
         next.run(request).await
     } else {

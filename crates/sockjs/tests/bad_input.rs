@@ -26,7 +26,9 @@ async fn bad_send_bodies_are_refused_and_the_session_stays_usable() {
     let _ = (next_event(&mut events).await, next_event(&mut events).await);
     let cases: &[(&[u8], &str)] = &[
         (b"", "Payload expected."),
-        (b"   ", "Payload expected."),
+        (b"   ", "Broken JSON encoding."),
+        (b"[1,", "Broken JSON encoding."),
+        (b"{\"a\":", "Broken JSON encoding."),
         (b"[\"a", "Broken JSON encoding."),
         (b"\xff\xfe\x00", "Broken JSON encoding."),
         (b"[\"\xff\"]", "Broken JSON encoding."),
@@ -147,7 +149,6 @@ async fn unknown_and_malformed_paths_are_404() {
         "/echo//a/xhr",
         "/echo/a//xhr",
         "/echo/a/a/xhr_sendx",
-        "/echo/%FF%FE/%C0/xhr",
         "/echo/a/a/%FF",
         "/echo/a/a/a/a/xhr",
     ] {
@@ -155,6 +156,29 @@ async fn unknown_and_malformed_paths_are_404() {
             let r = call(&app, req(method, path, "")).await;
             assert_eq!(r.status(), 404, "{method} {path}");
         }
+    }
+}
+
+#[tokio::test]
+async fn segments_are_checked_raw_like_sockjs_node() {
+    // `[^/.]+` on the raw path: percent escapes are just characters, even
+    // when they decode to a dot, a slash or bytes that are not UTF-8.
+    let (app, _events) = app(fast_config());
+    for (i, path) in [
+        "/echo/%2E/s1/xhr",
+        "/echo/s2/%2e/xhr",
+        "/echo/%2F/s3/xhr",
+        "/echo/%FF%FE/%C0/xhr",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let r = call(&app, req("POST", path, "")).await;
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(text(r).await, "o\n", "{path}");
+        let send = path.replace("/xhr", "/xhr_send");
+        let r = call(&app, req("POST", &send, format!("[\"m{i}\"]"))).await;
+        assert_eq!(r.status(), 204, "{send}");
     }
 }
 

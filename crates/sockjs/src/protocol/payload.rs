@@ -26,6 +26,11 @@ impl std::error::Error for PayloadError {}
 
 /// Parses an HTTP send body: a JSON array of strings.
 ///
+/// Refused, as sockjs-node refuses it: an empty body, or JSON that is not
+/// an array of strings, with [`PayloadError::Expected`]; anything that is
+/// not JSON (`JSON.parse` would throw), a blank body included, with
+/// [`PayloadError::BrokenJson`].
+///
 /// ```
 /// use sockjs::protocol::{parse_payload, PayloadError};
 /// assert_eq!(parse_payload(br#"["a","\ud83d\ude00"]"#), Ok(vec!["a".into(), "😀".into()]));
@@ -34,31 +39,206 @@ impl std::error::Error for PayloadError {}
 /// assert_eq!(parse_payload(b"{}"), Err(PayloadError::Expected));
 /// ```
 pub fn parse_payload(body: &[u8]) -> Result<Vec<String>, PayloadError> {
-    if body.iter().all(u8::is_ascii_whitespace) {
+    if body.is_empty() {
         return Err(PayloadError::Expected);
     }
     parse_json(body)
 }
 
-/// Parses `json`; a failure caused by lone surrogate escapes (which
+/// Parses `json` as a `T`. When that fails, the document decides the
+/// error: not JSON at all is [`PayloadError::BrokenJson`], JSON of another
+/// shape is [`PayloadError::Expected`] (serde's own error category cannot
+/// tell: it stops at the first value of the wrong type, before the syntax
+/// error behind it). A failure caused by lone surrogate escapes (which
 /// JavaScript strings may hold and `JSON.stringify` writes as `\udXXX`) is
 /// retried with each of them replaced by U+FFFD, as a browser does when it
 /// encodes such a string to UTF-8.
 fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, PayloadError> {
-    let classify = |e: serde_json::Error| {
-        if e.is_data() {
-            PayloadError::Expected
-        } else {
-            PayloadError::BrokenJson
-        }
-    };
     match serde_json::from_slice(json) {
         Ok(value) => Ok(value),
-        Err(e) if e.is_syntax() => match replace_lone_surrogates(json) {
-            Some(fixed) => serde_json::from_slice(&fixed).map_err(classify),
-            None => Err(classify(e)),
+        Err(_) if !is_json(json) => Err(PayloadError::BrokenJson),
+        Err(_) => match replace_lone_surrogates(json) {
+            Some(fixed) => serde_json::from_slice(&fixed).map_err(|_| PayloadError::Expected),
+            None => Err(PayloadError::Expected),
         },
-        Err(e) => Err(classify(e)),
+    }
+}
+
+/// Whether `json` is one JSON text as `JSON.parse` reads it: UTF-8,
+/// optional whitespace, one value, optional whitespace. Any nesting depth
+/// (no recursion), any number (`1e400` is JSON), any `\uXXXX` escape.
+fn is_json(json: &[u8]) -> bool {
+    if std::str::from_utf8(json).is_err() {
+        return false;
+    }
+    let mut s = Scanner { json, at: 0 };
+    // The containers open around the current position: `[` or `{`.
+    let mut open: Vec<u8> = Vec::new();
+    s.skip_ws();
+    loop {
+        // A value.
+        let ok = match s.peek() {
+            Some(b'[') => {
+                s.at += 1;
+                s.skip_ws();
+                if !s.eat(b']') {
+                    open.push(b'[');
+                    continue;
+                }
+                true
+            }
+            Some(b'{') => {
+                s.at += 1;
+                s.skip_ws();
+                if !s.eat(b'}') {
+                    open.push(b'{');
+                    if !s.key() {
+                        return false;
+                    }
+                    continue;
+                }
+                true
+            }
+            Some(b'"') => s.string(),
+            Some(b't') => s.literal(b"true"),
+            Some(b'f') => s.literal(b"false"),
+            Some(b'n') => s.literal(b"null"),
+            Some(b'-' | b'0'..=b'9') => s.number(),
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        // What follows a value: the end, a separator, or closing brackets.
+        loop {
+            s.skip_ws();
+            match open.last() {
+                None => return s.at == json.len(),
+                Some(b'[') if s.eat(b',') => {
+                    s.skip_ws();
+                    break;
+                }
+                Some(b'{') if s.eat(b',') => {
+                    s.skip_ws();
+                    if !s.key() {
+                        return false;
+                    }
+                    break;
+                }
+                Some(b'[') if s.eat(b']') => {
+                    open.pop();
+                }
+                Some(b'{') if s.eat(b'}') => {
+                    open.pop();
+                }
+                Some(_) => return false,
+            }
+        }
+    }
+}
+
+/// A cursor over JSON text for [`is_json`].
+struct Scanner<'a> {
+    json: &'a [u8],
+    at: usize,
+}
+
+impl Scanner<'_> {
+    fn peek(&self) -> Option<u8> {
+        self.json.get(self.at).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let found = self.peek() == Some(b);
+        if found {
+            self.at += 1;
+        }
+        found
+    }
+
+    fn skip_ws(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
+            self.at += 1;
+        }
+    }
+
+    fn literal(&mut self, word: &[u8]) -> bool {
+        let found = self.json[self.at..].starts_with(word);
+        if found {
+            self.at += word.len();
+        }
+        found
+    }
+
+    fn digits(&mut self) -> bool {
+        let start = self.at;
+        while matches!(self.peek(), Some(b'0'..=b'9')) {
+            self.at += 1;
+        }
+        self.at > start
+    }
+
+    /// `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`
+    fn number(&mut self) -> bool {
+        self.eat(b'-');
+        let integer = self.eat(b'0') || matches!(self.peek(), Some(b'1'..=b'9')) && self.digits();
+        if !integer {
+            return false;
+        }
+        if self.eat(b'.') && !self.digits() {
+            return false;
+        }
+        if self.eat(b'e') || self.eat(b'E') {
+            let _ = self.eat(b'+') || self.eat(b'-');
+            if !self.digits() {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// A string literal; raw control characters are not allowed in it.
+    fn string(&mut self) -> bool {
+        if !self.eat(b'"') {
+            return false;
+        }
+        loop {
+            match self.peek() {
+                None | Some(0x00..=0x1f) => return false,
+                Some(b'"') => {
+                    self.at += 1;
+                    return true;
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    match self.peek() {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => {
+                            self.at += 1
+                        }
+                        Some(b'u') => {
+                            let hex = self.json.get(self.at + 1..self.at + 5);
+                            if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                                return false;
+                            }
+                            self.at += 5;
+                        }
+                        _ => return false,
+                    }
+                }
+                Some(_) => self.at += 1,
+            }
+        }
+    }
+
+    /// An object key and its colon.
+    fn key(&mut self) -> bool {
+        if !self.string() {
+            return false;
+        }
+        self.skip_ws();
+        let colon = self.eat(b':');
+        self.skip_ws();
+        colon
     }
 }
 
@@ -102,7 +282,9 @@ fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// Parses one incoming SockJS-framed WebSocket message: a JSON array of
-/// strings or a single JSON string. An empty message carries nothing.
+/// strings when it starts with `[`, else a single JSON string, as
+/// sockjs-node reads it. An empty message carries nothing; a blank one is
+/// not JSON.
 ///
 /// ```
 /// use sockjs::protocol::parse_websocket_message;
@@ -110,14 +292,14 @@ fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
 /// assert_eq!(parse_websocket_message(r#""a""#).unwrap(), vec!["a"]);
 /// assert!(parse_websocket_message("").unwrap().is_empty());
 /// assert!(parse_websocket_message("[\"a").is_err());
+/// assert!(parse_websocket_message(" ").is_err());
 /// ```
 pub fn parse_websocket_message(text: &str) -> Result<Vec<String>, PayloadError> {
-    let trimmed = text.trim_start();
-    if trimmed.is_empty() {
+    if text.is_empty() {
         return Ok(Vec::new());
     }
-    if trimmed.starts_with('[') {
-        return parse_payload(text.as_bytes());
+    if text.starts_with('[') {
+        return parse_json(text.as_bytes());
     }
     parse_json::<String>(text.as_bytes()).map(|message| vec![message])
 }
@@ -136,7 +318,15 @@ mod tests {
             (br#"["a","b"]"#, Ok(vec!["a", "b"])),
             (br#"["\u2028\u0000"]"#, Ok(vec!["\u{2028}\u{0}"])),
             (b"", Err(Expected)),
-            (b"  \n", Err(Expected)),
+            (b"  \n", Err(BrokenJson)),
+            (b"[1,", Err(BrokenJson)),
+            (b"{", Err(BrokenJson)),
+            (b"{\"a\":", Err(BrokenJson)),
+            (b"[\"a\",true", Err(BrokenJson)),
+            (b"\"\\ud800", Err(BrokenJson)),
+            (b"[1e400]", Err(Expected)),
+            (b"[\"a\",1e400]", Err(Expected)),
+            (b"{\"a\":[[[[1]]]]}", Err(Expected)),
             (b"[\"a", Err(BrokenJson)),
             (b"x", Err(BrokenJson)),
             (b"\xff\xfe", Err(BrokenJson)),
@@ -155,6 +345,14 @@ mod tests {
             (br#"["\ud83d\u0041"]"#, Ok(vec!["\u{fffd}A"])),
             (br#"["\\ud800"]"#, Ok(vec!["\\ud800"])),
             (br#"["\ud800"#, Err(BrokenJson)),
+            (br#"["\u12"]"#, Err(BrokenJson)),
+            (b"[01]", Err(BrokenJson)),
+            (b"[1.]", Err(BrokenJson)),
+            (b"[-]", Err(BrokenJson)),
+            (b"[\"\t\"]", Err(BrokenJson)),
+            (b"[\"a\",]", Err(BrokenJson)),
+            (b"{\"a\" 1}", Err(BrokenJson)),
+            (b"[-0.5e+3, {\"a\": [null, true, false]}]", Err(Expected)),
         ];
         for (body, expected) in cases {
             let expected = expected
@@ -170,6 +368,25 @@ mod tests {
     }
 
     #[test]
+    fn nesting_past_serde_json_depth_limit_is_classified_without_recursion() {
+        let deep = |open: &str, close: &str, n: usize| {
+            format!("[\"a\",{}1{}]", open.repeat(n), close.repeat(n)).into_bytes()
+        };
+        assert_eq!(
+            parse_payload(&deep("[", "]", 100_000)),
+            Err(PayloadError::Expected)
+        );
+        assert_eq!(
+            parse_payload(&deep("{\"k\":", "}", 100_000)),
+            Err(PayloadError::Expected)
+        );
+        assert_eq!(
+            parse_payload(&deep("[", "", 100_000)),
+            Err(PayloadError::BrokenJson)
+        );
+    }
+
+    #[test]
     fn websocket_messages() {
         assert_eq!(parse_websocket_message("[]").unwrap(), Vec::<String>::new());
         assert_eq!(parse_websocket_message(" \"a\"").unwrap(), vec!["a"]);
@@ -178,5 +395,16 @@ mod tests {
             Err(PayloadError::BrokenJson)
         );
         assert_eq!(parse_websocket_message("5"), Err(PayloadError::Expected));
+        assert_eq!(
+            parse_websocket_message(" \t"),
+            Err(PayloadError::BrokenJson)
+        );
+        // Only a leading `[` makes a list; after whitespace the message is
+        // one value, which must then be a string.
+        assert_eq!(
+            parse_websocket_message(" [\"a\"]"),
+            Err(PayloadError::Expected)
+        );
+        assert_eq!(parse_websocket_message("[\"a\"] ").unwrap(), vec!["a"]);
     }
 }

@@ -17,7 +17,7 @@ use crate::rejection::Rejection;
 use crate::service::Service;
 
 /// Longest callback name `jsonp` accepts.
-const MAX_CALLBACK: usize = 32;
+pub(crate) const MAX_CALLBACK: usize = 32;
 
 /// `GET /<server>/<session>/jsonp?c=<callback>`.
 pub(crate) async fn poll(
@@ -48,7 +48,7 @@ pub(crate) async fn poll(
 
 /// The messages of a `jsonp_send` body: a form with `d=<JSON array>`, or
 /// the JSON array itself for any other content type.
-fn parse_send_body(request: &HeaderMap, body: Bytes) -> Result<Vec<String>, Rejection> {
+pub(crate) fn parse_send_body(request: &HeaderMap, body: Bytes) -> Result<Vec<String>, Rejection> {
     let is_form = request
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

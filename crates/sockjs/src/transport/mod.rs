@@ -20,7 +20,7 @@ pub(crate) mod xhr_streaming;
 
 use std::fmt;
 
-pub(crate) use request::{connection_info, SessionPath};
+pub(crate) use request::{connection_info, session_segments, SessionPath};
 
 /// A SockJS transport, as sockjs-client names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

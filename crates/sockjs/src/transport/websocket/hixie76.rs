@@ -29,7 +29,7 @@ pub(crate) fn is_handshake(headers: &HeaderMap) -> bool {
 
 /// The number a `Sec-WebSocket-Key` header encodes: its digits divided by
 /// its spaces. `None` when it is malformed.
-fn key_number(key: &str) -> Option<u32> {
+pub(crate) fn key_number(key: &str) -> Option<u32> {
     let digits: String = key.chars().filter(char::is_ascii_digit).collect();
     let spaces = key.chars().filter(|c| *c == ' ').count() as u64;
     let number: u64 = digits.parse().ok()?;
@@ -128,7 +128,7 @@ pub(crate) struct Hixie76Socket {
 
 /// What the front of the read buffer holds.
 #[derive(Debug, PartialEq)]
-enum Parsed {
+pub(crate) enum Parsed {
     /// A whole text frame of this many payload bytes (framing excluded).
     Text(usize),
     /// The closing handshake `0xFF 0x00`.
@@ -139,7 +139,7 @@ enum Parsed {
     Invalid,
 }
 
-fn parse(buf: &[u8]) -> Parsed {
+pub(crate) fn parse(buf: &[u8]) -> Parsed {
     match buf {
         [] => Parsed::Incomplete,
         [0x00, rest @ ..] => match rest.iter().position(|b| *b == 0xFF) {

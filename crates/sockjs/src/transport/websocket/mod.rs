@@ -15,7 +15,7 @@
 #[cfg(feature = "deflate")]
 mod deflate;
 mod handler;
-mod hixie76;
+pub(crate) mod hixie76;
 mod rfc6455;
 mod session;
 mod socket;
