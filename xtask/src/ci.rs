@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::util::{cargo, run_step};
-use crate::{bench, e2e, protocol_test};
+use crate::{bench, cluster_test, e2e, protocol_test};
 
 type Step = (&'static str, Box<dyn Fn() -> Result<(), String>>);
 
@@ -57,6 +57,7 @@ fn steps() -> Vec<Step> {
             Box::new(move || protocol_test::run(&args(&["--mutations"]))),
         ),
         ("e2e", Box::new(move || e2e::run(&[]))),
+        ("cluster-test", Box::new(move || cluster_test::run(&[]))),
         (
             "bench --quick",
             Box::new(move || bench::run(&args(&["--quick"]))),

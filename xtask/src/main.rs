@@ -6,6 +6,7 @@
 
 mod bench;
 mod ci;
+mod cluster_test;
 mod e2e;
 mod protocol_test;
 mod util;
@@ -21,8 +22,13 @@ tasks:
                      test server (or sockjs-node 0.3.24, or any server)
   e2e [--filter S]   sockjs-client in headless Chromium, every transport
   bench [--quick]    load generator, side by side with sockjs-node
+  cluster-test [--mode M] [--no-browser]
+                     3 test-server nodes behind HAProxy with Redis: the
+                     conformance and browser suites through the proxy (sticky
+                     and round-robin), broadcast across nodes, a node killed
   ci                 everything CI runs: fmt, clippy, tests, docs, the
-                     conformance suite (ours and sockjs-node), e2e, bench --quick
+                     conformance suite (ours and sockjs-node), e2e,
+                     cluster-test, bench --quick
 ";
 
 fn main() -> ExitCode {
@@ -36,6 +42,7 @@ fn main() -> ExitCode {
         "protocol-test" => protocol_test::run(&rest),
         "e2e" => e2e::run(&rest),
         "bench" => bench::run(&rest),
+        "cluster-test" => cluster_test::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
