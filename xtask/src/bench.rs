@@ -544,11 +544,11 @@ fn write(path: &Path, text: &str) -> Result<(), String> {
 // ---------------------------------------------------------------- results
 
 /// A flat JSON object as the load generator prints it.
-type Obj = BTreeMap<String, String>;
+pub(crate) type Obj = BTreeMap<String, String>;
 
 /// Parses `{"k": v, ...}` with scalar values (numbers, strings, null,
 /// booleans), keeping each value's JSON text.
-fn parse_obj(s: &str) -> Option<Obj> {
+pub(crate) fn parse_obj(s: &str) -> Option<Obj> {
     let s = s.trim().strip_prefix('{')?.strip_suffix('}')?;
     let mut obj = Obj::new();
     let b = s.as_bytes();
@@ -606,7 +606,7 @@ fn num(o: &Obj, key: &str) -> Option<f64> {
     o.get(key)?.parse().ok()
 }
 
-fn median(runs: &[Obj], key: &str) -> Option<f64> {
+pub(crate) fn median(runs: &[Obj], key: &str) -> Option<f64> {
     let mut v: Vec<f64> = runs.iter().filter_map(|r| num(r, key)).collect();
     if v.is_empty() {
         return None;
@@ -620,7 +620,7 @@ fn median(runs: &[Obj], key: &str) -> Option<f64> {
     })
 }
 
-fn total(runs: &[Obj], key: &str) -> f64 {
+pub(crate) fn total(runs: &[Obj], key: &str) -> f64 {
     runs.iter().filter_map(|r| num(r, key)).sum()
 }
 
@@ -652,7 +652,7 @@ fn brief(cfg: &Config, r: &Obj) -> String {
 }
 
 /// A number with about three significant digits, `—` when absent.
-fn fmt(v: Option<f64>) -> String {
+pub(crate) fn fmt(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(v) if v.fract() == 0.0 && v.abs() < 100_000.0 => format!("{v:.0}"),
@@ -887,7 +887,7 @@ fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> Str
     t
 }
 
-fn machine_facts(pin: Option<(usize, usize)>) -> String {
+pub(crate) fn machine_facts(pin: Option<(usize, usize)>) -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let model = cpuinfo
         .lines()

@@ -20,8 +20,9 @@
 //!   on for everyone.
 //!
 //! Every process it starts is stopped at the end (and on failure); every
-//! wait is bounded.
+//! wait is bounded. `--bench` measures instead (see [`bench`]).
 
+mod bench;
 mod checks;
 mod client;
 
@@ -36,6 +37,7 @@ use crate::util::{self, Server};
 
 const USAGE: &str = "\
 usage: cargo xtask cluster-test [--mode NAME,...] [--no-browser] [--browser-filter S]
+       cargo xtask cluster-test --bench [--rounds N]
 
   --mode NAME,...  only these setups (default: all, in this order):
                      sticky-path    HAProxy hashes the session's URL segment
@@ -48,6 +50,10 @@ usage: cargo xtask cluster-test [--mode NAME,...] [--no-browser] [--browser-filt
                    the browser cases to run in every setup (`cargo xtask e2e
                    --filter` syntax; `all` for every case) instead of the
                    representative subset
+  --bench          measure instead of test: broadcast through Redis across 3
+                   nodes vs one node, forwarded xhr requests vs direct
+                   (release builds; table in target/cluster-test/bench.md)
+  --rounds N       runs per measurement with --bench (default 3; medians)
 
 Needs redis-server and haproxy (installed with apt-get when missing and
 running as root), and for the browser suite what `cargo xtask e2e` needs.
@@ -152,6 +158,8 @@ struct Options {
     modes: Vec<Mode>,
     browser: bool,
     browser_filter: Option<String>,
+    bench: bool,
+    rounds: usize,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
@@ -159,6 +167,8 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         modes: Mode::ALL.to_vec(),
         browser: true,
         browser_filter: None,
+        bench: false,
+        rounds: 3,
     };
     let mut it = args.iter();
     while let Some(arg) = it.next() {
@@ -176,6 +186,14 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
                     .collect::<Result<_, _>>()?;
             }
             "--no-browser" => o.browser = false,
+            "--bench" => o.bench = true,
+            "--rounds" => {
+                let n = it.next().ok_or("--rounds needs a value")?;
+                o.rounds = n
+                    .parse::<usize>()
+                    .map_err(|e| format!("--rounds {n}: {e}"))?
+                    .max(1);
+            }
             "--browser-filter" => {
                 let filter = it.next().ok_or("--browser-filter needs a value")?;
                 o.browser_filter = Some(if filter == "all" {
@@ -206,6 +224,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         test_server: PathBuf::new(),
     };
     std::fs::create_dir_all(&tools.out).map_err(|e| format!("{}: {e}", tools.out.display()))?;
+    if opts.bench {
+        return bench::run(tools, opts.rounds);
+    }
     let browser = if opts.browser {
         e2e::require_node()?;
         Some((e2e::ensure_chromium()?, util::npm_install("e2e")?))

@@ -22,7 +22,7 @@ tasks:
                      test server (or sockjs-node 0.3.24, or any server)
   e2e [--filter S]   sockjs-client in headless Chromium, every transport
   bench [--quick]    load generator, side by side with sockjs-node
-  cluster-test [--mode M] [--no-browser]
+  cluster-test [--mode M] [--no-browser] [--bench]
                      3 test-server nodes behind HAProxy with Redis: the
                      conformance and browser suites through the proxy (sticky
                      and round-robin), broadcast across nodes, a node killed
