@@ -20,7 +20,7 @@
 //!   on for everyone.
 //!
 //! Every process it starts is stopped at the end (and on failure); every
-//! wait is bounded. `--bench` measures instead (see [`bench`]).
+//! wait is bounded. `--bench` measures instead (see the `bench` module).
 
 mod bench;
 mod checks;
