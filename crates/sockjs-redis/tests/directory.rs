@@ -143,7 +143,7 @@ async fn without_redis_answers_fail_fast() {
     assert!(started.elapsed() < Duration::from_millis(700));
     let started = Instant::now();
     assert!(a.owner("/echo/x").await.is_err());
-    assert!(started.elapsed() < Duration::from_millis(20));
+    assert!(started.elapsed() < Duration::from_millis(100));
     server.restart();
     // Back (its entry re-created by the renewal, Redis having restarted empty).
     until_owner(&a, "/echo/x", Owner::Local, Duration::from_secs(5)).await;
