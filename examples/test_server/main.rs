@@ -6,12 +6,27 @@
 //! sockjs-test-server [--port 8081] [--host 127.0.0.1] [--disconnect-delay-ms N]
 //!                    [--heartbeat-delay-ms N] [--sockjs-url URL] [--break NAME]
 //!                    [--shutdown-deadline-ms N]
+//!                    [--redis URL [--node-url URL] [--claim-ttl-ms N]] [--node-name NAME]
 //! ```
 //!
 //! `GET /stats` answers `{"open_sessions":N,"shutting_down":false,
-//! "http2_sessions":{..}}`: sessions of every service, and `/echo` sessions
-//! opened over HTTP/2 by transport. `--tls-cert` and `--tls-key` serve
-//! HTTPS with `h2` offered by ALPN. On Ctrl-C or SIGTERM every service shuts down
+//! "http2_sessions":{..},"compressed_sessions":N}`, counted over every
+//! service (`/echo` sessions opened over HTTP/2 by transport, WebSockets
+//! that negotiated permessage-deflate; on a cluster node also `node` and
+//! `redis`: the broker's counters and whether it is subscribed).
+//! `--tls-cert` and `--tls-key` serve HTTPS with `h2` offered by ALPN.
+//!
+//! As a node of a cluster (`examples/cluster/`): `--redis URL` carries every
+//! service's room messages (`/broadcast`) to the other nodes through Redis
+//! pub/sub (one channel per service); with `--node-url` (this node's base
+//! URL as the other nodes reach it) the services also share a Redis session
+//! directory, so that any node serves any session behind a load balancer
+//! without stickiness (`--claim-ttl-ms`: how long a dead node's sessions
+//! stay in it, 15 s). `--node-name` names the node in its log lines and in
+//! an `X-Node` response header (set by the node that served the request,
+//! or, for a forwarded one, by the session's node).
+//!
+//! On Ctrl-C or SIGTERM every service shuts down
 //! gracefully (one [`sockjs::Shutdown`] for all): sessions get
 //! `c[1001,"Server shutting down"]`, new ones `503`, and the process exits
 //! within the deadline (10 s) plus a second.
@@ -46,6 +61,7 @@ static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
@@ -60,6 +76,10 @@ struct Options {
     mutation: Option<String>,
     shutdown_deadline: Duration,
     allowed_origins: Vec<String>,
+    redis: Option<String>,
+    node_url: Option<String>,
+    node_name: Option<String>,
+    claim_ttl: Option<Duration>,
     tls_cert: Option<String>,
     tls_key: Option<String>,
 }
@@ -74,6 +94,10 @@ fn parse_args() -> Result<Options, String> {
         mutation: None,
         shutdown_deadline: Duration::from_secs(10),
         allowed_origins: Vec::new(),
+        redis: None,
+        node_url: None,
+        node_name: None,
+        claim_ttl: None,
         tls_cert: None,
         tls_key: None,
     };
@@ -96,6 +120,10 @@ fn parse_args() -> Result<Options, String> {
             "--tls-key" => options.tls_key = Some(value()?),
             "--break" => options.mutation = Some(value()?),
             "--shutdown-deadline-ms" => options.shutdown_deadline = millis(value()?)?,
+            "--redis" => options.redis = Some(value()?),
+            "--node-url" => options.node_url = Some(value()?),
+            "--node-name" => options.node_name = Some(value()?),
+            "--claim-ttl-ms" => options.claim_ttl = Some(millis(value()?)?),
             "--help" | "-h" => {
                 println!("{}", include_str!("usage.txt"));
                 std::process::exit(0);
@@ -108,7 +136,53 @@ fn parse_args() -> Result<Options, String> {
             }
         }
     }
+    if options.redis.is_none() && (options.node_url.is_some() || options.claim_ttl.is_some()) {
+        return Err("--node-url and --claim-ttl-ms need --redis".into());
+    }
     Ok(options)
+}
+
+/// A cluster node's shared Redis handle, and its session directory (with
+/// `--node-url`).
+struct Cluster {
+    redis: sockjs_redis::Redis,
+    directory: Option<sockjs_redis::Directory>,
+}
+
+impl Cluster {
+    async fn connect(options: &Options) -> Result<Option<Cluster>, String> {
+        let Some(url) = &options.redis else {
+            return Ok(None);
+        };
+        let mut redis_options = sockjs_redis::Options::default();
+        if let Some(ttl) = options.claim_ttl {
+            redis_options = redis_options.claim_ttl(ttl);
+        }
+        let redis = sockjs_redis::Redis::connect_with(url, redis_options)
+            .await
+            .map_err(|e| e.to_string())?;
+        let directory = options.node_url.as_ref().map(|me| redis.directory(me));
+        Ok(Some(Cluster { redis, directory }))
+    }
+}
+
+/// Finishes one service of the test server: the shared shutdown handle, and
+/// on a cluster node its rooms through Redis (named by its prefix) and the
+/// session directory.
+fn service(
+    service: SockJsRouter,
+    prefix: &str,
+    shutdown: &Shutdown,
+    cluster: Option<&Cluster>,
+) -> SockJsRouter {
+    let mut service = service.shutdown(shutdown.clone());
+    if let Some(cluster) = cluster {
+        service = service.rooms(cluster.redis.rooms(prefix));
+        if let Some(directory) = &cluster.directory {
+            service = service.directory(directory.clone());
+        }
+    }
+    service
 }
 
 /// Sessions opened over HTTP/2, by transport (`/stats`): the browser
@@ -226,7 +300,7 @@ async fn broadcast(session: Session) {
     }
 }
 
-fn app(options: &Options, shutdown: &Shutdown) -> Router {
+fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Router {
     let mut base = Config::default()
         .disconnect_delay(options.disconnect_delay)
         .heartbeat_delay(options.heartbeat_delay);
@@ -236,107 +310,98 @@ fn app(options: &Options, shutdown: &Shutdown) -> Router {
     if let Some(name) = &options.mutation {
         base = mutations::configure(base, name);
     }
-    let stats = shutdown.clone();
-    Router::new()
-        .route(
-            "/stats",
-            get(move || async move {
-                let http2 = HTTP2_SESSIONS
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .clone();
-                // Readable from the browser suite's pages (another origin).
-                let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
-                (cors, Json(serde_json::json!({
-                    "open_sessions": stats.open_sessions(),
-                    "shutting_down": stats.is_shutting_down(),
-                    "http2_sessions": http2,
-                    "compressed_sessions": COMPRESSED_SESSIONS.load(std::sync::atomic::Ordering::Relaxed),
-                })))
-            }),
-        )
-        .nest_service(
+    let services = [
+        (
             "/echo",
-            SockJsRouter::new(echo)
-                .config(base.clone().response_limit(4096))
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
+            SockJsRouter::new(echo).config(base.clone().response_limit(4096)),
+        ),
+        (
             "/disabled_websocket_echo",
-            SockJsRouter::new(echo)
-                .config(
-                    base.clone()
-                        .disable(Transport::WebSocket)
-                        .disable(Transport::RawWebSocket),
-                )
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
+            SockJsRouter::new(echo).config(
+                base.clone()
+                    .disable(Transport::WebSocket)
+                    .disable(Transport::RawWebSocket),
+            ),
+        ),
+        (
             "/deflate_echo",
-            SockJsRouter::new(echo)
-                .config(base.clone().websocket_compression(true))
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
+            SockJsRouter::new(echo).config(base.clone().websocket_compression(true)),
+        ),
+        (
             "/restricted_echo",
-            SockJsRouter::new(echo)
-                .config(base.clone().allowed_origins(&options.allowed_origins))
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
+            SockJsRouter::new(echo).config(base.clone().allowed_origins(&options.allowed_origins)),
+        ),
+        (
             "/auth_echo",
             SockJsRouter::new(auth_echo)
                 .config(base.clone())
-                .handshake(authenticate)
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
+                .handshake(authenticate),
+        ),
+        (
             "/cookie_needed_echo",
-            SockJsRouter::new(echo)
-                .config(base.clone().jsessionid(true))
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
-            "/close",
-            SockJsRouter::new(close)
-                .config(base.clone())
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
-            "/goodbye",
-            SockJsRouter::new(goodbye)
-                .config(base.clone())
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
-            "/ticker",
-            SockJsRouter::new(ticker)
-                .config(base.clone())
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
-            "/amplify",
-            SockJsRouter::new(amplify)
-                .config(base.clone())
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
-        .nest_service(
-            "/broadcast",
-            SockJsRouter::new(broadcast)
-                .config(base)
-                .shutdown(shutdown.clone())
-                .into_router(),
-        )
+            SockJsRouter::new(echo).config(base.clone().jsessionid(true)),
+        ),
+        ("/close", SockJsRouter::new(close).config(base.clone())),
+        ("/goodbye", SockJsRouter::new(goodbye).config(base.clone())),
+        ("/ticker", SockJsRouter::new(ticker).config(base.clone())),
+        ("/amplify", SockJsRouter::new(amplify).config(base.clone())),
+        ("/broadcast", SockJsRouter::new(broadcast).config(base)),
+    ];
+    let stats = shutdown.clone();
+    let node = options.node_name.clone();
+    let redis = cluster.map(|c| c.redis.clone());
+    let mut app = Router::new().route(
+        "/stats",
+        get(move || async move {
+            let http2 = HTTP2_SESSIONS
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let mut stats = serde_json::json!({
+                "open_sessions": stats.open_sessions(),
+                "shutting_down": stats.is_shutting_down(),
+                "http2_sessions": http2,
+                "compressed_sessions": COMPRESSED_SESSIONS.load(std::sync::atomic::Ordering::Relaxed),
+            });
+            if let Some(node) = node {
+                stats["node"] = node.into();
+            }
+            if let Some(redis) = redis {
+                let s = redis.stats();
+                stats["redis"] = serde_json::json!({
+                    "subscribed": s.subscribed,
+                    "publishing": s.publishing,
+                    "published": s.published,
+                    "received": s.received,
+                    "dropped": s.dropped,
+                    "missed": s.missed,
+                    "duplicates": s.duplicates,
+                });
+            }
+            // Readable from the browser suite's pages (another origin).
+            let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+            (cors, Json(stats))
+        }),
+    );
+    for (prefix, router) in services {
+        let router = service(router, prefix, shutdown, cluster);
+        app = app.nest_service(prefix, router.into_router());
+    }
+    if let Some(name) = &options.node_name {
+        // The node that served the request; a forwarded answer keeps the
+        // header of the session's node.
+        let value = HeaderValue::from_str(name).unwrap_or(HeaderValue::from_static("?"));
+        app = app.layer(axum::middleware::map_response(
+            move |mut response: axum::response::Response| {
+                let value = value.clone();
+                async move {
+                    response.headers_mut().entry("x-node").or_insert(value);
+                    response
+                }
+            },
+        ));
+    }
+    app
 }
 
 /// The TLS configuration of `--tls-cert` and `--tls-key` (PEM files).
@@ -381,8 +446,15 @@ async fn main() {
             std::process::exit(2);
         }
     };
+    let cluster = match Cluster::connect(&options).await {
+        Ok(cluster) => cluster,
+        Err(e) => {
+            eprintln!("sockjs-test-server: --redis: {e}");
+            std::process::exit(1);
+        }
+    };
     let shutdown = Shutdown::new();
-    let mut app = app(&options, &shutdown);
+    let mut app = app(&options, &shutdown, cluster.as_ref());
     if let Some(name) = &options.mutation {
         app = match mutations::apply(app, name) {
             Ok(app) => app,
@@ -420,20 +492,27 @@ async fn main() {
             std::process::exit(1);
         }
     };
+    let name = match &options.node_name {
+        Some(name) => format!("sockjs-test-server {name}"),
+        None => "sockjs-test-server".to_owned(),
+    };
     let (drained, after_drain) = tokio::sync::oneshot::channel::<()>();
     let deadline = options.shutdown_deadline;
     // The sessions close first, while the server still serves their last
     // requests; then it finishes the requests in flight.
-    let signal = async move {
-        signal::terminate().await;
-        println!("sockjs-test-server: shutting down");
-        let report = shutdown.graceful(deadline).await;
-        println!(
-            "sockjs-test-server: {} sessions closed, {} cut off at the deadline",
-            report.sessions - report.forced,
-            report.forced
-        );
-        let _ = drained.send(());
+    let signal = {
+        let name = name.clone();
+        async move {
+            signal::terminate().await;
+            println!("{name}: shutting down");
+            let report = shutdown.graceful(deadline).await;
+            println!(
+                "{name}: {} sessions closed, {} cut off at the deadline",
+                report.sessions - report.forced,
+                report.forced
+            );
+            let _ = drained.send(());
+        }
     };
     if let Some(tls) = tls {
         // Lets the browser suite's pages read each request's protocol
@@ -442,12 +521,20 @@ async fn main() {
             axum::http::HeaderName::from_static("timing-allow-origin"),
             axum::http::HeaderValue::from_static("*"),
         ));
-        println!("sockjs-test-server listening on https://{addr} (h2 and http/1.1)");
+        println!("{name} listening on https://{addr} (h2 and http/1.1)");
         tls_serve::serve(listener, tls, app, signal, Duration::from_secs(1)).await;
-        println!("sockjs-test-server: stopped");
+        println!("{name}: stopped");
         return;
     }
-    println!("sockjs-test-server listening on http://{addr}");
+    match &cluster {
+        Some(Cluster {
+            directory: Some(_), ..
+        }) => {
+            println!("{name} listening on http://{addr} (cluster node: Redis broker and directory)")
+        }
+        Some(_) => println!("{name} listening on http://{addr} (cluster node: Redis broker)"),
+        None => println!("{name} listening on http://{addr}"),
+    }
     let serve = axum::serve(
         // SockJS frames are small: send them at once, not after Nagle's delay.
         listener.tap_io(|tcp| {
@@ -461,7 +548,7 @@ async fn main() {
     let linger = async {
         if after_drain.await.is_ok() {
             tokio::time::sleep(Duration::from_secs(1)).await;
-            eprintln!("sockjs-test-server: connections still open; exiting anyway");
+            eprintln!("{name}: connections still open; exiting anyway");
         } else {
             std::future::pending::<()>().await;
         }
@@ -475,5 +562,5 @@ async fn main() {
         }
         () = linger => {}
     }
-    println!("sockjs-test-server: stopped");
+    println!("{name}: stopped");
 }

@@ -505,7 +505,7 @@ fn run_once(setup: &Setup, o: &Opts, cfg: &Config, srv: Srv) -> Result<Obj, Stri
 
 // ---------------------------------------------------------------- results
 
-fn median(runs: &[Obj], key: &str) -> Option<f64> {
+pub(crate) fn median(runs: &[Obj], key: &str) -> Option<f64> {
     let mut v: Vec<f64> = runs.iter().filter_map(|r| num(r, key)).collect();
     if v.is_empty() {
         return None;
@@ -519,7 +519,7 @@ fn median(runs: &[Obj], key: &str) -> Option<f64> {
     })
 }
 
-fn total(runs: &[Obj], key: &str) -> f64 {
+pub(crate) fn total(runs: &[Obj], key: &str) -> f64 {
     runs.iter().filter_map(|r| num(r, key)).sum()
 }
 
@@ -551,7 +551,7 @@ fn brief(cfg: &Config, r: &Obj) -> String {
 }
 
 /// A number with about three significant digits, `—` when absent.
-fn fmt(v: Option<f64>) -> String {
+pub(crate) fn fmt(v: Option<f64>) -> String {
     match v {
         None => "—".into(),
         Some(v) if v.fract() == 0.0 && v.abs() < 100_000.0 => format!("{v:.0}"),

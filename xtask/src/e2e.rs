@@ -264,7 +264,7 @@ fn start_example(name: &str, ready_path: &str) -> Result<(Server, String), Strin
     Ok((server, format!("http://127.0.0.1:{port}")))
 }
 
-fn require_node() -> Result<(), String> {
+pub(crate) fn require_node() -> Result<(), String> {
     let ok = Command::new("node")
         .arg("--version")
         .output()
@@ -281,7 +281,7 @@ fn require_node() -> Result<(), String> {
 /// The browser to drive: `$CHROMIUM`, else Debian's `/usr/bin/chromium`,
 /// installed with apt-get when missing and we are root. Never downloads a
 /// browser build of its own.
-fn ensure_chromium() -> Result<PathBuf, String> {
+pub(crate) fn ensure_chromium() -> Result<PathBuf, String> {
     if let Some(path) = std::env::var_os("CHROMIUM") {
         let path = PathBuf::from(path);
         return if path.exists() {
@@ -296,7 +296,7 @@ fn ensure_chromium() -> Result<PathBuf, String> {
     }
     let how = "install Debian's chromium package (`sudo apt-get install chromium`) \
                or point CHROMIUM at a Chromium or Chrome binary";
-    if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
+    if !util::is_root() || Command::new("apt-get").arg("--version").output().is_err() {
         return Err(format!("no browser at {DEFAULT_CHROMIUM}: {how}"));
     }
     let mut update = Command::new("apt-get");
@@ -314,11 +314,4 @@ fn ensure_chromium() -> Result<PathBuf, String> {
             "apt-get installed chromium but {DEFAULT_CHROMIUM} is missing: {how}"
         ))
     }
-}
-
-fn is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == b"0")
 }

@@ -6,6 +6,7 @@
 
 mod bench;
 mod ci;
+mod cluster_test;
 mod e2e;
 mod fuzz;
 mod protocol_test;
@@ -32,9 +33,14 @@ tasks:
                      libFuzzer on every parser of client bytes (stable
                      toolchain), then the property tests and the
                      differential test against sockjs-node with more cases
+  cluster-test [--mode M] [--no-browser] [--bench]
+                     3 test-server nodes behind HAProxy with Redis: the
+                     conformance and browser suites through the proxy (sticky
+                     and round-robin), broadcast across nodes, a node killed
   ci                 everything CI runs: fmt, clippy, tests, docs, the
                      conformance suite (ours and sockjs-node), e2e,
-                     bench --quick, soak --seconds 60, a short fuzz run
+                     cluster-test, bench --quick, soak --seconds 60, a short
+                     fuzz run
 ";
 
 fn main() -> ExitCode {
@@ -50,6 +56,7 @@ fn main() -> ExitCode {
         "bench" => bench::run(&rest),
         "soak" => soak::run(&rest),
         "fuzz" => fuzz::run(&rest),
+        "cluster-test" => cluster_test::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");

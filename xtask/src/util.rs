@@ -94,6 +94,12 @@ impl Server {
         self.child.id()
     }
 
+    /// Kills it now (SIGKILL: no shutdown, no goodbye to its clients).
+    pub(crate) fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Polls `GET path` on `addr` until it answers 200, the process exits, or
     /// `timeout` passes.
     pub(crate) fn wait_ready(
@@ -159,6 +165,20 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The status and body of a plain `GET path` over HTTP/1.0, or `None` when
+/// nothing answers (within 2 s).
+pub(crate) fn http_get(addr: SocketAddr, path: &str) -> Option<(u16, String)> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
+    let mut answer = Vec::new();
+    s.read_to_end(&mut answer).ok()?;
+    let answer = String::from_utf8_lossy(&answer);
+    let status = answer.get(9..12)?.parse().ok()?;
+    let (_, body) = answer.split_once("\r\n\r\n")?;
+    Some((status, body.to_owned()))
 }
 
 /// The status code of a plain `GET path` over HTTP/1.0, or `None` when
@@ -394,4 +414,55 @@ pub(crate) fn machine_facts(pin: Option<(usize, usize)>) -> String {
             None => "none".into(),
         }
     )
+}
+
+/// Whether this process runs as root (and may use apt-get).
+pub(crate) fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.status.success() && o.stdout.trim_ascii() == b"0")
+}
+
+/// The full path of `program`: on `PATH`, or in the sbin directories
+/// (`haproxy` is in `/usr/sbin`, not on every user's `PATH`).
+pub(crate) fn find_program(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/sbin", "/usr/local/sbin", "/sbin"].map(PathBuf::from))
+        .map(|dir| dir.join(program))
+        .find(|p| p.is_file())
+}
+
+/// Each `(program, Debian package)`'s path; the missing ones are installed
+/// with one `apt-get install` when running as root, else the error says
+/// how to install them.
+pub(crate) fn ensure_programs(wanted: &[(&str, &str)]) -> Result<Vec<PathBuf>, String> {
+    let missing: Vec<&str> = wanted
+        .iter()
+        .filter(|(program, _)| find_program(program).is_none())
+        .map(|(_, package)| *package)
+        .collect();
+    if !missing.is_empty() {
+        let how = format!("apt-get install {}", missing.join(" "));
+        if !is_root() || Command::new("apt-get").arg("--version").output().is_err() {
+            return Err(format!("missing {}: run `sudo {how}`", missing.join(", ")));
+        }
+        let mut update = Command::new("apt-get");
+        update.args(["update", "-qq"]);
+        run_step("apt-get update", update)?;
+        let mut install = Command::new("apt-get");
+        install
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing)
+            .env("DEBIAN_FRONTEND", "noninteractive");
+        run_step(&how, install)?;
+    }
+    wanted
+        .iter()
+        .map(|(program, package)| {
+            find_program(program)
+                .ok_or_else(|| format!("{program} is missing after installing {package}"))
+        })
+        .collect()
 }

@@ -81,7 +81,7 @@ async fn session(
     let opened = within(
         Instant::now() + SETUP,
         "session setup",
-        open_ws(ctx, &path, true),
+        open_ws(ctx.net_for(i), &path, true),
     )
     .await;
     let w = start.ready().await;

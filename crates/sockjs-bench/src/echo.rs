@@ -14,7 +14,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::frame::{self, clip, payload, Frame};
 use crate::http::{Poller, Sender, Stream, StreamKind};
-use crate::net::Ws;
+use crate::net::{Net, Ws};
 use crate::stats::{run_clients, Rec, Start, Window};
 use crate::Ctx;
 
@@ -112,8 +112,8 @@ async fn setup_then_start<T>(
     r.map(|t| (t, w))
 }
 
-pub(crate) async fn open_ws(ctx: &Ctx, path: &str, framed: bool) -> Result<Ws, String> {
-    let mut ws = ctx.net.websocket(path).await?;
+pub(crate) async fn open_ws(net: &Net, path: &str, framed: bool) -> Result<Ws, String> {
+    let mut ws = net.websocket(path).await?;
     if framed {
         match ws.next().await {
             Some(Ok(Message::Text(t))) if t.as_str() == "o" => {}
@@ -135,7 +135,7 @@ async fn ws_client(
     } else {
         format!("{}/websocket", ctx.prefix())
     };
-    let (mut ws, w) = setup_then_start(start, open_ws(ctx, &path, framed)).await?;
+    let (mut ws, w) = setup_then_start(start, open_ws(ctx.net_for(i), &path, framed)).await?;
     let depth = ctx.args.pipeline.max(1);
     let mut out: VecDeque<(String, Instant)> = VecDeque::with_capacity(depth);
     let mut seq = 0u64;
@@ -191,7 +191,8 @@ async fn stream_client(
 ) -> Result<(), String> {
     let base = ctx.session_base(i);
     let send_path = format!("{base}/xhr_send");
-    let (mut stream, w) = setup_then_start(start, Stream::open(&ctx.net, &base, kind)).await?;
+    let net = ctx.net_for(i);
+    let (mut stream, w) = setup_then_start(start, Stream::open(net, &base, kind)).await?;
     let mut sender = Sender::new();
     let mut out: VecDeque<(String, Instant)> = VecDeque::with_capacity(1);
     let mut seq = 0u64;
@@ -203,11 +204,11 @@ async fn stream_client(
         within(
             w.grace,
             "xhr_send",
-            sender.send(&ctx.net, &send_path, body.as_bytes()),
+            sender.send(ctx.send_net(i), &send_path, body.as_bytes()),
         )
         .await?;
         while !out.is_empty() {
-            let f = within(w.grace, "the echo", stream.next_frame(&ctx.net)).await?;
+            let f = within(w.grace, "the echo", stream.next_frame(net)).await?;
             check_frame(&mut out, &f, rec, &w, Instant::now())?;
         }
     }
@@ -218,11 +219,15 @@ async fn polling_client(i: usize, ctx: &Ctx, start: &Start, rec: &mut Rec) -> Re
     let base = ctx.session_base(i);
     let send_path = format!("{base}/xhr_send");
     let open = async {
-        let mut poller = Poller::open(&ctx.net, &base).await?;
-        poller.ask(&ctx.net).await?;
+        let mut poller = Poller::open(ctx.net_for(i), &base).await?;
+        poller.ask(ctx.net_for(i)).await?;
         let first = poller.answer().await?;
         if first != "o" {
             return Err(format!("{base}/xhr: first frame {}", clip(&first)));
+        }
+        if ctx.poll_net.is_some() {
+            // The session stays where it opened; later polls go elsewhere.
+            poller = Poller::open(ctx.poll_net(i), &base).await?;
         }
         Ok(poller)
     };
@@ -234,12 +239,12 @@ async fn polling_client(i: usize, ctx: &Ctx, start: &Start, rec: &mut Rec) -> Re
         let p = payload(i, seq);
         seq += 1;
         let body = format!("[\"{p}\"]");
-        poller.ask(&ctx.net).await?;
+        poller.ask(ctx.poll_net(i)).await?;
         out.push_back((p, Instant::now()));
         within(
             w.grace,
             "xhr_send",
-            sender.send(&ctx.net, &send_path, body.as_bytes()),
+            sender.send(ctx.send_net(i), &send_path, body.as_bytes()),
         )
         .await?;
         loop {
@@ -248,7 +253,7 @@ async fn polling_client(i: usize, ctx: &Ctx, start: &Start, rec: &mut Rec) -> Re
             if out.is_empty() {
                 break;
             }
-            poller.ask(&ctx.net).await?;
+            poller.ask(ctx.poll_net(i)).await?;
         }
     }
     Ok(())

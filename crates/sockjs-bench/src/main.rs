@@ -12,7 +12,16 @@
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario sessions-ws --sessions 10000
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario soak --run-s 60 --clients 200 \
 //!     --server-pid PID [--out target/soak/mixed]
+//! sockjs-loadgen --addr 127.0.0.1:8081 --scenario broadcast --clients 50 \
+//!     --spread 127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083
+//! sockjs-loadgen --addr 127.0.0.1:8081 --scenario xhr-polling-echo --send-addr 127.0.0.1:8082
 //! ```
+//!
+//! For several nodes (`cargo xtask cluster-test --bench`): `--spread` puts
+//! session `i` on the `i mod n`-th address (broadcast, echo), `--send-addr`
+//! sends every `xhr_send` to another node and `--poll-addr` every poll but
+//! the opening one, so that a cluster with a session directory forwards
+//! them to the session's node.
 //!
 //! Scenarios: `ws-echo`, `raw-ws-echo`, `xhr-streaming-echo`,
 //! `xhr-polling-echo`, `eventsource-echo`, `broadcast`, `sessions-ws`,
@@ -64,6 +73,9 @@ pub(crate) struct Args {
     pub(crate) out: Option<std::path::PathBuf>,
     pub(crate) rss_bound_percent: f64,
     pub(crate) rss_bound_mib: f64,
+    pub(crate) spread: Vec<std::net::SocketAddr>,
+    pub(crate) send_addr: Option<std::net::SocketAddr>,
+    pub(crate) poll_addr: Option<std::net::SocketAddr>,
 }
 
 const USAGE: &str = "\
@@ -92,6 +104,9 @@ soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --rss-bound-pct P          RSS growth allowed after warm-up (default 10)
   --rss-bound-mib M          ... or this many MiB if more (default 10)
   --out PATH                 write the report to PATH.json and PATH.md
+  --spread A,B,..    session i connects to the (i mod n)-th address (several nodes)
+  --send-addr A      every xhr_send to A (another node: forwarded to the session's)
+  --poll-addr A      every xhr poll but the opening one to A
 ";
 
 fn parse_args() -> Result<Args, String> {
@@ -118,6 +133,9 @@ fn parse_args() -> Result<Args, String> {
         out: None,
         rss_bound_percent: 10.0,
         rss_bound_mib: 10.0,
+        spread: Vec::new(),
+        send_addr: None,
+        poll_addr: None,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut it = raw.iter();
@@ -128,14 +146,24 @@ fn parse_args() -> Result<Args, String> {
                 .ok_or_else(|| format!("{flag} needs a value"))
         };
         let num = |v: String| v.parse::<u64>().map_err(|e| format!("{flag} {v}: {e}"));
-        match flag.as_str() {
-            "--addr" => {
-                let v = value()?;
-                args.addr = v.parse().map_err(|e| format!("--addr {v}: {e}"))?;
-                if !args.addr.ip().is_loopback() {
-                    return Err(format!("--addr {v}: only loopback addresses are allowed"));
-                }
+        let loopback = |v: &str| -> Result<std::net::SocketAddr, String> {
+            let addr: std::net::SocketAddr = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
+            if addr.ip().is_loopback() {
+                Ok(addr)
+            } else {
+                Err(format!("{flag} {v}: only loopback addresses are allowed"))
             }
+        };
+        match flag.as_str() {
+            "--addr" => args.addr = loopback(&value()?)?,
+            "--spread" => {
+                args.spread = value()?
+                    .split(',')
+                    .map(loopback)
+                    .collect::<Result<_, _>>()?;
+            }
+            "--send-addr" => args.send_addr = Some(loopback(&value()?)?),
+            "--poll-addr" => args.poll_addr = Some(loopback(&value()?)?),
             "--scenario" => args.scenario = value()?,
             "--clients" => args.clients = num(value()?)? as usize,
             "--pipeline" => args.pipeline = num(value()?)? as usize,
@@ -214,6 +242,10 @@ pub(crate) struct Ctx {
     pub(crate) args: Args,
     pub(crate) errors: Errors,
     pub(crate) net: net::Net,
+    /// `--spread`: one per address.
+    pub(crate) spread: Vec<net::Net>,
+    pub(crate) send_net: Option<net::Net>,
+    pub(crate) poll_net: Option<net::Net>,
     /// Distinguishes the session ids of this run from those of other runs.
     pub(crate) nonce: String,
 }
@@ -225,6 +257,26 @@ impl Ctx {
             None if self.args.scenario == "broadcast" => "/broadcast",
             None => "/echo",
         }
+    }
+
+    /// Where session `i` connects: `--spread`, else `--addr`.
+    pub(crate) fn net_for(&self, i: usize) -> &net::Net {
+        if self.spread.is_empty() {
+            &self.net
+        } else {
+            &self.spread[i % self.spread.len()]
+        }
+    }
+
+    /// Where `xhr_send` goes: `--send-addr`, else where session `i` is.
+    pub(crate) fn send_net(&self, i: usize) -> &net::Net {
+        self.send_net.as_ref().unwrap_or_else(|| self.net_for(i))
+    }
+
+    /// Where polls after the first go: `--poll-addr`, else where session
+    /// `i` is.
+    pub(crate) fn poll_net(&self, i: usize) -> &net::Net {
+        self.poll_net.as_ref().unwrap_or_else(|| self.net_for(i))
     }
 
     /// `PREFIX/<server>/<session>` for session number `i`.
@@ -258,6 +310,13 @@ fn main() -> ExitCode {
     );
     let ctx = Arc::new(Ctx {
         net: net::Net::new(args.addr, args.sources),
+        spread: args
+            .spread
+            .iter()
+            .map(|a| net::Net::new(*a, args.sources))
+            .collect(),
+        send_net: args.send_addr.map(|a| net::Net::new(a, args.sources)),
+        poll_net: args.poll_addr.map(|a| net::Net::new(a, args.sources)),
         args,
         errors: Errors::default(),
         nonce,

@@ -106,7 +106,7 @@ async fn open_one(ctx: &Ctx, kind: Kind, i: usize) -> Result<Held, String> {
     let base = ctx.session_base(i);
     Ok(match kind {
         Kind::Ws => {
-            let ws = open_ws(ctx, &format!("{base}/websocket"), true).await?;
+            let ws = open_ws(&ctx.net, &format!("{base}/websocket"), true).await?;
             Held::Ws(Box::new(ws))
         }
         Kind::XhrStreaming => {

@@ -59,6 +59,11 @@ const server = http.createServer((req, res) => {
   res.writeHead(404, { 'Content-Type': 'text/plain' });
   res.end('Not found\n');
 });
+// sockjs-node 0.3.24 leaves some sockets without an 'error' listener: a
+// client that resets such a connection (the conformance suite's aborts and
+// closing cycles do, hundreds of times) would crash the whole process with
+// an unhandled ECONNRESET. A listener on every socket keeps it serving.
+server.on('connection', (socket) => socket.on('error', () => {}));
 for (const [prefix, [opts, onConnection]] of Object.entries(services)) {
   const s = sockjs.createServer(Object.assign({}, common, opts));
   s.on('connection', onConnection);

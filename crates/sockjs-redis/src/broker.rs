@@ -1,0 +1,94 @@
+//! [`Broker`]: a `rooms::Broker` on one Redis pub/sub channel.
+
+use std::fmt;
+use std::sync::Arc;
+
+use sockjs::rooms::{self, Inbox, Target};
+
+use crate::node::Redis;
+use crate::publish::{self, Outgoing};
+
+/// Carries the room messages of one [`Rooms`](sockjs::Rooms) to the other
+/// nodes over a Redis pub/sub channel ([`Redis::broker`]).
+///
+/// - `publish` never waits: the message joins the handle's bounded queue
+///   ([`Options::queue_capacity`](crate::Options::queue_capacity)), which
+///   one task drains in order; when it is full the message reaches only
+///   this node's sessions and is counted in
+///   [`Stats::dropped`](crate::Stats::dropped).
+/// - Every other node subscribed to the channel delivers each message
+///   once, in the order this node published; a node never gets its own
+///   messages back.
+/// - When Redis is lost, this node's sessions are still served (local
+///   delivery does not go through Redis); messages queue while there is
+///   room and are published when Redis is back, and the subscription is
+///   renewed. Pub/sub keeps nothing: what other nodes published while this
+///   one was not subscribed is lost (counted in
+///   [`Stats::missed`](crate::Stats::missed)).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sockjs_redis::Error> {
+/// use sockjs::{Rooms, SockJsRouter};
+///
+/// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+/// let chat = SockJsRouter::new(|session: sockjs::Session| async move {
+///     let (tx, mut rx) = session.split();
+///     tx.join("lobby");
+///     while let Some(line) = rx.recv().await {
+///         tx.rooms().send("lobby", line); // members on every node
+///     }
+/// })
+/// .rooms(Rooms::with_broker(redis.broker("/chat")));
+/// # let _ = chat;
+/// # Ok(())
+/// # }
+/// ```
+pub struct Broker {
+    redis: Redis,
+    channel: Arc<str>,
+}
+
+impl Broker {
+    pub(crate) fn new(redis: Redis, channel: String) -> Self {
+        Broker {
+            redis,
+            channel: channel.into(),
+        }
+    }
+
+    /// The Redis channel this broker publishes and listens on.
+    pub fn channel(&self) -> &str {
+        &self.channel
+    }
+}
+
+impl rooms::Broker for Broker {
+    fn start(&self, inbox: Inbox) {
+        let shared = &self.redis.shared;
+        if shared.subscriptions.add(&self.channel, inbox) {
+            let _ = shared.subscribe.send(self.channel.to_string());
+        }
+    }
+
+    fn publish(&self, target: Target<'_>, message: &str) {
+        let shared = &self.redis.shared;
+        let outgoing = Outgoing {
+            channel: self.channel.clone(),
+            room: match target {
+                Target::Room(room) => Some(room.into()),
+                Target::All => None,
+            },
+            message: message.into(),
+        };
+        publish::enqueue(&shared.publish, &shared.counters, outgoing);
+    }
+}
+
+impl fmt::Debug for Broker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broker")
+            .field("channel", &self.channel)
+            .field("node", &self.redis.node_id())
+            .finish()
+    }
+}

@@ -1,0 +1,226 @@
+//! [`Redis`]: one node's connections to Redis, shared by its brokers and
+//! its session directory.
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use sockjs::Rooms;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::broker::Broker;
+use crate::directory::Directory;
+use crate::options::Options;
+use crate::publish::{self, Outgoing};
+use crate::subscribe::{self, Subscriptions};
+
+/// A node's handle on Redis: room messages to and from the other nodes
+/// ([`broker`](Self::broker), [`rooms`](Self::rooms)) and the session
+/// directory ([`directory`](Self::directory)).
+///
+/// Cloneable; every clone shares two connections: one multiplexed,
+/// reconnecting connection for commands (publishing, the directory) and
+/// one for the pub/sub subscription, which a task of its own keeps
+/// subscribed, reconnecting and resubscribing after Redis was lost. The
+/// tasks stop when the last clone (and every broker and directory made
+/// from it) is dropped.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), sockjs_redis::Error> {
+/// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+/// let rooms = redis.rooms("/chat"); // same name on every node
+/// rooms.send_all("hello, every node");
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Redis {
+    pub(crate) shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Redis`] shares.
+pub(crate) struct Shared {
+    pub(crate) options: Options,
+    /// This node's id on the wire (see [`crate::wire`]).
+    pub(crate) node: String,
+    pub(crate) conn: ConnectionManager,
+    pub(crate) publish: mpsc::Sender<Outgoing>,
+    pub(crate) subscriptions: Arc<Subscriptions>,
+    pub(crate) subscribe: mpsc::UnboundedSender<String>,
+    pub(crate) counters: Arc<Counters>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The counters behind [`Stats`].
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) published: AtomicU64,
+    pub(crate) dropped: AtomicU64,
+    pub(crate) received: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) missed: AtomicU64,
+    pub(crate) publishing: AtomicBool,
+}
+
+/// What a [`Redis`] handle's brokers did so far ([`Redis::stats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Room messages published to Redis for the other nodes.
+    pub published: u64,
+    /// Room messages not published because the queue was full (Redis slow
+    /// or unreachable for a long time); this node's sessions got them.
+    pub dropped: u64,
+    /// Room messages of other nodes delivered to this node's rooms.
+    pub received: u64,
+    /// Messages of other nodes received twice (a publish retried after a
+    /// lost connection) and delivered once.
+    pub duplicates: u64,
+    /// Messages of other nodes that never arrived, counted from the gaps
+    /// in their numbers (published while this node was not subscribed).
+    pub missed: u64,
+    /// Whether the subscription is up: messages of other nodes arrive.
+    pub subscribed: bool,
+    /// Whether the last attempt to publish succeeded.
+    pub publishing: bool,
+}
+
+/// Redis could not be reached, or its URL is wrong.
+#[derive(Debug)]
+pub struct Error(String);
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "redis: {}", self.0)
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl Redis {
+    /// Connects to the Redis at `url` (`redis://host:port/db`) with the
+    /// default [`Options`]. Fails when Redis cannot be reached now; once
+    /// connected, an outage is ridden out (see the crate docs).
+    pub async fn connect(url: &str) -> Result<Redis, Error> {
+        Redis::connect_with(url, Options::default()).await
+    }
+
+    /// Connects to the Redis at `url` with `options`.
+    pub async fn connect_with(url: &str, options: Options) -> Result<Redis, Error> {
+        let client = redis::Client::open(url).map_err(|e| Error(e.to_string()))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            .set_number_of_retries(1)
+            .set_min_delay(Duration::from_millis(20))
+            .set_max_delay(Duration::from_millis(200));
+        let conn = tokio::time::timeout(
+            options.timeout * 4,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| Error(format!("no answer from {url}")))?
+        .map_err(|e| Error(e.to_string()))?;
+        let node = uuid::Uuid::new_v4().simple().to_string()[..16].to_owned();
+        let counters = Arc::new(Counters::default());
+        let (publish, queue) = mpsc::channel(options.queue_capacity);
+        let (subscribe, commands) = mpsc::unbounded_channel();
+        let subscriptions = Arc::new(Subscriptions::default());
+        let tasks = vec![
+            tokio::spawn(publish::run(
+                queue,
+                conn.clone(),
+                node.clone(),
+                counters.clone(),
+                options.timeout,
+            )),
+            tokio::spawn(subscribe::run(
+                client,
+                subscriptions.clone(),
+                commands,
+                node.clone(),
+                counters.clone(),
+                options.timeout,
+            )),
+        ];
+        tracing::debug!(node = %node, url, "connected to Redis");
+        Ok(Redis {
+            shared: Arc::new(Shared {
+                options,
+                node,
+                conn,
+                publish,
+                subscriptions,
+                subscribe,
+                counters,
+                tasks,
+            }),
+        })
+    }
+
+    /// A [`rooms::Broker`](sockjs::rooms::Broker) on the pub/sub channel
+    /// `<prefix>:rooms:<name>`: give it to
+    /// [`Rooms::with_broker`](sockjs::Rooms::with_broker). Every node uses
+    /// the same name for the same rooms (a service's path, say); one
+    /// `Rooms` per name per handle, since a handle never delivers its own
+    /// messages back to itself.
+    pub fn broker(&self, name: &str) -> Broker {
+        Broker::new(
+            self.clone(),
+            format!("{}:rooms:{name}", self.shared.options.key_prefix),
+        )
+    }
+
+    /// `Rooms::with_broker(self.broker(name))`: rooms that span the nodes.
+    pub fn rooms(&self, name: &str) -> Rooms {
+        Rooms::with_broker(self.broker(name))
+    }
+
+    /// The session directory of the node answering at `node_url` (its base
+    /// URL as the other nodes reach it, `http://10.0.0.2:8080`): give it to
+    /// `SockJsRouter::directory` when nodes are not behind sticky routing.
+    /// Services may share it. Call within the tokio runtime (it starts the
+    /// task that renews the node's entries).
+    pub fn directory(&self, node_url: impl Into<String>) -> Directory {
+        Directory::new(self.clone(), node_url.into())
+    }
+
+    /// This node's id on the wire (random, new on every start).
+    pub fn node_id(&self) -> &str {
+        &self.shared.node
+    }
+
+    /// What the brokers did so far, and whether they are connected.
+    pub fn stats(&self) -> Stats {
+        let c = &self.shared.counters;
+        Stats {
+            published: c.published.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            received: c.received.load(Ordering::Relaxed),
+            duplicates: c.duplicates.load(Ordering::Relaxed),
+            missed: c.missed.load(Ordering::Relaxed),
+            subscribed: self.shared.subscriptions.is_subscribed(),
+            publishing: c.publishing.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl fmt::Debug for Redis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redis")
+            .field("node", &self.shared.node)
+            .field("stats", &self.stats())
+            .finish()
+    }
+}

@@ -1,0 +1,77 @@
+//! [`Options`]: what a [`Redis`](crate::Redis) handle can be tuned with.
+
+use std::time::Duration;
+
+/// Settings of a [`Redis`](crate::Redis) handle. Every setter consumes and
+/// returns the options.
+///
+/// ```
+/// use std::time::Duration;
+/// use sockjs_redis::Options;
+///
+/// let options = Options::default()
+///     .key_prefix("chat")
+///     .claim_ttl(Duration::from_secs(30));
+/// # let _ = options;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub(crate) key_prefix: String,
+    pub(crate) queue_capacity: usize,
+    pub(crate) claim_ttl: Duration,
+    pub(crate) timeout: Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            key_prefix: "sockjs".into(),
+            queue_capacity: 4096,
+            claim_ttl: Duration::from_secs(15),
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+impl Options {
+    /// What every Redis key and channel name of this crate starts with,
+    /// followed by `:`, so that several applications can share one Redis.
+    /// Default: `sockjs`.
+    #[must_use]
+    pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.key_prefix = prefix.into();
+        self
+    }
+
+    /// How many room messages may wait to be published. Publishing never
+    /// waits: when Redis is slow or unreachable messages queue here, and
+    /// once the queue is full further messages are not sent to the other
+    /// nodes (this node's sessions still get them), counted in
+    /// [`Stats::dropped`](crate::Stats::dropped) and logged. Default: 4096.
+    #[must_use]
+    pub fn queue_capacity(mut self, messages: usize) -> Self {
+        self.queue_capacity = messages.max(1);
+        self
+    }
+
+    /// How long a session directory entry outlives its node. A node renews
+    /// its entries every third of this, so the sessions of a node that
+    /// died are forgotten by the others at most this long after it died.
+    /// Default: 15 s.
+    #[must_use]
+    pub fn claim_ttl(mut self, ttl: Duration) -> Self {
+        self.claim_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
+    /// The longest a request waits for a directory answer (and a
+    /// connection attempt or a command takes) before it is given up and
+    /// the request served by the node that got it. After a failure, the
+    /// directory answers with an error at once for a second, so that an
+    /// outage does not slow every request. Default: 500 ms.
+    #[must_use]
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+}

@@ -1,0 +1,131 @@
+//! The publishing side of the broker: a bounded queue that `publish` fills
+//! without waiting, drained in order by one task that pipelines `PUBLISH`
+//! commands and retries a batch until Redis takes it.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+use tokio::sync::mpsc::{self, error::TrySendError};
+
+use crate::node::Counters;
+use crate::wire::{self, Target};
+
+/// Most messages published in one pipeline.
+const BATCH: usize = 256;
+
+/// Longest pause between two attempts while Redis is unreachable.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+
+/// One room message waiting to be published.
+#[derive(Debug)]
+pub(crate) struct Outgoing {
+    pub(crate) channel: Arc<str>,
+    /// `None`: every session.
+    pub(crate) room: Option<Box<str>>,
+    pub(crate) message: Box<str>,
+}
+
+/// Queues `outgoing` without waiting; when the queue is full it is counted
+/// as dropped (and logged at most once a second).
+pub(crate) fn enqueue(queue: &mpsc::Sender<Outgoing>, counters: &Counters, outgoing: Outgoing) {
+    match queue.try_send(outgoing) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            let dropped = counters.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+            if should_log(&LAST_FULL_WARNING) {
+                tracing::warn!(
+                    dropped,
+                    capacity = queue.max_capacity(),
+                    "Redis publish queue full: room messages reach this node's sessions only"
+                );
+            }
+        }
+        Err(TrySendError::Closed(_)) => {}
+    }
+}
+
+static LAST_FULL_WARNING: AtomicU64 = AtomicU64::new(0);
+
+/// True at most once a second per `last` (milliseconds since the first
+/// call of the process).
+fn should_log(last: &AtomicU64) -> bool {
+    static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let now = START.get_or_init(Instant::now).elapsed().as_millis() as u64 + 1000;
+    let before = last.load(Ordering::Relaxed);
+    now >= before + 1000
+        && last
+            .compare_exchange(before, now, Ordering::Relaxed, Ordering::Relaxed)
+            .is_ok()
+}
+
+/// Drains the queue until every sender is gone: numbers each message on
+/// its channel, publishes batches in order, and retries a batch that
+/// failed (receivers drop the copies a retry may make).
+pub(crate) async fn run(
+    mut queue: mpsc::Receiver<Outgoing>,
+    mut conn: ConnectionManager,
+    node: String,
+    counters: Arc<Counters>,
+    timeout: Duration,
+) {
+    counters.publishing.store(true, Ordering::Relaxed);
+    let mut numbers: HashMap<Arc<str>, u64> = HashMap::new();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut failing_since: Option<Instant> = None;
+    loop {
+        let n = queue.recv_many(&mut batch, BATCH).await;
+        if n == 0 {
+            return;
+        }
+        let mut pipe = redis::pipe();
+        for out in batch.drain(..) {
+            let seq = numbers.entry(out.channel.clone()).or_insert(0);
+            *seq += 1;
+            let target = match &out.room {
+                Some(room) => Target::Room(room),
+                None => Target::All,
+            };
+            pipe.cmd("PUBLISH")
+                .arg(&*out.channel)
+                .arg(wire::encode(&node, *seq, target, &out.message))
+                .ignore();
+        }
+        let mut backoff = Duration::from_millis(20);
+        loop {
+            let result = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
+            let error = match result {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some(format!("no answer within {timeout:?}")),
+            };
+            let Some(error) = error else {
+                counters.published.fetch_add(n as u64, Ordering::Relaxed);
+                counters.publishing.store(true, Ordering::Relaxed);
+                if let Some(since) = failing_since.take() {
+                    tracing::info!(
+                        after = ?since.elapsed(),
+                        "publishing room messages to Redis again"
+                    );
+                }
+                break;
+            };
+            counters.publishing.store(false, Ordering::Relaxed);
+            if failing_since.is_none() {
+                failing_since = Some(Instant::now());
+                tracing::warn!(
+                    %error,
+                    "cannot publish room messages to Redis: queueing them and retrying"
+                );
+            }
+            if queue.is_closed() && queue.is_empty() {
+                // The handle is gone: nobody is left to publish for.
+                return;
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
+        }
+    }
+}
