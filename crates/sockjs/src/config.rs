@@ -179,8 +179,23 @@ impl Config {
     /// Default: [`DEFAULT_SOCKJS_URL`].
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// // The iframe page of old browsers loads the client from the app itself.
-    /// let config = sockjs::Config::default().sockjs_url("/static/sockjs.min.js");
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().sockjs_url("/static/sockjs.min.js"))
+    ///     .into_router::<()>();
+    /// let request = Request::get("/iframe.html").body(Body::empty()).unwrap();
+    /// let page = app.oneshot(request).await.unwrap().into_body().collect().await.unwrap();
+    /// let page = String::from_utf8(page.to_bytes().to_vec()).unwrap();
+    /// assert!(page.contains(r#"<script src="/static/sockjs.min.js"></script>"#));
+    /// # }
     /// ```
     #[must_use]
     pub fn sockjs_url(mut self, url: impl Into<String>) -> Self {
@@ -196,6 +211,30 @@ impl Config {
     /// // Renew streaming responses every 4 KiB, as sockjs-node's tests do.
     /// let config = sockjs::Config::default().response_limit(4096);
     /// ```
+    ///
+    /// At the extreme, each streaming response ends after its first frame:
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().response_limit(1))
+    /// .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr_streaming").body(Body::empty()).unwrap();
+    /// // The body ends (the client would open the next one): `collect` returns.
+    /// let body = app.oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    /// assert!(body.ends_with(b"\no\n"), "a 2 KiB prelude for old browsers, then the open frame");
+    /// # }
+    /// ```
     #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.response_limit = bytes;
@@ -207,9 +246,30 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
     ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
     /// // Beat well before a proxy's 30 s idle timeout.
-    /// let config = sockjs::Config::default().heartbeat_delay(Duration::from_secs(10));
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().heartbeat_delay(Duration::from_secs(10)))
+    /// .into_router::<()>();
+    /// let poll = || Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let body = |r: axum::response::Response| async { r.into_body().collect().await.unwrap().to_bytes() };
+    ///
+    /// assert_eq!(body(app.clone().oneshot(poll()).await.unwrap()).await, "o\n");
+    /// // Nothing to send: the next poll is answered after 10 s (of paused time) with a heartbeat.
+    /// let started = tokio::time::Instant::now();
+    /// assert_eq!(body(app.oneshot(poll()).await.unwrap()).await, "h\n");
+    /// assert_eq!(started.elapsed().as_secs(), 10);
+    /// # }
     /// ```
     #[must_use]
     pub fn heartbeat_delay(mut self, delay: Duration) -> Self {
@@ -222,9 +282,28 @@ impl Config {
     ///
     /// ```
     /// use std::time::Duration;
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
     ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
     /// // Mobile clients on flaky networks: give polling clients longer to come back.
-    /// let config = sockjs::Config::default().disconnect_delay(Duration::from_secs(30));
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().disconnect_delay(Duration::from_secs(30)))
+    /// .into_router::<()>();
+    /// let send = || Request::post("/000/abc/xhr_send").body(Body::from(r#"["hi"]"#)).unwrap();
+    ///
+    /// app.clone().oneshot(Request::post("/000/abc/xhr").body(Body::empty()).unwrap()).await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(29)).await; // the client is away
+    /// assert_eq!(app.clone().oneshot(send()).await.unwrap().status(), StatusCode::NO_CONTENT);
+    /// tokio::time::sleep(Duration::from_secs(31)).await; // away too long: forgotten
+    /// assert_eq!(app.oneshot(send()).await.unwrap().status(), StatusCode::NOT_FOUND);
+    /// # }
     /// ```
     #[must_use]
     pub fn disconnect_delay(mut self, delay: Duration) -> Self {
@@ -294,8 +373,21 @@ impl Config {
     /// reports `cookie_needed: true` in `/info`. Default: off.
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// // Behind a load balancer that sticks sessions on JSESSIONID:
-    /// let config = sockjs::Config::default().jsessionid(true);
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().jsessionid(true))
+    ///     .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(response.headers()["set-cookie"], "JSESSIONID=dummy; path=/");
+    /// # }
     /// ```
     #[must_use]
     pub fn jsessionid(mut self, on: bool) -> Self {
@@ -308,12 +400,24 @@ impl Config {
     /// value, or `None` for no cookie on that response.
     ///
     /// ```
-    /// use axum::http::{HeaderMap, HeaderValue};
+    /// use axum::body::Body;
+    /// use axum::http::{HeaderMap, HeaderValue, Request};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
     ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// // Name the node in the cookie, for a balancer that routes on it.
-    /// let config = sockjs::Config::default().jsessionid_with(|_request: &HeaderMap| {
+    /// let config = Config::default().jsessionid_with(|_request: &HeaderMap| {
     ///     Some(HeaderValue::from_static("JSESSIONID=node-1; path=/; HttpOnly"))
     /// });
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(config)
+    ///     .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(response.headers()["set-cookie"], "JSESSIONID=node-1; path=/; HttpOnly");
+    /// # }
     /// ```
     #[must_use]
     pub fn jsessionid_with<F>(mut self, hook: F) -> Self
@@ -330,13 +434,26 @@ impl Config {
     /// sockjs-node's `disable_cors`. Default: on.
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
     /// use axum::Router;
+    /// use tower::ServiceExt;
     /// use tower_http::cors::CorsLayer;
     ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// let echo = sockjs::SockJsRouter::new(|_session: sockjs::Session| async {})
     ///     .config(sockjs::Config::default().cors(false))
     ///     .into_router();
     /// let app: Router = Router::new().nest("/echo", echo).layer(CorsLayer::permissive());
+    ///
+    /// let info = Request::get("/echo/info").header("origin", "https://app.example");
+    /// let response = app.clone().oneshot(info.body(Body::empty()).unwrap()).await.unwrap();
+    /// // The layer's answer, not the service's echo of the Origin.
+    /// assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    /// let iframe = Request::get("/echo/iframe.html").body(Body::empty()).unwrap();
+    /// assert_eq!(app.oneshot(iframe).await.unwrap().status(), StatusCode::NOT_FOUND);
+    /// # }
     /// ```
     #[must_use]
     pub fn cors(mut self, on: bool) -> Self {
@@ -349,8 +466,23 @@ impl Config {
     /// close the socket with code 1009. Default: 1 MiB.
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// // Chat lines, not file uploads.
-    /// let config = sockjs::Config::default().max_message_size(16 * 1024);
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().max_message_size(16 * 1024))
+    ///     .into_router::<()>();
+    /// let open = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// app.clone().oneshot(open).await.unwrap();
+    /// let upload = format!(r#"["{}"]"#, "x".repeat(20_000));
+    /// let send = Request::post("/000/abc/xhr_send").body(Body::from(upload)).unwrap();
+    /// assert_eq!(app.oneshot(send).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    /// # }
     /// ```
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
@@ -437,8 +569,29 @@ impl Config {
     /// when the service is built.
     ///
     /// ```
-    /// let config = sockjs::Config::default()
-    ///     .allowed_origins(["https://app.example", "https://*.app.example"]);
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().allowed_origins(["https://app.example", "https://*.app.example"]))
+    ///     .into_router::<()>();
+    /// let status = |origin| {
+    ///     let app = app.clone();
+    ///     async move { app.oneshot(req("GET", "/info", Some(origin), "")).await.unwrap().status() }
+    /// };
+    /// assert_eq!(status("https://app.example").await, StatusCode::OK);
+    /// assert_eq!(status("https://eu.app.example").await, StatusCode::OK);
+    /// assert_eq!(status("https://evil.example").await, StatusCode::FORBIDDEN);
+    /// # }
     /// ```
     #[must_use]
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
@@ -459,10 +612,27 @@ impl Config {
     /// Default: no.
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let strict = Config::default().allowed_origins(["https://app.example"]);
     /// // Also serve a sandboxed iframe of the app (its origin is `null`).
-    /// let config = sockjs::Config::default()
-    ///     .allowed_origins(["https://app.example"])
-    ///     .allow_null_origin(true);
+    /// let lenient = strict.clone().allow_null_origin(true);
+    /// for (config, expected) in [(strict, StatusCode::FORBIDDEN), (lenient, StatusCode::OK)] {
+    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    ///     let response = app.oneshot(req("GET", "/info", Some("null"), "")).await.unwrap();
+    ///     assert_eq!(response.status(), expected);
+    /// }
+    /// # }
     /// ```
     #[must_use]
     pub fn allow_null_origin(mut self, allow: bool) -> Self {
@@ -476,10 +646,25 @@ impl Config {
     /// it off to admit browsers of the allowed origins only. Default: yes.
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
     /// // Browsers of app.example only: no command-line clients.
-    /// let config = sockjs::Config::default()
-    ///     .allowed_origins(["https://app.example"])
-    ///     .allow_missing_origin(false);
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().allowed_origins(["https://app.example"]).allow_missing_origin(false))
+    ///     .into_router::<()>();
+    /// let response = app.oneshot(req("GET", "/info", None, "")).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    /// # }
     /// ```
     #[must_use]
     pub fn allow_missing_origin(mut self, allow: bool) -> Self {
@@ -495,10 +680,27 @@ impl Config {
     /// services with nothing to protect. Default: off.
     ///
     /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let strict = Config::default().allowed_origins(["https://app.example"]);
     /// // Public, read-only data for any page, down to IE 7.
-    /// let config = sockjs::Config::default()
-    ///     .allowed_origins(["https://app.example"])
-    ///     .unprotected_transports(true);
+    /// let public = strict.clone().unprotected_transports(true);
+    /// for (config, expected) in [(strict, StatusCode::NOT_FOUND), (public, StatusCode::OK)] {
+    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    ///     let response = app.oneshot(req("GET", "/000/abc/jsonp?c=cb", None, "")).await.unwrap();
+    ///     assert_eq!(response.status(), expected);
+    /// }
+    /// # }
     /// ```
     #[must_use]
     pub fn unprotected_transports(mut self, on: bool) -> Self {
