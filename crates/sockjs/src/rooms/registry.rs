@@ -128,9 +128,25 @@ impl Rooms {
     /// every other node. Returns how many sessions of this node got it.
     ///
     /// ```
-    /// let rooms = sockjs::Rooms::new();
-    /// let reached = rooms.send_all("maintenance at noon");
-    /// println!("told {reached} sessions");
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// // Sessions that joined no room get it too.
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new().nest("/feed", service.into_router());
+    /// let mut connection = Client::in_process(app).open("/feed").await?;
+    ///
+    /// assert_eq!(rooms.send_all("maintenance at noon"), 1);
+    /// assert_eq!(connection.recv().await?, "maintenance at noon");
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn send_all(&self, message: impl Into<String>) -> usize {
         self.send_to(Target::All, message.into())
@@ -166,9 +182,16 @@ impl Rooms {
     ///
     /// ```
     /// use axum::{extract::State, routing::get, Router};
+    /// use http_body_util::BodyExt;
     /// use sockjs::{Rooms, Session, SockJsRouter};
+    /// use tower::ServiceExt;
     ///
-    /// let service = SockJsRouter::new(|_session: Session| async {});
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
     /// let rooms = service.rooms_handle();
     /// let app: Router = Router::new()
     ///     .nest("/chat", service.into_router())
@@ -177,6 +200,13 @@ impl Rooms {
     ///         get(|State(rooms): State<Rooms>| async move { rooms.sessions().to_string() }),
     ///     )
     ///     .with_state(rooms);
+    ///
+    /// let _connection = sockjs_client::Client::in_process(app.clone()).open("/chat").await?;
+    /// let request = axum::http::Request::get("/online").body(axum::body::Body::empty()).unwrap();
+    /// let online = app.oneshot(request).await.unwrap().into_body().collect().await.unwrap();
+    /// assert_eq!(online.to_bytes(), "1");
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn sessions(&self) -> usize {
         self.shared.everyone.len()
