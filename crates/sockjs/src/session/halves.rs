@@ -318,6 +318,37 @@ impl Sender {
     /// }
     /// # let _ = handler;
     /// ```
+    ///
+    /// It resolves when the client goes, too, without a read on the
+    /// [`Receiver`]:
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::Session;
+    /// use sockjs_client::Client;
+    /// use tokio::sync::oneshot;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let (ended, on_end) = oneshot::channel();
+    /// let ended = std::sync::Mutex::new(Some(ended));
+    /// let app: Router = Router::new().nest(
+    ///     "/watch",
+    ///     sockjs::router(move |session: Session| {
+    ///         let ended = ended.lock().unwrap().take();
+    ///         async move {
+    ///             let (tx, _rx) = session.split();
+    ///             tx.closed().await;
+    ///             let _ = ended.map(|ended| ended.send(tx.is_open()));
+    ///         }
+    ///     }),
+    /// );
+    /// let connection = Client::in_process(app).open("/watch").await?;
+    /// connection.close().await;
+    /// assert_eq!(on_end.await, Ok(false), "closed, and no longer open");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn closed(&self) {
         self.core.closed().await
     }
@@ -355,18 +386,34 @@ impl Sender {
     /// Takes the session out of `room`.
     ///
     /// ```
-    /// async fn handler(session: sockjs::Session) {
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
     ///     let (tx, mut rx) = session.split();
     ///     tx.join("news");
     ///     while let Some(command) = rx.recv().await {
     ///         match command.as_str() {
     ///             "mute" => tx.leave("news"),
     ///             "unmute" => tx.join("news"),
-    ///             _ => {}
+    ///             _ => continue,
     ///         }
+    ///         let _ = tx.send(format!("{command}d")).await;
     ///     }
-    /// }
-    /// # let _ = handler;
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new().nest("/news", service.into_router());
+    /// let mut connection = Client::in_process(app).open("/news").await?;
+    ///
+    /// connection.send("mute").await?;
+    /// assert_eq!(connection.recv().await?, "muted");
+    /// assert_eq!(rooms.members("news"), 0);
+    /// assert_eq!(rooms.send("news", "headline"), 0);
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn leave(&self, room: &str) {
         self.core.leave(room);
