@@ -97,12 +97,36 @@ impl fmt::Debug for Client {
 impl Client {
     /// Opens a connection to the SockJS service at `url`
     /// (`http://host[:port]/prefix`) with the default options.
+    ///
+    /// ```no_run
+    /// use sockjs_client::Client;
+    ///
+    /// # async fn demo() -> Result<(), sockjs_client::Error> {
+    /// let mut connection = Client::connect("http://127.0.0.1:8080/echo").await?;
+    /// connection.send("hello").await?;
+    /// println!("echoed: {}", connection.recv().await?);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Connection, Error> {
         Client::new().open(url).await
     }
 
     /// A client over TCP with the default options: every transport in
     /// [`Transport::DEFAULT_ORDER`], a 5 s timeout, no extra headers.
+    ///
+    /// Options are checked when a connection opens, before any request:
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let client = Client::new();
+    /// let refused = client.open("https://example.com/echo").await;
+    /// assert!(matches!(refused, Err(Error::InvalidUrl(_))), "no TLS in this client");
+    /// # }
+    /// ```
     pub fn new() -> Client {
         Client::with_connector(Connector::Tcp)
     }
@@ -166,6 +190,21 @@ impl Client {
 
     /// The transports to try, in order. Default:
     /// [`Transport::DEFAULT_ORDER`] (websocket, xhr-streaming, xhr-polling).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::{Client, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest("/chat", sockjs::router(|_session: sockjs::Session| async {}));
+    /// // No WebSocket: xhr-streaming first, xhr-polling when that fails.
+    /// let client = Client::in_process(app).transports([Transport::XhrStreaming, Transport::XhrPolling]);
+    /// let connection = client.open("/chat").await?;
+    /// assert_eq!(connection.transport(), Transport::XhrStreaming);
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn transports(mut self, transports: impl IntoIterator<Item = Transport>) -> Self {
         self.transports = transports.into_iter().collect();
@@ -173,6 +212,27 @@ impl Client {
     }
 
     /// Uses `transport` only, without fallback.
+    ///
+    /// A transport the server does not serve is then an error of its own:
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Config, SockJsRouter};
+    /// use sockjs_client::{Client, Error, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = SockJsRouter::new(|_session: sockjs::Session| async {})
+    ///     .config(Config::default().disable(sockjs::Transport::WebSocket));
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    ///
+    /// let client = Client::in_process(app);
+    /// let refused = client.clone().transport(Transport::WebSocket).open("/chat").await;
+    /// assert_eq!(refused.unwrap_err(), Error::TransportDisabled(Transport::WebSocket));
+    /// let polling = client.transport(Transport::XhrPolling).open("/chat").await.unwrap();
+    /// assert_eq!(polling.transport(), Transport::XhrPolling);
+    /// # }
+    /// ```
     #[must_use]
     pub fn transport(self, transport: Transport) -> Self {
         self.transports([transport])
@@ -183,6 +243,36 @@ impl Client {
     /// `Origin`, `Cookie`, ... for a server with a handshake hook or an
     /// origin policy. An invalid name or value makes opening fail with
     /// [`Error::InvalidOption`].
+    ///
+    /// ```
+    /// use axum::http::{HeaderMap, StatusCode};
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = SockJsRouter::new(|_session: Session| async {}).handshake(|headers: HeaderMap| async move {
+    ///     match headers.get("authorization") {
+    ///         Some(token) if token == "Bearer s3cret" => Ok(()),
+    ///         _ => Err(StatusCode::UNAUTHORIZED),
+    ///     }
+    /// });
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    /// let client = Client::in_process(app);
+    ///
+    /// assert!(client.clone().header("authorization", "Bearer s3cret").open("/chat").await.is_ok());
+    /// assert!(matches!(
+    ///     client.clone().open("/chat").await,
+    ///     Err(Error::Status { status: StatusCode::UNAUTHORIZED, .. })
+    /// ));
+    /// // A header that cannot be sent is reported when opening.
+    /// assert!(matches!(
+    ///     client.header("bad name", "x").open("/chat").await,
+    ///     Err(Error::InvalidOption(_))
+    /// ));
+    /// # }
+    /// ```
     #[must_use]
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
@@ -207,6 +297,32 @@ impl Client {
     /// Adds a cookie to the `Cookie` header of every request. Cookies the
     /// server sets on a session (`JSESSIONID`) are sent back on its later
     /// requests without this.
+    ///
+    /// ```
+    /// use axum::http::HeaderMap;
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// // The server says back the Cookie header its handshake hook saw.
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let cookies = session.extensions().get::<String>().cloned().unwrap_or_default();
+    ///     let _ = session.sender().send(cookies).await;
+    /// })
+    /// .handshake(|headers: HeaderMap| async move {
+    ///     let cookies = headers.get("cookie").and_then(|v| v.to_str().ok()).unwrap_or("");
+    ///     Ok::<_, std::convert::Infallible>(cookies.to_owned())
+    /// });
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    ///
+    /// let client = Client::in_process(app).cookie("user", "alice").cookie("theme", "dark");
+    /// let mut connection = client.open("/chat").await?;
+    /// assert_eq!(connection.recv().await?, "user=alice; theme=dark");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn cookie(mut self, name: &str, value: &str) -> Self {
         let line = match self.headers.get(COOKIE).and_then(|v| v.to_str().ok()) {
@@ -228,6 +344,20 @@ impl Client {
     /// How long `/info`, and then opening each transport up to the open
     /// frame, may take; also how long a closing WebSocket waits for the
     /// server's answer. Default: 5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::{routing::get, Router};
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // A server that never answers `/info`.
+    /// let app: Router = Router::new().route("/stuck/info", get(std::future::pending::<()>));
+    /// let client = Client::in_process(app).timeout(Duration::from_millis(100));
+    /// assert!(matches!(client.open("/stuck").await, Err(Error::Timeout(_))));
+    /// # }
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
@@ -238,6 +368,28 @@ impl Client {
     /// then uses it). For tests: two connections on one id show the
     /// server's `2010 Another connection still open` on the HTTP
     /// transports. It must be a path segment without a dot.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::{Client, Error, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    /// let client = Client::in_process(app).transport(Transport::XhrStreaming).session_id("abc");
+    ///
+    /// let _first = client.open("/chat").await.unwrap();
+    /// assert_eq!(
+    ///     client.open("/chat").await.unwrap_err(),
+    ///     Error::Closed { code: 2010, reason: "Another connection still open".into() }
+    /// );
+    /// # }
+    /// ```
     #[must_use]
     pub fn session_id(mut self, id: impl Into<String>) -> Self {
         self.session_id = Some(id.into());
@@ -246,6 +398,24 @@ impl Client {
 
     /// Opens a connection to the SockJS service at `url`; see the type's
     /// docs for how.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use axum::Router;
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app: Router = Router::new().nest("/echo", sockjs::router(|_session: sockjs::Session| async {}));
+    /// let client = Client::in_process(app);
+    /// assert!(client.open("/echo").await.is_ok());
+    /// // No service there: `GET /nowhere/info` is a 404.
+    /// assert!(matches!(
+    ///     client.open("/nowhere").await,
+    ///     Err(Error::Status { status: StatusCode::NOT_FOUND, .. })
+    /// ));
+    /// # }
+    /// ```
     pub async fn open(&self, url: &str) -> Result<Connection, Error> {
         if let Some(why) = &self.invalid {
             return Err(Error::InvalidOption(why.clone()));

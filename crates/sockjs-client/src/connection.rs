@@ -61,31 +61,158 @@ impl Connection {
     }
 
     /// The transport the connection runs on.
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// // The first transport of the default order that opens.
+    /// let connection = Client::in_process(app).open("/echo").await?;
+    /// assert_eq!(connection.transport(), Transport::WebSocket);
+    /// assert_eq!(connection.transport().to_string(), "websocket");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transport(&self) -> Transport {
         self.sender.transport()
     }
 
     /// Queues a message; see [`Sender::send`].
+    ///
+    /// ```
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// let mut connection = Client::in_process(app).open("/echo").await?;
+    /// connection.send("one").await?;
+    /// connection.send(String::from("two")).await?;
+    /// assert_eq!(connection.recv().await?, "one");
+    /// assert_eq!(connection.recv().await?, "two");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(&self, message: impl Into<String>) -> Result<(), Error> {
         self.sender.send(message).await
     }
 
     /// The next message; see [`Receiver::recv`].
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app: Router = Router::new().nest(
+    ///     "/news",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let tx = session.sender();
+    ///         let _ = tx.send("first").await;
+    ///         let _ = tx.send("second").await;
+    ///         tx.close(3000, "That is all");
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/news").await.unwrap();
+    /// assert_eq!(connection.recv().await.unwrap(), "first");
+    /// assert_eq!(connection.recv().await.unwrap(), "second");
+    /// let end = Error::Closed { code: 3000, reason: "That is all".into() };
+    /// assert_eq!(connection.recv().await, Err(end.clone()));
+    /// assert_eq!(connection.recv().await, Err(end), "the same error on every call");
+    /// # }
+    /// ```
     pub async fn recv(&mut self) -> Result<String, Error> {
         self.receiver.recv().await
     }
 
     /// Closes the connection; see [`Sender::close`].
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// let mut connection = Client::in_process(app).open("/echo").await?;
+    /// connection.close().await;
+    /// assert_eq!(connection.recv().await, Err(Error::ClosedByClient));
+    /// assert_eq!(connection.send("late").await, Err(Error::ClosedByClient));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn close(&self) {
         self.sender.close().await
     }
 
     /// Whether the connection is still open (neither closed nor ended).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/bye",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         session.sender().close(3000, "Go away!");
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/bye").await?;
+    /// let _ = connection.recv().await; // the close frame
+    /// assert!(!connection.is_open());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_open(&self) -> bool {
         self.sender.is_open()
     }
 
     /// The two halves, to send and receive from different tasks.
+    ///
+    /// ```
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// let (tx, mut rx) = Client::in_process(app).open("/echo").await?.split();
+    /// let writer = tokio::spawn(async move {
+    ///     for n in 0..3 {
+    ///         tx.send(n.to_string()).await?;
+    ///     }
+    ///     Ok::<_, sockjs_client::Error>(())
+    /// });
+    /// for n in 0..3 {
+    ///     assert_eq!(rx.recv().await?, n.to_string());
+    /// }
+    /// writer.await.unwrap()?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
     }
@@ -125,6 +252,29 @@ impl Sink<String> for Connection {
 /// are waiting (one `xhr_send` body or WebSocket message carries them
 /// all). As a `Sink`, flushing means the messages were handed to the
 /// connection's task, and closing the sink closes the connection.
+///
+/// ```
+/// use futures_util::SinkExt;
+/// use sockjs_client::Client;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+/// #     let (tx, mut rx) = session.split();
+/// #     while let Some(message) = rx.recv().await {
+/// #         let _ = tx.send(message).await;
+/// #     }
+/// # }));
+/// let (tx, mut rx) = Client::in_process(app).open("/echo").await?.split();
+/// // Clones share the connection; as a Sink, a sender takes Strings.
+/// let mut sink = tx.clone();
+/// sink.send("from the sink".to_string()).await?;
+/// tx.send("from the clone").await?;
+/// assert_eq!(rx.recv().await?, "from the sink");
+/// assert_eq!(rx.recv().await?, "from the clone");
+/// # Ok(())
+/// # }
+/// ```
 pub struct Sender {
     commands: mpsc::Sender<Command>,
     sink: PollSender<Command>,
@@ -144,6 +294,25 @@ impl Sender {
     }
 
     /// The transport the connection runs on.
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// let client = Client::in_process(app).transport(Transport::XhrPolling);
+    /// let (tx, rx) = client.open("/echo").await?.split();
+    /// assert_eq!(tx.transport(), Transport::XhrPolling);
+    /// assert_eq!(rx.transport(), Transport::XhrPolling);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transport(&self) -> Transport {
         self.shared.transport
     }
@@ -152,6 +321,30 @@ impl Sender {
     /// already queued (the server or the network is slow). Fails with
     /// the error that ended the connection once it is over, or with
     /// [`Error::ClosedByClient`] once [`close`](Self::close) was called.
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Error, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// // Over xhr-polling, the three go out in one `xhr_send` when they queue up.
+    /// let client = Client::in_process(app).transport(Transport::XhrPolling);
+    /// let (tx, mut rx) = client.open("/echo").await?.split();
+    /// for message in ["a", "b", "c"] {
+    ///     tx.send(message).await?;
+    /// }
+    /// assert_eq!(rx.recv().await?, "a");
+    /// assert_eq!(rx.recv().await?, "b");
+    /// assert_eq!(rx.recv().await?, "c");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(&self, message: impl Into<String>) -> Result<(), Error> {
         if let Some(refusal) = self.shared.refuses_sends() {
             return Err(refusal);
@@ -169,11 +362,61 @@ impl Sender {
     /// sockjs-client does, and the server ends the session as interrupted
     /// or, between two polls, after its `disconnect_delay`. Does nothing
     /// more when the connection is already over.
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Error};
+    /// use tokio::sync::mpsc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// // The server hands what it receives to the test.
+    /// let (got, mut server_got) = mpsc::unbounded_channel();
+    /// let app: axum::Router = axum::Router::new().nest(
+    ///     "/log",
+    ///     sockjs::router(move |session: sockjs::Session| {
+    ///         let got = got.clone();
+    ///         async move {
+    ///             let (_tx, mut rx) = session.split();
+    ///             while let Some(message) = rx.recv().await {
+    ///                 let _ = got.send(message);
+    ///             }
+    ///         }
+    ///     }),
+    /// );
+    /// let (tx, mut rx) = Client::in_process(app).open("/log").await?.split();
+    /// tx.send("last words").await?;
+    /// tx.close().await;
+    /// // Queued before the close, so sent; then this side's end.
+    /// assert_eq!(server_got.recv().await.as_deref(), Some("last words"));
+    /// assert_eq!(rx.recv().await, Err(Error::ClosedByClient));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn close(&self) {
         close(self.commands.clone(), self.shared.clone()).await
     }
 
     /// Whether the connection is still open (neither closed nor ended).
+    ///
+    /// ```
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// let (tx, _rx) = Client::in_process(app).open("/echo").await?.split();
+    /// let other = tx.clone();
+    /// assert!(other.is_open());
+    /// tx.close().await;
+    /// assert!(!other.is_open(), "one connection for every clone");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn is_open(&self) -> bool {
         self.shared.refuses_sends().is_none()
     }
@@ -253,6 +496,36 @@ impl Sink<String> for Sender {
 /// As a [`Stream`] it yields `Ok(message)`s, then, unless this side closed
 /// the connection, one `Err` saying how it ended (for example
 /// [`Error::Closed`] with the server's code and reason), then ends.
+///
+/// ```
+/// use axum::Router;
+/// use futures_util::StreamExt;
+/// use sockjs_client::{Client, Error};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app: Router = Router::new().nest(
+///     "/count",
+///     sockjs::router(|session: sockjs::Session| async move {
+///         for n in 1..=3 {
+///             let _ = session.sender().send(n.to_string()).await;
+///         }
+///         session.sender().close(3000, "Done");
+///     }),
+/// );
+/// let (_tx, rx) = Client::in_process(app).open("/count").await.unwrap().split();
+/// let items: Vec<Result<String, Error>> = rx.collect().await;
+/// assert_eq!(
+///     items,
+///     [
+///         Ok("1".into()),
+///         Ok("2".into()),
+///         Ok("3".into()),
+///         Err(Error::Closed { code: 3000, reason: "Done".into() }),
+///     ]
+/// );
+/// # }
+/// ```
 pub struct Receiver {
     incoming: mpsc::Receiver<String>,
     shared: Arc<Shared>,
@@ -262,6 +535,19 @@ pub struct Receiver {
 
 impl Receiver {
     /// The transport the connection runs on.
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|_session: sockjs::Session| async {}));
+    /// let client = Client::in_process(app).transport(Transport::XhrStreaming);
+    /// let (_tx, rx) = client.open("/echo").await?.split();
+    /// assert_eq!(rx.transport(), Transport::XhrStreaming);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transport(&self) -> Transport {
         self.shared.transport
     }
@@ -269,6 +555,26 @@ impl Receiver {
     /// The next message. Once the connection is over, the error that ended
     /// it, on every call: [`Error::Closed`] when the server closed the
     /// session, [`Error::ClosedByClient`] after [`Sender::close`], ...
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// # let app: axum::Router = axum::Router::new().nest("/echo", sockjs::router(|session: sockjs::Session| async move {
+    /// #     let (tx, mut rx) = session.split();
+    /// #     while let Some(message) = rx.recv().await {
+    /// #         let _ = tx.send(message).await;
+    /// #     }
+    /// # }));
+    /// let (tx, mut rx) = Client::in_process(app).open("/echo").await?.split();
+    /// tx.send("ping").await?;
+    /// assert_eq!(rx.recv().await?, "ping");
+    /// tx.close().await;
+    /// assert_eq!(rx.recv().await, Err(Error::ClosedByClient));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn recv(&mut self) -> Result<String, Error> {
         match self.incoming.recv().await {
             Some(message) => Ok(message),

@@ -17,6 +17,27 @@ use std::fmt;
 
 /// One frame from the server, without its transport framing (the `\n` of
 /// xhr, the WebSocket message).
+///
+/// ```
+/// use sockjs_client::protocol::{decode, Frame};
+///
+/// // What a transport does with each frame it reads.
+/// fn handle(frame: &str, inbox: &mut Vec<String>) -> Option<(u16, String)> {
+///     match decode(frame).ok()? {
+///         Frame::Open | Frame::Heartbeat => None,
+///         Frame::Messages(messages) => {
+///             inbox.extend(messages);
+///             None
+///         }
+///         Frame::Close { code, reason } => Some((code, reason)),
+///     }
+/// }
+/// let mut inbox = Vec::new();
+/// assert_eq!(handle("o", &mut inbox), None);
+/// assert_eq!(handle(r#"a["x","y"]"#, &mut inbox), None);
+/// assert_eq!(handle(r#"c[1000,"Normal closure"]"#, &mut inbox), Some((1000, "Normal closure".into())));
+/// assert_eq!(inbox, ["x", "y"]);
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Frame {
     /// `o`: the session is open.
@@ -35,6 +56,14 @@ pub enum Frame {
 }
 
 /// A frame that is not SockJS; the text says what was wrong.
+///
+/// ```
+/// use sockjs_client::protocol::decode;
+///
+/// let error = decode("hello").unwrap_err();
+/// assert_eq!(error.to_string(), r#"not a SockJS frame: "hello""#);
+/// assert!(decode("a[1]").unwrap_err().to_string().starts_with("bad message frame"));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecodeError(String);
 
@@ -52,6 +81,17 @@ impl std::error::Error for DecodeError {}
 /// JSON string escapes are decoded in full, surrogate pairs included. A
 /// lone surrogate escape (which a JavaScript server can send but no Rust
 /// string can hold) becomes U+FFFD, as a browser would render it.
+///
+/// ```
+/// use sockjs_client::protocol::{decode, Frame};
+///
+/// assert_eq!(decode("o"), Ok(Frame::Open));
+/// assert_eq!(decode("h"), Ok(Frame::Heartbeat));
+/// assert_eq!(decode(r#"a["caf\u00e9"]"#), Ok(Frame::Messages(vec!["café".into()])));
+/// // A lone surrogate, as sockjs-node may send it:
+/// assert_eq!(decode(r#"a["\ud800!"]"#), Ok(Frame::Messages(vec!["\u{fffd}!".into()])));
+/// assert!(decode("oh").is_err());
+/// ```
 pub fn decode(frame: &str) -> Result<Frame, DecodeError> {
     let bad = |what: &str, e: &dyn fmt::Display| DecodeError(format!("{what} {frame:?}: {e}"));
     match frame.as_bytes().first() {
@@ -118,6 +158,13 @@ fn replace_lone_surrogates(json: &str) -> Option<String> {
 
 /// The body of a send (`xhr_send`) or a WebSocket message: the messages as
 /// a JSON array of strings.
+///
+/// ```
+/// use sockjs_client::protocol::encode_messages;
+///
+/// assert_eq!(encode_messages(&["hi", "line\nbreak"]), r#"["hi","line\nbreak"]"#);
+/// assert_eq!(encode_messages::<&str>(&[]), "[]");
+/// ```
 pub fn encode_messages<S: AsRef<str>>(messages: &[S]) -> String {
     let mut out =
         String::with_capacity(2 + messages.iter().map(|m| m.as_ref().len() + 3).sum::<usize>());

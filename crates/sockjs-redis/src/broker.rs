@@ -57,6 +57,17 @@ impl Broker {
     }
 
     /// The Redis channel this broker publishes and listens on.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// use sockjs_redis::{Options, Redis};
+    ///
+    /// let redis = Redis::connect_with("redis://127.0.0.1:6379/", Options::default().key_prefix("shop")).await?;
+    /// // `redis-cli subscribe shop:rooms:/chat` shows this service's room traffic.
+    /// assert_eq!(redis.broker("/chat").channel(), "shop:rooms:/chat");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn channel(&self) -> &str {
         &self.channel
     }

@@ -158,11 +158,42 @@ impl Directory {
     }
 
     /// This node's base URL, as entries name it.
+    ///
+    /// A trailing `/` is dropped, so that every node names itself alike:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// let directory = redis.directory("http://10.0.0.2:8080/");
+    /// assert_eq!(directory.node_url(), "http://10.0.0.2:8080");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn node_url(&self) -> &str {
         &self.inner.me
     }
 
     /// How many sessions this node holds in the directory.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use sockjs::SockJsRouter;
+    ///
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// let directory = redis.directory("http://10.0.0.2:8080");
+    /// let chat = SockJsRouter::new(|_session: sockjs::Session| async {}).directory(directory.clone());
+    /// # let _ = chat;
+    /// // A gauge of the HTTP sessions this node holds (WebSockets are not entered).
+    /// tokio::spawn(async move {
+    ///     loop {
+    ///         println!("sessions held: {}", directory.claims());
+    ///         tokio::time::sleep(Duration::from_secs(10)).await;
+    ///     }
+    /// });
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn claims(&self) -> usize {
         self.inner.claims.lock().expect("claims lock").len()
     }

@@ -74,6 +74,26 @@ pub(crate) struct Counters {
 }
 
 /// What a [`Redis`] handle's brokers did so far ([`Redis::stats`]).
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// # async fn run() -> Result<(), sockjs_redis::Error> {
+/// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+/// let _rooms = redis.rooms("/chat");
+/// // A health check: warn when this node is cut off from the others.
+/// loop {
+///     let stats = redis.stats();
+///     if !stats.subscribed || !stats.publishing {
+///         eprintln!("Redis unreachable; {} room messages not published", stats.dropped);
+///     }
+///     if stats.missed > 0 {
+///         eprintln!("{} messages of other nodes lost so far", stats.missed);
+///     }
+///     tokio::time::sleep(Duration::from_secs(5)).await;
+/// }
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Stats {
@@ -97,6 +117,15 @@ pub struct Stats {
 }
 
 /// Redis could not be reached, or its URL is wrong.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Not a Redis URL: refused before any connection is tried.
+/// let error = sockjs_redis::Redis::connect("http://127.0.0.1:6379/").await.unwrap_err();
+/// assert!(error.to_string().starts_with("redis: "));
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Error(String);
 
@@ -112,11 +141,38 @@ impl Redis {
     /// Connects to the Redis at `url` (`redis://host:port/db`) with the
     /// default [`Options`]. Fails when Redis cannot be reached now; once
     /// connected, an outage is ridden out (see the crate docs).
+    ///
+    /// ```no_run
+    /// # #[tokio::main]
+    /// # async fn main() {
+    /// let redis = match sockjs_redis::Redis::connect("redis://127.0.0.1:6379/0").await {
+    ///     Ok(redis) => redis,
+    ///     Err(error) => {
+    ///         eprintln!("{error}");
+    ///         std::process::exit(1);
+    ///     }
+    /// };
+    /// println!("node {} connected", redis.node_id());
+    /// # }
+    /// ```
     pub async fn connect(url: &str) -> Result<Redis, Error> {
         Redis::connect_with(url, Options::default()).await
     }
 
     /// Connects to the Redis at `url` with `options`.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use sockjs_redis::{Options, Redis};
+    ///
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// // Two applications on one Redis, each under its own prefix.
+    /// let options = Options::default().key_prefix("billing").timeout(Duration::from_millis(200));
+    /// let redis = Redis::connect_with("redis://10.0.0.9:6379/", options).await?;
+    /// # let _ = redis;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn connect_with(url: &str, options: Options) -> Result<Redis, Error> {
         let client = redis::Client::open(url).map_err(|e| Error(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
@@ -175,6 +231,19 @@ impl Redis {
     /// the same name for the same rooms (a service's path, say); one
     /// `Rooms` per name per handle, since a handle never delivers its own
     /// messages back to itself.
+    ///
+    /// ```no_run
+    /// use sockjs::{Rooms, SockJsRouter};
+    ///
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// let broker = redis.broker("/chat");
+    /// assert_eq!(broker.channel(), "sockjs:rooms:/chat");
+    /// let chat = SockJsRouter::new(|_session: sockjs::Session| async {}).rooms(Rooms::with_broker(broker));
+    /// # let _ = chat;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn broker(&self, name: &str) -> Broker {
         Broker::new(
             self.clone(),
@@ -183,6 +252,22 @@ impl Redis {
     }
 
     /// `Rooms::with_broker(self.broker(name))`: rooms that span the nodes.
+    ///
+    /// ```no_run
+    /// use sockjs::SockJsRouter;
+    ///
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// // One Rooms shared by two services: the same name on every node.
+    /// let rooms = redis.rooms("app");
+    /// let chat = SockJsRouter::new(|_session: sockjs::Session| async {}).rooms(rooms.clone());
+    /// let feed = SockJsRouter::new(|_session: sockjs::Session| async {}).rooms(rooms.clone());
+    /// # let _ = (chat, feed);
+    /// // Reaches "news" members here and on every other node.
+    /// rooms.send("news", "release 2.0 is out");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn rooms(&self, name: &str) -> Rooms {
         Rooms::with_broker(self.broker(name))
     }
@@ -192,16 +277,58 @@ impl Redis {
     /// `SockJsRouter::directory` when nodes are not behind sticky routing.
     /// Services may share it. Call within the tokio runtime (it starts the
     /// task that renews the node's entries).
+    ///
+    /// ```no_run
+    /// use sockjs::SockJsRouter;
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// // Each node is told its own URL, as the other nodes reach it.
+    /// let me = std::env::var("NODE_URL")?; // "http://10.0.0.2:8080"
+    /// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// let directory = redis.directory(me);
+    /// let chat = SockJsRouter::new(|_session: sockjs::Session| async {})
+    ///     .directory(directory.clone())
+    ///     .into_router();
+    /// let feed = SockJsRouter::new(|_session: sockjs::Session| async {})
+    ///     .directory(directory)
+    ///     .into_router();
+    /// let app: axum::Router = axum::Router::new().nest("/chat", chat).nest("/feed", feed);
+    /// axum::serve(tokio::net::TcpListener::bind("0.0.0.0:8080").await?, app).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn directory(&self, node_url: impl Into<String>) -> Directory {
         Directory::new(self.clone(), node_url.into())
     }
 
     /// This node's id on the wire (random, new on every start).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let a = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// let b = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// assert_ne!(a.node_id(), b.node_id(), "two handles are two nodes");
+    /// assert_eq!(a.clone().node_id(), a.node_id());
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn node_id(&self) -> &str {
         &self.shared.node
     }
 
     /// What the brokers did so far, and whether they are connected.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
+    /// let rooms = redis.rooms("/chat");
+    /// rooms.send_all("hello");
+    /// // Published by a task, soon after.
+    /// tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    /// assert_eq!(redis.stats().published, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn stats(&self) -> Stats {
         let c = &self.shared.counters;
         Stats {

@@ -37,6 +37,16 @@ impl Options {
     /// What every Redis key and channel name of this crate starts with,
     /// followed by `:`, so that several applications can share one Redis.
     /// Default: `sockjs`.
+    ///
+    /// ```no_run
+    /// use sockjs_redis::{Options, Redis};
+    ///
+    /// # async fn run() -> Result<(), sockjs_redis::Error> {
+    /// let redis = Redis::connect_with("redis://127.0.0.1:6379/", Options::default().key_prefix("staging")).await?;
+    /// assert_eq!(redis.broker("/chat").channel(), "staging:rooms:/chat");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
@@ -48,6 +58,16 @@ impl Options {
     /// once the queue is full further messages are not sent to the other
     /// nodes (this node's sessions still get them), counted in
     /// [`Stats::dropped`](crate::Stats::dropped) and logged. Default: 4096.
+    ///
+    /// ```
+    /// use sockjs_redis::Options;
+    ///
+    /// // Bursts of up to 100 000 broadcasts ride out a Redis hiccup.
+    /// let options = Options::default().queue_capacity(100_000);
+    /// # let _ = options;
+    /// // A queue holds one message at least.
+    /// assert!(format!("{:?}", Options::default().queue_capacity(0)).contains("queue_capacity: 1,"));
+    /// ```
     #[must_use]
     pub fn queue_capacity(mut self, messages: usize) -> Self {
         self.queue_capacity = messages.max(1);
@@ -58,6 +78,18 @@ impl Options {
     /// its entries every third of this, so the sessions of a node that
     /// died are forgotten by the others at most this long after it died.
     /// Default: 15 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sockjs_redis::Options;
+    ///
+    /// // A dead node's sessions are forgotten within 6 s; entries renewed every 2 s.
+    /// let options = Options::default().claim_ttl(Duration::from_secs(6));
+    /// # let _ = options;
+    /// // 30 ms at least.
+    /// let floor = Options::default().claim_ttl(Duration::ZERO);
+    /// assert!(format!("{floor:?}").contains("claim_ttl: 30ms"));
+    /// ```
     #[must_use]
     pub fn claim_ttl(mut self, ttl: Duration) -> Self {
         self.claim_ttl = ttl.max(Duration::from_millis(30));
@@ -69,6 +101,15 @@ impl Options {
     /// the request served by the node that got it. After a failure, the
     /// directory answers with an error at once for a second, so that an
     /// outage does not slow every request. Default: 500 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sockjs_redis::Options;
+    ///
+    /// // Redis on the same host: give up on it sooner.
+    /// let options = Options::default().timeout(Duration::from_millis(50));
+    /// assert!(format!("{options:?}").contains("timeout: 50ms"));
+    /// ```
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));

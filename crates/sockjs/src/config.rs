@@ -22,15 +22,44 @@ use crate::origin::{OriginPattern, OriginPolicy};
 use crate::transport::Transport;
 
 /// The sockjs-client 1.x bundle on a public CDN, the default iframe client.
+///
+/// ```
+/// use sockjs::{Config, DEFAULT_SOCKJS_URL};
+///
+/// assert!(DEFAULT_SOCKJS_URL.starts_with("https://"));
+/// // Serve your own copy instead, for pages that may not load from a CDN:
+/// let config = Config::default().sockjs_url("/static/sockjs.min.js");
+/// ```
 pub const DEFAULT_SOCKJS_URL: &str =
     "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js";
 
 /// A hook deciding the `Set-Cookie` value of session-transport responses
 /// from the request headers (see [`Config::jsessionid_with`]).
+///
+/// ```
+/// use std::sync::Arc;
+/// use axum::http::{HeaderMap, HeaderValue};
+/// use sockjs::JsessionidHook;
+///
+/// let hook: JsessionidHook =
+///     Arc::new(|_: &HeaderMap| Some(HeaderValue::from_static("JSESSIONID=node-1; path=/")));
+/// assert_eq!(hook(&HeaderMap::new()).unwrap(), "JSESSIONID=node-1; path=/");
+/// ```
 pub type JsessionidHook = Arc<dyn Fn(&HeaderMap) -> Option<HeaderValue> + Send + Sync>;
 
 /// What a [`Sender`](crate::Sender) does when the session's outgoing queue
 /// is full because the client does not read fast enough.
+///
+/// ```
+/// use sockjs::{Config, QueueFullPolicy};
+///
+/// // A ticker that must not fall behind: drop clients that cannot keep up
+/// // instead of waiting for them.
+/// let config = Config::default()
+///     .queue_capacity(256)
+///     .queue_full(QueueFullPolicy::Close);
+/// assert_eq!(QueueFullPolicy::default(), QueueFullPolicy::Wait);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum QueueFullPolicy {
@@ -44,6 +73,23 @@ pub enum QueueFullPolicy {
 }
 
 /// Options of one SockJS service. Setters consume and return `self`.
+///
+/// ```
+/// use std::time::Duration;
+/// use sockjs::{Config, Session, SockJsRouter, Transport};
+///
+/// let config = Config::default()
+///     .heartbeat_delay(Duration::from_secs(10))
+///     .disable(Transport::JsonpPolling)
+///     .max_message_size(64 * 1024);
+/// assert!(config.is_enabled(Transport::XhrStreaming));
+///
+/// let chat: axum::Router = SockJsRouter::new(|session: Session| async move {
+///     let (_tx, _rx) = session.split();
+/// })
+/// .config(config)
+/// .into_router();
+/// ```
 #[derive(Clone)]
 pub struct Config {
     pub(crate) sockjs_url: String,
@@ -131,6 +177,26 @@ impl Config {
     /// URL of the sockjs-client script the iframe page loads (sockjs-node's
     /// `sockjs_url`). Must be absolute (`http...`) or start with `/`.
     /// Default: [`DEFAULT_SOCKJS_URL`].
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // The iframe page of old browsers loads the client from the app itself.
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().sockjs_url("/static/sockjs.min.js"))
+    ///     .into_router::<()>();
+    /// let request = Request::get("/iframe.html").body(Body::empty()).unwrap();
+    /// let page = app.oneshot(request).await.unwrap().into_body().collect().await.unwrap();
+    /// let page = String::from_utf8(page.to_bytes().to_vec()).unwrap();
+    /// assert!(page.contains(r#"<script src="/static/sockjs.min.js"></script>"#));
+    /// # }
+    /// ```
     #[must_use]
     pub fn sockjs_url(mut self, url: impl Into<String>) -> Self {
         self.sockjs_url = url.into();
@@ -140,6 +206,35 @@ impl Config {
     /// Bytes a streaming response (xhr_streaming, eventsource, htmlfile)
     /// carries before it is ended so the client opens a fresh one, which
     /// lets browsers free the memory of long responses. Default: 128 KiB.
+    ///
+    /// ```
+    /// // Renew streaming responses every 4 KiB, as sockjs-node's tests do.
+    /// let config = sockjs::Config::default().response_limit(4096);
+    /// ```
+    ///
+    /// At the extreme, each streaming response ends after its first frame:
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().response_limit(1))
+    /// .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr_streaming").body(Body::empty()).unwrap();
+    /// // The body ends (the client would open the next one): `collect` returns.
+    /// let body = app.oneshot(request).await.unwrap().into_body().collect().await.unwrap().to_bytes();
+    /// assert!(body.ends_with(b"\no\n"), "a 2 KiB prelude for old browsers, then the open frame");
+    /// # }
+    /// ```
     #[must_use]
     pub fn response_limit(mut self, bytes: usize) -> Self {
         self.response_limit = bytes;
@@ -148,6 +243,34 @@ impl Config {
 
     /// Idle time after which a heartbeat frame is sent to an attached
     /// receiver. Default: 25 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // Beat well before a proxy's 30 s idle timeout.
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().heartbeat_delay(Duration::from_secs(10)))
+    /// .into_router::<()>();
+    /// let poll = || Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let body = |r: axum::response::Response| async { r.into_body().collect().await.unwrap().to_bytes() };
+    ///
+    /// assert_eq!(body(app.clone().oneshot(poll()).await.unwrap()).await, "o\n");
+    /// // Nothing to send: the next poll is answered after 10 s (of paused time) with a heartbeat.
+    /// let started = tokio::time::Instant::now();
+    /// assert_eq!(body(app.oneshot(poll()).await.unwrap()).await, "h\n");
+    /// assert_eq!(started.elapsed().as_secs(), 10);
+    /// # }
+    /// ```
     #[must_use]
     pub fn heartbeat_delay(mut self, delay: Duration) -> Self {
         self.heartbeat_delay = delay;
@@ -156,6 +279,32 @@ impl Config {
 
     /// How long a session without a receiving connection is kept before it
     /// is closed and forgotten. Default: 5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // Mobile clients on flaky networks: give polling clients longer to come back.
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().disconnect_delay(Duration::from_secs(30)))
+    /// .into_router::<()>();
+    /// let send = || Request::post("/000/abc/xhr_send").body(Body::from(r#"["hi"]"#)).unwrap();
+    ///
+    /// app.clone().oneshot(Request::post("/000/abc/xhr").body(Body::empty()).unwrap()).await.unwrap();
+    /// tokio::time::sleep(Duration::from_secs(29)).await; // the client is away
+    /// assert_eq!(app.clone().oneshot(send()).await.unwrap().status(), StatusCode::NO_CONTENT);
+    /// tokio::time::sleep(Duration::from_secs(31)).await; // away too long: forgotten
+    /// assert_eq!(app.oneshot(send()).await.unwrap().status(), StatusCode::NOT_FOUND);
+    /// # }
+    /// ```
     #[must_use]
     pub fn disconnect_delay(mut self, delay: Duration) -> Self {
         self.disconnect_delay = delay;
@@ -165,6 +314,26 @@ impl Config {
     /// Turns one transport off: its URLs answer 404 (sockjs-node's
     /// `websocket: false` is `.disable(Transport::WebSocket)
     /// .disable(Transport::RawWebSocket)`). Default: all enabled.
+    ///
+    /// Clients then fall back to the next transport:
+    ///
+    /// ```
+    /// use sockjs::{Config, Session, SockJsRouter, Transport};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let _ = session.sender().send("hi").await;
+    /// })
+    /// .config(Config::default().disable(Transport::WebSocket));
+    /// let app: axum::Router = axum::Router::new().nest("/news", service.into_router());
+    ///
+    /// let connection = Client::in_process(app).open("/news").await?;
+    /// assert_eq!(connection.transport().name(), "xhr-streaming");
+    /// # Ok(())
+    /// # }
+    /// ```
     #[must_use]
     pub fn disable(mut self, transport: Transport) -> Self {
         self.enabled &= !transport.bit();
@@ -172,6 +341,14 @@ impl Config {
     }
 
     /// Turns one transport back on.
+    ///
+    /// ```
+    /// use sockjs::{Config, Transport};
+    ///
+    /// let base = Config::default().disable(Transport::WebSocket);
+    /// let config = base.clone().enable(Transport::WebSocket);
+    /// assert!(config.is_enabled(Transport::WebSocket));
+    /// ```
     #[must_use]
     pub fn enable(mut self, transport: Transport) -> Self {
         self.enabled |= transport.bit();
@@ -179,6 +356,14 @@ impl Config {
     }
 
     /// Whether `transport` is served.
+    ///
+    /// ```
+    /// use sockjs::{Config, Transport};
+    ///
+    /// let config = Config::default().disable(Transport::HtmlFile);
+    /// assert!(!config.is_enabled(Transport::HtmlFile));
+    /// assert!(config.is_enabled(Transport::EventSource));
+    /// ```
     pub fn is_enabled(&self, transport: Transport) -> bool {
         self.enabled & transport.bit() != 0
     }
@@ -186,6 +371,24 @@ impl Config {
     /// Sets `JSESSIONID=<cookie or dummy>; path=/` on session-transport
     /// responses (for load balancers that stick on that cookie) and
     /// reports `cookie_needed: true` in `/info`. Default: off.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Behind a load balancer that sticks sessions on JSESSIONID:
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().jsessionid(true))
+    ///     .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(response.headers()["set-cookie"], "JSESSIONID=dummy; path=/");
+    /// # }
+    /// ```
     #[must_use]
     pub fn jsessionid(mut self, on: bool) -> Self {
         self.jsessionid = on.then(|| -> JsessionidHook { Arc::new(default_jsessionid) });
@@ -195,6 +398,27 @@ impl Config {
     /// Like [`jsessionid(true)`](Self::jsessionid), with your own rule: the
     /// hook gets the request headers and returns the whole `Set-Cookie`
     /// value, or `None` for no cookie on that response.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{HeaderMap, HeaderValue, Request};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Name the node in the cookie, for a balancer that routes on it.
+    /// let config = Config::default().jsessionid_with(|_request: &HeaderMap| {
+    ///     Some(HeaderValue::from_static("JSESSIONID=node-1; path=/; HttpOnly"))
+    /// });
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(config)
+    ///     .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(response.headers()["set-cookie"], "JSESSIONID=node-1; path=/; HttpOnly");
+    /// # }
+    /// ```
     #[must_use]
     pub fn jsessionid_with<F>(mut self, hook: F) -> Self
     where
@@ -208,6 +432,29 @@ impl Config {
     /// echoing the request's `Origin`). Turn it off to put a tower-http
     /// `CorsLayer` in its place; the iframe page is then not served, as in
     /// sockjs-node's `disable_cors`. Default: on.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use axum::Router;
+    /// use tower::ServiceExt;
+    /// use tower_http::cors::CorsLayer;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let echo = sockjs::SockJsRouter::new(|_session: sockjs::Session| async {})
+    ///     .config(sockjs::Config::default().cors(false))
+    ///     .into_router();
+    /// let app: Router = Router::new().nest("/echo", echo).layer(CorsLayer::permissive());
+    ///
+    /// let info = Request::get("/echo/info").header("origin", "https://app.example");
+    /// let response = app.clone().oneshot(info.body(Body::empty()).unwrap()).await.unwrap();
+    /// // The layer's answer, not the service's echo of the Origin.
+    /// assert_eq!(response.headers()["access-control-allow-origin"], "*");
+    /// let iframe = Request::get("/echo/iframe.html").body(Body::empty()).unwrap();
+    /// assert_eq!(app.oneshot(iframe).await.unwrap().status(), StatusCode::NOT_FOUND);
+    /// # }
+    /// ```
     #[must_use]
     pub fn cors(mut self, on: bool) -> Self {
         self.cors = on;
@@ -217,6 +464,26 @@ impl Config {
     /// Largest inbound payload: an HTTP send body or one WebSocket message,
     /// in bytes. Larger HTTP bodies get `413`, larger WebSocket messages
     /// close the socket with code 1009. Default: 1 MiB.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Chat lines, not file uploads.
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().max_message_size(16 * 1024))
+    ///     .into_router::<()>();
+    /// let open = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// app.clone().oneshot(open).await.unwrap();
+    /// let upload = format!(r#"["{}"]"#, "x".repeat(20_000));
+    /// let send = Request::post("/000/abc/xhr_send").body(Body::from(upload)).unwrap();
+    /// assert_eq!(app.oneshot(send).await.unwrap().status(), StatusCode::PAYLOAD_TOO_LARGE);
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_message_size(mut self, bytes: usize) -> Self {
         self.max_message_size = bytes.max(1);
@@ -228,6 +495,10 @@ impl Config {
     /// When the outgoing queue is full [`queue_full`](Self::queue_full)
     /// decides; when the incoming one is, the transport stops reading from
     /// the client. Default: 1024.
+    ///
+    /// ```
+    /// let config = sockjs::Config::default().queue_capacity(64);
+    /// ```
     #[must_use]
     pub fn queue_capacity(mut self, messages: usize) -> Self {
         self.queue_capacity = messages.max(1);
@@ -236,6 +507,12 @@ impl Config {
 
     /// What happens when the outgoing queue is full. Default:
     /// [`QueueFullPolicy::Wait`].
+    ///
+    /// ```
+    /// use sockjs::{Config, QueueFullPolicy};
+    ///
+    /// let config = Config::default().queue_full(QueueFullPolicy::Close);
+    /// ```
     #[must_use]
     pub fn queue_full(mut self, policy: QueueFullPolicy) -> Self {
         self.queue_full = policy;
@@ -248,6 +525,12 @@ impl Config {
     /// client closes too, so that nothing the client has not read yet is
     /// lost to a TCP reset; a client that neither replies nor closes is cut
     /// off after this long. Default: 3 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default().close_timeout(Duration::from_secs(1));
+    /// ```
     #[must_use]
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
@@ -286,8 +569,29 @@ impl Config {
     /// when the service is built.
     ///
     /// ```
-    /// let config = sockjs::Config::default()
-    ///     .allowed_origins(["https://app.example", "https://*.app.example"]);
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().allowed_origins(["https://app.example", "https://*.app.example"]))
+    ///     .into_router::<()>();
+    /// let status = |origin| {
+    ///     let app = app.clone();
+    ///     async move { app.oneshot(req("GET", "/info", Some(origin), "")).await.unwrap().status() }
+    /// };
+    /// assert_eq!(status("https://app.example").await, StatusCode::OK);
+    /// assert_eq!(status("https://eu.app.example").await, StatusCode::OK);
+    /// assert_eq!(status("https://evil.example").await, StatusCode::FORBIDDEN);
+    /// # }
     /// ```
     #[must_use]
     pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
@@ -306,6 +610,30 @@ impl Config {
     /// Under [`allowed_origins`](Self::allowed_origins), whether
     /// `Origin: null` (sandboxed iframes, `file:` pages) is allowed.
     /// Default: no.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let strict = Config::default().allowed_origins(["https://app.example"]);
+    /// // Also serve a sandboxed iframe of the app (its origin is `null`).
+    /// let lenient = strict.clone().allow_null_origin(true);
+    /// for (config, expected) in [(strict, StatusCode::FORBIDDEN), (lenient, StatusCode::OK)] {
+    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    ///     let response = app.oneshot(req("GET", "/info", Some("null"), "")).await.unwrap();
+    ///     assert_eq!(response.status(), expected);
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn allow_null_origin(mut self, allow: bool) -> Self {
         self.null_origin = allow;
@@ -316,6 +644,28 @@ impl Config {
     /// without `Origin` are allowed: non-browser clients, and browsers'
     /// same-origin `GET`s (an eventsource on the page's own origin). Turn
     /// it off to admit browsers of the allowed origins only. Default: yes.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Browsers of app.example only: no command-line clients.
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().allowed_origins(["https://app.example"]).allow_missing_origin(false))
+    ///     .into_router::<()>();
+    /// let response = app.oneshot(req("GET", "/info", None, "")).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    /// # }
+    /// ```
     #[must_use]
     pub fn allow_missing_origin(mut self, allow: bool) -> Self {
         self.missing_origin = allow;
@@ -328,6 +678,30 @@ impl Config {
     /// so any site can open a session with the user's cookies and read it.
     /// Only for clients that have nothing better (IE 7 and older) and
     /// services with nothing to protect. Default: off.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
+    /// #     let mut request = Request::builder().method(method).uri(uri);
+    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
+    /// #     request.body(Body::from(body.to_owned())).unwrap()
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let strict = Config::default().allowed_origins(["https://app.example"]);
+    /// // Public, read-only data for any page, down to IE 7.
+    /// let public = strict.clone().unprotected_transports(true);
+    /// for (config, expected) in [(strict, StatusCode::NOT_FOUND), (public, StatusCode::OK)] {
+    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    ///     let response = app.oneshot(req("GET", "/000/abc/jsonp?c=cb", None, "")).await.unwrap();
+    ///     assert_eq!(response.status(), expected);
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn unprotected_transports(mut self, on: bool) -> Self {
         self.unprotected_transports = on;
@@ -338,6 +712,31 @@ impl Config {
     /// request that would open one more gets `503 Too many sessions.`
     /// (refused before the handshake hook and before any session exists).
     /// Default: no limit.
+    ///
+    /// ```
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().max_sessions(1));
+    /// let app: axum::Router = axum::Router::new().nest("/game", service.into_router());
+    ///
+    /// let client = Client::in_process(app);
+    /// let _first = client.open("/game").await.unwrap();
+    /// match client.open("/game").await {
+    ///     Err(Error::Status { status, body }) => {
+    ///         assert_eq!(status, 503);
+    ///         assert_eq!(body, "Too many sessions.");
+    ///     }
+    ///     other => panic!("expected a refusal, got {other:?}"),
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_sessions(mut self, sessions: usize) -> Self {
         self.max_sessions = Some(sessions);
@@ -349,6 +748,21 @@ impl Config {
     /// from this address.`. Behind a proxy every client has the proxy's
     /// address, so leave it off there (or set `ConnectInfo` from
     /// `X-Forwarded-For` in a layer you trust). Default: off.
+    ///
+    /// ```no_run
+    /// use std::net::SocketAddr;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// let service = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().max_sessions_per_address(20));
+    /// let app: axum::Router = axum::Router::new().nest("/chat", service.into_router());
+    ///
+    /// // The address comes from ConnectInfo: serve with it.
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    /// axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    /// # }
+    /// ```
     #[must_use]
     pub fn max_sessions_per_address(mut self, sessions: usize) -> Self {
         self.max_sessions_per_address = Some(sessions);
@@ -359,6 +773,12 @@ impl Config {
     /// its body; a client that stops sending halfway gets
     /// `408 Request body timed out.` and its connection is let go.
     /// Default: 30 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default().body_timeout(Duration::from_secs(10));
+    /// ```
     #[must_use]
     pub fn body_timeout(mut self, timeout: Duration) -> Self {
         self.body_timeout = timeout;
@@ -367,6 +787,17 @@ impl Config {
 
     /// The `service` label of the service's [metrics](crate::metrics), to
     /// tell several services apart. Default: `sockjs`.
+    ///
+    /// ```
+    /// use sockjs::{Config, Session, SockJsRouter};
+    ///
+    /// // Two services, told apart by the `service` label of their metrics.
+    /// let chat = SockJsRouter::new(|_: Session| async {}).config(Config::default().metrics_service("chat"));
+    /// let feed = SockJsRouter::new(|_: Session| async {}).config(Config::default().metrics_service("feed"));
+    /// let app: axum::Router = axum::Router::new()
+    ///     .nest("/chat", chat.into_router())
+    ///     .nest("/feed", feed.into_router());
+    /// ```
     #[must_use]
     pub fn metrics_service(mut self, name: impl Into<String>) -> Self {
         self.metrics_service = Arc::from(name.into());
@@ -379,6 +810,10 @@ impl Config {
     /// compression state; messages under 64 bytes are sent as they are.
     /// It trades CPU for bytes: see BENCHMARKS.md. Feature `deflate`.
     /// Default: off.
+    ///
+    /// ```
+    /// let config = sockjs::Config::default().websocket_compression(true);
+    /// ```
     #[cfg(feature = "deflate")]
     #[must_use]
     pub fn websocket_compression(mut self, on: bool) -> Self {

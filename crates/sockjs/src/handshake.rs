@@ -53,6 +53,30 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub trait Handshake<Args>: Clone + Send + Sync + 'static {
     /// Runs the hook on the parts of the opening request: the extensions
     /// to add to the session's, or the answer that refuses it.
+    ///
+    /// The service calls it; a test can call it too, to try a hook on its own:
+    ///
+    /// ```
+    /// use axum::http::{HeaderMap, Request, StatusCode};
+    /// use sockjs::Handshake;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let hook = |headers: HeaderMap| async move {
+    ///     match headers.get("x-api-key") {
+    ///         Some(key) if key == "k1" => Ok("client-1"),
+    ///         _ => Err(StatusCode::FORBIDDEN),
+    ///     }
+    /// };
+    /// let (mut parts, ()) = Request::get("/chat/000/abc/websocket").body(()).unwrap().into_parts();
+    /// let refusal = hook.call(&mut parts).await.unwrap_err();
+    /// assert_eq!(refusal.status(), StatusCode::FORBIDDEN);
+    ///
+    /// parts.headers.insert("x-api-key", "k1".parse().unwrap());
+    /// let extensions = hook.call(&mut parts).await.unwrap();
+    /// assert_eq!(extensions.get::<&str>(), Some(&"client-1"));
+    /// # }
+    /// ```
     fn call<'a>(&'a self, parts: &'a mut Parts) -> BoxFuture<'a, Result<Extensions, Response>>;
 }
 

@@ -33,28 +33,118 @@ use crate::session::CloseReason;
 use crate::transport::Transport;
 
 /// Gauge: sessions open now.
+///
+/// ```
+/// // An alert rule of your monitoring, on the gauge this name exports.
+/// let rule = format!("sum({}) > 10000", sockjs::metrics::SESSIONS_OPEN);
+/// assert_eq!(rule, "sum(sockjs_sessions_open) > 10000");
+/// ```
 pub const SESSIONS_OPEN: &str = "sockjs_sessions_open";
 /// Counter: sessions opened.
+///
+/// With a recorder installed, here the `metrics-util` crate's debugging one
+/// as a test would use it:
+///
+/// ```
+/// use axum::Router;
+/// use metrics_util::debugging::DebuggingRecorder;
+/// use sockjs::metrics::SESSIONS_OPENED;
+/// use sockjs_client::Client;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// let recorder = DebuggingRecorder::new();
+/// let snapshotter = recorder.snapshotter();
+/// recorder.install().expect("the first recorder");
+///
+/// let app: Router = Router::new().nest("/echo", sockjs::router(|_session: sockjs::Session| async {}));
+/// let _connection = Client::in_process(app).open("/echo").await?;
+///
+/// let opened = snapshotter
+///     .snapshot()
+///     .into_vec()
+///     .into_iter()
+///     .any(|(key, ..)| key.key().name() == SESSIONS_OPENED);
+/// assert!(opened);
+/// # Ok(())
+/// # }
+/// ```
 pub const SESSIONS_OPENED: &str = "sockjs_sessions_opened_total";
 /// Counter: sessions gone, by `reason`.
+///
+/// ```
+/// // Sessions of clients that vanished, per minute.
+/// let query = format!(
+///     r#"rate({}{{reason="timed_out"}}[1m])"#,
+///     sockjs::metrics::SESSIONS_CLOSED
+/// );
+/// assert_eq!(query, r#"rate(sockjs_sessions_closed_total{reason="timed_out"}[1m])"#);
+/// ```
 pub const SESSIONS_CLOSED: &str = "sockjs_sessions_closed_total";
 /// Counter: messages from clients handed to handlers.
+///
+/// ```
+/// assert_eq!(sockjs::metrics::MESSAGES_RECEIVED, "sockjs_messages_received_total");
+/// ```
 pub const MESSAGES_RECEIVED: &str = "sockjs_messages_received_total";
 /// Counter: messages written to clients.
+///
+/// ```
+/// assert_eq!(sockjs::metrics::MESSAGES_SENT, "sockjs_messages_sent_total");
+/// ```
 pub const MESSAGES_SENT: &str = "sockjs_messages_sent_total";
 /// Counter: bytes of the messages from clients.
+///
+/// ```
+/// assert_eq!(sockjs::metrics::BYTES_RECEIVED, "sockjs_bytes_received_total");
+/// ```
 pub const BYTES_RECEIVED: &str = "sockjs_bytes_received_total";
 /// Counter: bytes written to clients, framing included.
+///
+/// ```
+/// // Outgoing bandwidth per transport.
+/// let query = format!("sum by (transport) (rate({}[5m]))", sockjs::metrics::BYTES_SENT);
+/// assert_eq!(query, "sum by (transport) (rate(sockjs_bytes_sent_total[5m]))");
+/// ```
 pub const BYTES_SENT: &str = "sockjs_bytes_sent_total";
 /// Counter: heartbeat frames sent.
+///
+/// ```
+/// assert_eq!(sockjs::metrics::HEARTBEATS, "sockjs_heartbeats_total");
+/// ```
 pub const HEARTBEATS: &str = "sockjs_heartbeats_total";
 /// Counter: streaming responses ended at `response_limit`.
+///
+/// ```
+/// assert_eq!(
+///     sockjs::metrics::RESPONSE_LIMIT_RECYCLES,
+///     "sockjs_response_limit_recycles_total"
+/// );
+/// ```
 pub const RESPONSE_LIMIT_RECYCLES: &str = "sockjs_response_limit_recycles_total";
 /// Counter: second receiving requests answered with 2010.
+///
+/// ```
+/// assert_eq!(sockjs::metrics::ANOTHER_CONNECTION, "sockjs_another_connection_total");
+/// ```
 pub const ANOTHER_CONNECTION: &str = "sockjs_another_connection_total";
 /// Counter: full queues, by `queue`.
+///
+/// ```
+/// // Slow clients dropped, per minute.
+/// let query = format!(r#"rate({}{{queue="out_closed"}}[1m])"#, sockjs::metrics::QUEUE_FULL);
+/// assert_eq!(query, r#"rate(sockjs_queue_full_total{queue="out_closed"}[1m])"#);
+/// ```
 pub const QUEUE_FULL: &str = "sockjs_queue_full_total";
 /// Counter: refused requests, by `status` and `reason`.
+///
+/// ```
+/// use sockjs::{metrics::REJECTED_REQUESTS, Rejection};
+///
+/// // The `reason` label is the rejection's name.
+/// let query = format!(r#"{REJECTED_REQUESTS}{{reason="{}"}}"#, Rejection::OriginNotAllowed.name());
+/// assert_eq!(query, r#"sockjs_rejected_requests_total{reason="origin_not_allowed"}"#);
+/// ```
 pub const REJECTED_REQUESTS: &str = "sockjs_rejected_requests_total";
 
 /// Which queue was full ([`QUEUE_FULL`]'s `queue` label).

@@ -28,6 +28,29 @@ use http::{header, HeaderValue, StatusCode};
 use crate::protocol::PayloadError;
 
 /// An error answer of the SockJS service.
+///
+/// It is the service's own answer, as its [`status`](Self::status) and
+/// [`message`](Self::message) say:
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::http::Request;
+/// use http_body_util::BodyExt;
+/// use sockjs::{Rejection, Session};
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let app: axum::Router = sockjs::router(|_session: Session| async {});
+/// let request = Request::post("/000/no-such-session/xhr_send").body(Body::from(r#"["x"]"#)).unwrap();
+/// let response = app.oneshot(request).await.unwrap();
+///
+/// let refusal = Rejection::SessionNotFound;
+/// assert_eq!(response.status(), refusal.status());
+/// let body = response.into_body().collect().await.unwrap().to_bytes();
+/// assert_eq!(&body[..], refusal.message().as_bytes());
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Rejection {
@@ -65,6 +88,14 @@ pub enum Rejection {
 
 impl Rejection {
     /// The status code of this answer.
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use sockjs::Rejection;
+    ///
+    /// assert_eq!(Rejection::OriginNotAllowed.status(), StatusCode::FORBIDDEN);
+    /// assert_eq!(Rejection::BrokenJson.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    /// ```
     pub fn status(self) -> StatusCode {
         match self {
             Rejection::NotFound | Rejection::SessionNotFound => StatusCode::NOT_FOUND,
@@ -85,6 +116,12 @@ impl Rejection {
 
     /// A short name of this answer, as the `reason` label of the
     /// [`REJECTED_REQUESTS`](crate::metrics::REJECTED_REQUESTS) metric.
+    ///
+    /// ```
+    /// use sockjs::Rejection;
+    ///
+    /// assert_eq!(Rejection::TooManySessionsFromAddress.name(), "too_many_sessions_from_address");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Rejection::NotFound => "not_found",
@@ -106,6 +143,12 @@ impl Rejection {
     }
 
     /// The body text of this answer.
+    ///
+    /// ```
+    /// use sockjs::Rejection;
+    ///
+    /// assert_eq!(Rejection::ShuttingDown.message(), "Server shutting down.");
+    /// ```
     pub fn message(self) -> &'static str {
         match self {
             Rejection::NotFound => "Not found.",

@@ -60,6 +60,18 @@ pub struct SockJsRouter {
 
 impl SockJsRouter {
     /// A service that calls `handler` once per session.
+    ///
+    /// ```
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// let echo = SockJsRouter::new(|session: Session| async move {
+    ///     let (tx, mut rx) = session.split();
+    ///     while let Some(message) = rx.recv().await {
+    ///         let _ = tx.send(message).await;
+    ///     }
+    /// });
+    /// let app: axum::Router = axum::Router::new().nest("/echo", echo.into_router());
+    /// ```
     pub fn new<H, Fut>(handler: H) -> Self
     where
         H: Fn(Session) -> Fut + Send + Sync + 'static,
@@ -79,6 +91,52 @@ impl SockJsRouter {
     /// Serves the service from several nodes without sticky routing: a
     /// request for a session another node holds is forwarded there (see
     /// [`cluster`](crate::cluster)). Feature `cluster`.
+    ///
+    /// ```no_run
+    /// # use std::collections::HashMap;
+    /// # use std::future::Future;
+    /// # use std::pin::Pin;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
+    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+    /// # /// A stand-in for a shared store such as Redis.
+    /// # #[derive(Clone)]
+    /// # struct SharedDirectory { me: String, owners: Arc<Mutex<HashMap<String, String>>> }
+    /// # impl SharedDirectory {
+    /// #     fn connect(me: &str) -> Self { SharedDirectory { me: me.into(), owners: Default::default() } }
+    /// # }
+    /// # impl Directory for SharedDirectory {
+    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let owner = match self.owners.lock().unwrap().get(key) {
+    /// #             Some(url) if *url == self.me => Owner::Local,
+    /// #             Some(url) => Owner::Remote(url.clone()),
+    /// #             None => Owner::Unknown,
+    /// #         };
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let mut owners = self.owners.lock().unwrap();
+    /// #         let url = owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()).clone();
+    /// #         Box::pin(async move { Ok(if url == self.me { Owner::Local } else { Owner::Remote(url) }) })
+    /// #     }
+    /// #     fn release(&self, key: &str) {
+    /// #         self.owners.lock().unwrap().remove(key);
+    /// #     }
+    /// # }
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// # async fn run() -> std::io::Result<()> {
+    /// // This node answers at http://10.0.0.1:8080; the directory says where
+    /// // every session of the cluster lives.
+    /// let directory = SharedDirectory::connect("http://10.0.0.1:8080");
+    /// let chat = SockJsRouter::new(|_session: Session| async {})
+    ///     .directory(directory)
+    ///     .into_router();
+    /// let app: axum::Router = axum::Router::new().nest("/chat", chat);
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8080").await?;
+    /// axum::serve(listener, app).await
+    /// # }
+    /// ```
     #[cfg(feature = "cluster")]
     #[must_use]
     pub fn directory(mut self, directory: impl crate::cluster::Directory) -> Self {
@@ -89,6 +147,22 @@ impl SockJsRouter {
     /// Puts the service's sessions in `rooms`, which it may share with
     /// other services (and which may span nodes through a broker). Default:
     /// rooms of its own ([`rooms_handle`](Self::rooms_handle)).
+    ///
+    /// ```
+    /// use sockjs::{Rooms, Session, SockJsRouter};
+    ///
+    /// // One set of rooms for the WebSocket-only and the fallback service.
+    /// let rooms = Rooms::new();
+    /// let handler = |session: Session| async move {
+    ///     session.sender().join("lobby");
+    /// };
+    /// let fast = SockJsRouter::new(handler).rooms(rooms.clone());
+    /// let slow = SockJsRouter::new(handler).rooms(rooms.clone());
+    /// let app: axum::Router = axum::Router::new()
+    ///     .nest("/fast", fast.into_router())
+    ///     .nest("/slow", slow.into_router());
+    /// rooms.send("lobby", "reaches both services");
+    /// ```
     #[must_use]
     pub fn rooms(mut self, rooms: Rooms) -> Self {
         self.rooms = rooms;
@@ -97,6 +171,26 @@ impl SockJsRouter {
 
     /// The rooms of this service's sessions: send to a room or to every
     /// session from anywhere in the app.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// let service = SockJsRouter::new(|_session: Session| async {});
+    /// let rooms = service.rooms_handle();
+    /// let app: axum::Router = axum::Router::new().nest("/clock", service.into_router());
+    ///
+    /// # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+    /// # rt.block_on(async {
+    /// // A task of the app sends to every session, whoever opened it.
+    /// tokio::spawn(async move {
+    ///     loop {
+    ///         rooms.send_all("tick");
+    ///         tokio::time::sleep(Duration::from_secs(1)).await;
+    ///     }
+    /// });
+    /// # });
+    /// ```
     pub fn rooms_handle(&self) -> Rooms {
         self.rooms.clone()
     }
@@ -105,6 +199,37 @@ impl SockJsRouter {
     /// session exists: it accepts (and attaches data the handler reads from
     /// [`Session::extensions`]) or refuses with a response of its own. Its
     /// arguments are axum extractors; see [`Handshake`].
+    ///
+    /// ```
+    /// use axum::http::StatusCode;
+    /// use axum::Router;
+    /// use axum_extra::extract::CookieJar;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let chat = SockJsRouter::new(|session: Session| async move {
+    ///     let user = session.extensions().get::<String>().cloned().unwrap_or_default();
+    ///     let _ = session.sender().send(format!("hello {user}")).await;
+    /// })
+    /// .handshake(|cookies: CookieJar| async move {
+    ///     match cookies.get("user") {
+    ///         Some(cookie) => Ok(cookie.value().to_owned()),
+    ///         None => Err((StatusCode::UNAUTHORIZED, "Log in first.")),
+    ///     }
+    /// });
+    /// let app: Router = Router::new().nest("/chat", chat.into_router());
+    ///
+    /// let client = Client::in_process(app);
+    /// let mut connection = client.clone().cookie("user", "alice").open("/chat").await.unwrap();
+    /// assert_eq!(connection.recv().await.unwrap(), "hello alice");
+    /// match client.open("/chat").await {
+    ///     Err(Error::Status { status, .. }) => assert_eq!(status, StatusCode::UNAUTHORIZED),
+    ///     other => panic!("expected a refusal, got {other:?}"),
+    /// }
+    /// # }
+    /// ```
     #[must_use]
     pub fn handshake<Args: 'static>(mut self, hook: impl Handshake<Args>) -> Self {
         self.handshake = Some(handshake::boxed(hook));
@@ -112,6 +237,14 @@ impl SockJsRouter {
     }
 
     /// Replaces the options.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    ///
+    /// let service = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().disconnect_delay(Duration::from_secs(15)));
+    /// ```
     #[must_use]
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -121,6 +254,19 @@ impl SockJsRouter {
     /// Puts the service under `shutdown`, a handle it may share with other
     /// services, so that one call shuts them all down. Default: a handle of
     /// its own ([`shutdown_handle`](Self::shutdown_handle)).
+    ///
+    /// ```
+    /// use sockjs::{Session, Shutdown, SockJsRouter};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// let chat = SockJsRouter::new(|_session: Session| async {}).shutdown(shutdown.clone());
+    /// let feed = SockJsRouter::new(|_session: Session| async {}).shutdown(shutdown.clone());
+    /// let app: axum::Router = axum::Router::new()
+    ///     .nest("/chat", chat.into_router())
+    ///     .nest("/feed", feed.into_router());
+    /// // Later, one call closes the sessions of both:
+    /// shutdown.begin();
+    /// ```
     #[must_use]
     pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
         self.shutdown = shutdown;
@@ -128,12 +274,38 @@ impl SockJsRouter {
     }
 
     /// The handle that shuts this service down.
+    ///
+    /// ```
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// let service = SockJsRouter::new(|_session: Session| async {});
+    /// let shutdown = service.shutdown_handle();
+    /// let app: axum::Router = axum::Router::new().nest("/chat", service.into_router());
+    /// assert!(!shutdown.is_shutting_down());
+    /// ```
     pub fn shutdown_handle(&self) -> Shutdown {
         self.shutdown.clone()
     }
 
     /// The axum router: nest it under the service's prefix. It carries its
     /// own state, so it fits into an app of any state type `S`.
+    ///
+    /// ```
+    /// use axum::{extract::State, routing::get, Router};
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// #[derive(Clone)]
+    /// struct AppState {
+    ///     name: &'static str,
+    /// }
+    ///
+    /// let chat = SockJsRouter::new(|_session: Session| async {}).into_router();
+    /// // The app's own state type does not matter to the SockJS router.
+    /// let app: Router = Router::new()
+    ///     .route("/name", get(|State(state): State<AppState>| async move { state.name }))
+    ///     .nest("/chat", chat)
+    ///     .with_state(AppState { name: "demo" });
+    /// ```
     pub fn into_router<S>(self) -> Router<S>
     where
         S: Clone + Send + Sync + 'static,

@@ -68,6 +68,20 @@ pub struct Shutdown {
 }
 
 /// What [`Shutdown::graceful`] did.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let shutdown = sockjs::Shutdown::new();
+/// let report = shutdown.graceful(Duration::from_secs(10)).await;
+/// if report.forced > 0 {
+///     eprintln!("{} of {} sessions cut off", report.forced, report.sessions);
+/// }
+/// assert_eq!((report.sessions, report.forced), (0, 0));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ShutdownReport {
@@ -80,6 +94,14 @@ pub struct ShutdownReport {
 
 impl Shutdown {
     /// A handle with no sessions yet.
+    ///
+    /// ```
+    /// use sockjs::{Session, Shutdown, SockJsRouter};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// let service = SockJsRouter::new(|_session: Session| async {}).shutdown(shutdown.clone());
+    /// assert_eq!(shutdown.open_sessions(), 0);
+    /// ```
     pub fn new() -> Self {
         Shutdown::default()
     }
@@ -87,11 +109,45 @@ impl Shutdown {
     /// Starts shutting down: new sessions are refused from now on, and
     /// every open one is closed with 1001 `Server shutting down` (its queued
     /// messages are delivered first). Does nothing the second time.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{close_code, Session, SockJsRouter};
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let shutdown = service.shutdown_handle();
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    /// let client = Client::in_process(app);
+    /// let mut connection = client.open("/chat").await?;
+    ///
+    /// shutdown.begin();
+    /// assert_eq!(
+    ///     connection.recv().await,
+    ///     Err(Error::Closed { code: close_code::GOING_AWAY, reason: "Server shutting down".into() })
+    /// );
+    /// // New sessions are refused.
+    /// assert!(matches!(client.open("/chat").await, Err(Error::Status { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn begin(&self) {
         self.begin_with(close_code::GOING_AWAY, SHUTDOWN_REASON);
     }
 
     /// Like [`begin`](Self::begin), with your own close code and reason.
+    ///
+    /// ```
+    /// let shutdown = sockjs::Shutdown::new();
+    /// // Clients of this app reconnect after a 4000.
+    /// shutdown.begin_with(4000, "Back in 5 minutes");
+    /// assert!(shutdown.is_shutting_down());
+    /// ```
     pub fn begin_with(&self, code: u16, reason: &str) {
         let registry = &self.registry;
         if registry.closing.set((code, reason.into())).is_err() {
@@ -104,6 +160,13 @@ impl Shutdown {
     }
 
     /// Whether [`begin`](Self::begin) was called.
+    ///
+    /// ```
+    /// let shutdown = sockjs::Shutdown::new();
+    /// assert!(!shutdown.is_shutting_down());
+    /// shutdown.begin();
+    /// assert!(shutdown.is_shutting_down());
+    /// ```
     pub fn is_shutting_down(&self) -> bool {
         self.registry.closing.get().is_some()
     }
@@ -111,6 +174,26 @@ impl Shutdown {
     /// Sessions open now, on every transport: WebSockets until their
     /// closing handshake is over, HTTP sessions until they are forgotten
     /// (`disconnect_delay` after their last request).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let shutdown = service.shutdown_handle();
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    ///
+    /// let _connection = Client::in_process(app).open("/chat").await?;
+    /// assert_eq!(shutdown.open_sessions(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn open_sessions(&self) -> usize {
         self.registry.sessions.len()
     }
@@ -118,6 +201,32 @@ impl Shutdown {
     /// Resolves once no session is left to close: each closed session has
     /// had its close frame delivered (or ended its WebSocket, or timed out
     /// without a client to deliver it to).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let shutdown = service.shutdown_handle();
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    /// let mut connection = Client::in_process(app).open("/chat").await?;
+    ///
+    /// shutdown.begin();
+    /// let _ = connection.recv().await; // the client reads its close frame
+    /// tokio::time::timeout(Duration::from_secs(5), shutdown.drained())
+    ///     .await
+    ///     .expect("every session closed");
+    /// assert_eq!(shutdown.open_sessions(), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn drained(&self) {
         let registry = &self.registry;
         loop {
@@ -135,6 +244,28 @@ impl Shutdown {
     /// [`drained`](Self::drained) or `deadline`, whichever comes first.
     /// Sessions still open at the deadline are cut off: their queued
     /// messages are dropped and their connections ended.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let shutdown = service.shutdown_handle();
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    /// let _connection = Client::in_process(app).open("/chat").await?;
+    ///
+    /// let report = shutdown.graceful(Duration::from_secs(5)).await;
+    /// assert_eq!((report.sessions, report.forced), (1, 0));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn graceful(&self, deadline: Duration) -> ShutdownReport {
         let sessions = self.registry.undrained.load(Ordering::Acquire);
         self.begin();

@@ -17,6 +17,27 @@ use crate::net::{Connector, Http, Jar};
 use crate::url::ServiceUrl;
 
 /// A SockJS transport this client speaks, as sockjs-client names them.
+///
+/// ```
+/// use axum::Router;
+/// use sockjs_client::{Client, Transport};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// let app: Router = Router::new().nest(
+///     "/where",
+///     sockjs::router(|session: sockjs::Session| async move {
+///         let _ = session.sender().send(session.transport().name()).await;
+///     }),
+/// );
+/// // The server sees the transport the client picked, by the same name.
+/// for transport in Transport::DEFAULT_ORDER {
+///     let mut connection = Client::in_process(app.clone()).transport(transport).open("/where").await?;
+///     assert_eq!(connection.recv().await?, transport.name());
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Transport {
@@ -37,6 +58,17 @@ pub enum Transport {
 
 impl Transport {
     /// The transports in the order they are tried by default, sockjs-client's.
+    ///
+    /// ```
+    /// use sockjs_client::{Client, Transport};
+    ///
+    /// // The default order, without the WebSocket (behind a proxy that drops it, say).
+    /// let client = Client::new().transports(
+    ///     Transport::DEFAULT_ORDER.into_iter().filter(|t| *t != Transport::WebSocket),
+    /// );
+    /// # let _ = client;
+    /// assert_eq!(Transport::DEFAULT_ORDER[0], Transport::WebSocket);
+    /// ```
     pub const DEFAULT_ORDER: [Transport; 3] = [
         Transport::WebSocket,
         Transport::XhrStreaming,

@@ -5,6 +5,19 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// Where a session lives.
+///
+/// ```
+/// use sockjs::cluster::Owner;
+///
+/// fn describe(owner: &Owner) -> String {
+///     match owner {
+///         Owner::Local => "here".to_owned(),
+///         Owner::Remote(base) => format!("forwarded to {base}"),
+///         Owner::Unknown => "no such session".to_owned(),
+///     }
+/// }
+/// assert_eq!(describe(&Owner::Remote("http://10.0.0.2:8080".into())), "forwarded to http://10.0.0.2:8080");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Owner {
     /// On this node.
@@ -18,6 +31,14 @@ pub enum Owner {
 
 /// A directory failed (its store is unreachable, say). Requests are then
 /// served by the node that got them, as without a directory.
+///
+/// ```
+/// use sockjs::cluster::DirectoryError;
+///
+/// // What a directory on a network store returns when the store is down.
+/// let error = DirectoryError("connection refused".to_owned());
+/// assert_eq!(error.to_string(), "session directory: connection refused");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirectoryError(pub String);
 
@@ -39,14 +60,209 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// winner), keep this node's claims alive while it runs and let them expire
 /// when it dies, so that the sessions of a dead node are forgotten within a
 /// bounded time.
+///
+/// A directory in a map every node shares; a real one keeps the map in a
+/// store such as Redis, with an expiry on each claim that the node renews
+/// while it runs.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use std::future::Future;
+/// use std::pin::Pin;
+/// use std::sync::{Arc, Mutex};
+/// use sockjs::cluster::{Directory, DirectoryError, Owner};
+/// use sockjs::{Session, SockJsRouter};
+///
+/// type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+///
+/// /// Session key -> base URL of the node that holds it.
+/// type Shared = Arc<Mutex<HashMap<String, String>>>;
+///
+/// struct MapDirectory {
+///     me: String,
+///     owners: Shared,
+/// }
+///
+/// impl MapDirectory {
+///     fn owner_of(&self, url: &str) -> Owner {
+///         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
+///     }
+/// }
+///
+/// impl Directory for MapDirectory {
+///     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+///         let owners = self.owners.lock().unwrap();
+///         let owner = owners.get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
+///         Box::pin(async move { Ok(owner) })
+///     }
+///
+///     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+///         let mut owners = self.owners.lock().unwrap();
+///         let url = owners.entry(key.to_owned()).or_insert_with(|| self.me.clone());
+///         let owner = self.owner_of(url);
+///         Box::pin(async move { Ok(owner) })
+///     }
+///
+///     fn release(&self, key: &str) {
+///         let mut owners = self.owners.lock().unwrap();
+///         if owners.get(key) == Some(&self.me) {
+///             owners.remove(key);
+///         }
+///     }
+/// }
+///
+/// let owners = Shared::default();
+/// let node = |me: &str| {
+///     let directory = MapDirectory { me: me.to_owned(), owners: owners.clone() };
+///     SockJsRouter::new(|_session: Session| async {}).directory(directory).into_router()
+/// };
+/// let node_a: axum::Router = axum::Router::new().nest("/chat", node("http://10.0.0.1:8080"));
+/// let node_b: axum::Router = axum::Router::new().nest("/chat", node("http://10.0.0.2:8080"));
+/// ```
 pub trait Directory: Send + Sync + 'static {
     /// Who holds `key`.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use std::future::Future;
+    /// # use std::pin::Pin;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
+    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+    /// # /// Every node's view of one shared map (a stand-in for Redis).
+    /// # #[derive(Clone, Default)]
+    /// # struct Store(Arc<Mutex<HashMap<String, String>>>);
+    /// # struct Node { me: String, store: Store }
+    /// # impl Store {
+    /// #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
+    /// # }
+    /// # impl Node {
+    /// #     fn owner_of(&self, url: &str) -> Owner {
+    /// #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
+    /// #     }
+    /// # }
+    /// # impl Directory for Node {
+    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let mut owners = self.store.0.lock().unwrap();
+    /// #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn release(&self, key: &str) {
+    /// #         let mut owners = self.store.0.lock().unwrap();
+    /// #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
+    /// let store = Store::default();
+    /// let (a, b) = (store.node("http://10.0.0.1:8080"), store.node("http://10.0.0.2:8080"));
+    /// assert_eq!(a.owner("/chat/abc").await?, Owner::Unknown);
+    /// a.claim("/chat/abc").await?;
+    /// assert_eq!(a.owner("/chat/abc").await?, Owner::Local);
+    /// assert_eq!(b.owner("/chat/abc").await?, Owner::Remote("http://10.0.0.1:8080".into()));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>>;
 
     /// Claims `key` for this node: [`Owner::Local`] when it is this node's
     /// now, or the node that claimed it first.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use std::future::Future;
+    /// # use std::pin::Pin;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
+    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+    /// # /// Every node's view of one shared map (a stand-in for Redis).
+    /// # #[derive(Clone, Default)]
+    /// # struct Store(Arc<Mutex<HashMap<String, String>>>);
+    /// # struct Node { me: String, store: Store }
+    /// # impl Store {
+    /// #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
+    /// # }
+    /// # impl Node {
+    /// #     fn owner_of(&self, url: &str) -> Owner {
+    /// #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
+    /// #     }
+    /// # }
+    /// # impl Directory for Node {
+    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let mut owners = self.store.0.lock().unwrap();
+    /// #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn release(&self, key: &str) {
+    /// #         let mut owners = self.store.0.lock().unwrap();
+    /// #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
+    /// let store = Store::default();
+    /// let (a, b) = (store.node("http://10.0.0.1:8080"), store.node("http://10.0.0.2:8080"));
+    /// // Two nodes claim one session: the first wins, the second learns who.
+    /// assert_eq!(a.claim("/chat/abc").await?, Owner::Local);
+    /// assert_eq!(b.claim("/chat/abc").await?, Owner::Remote("http://10.0.0.1:8080".into()));
+    /// # Ok(())
+    /// # }
+    /// ```
     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>>;
 
     /// This node no longer holds `key` (the session ended). Must not wait.
+    ///
+    /// ```
+    /// # use std::collections::HashMap;
+    /// # use std::future::Future;
+    /// # use std::pin::Pin;
+    /// # use std::sync::{Arc, Mutex};
+    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
+    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+    /// # /// Every node's view of one shared map (a stand-in for Redis).
+    /// # #[derive(Clone, Default)]
+    /// # struct Store(Arc<Mutex<HashMap<String, String>>>);
+    /// # struct Node { me: String, store: Store }
+    /// # impl Store {
+    /// #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
+    /// # }
+    /// # impl Node {
+    /// #     fn owner_of(&self, url: &str) -> Owner {
+    /// #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
+    /// #     }
+    /// # }
+    /// # impl Directory for Node {
+    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
+    /// #         let mut owners = self.store.0.lock().unwrap();
+    /// #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
+    /// #         Box::pin(async move { Ok(owner) })
+    /// #     }
+    /// #     fn release(&self, key: &str) {
+    /// #         let mut owners = self.store.0.lock().unwrap();
+    /// #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
+    /// #     }
+    /// # }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
+    /// let store = Store::default();
+    /// let a = store.node("http://10.0.0.1:8080");
+    /// a.claim("/chat/abc").await?;
+    /// a.release("/chat/abc"); // the session ended
+    /// assert_eq!(a.owner("/chat/abc").await?, Owner::Unknown);
+    /// # Ok(())
+    /// # }
+    /// ```
     fn release(&self, key: &str);
 }

@@ -22,6 +22,15 @@ fn needs_unicode_escape(c: char) -> bool {
 /// starts with the UTF-8 lead byte `0xE2` (U+2000–U+2FFF) or `0xEF`
 /// (U+F000–U+FFFF), so other bytes are skipped without decoding, and runs
 /// that need no escape are copied in one piece.
+///
+/// ```
+/// use sockjs::protocol::write_json_string;
+///
+/// let mut frame = String::from("a[");
+/// write_json_string(&mut frame, "tab\there");
+/// frame.push(']');
+/// assert_eq!(frame, r#"a["tab\there"]"#);
+/// ```
 pub fn write_json_string(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(s.len() + 2);

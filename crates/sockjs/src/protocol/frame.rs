@@ -16,16 +16,39 @@ pub struct Frame(String);
 
 impl Frame {
     /// The open frame `o`, sent once when a session starts.
+    ///
+    /// ```
+    /// use sockjs::protocol::Frame;
+    ///
+    /// assert_eq!(Frame::open().as_str(), "o");
+    /// ```
     pub fn open() -> Self {
         Frame("o".to_owned())
     }
 
     /// The heartbeat frame `h`.
+    ///
+    /// ```
+    /// use sockjs::protocol::Frame;
+    ///
+    /// assert_eq!(Frame::heartbeat().as_str(), "h");
+    /// ```
     pub fn heartbeat() -> Self {
         Frame("h".to_owned())
     }
 
     /// A message frame `a[...]` carrying the messages in order.
+    ///
+    /// Each message is written as a JSON string with SockJS's escaping (see
+    /// [`escape_json_string`](crate::protocol::escape_json_string)).
+    ///
+    /// ```
+    /// use sockjs::protocol::Frame;
+    ///
+    /// let frame = Frame::messages(["hello", "two\nlines"]);
+    /// assert_eq!(frame.as_str(), r#"a["hello","two\nlines"]"#);
+    /// assert_eq!(Frame::messages(Vec::<String>::new()).as_str(), "a[]");
+    /// ```
     pub fn messages<I, S>(messages: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -43,6 +66,13 @@ impl Frame {
     }
 
     /// A close frame `c[code,"reason"]`.
+    ///
+    /// ```
+    /// use sockjs::{close_code, protocol::Frame};
+    ///
+    /// let frame = Frame::close(close_code::GOING_AWAY, "Server shutting down");
+    /// assert_eq!(frame.as_str(), r#"c[1001,"Server shutting down"]"#);
+    /// ```
     pub fn close(code: u16, reason: &str) -> Self {
         let mut out = format!("c[{code},");
         write_json_string(&mut out, reason);
@@ -51,11 +81,29 @@ impl Frame {
     }
 
     /// The frame's text.
+    ///
+    /// ```
+    /// use sockjs::protocol::Frame;
+    ///
+    /// // An eventsource transport puts each frame in an SSE event.
+    /// let frame = Frame::messages(["hi"]);
+    /// let event = format!("data: {}\r\n\r\n", frame.as_str());
+    /// assert_eq!(event, "data: a[\"hi\"]\r\n\r\n");
+    /// ```
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
     /// The frame's text, owned.
+    ///
+    /// ```
+    /// use sockjs::protocol::Frame;
+    ///
+    /// // xhr transports end each frame with a newline.
+    /// let mut line = Frame::heartbeat().into_string();
+    /// line.push('\n');
+    /// assert_eq!(line, "h\n");
+    /// ```
     pub fn into_string(self) -> String {
         self.0
     }

@@ -5,6 +5,15 @@ use std::fmt;
 
 /// Why a client payload was refused. The `Display` text is the body
 /// sockjs-node answers with (`Payload expected.`, `Broken JSON encoding.`).
+///
+/// ```
+/// use sockjs::protocol::{parse_payload, PayloadError};
+///
+/// let error = parse_payload(b"not json").unwrap_err();
+/// assert_eq!(error, PayloadError::BrokenJson);
+/// assert_eq!(error.to_string(), "Broken JSON encoding.");
+/// assert_eq!(parse_payload(br#"{"a":1}"#), Err(PayloadError::Expected));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PayloadError {
     /// The body was empty, or valid JSON that is not an array of strings.

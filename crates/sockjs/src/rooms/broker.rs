@@ -5,6 +5,19 @@ use std::sync::Weak;
 use super::registry::Shared;
 
 /// Where a room message goes.
+///
+/// ```
+/// use sockjs::rooms::Target;
+///
+/// // A broker on a pub/sub service: one channel per room, one for all.
+/// fn channel(target: Target<'_>) -> String {
+///     match target {
+///         Target::Room(room) => format!("sockjs:room:{room}"),
+///         Target::All => "sockjs:all".to_owned(),
+///     }
+/// }
+/// assert_eq!(channel(Target::Room("lobby")), "sockjs:room:lobby");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Target<'a> {
     /// The members of one room.
@@ -27,17 +40,171 @@ pub enum Target<'a> {
 ///   published, and never back to this node;
 /// - keep going when the network fails: local delivery does not depend on
 ///   the broker, so a node that loses it keeps serving its own sessions.
+///
+/// A broker over an in-memory bus, standing in for Redis pub/sub or NATS:
+/// two nodes in one process, where a message sent to a room on one node
+/// reaches that room's members on the other.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use axum::Router;
+/// use sockjs::rooms::{Broker, Inbox, Target};
+/// use sockjs::{Rooms, Session, SockJsRouter};
+/// use sockjs_client::Client;
+///
+/// /// The nodes' inboxes, by node number.
+/// type Bus = Arc<Mutex<Vec<Option<Inbox>>>>;
+///
+/// struct BusBroker {
+///     bus: Bus,
+///     node: usize,
+/// }
+///
+/// impl Broker for BusBroker {
+///     fn start(&self, inbox: Inbox) {
+///         let mut bus = self.bus.lock().unwrap();
+///         if bus.len() <= self.node {
+///             bus.resize(self.node + 1, None);
+///         }
+///         bus[self.node] = Some(inbox);
+///     }
+///
+///     fn publish(&self, target: Target<'_>, message: &str) {
+///         let bus = self.bus.lock().unwrap();
+///         let others = bus.iter().enumerate().filter(|(node, _)| *node != self.node);
+///         for inbox in others.filter_map(|(_, inbox)| inbox.as_ref()) {
+///             inbox.deliver(target, message.to_owned());
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// let bus = Bus::default();
+/// let node_a = Rooms::with_broker(BusBroker { bus: bus.clone(), node: 0 });
+/// let node_b = Rooms::with_broker(BusBroker { bus: bus.clone(), node: 1 });
+///
+/// // A session on node b joins "lobby".
+/// let service = SockJsRouter::new(|session: Session| async move {
+///     let (tx, mut rx) = session.split();
+///     tx.join("lobby");
+///     while rx.recv().await.is_some() {}
+/// })
+/// .rooms(node_b);
+/// let app: Router = Router::new().nest("/chat", service.into_router());
+/// let mut connection = Client::in_process(app).open("/chat").await?;
+///
+/// // Sent on node a: no member there, delivered on node b through the broker.
+/// assert_eq!(node_a.send("lobby", "hello from a"), 0);
+/// assert_eq!(connection.recv().await?, "hello from a");
+/// # Ok(())
+/// # }
+/// ```
 pub trait Broker: Send + Sync + 'static {
     /// Called once, when a `Rooms` starts using the broker: messages from
     /// other nodes are to be given to `inbox` from then on.
+    ///
+    /// ```
+    /// use std::sync::Mutex;
+    /// use sockjs::rooms::{Broker, Inbox, Target};
+    /// use tokio::sync::mpsc;
+    ///
+    /// /// Messages from the other nodes arrive on a channel (fed by the
+    /// /// network client of the broker); a task hands them to the inbox.
+    /// struct ChannelBroker {
+    ///     incoming: Mutex<Option<mpsc::UnboundedReceiver<(Option<String>, String)>>>,
+    ///     outgoing: mpsc::UnboundedSender<(Option<String>, String)>,
+    /// }
+    ///
+    /// impl Broker for ChannelBroker {
+    ///     fn start(&self, inbox: Inbox) {
+    ///         let Some(mut incoming) = self.incoming.lock().unwrap().take() else {
+    ///             return; // started once only
+    ///         };
+    ///         tokio::spawn(async move {
+    ///             while let Some((room, message)) = incoming.recv().await {
+    ///                 let target = room.as_deref().map_or(Target::All, Target::Room);
+    ///                 inbox.deliver(target, message);
+    ///             }
+    ///         });
+    ///     }
+    ///
+    ///     fn publish(&self, target: Target<'_>, message: &str) {
+    ///         let room = match target {
+    ///             Target::Room(room) => Some(room.to_owned()),
+    ///             Target::All => None,
+    ///         };
+    ///         let _ = self.outgoing.send((room, message.to_owned()));
+    ///     }
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (to_network, mut network) = mpsc::unbounded_channel();
+    /// let (_from_network, incoming) = mpsc::unbounded_channel();
+    /// let rooms = sockjs::Rooms::with_broker(ChannelBroker {
+    ///     incoming: Mutex::new(Some(incoming)),
+    ///     outgoing: to_network,
+    /// });
+    /// rooms.send("lobby", "hi");
+    /// assert_eq!(network.recv().await, Some((Some("lobby".to_owned()), "hi".to_owned())));
+    /// # }
+    /// ```
     fn start(&self, inbox: Inbox);
 
     /// Publishes a message this node sent to `target`, for the other nodes.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Broker, Inbox, Target};
+    /// use tokio::sync::mpsc;
+    ///
+    /// /// Publishes into a queue that a network task drains: never waits.
+    /// struct Publisher(mpsc::UnboundedSender<String>);
+    ///
+    /// impl Broker for Publisher {
+    ///     fn start(&self, _inbox: Inbox) {}
+    ///
+    ///     fn publish(&self, target: Target<'_>, message: &str) {
+    ///         let channel = match target {
+    ///             Target::Room(room) => room,
+    ///             Target::All => "*",
+    ///         };
+    ///         let _ = self.0.send(format!("{channel} {message}"));
+    ///     }
+    /// }
+    ///
+    /// let (queue, mut outgoing) = mpsc::unbounded_channel();
+    /// let rooms = sockjs::Rooms::with_broker(Publisher(queue));
+    /// rooms.send_all("maintenance at noon");
+    /// assert_eq!(outgoing.try_recv().unwrap(), "* maintenance at noon");
+    /// ```
     fn publish(&self, target: Target<'_>, message: &str);
 }
 
 /// Where a [`Broker`] delivers the messages of other nodes: this node's
 /// [`Rooms`](crate::Rooms).
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use sockjs::rooms::{Broker, Inbox, Target};
+/// use sockjs::Rooms;
+///
+/// /// Keeps the inbox where the broker's receiving side finds it.
+/// struct Receiving(Arc<Mutex<Option<Inbox>>>);
+///
+/// impl Broker for Receiving {
+///     fn start(&self, inbox: Inbox) {
+///         *self.0.lock().unwrap() = Some(inbox);
+///     }
+///     fn publish(&self, _target: Target<'_>, _message: &str) {}
+/// }
+///
+/// let slot = Arc::new(Mutex::new(None));
+/// let rooms = Rooms::with_broker(Receiving(slot.clone()));
+/// let inbox = slot.lock().unwrap().clone().expect("started");
+/// // A message from another node, for this node's sessions (none yet).
+/// assert_eq!(inbox.deliver(Target::All, "hello".to_owned()), 0);
+/// ```
 #[derive(Clone)]
 pub struct Inbox {
     pub(super) rooms: Weak<Shared>,
@@ -47,6 +214,18 @@ impl Inbox {
     /// Delivers a message another node published to this node's sessions
     /// (not published again). Returns how many sessions got it; 0 once the
     /// `Rooms` is gone.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Inbox, Target};
+    ///
+    /// /// What a broker's receiving task does with each message of the network.
+    /// fn on_network_message(inbox: &Inbox, room: Option<&str>, message: String) {
+    ///     let target = room.map_or(Target::All, Target::Room);
+    ///     let delivered = inbox.deliver(target, message);
+    ///     println!("delivered to {delivered} sessions here");
+    /// }
+    /// # let _ = on_network_message;
+    /// ```
     pub fn deliver(&self, target: Target<'_>, message: String) -> usize {
         match self.rooms.upgrade() {
             Some(rooms) => rooms.deliver(target, message),

@@ -24,6 +24,32 @@ use crate::session::outgoing::SharedText;
 /// its [`queue_capacity`](crate::Config::queue_capacity); past that it
 /// cannot keep up and is closed with `c[1013,"Outgoing queue full"]`. No
 /// member is skipped, and none holds up the others.
+///
+/// ```
+/// use axum::Router;
+/// use sockjs::{Session, SockJsRouter};
+/// use sockjs_client::Client;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// let service = SockJsRouter::new(|session: Session| async move {
+///     let (tx, mut rx) = session.split();
+///     tx.join("lobby");
+///     while rx.recv().await.is_some() {}
+/// });
+/// let rooms = service.rooms_handle();
+/// let app: Router = Router::new().nest("/chat", service.into_router());
+///
+/// let client = Client::in_process(app);
+/// let mut alice = client.open("/chat").await?;
+/// let mut bob = client.open("/chat").await?;
+/// assert_eq!(rooms.members("lobby"), 2);
+/// assert_eq!(rooms.send("lobby", "hi all"), 2);
+/// assert_eq!(alice.recv().await?, "hi all");
+/// assert_eq!(bob.recv().await?, "hi all");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone, Default)]
 pub struct Rooms {
     shared: Arc<Shared>,
@@ -39,11 +65,39 @@ pub(crate) struct Shared {
 
 impl Rooms {
     /// Rooms of this process only.
+    ///
+    /// ```
+    /// use sockjs::{Rooms, Session, SockJsRouter};
+    ///
+    /// let rooms = Rooms::new();
+    /// let service = SockJsRouter::new(|_session: Session| async {}).rooms(rooms.clone());
+    /// assert_eq!(rooms.sessions(), 0);
+    /// ```
     pub fn new() -> Self {
         Rooms::default()
     }
 
     /// Rooms that span the nodes sharing `broker`'s channel.
+    ///
+    /// See [`Broker`] for a whole example with two nodes.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Broker, Inbox, Target};
+    /// use sockjs::{Rooms, Session, SockJsRouter};
+    ///
+    /// /// A broker that only logs (a real one talks to Redis, NATS, ...).
+    /// struct LogBroker;
+    ///
+    /// impl Broker for LogBroker {
+    ///     fn start(&self, _inbox: Inbox) {}
+    ///     fn publish(&self, target: Target<'_>, message: &str) {
+    ///         println!("to the other nodes: {target:?} {message}");
+    ///     }
+    /// }
+    ///
+    /// let rooms = Rooms::with_broker(LogBroker);
+    /// let service = SockJsRouter::new(|_session: Session| async {}).rooms(rooms);
+    /// ```
     pub fn with_broker(broker: impl Broker) -> Self {
         let rooms = Rooms::new();
         broker.start(Inbox {
@@ -55,12 +109,45 @@ impl Rooms {
 
     /// Sends `message` to every member of `room`, here and, with a broker,
     /// on every other node. Returns how many sessions of this node got it.
+    ///
+    /// ```
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     session.sender().join("alerts");
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// // From a webhook handler, say: nobody has joined yet.
+    /// assert_eq!(rooms.send("alerts", "disk almost full"), 0);
+    /// ```
     pub fn send(&self, room: &str, message: impl Into<String>) -> usize {
         self.send_to(Target::Room(room), message.into())
     }
 
     /// Sends `message` to every open session, here and, with a broker, on
     /// every other node. Returns how many sessions of this node got it.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// // Sessions that joined no room get it too.
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new().nest("/feed", service.into_router());
+    /// let mut connection = Client::in_process(app).open("/feed").await?;
+    ///
+    /// assert_eq!(rooms.send_all("maintenance at noon"), 1);
+    /// assert_eq!(connection.recv().await?, "maintenance at noon");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn send_all(&self, message: impl Into<String>) -> usize {
         self.send_to(Target::All, message.into())
     }
@@ -73,6 +160,17 @@ impl Rooms {
     }
 
     /// How many sessions of this node are in `room`.
+    ///
+    /// ```
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, _rx) = session.split();
+    ///     tx.join("game-7");
+    ///     if tx.rooms().members("game-7") == 2 {
+    ///         tx.rooms().send("game-7", "start");
+    ///     }
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn members(&self, room: &str) -> usize {
         self.shared
             .rooms
@@ -81,6 +179,35 @@ impl Rooms {
     }
 
     /// How many sessions of this node are open (in [`Target::All`]).
+    ///
+    /// ```
+    /// use axum::{extract::State, routing::get, Router};
+    /// use http_body_util::BodyExt;
+    /// use sockjs::{Rooms, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new()
+    ///     .nest("/chat", service.into_router())
+    ///     .route(
+    ///         "/online",
+    ///         get(|State(rooms): State<Rooms>| async move { rooms.sessions().to_string() }),
+    ///     )
+    ///     .with_state(rooms);
+    ///
+    /// let _connection = sockjs_client::Client::in_process(app.clone()).open("/chat").await?;
+    /// let request = axum::http::Request::get("/online").body(axum::body::Body::empty()).unwrap();
+    /// let online = app.oneshot(request).await.unwrap().into_body().collect().await.unwrap();
+    /// assert_eq!(online.to_bytes(), "1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn sessions(&self) -> usize {
         self.shared.everyone.len()
     }

@@ -33,6 +33,28 @@ impl Drop for Lifeline {
 ///
 /// When every `Sender` clone and the [`Receiver`] are dropped, the session
 /// closes with code 1000 `Normal closure`.
+///
+/// ```
+/// use std::time::Duration;
+/// use sockjs::Session;
+///
+/// // A clock: one task sends while the handler reads.
+/// async fn clock(session: Session) {
+///     let (tx, mut rx) = session.split();
+///     let ticker = tx.clone();
+///     tokio::spawn(async move {
+///         while ticker.send("tick").await.is_ok() {
+///             tokio::time::sleep(Duration::from_secs(1)).await;
+///         }
+///     });
+///     while let Some(command) = rx.recv().await {
+///         if command == "stop" {
+///             tx.close(3000, "Stopped");
+///         }
+///     }
+/// }
+/// # let _ = clock;
+/// ```
 #[derive(Clone)]
 pub struct Sender {
     core: Arc<Core>,
@@ -43,6 +65,20 @@ pub struct Sender {
 /// The receiving half: a [`Stream`] of the client's messages that ends
 /// exactly once, when the session closes; [`close_reason`](Self::close_reason)
 /// then says why.
+///
+/// ```
+/// use futures_util::StreamExt;
+///
+/// async fn handler(session: sockjs::Session) {
+///     let (tx, rx) = session.split();
+///     // As a stream: the client's messages, upper-cased, ten at most.
+///     let mut shouts = rx.map(|m| m.to_uppercase()).take(10);
+///     while let Some(shout) = shouts.next().await {
+///         let _ = tx.send(shout).await;
+///     }
+/// }
+/// # let _ = handler;
+/// ```
 pub struct Receiver {
     core: Arc<Core>,
     _life: Arc<Lifeline>,
@@ -62,6 +98,17 @@ pub(super) fn halves(core: Arc<Core>, policy: QueueFullPolicy) -> (Sender, Recei
 }
 
 /// The session is closed; the message that could not be sent is handed back.
+///
+/// ```
+/// use sockjs::{SendError, Sender};
+///
+/// async fn notify(tx: &Sender, text: String) {
+///     if let Err(SendError(lost)) = tx.send(text).await {
+///         println!("session closed, {lost:?} not delivered");
+///     }
+/// }
+/// # let _ = notify;
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub struct SendError<T>(pub T);
 
@@ -80,6 +127,20 @@ impl<T> fmt::Display for SendError<T> {
 impl<T> std::error::Error for SendError<T> {}
 
 /// Why [`Sender::try_send`] did not queue the message, which is handed back.
+///
+/// ```
+/// use sockjs::{Sender, TrySendError};
+///
+/// // A price feed: a client that cannot keep up skips a price.
+/// fn publish(tx: &Sender, price: String) {
+///     match tx.try_send(price) {
+///         Ok(()) => {}
+///         Err(TrySendError::Full(skipped)) => println!("slow client, skipped {skipped}"),
+///         Err(TrySendError::Closed(_)) => {}
+///     }
+/// }
+/// # let _ = publish;
+/// ```
 #[derive(Clone, PartialEq, Eq)]
 pub enum TrySendError<T> {
     /// The outgoing queue is full (the client is slow).
@@ -112,6 +173,27 @@ impl Sender {
     /// Queues a message for the client. Waits while the outgoing queue is
     /// full (under the default [`QueueFullPolicy::Wait`]); fails once the
     /// session is closed.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/greet",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let (tx, _rx) = session.split();
+    ///         if tx.send("hello").await.is_err() {
+    ///             return; // the client is gone
+    ///         }
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/greet").await?;
+    /// assert_eq!(connection.recv().await?, "hello");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn send(&self, message: impl Into<String>) -> Result<(), SendError<String>> {
         match self.try_send(message) {
             Ok(()) => Ok(()),
@@ -122,6 +204,21 @@ impl Sender {
 
     /// Queues a message without waiting. Under [`QueueFullPolicy::Close`] a
     /// full queue closes the session (`c[1013,"Outgoing queue full"]`).
+    ///
+    /// ```
+    /// use sockjs::TrySendError;
+    ///
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, mut rx) = session.split();
+    ///     while let Some(message) = rx.recv().await {
+    ///         // Never wait on a slow client: drop the echo instead.
+    ///         if let Err(TrySendError::Closed(_)) = tx.try_send(message) {
+    ///             break;
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn try_send(&self, message: impl Into<String>) -> Result<(), TrySendError<String>> {
         match self.core.push_out(message.into()) {
             Ok(()) => Ok(()),
@@ -149,6 +246,30 @@ impl Sender {
     /// applications) and a reason: the client gets `c[code,"reason"]`.
     /// Messages queued before are delivered first. Does nothing when the
     /// session is already closed.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::{Client, Error};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/kick",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let (tx, _rx) = session.split();
+    ///         let _ = tx.send("you are kicked").await;
+    ///         tx.close(4001, "Kicked");
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/kick").await?;
+    /// assert_eq!(connection.recv().await?, "you are kicked");
+    /// assert_eq!(
+    ///     connection.recv().await,
+    ///     Err(Error::Closed { code: 4001, reason: "Kicked".into() })
+    /// );
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close(&self, code: u16, reason: &str) {
         self.core.close(
             code,
@@ -161,11 +282,73 @@ impl Sender {
     }
 
     /// Whether messages can still be sent.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, _rx) = session.split();
+    ///     tokio::spawn(async move {
+    ///         while tx.is_open() {
+    ///             let _ = tx.try_send("still here");
+    ///             tokio::time::sleep(Duration::from_secs(5)).await;
+    ///         }
+    ///     });
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn is_open(&self) -> bool {
         !self.core.is_closed()
     }
 
     /// Resolves when the session closes, for whatever reason.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, _rx) = session.split();
+    ///     let mut ticks = tokio::time::interval(Duration::from_secs(1));
+    ///     loop {
+    ///         tokio::select! {
+    ///             _ = tx.closed() => break,
+    ///             _ = ticks.tick() => { let _ = tx.send("tick").await; }
+    ///         }
+    ///     }
+    /// }
+    /// # let _ = handler;
+    /// ```
+    ///
+    /// It resolves when the client goes, too, without a read on the
+    /// [`Receiver`]:
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::Session;
+    /// use sockjs_client::Client;
+    /// use tokio::sync::oneshot;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let (ended, on_end) = oneshot::channel();
+    /// let ended = std::sync::Mutex::new(Some(ended));
+    /// let app: Router = Router::new().nest(
+    ///     "/watch",
+    ///     sockjs::router(move |session: Session| {
+    ///         let ended = ended.lock().unwrap().take();
+    ///         async move {
+    ///             let (tx, _rx) = session.split();
+    ///             tx.closed().await;
+    ///             let _ = ended.map(|ended| ended.send(tx.is_open()));
+    ///         }
+    ///     }),
+    /// );
+    /// let connection = Client::in_process(app).open("/watch").await?;
+    /// connection.close().await;
+    /// assert_eq!(on_end.await, Ok(false), "closed, and no longer open");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn closed(&self) {
         self.core.closed().await
     }
@@ -173,17 +356,80 @@ impl Sender {
     /// Puts the session in `room` of its service's [`Rooms`], where
     /// [`Rooms::send`] reaches it. It leaves every room when it closes.
     /// Does nothing on a closed session.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/chat",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let (tx, mut rx) = session.split();
+    ///         tx.join("lobby");
+    ///         tx.rooms().send("lobby", "someone joined");
+    ///         while let Some(line) = rx.recv().await {
+    ///             tx.rooms().send("lobby", line);
+    ///         }
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/chat").await?;
+    /// assert_eq!(connection.recv().await?, "someone joined");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn join(&self, room: &str) {
         self.core.join(room);
     }
 
     /// Takes the session out of `room`.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (tx, mut rx) = session.split();
+    ///     tx.join("news");
+    ///     while let Some(command) = rx.recv().await {
+    ///         match command.as_str() {
+    ///             "mute" => tx.leave("news"),
+    ///             "unmute" => tx.join("news"),
+    ///             _ => continue,
+    ///         }
+    ///         let _ = tx.send(format!("{command}d")).await;
+    ///     }
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new().nest("/news", service.into_router());
+    /// let mut connection = Client::in_process(app).open("/news").await?;
+    ///
+    /// connection.send("mute").await?;
+    /// assert_eq!(connection.recv().await?, "muted");
+    /// assert_eq!(rooms.members("news"), 0);
+    /// assert_eq!(rooms.send("news", "headline"), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn leave(&self, room: &str) {
         self.core.leave(room);
     }
 
     /// The rooms of the session's service: to send to a room or to every
     /// session.
+    ///
+    /// ```
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, _rx) = session.split();
+    ///     let online = tx.rooms().sessions();
+    ///     let _ = tx.send(format!("{online} online")).await;
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn rooms(&self) -> &Rooms {
         self.core.rooms()
     }
@@ -199,11 +445,50 @@ impl fmt::Debug for Sender {
 
 impl Receiver {
     /// The next message from the client, or `None` once the session closed.
+    ///
+    /// ```
+    /// async fn echo(session: sockjs::Session) {
+    ///     let (tx, mut rx) = session.split();
+    ///     while let Some(message) = rx.recv().await {
+    ///         let _ = tx.send(message).await;
+    ///     }
+    ///     // `None`: the session is closed.
+    /// }
+    /// # let _ = echo;
+    /// ```
     pub async fn recv(&mut self) -> Option<String> {
         std::future::poll_fn(|cx| self.core.poll_in(cx)).await
     }
 
     /// Why the session ended; `None` while it is open.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::CloseReason;
+    /// use sockjs_client::Client;
+    /// use tokio::sync::mpsc;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let (report, mut reports) = mpsc::unbounded_channel();
+    /// let app: Router = Router::new().nest(
+    ///     "/chat",
+    ///     sockjs::router(move |session: sockjs::Session| {
+    ///         let report = report.clone();
+    ///         async move {
+    ///             let (_tx, mut rx) = session.split();
+    ///             assert_eq!(rx.close_reason(), None); // still open
+    ///             while rx.recv().await.is_some() {}
+    ///             let _ = report.send(rx.close_reason());
+    ///         }
+    ///     }),
+    /// );
+    /// let connection = Client::in_process(app).open("/chat").await?;
+    /// connection.close().await; // a WebSocket: the client's closing handshake
+    /// assert_eq!(reports.recv().await.flatten(), Some(CloseReason::ClientClosed));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn close_reason(&self) -> Option<CloseReason> {
         self.core.reason()
     }

@@ -96,16 +96,56 @@ impl Session {
     }
 
     /// Splits the session into its sending and receiving halves.
+    ///
+    /// ```
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, mut rx) = session.split();
+    ///     // The sender is cloneable: hand copies to other tasks.
+    ///     let _for_later = tx.clone();
+    ///     while let Some(message) = rx.recv().await {
+    ///         let _ = tx.send(message).await;
+    ///     }
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
     }
 
     /// The sending half, without splitting.
+    ///
+    /// ```
+    /// async fn handler(session: sockjs::Session) {
+    ///     let _ = session.sender().send(format!("welcome to {}", session.prefix())).await;
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn sender(&self) -> &Sender {
         &self.sender
     }
 
     /// The transport of the request that opened the session.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, Transport};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/feed",
+    ///     sockjs::router(|session: Session| async move {
+    ///         let batch = if session.transport() == Transport::XhrPolling { 100 } else { 1 };
+    ///         let text = format!("{} batches of {batch}", session.transport());
+    ///         let _ = session.sender().send(text).await;
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/feed").await?;
+    /// assert_eq!(connection.recv().await?, "websocket batches of 1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn transport(&self) -> Transport {
         self.info.transport
     }
@@ -113,6 +153,17 @@ impl Session {
     /// The HTTP version of the request that opened the session: a browser
     /// uses HTTP/2 over TLS when the server offers it (ALPN), WebSockets
     /// included when the server allows extended CONNECT (axum does).
+    ///
+    /// ```
+    /// use axum::http::Version;
+    ///
+    /// async fn handler(session: sockjs::Session) {
+    ///     if session.http_version() == Version::HTTP_2 {
+    ///         println!("multiplexed with the page's other requests");
+    ///     }
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn http_version(&self) -> http::Version {
         self.info.version
     }
@@ -120,12 +171,47 @@ impl Session {
     /// Whether the session's WebSocket compresses its messages
     /// (permessage-deflate, negotiated when
     /// `Config::websocket_compression` is on and the client offers it).
+    ///
+    /// ```
+    /// async fn handler(session: sockjs::Session) {
+    ///     // Compressed sessions can afford larger batches.
+    ///     let batch = if session.is_compressed() { 64 } else { 16 };
+    ///     let _ = session.sender().send(format!("batch {batch}")).await;
+    /// }
+    /// # let _ = handler;
+    /// ```
     pub fn is_compressed(&self) -> bool {
         self.info.compressed
     }
 
     /// The client's address, when the app is served with
     /// `into_make_service_with_connect_info::<SocketAddr>()`.
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let app: Router = Router::new().nest(
+    ///     "/whoami",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let addr = session.remote_addr().map(|a| a.ip().to_string());
+    ///         let _ = session.sender().send(addr.unwrap_or_default()).await;
+    ///     }),
+    /// );
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    /// let url = format!("http://{}/whoami", listener.local_addr()?);
+    /// tokio::spawn(async move {
+    ///     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await
+    /// });
+    ///
+    /// let mut connection = Client::connect(&url).await?;
+    /// assert_eq!(connection.recv().await?, "127.0.0.1");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn remote_addr(&self) -> Option<SocketAddr> {
         self.info.remote_addr
     }
@@ -133,23 +219,111 @@ impl Session {
     /// The opening request's headers, limited to the list sockjs-node
     /// exposes (`Referer`, `X-Forwarded-For`, `Host`, `User-Agent`, ...);
     /// never `Cookie` or `Authorization`.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/ua",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let headers = session.headers();
+    ///         assert!(headers.get("authorization").is_none()); // never exposed
+    ///         let agent = headers.get("user-agent").and_then(|v| v.to_str().ok());
+    ///         let _ = session.sender().send(agent.unwrap_or("?").to_owned()).await;
+    ///     }),
+    /// );
+    /// let client = Client::in_process(app)
+    ///     .header("user-agent", "docs-bot/1.0")
+    ///     .header("authorization", "Bearer secret");
+    /// let mut connection = client.open("/ua").await?;
+    /// assert_eq!(connection.recv().await?, "docs-bot/1.0");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn headers(&self) -> &HeaderMap {
         &self.info.headers
     }
 
     /// The path of the opening request, prefix included
     /// (`/echo/000/abc/xhr_streaming`).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/echo",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let _ = session.sender().send(session.path().to_owned()).await;
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).session_id("abc").open("/echo").await?;
+    /// let path = connection.recv().await?; // /echo/<server>/abc/websocket
+    /// assert!(path.starts_with("/echo/") && path.ends_with("/abc/websocket"));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn path(&self) -> &str {
         &self.info.path
     }
 
     /// The path the service is nested at (`/echo`).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let handler = |session: sockjs::Session| async move {
+    ///     let _ = session.sender().send(session.prefix().to_owned()).await;
+    /// };
+    /// let app: Router = Router::new()
+    ///     .nest("/en", sockjs::router(handler))
+    ///     .nest("/fr", sockjs::router(handler));
+    /// let mut connection = Client::in_process(app).open("/fr").await?;
+    /// assert_eq!(connection.recv().await?, "/fr");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn prefix(&self) -> &str {
         &self.info.prefix
     }
 
     /// The opening request's extensions: what tower layers in front put
     /// there (authentication claims, request ids, ...).
+    ///
+    /// With a handshake hook ([`SockJsRouter::handshake`](crate::SockJsRouter::handshake)),
+    /// what it returned is here too.
+    ///
+    /// ```
+    /// use axum::{Extension, Router};
+    /// use sockjs_client::Client;
+    ///
+    /// #[derive(Clone)]
+    /// struct Tenant(&'static str);
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new()
+    ///     .nest(
+    ///         "/chat",
+    ///         sockjs::router(|session: sockjs::Session| async move {
+    ///             let tenant = session.extensions().get::<Tenant>().map_or("none", |t| t.0);
+    ///             let _ = session.sender().send(tenant).await;
+    ///         }),
+    ///     )
+    ///     .layer(Extension(Tenant("acme")));
+    /// let mut connection = Client::in_process(app).open("/chat").await?;
+    /// assert_eq!(connection.recv().await?, "acme");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn extensions(&self) -> &Extensions {
         &self.info.extensions
     }

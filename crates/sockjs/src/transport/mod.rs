@@ -23,6 +23,19 @@ use std::fmt;
 pub(crate) use request::{connection_info, session_segments, SessionPath};
 
 /// A SockJS transport, as sockjs-client names them.
+///
+/// ```
+/// use sockjs::{Config, Transport};
+///
+/// // WebSockets and xhr-streaming only.
+/// let config = Transport::ALL
+///     .into_iter()
+///     .filter(|t| !matches!(t, Transport::WebSocket | Transport::XhrStreaming))
+///     .fold(Config::default(), Config::disable);
+/// assert!(config.is_enabled(Transport::WebSocket));
+/// assert!(!config.is_enabled(Transport::EventSource));
+/// assert_eq!(Transport::EventSource.to_string(), "eventsource");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Transport {
@@ -44,6 +57,11 @@ pub enum Transport {
 
 impl Transport {
     /// Every transport.
+    ///
+    /// ```
+    /// let names: Vec<&str> = sockjs::Transport::ALL.iter().map(|t| t.name()).collect();
+    /// assert_eq!(names[..2], ["websocket", "websocket-raw"]);
+    /// ```
     pub const ALL: [Transport; 7] = [
         Transport::WebSocket,
         Transport::RawWebSocket,
