@@ -93,42 +93,14 @@ impl SockJsRouter {
     /// [`cluster`](crate::cluster)). Feature `cluster`.
     ///
     /// ```no_run
-    /// # use std::collections::HashMap;
-    /// # use std::future::Future;
-    /// # use std::pin::Pin;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
-    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-    /// # /// A stand-in for a shared store such as Redis.
-    /// # #[derive(Clone)]
-    /// # struct SharedDirectory { me: String, owners: Arc<Mutex<HashMap<String, String>>> }
-    /// # impl SharedDirectory {
-    /// #     fn connect(me: &str) -> Self { SharedDirectory { me: me.into(), owners: Default::default() } }
-    /// # }
-    /// # impl Directory for SharedDirectory {
-    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let owner = match self.owners.lock().unwrap().get(key) {
-    /// #             Some(url) if *url == self.me => Owner::Local,
-    /// #             Some(url) => Owner::Remote(url.clone()),
-    /// #             None => Owner::Unknown,
-    /// #         };
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let mut owners = self.owners.lock().unwrap();
-    /// #         let url = owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()).clone();
-    /// #         Box::pin(async move { Ok(if url == self.me { Owner::Local } else { Owner::Remote(url) }) })
-    /// #     }
-    /// #     fn release(&self, key: &str) {
-    /// #         self.owners.lock().unwrap().remove(key);
-    /// #     }
-    /// # }
+    /// use sockjs::cluster::MemoryDirectory;
     /// use sockjs::{Session, SockJsRouter};
     ///
     /// # async fn run() -> std::io::Result<()> {
     /// // This node answers at http://10.0.0.1:8080; the directory says where
-    /// // every session of the cluster lives.
-    /// let directory = SharedDirectory::connect("http://10.0.0.1:8080");
+    /// // every session of the cluster lives (across processes: a shared
+    /// // store such as sockjs-redis's).
+    /// let directory = MemoryDirectory::new("http://10.0.0.1:8080");
     /// let chat = SockJsRouter::new(|_session: Session| async {})
     ///     .directory(directory)
     ///     .into_router();

@@ -1,67 +1,22 @@
 //! Several nodes without sticky routing (feature `cluster`): any node
 //! serves any session's HTTP requests, forwarding them to the node that
-//! holds it. Three nodes on real sockets, one in-process directory.
+//! holds it. Three nodes on real sockets, one `MemoryDirectory`.
 #![cfg(feature = "cluster")]
 
 mod fixture;
 
-use std::collections::HashMap;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
 use fixture::*;
-use sockjs::cluster::{Directory, DirectoryError, Owner};
+use sockjs::cluster::{Directory, MemoryDirectory, Owner};
 use sockjs::SockJsRouter;
 use sockjs_conformance::client::{Request, Target};
 
-type Entries = Arc<Mutex<HashMap<String, String>>>;
-
-/// A directory in this process, shared by the nodes: key → owner's URL.
-struct Memory {
-    me: String,
-    entries: Entries,
-}
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-impl Directory for Memory {
-    fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-        let owner = match self.entries.lock().unwrap().get(key) {
-            Some(url) if *url == self.me => Owner::Local,
-            Some(url) => Owner::Remote(url.clone()),
-            None => Owner::Unknown,
-        };
-        Box::pin(async move { Ok(owner) })
-    }
-
-    fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-        let mut entries = self.entries.lock().unwrap();
-        let url = entries
-            .entry(key.to_owned())
-            .or_insert_with(|| self.me.clone());
-        let owner = if *url == self.me {
-            Owner::Local
-        } else {
-            Owner::Remote(url.clone())
-        };
-        Box::pin(async move { Ok(owner) })
-    }
-
-    fn release(&self, key: &str) {
-        let mut entries = self.entries.lock().unwrap();
-        if entries.get(key) == Some(&self.me) {
-            entries.remove(key);
-        }
-    }
-}
-
 /// Starts `n` nodes serving `/echo` (echo; tells which node it is on its
 /// open) with one shared directory.
-async fn nodes(n: usize, entries: &Entries) -> Vec<Target> {
+async fn nodes(n: usize, directory: &MemoryDirectory) -> Vec<Target> {
     let mut targets = Vec::new();
     for node in 0..n {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -77,10 +32,7 @@ async fn nodes(n: usize, entries: &Entries) -> Vec<Target> {
             }
         })
         .config(fast_config().disconnect_delay(Duration::from_millis(300)))
-        .directory(Memory {
-            me,
-            entries: entries.clone(),
-        })
+        .directory(directory.node(me))
         .into_router();
         let app = Router::new().nest("/echo", echo);
         tokio::spawn(async move {
@@ -111,13 +63,13 @@ async fn post(target: &Target, path: &str, body: &str) -> (u16, String) {
 
 #[tokio::test]
 async fn any_node_serves_any_session() {
-    let entries = Entries::default();
-    let n = nodes(3, &entries).await;
+    let directory = MemoryDirectory::new("http://test");
+    let n = nodes(3, &directory).await;
     // Opened on node 0, which holds it from now on.
     assert_eq!(post(&n[0], "/echo/0/s/xhr", "").await, (200, "o\n".into()));
     assert_eq!(
-        entries.lock().unwrap().get("/echo/s"),
-        Some(&format!("http://{}", n[0].host))
+        directory.holder("/echo/s"),
+        Some(format!("http://{}", n[0].host))
     );
     // Round robin: every request lands elsewhere, and is forwarded.
     assert_eq!(post(&n[1], "/echo/1/s/xhr", "").await.1, "a[\"node 0\"]\n");
@@ -159,18 +111,18 @@ async fn any_node_serves_any_session() {
 
 #[tokio::test]
 async fn a_forgotten_session_is_released_and_an_unreachable_owner_is_a_502() {
-    let entries = Entries::default();
-    let n = nodes(2, &entries).await;
+    let directory = MemoryDirectory::new("http://test");
+    let n = nodes(2, &directory).await;
     assert_eq!(post(&n[0], "/echo/0/gone/xhr", "").await.1, "o\n");
-    assert!(entries.lock().unwrap().contains_key("/echo/gone"));
+    assert!(directory.holder("/echo/gone").is_some());
     // No poll for disconnect_delay (300 ms): forgotten, and released.
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        if !entries.lock().unwrap().contains_key("/echo/gone") {
+        if directory.holder("/echo/gone").is_none() {
             break;
         }
     }
-    assert!(!entries.lock().unwrap().contains_key("/echo/gone"));
+    assert!(directory.holder("/echo/gone").is_none());
     // Sending to a session nobody holds: 404, as on one node.
     assert_eq!(post(&n[1], "/echo/0/gone/xhr_send", "[\"x\"]").await.0, 404);
     // A refused open (bad callback) claims nothing.
@@ -179,12 +131,10 @@ async fn a_forgotten_session_is_released_and_an_unreachable_owner_is_a_502() {
         .await
         .unwrap();
     assert_eq!(r.status(), 500);
-    assert!(entries.lock().unwrap().is_empty());
+    assert!(directory.is_empty());
     // An owner that went away.
-    entries
-        .lock()
-        .unwrap()
-        .insert("/echo/dead".into(), "http://127.0.0.1:9".into());
+    let dead = directory.node("http://127.0.0.1:9");
+    assert_eq!(dead.claim("/echo/dead").await, Ok(Owner::Local));
     let (status, body) = post(&n[1], "/echo/0/dead/xhr", "").await;
     assert_eq!((status, body.as_str()), (502, "Session owner unreachable."));
 }

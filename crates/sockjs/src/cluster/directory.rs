@@ -50,7 +50,7 @@ impl fmt::Display for DirectoryError {
 
 impl std::error::Error for DirectoryError {}
 
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(super) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// Which node holds which session, shared by the nodes of a cluster.
 ///
@@ -61,9 +61,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// when it dies, so that the sessions of a dead node are forgotten within a
 /// bounded time.
 ///
-/// A directory in a map every node shares; a real one keeps the map in a
-/// store such as Redis, with an expiry on each claim that the node renews
-/// while it runs.
+/// [`MemoryDirectory`](super::MemoryDirectory) is one for nodes in one
+/// process; `sockjs-redis` has one on Redis. Writing one: a map every node
+/// shares (a real one keeps it in a store such as Redis, with an expiry on
+/// each claim that the node renews while it runs).
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -123,43 +124,12 @@ pub trait Directory: Send + Sync + 'static {
     /// Who holds `key`.
     ///
     /// ```
-    /// # use std::collections::HashMap;
-    /// # use std::future::Future;
-    /// # use std::pin::Pin;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
-    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-    /// # /// Every node's view of one shared map (a stand-in for Redis).
-    /// # #[derive(Clone, Default)]
-    /// # struct Store(Arc<Mutex<HashMap<String, String>>>);
-    /// # struct Node { me: String, store: Store }
-    /// # impl Store {
-    /// #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
-    /// # }
-    /// # impl Node {
-    /// #     fn owner_of(&self, url: &str) -> Owner {
-    /// #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
-    /// #     }
-    /// # }
-    /// # impl Directory for Node {
-    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let mut owners = self.store.0.lock().unwrap();
-    /// #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn release(&self, key: &str) {
-    /// #         let mut owners = self.store.0.lock().unwrap();
-    /// #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
-    /// #     }
-    /// # }
+    /// use sockjs::cluster::{Directory, MemoryDirectory, Owner};
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
-    /// let store = Store::default();
-    /// let (a, b) = (store.node("http://10.0.0.1:8080"), store.node("http://10.0.0.2:8080"));
+    /// let a = MemoryDirectory::new("http://10.0.0.1:8080");
+    /// let b = a.node("http://10.0.0.2:8080");
     /// assert_eq!(a.owner("/chat/abc").await?, Owner::Unknown);
     /// a.claim("/chat/abc").await?;
     /// assert_eq!(a.owner("/chat/abc").await?, Owner::Local);
@@ -173,43 +143,12 @@ pub trait Directory: Send + Sync + 'static {
     /// now, or the node that claimed it first.
     ///
     /// ```
-    /// # use std::collections::HashMap;
-    /// # use std::future::Future;
-    /// # use std::pin::Pin;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
-    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-    /// # /// Every node's view of one shared map (a stand-in for Redis).
-    /// # #[derive(Clone, Default)]
-    /// # struct Store(Arc<Mutex<HashMap<String, String>>>);
-    /// # struct Node { me: String, store: Store }
-    /// # impl Store {
-    /// #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
-    /// # }
-    /// # impl Node {
-    /// #     fn owner_of(&self, url: &str) -> Owner {
-    /// #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
-    /// #     }
-    /// # }
-    /// # impl Directory for Node {
-    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let mut owners = self.store.0.lock().unwrap();
-    /// #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn release(&self, key: &str) {
-    /// #         let mut owners = self.store.0.lock().unwrap();
-    /// #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
-    /// #     }
-    /// # }
+    /// use sockjs::cluster::{Directory, MemoryDirectory, Owner};
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
-    /// let store = Store::default();
-    /// let (a, b) = (store.node("http://10.0.0.1:8080"), store.node("http://10.0.0.2:8080"));
+    /// let a = MemoryDirectory::new("http://10.0.0.1:8080");
+    /// let b = a.node("http://10.0.0.2:8080");
     /// // Two nodes claim one session: the first wins, the second learns who.
     /// assert_eq!(a.claim("/chat/abc").await?, Owner::Local);
     /// assert_eq!(b.claim("/chat/abc").await?, Owner::Remote("http://10.0.0.1:8080".into()));
@@ -221,43 +160,11 @@ pub trait Directory: Send + Sync + 'static {
     /// This node no longer holds `key` (the session ended). Must not wait.
     ///
     /// ```
-    /// # use std::collections::HashMap;
-    /// # use std::future::Future;
-    /// # use std::pin::Pin;
-    /// # use std::sync::{Arc, Mutex};
-    /// # use sockjs::cluster::{Directory, DirectoryError, Owner};
-    /// # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-    /// # /// Every node's view of one shared map (a stand-in for Redis).
-    /// # #[derive(Clone, Default)]
-    /// # struct Store(Arc<Mutex<HashMap<String, String>>>);
-    /// # struct Node { me: String, store: Store }
-    /// # impl Store {
-    /// #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
-    /// # }
-    /// # impl Node {
-    /// #     fn owner_of(&self, url: &str) -> Owner {
-    /// #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
-    /// #     }
-    /// # }
-    /// # impl Directory for Node {
-    /// #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-    /// #         let mut owners = self.store.0.lock().unwrap();
-    /// #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
-    /// #         Box::pin(async move { Ok(owner) })
-    /// #     }
-    /// #     fn release(&self, key: &str) {
-    /// #         let mut owners = self.store.0.lock().unwrap();
-    /// #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
-    /// #     }
-    /// # }
+    /// use sockjs::cluster::{Directory, MemoryDirectory, Owner};
+    ///
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
-    /// let store = Store::default();
-    /// let a = store.node("http://10.0.0.1:8080");
+    /// let a = MemoryDirectory::new("http://10.0.0.1:8080");
     /// a.claim("/chat/abc").await?;
     /// a.release("/chat/abc"); // the session ended
     /// assert_eq!(a.owner("/chat/abc").await?, Owner::Unknown);

@@ -19,49 +19,17 @@
 //! `sockjs-redis` has a `Directory` on Redis (session owners with expiry).
 //!
 //! Every node builds the same service with its own view of the shared
-//! directory (here an in-memory stand-in, hidden; see [`Directory`] for one
-//! written out):
+//! directory (here [`MemoryDirectory`], for nodes in one process; see
+//! [`Directory`] for one written out):
 //!
 //! ```
-//! # use std::collections::HashMap;
-//! # use std::future::Future;
-//! # use std::pin::Pin;
-//! # use std::sync::{Arc, Mutex};
-//! # use sockjs::cluster::{Directory, DirectoryError, Owner};
-//! # type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-//! # /// Every node's view of one shared map (a stand-in for Redis).
-//! # #[derive(Clone, Default)]
-//! # struct Store(Arc<Mutex<HashMap<String, String>>>);
-//! # struct Node { me: String, store: Store }
-//! # impl Store {
-//! #     fn node(&self, me: &str) -> Node { Node { me: me.into(), store: self.clone() } }
-//! # }
-//! # impl Node {
-//! #     fn owner_of(&self, url: &str) -> Owner {
-//! #         if url == self.me { Owner::Local } else { Owner::Remote(url.to_owned()) }
-//! #     }
-//! # }
-//! # impl Directory for Node {
-//! #     fn owner<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-//! #         let owner = self.store.0.lock().unwrap().get(key).map_or(Owner::Unknown, |url| self.owner_of(url));
-//! #         Box::pin(async move { Ok(owner) })
-//! #     }
-//! #     fn claim<'a>(&'a self, key: &'a str) -> BoxFuture<'a, Result<Owner, DirectoryError>> {
-//! #         let mut owners = self.store.0.lock().unwrap();
-//! #         let owner = self.owner_of(owners.entry(key.to_owned()).or_insert_with(|| self.me.clone()));
-//! #         Box::pin(async move { Ok(owner) })
-//! #     }
-//! #     fn release(&self, key: &str) {
-//! #         let mut owners = self.store.0.lock().unwrap();
-//! #         if owners.get(key) == Some(&self.me) { owners.remove(key); }
-//! #     }
-//! # }
+//! use sockjs::cluster::MemoryDirectory;
 //! use sockjs::{Session, SockJsRouter};
 //!
-//! let store = Store::default();
+//! let directory = MemoryDirectory::new("http://10.0.0.1:8080");
 //! let node = |me: &str| {
 //!     SockJsRouter::new(|_session: Session| async {})
-//!         .directory(store.node(me))
+//!         .directory(directory.node(me))
 //!         .into_router()
 //! };
 //! // Behind one load balancer, without stickiness:
@@ -71,6 +39,8 @@
 
 mod directory;
 mod forward;
+mod memory;
 
 pub use directory::{Directory, DirectoryError, Owner};
 pub(crate) use forward::{directory_key, route_to_owner};
+pub use memory::MemoryDirectory;
