@@ -22,6 +22,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use crate::args::Args;
 use crate::util::{
     build_bin, free_port, machine_facts, nofile_hard, npm_install, num, parse_obj, pinned,
     raise_nofile, root, target_dir, tool_works, write, Obj, Server,
@@ -84,23 +85,19 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         sessions: None,
         update_md: false,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or(format!("{a} needs a value\n\n{HELP}"))
-        };
-        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{a} {v}: {e}"));
-        match a.as_str() {
+    let mut args = Args::new(args, HELP);
+    while let Some(flag) = args.flag() {
+        match flag {
             "--quick" => o.quick = true,
-            "--rounds" => o.rounds = num(value()?)?.max(1) as usize,
-            "--duration-ms" => o.duration_ms = num(value()?)?,
-            "--warmup-ms" => o.warmup_ms = num(value()?)?,
-            "--scenario" => o.families = Some(value()?.split(',').map(str::to_string).collect()),
+            "--rounds" => o.rounds = args.number()?.max(1) as usize,
+            "--duration-ms" => o.duration_ms = args.number()?,
+            "--warmup-ms" => o.warmup_ms = args.number()?,
+            "--scenario" => {
+                o.families = Some(args.value()?.split(',').map(str::to_string).collect())
+            }
             "--servers" => {
                 let mut v = Vec::new();
-                for s in value()?.split(',') {
+                for s in args.value()?.split(',') {
                     v.push(match s {
                         "ours" => Srv::Ours,
                         "node" | "sockjs-node" => Srv::Node,
@@ -110,13 +107,13 @@ fn parse(args: &[String]) -> Result<Opts, String> {
                 }
                 o.servers = Some(v);
             }
-            "--sessions" => o.sessions = Some(num(value()?)? as usize),
+            "--sessions" => o.sessions = Some(args.number()? as usize),
             "--update-md" => o.update_md = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 std::process::exit(0);
             }
-            other => return Err(format!("unknown option {other}\n\n{HELP}")),
+            _ => return Err(args.unknown()),
         }
     }
     if o.rounds == 0 {

@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::args::Args;
 use crate::e2e;
 use crate::util::{self, Server};
 
@@ -170,40 +171,34 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         bench: false,
         rounds: 3,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
+    let mut args = Args::new(args, USAGE);
+    while let Some(flag) = args.flag() {
+        match flag {
             "--mode" => {
-                let names = it.next().ok_or("--mode needs a value")?;
+                let names = args.value()?;
                 o.modes = names
                     .split(',')
                     .map(|n| {
                         Mode::ALL
                             .into_iter()
                             .find(|m| m.name() == n)
-                            .ok_or_else(|| format!("unknown mode {n}\n\n{USAGE}"))
+                            .ok_or_else(|| args.refuse(&format!("{n}: no such mode")))
                     })
                     .collect::<Result<_, _>>()?;
             }
             "--no-browser" => o.browser = false,
             "--bench" => o.bench = true,
-            "--rounds" => {
-                let n = it.next().ok_or("--rounds needs a value")?;
-                o.rounds = n
-                    .parse::<usize>()
-                    .map_err(|e| format!("--rounds {n}: {e}"))?
-                    .max(1);
-            }
+            "--rounds" => o.rounds = args.number()?.max(1) as usize,
             "--browser-filter" => {
-                let filter = it.next().ok_or("--browser-filter needs a value")?;
+                let filter = args.value()?;
                 o.browser_filter = Some(if filter == "all" {
                     String::new()
                 } else {
-                    filter.clone()
+                    filter
                 });
             }
             "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+            _ => return Err(args.unknown()),
         }
     }
     Ok(Some(o))

@@ -10,6 +10,7 @@
 //! the browser, prints one line per case and `N passed, M failed`, and
 //! writes `target/e2e-report.html` and `target/e2e-report.png`.
 
+use crate::args::Args;
 use crate::util::{self, Server};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -46,16 +47,13 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         against_node: false,
         filter: None,
     };
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        match arg.as_str() {
+    let mut args = Args::new(args, USAGE);
+    while let Some(flag) = args.flag() {
+        match flag {
             "--against-node" => opts.against_node = true,
-            "--filter" => {
-                let s = it.next().ok_or("--filter needs a value")?;
-                opts.filter = Some(s.clone());
-            }
+            "--filter" => opts.filter = Some(args.value()?),
             "-h" | "--help" => return Ok(None),
-            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+            _ => return Err(args.unknown()),
         }
     }
     Ok(Some(opts))

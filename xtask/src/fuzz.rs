@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
+use crate::args::Args;
 use crate::util::{self, cargo, run_step};
 
 const USAGE: &str = "\
@@ -81,32 +82,23 @@ fn parse(args: &[String]) -> Result<Options, String> {
         properties: true,
         tests: true,
     };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
-        };
-        let number = |v: String| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{flag}: not a number: {v}"))
-        };
-        match flag.as_str() {
-            "--seconds" => o.seconds = number(value()?)?,
+    let mut args = Args::new(args, USAGE);
+    while let Some(flag) = args.flag() {
+        match flag {
+            "--seconds" => o.seconds = args.number()?,
             "--target" => {
-                let name = value()?;
+                let name = args.value()?;
                 if !TARGETS.contains(&name.as_str()) {
-                    return Err(format!("unknown fuzz target `{name}`\n\n{USAGE}"));
+                    return Err(args.refuse(&format!("{name}: no such fuzz target")));
                 }
                 o.target = Some(name);
             }
-            "--cases" => o.cases = number(value()?)?,
-            "--seed" => o.seed = Some(number(value()?)?.to_string()),
+            "--cases" => o.cases = args.number()?,
+            "--seed" => o.seed = Some(args.number()?.to_string()),
             "--no-properties" => o.properties = false,
             "--no-tests" => o.tests = false,
             "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown option {other}\n\n{USAGE}")),
+            _ => return Err(args.unknown()),
         }
     }
     Ok(o)

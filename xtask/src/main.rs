@@ -4,6 +4,7 @@
 //! starting servers and polling them for readiness, installing npm packages
 //! into a cache under `target/`).
 
+mod args;
 mod bench;
 mod ci;
 mod cluster_test;

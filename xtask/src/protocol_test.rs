@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::args::Args;
 use crate::util::{self, Server};
 
 const USAGE: &str = "\
@@ -49,26 +50,17 @@ struct Options {
 
 fn parse(args: &[String]) -> Result<Options, String> {
     let mut o = Options::default();
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or_else(|| format!("{flag} needs a value\n\n{USAGE}"))
-        };
-        let number = |v: String| {
-            v.parse::<u64>()
-                .map_err(|_| format!("{flag}: not a number: {v}"))
-        };
-        match flag.as_str() {
+    let mut args = Args::new(args, USAGE);
+    while let Some(flag) = args.flag() {
+        match flag {
             "--against-node" => o.against_node = true,
             "--mutations" => o.mutations = true,
-            "--url" => o.url = Some(value()?),
-            "--filter" => o.filter = Some(value()?),
-            "--disconnect-delay-ms" => o.disconnect_delay_ms = Some(number(value()?)?),
-            "--heartbeat-delay-ms" => o.heartbeat_delay_ms = Some(number(value()?)?),
+            "--url" => o.url = Some(args.value()?),
+            "--filter" => o.filter = Some(args.value()?),
+            "--disconnect-delay-ms" => o.disconnect_delay_ms = Some(args.number()?),
+            "--heartbeat-delay-ms" => o.heartbeat_delay_ms = Some(args.number()?),
             "-h" | "--help" => return Err(USAGE.to_string()),
-            other => return Err(format!("unknown argument `{other}`\n\n{USAGE}")),
+            _ => return Err(args.unknown()),
         }
     }
     if [o.against_node, o.url.is_some(), o.mutations]

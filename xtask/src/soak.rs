@@ -24,6 +24,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::args::Args;
 use crate::util::{
     build_bin, free_port, machine_facts, nofile_hard, num, parse_obj, pinned, raise_nofile, root,
     target_dir, tool_works, write, Obj, Server,
@@ -75,28 +76,22 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         seed: None,
         update_md: false,
     };
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let mut value = || {
-            it.next()
-                .cloned()
-                .ok_or(format!("{a} needs a value\n\n{HELP}"))
-        };
-        let num = |v: String| v.parse::<u64>().map_err(|e| format!("{a} {v}: {e}"));
-        match a.as_str() {
-            "--minutes" => o.run_s = num(value()?)? * 60,
-            "--seconds" => o.run_s = num(value()?)?,
-            "--clients" => o.clients = num(value()?)?.max(1) as usize,
-            "--shutdown-cycles" => o.cycles = Some(num(value()?)? as usize),
-            "--shutdown-clients" => o.shutdown_clients = num(value()?)?.max(1) as usize,
-            "--storm" => o.storm = num(value()?)? as usize,
-            "--seed" => o.seed = Some(num(value()?)?),
+    let mut args = Args::new(args, HELP);
+    while let Some(flag) = args.flag() {
+        match flag {
+            "--minutes" => o.run_s = args.number()? * 60,
+            "--seconds" => o.run_s = args.number()?,
+            "--clients" => o.clients = args.number()?.max(1) as usize,
+            "--shutdown-cycles" => o.cycles = Some(args.number()? as usize),
+            "--shutdown-clients" => o.shutdown_clients = args.number()?.max(1) as usize,
+            "--storm" => o.storm = args.number()? as usize,
+            "--seed" => o.seed = Some(args.number()?),
             "--update-md" => o.update_md = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 std::process::exit(0);
             }
-            other => return Err(format!("unknown option {other}\n\n{HELP}")),
+            _ => return Err(args.unknown()),
         }
     }
     if o.run_s < 10 {
