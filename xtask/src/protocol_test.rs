@@ -30,6 +30,8 @@ usage: cargo xtask protocol-test [options]
                             --url, the suite assumes 5000 unless given)
   --heartbeat-delay-ms N    the servers' heartbeat_delay (default 2000; with
                             --url, the suite assumes 25000 unless given)
+  --close-cycles N          open->close cycles of each closing/ check (default
+                            200; the long run: --filter closing/ --close-cycles 5000)
 ";
 
 /// Known failures of the project's server: `check/name reason` per line.
@@ -46,6 +48,7 @@ struct Options {
     filter: Option<String>,
     disconnect_delay_ms: Option<u64>,
     heartbeat_delay_ms: Option<u64>,
+    close_cycles: Option<u64>,
 }
 
 fn parse(args: &[String]) -> Result<Options, String> {
@@ -59,6 +62,7 @@ fn parse(args: &[String]) -> Result<Options, String> {
             "--filter" => o.filter = Some(args.value()?),
             "--disconnect-delay-ms" => o.disconnect_delay_ms = Some(args.number()?),
             "--heartbeat-delay-ms" => o.heartbeat_delay_ms = Some(args.number()?),
+            "--close-cycles" => o.close_cycles = Some(args.number()?.max(1)),
             "-h" | "--help" => return Err(USAGE.to_string()),
             _ => return Err(args.unknown()),
         }
@@ -111,6 +115,9 @@ impl Options {
         }
         if let Some(f) = &self.filter {
             cmd.args(["--filter", f]);
+        }
+        if let Some(n) = self.close_cycles {
+            cmd.args(["--close-cycles", &n.to_string()]);
         }
         if let Some(path) = expected_failures {
             cmd.arg("--expected-failures").arg(path);

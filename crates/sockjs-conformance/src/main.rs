@@ -23,7 +23,8 @@ options:
   --disconnect-delay-ms N     the server's disconnect_delay (default 5000)
   --heartbeat-delay-ms N      the server's heartbeat_delay (default 25000)
   --timeout-ms N              bound on each read (default 5000)
-  --check-timeout-ms N        bound on each check, on top of the delays (default 20000)
+  --check-timeout-ms N        bound on each check, on top of the delays (default 20000,
+                              grown in proportion above 200 close cycles)
   --jobs N                    checks run at once (default 16)
   --close-cycles N            open→close cycles of each closing/ check (default 200)
   --expected-failures FILE    checks known to fail: `name reason` per line
@@ -36,7 +37,8 @@ struct Args {
     disconnect_delay: Duration,
     heartbeat_delay: Duration,
     timeout: Duration,
-    check_timeout: Duration,
+    /// `None`: the default, grown with `close_cycles`.
+    check_timeout: Option<Duration>,
     jobs: usize,
     close_cycles: usize,
     expected_failures: Option<String>,
@@ -50,7 +52,7 @@ fn parse_args() -> Result<Args, String> {
         disconnect_delay: Duration::from_millis(5000),
         heartbeat_delay: Duration::from_millis(25000),
         timeout: Duration::from_millis(5000),
-        check_timeout: Duration::from_millis(20000),
+        check_timeout: None,
         jobs: 16,
         close_cycles: 200,
         expected_failures: None,
@@ -75,7 +77,7 @@ fn parse_args() -> Result<Args, String> {
             "--disconnect-delay-ms" => args.disconnect_delay = ms(value()?)?,
             "--heartbeat-delay-ms" => args.heartbeat_delay = ms(value()?)?,
             "--timeout-ms" => args.timeout = ms(value()?)?,
-            "--check-timeout-ms" => args.check_timeout = ms(value()?)?,
+            "--check-timeout-ms" => args.check_timeout = Some(ms(value()?)?),
             "--jobs" => {
                 args.jobs = value()?
                     .parse()
@@ -147,7 +149,11 @@ async fn main() -> ExitCode {
         },
         filters: args.filters,
         jobs: args.jobs,
-        check_timeout: args.check_timeout,
+        check_timeout: args.check_timeout.unwrap_or_else(|| {
+            // 20 s is ample for 200 cycles; longer runs of the closing/
+            // checks (`--close-cycles 5000`) need proportionally more.
+            Duration::from_millis(20000) * (args.close_cycles.div_ceil(200).max(1) as u32)
+        }),
         expected_failures,
     };
     let start = Instant::now();
