@@ -11,8 +11,9 @@
 //!   request. No valid cookie: `401 Log in first.` and no session. A valid
 //!   one: the hook returns the `User`, which the handler reads from
 //!   `session.extensions()`; the client never says its own name.
-//! - `Config::allowed_origins` with an empty list: only pages of the
-//!   server's own origin may open sessions (WebSocket upgrades included),
+//! - `Config::allowed_origins` with the server's own public origin only
+//!   (`PUBLIC_ORIGIN`, default `http://127.0.0.1:<PORT>`): only its own
+//!   pages may open sessions (WebSocket upgrades included),
 //!   so another site cannot use a visitor's cookie to chat in their name.
 //!
 //! ```text
@@ -129,10 +130,11 @@ async fn page() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
 
-fn app() -> (Router, sockjs::Shutdown) {
+fn app(public_origin: &str) -> (Router, sockjs::Shutdown) {
     let chat = SockJsRouter::new(member)
-        // Only this server's own pages.
-        .config(Config::default().allowed_origins(Vec::<String>::new()))
+        // Only this server's own pages. The library does not guess the
+        // server's origin from `Host`, which the client chooses.
+        .config(Config::default().allowed_origins([public_origin]))
         .handshake(authenticate);
     let shutdown = chat.shutdown_handle();
     let router = Router::new()
@@ -151,7 +153,9 @@ async fn main() {
         Ok(port) => port.parse().expect("PORT must be a port number"),
         Err(_) => 8080,
     };
-    let (app, shutdown) = app();
+    let public_origin =
+        std::env::var("PUBLIC_ORIGIN").unwrap_or_else(|_| format!("http://127.0.0.1:{port}"));
+    let (app, shutdown) = app(&public_origin);
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -202,7 +206,7 @@ mod tests {
 
     #[tokio::test]
     async fn sessions_open_only_after_login_and_know_who_they_are() {
-        let (app, _) = app();
+        let (app, _) = app("http://127.0.0.1:8080");
         let (status, body, _) = call(&app, post("/chat/0/s/xhr", "", None)).await;
         assert_eq!(
             (status, body.as_str()),

@@ -300,6 +300,20 @@ async fn broadcast(session: Session) {
     }
 }
 
+/// `/restricted_echo`'s origins: the `--allowed-origin`s and the server's
+/// own (its iframe page's requests carry it; the library never takes it
+/// from `Host`).
+fn restricted_origins(options: &Options) -> Vec<String> {
+    let scheme = if options.tls_cert.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut origins = options.allowed_origins.clone();
+    origins.push(format!("{scheme}://{}:{}", options.host, options.port));
+    origins
+}
+
 fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Router {
     let mut base = Config::default()
         .disconnect_delay(options.disconnect_delay)
@@ -329,7 +343,8 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
         ),
         (
             "/restricted_echo",
-            SockJsRouter::new(echo).config(base.clone().allowed_origins(&options.allowed_origins)),
+            SockJsRouter::new(echo)
+                .config(base.clone().allowed_origins(restricted_origins(options))),
         ),
         (
             "/auth_echo",

@@ -37,6 +37,9 @@ pub(crate) const NAMES: &[&str] = &[
     "cookie-no-path",
     "uppercase-escapes",
     "close-no-linger",
+    "htmlfile-raw-markup",
+    "html-sniffable",
+    "origin-from-host",
 ];
 
 /// What a mutation breaks, in one line.
@@ -60,6 +63,13 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "uppercase-escapes" => "frames escape characters with uppercase hex (`\\u200C`)",
         "close-no-linger" => {
             "websockets are let go right after the close frame, before the client's reply is read"
+        }
+        "htmlfile-raw-markup" => {
+            "htmlfile frames carry `<`, `>`, `&` raw, as sockjs-node's do (a message can end the script)"
+        }
+        "html-sniffable" => "htmlfile and the iframe page lack `X-Content-Type-Options: nosniff`",
+        "origin-from-host" => {
+            "an Origin whose host and port equal the request's Host passes the origin policy, whatever its scheme"
         }
         _ => return None,
     })
@@ -104,6 +114,27 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
     let path = req.uri().path().to_string();
     let get = req.method() == axum::http::Method::GET;
     match name {
+        "origin-from-host" => {
+            // The old same-origin exemption: an Origin naming the Host is
+            // the service's own. Dropping it lets the request through as a
+            // request without Origin, which the policy admits.
+            let host = req.headers().get(header::HOST).cloned();
+            let origin = req.headers().get(header::ORIGIN).cloned();
+            if let (Some(host), Some(origin)) = (host, origin) {
+                let authority = origin
+                    .to_str()
+                    .ok()
+                    .and_then(|o| o.split_once("://"))
+                    .map(|(_, a)| a.to_owned());
+                if authority
+                    .as_deref()
+                    .zip(host.to_str().ok())
+                    .is_some_and(|(a, h)| a.eq_ignore_ascii_case(h))
+                {
+                    req.headers_mut().remove(header::ORIGIN);
+                }
+            }
+        }
         "etag-ignored" => {
             req.headers_mut().remove(header::IF_NONE_MATCH);
         }
@@ -214,6 +245,21 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
             for c in cookies {
                 headers.append(header::SET_COOKIE, c);
             }
+        }
+        "htmlfile-raw-markup" if transport(&path) == Some("htmlfile") => {
+            return map_body(resp, |b| {
+                let b = replace(b, b"\\u003c", b"<");
+                let b = replace(&b, b"\\u003e", b">");
+                replace(&b, b"\\u0026", b"&")
+            })
+            .await;
+        }
+        "html-sniffable"
+            if headers
+                .get(header::CONTENT_TYPE)
+                .is_some_and(|t| t.as_bytes().starts_with(b"text/html")) =>
+        {
+            headers.remove(header::X_CONTENT_TYPE_OPTIONS);
         }
         "uppercase-escapes" if transport(&path).is_some() => {
             return map_body(resp, uppercase_escapes).await;

@@ -367,6 +367,10 @@ pub(crate) struct Cluster {
 
 impl Cluster {
     fn start(tools: &Tools, mode: Mode, redis: &Redis, page_port: u16) -> Result<Cluster, String> {
+        // Known before the nodes start: the iframe page, loaded through
+        // HAProxy, makes requests with HAProxy's origin, which the nodes'
+        // /restricted_echo must list (the library never trusts `Host`).
+        let proxy_port = util::free_port()?;
         let mut nodes = Vec::new();
         for n in 1..=3 {
             let name = format!("n{n}");
@@ -380,7 +384,11 @@ impl Cluster {
                     "--sockjs-url",
                     &format!("http://127.0.0.1:{page_port}/sockjs.min.js"),
                 ])
-                .args(["--allowed-origin", &format!("http://127.0.0.1:{page_port}")]);
+                .args(["--allowed-origin", &format!("http://127.0.0.1:{page_port}")])
+                .args([
+                    "--allowed-origin",
+                    &format!("http://127.0.0.1:{proxy_port}"),
+                ]);
             if mode.directory() {
                 cmd.args(["--node-url", &format!("http://127.0.0.1:{port}")])
                     .args(["--claim-ttl-ms", &CLAIM_TTL_MS.to_string()]);
@@ -405,7 +413,6 @@ impl Cluster {
             }
         }
 
-        let proxy_port = util::free_port()?;
         let source = util::root().join(format!("examples/cluster/haproxy-{}.cfg", mode.name()));
         let config =
             std::fs::read_to_string(&source).map_err(|e| format!("{}: {e}", source.display()))?;

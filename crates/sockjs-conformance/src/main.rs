@@ -19,7 +19,7 @@ checks BASE/goodbye (sends 1 to 20, then closes with 3000 'Go away!').
 options:
   --url BASE                  e.g. http://127.0.0.1:8081 (required)
   --filter S                  run only checks whose name contains S (repeatable,
-                              or comma-separated)
+                              or comma-separated); `!S` leaves out those that do
   --disconnect-delay-ms N     the server's disconnect_delay (default 5000)
   --heartbeat-delay-ms N      the server's heartbeat_delay (default 25000)
   --timeout-ms N              bound on each read (default 5000)

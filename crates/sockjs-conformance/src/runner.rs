@@ -86,9 +86,12 @@ impl Summary {
 
 /// The checks `filters` selects.
 pub fn select(filters: &[String]) -> Vec<Check> {
+    let (skips, wanted): (Vec<&String>, Vec<&String>) =
+        filters.iter().partition(|f| f.starts_with('!'));
     checks::all()
         .into_iter()
-        .filter(|c| filters.is_empty() || filters.iter().any(|f| c.name.contains(f.as_str())))
+        .filter(|c| wanted.is_empty() || wanted.iter().any(|f| c.name.contains(f.as_str())))
+        .filter(|c| !skips.iter().any(|f| c.name.contains(&f[1..])))
         .collect()
 }
 
@@ -185,6 +188,10 @@ mod tests {
     #[test]
     fn filters() {
         assert_eq!(select(&[]).len(), checks::all().len());
+        let no_security = select(&["!security/".into()]);
+        assert!(!no_security.is_empty());
+        assert!(no_security.iter().all(|c| !c.name.starts_with("security/")));
+        assert!(select(&["security/".into(), "!security/".into()]).is_empty());
         let ws = select(&["websocket/".into()]);
         assert!(!ws.is_empty() && ws.iter().all(|c| c.name.starts_with("websocket/")));
     }

@@ -545,8 +545,16 @@ impl Config {
     /// `scheme://host[:port]`; the host may start with `*.` (any subdomain,
     /// not the domain itself) and the port may be `*`:
     /// `"https://app.example"`, `"https://*.example.com"`,
-    /// `"http://localhost:*"`. The service's own origin is always allowed
-    /// (its iframe page makes same-origin requests).
+    /// `"http://localhost:*"`.
+    ///
+    /// List the service's own public origin too (`https://sockjs.example`
+    /// for a service at `https://sockjs.example/echo`): its iframe page,
+    /// which sockjs-client's iframe-based transports load, and pages of the
+    /// service's own site send it. It is not derived from the request's
+    /// `Host`, which the client chooses: a page of `http://evil.example`
+    /// whose name the attacker pointed at this server (DNS rebinding) sends
+    /// `Origin: http://evil.example` and `Host: evil.example`, and is
+    /// refused like any other origin that is not listed.
     ///
     /// Under a restricted policy:
     /// - requests without `Origin` are allowed

@@ -24,6 +24,9 @@ pub(crate) struct IframePage {
 
 impl IframePage {
     pub(crate) fn new(sockjs_url: &str, frame_ancestors: Option<String>) -> Self {
+        // The URL is the operator's, but a stray quote or bracket in it must
+        // still not change the page's markup.
+        let sockjs_url = html_attribute(sockjs_url);
         let body = format!(
             r#"<!DOCTYPE html>
 <html>
@@ -85,8 +88,48 @@ pub(crate) async fn page(
     let out = response.headers_mut();
     headers::cache_for_a_year(out);
     out.insert(header::ETAG, page.etag.clone());
+    out.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if let Some(csp) = &page.frame_ancestors {
         out.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
     }
     response
+}
+
+/// `text` for a double-quoted HTML attribute: `&`, `"`, `<`, `>` as
+/// character references, everything else as it is.
+fn html_attribute(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains(['&', '"', '<', '>']) {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out.into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sockjs_url_cannot_break_out_of_its_attribute() {
+        let page = IframePage::new(r#"x.js"></script><script>alert(1)</script>"#, None);
+        assert!(page.body.contains(
+            r#"<script src="x.js&quot;&gt;&lt;/script&gt;&lt;script&gt;alert(1)&lt;/script&gt;"></script>"#
+        ));
+        let plain = IframePage::new("https://cdn.example/sockjs.min.js?v=1", None);
+        assert!(plain
+            .body
+            .contains(r#"<script src="https://cdn.example/sockjs.min.js?v=1"></script>"#));
+    }
 }

@@ -156,7 +156,9 @@ pub(crate) enum OriginPolicy {
     /// Every origin, as sockjs-node (the default).
     #[default]
     Any,
-    /// Only these origins (and the service's own).
+    /// Only these origins. The service's own origin is not implied: a
+    /// request's `Host` is the client's to choose (DNS rebinding), so the
+    /// service's public origin is allowed only when it is listed.
     Only {
         patterns: Vec<OriginPattern>,
         /// `Origin: null` (sandboxed frames, `file:` pages).
@@ -210,7 +212,7 @@ impl OriginPolicy {
         if origin == "null" {
             return *null;
         }
-        is_same_origin(origin, request) || patterns.iter().any(|p| p.matches(origin))
+        patterns.iter().any(|p| p.matches(origin))
     }
 
     /// The `origins` list of `/info`: `*:*` or the patterns.
@@ -245,32 +247,6 @@ fn is_from_another_site(request: &HeaderMap) -> bool {
     request
         .get("sec-fetch-site")
         .is_some_and(|v| v == "cross-site" || v == "same-site")
-}
-
-/// Whether `origin` is the service's own (its host and port are the
-/// request's `Host`): the iframe page's requests, same-origin pages.
-fn is_same_origin(origin: &str, request: &HeaderMap) -> bool {
-    let Some(host) = request.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    let Some((scheme, origin_host, port)) = split_origin(origin) else {
-        return false;
-    };
-    let origin_authority = match port {
-        Some(p) if default_port(&scheme.to_ascii_lowercase()) != Some(p) => {
-            format!("{origin_host}:{p}")
-        }
-        _ => origin_host.to_owned(),
-    };
-    let host = host.to_ascii_lowercase();
-    let host = match default_port(&scheme.to_ascii_lowercase()) {
-        Some(p) => host
-            .strip_suffix(&format!(":{p}"))
-            .map(str::to_owned)
-            .unwrap_or(host),
-        None => host,
-    };
-    origin_authority.eq_ignore_ascii_case(&host)
 }
 
 #[cfg(test)]
@@ -354,20 +330,28 @@ mod tests {
         // ...but not a script or image tag of another site.
         assert!(!allows(&[("sec-fetch-site", "cross-site")]));
         assert!(policy.allows(&headers(&[("sec-fetch-site", "cross-site")]), true));
-        // The service's own origin (its iframe page) always.
-        assert!(allows(&[
-            ("origin", "http://sockjs.example:8080"),
-            ("host", "sockjs.example:8080")
-        ]));
-        assert!(allows(&[
-            ("origin", "https://sockjs.example"),
-            ("host", "sockjs.example:443")
-        ]));
-        assert!(!allows(&[
-            ("origin", "http://sockjs.example:8081"),
-            ("host", "sockjs.example:8080")
-        ]));
-        assert!(!allows(&[("origin", "garbage"), ("host", "garbage")]));
+        // `Host` proves nothing: an origin equal to it is refused unless
+        // listed (DNS rebinding: evil.example resolved to this server),
+        // whatever the scheme.
+        for (origin, host) in [
+            ("http://evil.example", "evil.example"),
+            ("http://sockjs.example:8080", "sockjs.example:8080"),
+            ("https://sockjs.example", "sockjs.example:443"),
+            ("ftp://sockjs.example", "sockjs.example"),
+            ("http://app.example", "app.example"),
+            ("garbage", "garbage"),
+        ] {
+            assert!(!allows(&[("origin", origin), ("host", host)]), "{origin}");
+        }
+        // The service's own origin is allowed when it is configured.
+        let own = only(&["https://app.example", "https://sockjs.example"]);
+        assert!(own.allows(
+            &headers(&[
+                ("origin", "https://sockjs.example"),
+                ("host", "evil.example")
+            ]),
+            false
+        ));
 
         assert!(OriginPolicy::Any.allows(&headers(&[("origin", "https://evil.example")]), false));
         assert_eq!(

@@ -282,6 +282,18 @@ impl SockJsRouter {
     where
         S: Clone + Send + Sync + 'static,
     {
+        if self.config.allowed_origins.is_none()
+            && (self.handshake.is_some() || self.config.jsessionid.is_some())
+        {
+            // sockjs-node's default, kept for compatibility, but with a
+            // handshake hook or cookies it lets any web page open sessions
+            // with a visitor's credentials: say so once, where it is built.
+            tracing::warn!(
+                "SockJS service with a handshake hook or JSESSIONID but no origin policy: \
+                 any web page can open sessions with its visitors' cookies; \
+                 set Config::allowed_origins"
+            );
+        }
         #[allow(unused_mut)]
         let mut service = Service::new(
             self.config,

@@ -351,6 +351,34 @@
       });
     },
 
+    // A message with markup round-trips unchanged and runs nothing. On
+    // htmlfile, frames are part of an HTML page: a raw `</script>` would end
+    // the frame's script and run what follows (SECURITY.md). The injected
+    // code would post to this page, from whatever frame it ran in.
+    markup: function (ctx) {
+      return withClient(ctx, '/echo', async function (c) {
+        var ran = [];
+        var listener = function (e) {
+          if (e.data === 'sockjs-injected-script-ran') ran.push(e.origin);
+        };
+        window.addEventListener('message', listener);
+        try {
+          var post = "top.postMessage('sockjs-injected-script-ran','*')";
+          var attack = '</script><img src=x onerror="' + post + '"><script>' + post + '</script><!--&amp;';
+          c.sock.send(attack);
+          expectSame('the message with markup', attack, (await c.take(1))[0]);
+          // A round trip later, anything the frame started has posted.
+          c.sock.send('after');
+          var after = (await c.take(1))[0];
+          if (after !== 'after') throw new Error('after the markup: got ' + short(after));
+          if (ran.length) throw new Error('injected script ran, posting from ' + ran.join(', '));
+          return 'echoed unchanged, ran nothing';
+        } finally {
+          window.removeEventListener('message', listener);
+        }
+      });
+    },
+
     // The server closes: the client sees 3000 "Go away!".
     'server-close': async function (ctx) {
       var c = await connect(ctx, '/close', ctx.transport);

@@ -223,7 +223,7 @@ fn htmlfile_head(callback: &str) -> String {
 }
 
 /// Opens an htmlfile stream with `query` and checks status and prelude.
-async fn open_htmlfile(
+pub(super) async fn open_htmlfile(
     ctx: &Ctx,
     s: &str,
     query: &str,
@@ -253,7 +253,7 @@ async fn open_htmlfile(
     Ok(r)
 }
 
-async fn next_script(r: &mut Streaming) -> Result<String, Failure> {
+pub(super) async fn next_script(r: &mut Streaming) -> Result<String, Failure> {
     next_frame(r, "</script>\r\n", "<script>\np(\"h\");\n</script>\r\n").await
 }
 

@@ -20,7 +20,8 @@ pub struct Request {
     pub target: String,
     /// `1.0` or `1.1`.
     pub version: &'static str,
-    /// Header fields after `Host`, in order.
+    /// Header fields after `Host`, in order (a `Host` among them replaces
+    /// the connection's).
     pub headers: Vec<(String, String)>,
     /// The body (sent as is).
     pub body: Vec<u8>,
@@ -75,12 +76,13 @@ impl Request {
             .any(|(k, _)| k.eq_ignore_ascii_case(name))
     }
 
-    /// The bytes written on the wire.
+    /// The bytes written on the wire. `host` is the `Host` header unless
+    /// the request sets one itself (a client may claim any host).
     pub fn to_bytes(&self, host: &str) -> Vec<u8> {
-        let mut out = format!(
-            "{} {} HTTP/{}\r\nHost: {host}\r\n",
-            self.method, self.target, self.version
-        );
+        let mut out = format!("{} {} HTTP/{}\r\n", self.method, self.target, self.version);
+        if !self.has_header("host") {
+            out.push_str(&format!("Host: {host}\r\n"));
+        }
         for (k, v) in &self.headers {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -480,6 +482,11 @@ mod tests {
         assert_eq!(
             String::from_utf8(empty_post.to_bytes("h")).unwrap(),
             "POST /x HTTP/1.0\r\nHost: h\r\nContent-Length: 0\r\n\r\n"
+        );
+        let claimed = Request::new("GET", "/x").header("host", "evil.example");
+        assert_eq!(
+            String::from_utf8(claimed.to_bytes("h")).unwrap(),
+            "GET /x HTTP/1.1\r\nhost: evil.example\r\n\r\n"
         );
         let bare = Request::new("POST", "/x").without_content_length();
         assert_eq!(

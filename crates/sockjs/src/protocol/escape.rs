@@ -5,6 +5,13 @@
 //! `[\u200c-\u200f\u2028-\u202f\u2060-\u206f\ufff0-\uffff]`. Escapes use
 //! lowercase hex, and the short forms (`\n`, `\t`, ...) where JSON has them,
 //! byte for byte what sockjs-node produces.
+//!
+//! Frames that go into an HTML page (the `htmlfile` transport) are escaped
+//! for HTML as well: `<`, `>` and `&`
+//! become `\u003c`, `\u003e` and `\u0026`, so no message text can end the
+//! page's `<script>` or start a tag. Here sockjs-node is deliberately not
+//! followed: it writes them raw, which lets any peer run script in an
+//! htmlfile client's page.
 
 /// Whether `c` must be written as `\uXXXX` although JSON would allow it raw.
 fn needs_unicode_escape(c: char) -> bool {
@@ -32,6 +39,19 @@ fn needs_unicode_escape(c: char) -> bool {
 /// assert_eq!(frame, r#"a["tab\there"]"#);
 /// ```
 pub fn write_json_string(out: &mut String, s: &str) {
+    write_escaped::<false>(out, s);
+}
+
+/// Appends `s` to `out` as a quoted JSON string with SockJS escaping, and
+/// `<`, `>`, `&` escaped as well (`\u003c`, `\u003e`, `\u0026`): safe
+/// inside an HTML `<script>` element, where a raw `</script>` would end
+/// the script and let the rest of the text run as markup.
+pub(crate) fn write_html_safe_json_string(out: &mut String, s: &str) {
+    write_escaped::<true>(out, s);
+}
+
+/// The one escaping loop; `HTML` adds `<`, `>`, `&` to what is escaped.
+fn write_escaped<const HTML: bool>(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(s.len() + 2);
     out.push('"');
@@ -48,6 +68,7 @@ pub fn write_json_string(out: &mut String, s: &str) {
             0x08 => ("\\b", 1),
             0x0c => ("\\f", 1),
             0x00..=0x1f => ("", 1),
+            b'<' | b'>' | b'&' if HTML => ("", 1),
             0xE2 | 0xEF => {
                 // A three-byte character; `s` is valid UTF-8.
                 let c = s[i..].chars().next().unwrap_or_default();
@@ -120,11 +141,47 @@ mod tests {
             ),
             ("\u{ffef}\u{fff0}\u{ffff}", "\"\u{ffef}\\ufff0\\uffff\""),
             ("😀", "\"😀\""),
+            // Plain JSON frames keep markup characters as they are (the
+            // xhr, eventsource and websocket transports are not HTML).
             ("a</script>", r#""a</script>""#),
         ];
         for (input, expected) in cases {
             assert_eq!(escape_json_string(input), *expected, "input {input:?}");
         }
+    }
+
+    fn html_safe(s: &str) -> String {
+        let mut out = String::new();
+        write_html_safe_json_string(&mut out, s);
+        out
+    }
+
+    #[test]
+    fn html_safe_table() {
+        let cases: &[(&str, &str)] = &[
+            ("plain", r#""plain""#),
+            (
+                "</script><script>alert(1)</script>",
+                r#""\u003c/script\u003e\u003cscript\u003ealert(1)\u003c/script\u003e""#,
+            ),
+            ("a&amp;b", r#""a\u0026amp;b""#),
+            ("<!--", r#""\u003c!--""#),
+            // Everything the JSON escaping does still happens.
+            ("q\"\n\u{2028}<", r#""q\"\n\u2028\u003c""#),
+            ("é<€>😀", r#""é\u003c€\u003e😀""#),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(html_safe(input), *expected, "input {input:?}");
+        }
+    }
+
+    #[test]
+    fn html_safe_output_has_no_markup_and_decodes_back() {
+        let all: String = (0u32..0x11000).filter_map(char::from_u32).collect();
+        let escaped = html_safe(&all);
+        assert!(!escaped.contains(['<', '>', '&']));
+        let back: String = serde_json::from_str(&escaped).unwrap();
+        assert_eq!(back, all);
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod frame;
 mod payload;
 mod syntax;
 
+pub(crate) use escape::write_html_safe_json_string;
 pub use escape::{escape_json_string, write_json_string};
 pub use frame::Frame;
 pub use payload::{parse_payload, parse_websocket_message, PayloadError};

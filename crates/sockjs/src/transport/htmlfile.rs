@@ -6,6 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use http::{header, HeaderValue};
 
 use super::streaming::{reject, serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
@@ -84,7 +85,12 @@ pub(crate) async fn stream(
         content_type: "text/html; charset=UTF-8",
         cors: Cors::No,
     };
-    serve(&service, &id, &mut parts, receiving).await
+    let mut response = serve(&service, &id, &mut parts, receiving).await;
+    response.headers_mut().insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 #[cfg(test)]

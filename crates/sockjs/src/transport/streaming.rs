@@ -25,7 +25,7 @@ use http::{header, HeaderValue};
 
 use crate::close_code;
 use crate::headers;
-use crate::protocol::{write_json_string, Frame};
+use crate::protocol::{write_html_safe_json_string, write_json_string, Frame};
 use crate::rejection::Rejection;
 use crate::service::Service;
 use crate::session::core::{Attachment, Next};
@@ -37,7 +37,8 @@ pub(crate) enum Framing {
     Xhr,
     /// `eventsource`: `data: <frame, \r \n \0 % percent-escaped>\r\n\r\n`.
     EventSource,
-    /// `htmlfile`: `<script>\np("<frame as JSON>");\n</script>\r\n`.
+    /// `htmlfile`: `<script>\np("<frame as JSON>");\n</script>\r\n`, with
+    /// `<`, `>`, `&` escaped too so that no message can end the script.
     HtmlFile,
     /// `jsonp`: `/**/<callback>("<frame as JSON>");\r\n`.
     Jsonp(Box<str>),
@@ -59,7 +60,7 @@ impl Framing {
             }
             Framing::HtmlFile => {
                 out.push_str("<script>\np(");
-                write_json_string(&mut out, frame);
+                write_html_safe_json_string(&mut out, frame);
                 out.push_str(");\n</script>\r\n");
             }
             Framing::Jsonp(callback) => {
@@ -374,6 +375,10 @@ mod tests {
         assert_eq!(
             Framing::HtmlFile.wrap(f),
             "<script>\np(\"a[\\\"x\\\\u2028\\\"]\");\n</script>\r\n"
+        );
+        assert_eq!(
+            Framing::HtmlFile.wrap(r#"a["</script><img src=x onerror=alert(1)>&"]"#),
+            "<script>\np(\"a[\\\"\\u003c/script\\u003e\\u003cimg src=x onerror=alert(1)\\u003e\\u0026\\\"]\");\n</script>\r\n"
         );
         assert_eq!(Framing::Jsonp("cb".into()).wrap("o"), "/**/cb(\"o\");\r\n");
         assert_eq!(
