@@ -107,6 +107,12 @@ async fn oversized_messages_close_with_1009() {
     ws.send(Message::text(format!("[\"{}\"]", "x".repeat(2000))))
         .await
         .unwrap();
+    // The SockJS close frame and the WebSocket close frame carry the same
+    // code: sockjs-client reports the first and ignores the second.
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        "c[1009,\"Message too big\"]"
+    );
     let closed = next_text(&mut ws).await.unwrap_err();
     assert!(closed.starts_with("close Some((1009,"), "{closed}");
     let _opened = next_event(&mut events).await;

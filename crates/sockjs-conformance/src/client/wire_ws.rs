@@ -223,6 +223,41 @@ impl WireWs {
         Ok(Some((fin, opcode, payload)))
     }
 
+    /// Whether the server has ended the connection by now, without waiting:
+    /// `false` when a read would block (the connection is open and idle) or
+    /// finds bytes (kept for [`next`](Self::next)), `true` at its end of
+    /// stream. A reset is an error.
+    pub fn ended_now(&mut self) -> Result<bool, Error> {
+        let mut chunk = [0u8; 4096];
+        match self.tcp.try_read(&mut chunk) {
+            Ok(0) => Ok(true),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(false)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                Err(Error("the server reset the connection (TCP RST)".into()))
+            }
+            Err(e) => Err(Error(format!("read: {e}"))),
+        }
+    }
+
+    /// Waits up to `wait` for the server to end the connection (FIN) and
+    /// says how long it took; a frame, a reset or no end in time is an
+    /// error.
+    pub async fn until_end(&mut self, wait: Duration) -> Result<Duration, Error> {
+        let started = std::time::Instant::now();
+        let saved = std::mem::replace(&mut self.timeout, wait);
+        let after = self.next().await;
+        self.timeout = saved;
+        match after {
+            Ok(None) => Ok(started.elapsed()),
+            Ok(Some(frame)) => Err(Error(format!("{frame:?} instead of the end"))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads to the end of the connection: the text messages, then the
     /// server's close frame, which the client answers (as browsers do) when
     /// `reply` is set, then the end of the stream. Without a reply the
