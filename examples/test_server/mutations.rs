@@ -37,6 +37,7 @@ pub(crate) const NAMES: &[&str] = &[
     "cookie-no-path",
     "uppercase-escapes",
     "close-no-linger",
+    "close-fin-first",
 ];
 
 /// What a mutation breaks, in one line.
@@ -61,6 +62,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "close-no-linger" => {
             "websockets are let go right after the close frame, before the client's reply is read"
         }
+        "close-fin-first" => {
+            "websocket closes send FIN right after the close frame, without waiting for the client's (RFC 6455 7.1.1)"
+        }
         _ => return None,
     })
 }
@@ -70,6 +74,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
 pub(crate) fn configure(config: Config, name: &str) -> Config {
     match name {
         "close-no-linger" => config.close_timeout(std::time::Duration::ZERO),
+        // A hidden test knob of the library: the only way to restore the
+        // old close order from outside it.
+        "close-fin-first" => config.websocket_fin_early(true),
         _ => config,
     }
 }

@@ -23,7 +23,78 @@ checks!("closing",
     client_close_cycles: "framed websocket: when the client closes first, the server answers its close frame and the connection ends cleanly",
     goodbye_websocket_cycles: "/goodbye over framed and raw websockets: the 20 messages queued before the close all arrive, in order, before the close frame",
     goodbye_streaming_cycles: "/goodbye over xhr_streaming and eventsource: the 20 messages, then `c[3000,\"Go away!\"]`, then the end of the body and a clean end of the connection",
+    close_waits_for_the_reply: "raw and framed websocket on /close (RFC 6455 7.1.1): 200 ms after the server's close frame the connection is still open; after the client's close frame it ends promptly (FIN)",
+    unanswered_close_is_cut_off: "raw websocket on /close, client never answering the close frame: the server ends the connection (FIN, no reset) in the end, not before 200 ms; the remark gives the time",
 );
+
+/// Opens `path` and reads up to the server's close frame, which must say
+/// 3000 `Go away!`.
+async fn up_to_close_frame(ctx: &Ctx, path: &str) -> Result<WireWs, Failure> {
+    let mut ws = WireWs::connect(&ctx.target, path).await?;
+    loop {
+        match ws.next().await? {
+            Some(WireFrame::Close(close)) => {
+                ensure_eq!(
+                    close,
+                    Some((3000, "Go away!".to_owned())),
+                    "{path}: close frame"
+                );
+                return Ok(ws);
+            }
+            Some(WireFrame::Text(_) | WireFrame::Ping | WireFrame::Pong) => {}
+            other => return Err(Failure(format!("{path}: {other:?} before the close frame"))),
+        }
+    }
+}
+
+/// Deterministic, not a race: a client that takes 200 ms to answer the
+/// close frame must find the connection open (a non-blocking read would
+/// block), and the end must follow its answer within a second.
+async fn close_waits_for_the_reply(ctx: Ctx) -> Outcome {
+    let mut slowest = std::time::Duration::ZERO;
+    for i in 0..10 {
+        for path in [
+            "/close/websocket".to_owned(),
+            format!("{}/websocket", ctx.session("close")),
+        ] {
+            let mut ws = up_to_close_frame(&ctx, &path).await?;
+            // The slow client of issue 16, on purpose.
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            ensure!(
+                !ws.ended_now()?,
+                "{path} (round {i}): the connection ended before the client's close frame (RFC 6455 7.1.1: the server waits for it)"
+            );
+            ws.send_close(Some(3000)).await?;
+            let took = ws
+                .until_end(std::time::Duration::from_secs(1))
+                .await
+                .map_err(|e| Failure(format!("{path}: after the client's close frame: {e}")))?;
+            slowest = slowest.max(took);
+        }
+    }
+    Ok(Some(format!(
+        "20 closes; the end came at most {} ms after the client's close frame",
+        slowest.as_millis()
+    )))
+}
+
+async fn unanswered_close_is_cut_off(ctx: Ctx) -> Outcome {
+    let mut took = Vec::new();
+    for _ in 0..3 {
+        let mut ws = up_to_close_frame(&ctx, "/close/websocket").await?;
+        let t = ws
+            .until_end(ctx.target.timeout.max(std::time::Duration::from_secs(10)))
+            .await
+            .map_err(|e| Failure(format!("/close/websocket, no answer: {e}")))?;
+        ensure!(
+            t >= std::time::Duration::from_millis(200),
+            "/close/websocket: ended {} ms after the close frame, before the client could answer",
+            t.as_millis()
+        );
+        took.push(t.as_millis());
+    }
+    Ok(Some(format!("cut off after {took:?} ms")))
+}
 
 /// The messages `/goodbye` sends before it closes.
 fn goodbye_messages() -> Vec<String> {
