@@ -256,3 +256,112 @@ async fn heartbeats_only_when_idle() {
     assert_eq!(next_text(&mut ws).await.unwrap(), "h");
     assert!(started.elapsed() < Duration::from_millis(400));
 }
+
+/// A client frame that breaks RFC 6455, after one good message.
+struct Violation {
+    what: &'static str,
+    /// Frames as (first byte, payload, masked).
+    frames: &'static [(u8, &'static [u8], bool)],
+    code: u16,
+    reason: &'static str,
+}
+
+const VIOLATIONS: &[Violation] = &[
+    Violation {
+        what: "reserved bit",
+        frames: &[(0x80 | 0x40 | 0x1, b"x", true)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "reserved opcode",
+        frames: &[(0x80 | 0x3, b"x", true)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "continuation with nothing to continue",
+        frames: &[(0x80, b"x", true)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "unmasked frame",
+        frames: &[(0x81, b"x", false)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "invalid UTF-8",
+        frames: &[(0x81, b"\"\xff\"", true)],
+        code: 1007,
+        reason: "Invalid UTF-8",
+    },
+    // Refused at the fragment that cannot continue a valid sequence, the
+    // message's last fragment never sent.
+    Violation {
+        what: "invalid UTF-8 across fragments",
+        frames: &[(0x01, b"\"ok \xc3", true), (0x00, b"\x28", true)],
+        code: 1007,
+        reason: "Invalid UTF-8",
+    },
+];
+
+/// A client frame of fewer than 126 payload bytes, masked with the key 0.
+fn wire_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut frame = vec![first, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+    if masked {
+        frame.extend_from_slice(&[0; 4]);
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Every violation, on framed and raw WebSockets: the message before it is
+/// handled and answered, then `c[code,..]` (framed) and a close frame with
+/// the RFC 6455 code, then the end of the connection.
+#[tokio::test]
+async fn protocol_violations_fail_with_their_code_after_answering_what_came_before() {
+    use sockjs_conformance::client::{Target, WireFrame, WireWs};
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let target = Target {
+        addr,
+        host: addr.to_string(),
+        prefix: String::new(),
+        timeout: Duration::from_secs(3),
+    };
+    for (i, v) in VIOLATIONS.iter().enumerate() {
+        for framed in [true, false] {
+            let path = if framed {
+                format!("/echo/0/v{i}/websocket")
+            } else {
+                "/echo/websocket".to_owned()
+            };
+            let what = format!("{} on {path}", v.what);
+            let mut ws = WireWs::connect(&target, &path).await.unwrap();
+            if framed {
+                assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+            }
+            // The good message and the violation, back to back.
+            ws.send_text(if framed { "[\"a\"]" } else { "a" })
+                .await
+                .unwrap();
+            for (first, payload, masked) in v.frames {
+                ws.send_frame_raw(*first, payload, *masked).await.unwrap();
+            }
+            let end = ws
+                .until_closed(true)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            let expected: Vec<String> = if framed {
+                vec!["a[\"a\"]".into(), format!("c[{},\"{}\"]", v.code, v.reason)]
+            } else {
+                vec!["a".into()]
+            };
+            assert_eq!(end.texts, expected, "{what}");
+            assert_eq!(end.close, Some((v.code, v.reason.to_owned())), "{what}");
+            assert!(end.server_ended, "{what}");
+        }
+    }
+}

@@ -110,26 +110,50 @@ impl WireWs {
         Ok(n)
     }
 
-    /// Sends one masked frame.
+    /// Sends one masked, final frame.
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> Result<(), Error> {
-        let mask: [u8; 4] = rand_mask();
+        self.send_frame_raw(0x80 | opcode, payload, true).await
+    }
+
+    /// Sends one frame whose first byte (FIN, reserved bits, opcode) is
+    /// `first`, masked or not: for testing how a server takes frames that
+    /// break the protocol.
+    pub async fn send_frame_raw(
+        &mut self,
+        first: u8,
+        payload: &[u8],
+        masked: bool,
+    ) -> Result<(), Error> {
+        let mask: [u8; 4] = if masked { rand_mask() } else { [0; 4] };
+        let bit = if masked { 0x80 } else { 0 };
         let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(0x80 | opcode);
+        frame.push(first);
         match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 126 => frame.push(bit | n as u8),
             n if n <= 0xFFFF => {
-                frame.push(0x80 | 126);
+                frame.push(bit | 126);
                 frame.extend_from_slice(&(n as u16).to_be_bytes());
             }
             n => {
-                frame.push(0x80 | 127);
+                frame.push(bit | 127);
                 frame.extend_from_slice(&(n as u64).to_be_bytes());
             }
         }
-        frame.extend_from_slice(&mask);
+        if masked {
+            frame.extend_from_slice(&mask);
+        }
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
         self.tcp
             .write_all(&frame)
+            .await
+            .map_err(|e| Error(format!("write: {e}")))
+    }
+
+    /// Writes `bytes` as they are, in one write: frames built by the
+    /// caller, several at once.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.tcp
+            .write_all(bytes)
             .await
             .map_err(|e| Error(format!("write: {e}")))
     }
