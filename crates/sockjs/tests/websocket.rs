@@ -343,13 +343,14 @@ async fn protocol_violations_fail_with_their_code_after_answering_what_came_befo
             if framed {
                 assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
             }
-            // The good message and the violation, back to back.
-            ws.send_text(if framed { "[\"a\"]" } else { "a" })
-                .await
-                .unwrap();
+            // The good message and the violation in one TCP write: the
+            // server reads both before the handler can answer the first.
+            let good: &[u8] = if framed { b"[\"a\"]" } else { b"a" };
+            let mut bytes = wire_frame(0x81, good, true);
             for (first, payload, masked) in v.frames {
-                ws.send_frame_raw(*first, payload, *masked).await.unwrap();
+                bytes.extend(wire_frame(*first, payload, *masked));
             }
+            ws.send_bytes(&bytes).await.unwrap();
             let end = ws
                 .until_closed(true)
                 .await
@@ -364,4 +365,168 @@ async fn protocol_violations_fail_with_their_code_after_answering_what_came_befo
             assert!(end.server_ended, "{what}");
         }
     }
+}
+
+fn wire_target(addr: std::net::SocketAddr) -> sockjs_conformance::client::Target {
+    sockjs_conformance::client::Target {
+        addr,
+        host: addr.to_string(),
+        prefix: String::new(),
+        timeout: Duration::from_secs(3),
+    }
+}
+
+/// Keepalive: a raw client that never answers pings (as a vanished peer)
+/// is taken for gone within interval + timeout of its last frame: the
+/// handler's `Receiver` ends with `TimedOut` and the socket gets 1001.
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_times_out() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    const INTERVAL: Duration = Duration::from_millis(150);
+    const TIMEOUT: Duration = Duration::from_millis(100);
+    let (app, mut events) = app(fast_config().websocket_ping(INTERVAL, TIMEOUT));
+    let addr = serve(app).await;
+    let target = wire_target(addr);
+    for round in 0..5 {
+        let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
+        let silent_since = std::time::Instant::now();
+        assert_eq!(
+            next_event(&mut events).await,
+            Event::Opened(Transport::RawWebSocket)
+        );
+        let mut pings = 0;
+        let close = loop {
+            match ws.next().await.unwrap() {
+                Some(WireFrame::Ping) => pings += 1,
+                Some(WireFrame::Close(close)) => break close,
+                other => panic!("round {round}: {other:?}"),
+            }
+        };
+        let took = silent_since.elapsed();
+        assert_eq!(pings, 1, "round {round}");
+        assert_eq!(close, Some((1001, "Keepalive timeout".to_owned())));
+        assert!(took >= INTERVAL + TIMEOUT, "round {round}: {took:?}");
+        assert!(
+            took < INTERVAL + TIMEOUT + Duration::from_millis(250),
+            "round {round}: {took:?}"
+        );
+        assert_eq!(
+            next_event(&mut events).await,
+            Event::Closed(Some(CloseReason::TimedOut))
+        );
+    }
+}
+
+/// Keepalive: a client that answers pings stays, however long it is quiet.
+#[tokio::test]
+async fn a_client_that_answers_pings_stays() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    let interval = Duration::from_millis(50);
+    let (app, _events) = app(fast_config().websocket_ping(interval, interval));
+    let addr = serve(app).await;
+    let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Ping));
+        ws.send_frame(0xA, b"").await.unwrap();
+    }
+    ws.send_text("still here").await.unwrap();
+    loop {
+        match ws.next().await.unwrap() {
+            Some(WireFrame::Ping) => ws.send_frame(0xA, b"").await.unwrap(),
+            other => {
+                assert_eq!(other, Some(WireFrame::Text("still here".into())));
+                break;
+            }
+        }
+    }
+}
+
+/// A client that never reads while the handler floods it: the write that
+/// cannot complete within `send_timeout` ends the session as `Stalled`.
+#[tokio::test]
+async fn a_client_that_stops_reading_stalls_out() {
+    use std::sync::{Arc, Mutex};
+    let reasons: Arc<Mutex<Vec<Option<CloseReason>>>> = Arc::default();
+    let seen = reasons.clone();
+    let send_timeout = Duration::from_millis(300);
+    let flood = sockjs::SockJsRouter::new(move |session: sockjs::Session| {
+        let reasons = reasons.clone();
+        async move {
+            let (tx, rx) = session.split();
+            let chunk = "x".repeat(64 * 1024);
+            for _ in 0..100_000 {
+                if tx.send(chunk.clone()).await.is_err() {
+                    break;
+                }
+            }
+            reasons.lock().unwrap().push(rx.close_reason());
+        }
+    })
+    .config(fast_config().send_timeout(send_timeout))
+    .into_router();
+    let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
+    for round in 0..3 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(
+            format!(
+                "GET /flood/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Never read: the socket buffers fill, the server's write stalls.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if seen.lock().unwrap().len() > round {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no end"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen.lock().unwrap()[round], Some(CloseReason::Stalled));
+        drop(tcp);
+    }
+}
+
+/// A hixie-76 upgrade without its 8 key bytes is closed after
+/// `body_timeout`, not kept forever.
+#[tokio::test]
+async fn hixie76_without_its_key_is_closed_after_body_timeout() {
+    let body_timeout = Duration::from_millis(300);
+    let (app, _events) = app(fast_config().body_timeout(body_timeout));
+    let addr = serve(app).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /echo/000/nokey/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+         Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
+         Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut chunk))
+            .await
+            .expect("the connection ends")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let took = started.elapsed();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(got.ends_with("\r\n\r\n"), "nothing after the head: {got}");
+    assert!(took >= body_timeout - Duration::from_millis(20), "{took:?}");
+    assert!(took < body_timeout + Duration::from_millis(500), "{took:?}");
 }

@@ -24,15 +24,22 @@ checks!("closing",
     goodbye_websocket_cycles: "/goodbye over framed and raw websockets: the 20 messages queued before the close all arrive, in order, before the close frame",
     goodbye_streaming_cycles: "/goodbye over xhr_streaming and eventsource: the 20 messages, then `c[3000,\"Go away!\"]`, then the end of the body and a clean end of the connection",
     close_waits_for_the_reply: "raw and framed websocket on /close (RFC 6455 7.1.1): 200 ms after the server's close frame the connection is still open; after the client's close frame it ends promptly (FIN)",
-    unanswered_close_is_cut_off: "raw websocket on /close, client never answering the close frame: the server ends the connection (FIN, no reset) in the end, not before 200 ms; the remark gives the time",
+    unanswered_close_is_cut_off: "raw websocket on /close, client never answering the close frame: the server keeps the connection open for at least 200 ms, then ends it with a FIN (never a reset); the remark gives when (or that it was still open after 5 s)",
 );
 
 /// Opens `path` and reads up to the server's close frame, which must say
-/// 3000 `Go away!`.
+/// 3000 `Go away!` on the raw endpoint (framed, the SockJS `c[...]` frame
+/// carries the code and the WebSocket's is the server's choice: sockjs-node
+/// sends 1000).
 async fn up_to_close_frame(ctx: &Ctx, path: &str) -> Result<WireWs, Failure> {
     let mut ws = WireWs::connect(&ctx.target, path).await?;
+    let raw = path.ends_with("/close/websocket");
     loop {
         match ws.next().await? {
+            Some(WireFrame::Close(close)) if !raw => {
+                ensure!(close.is_some(), "{path}: the close frame has no code");
+                return Ok(ws);
+            }
             Some(WireFrame::Close(close)) => {
                 ensure_eq!(
                     close,
@@ -79,21 +86,30 @@ async fn close_waits_for_the_reply(ctx: Ctx) -> Outcome {
 }
 
 async fn unanswered_close_is_cut_off(ctx: Ctx) -> Outcome {
+    // How long the check waits for the cut: sockjs-node has no close
+    // timeout and keeps such a connection open; the project's test server
+    // cuts it at its close_timeout (3 s).
+    let wait = std::time::Duration::from_secs(5);
     let mut took = Vec::new();
     for _ in 0..3 {
         let mut ws = up_to_close_frame(&ctx, "/close/websocket").await?;
-        let t = ws
-            .until_end(ctx.target.timeout.max(std::time::Duration::from_secs(10)))
-            .await
-            .map_err(|e| Failure(format!("/close/websocket, no answer: {e}")))?;
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         ensure!(
-            t >= std::time::Duration::from_millis(200),
-            "/close/websocket: ended {} ms after the close frame, before the client could answer",
-            t.as_millis()
+            !ws.ended_now()?,
+            "/close/websocket: ended within 200 ms of the close frame, before the client could answer"
         );
-        took.push(t.as_millis());
+        match ws.until_end(wait).await {
+            Ok(t) => took.push(format!("{} ms", t.as_millis() + 200)),
+            Err(e) if e.0.starts_with("nothing from the server") => {
+                took.push(format!("still open after {} s", wait.as_secs()));
+            }
+            Err(e) => return Err(Failure(format!("/close/websocket, no answer: {e}"))),
+        }
     }
-    Ok(Some(format!("cut off after {took:?} ms")))
+    Ok(Some(format!(
+        "the unanswered close ended: {}",
+        took.join(", ")
+    )))
 }
 
 /// The messages `/goodbye` sends before it closes.
@@ -219,7 +235,14 @@ async fn oversize_cycles(ctx: Ctx) -> Outcome {
                 "{path}: first frame"
             );
             ws.send_text(&big).await?;
-            match ws.next().await? {
+            let mut first = ws.next().await?;
+            // A SockJS close frame may carry the refusal's code first.
+            if let Some(WireFrame::Text(t)) = &first {
+                if t.starts_with("c[") {
+                    first = ws.next().await?;
+                }
+            }
+            match first {
                 // No limit (sockjs-node): the client closes, cleanly.
                 Some(WireFrame::Text(t)) if t == echo => {
                     ws.send_close(Some(1000)).await?;
