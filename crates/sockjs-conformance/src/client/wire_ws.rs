@@ -143,19 +143,13 @@ impl WireWs {
             frame.extend_from_slice(&mask);
         }
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.tcp
-            .write_all(&frame)
-            .await
-            .map_err(|e| Error(format!("write: {e}")))
+        self.tcp.write_all(&frame).await.map_err(write_error)
     }
 
     /// Writes `bytes` as they are, in one write: frames built by the
     /// caller, several at once.
     pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.tcp
-            .write_all(bytes)
-            .await
-            .map_err(|e| Error(format!("write: {e}")))
+        self.tcp.write_all(bytes).await.map_err(write_error)
     }
 
     /// Sends a text message.
@@ -336,10 +330,119 @@ impl WireWs {
     }
 }
 
+/// A failed write; a reset is reported as such, as on reads.
+fn write_error(e: std::io::Error) -> Error {
+    match e.kind() {
+        ErrorKind::ConnectionReset => Error("the server reset the connection (TCP RST)".into()),
+        _ => Error(format!("write: {e}")),
+    }
+}
+
 /// A masking key; it only has to vary, not be secret, here.
 fn rand_mask() -> [u8; 4] {
     *uuid::Uuid::new_v4()
         .as_bytes()
         .first_chunk::<4>()
         .expect("16 bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A one-connection server that answers the handshake, writes `then`
+    /// (frames) and ends the connection with a FIN or, when `reset`, a
+    /// reset; the client's bytes are never read after the handshake head.
+    async fn server(then: Vec<u8>, reset: bool) -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                tcp.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            tcp.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                .await
+                .unwrap();
+            tcp.write_all(&then).await.unwrap();
+            if reset {
+                // Linger 0: close() sends a reset instead of a FIN.
+                tcp.set_zero_linger().unwrap();
+                drop(tcp);
+            } else {
+                tcp.shutdown().await.unwrap();
+                // Hold the socket until the client is done, so the FIN is
+                // the only end it sees.
+                let mut rest = Vec::new();
+                let _ = tcp.read_to_end(&mut rest).await;
+            }
+        });
+        Target {
+            addr,
+            host: addr.to_string(),
+            prefix: String::new(),
+            timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// A text frame "hi" and a close frame 3000 `bye`, from a server.
+    fn hi_then_close() -> Vec<u8> {
+        let mut bytes = vec![0x81, 2, b'h', b'i', 0x88, 5];
+        bytes.extend_from_slice(&3000u16.to_be_bytes());
+        bytes.extend_from_slice(b"bye");
+        bytes
+    }
+
+    #[tokio::test]
+    async fn data_then_fin_is_a_close_ended_by_the_server() {
+        let target = server(hi_then_close(), false).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        let end = ws.until_closed(false).await.unwrap();
+        assert_eq!(
+            end,
+            Ending {
+                texts: vec!["hi".into()],
+                close: Some((3000, "bye".into())),
+                server_ended: true,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn data_then_fin_without_a_close_frame_is_an_error() {
+        let target = server(vec![0x81, 2, b'h', b'i'], false).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        let e = ws.until_closed(false).await.unwrap_err();
+        assert!(e.0.contains("ended without a close frame"), "{}", e.0);
+    }
+
+    #[tokio::test]
+    async fn data_then_reset_is_a_reset() {
+        for i in 0..20 {
+            let target = server(hi_then_close(), true).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            // Whether the kernel kept the data or threw it away with the
+            // reset, the reset is what the client reports.
+            let e = ws.until_closed(i % 2 == 0).await.unwrap_err();
+            assert!(e.0.contains("TCP RST"), "{}", e.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn ended_now_tells_open_from_ended() {
+        let target = server(hi_then_close(), false).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+        assert!(matches!(
+            ws.next().await.unwrap(),
+            Some(WireFrame::Close(_))
+        ));
+        let took = ws.until_end(Duration::from_secs(2)).await.unwrap();
+        assert!(took < Duration::from_secs(2));
+        assert!(ws.ended_now().unwrap());
+    }
 }
