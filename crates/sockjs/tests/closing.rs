@@ -398,3 +398,47 @@ async fn an_unanswered_close_is_cut_off_at_close_timeout() {
         took.iter().max().unwrap()
     );
 }
+
+/// hixie-76 in the same order: after the server's `0xFF 0x00` the
+/// connection stays open for the client's, then ends promptly.
+#[tokio::test]
+async fn hixie76_close_waits_for_the_clients_close_frame() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = target().await;
+    let addr = target.addr;
+    for i in 0..20 {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /close/0/hw{i}/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+             Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
+             Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tcp.write_all(b"aaaaaaaa").await.unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"\xff\xff\x00") {
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut chunk))
+                .await
+                .expect("the close frame")
+                .unwrap();
+            assert!(n > 0, "ended before the close frame: {got:?}");
+            got.extend_from_slice(&chunk[..n]);
+        }
+        // A slow client, on purpose: not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut probe = [0u8; 16];
+        match tcp.try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("cycle {i}: {other:?} before the client's close frame"),
+        }
+        tcp.write_all(b"\xff\x00").await.unwrap();
+        let started = std::time::Instant::now();
+        let n = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut probe))
+            .await
+            .expect("the end")
+            .unwrap();
+        assert_eq!(n, 0, "cycle {i}");
+        assert!(started.elapsed() < CLOSE_TIMEOUT / 2, "cycle {i}");
+    }
+}
