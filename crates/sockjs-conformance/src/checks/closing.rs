@@ -4,7 +4,11 @@
 //! default), half of them with a client that answers the close frame as
 //! browsers do and half with one that does not. Every cycle must show every
 //! message, the close frame intact, and the end of the connection as a FIN,
-//! never a reset (which makes the client's kernel drop unread data).
+//! never a reset (which makes the client's kernel drop unread data). A
+//! server may keep the connection open for a client that does not answer
+//! (RFC 6455 7.1.1 has it wait for the client's close frame); the remark
+//! counts those. `close_waits_for_the_reply` checks that wait
+//! deterministically.
 //!
 //! `goodbye_*` need the `/goodbye` service, which the protocol definition
 //! does not have: it sends `1` to `20`, then closes with 3000 `Go away!`
