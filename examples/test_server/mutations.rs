@@ -40,6 +40,7 @@ pub(crate) const NAMES: &[&str] = &[
     "htmlfile-raw-markup",
     "html-sniffable",
     "origin-from-host",
+    "close-fin-first",
 ];
 
 /// What a mutation breaks, in one line.
@@ -71,6 +72,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "origin-from-host" => {
             "an Origin whose host and port equal the request's Host passes the origin policy, whatever its scheme"
         }
+        "close-fin-first" => {
+            "websocket closes send FIN right after the close frame, without waiting for the client's (RFC 6455 7.1.1)"
+        }
         _ => return None,
     })
 }
@@ -80,6 +84,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
 pub(crate) fn configure(config: Config, name: &str) -> Config {
     match name {
         "close-no-linger" => config.close_timeout(std::time::Duration::ZERO),
+        // A hidden test knob of the library: the only way to restore the
+        // old close order from outside it.
+        "close-fin-first" => config.websocket_fin_early(true),
         _ => config,
     }
 }

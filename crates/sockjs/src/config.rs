@@ -113,6 +113,10 @@ pub struct Config {
     pub(crate) metrics_service: Arc<str>,
     #[cfg(feature = "deflate")]
     pub(crate) websocket_compression: bool,
+    // --- wsclose: WebSocket closing handshake, keepalive, stuck readers ---
+    pub(crate) websocket_ping: Option<(Duration, Duration)>,
+    pub(crate) send_timeout: Duration,
+    pub(crate) websocket_fin_early: bool,
 }
 
 impl Default for Config {
@@ -139,6 +143,10 @@ impl Default for Config {
             metrics_service: Arc::from("sockjs"),
             #[cfg(feature = "deflate")]
             websocket_compression: false,
+            // --- wsclose: WebSocket closing handshake, keepalive, stuck readers ---
+            websocket_ping: None,
+            send_timeout: Duration::from_secs(10),
+            websocket_fin_early: false,
         }
     }
 }
@@ -169,6 +177,8 @@ impl fmt::Debug for Config {
             .field("max_sessions_per_address", &self.max_sessions_per_address)
             .field("body_timeout", &self.body_timeout)
             .field("metrics_service", &self.metrics_service)
+            .field("websocket_ping", &self.websocket_ping)
+            .field("send_timeout", &self.send_timeout)
             .finish()
     }
 }
@@ -847,6 +857,70 @@ impl Config {
             && !(transport == Transport::JsonpPolling
                 && self.allowed_origins.is_some()
                 && !self.unprotected_transports)
+    }
+
+    // --- wsclose: WebSocket closing handshake, keepalive, stuck readers ---
+
+    /// WebSocket keepalive (sockjs-node's `faye_server_options` ping): a
+    /// ping every `interval` of silence from the client, and a socket that
+    /// answers nothing (no pong, no message) within `timeout` of a ping is
+    /// taken for gone. Its session ends as
+    /// [`CloseReason::TimedOut`](crate::CloseReason::TimedOut) within
+    /// `interval + timeout` of the client's last frame, and the socket gets
+    /// a close frame 1001 `Keepalive timeout` (bounded by
+    /// [`close_timeout`](Self::close_timeout)). hixie-76 sockets have no
+    /// pings and are not pinged.
+    ///
+    /// Default: off, as in sockjs-node, whose faye server sends no pings
+    /// unless told to: SockJS-framed sockets already carry `h` heartbeats
+    /// (and sockjs-client gives up on a server that stops sending them),
+    /// and a ping costs every idle socket a wake-up and a few bytes. Turn it
+    /// on behind load balancers or NATs that drop idle connections without
+    /// a word, and for raw `/websocket` clients, which get no heartbeats:
+    /// there a vanished peer is otherwise noticed only when a write fails.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default()
+    ///     .websocket_ping(Duration::from_secs(30), Duration::from_secs(10));
+    /// ```
+    #[must_use]
+    pub fn websocket_ping(mut self, interval: Duration, timeout: Duration) -> Self {
+        self.websocket_ping = Some((interval, timeout));
+        self
+    }
+
+    /// A write to the client that cannot complete within this time ends the
+    /// session as [`CloseReason::Stalled`](crate::CloseReason::Stalled).
+    /// Default: 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default().send_timeout(Duration::from_secs(5));
+    /// ```
+    #[must_use]
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
+
+    /// Test knob, not part of the API: `true` brings back the old order of
+    /// a WebSocket close (our close frame, then at once our FIN, without
+    /// waiting for the client's close frame), which RFC 6455 section 7.1.1
+    /// forbids. It exists only so that the test server's `--break
+    /// close-fin-first` mutation can prove the conformance check
+    /// `closing/close_waits_for_the_reply` catches it. Default: false.
+    ///
+    /// ```
+    /// let config = sockjs::Config::default().websocket_fin_early(false);
+    /// ```
+    #[doc(hidden)]
+    #[must_use]
+    pub fn websocket_fin_early(mut self, on: bool) -> Self {
+        self.websocket_fin_early = on;
+        self
     }
 }
 

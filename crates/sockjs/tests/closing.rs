@@ -2,8 +2,10 @@
 //! reads, so each case runs 200 open→close cycles, the client answering the
 //! server's close frame on half of them (as browsers do) and not on the
 //! other half. Every cycle must see every message, the exact close code and
-//! reason, and the connection ended by the server with a FIN: never a reset,
-//! which would make the client's kernel discard what it had not read.
+//! reason, and never a reset, which would make the client's kernel discard
+//! what it had not read. A client that answers sees the server end the
+//! connection (FIN) after its answer; one that does not sees the server
+//! wait for the answer (RFC 6455 section 7.1.1) until `close_timeout`.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -14,11 +16,16 @@ use sockjs_conformance::client::{Ending, Request, Target, WireFrame, WireWs};
 
 const CYCLES: usize = 200;
 
+/// The services' `close_timeout`.
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(600);
+
 /// `/close` closes at once with 3000 `Go away!`; `/goodbye` sends `1`..`20`
 /// then closes with 3001 `bye`; `/echo` echoes, refusing messages over 1000
 /// bytes.
 fn app() -> Router {
-    let config = Config::default().max_message_size(1000);
+    let config = Config::default()
+        .max_message_size(1000)
+        .close_timeout(CLOSE_TIMEOUT);
     let close = SockJsRouter::new(|session: Session| async move {
         session.sender().close(3000, "Go away!");
     })
@@ -82,8 +89,20 @@ where
 async fn ending(target: &Target, path: &str, reply: bool) -> Result<Ending, String> {
     let mut ws = WireWs::connect(target, path).await.map_err(|e| e.0)?;
     let end = ws.until_closed(reply).await.map_err(|e| e.0)?;
-    ended_by_server(&end)?;
+    ended_as_rfc_6455_says(&end, reply)?;
     Ok(end)
+}
+
+/// After a server's close frame: ended (FIN) once the client answered,
+/// kept open while it has not.
+fn ended_as_rfc_6455_says(end: &Ending, reply: bool) -> Result<(), String> {
+    match (reply, end.server_ended) {
+        (true, true) | (false, false) => Ok(()),
+        (true, false) => Err("the server did not end the connection after the reply".into()),
+        (false, true) => {
+            Err("the server ended the connection before the client's close frame".into())
+        }
+    }
 }
 
 fn ended_by_server(end: &Ending) -> Result<(), String> {
@@ -172,7 +191,7 @@ async fn broken_json() {
             assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
             ws.send_text("[\"a").await.unwrap();
             let end = ws.until_closed(reply).await.map_err(|e| e.0)?;
-            ended_by_server(&end)?;
+            ended_as_rfc_6455_says(&end, reply)?;
             assert_eq!(end.texts, Vec::<String>::new());
             assert_eq!(end.close, close(3000, "Broken framing."));
             Ok(())
@@ -302,4 +321,124 @@ async fn hixie76_close() {
         Ok(())
     })
     .await;
+}
+
+/// Reads `path` up to the server's close frame and checks its code.
+async fn up_to_the_close_frame(target: &Target, path: &str) -> Result<WireWs, String> {
+    let mut ws = WireWs::connect(target, path).await.map_err(|e| e.0)?;
+    loop {
+        match ws.next().await.map_err(|e| e.0)? {
+            Some(WireFrame::Close(close)) => {
+                assert_eq!(close, Some((3000, "Go away!".to_owned())), "{path}");
+                return Ok(ws);
+            }
+            Some(WireFrame::Text(_)) => {}
+            other => return Err(format!("{path}: {other:?} before the close frame")),
+        }
+    }
+}
+
+/// RFC 6455 order, deterministically: after its close frame the server
+/// keeps the connection open for the client's close frame (a client that
+/// waits 200 ms before answering finds it open), and ends it promptly once
+/// the answer came.
+#[tokio::test]
+async fn close_waits_for_the_clients_close_frame() {
+    let target = target().await;
+    for i in 0..20 {
+        for path in [
+            "/close/websocket".to_owned(),
+            format!("/close/0/w{i}/websocket"),
+        ] {
+            let mut ws = up_to_the_close_frame(&target, &path).await.unwrap();
+            // A slow client, on purpose: not a synchronisation.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            assert!(
+                !ws.ended_now().unwrap(),
+                "{path}: the connection ended before the client's close frame"
+            );
+            ws.send_close(Some(3000)).await.unwrap();
+            let took = ws.until_end(Duration::from_secs(2)).await.unwrap();
+            assert!(
+                took < CLOSE_TIMEOUT / 2,
+                "{path}: ended {took:?} after the reply"
+            );
+        }
+    }
+}
+
+/// A client that never answers the close frame is cut off at
+/// `close_timeout`: not before, not much after.
+#[tokio::test]
+async fn an_unanswered_close_is_cut_off_at_close_timeout() {
+    let target = target().await;
+    let mut took = Vec::new();
+    for i in 0..10 {
+        for path in [
+            "/close/websocket".to_owned(),
+            format!("/close/0/n{i}/websocket"),
+        ] {
+            let mut ws = up_to_the_close_frame(&target, &path).await.unwrap();
+            let t = ws.until_end(CLOSE_TIMEOUT * 3).await.unwrap();
+            // The server's clock started just before the frame was read.
+            assert!(
+                t + Duration::from_millis(50) >= CLOSE_TIMEOUT,
+                "{path}: cut off after {t:?}"
+            );
+            assert!(
+                t < CLOSE_TIMEOUT + Duration::from_millis(300),
+                "{path}: cut off after {t:?}"
+            );
+            took.push(t);
+        }
+    }
+    eprintln!(
+        "cut off after {:?} .. {:?} (close_timeout {CLOSE_TIMEOUT:?})",
+        took.iter().min().unwrap(),
+        took.iter().max().unwrap()
+    );
+}
+
+/// hixie-76 in the same order: after the server's `0xFF 0x00` the
+/// connection stays open for the client's, then ends promptly.
+#[tokio::test]
+async fn hixie76_close_waits_for_the_clients_close_frame() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let target = target().await;
+    let addr = target.addr;
+    for i in 0..20 {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!(
+            "GET /close/0/hw{i}/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+             Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
+             Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n"
+        );
+        tcp.write_all(request.as_bytes()).await.unwrap();
+        tcp.write_all(b"aaaaaaaa").await.unwrap();
+        let mut got = Vec::new();
+        while !got.ends_with(b"\xff\xff\x00") {
+            let mut chunk = [0u8; 1024];
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut chunk))
+                .await
+                .expect("the close frame")
+                .unwrap();
+            assert!(n > 0, "ended before the close frame: {got:?}");
+            got.extend_from_slice(&chunk[..n]);
+        }
+        // A slow client, on purpose: not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut probe = [0u8; 16];
+        match tcp.try_read(&mut probe) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            other => panic!("cycle {i}: {other:?} before the client's close frame"),
+        }
+        tcp.write_all(b"\xff\x00").await.unwrap();
+        let started = std::time::Instant::now();
+        let n = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut probe))
+            .await
+            .expect("the end")
+            .unwrap();
+        assert_eq!(n, 0, "cycle {i}");
+        assert!(started.elapsed() < CLOSE_TIMEOUT / 2, "cycle {i}");
+    }
 }

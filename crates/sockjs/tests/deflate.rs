@@ -150,6 +150,11 @@ async fn a_compression_bomb_is_refused_with_1009() {
     let bomb = deflate(&vec![b'x'; 1 << 20]);
     assert!(bomb.len() < 2000);
     write_frame(&mut tcp, &bomb, true).await;
+    // Framed: the SockJS close frame with the same code comes first.
+    assert_eq!(
+        read_frame(&mut tcp).await,
+        (false, 1, b"c[1009,\"Message too big\"]".to_vec())
+    );
     let (_, opcode, payload) = read_frame(&mut tcp).await;
     assert_eq!(opcode, 8, "a close frame");
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);

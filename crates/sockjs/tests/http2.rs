@@ -181,3 +181,54 @@ async fn websockets_over_extended_connect() {
     let (status, body) = send(&mut h2, request(Method::POST, "/echo/0/after/xhr", "")).await;
     assert_eq!((status, body.as_str()), (StatusCode::OK, "o\n"));
 }
+
+/// The closing handshake in RFC 6455 order over an HTTP/2 stream too: after
+/// the server's close frame the stream stays open for the client's (200 ms
+/// later), and ends (END_STREAM) promptly after it.
+#[tokio::test]
+async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (mut h2, _) = connect().await;
+    for _ in 0..10 {
+        let mut req = request(Method::CONNECT, "/close/websocket", "");
+        req.extensions_mut()
+            .insert(hyper::ext::Protocol::from_static("websocket"));
+        req.headers_mut().insert(
+            "sec-websocket-version",
+            http::HeaderValue::from_static("13"),
+        );
+        h2.ready().await.unwrap();
+        let response = h2.send_request(req).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let mut io = TokioIo::new(hyper::upgrade::on(response).await.unwrap());
+        let mut got = Vec::new();
+        while !got.ends_with(b"Go away!") {
+            let mut chunk = [0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(3), io.read(&mut chunk))
+                .await
+                .expect("the close frame")
+                .unwrap();
+            assert!(n > 0, "ended before the close frame: {got:?}");
+            got.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(got[0], 0x88, "{got:?}");
+        // A slow client, on purpose: not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut probe = [0u8; 16];
+        let early = tokio::time::timeout(Duration::from_millis(5), io.read(&mut probe)).await;
+        assert!(
+            early.is_err(),
+            "the stream ended before the client's close frame: {early:?}"
+        );
+        // Our close frame: masked (key 0), code 3000.
+        io.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x0B, 0xB8])
+            .await
+            .unwrap();
+        io.flush().await.unwrap();
+        let n = tokio::time::timeout(Duration::from_secs(1), io.read(&mut probe))
+            .await
+            .expect("the end of the stream")
+            .unwrap();
+        assert_eq!(n, 0);
+    }
+}

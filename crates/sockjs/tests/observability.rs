@@ -198,3 +198,64 @@ fn websocket_sessions_and_hook_refusals_are_counted() {
         Some(1.0)
     );
 }
+
+/// A WebSocket that stops answering keepalive pings is counted as
+/// `timed_out`.
+#[test]
+fn a_websocket_keepalive_timeout_is_counted_as_timed_out() {
+    use sockjs_conformance::client::{Target, WireFrame, WireWs};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let config = fast_config()
+                    .metrics_service("keepalive")
+                    .websocket_ping(Duration::from_millis(100), Duration::from_millis(100));
+                let (app, _events) = app(config);
+                let addr = serve(app).await;
+                let target = Target {
+                    addr,
+                    host: addr.to_string(),
+                    prefix: String::new(),
+                    timeout: Duration::from_secs(3),
+                };
+                let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
+                loop {
+                    match ws.next().await.unwrap() {
+                        Some(WireFrame::Ping) => {}
+                        Some(WireFrame::Close(close)) => {
+                            assert_eq!(close.map(|(code, _)| code), Some(1001));
+                            break;
+                        }
+                        other => panic!("{other:?}"),
+                    }
+                }
+                ws.until_end(Duration::from_secs(2)).await.unwrap();
+                drop(ws);
+                // The session is counted once the server let go of the
+                // socket: poll for it (a snapshot resets what it reads).
+                let deadline = std::time::Instant::now() + Duration::from_secs(3);
+                let mut timed_out = 0.0;
+                while timed_out < 1.0 {
+                    assert!(std::time::Instant::now() < deadline, "not counted");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    let snapshot = snapshotter.snapshot().into_vec();
+                    timed_out += value(
+                        &snapshot,
+                        names::SESSIONS_CLOSED,
+                        &[
+                            ("service", "keepalive"),
+                            ("transport", "websocket-raw"),
+                            ("reason", "timed_out"),
+                        ],
+                    )
+                    .unwrap_or(0.0);
+                }
+                assert_eq!(timed_out, 1.0);
+            });
+    });
+}

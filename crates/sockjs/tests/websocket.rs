@@ -107,6 +107,12 @@ async fn oversized_messages_close_with_1009() {
     ws.send(Message::text(format!("[\"{}\"]", "x".repeat(2000))))
         .await
         .unwrap();
+    // The SockJS close frame and the WebSocket close frame carry the same
+    // code: sockjs-client reports the first and ignores the second.
+    assert_eq!(
+        next_text(&mut ws).await.unwrap(),
+        "c[1009,\"Message too big\"]"
+    );
     let closed = next_text(&mut ws).await.unwrap_err();
     assert!(closed.starts_with("close Some((1009,"), "{closed}");
     let _opened = next_event(&mut events).await;
@@ -249,4 +255,278 @@ async fn heartbeats_only_when_idle() {
     let started = std::time::Instant::now();
     assert_eq!(next_text(&mut ws).await.unwrap(), "h");
     assert!(started.elapsed() < Duration::from_millis(400));
+}
+
+/// A client frame that breaks RFC 6455, after one good message.
+struct Violation {
+    what: &'static str,
+    /// Frames as (first byte, payload, masked).
+    frames: &'static [(u8, &'static [u8], bool)],
+    code: u16,
+    reason: &'static str,
+}
+
+const VIOLATIONS: &[Violation] = &[
+    Violation {
+        what: "reserved bit",
+        frames: &[(0x80 | 0x40 | 0x1, b"x", true)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "reserved opcode",
+        frames: &[(0x80 | 0x3, b"x", true)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "continuation with nothing to continue",
+        frames: &[(0x80, b"x", true)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "unmasked frame",
+        frames: &[(0x81, b"x", false)],
+        code: 1002,
+        reason: "Protocol error",
+    },
+    Violation {
+        what: "invalid UTF-8",
+        frames: &[(0x81, b"\"\xff\"", true)],
+        code: 1007,
+        reason: "Invalid UTF-8",
+    },
+    // Refused at the fragment that cannot continue a valid sequence, the
+    // message's last fragment never sent.
+    Violation {
+        what: "invalid UTF-8 across fragments",
+        frames: &[(0x01, b"\"ok \xc3", true), (0x00, b"\x28", true)],
+        code: 1007,
+        reason: "Invalid UTF-8",
+    },
+];
+
+/// A client frame of fewer than 126 payload bytes, masked with the key 0.
+fn wire_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+    let mut frame = vec![first, payload.len() as u8 | if masked { 0x80 } else { 0 }];
+    if masked {
+        frame.extend_from_slice(&[0; 4]);
+    }
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Every violation, on framed and raw WebSockets: the message before it is
+/// handled and answered, then `c[code,..]` (framed) and a close frame with
+/// the RFC 6455 code, then the end of the connection.
+#[tokio::test]
+async fn protocol_violations_fail_with_their_code_after_answering_what_came_before() {
+    use sockjs_conformance::client::{Target, WireFrame, WireWs};
+    let (app, _events) = app(fast_config());
+    let addr = serve(app).await;
+    let target = Target {
+        addr,
+        host: addr.to_string(),
+        prefix: String::new(),
+        timeout: Duration::from_secs(3),
+    };
+    for (i, v) in VIOLATIONS.iter().enumerate() {
+        for framed in [true, false] {
+            let path = if framed {
+                format!("/echo/0/v{i}/websocket")
+            } else {
+                "/echo/websocket".to_owned()
+            };
+            let what = format!("{} on {path}", v.what);
+            let mut ws = WireWs::connect(&target, &path).await.unwrap();
+            if framed {
+                assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+            }
+            // The good message and the violation in one TCP write: the
+            // server reads both before the handler can answer the first.
+            let good: &[u8] = if framed { b"[\"a\"]" } else { b"a" };
+            let mut bytes = wire_frame(0x81, good, true);
+            for (first, payload, masked) in v.frames {
+                bytes.extend(wire_frame(*first, payload, *masked));
+            }
+            ws.send_bytes(&bytes).await.unwrap();
+            let end = ws
+                .until_closed(true)
+                .await
+                .unwrap_or_else(|e| panic!("{what}: {e:?}"));
+            let expected: Vec<String> = if framed {
+                vec!["a[\"a\"]".into(), format!("c[{},\"{}\"]", v.code, v.reason)]
+            } else {
+                vec!["a".into()]
+            };
+            assert_eq!(end.texts, expected, "{what}");
+            assert_eq!(end.close, Some((v.code, v.reason.to_owned())), "{what}");
+            assert!(end.server_ended, "{what}");
+        }
+    }
+}
+
+fn wire_target(addr: std::net::SocketAddr) -> sockjs_conformance::client::Target {
+    sockjs_conformance::client::Target {
+        addr,
+        host: addr.to_string(),
+        prefix: String::new(),
+        timeout: Duration::from_secs(3),
+    }
+}
+
+/// Keepalive: a raw client that never answers pings (as a vanished peer)
+/// is taken for gone within interval + timeout of its last frame: the
+/// handler's `Receiver` ends with `TimedOut` and the socket gets 1001.
+#[tokio::test]
+async fn a_client_that_stops_answering_pings_times_out() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    const INTERVAL: Duration = Duration::from_millis(150);
+    const TIMEOUT: Duration = Duration::from_millis(100);
+    let (app, mut events) = app(fast_config().websocket_ping(INTERVAL, TIMEOUT));
+    let addr = serve(app).await;
+    let target = wire_target(addr);
+    for round in 0..5 {
+        let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
+        let silent_since = std::time::Instant::now();
+        assert_eq!(
+            next_event(&mut events).await,
+            Event::Opened(Transport::RawWebSocket)
+        );
+        let mut pings = 0;
+        let close = loop {
+            match ws.next().await.unwrap() {
+                Some(WireFrame::Ping) => pings += 1,
+                Some(WireFrame::Close(close)) => break close,
+                other => panic!("round {round}: {other:?}"),
+            }
+        };
+        let took = silent_since.elapsed();
+        assert_eq!(pings, 1, "round {round}");
+        assert_eq!(close, Some((1001, "Keepalive timeout".to_owned())));
+        assert!(took >= INTERVAL + TIMEOUT, "round {round}: {took:?}");
+        assert!(
+            took < INTERVAL + TIMEOUT + Duration::from_millis(250),
+            "round {round}: {took:?}"
+        );
+        assert_eq!(
+            next_event(&mut events).await,
+            Event::Closed(Some(CloseReason::TimedOut))
+        );
+    }
+}
+
+/// Keepalive: a client that answers pings stays, however long it is quiet.
+#[tokio::test]
+async fn a_client_that_answers_pings_stays() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    let interval = Duration::from_millis(50);
+    let (app, _events) = app(fast_config().websocket_ping(interval, interval));
+    let addr = serve(app).await;
+    let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Ping));
+        ws.send_frame(0xA, b"").await.unwrap();
+    }
+    ws.send_text("still here").await.unwrap();
+    loop {
+        match ws.next().await.unwrap() {
+            Some(WireFrame::Ping) => ws.send_frame(0xA, b"").await.unwrap(),
+            other => {
+                assert_eq!(other, Some(WireFrame::Text("still here".into())));
+                break;
+            }
+        }
+    }
+}
+
+/// A client that never reads while the handler floods it: the write that
+/// cannot complete within `send_timeout` ends the session as `Stalled`.
+#[tokio::test]
+async fn a_client_that_stops_reading_stalls_out() {
+    use std::sync::{Arc, Mutex};
+    let reasons: Arc<Mutex<Vec<Option<CloseReason>>>> = Arc::default();
+    let seen = reasons.clone();
+    let send_timeout = Duration::from_millis(300);
+    let flood = sockjs::SockJsRouter::new(move |session: sockjs::Session| {
+        let reasons = reasons.clone();
+        async move {
+            let (tx, rx) = session.split();
+            let chunk = "x".repeat(64 * 1024);
+            for _ in 0..100_000 {
+                if tx.send(chunk.clone()).await.is_err() {
+                    break;
+                }
+            }
+            reasons.lock().unwrap().push(rx.close_reason());
+        }
+    })
+    .config(fast_config().send_timeout(send_timeout))
+    .into_router();
+    let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
+    for round in 0..3 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(
+            format!(
+                "GET /flood/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Never read: the socket buffers fill, the server's write stalls.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            if seen.lock().unwrap().len() > round {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: no end"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(seen.lock().unwrap()[round], Some(CloseReason::Stalled));
+        drop(tcp);
+    }
+}
+
+/// A hixie-76 upgrade without its 8 key bytes is closed after
+/// `body_timeout`, not kept forever.
+#[tokio::test]
+async fn hixie76_without_its_key_is_closed_after_body_timeout() {
+    let body_timeout = Duration::from_millis(300);
+    let (app, _events) = app(fast_config().body_timeout(body_timeout));
+    let addr = serve(app).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /echo/000/nokey/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+         Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
+         Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut chunk = [0u8; 1024];
+    loop {
+        let n = tokio::time::timeout(Duration::from_secs(3), tcp.read(&mut chunk))
+            .await
+            .expect("the connection ends")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        got.extend_from_slice(&chunk[..n]);
+    }
+    let took = started.elapsed();
+    let got = String::from_utf8_lossy(&got);
+    assert!(got.starts_with("HTTP/1.1 101"), "{got}");
+    assert!(got.ends_with("\r\n\r\n"), "nothing after the head: {got}");
+    assert!(took >= body_timeout - Duration::from_millis(20), "{took:?}");
+    assert!(took < body_timeout + Duration::from_millis(500), "{took:?}");
 }

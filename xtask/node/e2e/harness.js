@@ -626,6 +626,45 @@
       }
     },
 
+    // The browser's own WebSocket on the raw endpoints, the close of
+    // issue 16: every /close/websocket ends 3000 "Go away!" clean, every
+    // /goodbye/websocket gets its 20 messages then 3000 clean, and a close
+    // from the page on /echo/websocket ends 1000 clean. A close frame lost
+    // to an early FIN or a reset shows as 1006, not clean.
+    'raw-websocket-close': async function (ctx) {
+      var wsBase = ctx.base.replace(/^http/, 'ws');
+      function open(path, onOpen) {
+        return new Promise(function (resolve, reject) {
+          var ws = new WebSocket(wsBase + path);
+          var texts = [];
+          var timer = setTimeout(function () { reject(new Error(path + ': no close event')); }, WAIT_MS);
+          ws.onopen = function () { if (onOpen) onOpen(ws); };
+          ws.onmessage = function (e) { texts.push(e.data); };
+          ws.onclose = function (e) {
+            clearTimeout(timer);
+            resolve({ texts: texts, code: e.code, reason: e.reason, wasClean: e.wasClean });
+          };
+        });
+      }
+      var want = [];
+      for (var k = 1; k <= 20; k++) want.push(String(k));
+      var n = CLOSE_CYCLES;
+      for (var i = 0; i < n; i++) {
+        var what = 'cycle ' + i + ' of ' + n + ': ';
+        try {
+          expectClose(await open('/close/websocket'), 3000, 'Go away!', true);
+          var bye = await open('/goodbye/websocket');
+          if (bye.texts.join(',') !== want.join(',')) throw new Error('/goodbye got ' + JSON.stringify(bye.texts));
+          expectClose(bye, 3000, 'Go away!', true);
+          expectClose(await open('/echo/websocket', function (ws) { ws.close(1000, 'Normal closure'); }),
+            1000, 'Normal closure', true);
+        } catch (e) {
+          throw new Error(what + e.message);
+        }
+      }
+      return n + ' cycles of /close, /goodbye and a page close on raw websockets, all clean';
+    },
+
     // /amplify answers 2^n bytes for n = 1..18 (up to 256 KiB).
     amplify: async function (ctx) {
       var c = await connect(ctx, '/amplify', null);

@@ -80,7 +80,7 @@ const OTHER_ORIGIN = new Set(['origin-refused']);
 // the page makes to the server must have gone over h2.
 const H2_CASES = ['opens', 'echo-20', 'large-200k', 'burst-200', 'server-close'];
 // Cases without a transport list: what sockjs-client picks by itself.
-const UNRESTRICTED = ['default-websocket', 'fallback', 'amplify'];
+const UNRESTRICTED = ['default-websocket', 'fallback', 'amplify', 'raw-websocket-close'];
 
 function parseArgs(argv) {
   const opts = {

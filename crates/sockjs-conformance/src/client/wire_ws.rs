@@ -110,28 +110,46 @@ impl WireWs {
         Ok(n)
     }
 
-    /// Sends one masked frame.
+    /// Sends one masked, final frame.
     pub async fn send_frame(&mut self, opcode: u8, payload: &[u8]) -> Result<(), Error> {
-        let mask: [u8; 4] = rand_mask();
+        self.send_frame_raw(0x80 | opcode, payload, true).await
+    }
+
+    /// Sends one frame whose first byte (FIN, reserved bits, opcode) is
+    /// `first`, masked or not: for testing how a server takes frames that
+    /// break the protocol.
+    pub async fn send_frame_raw(
+        &mut self,
+        first: u8,
+        payload: &[u8],
+        masked: bool,
+    ) -> Result<(), Error> {
+        let mask: [u8; 4] = if masked { rand_mask() } else { [0; 4] };
+        let bit = if masked { 0x80 } else { 0 };
         let mut frame = Vec::with_capacity(payload.len() + 14);
-        frame.push(0x80 | opcode);
+        frame.push(first);
         match payload.len() {
-            n if n < 126 => frame.push(0x80 | n as u8),
+            n if n < 126 => frame.push(bit | n as u8),
             n if n <= 0xFFFF => {
-                frame.push(0x80 | 126);
+                frame.push(bit | 126);
                 frame.extend_from_slice(&(n as u16).to_be_bytes());
             }
             n => {
-                frame.push(0x80 | 127);
+                frame.push(bit | 127);
                 frame.extend_from_slice(&(n as u64).to_be_bytes());
             }
         }
-        frame.extend_from_slice(&mask);
+        if masked {
+            frame.extend_from_slice(&mask);
+        }
         frame.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
-        self.tcp
-            .write_all(&frame)
-            .await
-            .map_err(|e| Error(format!("write: {e}")))
+        self.tcp.write_all(&frame).await.map_err(write_error)
+    }
+
+    /// Writes `bytes` as they are, in one write: frames built by the
+    /// caller, several at once.
+    pub async fn send_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.tcp.write_all(bytes).await.map_err(write_error)
     }
 
     /// Sends a text message.
@@ -223,6 +241,41 @@ impl WireWs {
         Ok(Some((fin, opcode, payload)))
     }
 
+    /// Whether the server has ended the connection by now, without waiting:
+    /// `false` when a read would block (the connection is open and idle) or
+    /// finds bytes (kept for [`next`](Self::next)), `true` at its end of
+    /// stream. A reset is an error.
+    pub fn ended_now(&mut self) -> Result<bool, Error> {
+        let mut chunk = [0u8; 4096];
+        match self.tcp.try_read(&mut chunk) {
+            Ok(0) => Ok(true),
+            Ok(n) => {
+                self.buf.extend_from_slice(&chunk[..n]);
+                Ok(false)
+            }
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(false),
+            Err(e) if e.kind() == ErrorKind::ConnectionReset => {
+                Err(Error("the server reset the connection (TCP RST)".into()))
+            }
+            Err(e) => Err(Error(format!("read: {e}"))),
+        }
+    }
+
+    /// Waits up to `wait` for the server to end the connection (FIN) and
+    /// says how long it took; a frame, a reset or no end in time is an
+    /// error.
+    pub async fn until_end(&mut self, wait: Duration) -> Result<Duration, Error> {
+        let started = std::time::Instant::now();
+        let saved = std::mem::replace(&mut self.timeout, wait);
+        let after = self.next().await;
+        self.timeout = saved;
+        match after {
+            Ok(None) => Ok(started.elapsed()),
+            Ok(Some(frame)) => Err(Error(format!("{frame:?} instead of the end"))),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads to the end of the connection: the text messages, then the
     /// server's close frame, which the client answers (as browsers do) when
     /// `reply` is set, then the end of the stream. Without a reply the
@@ -277,10 +330,119 @@ impl WireWs {
     }
 }
 
+/// A failed write; a reset is reported as such, as on reads.
+fn write_error(e: std::io::Error) -> Error {
+    match e.kind() {
+        ErrorKind::ConnectionReset => Error("the server reset the connection (TCP RST)".into()),
+        _ => Error(format!("write: {e}")),
+    }
+}
+
 /// A masking key; it only has to vary, not be secret, here.
 fn rand_mask() -> [u8; 4] {
     *uuid::Uuid::new_v4()
         .as_bytes()
         .first_chunk::<4>()
         .expect("16 bytes")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::net::TcpListener;
+
+    /// A one-connection server that answers the handshake, writes `then`
+    /// (frames) and ends the connection with a FIN or, when `reset`, a
+    /// reset; the client's bytes are never read after the handshake head.
+    async fn server(then: Vec<u8>, reset: bool) -> Target {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut tcp, _) = listener.accept().await.unwrap();
+            let mut head = Vec::new();
+            while !head.ends_with(b"\r\n\r\n") {
+                let mut byte = [0u8; 1];
+                tcp.read_exact(&mut byte).await.unwrap();
+                head.push(byte[0]);
+            }
+            tcp.write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
+                .await
+                .unwrap();
+            tcp.write_all(&then).await.unwrap();
+            if reset {
+                // Linger 0: close() sends a reset instead of a FIN.
+                tcp.set_zero_linger().unwrap();
+                drop(tcp);
+            } else {
+                tcp.shutdown().await.unwrap();
+                // Hold the socket until the client is done, so the FIN is
+                // the only end it sees.
+                let mut rest = Vec::new();
+                let _ = tcp.read_to_end(&mut rest).await;
+            }
+        });
+        Target {
+            addr,
+            host: addr.to_string(),
+            prefix: String::new(),
+            timeout: Duration::from_secs(3),
+        }
+    }
+
+    /// A text frame "hi" and a close frame 3000 `bye`, from a server.
+    fn hi_then_close() -> Vec<u8> {
+        let mut bytes = vec![0x81, 2, b'h', b'i', 0x88, 5];
+        bytes.extend_from_slice(&3000u16.to_be_bytes());
+        bytes.extend_from_slice(b"bye");
+        bytes
+    }
+
+    #[tokio::test]
+    async fn data_then_fin_is_a_close_ended_by_the_server() {
+        let target = server(hi_then_close(), false).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        let end = ws.until_closed(false).await.unwrap();
+        assert_eq!(
+            end,
+            Ending {
+                texts: vec!["hi".into()],
+                close: Some((3000, "bye".into())),
+                server_ended: true,
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn data_then_fin_without_a_close_frame_is_an_error() {
+        let target = server(vec![0x81, 2, b'h', b'i'], false).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        let e = ws.until_closed(false).await.unwrap_err();
+        assert!(e.0.contains("ended without a close frame"), "{}", e.0);
+    }
+
+    #[tokio::test]
+    async fn data_then_reset_is_a_reset() {
+        for i in 0..20 {
+            let target = server(hi_then_close(), true).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            // Whether the kernel kept the data or threw it away with the
+            // reset, the reset is what the client reports.
+            let e = ws.until_closed(i % 2 == 0).await.unwrap_err();
+            assert!(e.0.contains("TCP RST"), "{}", e.0);
+        }
+    }
+
+    #[tokio::test]
+    async fn ended_now_tells_open_from_ended() {
+        let target = server(hi_then_close(), false).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+        assert!(matches!(
+            ws.next().await.unwrap(),
+            Some(WireFrame::Close(_))
+        ));
+        let took = ws.until_end(Duration::from_secs(2)).await.unwrap();
+        assert!(took < Duration::from_secs(2));
+        assert!(ws.ended_now().unwrap());
+    }
 }

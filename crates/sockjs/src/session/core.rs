@@ -47,6 +47,9 @@ struct State {
     close_delivered: bool,
     /// The rooms the session is in, which it leaves when it closes.
     joined: Vec<Arc<str>>,
+    /// A client message was queued and the application has not yet come
+    /// back for more since: it may still be answering it.
+    unanswered: bool,
 }
 
 /// One session's shared state. The lock is held only for a few field
@@ -111,6 +114,7 @@ impl Core {
                 inbox_open: true,
                 close_delivered: false,
                 joined: Vec::new(),
+                unanswered: false,
             }),
             capacity: capacity.max(1),
             closed: AtomicBool::new(false),
@@ -275,6 +279,7 @@ impl Core {
                 return Err(PushError::Full(message));
             }
             state.inbox.push_back(message);
+            state.unanswered = true;
         }
         self.metrics.received(len);
         self.app_waker.wake();
@@ -312,6 +317,25 @@ impl Core {
         space.await;
     }
 
+    /// Resolves once the application has taken every client message queued
+    /// so far and come back for more (so it is done with them), or the
+    /// session closed. A transport that must fail a connection waits for
+    /// this (bounded) so that what came before the failure is answered.
+    pub(crate) async fn app_caught_up(&self) {
+        loop {
+            let space = self.in_space.notified();
+            tokio::pin!(space);
+            space.as_mut().enable();
+            {
+                let state = self.lock();
+                if !state.unanswered || !state.inbox_open {
+                    return;
+                }
+            }
+            space.await;
+        }
+    }
+
     /// The application's side of the incoming queue.
     pub(crate) fn poll_in(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         self.app_waker.register(cx.waker());
@@ -320,7 +344,15 @@ impl Core {
             let was_full = state.inbox.len() >= self.capacity;
             match state.inbox.pop_front() {
                 Some(message) => (message, was_full),
-                None if state.inbox_open => return Poll::Pending,
+                None if state.inbox_open => {
+                    // Back for more with nothing left: every earlier
+                    // message has been handled (and answered, if it was).
+                    if std::mem::take(&mut state.unanswered) {
+                        drop(state);
+                        self.in_space.notify_waiters();
+                    }
+                    return Poll::Pending;
+                }
                 None => return Poll::Ready(None),
             }
         };

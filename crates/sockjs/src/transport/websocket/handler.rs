@@ -87,7 +87,8 @@ async fn upgrade(
     let span = transport_span(&info, id);
     let limit = service.config.max_message_size;
     if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
-        return hixie76::upgrade(&mut parts, limit, move |socket| {
+        let key_timeout = service.config.body_timeout;
+        return hixie76::upgrade(&mut parts, limit, key_timeout, move |socket| {
             session::run(service, socket, info, admitted, span)
         });
     }

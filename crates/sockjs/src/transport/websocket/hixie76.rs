@@ -17,7 +17,7 @@ use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::socket::{Incoming, Io, RecvError, Socket};
+use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
 
 /// Whether the request is a hixie-76 handshake.
@@ -50,7 +50,17 @@ pub(crate) fn challenge_response(key1: &str, key2: &str, key3: &[u8; 8]) -> Opti
 
 /// Answers the handshake with 101 and, once hyper hands over the
 /// connection, reads the key bytes, writes the answer and runs `session`.
-pub(crate) fn upgrade<F, Fut>(parts: &mut Parts, max_message: usize, session: F) -> Response
+///
+/// The 8 key bytes are the request's body and are read like one: within
+/// `key_timeout` (`Config::body_timeout`). A client that does not send them
+/// in time gets nothing more after the 101 head: the connection is closed
+/// (FIN) and no session starts.
+pub(crate) fn upgrade<F, Fut>(
+    parts: &mut Parts,
+    max_message: usize,
+    key_timeout: std::time::Duration,
+    session: F,
+) -> Response
 where
     F: FnOnce(Hixie76Socket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
@@ -89,8 +99,14 @@ where
         };
         let mut io = TokioIo::new(upgraded);
         let mut key3 = [0u8; 8];
-        if io.read_exact(&mut key3).await.is_err() {
-            return;
+        match tokio::time::timeout(key_timeout, io.read_exact(&mut key3)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(_)) => return,
+            Err(_) => {
+                tracing::debug!("hixie-76: no key bytes within {key_timeout:?}");
+                let _ = io.shutdown().await;
+                return;
+            }
         }
         let Some(answer) = challenge_response(&key1, &key2, &key3) else {
             return;
@@ -168,7 +184,9 @@ impl Socket for Hixie76Socket {
                 Parsed::Text(len) => {
                     let payload = self.buf.split_to(len + 2);
                     let text = std::str::from_utf8(&payload[1..=len])
-                        .map_err(|_| RecvError::Failed("invalid UTF-8 in a text frame".into()))?
+                        .map_err(|e| {
+                            RecvError::violation(INVALID_DATA, "Invalid UTF-8", e.to_string())
+                        })?
                         .to_owned();
                     return Ok(Incoming::Text(text));
                 }
@@ -177,10 +195,18 @@ impl Socket for Hixie76Socket {
                     return Ok(Incoming::Closed);
                 }
                 Parsed::Invalid => {
-                    return Err(RecvError::Failed("unsupported hixie-76 frame".into()))
+                    return Err(RecvError::violation(
+                        PROTOCOL_ERROR,
+                        "Protocol error",
+                        "unsupported hixie-76 frame",
+                    ))
                 }
                 Parsed::Incomplete if self.buf.len() > self.max_message + 2 => {
-                    return Err(RecvError::TooBig);
+                    return Err(RecvError::violation(
+                        TOO_BIG,
+                        "Message too big",
+                        "message over the size limit",
+                    ));
                 }
                 Parsed::Incomplete => {}
             }
@@ -193,7 +219,18 @@ impl Socket for Hixie76Socket {
         }
     }
 
-    /// hixie-76 has no close codes: both sides send `0xFF 0x00`.
+    /// hixie-76 has no pings.
+    async fn send_ping(&mut self) -> Result<(), String> {
+        Ok(())
+    }
+
+    fn can_ping(&self) -> bool {
+        false
+    }
+
+    /// hixie-76 has no close codes: both sides send `0xFF 0x00`, and the
+    /// server waits for the client's before it ends the connection, as in
+    /// RFC 6455.
     async fn send_close(&mut self, _close: Option<(u16, &str)>) {
         if self.io.write_all(&[0xFF, 0x00]).await.is_ok() {
             let _ = self.io.flush().await;

@@ -19,12 +19,13 @@ use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::error::ProtocolError;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::socket::{Incoming, Io, RecvError, Socket};
+use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
 
 /// Base read buffer of one socket. tungstenite's default (128 KiB) would
@@ -63,7 +64,7 @@ pub(crate) fn is_h2_connect(parts: &Parts) -> bool {
 /// Answers the handshake (101 with `Sec-WebSocket-Accept` over HTTP/1.1,
 /// 200 over HTTP/2) and, once hyper hands the stream over, runs `session`
 /// on it. Messages over `max_message` bytes are refused by the socket
-/// ([`RecvError::TooBig`]).
+/// (close code 1009).
 ///
 /// `extensions`: the `Sec-WebSocket-Extensions` answer when
 /// permessage-deflate was negotiated.
@@ -198,14 +199,24 @@ impl Socket for Rfc6455Socket {
             .map_err(|e| e.to_string())
     }
 
+    async fn send_ping(&mut self) -> Result<(), String> {
+        self.inner
+            .send(Message::Ping(Default::default()))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn can_ping(&self) -> bool {
+        true
+    }
+
     async fn recv(&mut self) -> Result<Incoming, RecvError> {
         match self.inner.next().await {
             Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text.as_str().to_owned())),
             Some(Ok(Message::Close(_))) | None => Ok(Incoming::Closed),
             Some(Ok(_)) => Ok(Incoming::Nothing),
-            Some(Err(Error::Capacity(_))) => Err(RecvError::TooBig),
             Some(Err(Error::ConnectionClosed | Error::AlreadyClosed)) => Ok(Incoming::Closed),
-            Some(Err(e)) => Err(RecvError::Failed(e.to_string())),
+            Some(Err(e)) => Err(refusal(e)),
         }
     }
 
@@ -228,5 +239,21 @@ impl Socket for Rfc6455Socket {
 
     fn io(&mut self) -> &mut dyn Io {
         self.inner.get_mut()
+    }
+}
+
+/// What a tungstenite read error means for the connection: the RFC 6455
+/// close code of a client's violation (tungstenite leaves the connection
+/// open for our close frame after each of them), or an I/O failure.
+fn refusal(e: Error) -> RecvError {
+    match e {
+        Error::Capacity(e) => RecvError::violation(TOO_BIG, "Message too big", e.to_string()),
+        Error::Utf8(e) => RecvError::violation(INVALID_DATA, "Invalid UTF-8", e),
+        // The client's end of stream without a close frame.
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            RecvError::Failed(e.to_string())
+        }
+        Error::Protocol(p) => RecvError::violation(PROTOCOL_ERROR, "Protocol error", p.to_string()),
+        e => RecvError::Failed(e.to_string()),
     }
 }

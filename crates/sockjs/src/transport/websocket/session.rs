@@ -1,12 +1,13 @@
 //! One WebSocket session, from `o` to the closing handshake.
 
 use std::collections::VecDeque;
-use std::future::poll_fn;
+use std::future::{poll_fn, Future};
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::socket::{close_cleanly, Goodbye, Incoming, RecvError, Socket};
+use super::socket::{close_cleanly, After, Goodbye, Incoming, RecvError, Socket};
 use crate::protocol::{parse_websocket_message, Frame};
 use crate::service::{Admitted, Service, Started};
 use crate::session::core::{Core, Next, PushError};
@@ -18,14 +19,20 @@ use crate::transport::Transport;
 enum End {
     /// The session closed on the server's side (the application, the
     /// outgoing queue policy, a shutdown): `c[...]` (framed) then the close
-    /// frame with the session's code and reason.
+    /// frame with the session's code and reason, then the client's reply.
     Server(Arc<str>),
     /// The client sent its close frame: reply to it.
     Client,
-    /// The client broke the protocol: a close frame with this code.
+    /// The client broke the SockJS framing (the WebSocket framing is
+    /// intact): a close frame with this code, then the client's reply.
     Refused(u16, &'static str, CloseReason),
-    /// The connection failed: nothing more can be written.
-    Failed(CloseReason),
+    /// The connection is failed (RFC 6455 section 7.1.7): the client broke
+    /// the WebSocket protocol, or stopped answering keepalive pings.
+    /// `c[code,"reason"]` (framed) and a close frame with the same code,
+    /// then FIN at once: nothing more is parsed.
+    Failed(u16, &'static str, CloseReason),
+    /// The connection is gone or stuck: nothing more can be written.
+    Dropped(CloseReason),
 }
 
 /// Runs the session of one upgraded socket, until its connection is closed
@@ -60,10 +67,17 @@ async fn run_session<S: Socket>(
         return;
     };
     started.wait().await;
-    let end = if framed && socket.send_text(Frame::open().into_string()).await.is_err() {
-        End::Failed(CloseReason::TransportError(
-            "could not send the open frame".into(),
-        ))
+    let config = &service.config;
+    let end = if framed {
+        match write(
+            config.send_timeout,
+            socket.send_text(Frame::open().into_string()),
+        )
+        .await
+        {
+            Ok(()) => serve(service, core, &mut socket, framed, &mut attachment).await,
+            Err(end) => end,
+        }
     } else {
         serve(service, core, &mut socket, framed, &mut attachment).await
     };
@@ -78,18 +92,81 @@ async fn run_session<S: Socket>(
                     CloseReason::ServerClosed { code, reason } => (*code, reason.clone()),
                     _ => (close_code::NORMAL, "Normal closure".to_owned()),
                 }),
+                after: After::AwaitReply,
             };
             (why, Some(goodbye))
         }
         End::Client => (CloseReason::ClientClosed, Some(Goodbye::reply())),
-        End::Refused(code, reason, why) => (why, Some(Goodbye::close(code, reason))),
-        End::Failed(why) => (why, None),
+        End::Refused(code, reason, why) => {
+            let goodbye = Goodbye {
+                last_text: None,
+                close: Some((code, reason.to_owned())),
+                after: After::AwaitReply,
+            };
+            (why, Some(goodbye))
+        }
+        End::Failed(code, reason, why) => {
+            // Framed: sockjs-client reports the SockJS close frame's code
+            // and ignores the WebSocket's, so both carry the same code.
+            let goodbye = Goodbye {
+                last_text: framed.then(|| Frame::close(code, reason).into_string()),
+                close: Some((code, reason.to_owned())),
+                after: After::Finish,
+            };
+            (why, Some(goodbye))
+        }
+        End::Dropped(why) => (why, None),
     };
     // The application learns of the end now, not after the handshake.
     span.in_scope(|| tracing::debug!(reason = %why, "websocket session ended"));
     core.finish(why);
     if let Some(goodbye) = goodbye {
-        close_cleanly(&mut socket, goodbye, service.config.close_timeout).await;
+        close_cleanly(
+            &mut socket,
+            goodbye,
+            config.close_timeout,
+            config.websocket_fin_early,
+        )
+        .await;
+    }
+}
+
+/// A write to the client, bounded by `send_timeout`: a client that stopped
+/// reading ends the session as [`CloseReason::Stalled`].
+async fn write(
+    send_timeout: Duration,
+    sending: impl Future<Output = Result<(), String>>,
+) -> Result<(), End> {
+    match tokio::time::timeout(send_timeout, sending).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(End::Dropped(CloseReason::TransportError(e))),
+        Err(_) => Err(End::Dropped(CloseReason::Stalled)),
+    }
+}
+
+/// The keepalive of [`Config::websocket_ping`](crate::Config::websocket_ping):
+/// when the next ping is due, or when the client must have answered one.
+struct Keepalive {
+    interval: Duration,
+    timeout: Duration,
+    /// The last frame from the client.
+    heard: Instant,
+    /// When the unanswered ping went out.
+    pinged: Option<Instant>,
+}
+
+impl Keepalive {
+    /// When the timer must next look.
+    fn due(&self) -> Instant {
+        match self.pinged {
+            Some(pinged) => pinged + self.timeout,
+            None => self.heard + self.interval,
+        }
+    }
+
+    fn heard(&mut self) {
+        self.heard = Instant::now();
+        self.pinged = None;
     }
 }
 
@@ -101,11 +178,26 @@ async fn serve<S: Socket>(
     framed: bool,
     attachment: &mut crate::session::core::Attachment,
 ) -> End {
-    let heartbeat_delay = service.config.heartbeat_delay;
+    let config = &service.config;
+    let send_timeout = config.send_timeout;
+    let heartbeat_delay = config.heartbeat_delay;
     // Armed for the earliest moment a heartbeat may be due and re-armed
     // from `last_frame` when it fires early, so frames never touch it.
     let heartbeat = tokio::time::sleep(heartbeat_delay);
     tokio::pin!(heartbeat);
+    let mut keepalive =
+        config
+            .websocket_ping
+            .filter(|_| socket.can_ping())
+            .map(|(interval, timeout)| Keepalive {
+                interval,
+                timeout,
+                heard: Instant::now(),
+                pinged: None,
+            });
+    let far = Instant::now() + Duration::from_secs(86400 * 365);
+    let ping_timer = tokio::time::sleep_until(keepalive.as_ref().map_or(far, Keepalive::due));
+    tokio::pin!(ping_timer);
     let mut last_frame = Instant::now();
     let mut batch = Vec::new();
     let mut pending: VecDeque<String> = VecDeque::new();
@@ -113,56 +205,55 @@ async fn serve<S: Socket>(
         tokio::select! {
             next = poll_fn(|cx| attachment.poll_next(cx, &mut batch)) => match next {
                 Next::Messages => {
-                    let metrics = core.metrics();
-                    let sent = if framed {
-                        let frame = messages_frame(&mut batch);
-                        metrics.sent_bytes(frame.len());
-                        socket.send_text(frame).await
-                    } else {
-                        let mut result = Ok(());
-                        for message in batch.drain(..) {
-                            let text = message.into_text();
-                            metrics.sent_bytes(text.len());
-                            result = socket.send_text(text).await;
-                            if result.is_err() {
-                                break;
-                            }
-                        }
-                        result
-                    };
-                    if let Err(e) = sent {
-                        return End::Failed(CloseReason::TransportError(e));
+                    if let Err(end) = send_batch(core, socket, framed, &mut batch, send_timeout).await {
+                        return end;
                     }
                     last_frame = Instant::now();
                 }
                 Next::Close(frame) => return End::Server(frame),
             },
-            incoming = socket.recv(), if pending.is_empty() => match incoming {
-                Ok(Incoming::Text(text)) if framed => match parse_websocket_message(&text) {
-                    Ok(messages) => {
-                        for message in messages {
-                            hand_over(core, &mut pending, message);
-                        }
-                    }
-                    Err(_) => {
-                        return End::Refused(
-                            close_code::GO_AWAY,
-                            "Broken framing.",
-                            CloseReason::TransportError("broken JSON framing".into()),
-                        );
-                    }
-                },
-                Ok(Incoming::Text(text)) => hand_over(core, &mut pending, text),
-                Ok(Incoming::Nothing) => {}
-                Ok(Incoming::Closed) => return End::Client,
-                Err(RecvError::TooBig) => {
-                    return End::Refused(
-                        close_code::TOO_BIG,
-                        "Message too big",
-                        CloseReason::TransportError("message over the size limit".into()),
-                    );
+            incoming = socket.recv(), if pending.is_empty() => {
+                if let Some(k) = keepalive.as_mut() {
+                    k.heard();
                 }
-                Err(RecvError::Failed(e)) => return End::Failed(CloseReason::TransportError(e)),
+                match incoming {
+                    Ok(Incoming::Text(text)) if framed => match parse_websocket_message(&text) {
+                        Ok(messages) => {
+                            for message in messages {
+                                hand_over(core, &mut pending, message);
+                            }
+                        }
+                        Err(_) => {
+                            return End::Refused(
+                                close_code::GO_AWAY,
+                                "Broken framing.",
+                                CloseReason::TransportError("broken JSON framing".into()),
+                            );
+                        }
+                    },
+                    Ok(Incoming::Text(text)) => hand_over(core, &mut pending, text),
+                    Ok(Incoming::Nothing) => {}
+                    Ok(Incoming::Closed) => return End::Client,
+                    Err(RecvError::Violation { code, reason, detail }) => {
+                        // What came before the violation is the
+                        // application's, and so are its answers.
+                        let deadline = Instant::now() + config.close_timeout;
+                        let settled = settle(
+                            core, socket, framed, attachment, &mut batch, &mut pending,
+                            send_timeout, deadline,
+                        );
+                        if let Err(end) = settled.await {
+                            return end;
+                        }
+                        return End::Failed(code, reason, CloseReason::TransportError(detail));
+                    }
+                    Err(RecvError::Failed(e)) => {
+                        return End::Dropped(CloseReason::TransportError(e))
+                    }
+                }
+                if let Some(k) = keepalive.as_ref() {
+                    ping_timer.as_mut().reset(k.due());
+                }
             },
             () = core.in_space(), if !pending.is_empty() => {
                 for message in std::mem::take(&mut pending) {
@@ -176,12 +267,105 @@ async fn serve<S: Socket>(
                     continue;
                 }
                 core.metrics().heartbeat();
-                if socket.send_text(Frame::heartbeat().into_string()).await.is_err() {
-                    return End::Failed(CloseReason::TransportError("heartbeat failed".into()));
+                let beat = socket.send_text(Frame::heartbeat().into_string());
+                if let Err(end) = write(send_timeout, beat).await {
+                    return end;
                 }
                 last_frame = Instant::now();
                 heartbeat.as_mut().reset(last_frame + heartbeat_delay);
             }
+            () = &mut ping_timer, if keepalive.is_some() => {
+                let Some(k) = keepalive.as_mut() else { continue };
+                let now = Instant::now();
+                if now < k.due() {
+                    ping_timer.as_mut().reset(k.due());
+                    continue;
+                }
+                if k.pinged.is_some() {
+                    // While the application's queue is full the socket is
+                    // not read, so an answer may be waiting unread: that is
+                    // no sign of a dead peer.
+                    if !pending.is_empty() {
+                        k.pinged = None;
+                    } else {
+                        return End::Failed(
+                            close_code::GOING_AWAY,
+                            "Keepalive timeout",
+                            CloseReason::TimedOut,
+                        );
+                    }
+                } else {
+                    if let Err(end) = write(send_timeout, socket.send_ping()).await {
+                        return end;
+                    }
+                    k.pinged = Some(Instant::now());
+                }
+                ping_timer.as_mut().reset(k.due());
+            }
+        }
+    }
+}
+
+/// Writes a batch of outgoing messages: one `a[...]` frame (framed) or one
+/// WebSocket message each (raw).
+async fn send_batch<S: Socket>(
+    core: &Core,
+    socket: &mut S,
+    framed: bool,
+    batch: &mut Vec<crate::session::outgoing::Outgoing>,
+    send_timeout: Duration,
+) -> Result<(), End> {
+    let metrics = core.metrics();
+    if framed {
+        let frame = messages_frame(batch);
+        metrics.sent_bytes(frame.len());
+        return write(send_timeout, socket.send_text(frame)).await;
+    }
+    for message in batch.drain(..) {
+        let text = message.into_text();
+        metrics.sent_bytes(text.len());
+        write(send_timeout, socket.send_text(text)).await?;
+    }
+    Ok(())
+}
+
+/// After a client's protocol violation, before the connection is failed:
+/// hands the messages still held back to the application, waits (until
+/// `deadline`) for it to take them all and come back for more, and sends
+/// what it queued meanwhile, its answers included. The socket is not read.
+#[allow(clippy::too_many_arguments)]
+async fn settle<S: Socket>(
+    core: &Core,
+    socket: &mut S,
+    framed: bool,
+    attachment: &mut crate::session::core::Attachment,
+    batch: &mut Vec<crate::session::outgoing::Outgoing>,
+    pending: &mut VecDeque<String>,
+    send_timeout: Duration,
+    deadline: Instant,
+) -> Result<(), End> {
+    let cutoff = tokio::time::sleep_until(deadline);
+    tokio::pin!(cutoff);
+    let mut caught_up = false;
+    loop {
+        tokio::select! {
+            biased;
+            next = poll_fn(|cx| attachment.poll_next(cx, batch)) => match next {
+                Next::Messages => send_batch(core, socket, framed, batch, send_timeout).await?,
+                // The application closed meanwhile: the failure still wins.
+                Next::Close(_) => return Ok(()),
+            },
+            () = core.in_space(), if !pending.is_empty() => {
+                for message in std::mem::take(pending) {
+                    hand_over(core, pending, message);
+                }
+            },
+            () = core.app_caught_up(), if pending.is_empty() && !caught_up => {
+                // Its answers are queued by now; one more turn sends them.
+                caught_up = true;
+            },
+            () = &mut cutoff => return Ok(()),
+            () = std::future::ready(()), if caught_up => return Ok(()),
         }
     }
 }

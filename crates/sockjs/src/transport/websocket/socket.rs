@@ -5,12 +5,22 @@ use std::future::Future;
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::time::Instant;
+
+/// RFC 6455 close code 1002: the client broke the WebSocket protocol
+/// (reserved bits or opcodes, a continuation with nothing to continue, an
+/// unmasked frame, a fragmented or oversized control frame).
+pub(crate) const PROTOCOL_ERROR: u16 = 1002;
+/// RFC 6455 close code 1007: a text message that is not UTF-8.
+pub(crate) const INVALID_DATA: u16 = 1007;
+/// RFC 6455 close code 1009: a message over the size limit.
+pub(crate) const TOO_BIG: u16 = 1009;
 
 /// What a socket delivered.
 pub(crate) enum Incoming {
     /// A text message.
     Text(String),
-    /// Nothing for the application (ping, pong, binary).
+    /// Nothing for the application (ping, pong, binary), but a sign of life.
     Nothing,
     /// The client sent its close frame (or ended the connection).
     Closed,
@@ -18,10 +28,26 @@ pub(crate) enum Incoming {
 
 /// Why reading from a socket failed.
 pub(crate) enum RecvError {
-    /// A message over the configured maximum size.
-    TooBig,
-    /// A protocol or I/O failure, described.
+    /// The client broke the WebSocket protocol: the connection is failed
+    /// with a close frame of `code` and `reason` (RFC 6455 section 7.1.7).
+    /// The framing can no longer be trusted, so nothing more is parsed.
+    Violation {
+        code: u16,
+        reason: &'static str,
+        detail: String,
+    },
+    /// An I/O failure, described: nothing more can be written.
     Failed(String),
+}
+
+impl RecvError {
+    pub(crate) fn violation(code: u16, reason: &'static str, detail: impl Into<String>) -> Self {
+        RecvError::Violation {
+            code,
+            reason,
+            detail: detail.into(),
+        }
+    }
 }
 
 /// The byte stream under a WebSocket.
@@ -33,6 +59,10 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 pub(crate) trait Socket: Send {
     /// Sends one text message.
     fn send_text(&mut self, text: String) -> impl Future<Output = Result<(), String>> + Send;
+    /// Sends a ping (keepalive); only called when [`can_ping`](Self::can_ping).
+    fn send_ping(&mut self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Whether the protocol has pings (hixie-76 has none).
+    fn can_ping(&self) -> bool;
     /// The next incoming message; an error is a protocol or I/O failure.
     fn recv(&mut self) -> impl Future<Output = Result<Incoming, RecvError>> + Send;
     /// Writes the close frame and flushes: ours with `code` and `reason`,
@@ -42,44 +72,62 @@ pub(crate) trait Socket: Send {
     fn io(&mut self) -> &mut dyn Io;
 }
 
+/// What happens after our close frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum After {
+    /// We started the closing handshake: read (and discard) frames until
+    /// the client's close frame or its end of stream, then FIN.
+    AwaitReply,
+    /// Our close frame ends it (a reply to the client's, or a failed
+    /// connection whose bytes can no longer be parsed): FIN at once.
+    Finish,
+}
+
 /// What a connection sends last.
 pub(crate) struct Goodbye {
     /// A last text message before the close frame (SockJS's `c[...]`).
     pub(crate) last_text: Option<String>,
     /// Our close frame's code and reason, or `None` to answer the client's.
     pub(crate) close: Option<(u16, String)>,
+    /// What follows the close frame.
+    pub(crate) after: After,
 }
 
 impl Goodbye {
-    /// Our close frame, nothing before it.
-    pub(crate) fn close(code: u16, reason: &str) -> Self {
-        Goodbye {
-            last_text: None,
-            close: Some((code, reason.to_owned())),
-        }
-    }
-
     /// The reply to the client's close frame.
     pub(crate) fn reply() -> Self {
         Goodbye {
             last_text: None,
             close: None,
+            after: After::Finish,
         }
     }
 }
 
-/// Ends a WebSocket connection cleanly, within `timeout`: sends the last
-/// message and the close frame, shuts our side of the TCP connection down
-/// (FIN), then reads and discards what the client still sends (its close
-/// reply, messages it sent before it saw ours, the rest of an oversized
-/// message) until it closes its side too.
+/// Ends a WebSocket connection cleanly, within `timeout` in all: sends the
+/// last message and the close frame; when we started the closing handshake
+/// ([`After::AwaitReply`]), keeps reading (discarding data frames) until the
+/// client's close frame or its end of stream, as RFC 6455 sections 5.5.1
+/// and 7.1.1 ask: the TCP connection is closed only after both close frames;
+/// then shuts our side of the TCP connection down (FIN) and reads what is
+/// left until the client closes its side too.
 ///
 /// Reading to the end is what makes the close clean. A socket closed with
 /// unread bytes in its receive buffer answers with a TCP reset, and a reset
 /// makes the client's kernel throw away whatever the client had not read
 /// yet: the last messages and the close frame with them. A client that
 /// neither replies nor closes is cut off when `timeout` runs out.
-pub(crate) async fn close_cleanly<S: Socket>(socket: &mut S, goodbye: Goodbye, timeout: Duration) {
+///
+/// `fin_early` (the hidden test knob `Config::websocket_fin_early`) skips
+/// the wait for the client's close frame: the order RFC 6455 forbids,
+/// which some clients see as an abnormal closure (1006).
+pub(crate) async fn close_cleanly<S: Socket>(
+    socket: &mut S,
+    goodbye: Goodbye,
+    timeout: Duration,
+    fin_early: bool,
+) {
+    let deadline = Instant::now() + timeout;
     let closing = async {
         if let Some(text) = goodbye.last_text {
             if socket.send_text(text).await.is_err() {
@@ -91,9 +139,14 @@ pub(crate) async fn close_cleanly<S: Socket>(socket: &mut S, goodbye: Goodbye, t
             .as_ref()
             .map(|(code, reason)| (*code, reason.as_str()));
         socket.send_close(close).await;
+        if goodbye.after == After::AwaitReply && !fin_early {
+            // Messages the client sent before it saw our close frame are
+            // dropped: the session is over.
+            while let Ok(Incoming::Text(_) | Incoming::Nothing) = socket.recv().await {}
+        }
         drain(socket.io()).await;
     };
-    let _ = tokio::time::timeout(timeout, closing).await;
+    let _ = tokio::time::timeout_at(deadline, closing).await;
 }
 
 /// Shuts the write side down and reads until the peer's end of stream.
