@@ -113,6 +113,8 @@ pub struct Config {
     pub(crate) metrics_service: Arc<str>,
     #[cfg(feature = "deflate")]
     pub(crate) websocket_compression: bool,
+    // --- stuck readers ---
+    pub(crate) send_timeout: Duration,
 }
 
 impl Default for Config {
@@ -139,6 +141,8 @@ impl Default for Config {
             metrics_service: Arc::from("sockjs"),
             #[cfg(feature = "deflate")]
             websocket_compression: false,
+            // --- stuck readers ---
+            send_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -169,6 +173,7 @@ impl fmt::Debug for Config {
             .field("max_sessions_per_address", &self.max_sessions_per_address)
             .field("body_timeout", &self.body_timeout)
             .field("metrics_service", &self.metrics_service)
+            .field("send_timeout", &self.send_timeout)
             .finish()
     }
 }
@@ -534,6 +539,34 @@ impl Config {
     #[must_use]
     pub fn close_timeout(mut self, timeout: Duration) -> Self {
         self.close_timeout = timeout;
+        self
+    }
+
+    // --- stuck readers ---
+
+    /// A write to the client that cannot complete within this time ends the
+    /// session as [`CloseReason::Stalled`](crate::CloseReason::Stalled): the
+    /// client stopped reading (its receive window is full) and the
+    /// session's messages would otherwise pile up behind it, with its
+    /// senders waiting, for as long as the TCP connection lives.
+    ///
+    /// On the streaming transports (xhr-streaming, eventsource, htmlfile) a
+    /// frame is handed to the HTTP connection, and the connection asks the
+    /// response for the next one once it has room for it; when it has not
+    /// asked within this time, the session closes: its `Receiver` ends, a
+    /// later receiving request gets `c[1002,"Connection interrupted"]`,
+    /// and the session is forgotten `disconnect_delay` later. Polling
+    /// responses carry one small frame each and hold nothing of the
+    /// session while they are written. Default: 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default().send_timeout(Duration::from_secs(30));
+    /// ```
+    #[must_use]
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
         self
     }
 }

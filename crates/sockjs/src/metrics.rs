@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | `sockjs_sessions_open` | gauge | `service`, `transport` | sessions open now |
 //! | `sockjs_sessions_opened_total` | counter | `service`, `transport` | sessions opened |
-//! | `sockjs_sessions_closed_total` | counter | `service`, `transport`, `reason` | sessions gone, by why: `server_closed`, `client_closed`, `timed_out` (no receiving request within `disconnect_delay`: the client vanished), `interrupted` (a receiving request was aborted), `transport_error`, `shutdown` (closed by a [`Shutdown`](crate::Shutdown)) |
+//! | `sockjs_sessions_closed_total` | counter | `service`, `transport`, `reason` | sessions gone, by why: `server_closed`, `client_closed`, `timed_out` (no receiving request within `disconnect_delay`: the client vanished), `interrupted` (a receiving request was aborted), `stalled` (the client stopped reading for `send_timeout`), `transport_error`, `shutdown` (closed by a [`Shutdown`](crate::Shutdown)) |
 //! | `sockjs_messages_received_total` | counter | `service`, `transport` | messages from clients, handed to handlers |
 //! | `sockjs_messages_sent_total` | counter | `service`, `transport` | messages written to clients |
 //! | `sockjs_bytes_received_total` | counter | `service`, `transport` | bytes of those messages |
@@ -207,6 +207,7 @@ impl SessionMetrics {
             Some(CloseReason::ClientClosed) => "client_closed",
             Some(CloseReason::TimedOut) => "timed_out",
             Some(CloseReason::Interrupted) => "interrupted",
+            Some(CloseReason::Stalled) => "stalled",
             Some(CloseReason::TransportError(_)) | None => "transport_error",
         };
         metrics::counter!(

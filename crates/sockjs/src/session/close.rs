@@ -189,6 +189,10 @@ pub enum CloseReason {
     /// The client broke the protocol (broken JSON framing, a message over
     /// the size limit) or the connection failed; the text says what.
     TransportError(String),
+    /// A write to the client could not complete within
+    /// [`Config::send_timeout`](crate::Config::send_timeout): the client
+    /// stopped reading.
+    Stalled,
 }
 
 impl fmt::Display for CloseReason {
@@ -201,6 +205,7 @@ impl fmt::Display for CloseReason {
             CloseReason::TimedOut => f.write_str("timed out waiting for the client"),
             CloseReason::Interrupted => f.write_str("connection interrupted"),
             CloseReason::TransportError(e) => write!(f, "transport error: {e}"),
+            CloseReason::Stalled => f.write_str("client stopped reading"),
         }
     }
 }
