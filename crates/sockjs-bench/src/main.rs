@@ -31,6 +31,7 @@
 mod broadcast;
 mod deflate_echo;
 mod echo;
+mod faults;
 mod frame;
 mod http;
 mod net;
