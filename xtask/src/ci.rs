@@ -95,10 +95,11 @@ fn steps() -> Vec<Step> {
             "bench --quick",
             Box::new(move || bench::run(&args(&["--quick"]))),
         ),
-        // After bench, whose release builds it reuses: about 75 s.
+        // After bench, whose release builds it reuses: about 75 s. The
+        // fault-proxy clients run inside the same 60 s mixed phase.
         (
-            "soak --seconds 60",
-            Box::new(move || soak::run(&args(&["--seconds", "60"]))),
+            "soak --seconds 60 --faults",
+            Box::new(move || soak::run(&args(&["--seconds", "60", "--faults"]))),
         ),
     ]
 }

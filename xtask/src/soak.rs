@@ -40,6 +40,10 @@ usage: cargo xtask soak [--minutes M | --seconds S] [options]
   --shutdown-clients N       clients per transport in each (20)
   --storm N                  websocket and xhr-streaming clients each (500)
   --seed N                   the mixed phase's random plans (default: clock)
+  --faults                   also run 50 clients through a userland fault
+                             proxy during the mixed phase (latency, bandwidth,
+                             stalls, RST cuts, half-open connections)
+  --fault-clients N          ... N of them instead
   --update-md                rewrite the Reliability section of BENCHMARKS.md
 ";
 
@@ -54,6 +58,8 @@ const SHUTDOWN_DEADLINE_MS: u64 = 10_000;
 /// (see `crates/sockjs-bench/src/soak/memory.rs` and the README).
 const RSS_BOUND_PERCENT: f64 = 10.0;
 const RSS_BOUND_MIB: f64 = 10.0;
+/// Clients through the fault proxy with `--faults`.
+const DEFAULT_FAULT_CLIENTS: usize = 50;
 
 #[derive(Debug)]
 struct Opts {
@@ -64,6 +70,8 @@ struct Opts {
     storm: usize,
     seed: Option<u64>,
     update_md: bool,
+    /// Clients through the fault proxy during the mixed phase (0: none).
+    faults: usize,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -75,6 +83,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         storm: 500,
         seed: None,
         update_md: false,
+        faults: 0,
     };
     let mut args = Args::new(args, HELP);
     while let Some(flag) = args.flag() {
@@ -87,6 +96,9 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--storm" => o.storm = args.number()? as usize,
             "--seed" => o.seed = Some(args.number()?),
             "--update-md" => o.update_md = true,
+            "--faults" if o.faults == 0 => o.faults = DEFAULT_FAULT_CLIENTS,
+            "--faults" => {}
+            "--fault-clients" => o.faults = args.number()? as usize,
             "-h" | "--help" => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -145,8 +157,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     });
     let cycles = o.cycles.unwrap_or(if o.run_s <= 120 { 1 } else { 5 });
     eprintln!(
-        "==> soak: mixed {} s x {} sessions (seed {seed}), {cycles} shutdown cycle(s), storm {}+{}",
-        o.run_s, o.clients, o.storm, o.storm
+        "==> soak: mixed {} s x {} sessions (seed {seed}) + {} through the fault proxy, \
+         {cycles} shutdown cycle(s), storm {}+{}",
+        o.run_s, o.clients, o.faults, o.storm, o.storm
     );
 
     let timed = |f: &dyn Fn() -> Phase| {
@@ -360,6 +373,8 @@ fn mixed(setup: &Setup, o: &Opts, seed: u64) -> Phase {
         &RSS_BOUND_PERCENT.to_string(),
         "--rss-bound-mib",
         &RSS_BOUND_MIB.to_string(),
+        "--faults",
+        &o.faults.to_string(),
     ]
     .map(String::from);
     let limit = Duration::from_secs(o.run_s + 240);
@@ -577,7 +592,7 @@ fn update_benchmarks_md(
     let old = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let section = format!(
         "{RELIABILITY}\n\n\
-         Produced by `{}` on {} ({:.0} s in all); `cargo xtask soak --seconds 60` is the CI \
+         Produced by `{}` on {} ({:.0} s in all); `cargo xtask soak --seconds 60 --faults` is the CI \
          variant. What each phase does and the rules it enforces: \
          [crates/sockjs-bench/README.md](crates/sockjs-bench/README.md#soak).\n\n\
          {facts}\n{body}\n{}",

@@ -31,6 +31,7 @@
 mod broadcast;
 mod deflate_echo;
 mod echo;
+mod faults;
 mod frame;
 mod http;
 mod net;
@@ -76,6 +77,8 @@ pub(crate) struct Args {
     pub(crate) spread: Vec<std::net::SocketAddr>,
     pub(crate) send_addr: Option<std::net::SocketAddr>,
     pub(crate) poll_addr: Option<std::net::SocketAddr>,
+    /// Soak: clients whose sessions go through the fault proxy.
+    pub(crate) faults: usize,
 }
 
 const USAGE: &str = "\
@@ -104,6 +107,7 @@ soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --rss-bound-pct P          RSS growth allowed after warm-up (default 10)
   --rss-bound-mib M          ... or this many MiB if more (default 10)
   --out PATH                 write the report to PATH.json and PATH.md
+  --faults N                 soak: N more clients through the fault proxy (0)
   --spread A,B,..    session i connects to the (i mod n)-th address (several nodes)
   --send-addr A      every xhr_send to A (another node: forwarded to the session's)
   --poll-addr A      every xhr poll but the opening one to A
@@ -136,6 +140,7 @@ fn parse_args() -> Result<Args, String> {
         spread: Vec::new(),
         send_addr: None,
         poll_addr: None,
+        faults: 0,
     };
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut it = raw.iter();
@@ -185,6 +190,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--seed" => args.seed = num(value()?)?,
             "--out" => args.out = Some(value()?.into()),
+            "--faults" => args.faults = num(value()?)? as usize,
             "--rss-bound-pct" => {
                 let v = value()?;
                 args.rss_bound_percent = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;

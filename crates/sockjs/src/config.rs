@@ -546,6 +546,38 @@ impl Config {
         self.close_timeout = timeout;
         self
     }
+
+    // --- stuck readers ---
+
+    /// A write to the client that cannot complete within this time ends the
+    /// session as [`CloseReason::Stalled`](crate::CloseReason::Stalled): the
+    /// client stopped reading (its receive window is full) and the
+    /// session's messages would otherwise pile up behind it, with its
+    /// senders waiting, for as long as the TCP connection lives.
+    ///
+    /// On WebSockets a frame write that has not completed within this time
+    /// ends the session the same way (the socket is dropped: a client that
+    /// reads nothing would not read a close frame either).
+    ///
+    /// On the streaming transports (xhr-streaming, eventsource, htmlfile) a
+    /// frame is handed to the HTTP connection, and the connection asks the
+    /// response for the next one once it has room for it; when it has not
+    /// asked within this time, the session closes: its `Receiver` ends, a
+    /// later receiving request gets `c[1002,"Connection interrupted"]`,
+    /// and the session is forgotten `disconnect_delay` later. Polling
+    /// responses carry one small frame each and hold nothing of the
+    /// session while they are written. Default: 10 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default().send_timeout(Duration::from_secs(30));
+    /// ```
+    #[must_use]
+    pub fn send_timeout(mut self, timeout: Duration) -> Self {
+        self.send_timeout = timeout;
+        self
+    }
 }
 
 impl Config {
@@ -888,21 +920,6 @@ impl Config {
     #[must_use]
     pub fn websocket_ping(mut self, interval: Duration, timeout: Duration) -> Self {
         self.websocket_ping = Some((interval, timeout));
-        self
-    }
-
-    /// A write to the client that cannot complete within this time ends the
-    /// session as [`CloseReason::Stalled`](crate::CloseReason::Stalled).
-    /// Default: 10 s.
-    ///
-    /// ```
-    /// use std::time::Duration;
-    ///
-    /// let config = sockjs::Config::default().send_timeout(Duration::from_secs(5));
-    /// ```
-    #[must_use]
-    pub fn send_timeout(mut self, timeout: Duration) -> Self {
-        self.send_timeout = timeout;
         self
     }
 

@@ -7,7 +7,7 @@
 //! |---|---|---|---|
 //! | `sockjs_sessions_open` | gauge | `service`, `transport` | sessions open now |
 //! | `sockjs_sessions_opened_total` | counter | `service`, `transport` | sessions opened |
-//! | `sockjs_sessions_closed_total` | counter | `service`, `transport`, `reason` | sessions gone, by why: `server_closed`, `client_closed`, `timed_out` (no receiving request within `disconnect_delay`, or a WebSocket that stopped answering `websocket_ping`: the client vanished), `interrupted` (a receiving request was aborted), `transport_error`, `stalled` (a write to the client did not complete within `send_timeout`), `shutdown` (closed by a [`Shutdown`](crate::Shutdown)) |
+//! | `sockjs_sessions_closed_total` | counter | `service`, `transport`, `reason` | sessions gone, by why: `server_closed`, `client_closed`, `timed_out` (no receiving request within `disconnect_delay`, or a WebSocket that stopped answering `websocket_ping`: the client vanished), `interrupted` (a receiving request was aborted), `transport_error`, `stalled` (a write to the client did not complete, or a streaming client stopped reading, within `send_timeout`), `shutdown` (closed by a [`Shutdown`](crate::Shutdown)) |
 //! | `sockjs_messages_received_total` | counter | `service`, `transport` | messages from clients, handed to handlers |
 //! | `sockjs_messages_sent_total` | counter | `service`, `transport` | messages written to clients |
 //! | `sockjs_bytes_received_total` | counter | `service`, `transport` | bytes of those messages |

@@ -4,18 +4,21 @@
 //! [`memory`] bound.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
+use super::faulty::{self, FaultTally};
 use super::memory::{self, Bound, Sample};
 use super::plan::Plan;
 use super::rng::Rng;
 use super::session::{self, Env};
 use super::tally::Tally;
-use super::{server, Report};
+use super::{server, Report, Transport};
+use crate::faults::{self, Pick, Proxy};
+use crate::net::Net;
 use crate::{procfs, Ctx};
 
 /// RSS sampling period.
@@ -35,6 +38,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
 
     let done = Arc::new(AtomicBool::new(false));
     let sampler = tokio::spawn(sample(ctx.clone(), pid, t0, done.clone()));
+
+    let faults = match a.faults {
+        0 => None,
+        n => Some(start_faults(ctx.clone(), n, until, next_id.clone()).await?),
+    };
 
     let slots: Vec<_> = (0..a.clients)
         .map(|slot| {
@@ -68,6 +76,21 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             Err(e) => ctx.errors.report(format!("session slot failed: {e}")),
         }
     }
+    let (fault_tally, toxics) = match faults {
+        Some(f) => {
+            let mut tally = FaultTally::default();
+            for slot in f.slots {
+                match slot.await {
+                    Ok(t) => tally.merge(&t),
+                    Err(e) => ctx.errors.report(format!("fault slot failed: {e}")),
+                }
+            }
+            let toxics = f.counts.lock().map(|c| c.1.clone()).unwrap_or_default();
+            drop(f.proxy);
+            (Some(tally), toxics)
+        }
+        None => (None, Vec::new()),
+    };
     let ran = t0.elapsed();
     done.store(true, Ordering::Relaxed);
     let (samples, open_samples) = sampler.await.map_err(|e| format!("sampler: {e}"))?;
@@ -155,6 +178,18 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             j.extend(m);
         }
     }
+    if let Some(f) = &fault_tally {
+        json["faults"] = f.to_json();
+        json["faults"]["clients"] = a.faults.into();
+        json["faults"]["toxics"] = toxics
+            .iter()
+            .map(|(name, n)| (name.to_string(), Value::from(*n)))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+        json["fault_sessions"] = f.to_json()["sessions"].clone();
+        json["faults_lost_after_ack"] = f.lost_after_ack().into();
+        json["faults_duplicated_or_reordered"] = f.duplicated().into();
+    }
     let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.1}", k as f64 / 1024.0));
     let mut md = format!(
         "### Mixed transports\n\n{:.0} s, {} sessions at a time ({} in all, {} per second), \
@@ -179,6 +214,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
         total.follow_up_heartbeat,
         total.recovered
     ));
+    if let Some(f) = &fault_tally {
+        let toxics = toxics
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        md.push_str(&f.md(&toxics));
+    }
     md.push_str(&format!(
         "\nServer RSS (MiB): start {}, baseline after warm-up {}, peak {} (rolling median {}), \
          last 10% {}; bound {} MiB (baseline + max({}%, {} MiB)): {}. \
@@ -207,6 +250,77 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
         }
     ));
     Ok(Report { json, md })
+}
+
+/// The proxy's random source, and how many connections got each toxic.
+type ToxicCounts = Arc<Mutex<(Rng, Vec<(&'static str, u64)>)>>;
+
+/// The fault proxy and the clients going through it.
+struct Faults {
+    proxy: Proxy,
+    counts: ToxicCounts,
+    slots: Vec<tokio::task::JoinHandle<FaultTally>>,
+}
+
+/// Starts the fault proxy in front of the server and `n` clients that run
+/// fault sessions through it until `until`.
+async fn start_faults(
+    ctx: Arc<Ctx>,
+    n: usize,
+    until: Instant,
+    next_id: Arc<AtomicU64>,
+) -> Result<Faults, String> {
+    let counts: ToxicCounts = Arc::new(Mutex::new((
+        Rng::new(ctx.args.seed ^ 0xFA17),
+        Vec::<(&'static str, u64)>::new(),
+    )));
+    let picks = counts.clone();
+    let pick: Pick = Arc::new(move |_| {
+        let mut guard = picks.lock().unwrap_or_else(|e| e.into_inner());
+        let (rng, counts) = &mut *guard;
+        let toxic = faulty::random_toxic(rng);
+        match counts.iter_mut().find(|(name, _)| *name == toxic.name()) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((toxic.name(), 1)),
+        }
+        toxic
+    });
+    let proxy = faults::start(ctx.args.addr, pick)
+        .await
+        .map_err(|e| format!("the fault proxy: {e}"))?;
+    let proxied = Arc::new(Net::new(proxy.addr, 1));
+    let slots = (0..n)
+        .map(|slot| {
+            let ctx = ctx.clone();
+            let proxied = proxied.clone();
+            let next_id = next_id.clone();
+            tokio::spawn(async move {
+                let mut rng = Rng::new(ctx.args.seed ^ 0xFA_0175 ^ (slot as u64) << 20);
+                let mut tally = FaultTally::default();
+                while Instant::now() < until {
+                    let id = next_id.fetch_add(1, Ordering::Relaxed);
+                    let transport = rng.pick(&Transport::ALL);
+                    let t = faulty::run(
+                        &proxied,
+                        &ctx.net,
+                        &ctx.errors,
+                        &ctx.nonce,
+                        id,
+                        transport,
+                        &mut rng,
+                    )
+                    .await;
+                    tally.merge(&t);
+                }
+                tally
+            })
+        })
+        .collect();
+    Ok(Faults {
+        proxy,
+        counts,
+        slots,
+    })
 }
 
 /// Samples the server's RSS and its open sessions (`GET /stats`) every

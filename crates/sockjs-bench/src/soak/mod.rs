@@ -7,6 +7,10 @@
 //!   `--run-s` seconds; every message is accounted for ([`ledger`]), the
 //!   server's RSS must stay within a bound ([`memory`]) and no session may
 //!   be left over.
+//!   With `--faults N`, N more clients run echo sessions through a
+//!   userland [fault proxy](crate::faults) at the same time ([`faulty`]):
+//!   nothing acknowledged may be lost without a fault or a documented end
+//!   to explain it, nothing received twice or out of order.
 //! - `soak-shutdown` ([`shutdown`]): SIGTERM with clients on every
 //!   transport holding queued messages: all arrive, then the 1001 close and
 //!   a clean end, and the process exits in time.
@@ -17,6 +21,7 @@
 //! top-level figures) and, with `--out PATH`, writes its full report to
 //! `PATH.json` and `PATH.md` (without, the markdown goes to standard error).
 
+mod faulty;
 mod ledger;
 mod link;
 mod memory;

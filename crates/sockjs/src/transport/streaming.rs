@@ -9,9 +9,18 @@
 //!
 //! Dropping the body before it ended (the client went away) closes the
 //! session as interrupted.
+//!
+//! A client that stops reading without going away (its receive window
+//! full) never drops the body: hyper just stops asking it for frames once
+//! its write buffer is full. A streaming body therefore has a [`Watch`]:
+//! from the moment it hands a frame over until hyper asks for the next
+//! one, a clock runs, and a small task per response ends the session as
+//! [`CloseReason::Stalled`] when it passes `send_timeout`.
 
 use std::future::Future as _;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -28,8 +37,9 @@ use crate::headers;
 use crate::protocol::{write_html_safe_json_string, write_json_string, Frame};
 use crate::rejection::Rejection;
 use crate::service::Service;
-use crate::session::core::{Attachment, Next};
+use crate::session::core::{Attachment, Core, Next};
 use crate::session::outgoing::{messages_frame, Outgoing};
+use crate::session::CloseReason;
 
 /// How a transport wraps one frame in its response body.
 pub(crate) enum Framing {
@@ -100,6 +110,8 @@ pub(crate) struct ReceiverBody {
     /// `last_frame` when it fires early, so frames never touch the timer.
     heartbeat: Pin<Box<Sleep>>,
     last_frame: Instant,
+    /// Streaming bodies: the clock their stall watchdog reads.
+    watch: Option<Arc<Watch>>,
 }
 
 impl ReceiverBody {
@@ -125,7 +137,18 @@ impl ReceiverBody {
             heartbeat_delay,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_delay)),
             last_frame: Instant::now(),
+            watch: None,
         }
+    }
+
+    /// Ends `core` as [`CloseReason::Stalled`] when a frame this body
+    /// handed over is not followed by a request for the next one within
+    /// `timeout` (spawns the watchdog task).
+    pub(crate) fn watched(mut self, core: Arc<Core>, timeout: Duration) -> Self {
+        let watch = Arc::new(Watch::new());
+        tokio::spawn(watch.clone().run(core, timeout));
+        self.watch = Some(watch);
+        self
     }
 
     /// A body that writes the prelude and one frame, then ends (the answer
@@ -143,6 +166,7 @@ impl ReceiverBody {
             heartbeat_delay: Duration::ZERO,
             heartbeat: Box::pin(tokio::time::sleep(Duration::ZERO)),
             last_frame: Instant::now(),
+            watch: None,
         }
     }
 
@@ -178,8 +202,101 @@ impl ReceiverBody {
             }
         } else {
             self.last_frame = Instant::now();
+            self.handed_over();
         }
         Poll::Ready(Some(Ok(BodyFrame::data(bytes))))
+    }
+
+    /// A frame goes to hyper and the response goes on: the stall clock
+    /// runs until the next poll.
+    fn handed_over(&self) {
+        if let Some(watch) = &self.watch {
+            watch.arm();
+        }
+    }
+}
+
+impl Drop for ReceiverBody {
+    fn drop(&mut self) {
+        if let Some(watch) = &self.watch {
+            watch.end();
+        }
+    }
+}
+
+/// What a streaming body shares with its stall watchdog.
+struct Watch {
+    /// Milliseconds after `base` (plus one) at which a frame was handed
+    /// over and not yet followed by a poll; 0 when polled since.
+    handed: AtomicU64,
+    base: Instant,
+    /// The body is gone: the watchdog ends.
+    ended: AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl Watch {
+    fn new() -> Self {
+        Watch {
+            handed: AtomicU64::new(0),
+            base: Instant::now(),
+            ended: AtomicBool::new(false),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// A frame was handed over.
+    fn arm(&self) {
+        let ms = self.base.elapsed().as_millis() as u64 + 1;
+        self.handed.store(ms, Ordering::Release);
+    }
+
+    /// hyper asks for the next frame: it took the last one.
+    fn polled(&self) {
+        if self.handed.load(Ordering::Relaxed) != 0 {
+            self.handed.store(0, Ordering::Release);
+        }
+    }
+
+    /// The body was dropped.
+    fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+
+    /// The watchdog: wakes once per `timeout` while the body is polled in
+    /// time, and at the deadline of a frame handed over; closes and
+    /// forgets the session when a deadline passes without a poll.
+    async fn run(self: Arc<Self>, core: Arc<Core>, timeout: Duration) {
+        loop {
+            if self.ended.load(Ordering::Acquire) || core.is_gone() {
+                return;
+            }
+            let handed = self.handed.load(Ordering::Acquire);
+            let deadline = if handed == 0 {
+                Instant::now() + timeout
+            } else {
+                let deadline = self.base + Duration::from_millis(handed - 1) + timeout;
+                if Instant::now() >= deadline {
+                    break;
+                }
+                deadline
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(deadline) => {}
+                _ = self.wake.notified() => {}
+            }
+        }
+        tracing::debug!(?timeout, "the client stopped reading: session closed");
+        core.close(
+            close_code::INTERRUPTED,
+            "Connection interrupted",
+            CloseReason::Stalled,
+        );
+        // Forgotten now, not `disconnect_delay` later: the stuck response
+        // still holds the session's receiving slot, so the reaper would
+        // wait for it for as long as the TCP connection lives.
+        core.finish(CloseReason::Stalled);
     }
 }
 
@@ -192,7 +309,11 @@ impl Body for ReceiverBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<BodyFrame<Bytes>, Self::Error>>> {
         let this = &mut *self;
+        if let Some(watch) = &this.watch {
+            watch.polled();
+        }
         if let Some(prelude) = this.prelude.take() {
+            this.handed_over();
             return Poll::Ready(Some(Ok(BodyFrame::data(prelude))));
         }
         if let Some(first) = this.first.take() {
@@ -305,14 +426,19 @@ pub(crate) async fn serve(
             } else {
                 Mode::Polling
             };
-            ReceiverBody::attached(
+            let body = ReceiverBody::attached(
                 framing,
                 mode,
                 prelude,
                 attachment,
                 created,
                 config.heartbeat_delay,
-            )
+            );
+            if streaming {
+                body.watched(core.clone(), config.send_timeout)
+            } else {
+                body
+            }
         }
         Err(_busy) => {
             core.metrics().another_connection();
