@@ -176,9 +176,11 @@ pub trait Directory: Send + Sync + 'static {
     /// The secret the cluster's nodes sign forwarded requests with, when
     /// the directory's store shares one (see
     /// [`Forwarding`](super::Forwarding)): at least 16 bytes, the same on
-    /// every node, from a store only the nodes can read. Asked once per
-    /// service, at its first forwarded request; an error is asked again
-    /// next time. A secret given with
+    /// every node, from a store only the nodes can read. Asked for every
+    /// forwarded request, sent or received (keep it at hand; it may change
+    /// when the store lost it and shares a new one); on an error the node
+    /// serves a request it would forward itself, and answers a forwarded
+    /// one `503 Cluster secret unavailable.`. A secret given with
     /// [`Forwarding::secret`](super::Forwarding::secret) takes precedence.
     /// Default: `None` (nodes in other processes then refuse each other's
     /// forwarded requests).

@@ -1,5 +1,6 @@
 //! The middleware that sends a session's requests to the node holding it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,7 +10,6 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderName, HeaderValue, StatusCode, Uri};
 use ring::hmac;
-use tokio::sync::OnceCell;
 
 use super::directory::{Directory, DirectoryError, Owner};
 use super::forwarding::{Forwarding, MIN_SECRET};
@@ -31,56 +31,57 @@ const FORWARDED_PREFIX: &str = "x-sockjs-forwarded";
 pub(crate) struct Forwarder {
     pub(crate) directory: Arc<dyn Directory>,
     forwarding: Forwarding,
-    /// The signing key, found at first use ([`Forwarding`]'s order).
-    key: OnceCell<hmac::Key>,
+    /// The configured secret's key, if one was configured.
+    configured: Option<hmac::Key>,
+    /// Whether the fallback to the process's secret was logged.
+    warned: AtomicBool,
 }
 
 impl Forwarder {
     pub(crate) fn new(directory: Arc<dyn Directory>, forwarding: Forwarding) -> Forwarder {
-        if forwarding
-            .secret
-            .as_ref()
-            .is_some_and(|s| s.len() < MIN_SECRET)
-        {
-            tracing::error!(
-                "cluster: the configured forwarding secret is shorter than {MIN_SECRET} bytes; \
-                 ignored (the directory's is used)"
-            );
-        }
+        let configured = match &forwarding.secret {
+            Some(secret) if secret.len() >= MIN_SECRET => {
+                Some(hmac::Key::new(hmac::HMAC_SHA256, secret))
+            }
+            Some(_) => {
+                tracing::error!(
+                    "cluster: the configured forwarding secret is shorter than {MIN_SECRET} bytes; \
+                     ignored (the directory's is used)"
+                );
+                None
+            }
+            None => None,
+        };
         Forwarder {
             directory,
             forwarding,
-            key: OnceCell::new(),
+            configured,
+            warned: AtomicBool::new(false),
         }
     }
 
-    /// The key forwarded requests are signed and checked with.
-    async fn key(&self) -> Result<&hmac::Key, DirectoryError> {
-        self.key
-            .get_or_try_init(|| async {
-                let configured = self
-                    .forwarding
-                    .secret
-                    .as_ref()
-                    .filter(|s| s.len() >= MIN_SECRET)
-                    .map(|s| s.to_vec());
-                let secret = match configured {
-                    Some(secret) => secret,
-                    None => match self.directory.shared_secret().await? {
-                        Some(secret) if secret.len() >= MIN_SECRET => secret,
-                        _ => {
-                            tracing::warn!(
-                                "cluster: no forwarding secret (neither Forwarding::secret nor the \
-                                 directory gives one): signing with a secret of this process \
-                                 only, so nodes in other processes refuse its forwarded requests"
-                            );
-                            process_secret().to_vec()
-                        }
-                    },
-                };
-                Ok(hmac::Key::new(hmac::HMAC_SHA256, &secret))
-            })
-            .await
+    /// The key forwarded requests are signed and checked with
+    /// ([`Forwarding`]'s order). The directory's secret is asked every
+    /// time (it may change: a store that lost it shares a new one), and
+    /// directories keep it at hand.
+    async fn key(&self) -> Result<hmac::Key, DirectoryError> {
+        if let Some(key) = &self.configured {
+            return Ok(key.clone());
+        }
+        let secret = match self.directory.shared_secret().await? {
+            Some(secret) if secret.len() >= MIN_SECRET => secret,
+            _ => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "cluster: no forwarding secret (neither Forwarding::secret nor the \
+                         directory gives one): signing with a secret of this process only, so \
+                         nodes in other processes refuse its forwarded requests"
+                    );
+                }
+                process_secret().to_vec()
+            }
+        };
+        Ok(hmac::Key::new(hmac::HMAC_SHA256, &secret))
     }
 }
 
@@ -151,7 +152,7 @@ pub(crate) async fn route_to_owner(
     };
     match owner {
         Ok(Owner::Remote(base)) => match forwarder.key().await {
-            Ok(secret) => forward(forwarder, secret, &base, &uri, &key, request).await,
+            Ok(secret) => forward(forwarder, &secret, &base, &uri, &key, request).await,
             Err(e) => {
                 tracing::warn!(session = %id, error = %e, "no forwarding secret; serving locally");
                 next.run(request).await
@@ -212,7 +213,7 @@ async fn check(
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     signature::verify(
-        secret,
+        &secret,
         marker.as_bytes(),
         method.as_str(),
         path,
