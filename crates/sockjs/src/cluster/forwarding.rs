@@ -45,7 +45,10 @@ pub(crate) type HopClient = Client<HttpsConnector<HttpConnector>, Body>;
 /// [`MemoryDirectory`](super::MemoryDirectory) one per table); else a
 /// random secret of this process, with a warning, which nodes in other
 /// processes do not know, so their forwarded requests are refused (closed,
-/// never open).
+/// never open). When the directory cannot give its secret (its store is
+/// down), a node serves the requests it would forward itself, as on any
+/// directory error, and answers forwarded ones `503 Cluster secret
+/// unavailable.`.
 ///
 /// **TLS.** A node URL `https://...` is reached over TLS (rustls),
 /// checked against the authorities given with
