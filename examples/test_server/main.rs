@@ -6,7 +6,8 @@
 //! sockjs-test-server [--port 8081] [--host 127.0.0.1] [--disconnect-delay-ms N]
 //!                    [--heartbeat-delay-ms N] [--sockjs-url URL] [--break NAME]
 //!                    [--shutdown-deadline-ms N]
-//!                    [--redis URL [--node-url URL] [--claim-ttl-ms N]] [--node-name NAME]
+//!                    [--redis URL [--node-url URL] [--claim-ttl-ms N]
+//!                     [--cluster-secret S] [--cluster-ca PEM] [--redis-ca PEM]] [--node-name NAME]
 //! ```
 //!
 //! `GET /stats` answers `{"open_sessions":N,"shutting_down":false,
@@ -22,7 +23,10 @@
 //! URL as the other nodes reach it) the services also share a Redis session
 //! directory, so that any node serves any session behind a load balancer
 //! without stickiness (`--claim-ttl-ms`: how long a dead node's sessions
-//! stay in it, 15 s). `--node-name` names the node in its log lines and in
+//! stay in it, 15 s). Forwarded requests are signed with a secret shared
+//! through Redis, or with `--cluster-secret`; `--cluster-ca` trusts a CA
+//! for `https://` node URLs (nodes serving `--tls-cert`), `--redis-ca` for
+//! a `rediss://` Redis. `--node-name` names the node in its log lines and in
 //! an `X-Node` response header (set by the node that served the request,
 //! or, for a forwarded one, by the session's node).
 //!
@@ -80,6 +84,9 @@ struct Options {
     node_url: Option<String>,
     node_name: Option<String>,
     claim_ttl: Option<Duration>,
+    cluster_secret: Option<String>,
+    cluster_ca: Option<String>,
+    redis_ca: Option<String>,
     tls_cert: Option<String>,
     tls_key: Option<String>,
 }
@@ -98,6 +105,9 @@ fn parse_args() -> Result<Options, String> {
         node_url: None,
         node_name: None,
         claim_ttl: None,
+        cluster_secret: None,
+        cluster_ca: None,
+        redis_ca: None,
         tls_cert: None,
         tls_key: None,
     };
@@ -124,6 +134,9 @@ fn parse_args() -> Result<Options, String> {
             "--node-url" => options.node_url = Some(value()?),
             "--node-name" => options.node_name = Some(value()?),
             "--claim-ttl-ms" => options.claim_ttl = Some(millis(value()?)?),
+            "--cluster-secret" => options.cluster_secret = Some(value()?),
+            "--cluster-ca" => options.cluster_ca = Some(value()?),
+            "--redis-ca" => options.redis_ca = Some(value()?),
             "--help" | "-h" => {
                 println!("{}", include_str!("usage.txt"));
                 std::process::exit(0);
@@ -136,8 +149,24 @@ fn parse_args() -> Result<Options, String> {
             }
         }
     }
-    if options.redis.is_none() && (options.node_url.is_some() || options.claim_ttl.is_some()) {
-        return Err("--node-url and --claim-ttl-ms need --redis".into());
+    if options.redis.is_none()
+        && (options.node_url.is_some()
+            || options.claim_ttl.is_some()
+            || options.cluster_secret.is_some()
+            || options.cluster_ca.is_some()
+            || options.redis_ca.is_some())
+    {
+        return Err(
+            "--node-url, --claim-ttl-ms, --cluster-secret, --cluster-ca and --redis-ca need --redis"
+                .into(),
+        );
+    }
+    if options
+        .cluster_secret
+        .as_ref()
+        .is_some_and(|s| s.len() < 16)
+    {
+        return Err("--cluster-secret: at least 16 bytes".into());
     }
     Ok(options)
 }
@@ -147,6 +176,8 @@ fn parse_args() -> Result<Options, String> {
 struct Cluster {
     redis: sockjs_redis::Redis,
     directory: Option<sockjs_redis::Directory>,
+    /// How the services forward: one client pool for all of them.
+    forwarding: sockjs::cluster::Forwarding,
 }
 
 impl Cluster {
@@ -158,11 +189,29 @@ impl Cluster {
         if let Some(ttl) = options.claim_ttl {
             redis_options = redis_options.claim_ttl(ttl);
         }
+        if let Some(path) = &options.redis_ca {
+            let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+            redis_options = redis_options.tls_ca_pem(pem);
+        }
+        let mut forwarding = sockjs::cluster::Forwarding::new();
+        if let Some(secret) = &options.cluster_secret {
+            forwarding = forwarding.secret(secret);
+        }
+        if let Some(path) = &options.cluster_ca {
+            let pem = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+            forwarding = forwarding
+                .tls_ca_pem(&pem)
+                .map_err(|e| format!("{path}: {e}"))?;
+        }
         let redis = sockjs_redis::Redis::connect_with(url, redis_options)
             .await
             .map_err(|e| e.to_string())?;
         let directory = options.node_url.as_ref().map(|me| redis.directory(me));
-        Ok(Some(Cluster { redis, directory }))
+        Ok(Some(Cluster {
+            redis,
+            directory,
+            forwarding,
+        }))
     }
 }
 
@@ -179,7 +228,9 @@ fn service(
     if let Some(cluster) = cluster {
         service = service.rooms(cluster.redis.rooms(prefix));
         if let Some(directory) = &cluster.directory {
-            service = service.directory(directory.clone());
+            service = service
+                .directory(directory.clone())
+                .forwarding(cluster.forwarding.clone());
         }
     }
     service

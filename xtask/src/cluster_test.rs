@@ -12,7 +12,10 @@
 //! - the conformance suite against the proxy's URL;
 //! - the browser suite (sockjs-client in Chromium) against the proxy's URL,
 //!   with a subset of its cases per setup (`BROWSER_CASES`);
-//! - with round-robin routing, the cluster checks: clients spread over the
+//! - with round-robin routing, the forged-hop check (a client's
+//!   `X-SockJS-Forwarded` at a node that does not hold the session, and
+//!   through the proxy: refused with 403, nothing opened, the victim's
+//!   messages all reach it), then the cluster checks: clients spread over the
 //!   nodes all get every `/broadcast` message once and in each sender's
 //!   order; then one node is killed (SIGKILL), its clients see their
 //!   connections end and open new sessions on the live nodes, the
@@ -25,6 +28,7 @@
 mod bench;
 mod checks;
 mod client;
+mod forged;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -266,6 +270,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             results.push((mode, "browser suite".into(), r));
         }
         if mode == Mode::RoundRobin {
+            let r = forged::forged_marker(&cluster, &redis);
+            results.push((mode, "forged hop".into(), r));
             let r = checks::broadcast_and_kill(&mut cluster, &redis);
             results.push((mode, "cluster checks".into(), r));
         }

@@ -67,6 +67,17 @@ return lost
     )
 });
 
+/// Sets the cluster's forwarding secret to ARGV[1] unless it is set;
+/// answers the one it holds then.
+static SECRET: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
+redis.call('SET', KEYS[1], ARGV[1], 'NX')
+return redis.call('GET', KEYS[1])
+",
+    )
+});
+
 /// Which node holds which session, in Redis ([`Redis::directory`]).
 ///
 /// One key per session, `<prefix>:session:<service path>/<session id>`,
@@ -86,7 +97,17 @@ return lost
 ///   forget its sessions;
 /// - an entry naming this node's URL that this process did not make (a
 ///   previous run of the node) is stale: it is deleted and the session is
-///   unknown.
+///   unknown;
+/// - the secret that signs forwarded requests
+///   ([`shared_secret`](cluster::Directory::shared_secret)) is
+///   `<prefix>:forwarding-secret`: 64 random hex digits, set by the first
+///   node that needs it (`SET NX`), read by the others, kept by each
+///   node and set again by the renewal if Redis lost it (nodes agree
+///   again within a third of the expiry). **Anyone who can read Redis can
+///   forge forwarded requests**: the nodes trust Redis already (it says
+///   where to send a session's requests), but give the nodes a secret of
+///   their own (`sockjs::cluster::Forwarding::secret`, which takes
+///   precedence) when Redis is shared more widely than the nodes.
 ///
 /// Every answer waits at most [`Options::timeout`](crate::Options::timeout);
 /// after a failure the directory answers with an error at once for a
@@ -118,6 +139,8 @@ struct Inner {
     down_until: Mutex<Option<Instant>>,
     releases: mpsc::UnboundedSender<(String, String)>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    /// The forwarding secret as Redis last gave it.
+    secret: Mutex<Option<Arc<str>>>,
 }
 
 impl Drop for Inner {
@@ -148,6 +171,7 @@ impl Directory {
             down_until: Mutex::default(),
             releases,
             tasks: Mutex::default(),
+            secret: Mutex::default(),
         });
         let tasks = vec![
             tokio::spawn(renew(Arc::downgrade(&inner), ttl)),
@@ -324,6 +348,57 @@ impl Inner {
         Err(DirectoryError(format!("{key}: could not be claimed")))
     }
 
+    fn secret_key(&self) -> String {
+        format!("{}:forwarding-secret", self.redis.shared.options.key_prefix)
+    }
+
+    /// The forwarding secret: the one at hand, else Redis's (set now to a
+    /// new random one if Redis has none).
+    async fn shared_secret(&self) -> Result<Option<Vec<u8>>, DirectoryError> {
+        if let Some(secret) = self.secret.lock().expect("secret lock").as_ref() {
+            return Ok(Some(secret.as_bytes().to_vec()));
+        }
+        let candidate = format!(
+            "{}{}",
+            uuid::Uuid::new_v4().simple(),
+            uuid::Uuid::new_v4().simple()
+        );
+        let mut conn = self.conn();
+        let secret: String = self
+            .call(
+                "forwarding secret",
+                SECRET
+                    .key(self.secret_key())
+                    .arg(&candidate)
+                    .invoke_async(&mut conn),
+            )
+            .await?;
+        *self.secret.lock().expect("secret lock") = Some(Arc::from(secret.as_str()));
+        Ok(Some(secret.into_bytes()))
+    }
+
+    /// Sets the secret at hand again if Redis lost it; takes Redis's if it
+    /// differs (another node set a new one after Redis lost it).
+    async fn keep_secret(&self) {
+        let Some(secret) = self.secret.lock().expect("secret lock").clone() else {
+            return;
+        };
+        let mut conn = self.conn();
+        let timeout = self.redis.shared.options.timeout;
+        let mut invocation = SECRET.prepare_invoke();
+        invocation.key(self.secret_key()).arg(&*secret);
+        if let Ok(Ok(held)) =
+            tokio::time::timeout(timeout, invocation.invoke_async::<String>(&mut conn)).await
+        {
+            if *held != *secret {
+                tracing::warn!(
+                    "the cluster's forwarding secret changed in Redis; using the new one"
+                );
+                *self.secret.lock().expect("secret lock") = Some(Arc::from(held.as_str()));
+            }
+        }
+    }
+
     fn release(&self, key: &str) {
         let key = self.key(key);
         let value = self.claims.lock().expect("claims lock").remove(&key);
@@ -365,6 +440,7 @@ async fn renew(inner: Weak<Inner>, ttl: Duration) {
         let Some(inner) = inner.upgrade() else {
             return;
         };
+        inner.keep_secret().await;
         let entries: Vec<(String, String)> = {
             let claims = inner.claims.lock().expect("claims lock");
             claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
@@ -431,6 +507,10 @@ impl cluster::Directory for Directory {
 
     fn release(&self, key: &str) {
         self.inner.release(key);
+    }
+
+    fn shared_secret(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, DirectoryError>> {
+        Box::pin(self.inner.shared_secret())
     }
 }
 

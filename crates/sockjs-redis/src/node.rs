@@ -138,9 +138,12 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 impl Redis {
-    /// Connects to the Redis at `url` (`redis://host:port/db`) with the
-    /// default [`Options`]. Fails when Redis cannot be reached now; once
-    /// connected, an outage is ridden out (see the crate docs).
+    /// Connects to the Redis at `url` (`redis://host:port/db`,
+    /// `redis://:password@host:port/db` or `redis://user:password@...`
+    /// with a password, `rediss://...` over TLS) with the default
+    /// [`Options`]. Fails when Redis cannot be reached now or refuses the
+    /// password (one `PING` is sent); once connected, an outage is ridden
+    /// out (see the crate docs).
     ///
     /// ```no_run
     /// # #[tokio::main]
@@ -174,7 +177,17 @@ impl Redis {
     /// # }
     /// ```
     pub async fn connect_with(url: &str, options: Options) -> Result<Redis, Error> {
-        let client = redis::Client::open(url).map_err(|e| Error(e.to_string()))?;
+        let client = match &options.tls_ca_pem {
+            Some(pem) => redis::Client::build_with_tls(
+                url,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.clone()),
+                },
+            ),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| Error(e.to_string()))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(options.timeout))
             .set_response_timeout(Some(options.timeout))
@@ -184,6 +197,16 @@ impl Redis {
         let conn = tokio::time::timeout(
             options.timeout * 4,
             ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await
+        .map_err(|_| Error(format!("no answer from {url}")))?
+        .map_err(|e| Error(e.to_string()))?;
+        // One command now: a missing or wrong password (a connection is
+        // made before any command) fails here, not at every later command.
+        let mut ping = conn.clone();
+        tokio::time::timeout(
+            options.timeout * 4,
+            redis::cmd("PING").query_async::<String>(&mut ping),
         )
         .await
         .map_err(|_| Error(format!("no answer from {url}")))?

@@ -20,6 +20,7 @@ pub struct Options {
     pub(crate) queue_capacity: usize,
     pub(crate) claim_ttl: Duration,
     pub(crate) timeout: Duration,
+    pub(crate) tls_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for Options {
@@ -29,6 +30,7 @@ impl Default for Options {
             queue_capacity: 4096,
             claim_ttl: Duration::from_secs(15),
             timeout: Duration::from_millis(500),
+            tls_ca_pem: None,
         }
     }
 }
@@ -113,6 +115,27 @@ impl Options {
     #[must_use]
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout.max(Duration::from_millis(1));
+        self
+    }
+
+    /// For a `rediss://` URL: trust the certificate authorities in `pem`
+    /// (a private CA's `ca.pem`) instead of the system's trust store.
+    /// Default: the system's.
+    ///
+    /// ```no_run
+    /// use sockjs_redis::{Options, Redis};
+    ///
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ca = std::fs::read("/etc/redis/ca.pem")?;
+    /// let options = Options::default().tls_ca_pem(ca);
+    /// let redis = Redis::connect_with("rediss://:password@redis.internal:6380/", options).await?;
+    /// # let _ = redis;
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn tls_ca_pem(mut self, pem: impl Into<Vec<u8>>) -> Self {
+        self.tls_ca_pem = Some(pem.into());
         self
     }
 }

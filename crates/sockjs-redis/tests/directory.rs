@@ -212,3 +212,116 @@ async fn nodes_forward_through_the_redis_directory() {
     }
     assert_eq!(post(1, "/echo/1/s/xhr_send", "[\"x\"]").await.0, 404);
 }
+
+/// The forwarding secret: made once by the first node that needs it,
+/// shared through Redis, set again (the same) when Redis lost it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_forwarding_secret_is_shared_through_redis() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    let (_a, a) = node(&server, "http://a:1").await;
+    let (_b, b) = node(&server, "http://b:2").await;
+    let secret = a.shared_secret().await.unwrap().expect("a secret");
+    assert_eq!(secret.len(), 64);
+    assert!(secret.iter().all(u8::is_ascii_hexdigit));
+    assert_eq!(b.shared_secret().await.unwrap(), Some(secret.clone()));
+    let stored = server.command("GET sockjs:forwarding-secret").unwrap();
+    assert_eq!(stored, "$64\r\n");
+    // Redis restarted empty: the renewal (every TTL / 3) puts it back, and
+    // a node that starts now gets the same one.
+    assert_eq!(server.command("FLUSHALL").as_deref(), Some("+OK\r\n"));
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while server.command("EXISTS sockjs:forwarding-secret").as_deref() != Some(":1\r\n") {
+        assert!(Instant::now() < deadline, "the secret was not set again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let (_c, c) = node(&server, "http://c:3").await;
+    assert_eq!(c.shared_secret().await.unwrap(), Some(secret));
+}
+
+/// A Redis with a password: `redis://:<password>@host:port/`; without the
+/// password, connecting fails with Redis's own answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_with_a_password() {
+    let Some(server) = RedisServer::start_with_password("s3cret-pass") else {
+        return;
+    };
+    let url = format!("redis://:s3cret-pass@127.0.0.1:{}/", server.port);
+    let redis = Redis::connect(&url).await.unwrap();
+    let directory = redis.directory("http://a:1");
+    assert_eq!(directory.claim("/echo/p").await, Ok(Owner::Local));
+    assert!(directory.shared_secret().await.unwrap().is_some());
+    let error = Redis::connect(&server.url()).await.unwrap_err().to_string();
+    assert!(
+        error.contains("NOAUTH") || error.contains("Authentication"),
+        "{error}"
+    );
+    let wrong = format!("redis://:wrong@127.0.0.1:{}/", server.port);
+    assert!(Redis::connect(&wrong).await.is_err());
+}
+
+/// `rediss://` to a redis-server serving TLS only, with a certificate of a
+/// private CA given with `Options::tls_ca_pem`; without the CA (the
+/// system's trust store), refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_over_tls_with_a_private_ca() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    // Only to learn whether redis-server is installed (and skip if not).
+    let Some(plain) = RedisServer::start() else {
+        return;
+    };
+    drop(plain);
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let key = KeyPair::generate().unwrap();
+    let cert = CertificateParams::new(vec!["localhost".to_owned()])
+        .unwrap()
+        .signed_by(&key, &issuer)
+        .unwrap();
+    let dir = std::env::temp_dir().join(format!("sockjs-redis-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
+    std::fs::write(dir.join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new("redis-server")
+        .args(["--port", "0", "--tls-port", &port.to_string()])
+        .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .arg("--tls-cert-file")
+        .arg(dir.join("cert.pem"))
+        .arg("--tls-key-file")
+        .arg(dir.join("key.pem"))
+        .arg("--tls-ca-cert-file")
+        .arg(dir.join("ca.pem"))
+        .args(["--tls-auth-clients", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = format!("rediss://localhost:{port}/");
+    let options = || Options::default().tls_ca_pem(ca_cert.pem());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let redis = loop {
+        match Redis::connect_with(&url, options()).await {
+            Ok(redis) => break redis,
+            Err(e) => {
+                assert!(Instant::now() < deadline, "no TLS Redis: {e}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+    let directory = redis.directory("http://a:1");
+    assert_eq!(directory.claim("/echo/tls").await, Ok(Owner::Local));
+    assert!(directory.shared_secret().await.unwrap().is_some());
+    // The system's roots do not know the private CA.
+    assert!(Redis::connect(&url).await.is_err());
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+}

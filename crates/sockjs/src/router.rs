@@ -56,6 +56,8 @@ pub struct SockJsRouter {
     handshake: Option<BoxHandshake>,
     #[cfg(feature = "cluster")]
     directory: Option<Arc<dyn crate::cluster::Directory>>,
+    #[cfg(feature = "cluster")]
+    forwarding: Option<crate::cluster::Forwarding>,
 }
 
 impl SockJsRouter {
@@ -85,6 +87,8 @@ impl SockJsRouter {
             handshake: None,
             #[cfg(feature = "cluster")]
             directory: None,
+            #[cfg(feature = "cluster")]
+            forwarding: None,
         }
     }
 
@@ -113,6 +117,29 @@ impl SockJsRouter {
     #[must_use]
     pub fn directory(mut self, directory: impl crate::cluster::Directory) -> Self {
         self.directory = Some(Arc::new(directory));
+        self
+    }
+
+    /// How this service's nodes sign, check and carry forwarded requests
+    /// (the secret, the clock skew, TLS authorities for `https://` node
+    /// URLs): see [`Forwarding`](crate::cluster::Forwarding). Only used
+    /// with a [`directory`](Self::directory). Default:
+    /// `Forwarding::new()` (the directory's shared secret).
+    ///
+    /// ```
+    /// use sockjs::cluster::{Forwarding, MemoryDirectory};
+    /// use sockjs::{Session, SockJsRouter};
+    ///
+    /// let chat = SockJsRouter::new(|_session: Session| async {})
+    ///     .directory(MemoryDirectory::new("http://10.0.0.1:8080"))
+    ///     .forwarding(Forwarding::new().secret("32 random bytes, on every node"))
+    ///     .into_router();
+    /// let app: axum::Router = axum::Router::new().nest("/chat", chat);
+    /// ```
+    #[cfg(feature = "cluster")]
+    #[must_use]
+    pub fn forwarding(mut self, forwarding: crate::cluster::Forwarding) -> Self {
+        self.forwarding = Some(forwarding);
         self
     }
 
@@ -304,7 +331,12 @@ impl SockJsRouter {
         );
         #[cfg(feature = "cluster")]
         {
-            service.directory = self.directory;
+            service.forwarder = self.directory.map(|directory| {
+                Arc::new(crate::cluster::Forwarder::new(
+                    directory,
+                    self.forwarding.unwrap_or_default(),
+                ))
+            });
         }
         let service = Arc::new(service);
         let on = |t: Transport| service.config.is_served(t);
@@ -340,7 +372,7 @@ impl SockJsRouter {
                 .route(&session("jsonp_send"), post(jsonp::send));
         }
         #[cfg(feature = "cluster")]
-        if service.directory.is_some() {
+        if service.forwarder.is_some() {
             http = http.route_layer(axum::middleware::from_fn_with_state(
                 service.clone(),
                 crate::cluster::route_to_owner,

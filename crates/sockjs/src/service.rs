@@ -60,7 +60,7 @@ pub(crate) struct Service {
     /// Where the cluster's sessions live, when several nodes serve the
     /// service without sticky routing.
     #[cfg(feature = "cluster")]
-    pub(crate) directory: Option<Arc<dyn crate::cluster::Directory>>,
+    pub(crate) forwarder: Option<Arc<crate::cluster::Forwarder>>,
 }
 
 /// A request admitted to open a session: its place in the session counts,
@@ -124,7 +124,7 @@ impl Service {
             handshake,
             handler,
             #[cfg(feature = "cluster")]
-            directory: None,
+            forwarder: None,
         }
     }
 
@@ -236,8 +236,8 @@ impl Service {
             _slot: admitted.slot,
             _end: Ended(core.clone()),
             #[cfg(feature = "cluster")]
-            _claim: self.directory.clone().map(|directory| Claim {
-                directory,
+            _claim: self.forwarder.as_ref().map(|forwarder| Claim {
+                directory: forwarder.directory.clone(),
                 key: crate::cluster::directory_key(&parts.extensions, id),
             }),
         };

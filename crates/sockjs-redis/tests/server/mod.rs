@@ -13,12 +13,23 @@ use std::time::{Duration, Instant};
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
+    /// `--requirepass`, if started with one.
+    pub password: Option<String>,
 }
 
 impl RedisServer {
     /// A fresh server, or `None` (with a message) when `redis-server` is
     /// not installed.
     pub fn start() -> Option<RedisServer> {
+        RedisServer::start_with(None)
+    }
+
+    /// A fresh server that requires `password` (`--requirepass`).
+    pub fn start_with_password(password: &str) -> Option<RedisServer> {
+        RedisServer::start_with(Some(password.to_owned()))
+    }
+
+    fn start_with(password: Option<String>) -> Option<RedisServer> {
         if Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -38,7 +49,11 @@ impl RedisServer {
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
-        let mut server = RedisServer { child: None, port };
+        let mut server = RedisServer {
+            child: None,
+            port,
+            password,
+        };
         server.restart();
         Some(server)
     }
@@ -59,9 +74,19 @@ impl RedisServer {
     /// answers.
     pub fn restart(&mut self) {
         self.kill();
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string()])
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        let mut command = Command::new("redis-server");
+        command.args(["--port", &self.port.to_string()]).args([
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -78,6 +103,17 @@ impl RedisServer {
     pub fn command(&self, command: &str) -> Option<String> {
         let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+        if let Some(password) = &self.password {
+            write!(s, "AUTH {password}\r\n").ok()?;
+            let mut byte = [0u8; 1];
+            let mut line = Vec::new();
+            while !line.ends_with(b"\r\n") {
+                if s.read(&mut byte).ok()? == 0 {
+                    return None;
+                }
+                line.push(byte[0]);
+            }
+        }
         write!(s, "{command}\r\n").ok()?;
         let mut reply = Vec::new();
         let mut byte = [0u8; 1];

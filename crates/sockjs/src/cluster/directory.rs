@@ -172,4 +172,35 @@ pub trait Directory: Send + Sync + 'static {
     /// # }
     /// ```
     fn release(&self, key: &str);
+
+    /// The secret the cluster's nodes sign forwarded requests with, when
+    /// the directory's store shares one (see
+    /// [`Forwarding`](super::Forwarding)): at least 16 bytes, the same on
+    /// every node, from a store only the nodes can read. Asked for every
+    /// forwarded request, sent or received (keep it at hand; it may change
+    /// when the store lost it and shares a new one); on an error the node
+    /// serves a request it would forward itself, and answers a forwarded
+    /// one `503 Cluster secret unavailable.`. A secret given with
+    /// [`Forwarding::secret`](super::Forwarding::secret) takes precedence.
+    /// Default: `None` (nodes in other processes then refuse each other's
+    /// forwarded requests).
+    ///
+    /// ```
+    /// use sockjs::cluster::{Directory, MemoryDirectory};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
+    /// let a = MemoryDirectory::new("http://10.0.0.1:8080");
+    /// let b = a.node("http://10.0.0.2:8080");
+    /// // One random secret per table, shared by its nodes.
+    /// let secret = a.shared_secret().await?.expect("a secret");
+    /// assert_eq!(secret.len(), 32);
+    /// assert_eq!(b.shared_secret().await?, Some(secret));
+    /// assert_ne!(MemoryDirectory::new("http://x").shared_secret().await?, a.shared_secret().await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    fn shared_secret(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, DirectoryError>> {
+        Box::pin(async { Ok(None) })
+    }
 }

@@ -1,24 +1,106 @@
 //! The middleware that sends a session's requests to the node holding it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Body;
 use axum::extract::{OriginalUri, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::{header, HeaderName, HeaderValue, StatusCode, Uri};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
+use ring::hmac;
 
-use super::directory::Owner;
+use super::directory::{Directory, DirectoryError, Owner};
+use super::forwarding::{Forwarding, MIN_SECRET};
+use super::signature;
 use crate::service::Service;
 use crate::transport::SessionPath;
 
-/// Marks a forwarded request: it is served where it lands, never forwarded
-/// again (no loops when nodes disagree for a moment).
+/// Marks a forwarded request, signed ([`signature`]): it is served where it
+/// lands, never forwarded again (no loops when nodes disagree for a
+/// moment).
 const FORWARDED: HeaderName = HeaderName::from_static("x-sockjs-forwarded");
+
+/// Headers starting with this (other than [`FORWARDED`]) are removed from
+/// client requests: nothing a client sends may look like a node's.
+const FORWARDED_PREFIX: &str = "x-sockjs-forwarded";
+
+/// A service's side of the cluster: its directory, and how it forwards and
+/// checks forwarded requests.
+pub(crate) struct Forwarder {
+    pub(crate) directory: Arc<dyn Directory>,
+    forwarding: Forwarding,
+    /// The configured secret's key, if one was configured.
+    configured: Option<hmac::Key>,
+    /// Whether the fallback to the process's secret was logged.
+    warned: AtomicBool,
+}
+
+impl Forwarder {
+    pub(crate) fn new(directory: Arc<dyn Directory>, forwarding: Forwarding) -> Forwarder {
+        let configured = match &forwarding.secret {
+            Some(secret) if secret.len() >= MIN_SECRET => {
+                Some(hmac::Key::new(hmac::HMAC_SHA256, secret))
+            }
+            Some(_) => {
+                tracing::error!(
+                    "cluster: the configured forwarding secret is shorter than {MIN_SECRET} bytes; \
+                     ignored (the directory's is used)"
+                );
+                None
+            }
+            None => None,
+        };
+        Forwarder {
+            directory,
+            forwarding,
+            configured,
+            warned: AtomicBool::new(false),
+        }
+    }
+
+    /// The key forwarded requests are signed and checked with
+    /// ([`Forwarding`]'s order). The directory's secret is asked every
+    /// time (it may change: a store that lost it shares a new one), and
+    /// directories keep it at hand.
+    async fn key(&self) -> Result<hmac::Key, DirectoryError> {
+        if let Some(key) = &self.configured {
+            return Ok(key.clone());
+        }
+        let secret = match self.directory.shared_secret().await? {
+            Some(secret) if secret.len() >= MIN_SECRET => secret,
+            _ => {
+                if !self.warned.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        "cluster: no forwarding secret (neither Forwarding::secret nor the \
+                         directory gives one): signing with a secret of this process only, so \
+                         nodes in other processes refuse its forwarded requests"
+                    );
+                }
+                process_secret().to_vec()
+            }
+        };
+        Ok(hmac::Key::new(hmac::HMAC_SHA256, &secret))
+    }
+}
+
+/// A random secret of this process, the same for every service in it.
+fn process_secret() -> &'static [u8; 32] {
+    static SECRET: OnceLock<[u8; 32]> = OnceLock::new();
+    SECRET.get_or_init(|| {
+        let mut secret = [0; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .expect("the system's random source");
+        secret
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
 
 /// Headers of one hop only, not forwarded (RFC 9110 section 7.6.1).
 const HOP_BY_HOP: [HeaderName; 6] = [
@@ -30,18 +112,6 @@ const HOP_BY_HOP: [HeaderName; 6] = [
     HeaderName::from_static("keep-alive"),
 ];
 
-fn client() -> &'static Client<HttpConnector, Body> {
-    static CLIENT: OnceLock<Client<HttpConnector, Body>> = OnceLock::new();
-    CLIENT.get_or_init(|| {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(2)));
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build(connector)
-    })
-}
-
 /// Whether `transport` (the last path segment) opens sessions.
 fn is_receiving(path: &str) -> bool {
     matches!(
@@ -51,27 +121,43 @@ fn is_receiving(path: &str) -> bool {
 }
 
 /// Serves the request here when this node holds (or now claims) the
-/// session, else forwards it to the node that does.
+/// session, or when another node forwarded it with a valid signature;
+/// else forwards it to the node that holds the session. A forwarding
+/// marker that does not verify is refused (403).
 pub(crate) async fn route_to_owner(
     State(service): State<Arc<Service>>,
     SessionPath(id): SessionPath,
     OriginalUri(uri): OriginalUri,
-    request: Request,
+    mut request: Request,
     next: Next,
 ) -> Response {
-    let Some(directory) = &service.directory else {
+    let Some(forwarder) = &service.forwarder else {
         return next.run(request).await;
     };
-    if request.headers().contains_key(&FORWARDED) || service.store.get(&id).is_some() {
+    let directory = &forwarder.directory;
+    strip_lookalikes(request.headers_mut());
+    let key = directory_key(request.extensions(), &id);
+    if let Some(marker) = request.headers_mut().remove(&FORWARDED) {
+        return match check(forwarder, &marker, request.method(), &uri, &key).await {
+            Ok(()) => next.run(request).await,
+            Err(response) => response,
+        };
+    }
+    if service.store.get(&id).is_some() {
         return next.run(request).await;
     }
-    let key = directory_key(request.extensions(), &id);
     let (owner, claimed) = match directory.owner(&key).await {
         Ok(Owner::Unknown) if is_receiving(uri.path()) => (directory.claim(&key).await, true),
         other => (other, false),
     };
     match owner {
-        Ok(Owner::Remote(base)) => forward(&base, &uri, request).await,
+        Ok(Owner::Remote(base)) => match forwarder.key().await {
+            Ok(secret) => forward(forwarder, &secret, &base, &uri, &key, request).await,
+            Err(e) => {
+                tracing::warn!(session = %id, error = %e, "no forwarding secret; serving locally");
+                next.run(request).await
+            }
+        },
         Ok(Owner::Local | Owner::Unknown) => {
             let response = next.run(request).await;
             if claimed && service.store.get(&id).is_none() {
@@ -88,6 +174,64 @@ pub(crate) async fn route_to_owner(
     }
 }
 
+/// Removes every `X-SockJS-Forwarded-*` header: only the marker itself
+/// means anything, and only when signed.
+fn strip_lookalikes(headers: &mut http::HeaderMap) {
+    let lookalikes: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            name.len() > FORWARDED_PREFIX.len() && name.starts_with(FORWARDED_PREFIX)
+        })
+        .cloned()
+        .collect();
+    for name in lookalikes {
+        headers.remove(name);
+    }
+}
+
+/// Whether `marker` proves that a node forwarded this request; the answer
+/// to send when it does not.
+async fn check(
+    forwarder: &Forwarder,
+    marker: &HeaderValue,
+    method: &http::Method,
+    uri: &Uri,
+    key: &str,
+) -> Result<(), Response> {
+    let secret = match forwarder.key().await {
+        Ok(secret) => secret,
+        Err(e) => {
+            tracing::warn!(error = %e, "no forwarding secret to check a forwarded request with");
+            return Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
+                "Cluster secret unavailable.",
+            )
+                .into_response());
+        }
+    };
+    let path = uri.path_and_query().map_or("/", |p| p.as_str());
+    signature::verify(
+        &secret,
+        marker.as_bytes(),
+        method.as_str(),
+        path,
+        key,
+        unix_now(),
+        forwarder.forwarding.max_skew,
+    )
+    .map_err(|why| {
+        tracing::warn!(session_key = %key, reason = %why, "forwarded request refused");
+        (
+            StatusCode::FORBIDDEN,
+            [(header::CONTENT_TYPE, "text/plain; charset=UTF-8")],
+            "Forwarded request not authenticated.",
+        )
+            .into_response()
+    })
+}
+
 /// The directory key of session `id` of the service nested where the
 /// request says: `<prefix>/<id>`.
 pub(crate) fn directory_key(extensions: &http::Extensions, id: &str) -> String {
@@ -99,7 +243,14 @@ pub(crate) fn directory_key(extensions: &http::Extensions, id: &str) -> String {
 
 /// Sends `request` to `base` + its original path and query, and streams
 /// the answer back.
-async fn forward(base: &str, uri: &Uri, request: Request) -> Response {
+async fn forward(
+    forwarder: &Forwarder,
+    secret: &hmac::Key,
+    base: &str,
+    uri: &Uri,
+    key: &str,
+    request: Request,
+) -> Response {
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let Ok(target) = format!("{}{path}", base.trim_end_matches('/')).parse::<Uri>() else {
         return unreachable(base, "bad owner URL");
@@ -108,9 +259,11 @@ async fn forward(base: &str, uri: &Uri, request: Request) -> Response {
     for name in HOP_BY_HOP {
         parts.headers.remove(name);
     }
-    parts
-        .headers
-        .insert(FORWARDED, HeaderValue::from_static("1"));
+    let marker = signature::sign(secret, parts.method.as_str(), path, key, unix_now());
+    match HeaderValue::from_str(&marker) {
+        Ok(marker) => parts.headers.insert(FORWARDED, marker),
+        Err(_) => return unreachable(base, "unsignable request"),
+    };
     let client_ip = parts
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -131,7 +284,8 @@ async fn forward(base: &str, uri: &Uri, request: Request) -> Response {
     parts.uri = target;
     parts.version = http::Version::HTTP_11;
     parts.extensions = http::Extensions::new();
-    match client().request(Request::from_parts(parts, body)).await {
+    let client = forwarder.forwarding.client();
+    match client.request(Request::from_parts(parts, body)).await {
         Ok(response) => {
             let (mut parts, body) = response.into_parts();
             for name in HOP_BY_HOP {
@@ -156,6 +310,27 @@ fn unreachable(base: &str, why: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookalike_headers_are_stripped() {
+        let mut headers = http::HeaderMap::new();
+        for name in [
+            "x-sockjs-forwarded",
+            "x-sockjs-forwarded-for",
+            "X-SockJS-Forwarded-Secret",
+            "x-sockjs-forwardedx",
+            "x-forwarded-for",
+        ] {
+            headers.insert(
+                HeaderName::try_from(name).unwrap(),
+                HeaderValue::from_static("1"),
+            );
+        }
+        strip_lookalikes(&mut headers);
+        let mut left: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["x-forwarded-for", "x-sockjs-forwarded"]);
+    }
 
     #[test]
     fn receiving_transports() {

@@ -10,6 +10,9 @@ use super::directory::{BoxFuture, Directory, DirectoryError, Owner};
 /// owners, shared by every node view made from it with
 /// [`node`](Self::node).
 ///
+/// Its nodes share a random forwarding secret
+/// ([`Directory::shared_secret`]), made with the table.
+///
 /// For several nodes in **one process**: a `#[tokio::test]` of routing
 /// through a cluster, or a process that serves one service on several
 /// listeners. Nodes in different processes each have their own memory, so
@@ -36,6 +39,8 @@ pub struct MemoryDirectory {
     node_url: String,
     /// Session key → base URL of the node that holds it.
     owners: Arc<Mutex<HashMap<String, String>>>,
+    /// The table's forwarding secret, random ([`Directory::shared_secret`]).
+    secret: Arc<[u8; 32]>,
 }
 
 impl MemoryDirectory {
@@ -50,9 +55,13 @@ impl MemoryDirectory {
     /// assert!(directory.is_empty());
     /// ```
     pub fn new(node_url: impl Into<String>) -> MemoryDirectory {
+        let mut secret = [0; 32];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut secret)
+            .expect("the system's random source");
         MemoryDirectory {
             node_url: node_url.into(),
             owners: Arc::default(),
+            secret: Arc::new(secret),
         }
     }
 
@@ -75,6 +84,7 @@ impl MemoryDirectory {
         MemoryDirectory {
             node_url: node_url.into(),
             owners: Arc::clone(&self.owners),
+            secret: Arc::clone(&self.secret),
         }
     }
 
@@ -186,6 +196,11 @@ impl Directory for MemoryDirectory {
         if owners.get(key) == Some(&self.node_url) {
             owners.remove(key);
         }
+    }
+
+    fn shared_secret(&self) -> BoxFuture<'_, Result<Option<Vec<u8>>, DirectoryError>> {
+        let secret = self.secret.to_vec();
+        Box::pin(async move { Ok(Some(secret)) })
     }
 }
 

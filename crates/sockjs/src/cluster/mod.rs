@@ -18,6 +18,16 @@
 //!
 //! `sockjs-redis` has a `Directory` on Redis (session owners with expiry).
 //!
+//! **Forwarded requests are signed.** A node serves a request as forwarded
+//! (where it lands, without asking the directory) only when its
+//! `X-SockJS-Forwarded` carries an HMAC-SHA256 of the request made with
+//! the cluster's secret, within a clock skew; any other marker is refused
+//! with `403 Forwarded request not authenticated.`, so that no client can
+//! make a node open a shadow of another node's session. The secret comes
+//! from [`Forwarding::secret`], else from the directory (sockjs-redis keeps
+//! one in Redis). Node URLs may be `https://`, checked against the CAs of
+//! [`Forwarding::tls_ca_pem`]. See [`Forwarding`].
+//!
 //! Every node builds the same service with its own view of the shared
 //! directory (here [`MemoryDirectory`], for nodes in one process; see
 //! [`Directory`] for one written out):
@@ -39,8 +49,11 @@
 
 mod directory;
 mod forward;
+mod forwarding;
 mod memory;
+mod signature;
 
 pub use directory::{Directory, DirectoryError, Owner};
-pub(crate) use forward::{directory_key, route_to_owner};
+pub(crate) use forward::{directory_key, route_to_owner, Forwarder};
+pub use forwarding::{Forwarding, ForwardingError};
 pub use memory::MemoryDirectory;
