@@ -37,6 +37,9 @@ pub(crate) const NAMES: &[&str] = &[
     "cookie-no-path",
     "uppercase-escapes",
     "close-no-linger",
+    "unbounded-inbound",
+    "unbounded-inbound-wait",
+    "long-ids-taken",
 ];
 
 /// What a mutation breaks, in one line.
@@ -61,6 +64,11 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "close-no-linger" => {
             "websockets are let go right after the close frame, before the client's reply is read"
         }
+        "unbounded-inbound" => {
+            "sessions and services hold unread client messages without a byte budget (count only)"
+        }
+        "unbounded-inbound-wait" => "a send that finds no room waits an hour for it",
+        "long-ids-taken" => "session and server ids of any length are taken (cut to 64 bytes)",
         _ => return None,
     })
 }
@@ -70,6 +78,10 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
 pub(crate) fn configure(config: Config, name: &str) -> Config {
     match name {
         "close-no-linger" => config.close_timeout(std::time::Duration::ZERO),
+        "unbounded-inbound" => config
+            .inbound_budget(usize::MAX)
+            .service_inbound_budget(usize::MAX),
+        "unbounded-inbound-wait" => config.inbound_timeout(std::time::Duration::from_secs(3600)),
         _ => config,
     }
 }
@@ -112,6 +124,24 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
             if let [service, server, session, transport] = segments[..] {
                 let rewritten = format!(
                     "/{service}/{server}/{server}_{session}/{transport}{}",
+                    req.uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
+                );
+                if let Ok(uri) = rewritten.parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+        "long-ids-taken" => {
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            if let [service, server, session, transport] = segments[..] {
+                let cut = |s: &str| s.get(..64).unwrap_or(s).to_owned();
+                let rewritten = format!(
+                    "/{service}/{}/{}/{transport}{}",
+                    cut(server),
+                    cut(session),
                     req.uri()
                         .query()
                         .map(|q| format!("?{q}"))

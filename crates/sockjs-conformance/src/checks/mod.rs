@@ -13,6 +13,7 @@ mod iframe;
 mod info;
 mod jsonp;
 mod payloads;
+mod security_budgets;
 mod streaming;
 mod urls;
 mod websocket;
@@ -99,6 +100,7 @@ pub fn all() -> Vec<Check> {
     v.extend(encoding::list());
     v.extend(http_versions::list());
     v.extend(closing::list());
+    v.extend(security_budgets::list());
     v
 }
 
