@@ -426,3 +426,129 @@ async fn a_waiting_send_is_always_answered_within_the_bound() {
         seen[0], seen[1], seen[2]
     );
 }
+
+/// The `/ticker` attack of issue 15, as a reproducible driver (ignored:
+/// it runs the test server binary and takes ~10 s): 150 xhr_sends of 1 MB
+/// to one `/ticker` session (a handler that never reads) while a receiver
+/// streams, first one after the other until one is refused, then the rest
+/// at once. It prints the server's RSS before, its peak (`VmHWM`) and
+/// after, and how the sends were answered; with the server's defaults it
+/// asserts that every send is answered within the bound and the peak stays
+/// within the budgets.
+///
+/// ```text
+/// cargo build -p sockjs-examples --bin sockjs-test-server
+/// cargo test -p sockjs-axum --test budgets -- --ignored --nocapture ticker_attack
+/// # the old behaviour (no byte budgets) for comparison:
+/// SOCKJS_ATTACK_BREAK=unbounded-inbound cargo test ... (same)
+/// ```
+///
+/// `SOCKJS_TEST_SERVER` names another server binary.
+#[tokio::test]
+#[ignore]
+async fn ticker_attack() {
+    const SENDS: usize = 150;
+    const MESSAGE: usize = 1_000_000;
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let bin = std::env::var("SOCKJS_TEST_SERVER").map_or_else(
+        |_| root.join("target/debug/sockjs-test-server"),
+        std::path::PathBuf::from,
+    );
+    let mutation = std::env::var("SOCKJS_ATTACK_BREAK").ok();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cmd = std::process::Command::new(&bin);
+    cmd.args(["--port", &port.to_string()]);
+    if let Some(m) = &mutation {
+        cmd.args(["--break", m]);
+    }
+    let mut server = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("{}: {e}", bin.display()));
+    let pid = server.id();
+    let target = Target::resolve(&format!("http://127.0.0.1:{port}"), Duration::from_secs(15))
+        .await
+        .unwrap();
+    let ready = Instant::now() + Duration::from_secs(30);
+    while target
+        .send(Request::new("GET", "/echo/info"))
+        .await
+        .is_err()
+    {
+        assert!(Instant::now() < ready, "the server did not start");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = |field: &str| -> u64 {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        let line = text.lines().find(|l| l.starts_with(field)).unwrap();
+        line.split_whitespace()
+            .nth(1)
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+            / 1024
+    };
+    let before = status("VmRSS:");
+
+    let s = "/ticker/000/attack";
+    let _receiver = target
+        .open(Request::new("POST", format!("{s}/xhr_streaming")))
+        .await
+        .unwrap();
+    let body = format!("[\"{}\"]", "x".repeat(MESSAGE));
+    let started = Instant::now();
+    let send = |body: String| {
+        let target = target.clone();
+        async move {
+            let sent = Instant::now();
+            let answer = target
+                .send(Request::new("POST", format!("{s}/xhr_send")).body(body))
+                .await;
+            (answer.map(|r| r.status()).unwrap_or(0), sent.elapsed())
+        }
+    };
+    let mut answers = Vec::new();
+    while answers.len() < SENDS {
+        let answer = send(body.clone()).await;
+        answers.push(answer);
+        if answer.0 != 204 {
+            break;
+        }
+    }
+    let taken = answers.iter().filter(|(s, _)| *s == 204).count();
+    let rest: Vec<_> = (answers.len()..SENDS)
+        .map(|_| tokio::spawn(send(body.clone())))
+        .collect();
+    for handle in rest {
+        answers.push(handle.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let peak = status("VmHWM:");
+    let after = status("VmRSS:");
+    let _ = server.kill();
+    let _ = server.wait();
+
+    let count = |code: u16| answers.iter().filter(|(s, _)| *s == code).count();
+    let slowest = answers.iter().map(|(_, t)| *t).max().unwrap_or_default();
+    eprintln!(
+        "ticker attack ({}): {SENDS} x 1 MB sends in {:.1} s: {taken} taken one after the other, \
+         then 204 x{}, 503 x{}, unanswered x{}; slowest answer {:.1} s; \
+         server RSS {before} MiB before, peak {peak} MiB, {after} MiB after",
+        mutation.as_deref().unwrap_or("defaults"),
+        elapsed.as_secs_f64(),
+        count(204),
+        count(503),
+        count(0),
+        slowest.as_secs_f64(),
+    );
+    if mutation.is_none() {
+        assert_eq!(count(0), 0, "every send is answered");
+        assert_eq!(count(204) + count(503), SENDS);
+        assert!(slowest < Duration::from_secs(10), "{slowest:?}");
+        // 4 MiB of budget, one body in reading and its parse, the rest slack.
+        assert!(peak - before < 32, "peak {peak} MiB from {before} MiB");
+    }
+}
