@@ -775,4 +775,46 @@ mod tests {
         assert_eq!(blocked.await.unwrap(), Err("c".to_owned()));
         att.finish();
     }
+
+    #[tokio::test]
+    async fn room_freed_in_the_service_pool_wakes_another_session() {
+        let pool = super::super::budget::Pool::new(100);
+        let bounds = Bounds {
+            pool: pool.clone(),
+            ..Bounds::test(8, 1 << 20)
+        };
+        let a = Core::new(bounds.clone(), Rooms::new(), test_metrics());
+        let b = Core::new(bounds, Rooms::new(), test_metrics());
+        a.push_in("x".repeat(60)).ok().unwrap();
+        assert!(matches!(b.push_in("y".repeat(30)), Err(PushError::Full(_))));
+        let waiter = b.clone();
+        let space = tokio::spawn(async move { waiter.in_space().await });
+        tokio::task::yield_now().await;
+        assert!(!space.is_finished(), "no room yet");
+        assert!(poll_fn(|cx| a.poll_in(cx)).await.is_some());
+        tokio::time::timeout(Duration::from_secs(5), space)
+            .await
+            .expect("woken by a's read")
+            .unwrap();
+        b.push_in("y".repeat(30)).ok().unwrap();
+        drop(b);
+        assert_eq!(pool.used(), 0, "a dropped session gives its bytes back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deliver_waits_its_bound_and_takes_no_bound_without_panicking() {
+        let core = Core::new(Bounds::test(8, 10), Rooms::new(), test_metrics());
+        core.push_in("x".into()).ok().unwrap();
+        let started = tokio::time::Instant::now();
+        let refused = core.deliver(vec!["y".into()], Duration::from_secs(2)).await;
+        assert!(matches!(refused, Err(PushError::Full(b)) if b == ["y"]));
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let waiting = core.clone();
+        let forever =
+            tokio::spawn(async move { waiting.deliver(vec!["z".into()], Duration::MAX).await });
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(!forever.is_finished());
+        core.close(1000, "x", CloseReason::TimedOut);
+        assert!(matches!(forever.await.unwrap(), Err(PushError::Closed(_))));
+    }
 }
