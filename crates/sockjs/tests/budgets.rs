@@ -260,6 +260,10 @@ async fn a_closed_session_is_gone_for_senders_before_it_is_reaped() {
         assert_eq!(response.status(), StatusCode::NOT_FOUND, "{path} {body}");
         assert_eq!(text(response).await, "Session not found.");
     }
+    // As for an unknown session, a bad body is refused for what it is first.
+    let response = call(&app, req("POST", "/close/0/c/xhr_send", "[")).await;
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(text(response).await, "Broken JSON encoding.");
     // Still the close frame for receivers: the session is not reaped yet.
     assert_eq!(
         text(call(&app, poll()).await).await,

@@ -94,14 +94,15 @@ pub(crate) async fn deliver(
     }
     let deadline = deadline(service.config.inbound_timeout);
     // Concurrent sends to one session take turns, their bodies unread
-    // meanwhile: a session holds at most one body beyond its budget. (An
-    // unknown session's send reads and parses its body first, so that its
-    // answer is the protocol's: 500 for a bad body, else 404.)
-    let session = service.store.get(id);
+    // meanwhile: a session holds at most one body beyond its budget. (A
+    // send to an unknown or closed session reads and parses its body
+    // first, so that its answer is the protocol's: 413 or 500 for a bad
+    // body, else 404.)
+    let session = service.store.get(id).filter(|core| !core.is_closed());
     let _turn = match &session {
         Some(core) => match core.send_turn(deadline).await {
             Ok(turn) => Some(turn),
-            Err(false) => return Err(Rejection::SessionNotFound),
+            Err(false) => None, // closed meanwhile
             Err(true) => return Err(refuse(service, core)),
         },
         None => None,
