@@ -41,6 +41,9 @@ pub(crate) const NAMES: &[&str] = &[
     "html-sniffable",
     "origin-from-host",
     "close-fin-first",
+    "unbounded-inbound",
+    "unbounded-inbound-wait",
+    "long-ids-taken",
 ];
 
 /// What a mutation breaks, in one line.
@@ -75,6 +78,11 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "close-fin-first" => {
             "websocket closes send FIN right after the close frame, without waiting for the client's (RFC 6455 7.1.1)"
         }
+        "unbounded-inbound" => {
+            "sessions and services hold unread client messages without a byte budget (count only)"
+        }
+        "unbounded-inbound-wait" => "a send that finds no room waits an hour for it",
+        "long-ids-taken" => "session and server ids of any length are taken (cut to 64 bytes)",
         _ => return None,
     })
 }
@@ -87,6 +95,10 @@ pub(crate) fn configure(config: Config, name: &str) -> Config {
         // A hidden test knob of the library: the only way to restore the
         // old close order from outside it.
         "close-fin-first" => config.websocket_fin_early(true),
+        "unbounded-inbound" => config
+            .inbound_budget(usize::MAX)
+            .service_inbound_budget(usize::MAX),
+        "unbounded-inbound-wait" => config.inbound_timeout(std::time::Duration::from_secs(3600)),
         _ => config,
     }
 }
@@ -150,6 +162,24 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
             if let [service, server, session, transport] = segments[..] {
                 let rewritten = format!(
                     "/{service}/{server}/{server}_{session}/{transport}{}",
+                    req.uri()
+                        .query()
+                        .map(|q| format!("?{q}"))
+                        .unwrap_or_default()
+                );
+                if let Ok(uri) = rewritten.parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+            }
+        }
+        "long-ids-taken" => {
+            let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+            if let [service, server, session, transport] = segments[..] {
+                let cut = |s: &str| s.get(..64).unwrap_or(s).to_owned();
+                let rewritten = format!(
+                    "/{service}/{}/{}/{transport}{}",
+                    cut(server),
+                    cut(session),
                     req.uri()
                         .query()
                         .map(|q| format!("?{q}"))

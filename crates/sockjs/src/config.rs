@@ -113,10 +113,15 @@ pub struct Config {
     pub(crate) metrics_service: Arc<str>,
     #[cfg(feature = "deflate")]
     pub(crate) websocket_compression: bool,
-    // --- wsclose: WebSocket closing handshake, keepalive, stuck readers ---
+    // --- WebSocket closing handshake and keepalive; stuck readers ---
     pub(crate) websocket_ping: Option<(Duration, Duration)>,
     pub(crate) send_timeout: Duration,
     pub(crate) websocket_fin_early: bool,
+    // --- budgets ---
+    pub(crate) inbound_budget: usize,
+    pub(crate) outbound_budget: usize,
+    pub(crate) service_inbound_budget: usize,
+    pub(crate) inbound_timeout: Duration,
 }
 
 impl Default for Config {
@@ -143,10 +148,15 @@ impl Default for Config {
             metrics_service: Arc::from("sockjs"),
             #[cfg(feature = "deflate")]
             websocket_compression: false,
-            // --- wsclose: WebSocket closing handshake, keepalive, stuck readers ---
+            // --- WebSocket closing handshake and keepalive; stuck readers ---
             websocket_ping: None,
             send_timeout: Duration::from_secs(10),
             websocket_fin_early: false,
+            // --- budgets ---
+            inbound_budget: 4 * 1024 * 1024,
+            outbound_budget: 4 * 1024 * 1024,
+            service_inbound_budget: 64 * 1024 * 1024,
+            inbound_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -179,6 +189,11 @@ impl fmt::Debug for Config {
             .field("metrics_service", &self.metrics_service)
             .field("websocket_ping", &self.websocket_ping)
             .field("send_timeout", &self.send_timeout)
+            // --- budgets ---
+            .field("inbound_budget", &self.inbound_budget)
+            .field("outbound_budget", &self.outbound_budget)
+            .field("service_inbound_budget", &self.service_inbound_budget)
+            .field("inbound_timeout", &self.inbound_timeout)
             .finish()
     }
 }
@@ -891,7 +906,7 @@ impl Config {
                 && !self.unprotected_transports)
     }
 
-    // --- wsclose: WebSocket closing handshake, keepalive, stuck readers ---
+    // --- WebSocket closing handshake and keepalive; stuck readers ---
 
     /// WebSocket keepalive (sockjs-node's `faye_server_options` ping): a
     /// ping every `interval` of silence from the client, and a socket that
@@ -937,6 +952,114 @@ impl Config {
     #[must_use]
     pub fn websocket_fin_early(mut self, on: bool) -> Self {
         self.websocket_fin_early = on;
+        self
+    }
+
+    // --- budgets ---
+
+    /// Bytes of client messages one session holds for your handler to
+    /// read, on top of [`queue_capacity`](Self::queue_capacity)'s count.
+    /// Each message counts its length plus 24 bytes; a send body is taken
+    /// whole or not at all, and any one body is taken by an empty queue
+    /// (so one larger than the budget, up to
+    /// [`max_message_size`](Self::max_message_size), is not refused for
+    /// ever). A send that finds no room waits
+    /// [`inbound_timeout`](Self::inbound_timeout), then gets
+    /// `503 Incoming queue full.`; a WebSocket stops reading from the
+    /// client meanwhile. Default: 4 MiB.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Rejection, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// // A handler that never reads: the second 6 KiB message finds no room.
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, _rx) = session.split();
+    ///     std::future::pending::<()>().await;
+    /// })
+    /// .config(Config::default().inbound_budget(10 * 1024).inbound_timeout(Duration::from_secs(1)))
+    /// .into_router::<()>();
+    /// let post = |path: &str, body: String| Request::post(path).body(Body::from(body)).unwrap();
+    /// let message = format!(r#"["{}"]"#, "x".repeat(6 * 1024));
+    ///
+    /// app.clone().oneshot(post("/000/abc/xhr", String::new())).await.unwrap();
+    /// let first = app.clone().oneshot(post("/000/abc/xhr_send", message.clone())).await.unwrap();
+    /// assert_eq!(first.status(), StatusCode::NO_CONTENT);
+    /// let second = app.oneshot(post("/000/abc/xhr_send", message)).await.unwrap();
+    /// assert_eq!(second.status(), Rejection::IncomingQueueFull.status()); // after 1 s
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn inbound_budget(mut self, bytes: usize) -> Self {
+        self.inbound_budget = bytes;
+        self
+    }
+
+    /// Bytes of messages one session holds for a client that does not
+    /// take them, on top of [`queue_capacity`](Self::queue_capacity)'s
+    /// count; each message counts its length plus 24 bytes. Past it
+    /// [`queue_full`](Self::queue_full) decides, as for a full count: the
+    /// sender waits, or the session is closed with 1013. An empty queue
+    /// takes any one message, however large (under
+    /// [`QueueFullPolicy::Wait`] a message larger than the budget waits
+    /// until the queue is empty). Room messages may use twice the budget
+    /// before the member is closed. Default: 4 MiB.
+    ///
+    /// ```
+    /// use sockjs::{Config, QueueFullPolicy};
+    ///
+    /// // A market feed: never hold more than 256 KiB for a slow client.
+    /// let config = Config::default()
+    ///     .outbound_budget(256 * 1024)
+    ///     .queue_full(QueueFullPolicy::Close);
+    /// ```
+    #[must_use]
+    pub fn outbound_budget(mut self, bytes: usize) -> Self {
+        self.outbound_budget = bytes;
+        self
+    }
+
+    /// Bytes of client messages all the service's sessions together hold
+    /// for handlers to read (counted as for
+    /// [`inbound_budget`](Self::inbound_budget)), so that many sessions,
+    /// each within its own budget, cannot add up to more. A send that
+    /// finds the service full waits [`inbound_timeout`](Self::inbound_timeout)
+    /// as for a full session. An empty service takes any one body.
+    /// Default: 64 MiB.
+    ///
+    /// ```
+    /// // Many sessions, little memory to spare.
+    /// let config = sockjs::Config::default()
+    ///     .inbound_budget(256 * 1024)
+    ///     .service_inbound_budget(16 * 1024 * 1024);
+    /// ```
+    #[must_use]
+    pub fn service_inbound_budget(mut self, bytes: usize) -> Self {
+        self.service_inbound_budget = bytes;
+        self
+    }
+
+    /// How long an `xhr_send` or `jsonp_send` waits for room for its
+    /// messages (see [`inbound_budget`](Self::inbound_budget)) before it is
+    /// answered `503 Incoming queue full.`, none of its messages
+    /// delivered. The session stays open under [`QueueFullPolicy::Wait`]
+    /// (the client may send again; sockjs-client gives up and closes its
+    /// side) and is closed with `c[1013,"Incoming queue full"]` under
+    /// [`QueueFullPolicy::Close`]. Default: 5 s.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let config = sockjs::Config::default().inbound_timeout(Duration::from_secs(2));
+    /// ```
+    #[must_use]
+    pub fn inbound_timeout(mut self, timeout: Duration) -> Self {
+        self.inbound_timeout = timeout;
         self
     }
 }

@@ -17,6 +17,8 @@
 //! | a new session past [`Config::max_sessions`](crate::Config::max_sessions) | 503 | `Too many sessions.` |
 //! | a new session past [`Config::max_sessions_per_address`](crate::Config::max_sessions_per_address) | 429 | `Too many sessions from this address.` |
 //! | a send body not complete within [`Config::body_timeout`](crate::Config::body_timeout) | 408 | `Request body timed out.` |
+//! | `xhr_send` / `jsonp_send` to a session that is closed but not yet forgotten | 404 | `Session not found.` |
+//! | a send whose messages found no room within [`Config::inbound_timeout`](crate::Config::inbound_timeout) (the session's [`inbound_budget`](crate::Config::inbound_budget) or the service's [`service_inbound_budget`](crate::Config::service_inbound_budget) is used up); none of them is delivered | 503 | `Incoming queue full.` |
 //!
 //! A known path with the wrong method answers 405 with `Allow` and no body
 //! (axum's method routing). The 500s are what sockjs-client and the SockJS
@@ -56,7 +58,7 @@ use crate::protocol::PayloadError;
 pub enum Rejection {
     /// 404: no such resource under the prefix.
     NotFound,
-    /// 404: sending to a session that does not exist.
+    /// 404: sending to a session that does not exist, or is closed.
     SessionNotFound,
     /// 500: the send body is empty or not an array of strings.
     PayloadExpected,
@@ -84,6 +86,10 @@ pub enum Rejection {
     TooManySessionsFromAddress,
     /// 408: the send body did not arrive in time.
     BodyTimeout,
+    /// 503: no room for the send's messages within
+    /// [`Config::inbound_timeout`](crate::Config::inbound_timeout); none
+    /// was delivered.
+    IncomingQueueFull,
 }
 
 impl Rejection {
@@ -107,7 +113,9 @@ impl Rejection {
             Rejection::NotWebSocket
             | Rejection::UnsupportedWebSocketVersion
             | Rejection::UnreadableBody => StatusCode::BAD_REQUEST,
-            Rejection::ShuttingDown | Rejection::TooManySessions => StatusCode::SERVICE_UNAVAILABLE,
+            Rejection::ShuttingDown | Rejection::TooManySessions | Rejection::IncomingQueueFull => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Rejection::OriginNotAllowed => StatusCode::FORBIDDEN,
             Rejection::TooManySessionsFromAddress => StatusCode::TOO_MANY_REQUESTS,
             Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
@@ -139,6 +147,7 @@ impl Rejection {
             Rejection::TooManySessions => "too_many_sessions",
             Rejection::TooManySessionsFromAddress => "too_many_sessions_from_address",
             Rejection::BodyTimeout => "body_timeout",
+            Rejection::IncomingQueueFull => "incoming_queue_full",
         }
     }
 
@@ -168,6 +177,7 @@ impl Rejection {
             Rejection::TooManySessions => "Too many sessions.",
             Rejection::TooManySessionsFromAddress => "Too many sessions from this address.",
             Rejection::BodyTimeout => "Request body timed out.",
+            Rejection::IncomingQueueFull => "Incoming queue full.",
         }
     }
 }

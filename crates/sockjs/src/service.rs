@@ -25,6 +25,7 @@ use crate::metrics::SessionMetrics;
 use crate::origin::OriginPolicy;
 use crate::rejection::Rejection;
 use crate::rooms::Rooms;
+use crate::session::budget::Bounds;
 use crate::session::core::Core;
 use crate::session::store::{reap, Store};
 use crate::session::{ConnectionInfo, Session};
@@ -55,6 +56,8 @@ pub(crate) struct Service {
     pub(crate) rooms: Rooms,
     metrics_service: metrics::SharedString,
     limits: Arc<Limits>,
+    /// Every session's queue bounds, and the service's inbound pool.
+    bounds: Bounds,
     handshake: Option<BoxHandshake>,
     handler: BoxHandler,
     /// Where the cluster's sessions live, when several nodes serve the
@@ -117,6 +120,7 @@ impl Service {
             origins: config.origin_policy(),
             metrics_service: metrics::SharedString::from_shared(config.metrics_service.clone()),
             limits: Limits::new(config.max_sessions, config.max_sessions_per_address),
+            bounds: Bounds::new(&config),
             config,
             store: Arc::default(),
             shutdown,
@@ -145,7 +149,7 @@ impl Service {
         let metrics = SessionMetrics::opened(&self.metrics_service, info.transport);
         let (session, core) = Session::new(
             info,
-            config.queue_capacity,
+            self.bounds.clone(),
             config.queue_full,
             self.rooms.clone(),
             metrics,

@@ -19,7 +19,7 @@ use proptest::prelude::*;
 use sockjs::fuzzing::{self, Hixie76Frame};
 use sockjs::protocol::{
     escape_json_string, is_valid_callback, is_valid_iframe_name, is_valid_segment, parse_payload,
-    parse_websocket_message, Frame, PayloadError,
+    parse_websocket_message, Frame, PayloadError, MAX_SEGMENT_LEN,
 };
 use sockjs::Rejection;
 
@@ -303,7 +303,7 @@ proptest! {
     #[test]
     fn segments_and_iframe_names_follow_their_definition(s in prop_oneof![
         "[a-z0-9./%_-]{0,12}", any::<String>(), "iframe[a-z0-9._/A-Z-]{0,6}\\.html"]) {
-        prop_assert_eq!(is_valid_segment(&s), !s.is_empty() && !s.contains(['/', '.']));
+        prop_assert_eq!(is_valid_segment(&s), !s.is_empty() && s.len() <= MAX_SEGMENT_LEN && !s.contains(['/', '.']));
         let iframe = s.strip_prefix("iframe").and_then(|r| r.strip_suffix(".html")).is_some_and(|m| {
             m.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "._-".contains(c))
         });

@@ -370,7 +370,10 @@ async fn a_client_that_never_comes_back_is_cut_off_at_the_deadline() {
 #[tokio::test]
 async fn a_websocket_that_does_not_read_is_cut_off_at_the_deadline() {
     let shutdown = Shutdown::new();
-    let (app, senders) = app(&shutdown, Config::default().queue_capacity(1_000_000));
+    let config = Config::default()
+        .queue_capacity(1_000_000)
+        .outbound_budget(usize::MAX);
+    let (app, senders) = app(&shutdown, config);
     let server = start(shutdown.clone(), app).await;
     let mut ws = WireWs::connect(&server.target, "/svc/0/stuck/websocket")
         .await

@@ -14,6 +14,7 @@ mod info;
 mod jsonp;
 mod payloads;
 mod security;
+mod security_budgets;
 mod streaming;
 mod urls;
 mod websocket;
@@ -101,6 +102,7 @@ pub fn all() -> Vec<Check> {
     v.extend(http_versions::list());
     v.extend(closing::list());
     v.extend(security::list());
+    v.extend(security_budgets::list());
     v
 }
 

@@ -1,14 +1,30 @@
 //! Small syntax rules: URL segments, iframe file names, JSONP callbacks.
 
-/// A `<server>` or `<session>` URL segment: non-empty, no `/` and no `.`.
+/// Longest `<server>` or `<session>` URL segment, in bytes as sent
+/// (percent escapes count as three). sockjs-client's ids are 8 characters
+/// (server ids 3), UUIDs 36; sockjs-node takes any length, so a client
+/// could make a 60 KB id a map key (and a cluster directory key). Longer
+/// segments are not session URLs: 404.
+///
+/// ```
+/// use sockjs::protocol::{is_valid_segment, MAX_SEGMENT_LEN};
+/// assert!(is_valid_segment(&"a".repeat(MAX_SEGMENT_LEN)));
+/// assert!(!is_valid_segment(&"a".repeat(MAX_SEGMENT_LEN + 1)));
+/// ```
+pub const MAX_SEGMENT_LEN: usize = 64;
+
+/// A `<server>` or `<session>` URL segment: non-empty, no `/` and no `.`
+/// (`[^/.]+`, as in the protocol), at most [`MAX_SEGMENT_LEN`] bytes.
 ///
 /// ```
 /// use sockjs::protocol::is_valid_segment;
 /// assert!(is_valid_segment("abcdefgh_i-j%20"));
+/// assert!(is_valid_segment("0e5b6a40-6d2e-4c4b-9a8c-4f1d3c2b1a00"));
 /// assert!(!is_valid_segment("a.") && !is_valid_segment(""));
+/// assert!(!is_valid_segment(&"x".repeat(60_000)));
 /// ```
 pub fn is_valid_segment(s: &str) -> bool {
-    !s.is_empty() && !s.bytes().any(|b| b == b'/' || b == b'.')
+    !s.is_empty() && s.len() <= MAX_SEGMENT_LEN && !s.bytes().any(|b| b == b'/' || b == b'.')
 }
 
 /// An iframe page name: `iframe.html` or `iframe<[0-9a-z._-]*>.html`, as
@@ -57,6 +73,9 @@ mod tests {
         for bad in ["", "a.", ".", "a/b"] {
             assert!(!is_valid_segment(bad), "{bad}");
         }
+        assert!(is_valid_segment(&"%20".repeat(21)));
+        assert!(!is_valid_segment(&"%20".repeat(22)), "66 bytes raw");
+        assert!(!is_valid_segment(&"é".repeat(33)), "66 bytes");
     }
 
     #[test]

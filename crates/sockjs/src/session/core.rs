@@ -6,15 +6,21 @@
 //! attached transport for outgoing messages, the application's `Receiver`
 //! for incoming ones), so a general-purpose channel would only add memory
 //! (two tokio channels cost ~2.6 KiB per idle session) and atomics.
+//!
+//! Each queue is bounded in messages and in bytes ([`Bounds`]); incoming
+//! bytes are also charged to the service's [`Pool`](super::budget::Pool)
+//! until the application reads them.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
+use super::budget::{cost, Bounds};
 use super::close::{close_code, CloseReason};
 use super::outgoing::{Outgoing, SharedText};
 use crate::metrics::{QueueFull, SessionMetrics};
@@ -38,8 +44,19 @@ struct State {
     out: VecDeque<Outgoing>,
     /// The `c[...]` frame every receiver gets once the session is closing.
     close_frame: Option<Arc<str>>,
+    /// Bytes of `out` (see [`cost`]).
+    out_bytes: usize,
+    /// A sender found `out` full: wake `out_space` when it is drained.
+    out_waiting: bool,
     /// Messages from the client the application has not read yet.
     inbox: VecDeque<String>,
+    /// Bytes of `inbox`, also charged to the service's pool.
+    in_bytes: usize,
+    /// A transport found `inbox` full: wake `in_space` on the next read.
+    in_waiting: bool,
+    /// The cost of the last incoming message or batch refused for want of
+    /// room, which [`Core::in_space`] waits to fit.
+    in_wanted: usize,
     /// False once the session closed: the application's stream ends when
     /// `inbox` is drained.
     inbox_open: bool,
@@ -61,7 +78,7 @@ pub(crate) struct Core {
     rooms: Rooms,
     metrics: SessionMetrics,
     state: Mutex<State>,
-    capacity: usize,
+    bounds: Bounds,
     closed: AtomicBool,
     reason: OnceLock<CloseReason>,
     /// The attached receiving connection: new outgoing messages, close.
@@ -75,6 +92,10 @@ pub(crate) struct Core {
     /// Room in the incoming queue (or close), for transports holding
     /// client messages back.
     in_space: Notify,
+    /// One HTTP send at a time reads its body and waits for room: the
+    /// others wait their turn with their bodies unread (closed with the
+    /// session).
+    sends: tokio::sync::Semaphore,
 }
 
 /// What an attached receiving connection reads next.
@@ -90,17 +111,18 @@ pub(crate) enum Next {
 pub(crate) struct Busy;
 
 /// Why a message was not queued; it is handed back.
-pub(crate) enum PushError {
-    /// The queue holds `capacity` messages.
-    Full(String),
+pub(crate) enum PushError<T = String> {
+    /// The queue is full, in messages or in bytes (or, for incoming
+    /// messages, the service's pool is).
+    Full(T),
     /// The session is closed.
-    Closed(String),
+    Closed(T),
 }
 
 impl Core {
-    /// A new open session whose queues hold `capacity` messages each, of
-    /// a service with `rooms`.
-    pub(crate) fn new(capacity: usize, rooms: Rooms, metrics: SessionMetrics) -> Arc<Core> {
+    /// A new open session whose queues are bounded by `bounds`, of a
+    /// service with `rooms`.
+    pub(crate) fn new(bounds: Bounds, rooms: Rooms, metrics: SessionMetrics) -> Arc<Core> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Arc::new(Core {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -109,14 +131,19 @@ impl Core {
             state: Mutex::new(State {
                 outbox: Outbox::Idle,
                 out: VecDeque::new(),
+                out_bytes: 0,
+                out_waiting: false,
                 close_frame: None,
                 inbox: VecDeque::new(),
+                in_bytes: 0,
+                in_waiting: false,
+                in_wanted: 0,
                 inbox_open: true,
                 close_delivered: false,
                 joined: Vec::new(),
                 unanswered: false,
             }),
-            capacity: capacity.max(1),
+            bounds,
             closed: AtomicBool::new(false),
             reason: OnceLock::new(),
             receiver_waker: AtomicWaker::new(),
@@ -124,6 +151,7 @@ impl Core {
             changed: Notify::new(),
             out_space: Notify::new(),
             in_space: Notify::new(),
+            sends: tokio::sync::Semaphore::new(1),
         })
     }
 
@@ -197,18 +225,31 @@ impl Core {
         self.lock().outbox == Outbox::Attached
     }
 
-    /// Queues a message for the client.
+    /// Whether `out` has room for one more message of `bytes` within
+    /// `factor` times the bounds: any message fits an empty queue.
+    fn out_fits(&self, state: &State, bytes: usize, factor: usize) -> bool {
+        state.out.is_empty()
+            || (state.out.len() < self.bounds.capacity.saturating_mul(factor)
+                && state.out_bytes.saturating_add(bytes)
+                    <= self.bounds.outbound.saturating_mul(factor))
+    }
+
+    /// Queues a message for the client: if the outgoing queue has room for
+    /// it in messages and in bytes, or is empty.
     pub(crate) fn push_out(&self, message: String) -> Result<(), PushError> {
+        let bytes = cost(&message);
         {
             let mut state = self.lock();
             if state.close_frame.is_some() || state.outbox == Outbox::Gone {
                 return Err(PushError::Closed(message));
             }
-            if state.out.len() >= self.capacity {
+            if !self.out_fits(&state, bytes, 1) {
+                state.out_waiting = true;
                 drop(state);
                 self.metrics.queue_full(QueueFull::Out);
                 return Err(PushError::Full(message));
             }
+            state.out_bytes += bytes;
             state.out.push_back(Outgoing::Text(message));
         }
         self.receiver_waker.wake();
@@ -216,16 +257,19 @@ impl Core {
     }
 
     /// Queues a message shared with other sessions, never waiting: up to
-    /// twice the capacity (a room message must not wait for one slow
-    /// member, nor be lost for it). Past that the client cannot keep up,
-    /// and the session is closed with 1013. False when not queued.
+    /// twice the bounds, in messages and in bytes (a room message must not
+    /// wait for one slow member, nor be lost for it). Past that the client
+    /// cannot keep up, and the session is closed with 1013. False when not
+    /// queued.
     pub(crate) fn push_shared(&self, message: &Arc<SharedText>) -> bool {
+        let bytes = cost(message.text());
         let overflow = {
             let mut state = self.lock();
             if state.close_frame.is_some() || state.outbox == Outbox::Gone {
                 return false;
             }
-            if state.out.len() < self.capacity.saturating_mul(2) {
+            if self.out_fits(&state, bytes, 2) {
+                state.out_bytes += bytes;
                 state.out.push_back(Outgoing::Shared(message.clone()));
                 false
             } else {
@@ -265,56 +309,161 @@ impl Core {
         }
     }
 
-    /// Hands a client message to the application's `Receiver`.
-    pub(crate) fn push_in(&self, message: String) -> Result<(), PushError> {
-        let len = message.len();
+    /// Hands client messages to the application's `Receiver`, all of them
+    /// or none: if the incoming queue has room for them in messages and in
+    /// bytes (or is empty), and the service's pool has room for their
+    /// bytes (or is empty).
+    pub(crate) fn push_in_batch(&self, batch: Vec<String>) -> Result<(), PushError<Vec<String>>> {
+        let bytes = batch
+            .iter()
+            .fold(0usize, |sum, m| sum.saturating_add(cost(m)));
+        let text: usize = batch.iter().map(String::len).sum();
+        let count = batch.len();
         {
             let mut state = self.lock();
             if !state.inbox_open {
-                return Err(PushError::Closed(message));
+                return Err(PushError::Closed(batch));
             }
-            if state.inbox.len() >= self.capacity {
+            let fits = state.inbox.is_empty()
+                || (state.inbox.len().saturating_add(count) <= self.bounds.capacity
+                    && state.in_bytes.saturating_add(bytes) <= self.bounds.inbound);
+            if !fits || !self.bounds.pool.take(bytes) {
+                state.in_waiting = true;
+                state.in_wanted = bytes;
                 drop(state);
                 self.metrics.queue_full(QueueFull::In);
-                return Err(PushError::Full(message));
+                return Err(PushError::Full(batch));
             }
-            state.inbox.push_back(message);
-            state.unanswered = true;
+            state.in_bytes += bytes;
+            if count > 0 {
+                state.unanswered = true;
+            }
+            state.inbox.extend(batch);
         }
-        self.metrics.received(len);
-        self.app_waker.wake();
+        if count > 0 {
+            // The counters add up the same as one call per message.
+            for _ in 1..count {
+                self.metrics.received(0);
+            }
+            self.metrics.received(text);
+            self.app_waker.wake();
+        }
         Ok(())
     }
 
-    /// Hands a client message to the application, waiting while it has
-    /// `capacity` messages unread. Fails once the session is closed.
-    pub(crate) async fn send_in(&self, mut message: String) -> Result<(), String> {
-        loop {
-            let space = self.in_space.notified();
-            tokio::pin!(space);
-            space.as_mut().enable();
-            match self.push_in(message) {
-                Ok(()) => return Ok(()),
-                Err(PushError::Closed(m)) => return Err(m),
-                Err(PushError::Full(m)) => message = m,
-            }
-            space.await;
+    /// Hands a client message to the application's `Receiver`
+    /// ([`push_in_batch`](Self::push_in_batch) of one).
+    pub(crate) fn push_in(&self, message: String) -> Result<(), PushError> {
+        self.push_in_batch(vec![message]).map_err(|e| match e {
+            PushError::Full(mut b) => PushError::Full(b.pop().unwrap_or_default()),
+            PushError::Closed(mut b) => PushError::Closed(b.pop().unwrap_or_default()),
+        })
+    }
+
+    /// Hands client messages to the application, all or none, waiting at
+    /// most `wait` for room (in the session's incoming queue and in the
+    /// service's pool). The batch is handed back when there was no room in
+    /// time (`Full`) or the session is closed.
+    ///
+    /// A WebSocket reader that must not stall for ever calls this with its
+    /// bound (then closes the socket with 1013 on `Full`, say); the HTTP
+    /// sends call [`deliver_until`](Self::deliver_until).
+    #[allow(dead_code)]
+    pub(crate) async fn deliver(
+        &self,
+        batch: Vec<String>,
+        wait: Duration,
+    ) -> Result<(), PushError<Vec<String>>> {
+        self.deliver_until(batch, deadline(wait)).await
+    }
+
+    /// Waits, until `deadline` at most, for this session's turn to take an
+    /// HTTP send: one send at a time reads its body and waits for room, so
+    /// that concurrent sends to one session hold no more than one body.
+    /// `Err(true)` when the deadline passed, `Err(false)` when the session
+    /// closed.
+    pub(crate) async fn send_turn(
+        &self,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<tokio::sync::SemaphorePermit<'_>, bool> {
+        tokio::select! {
+            permit = self.sends.acquire() => permit.map_err(|_| false),
+            () = until(deadline) => Err(true),
         }
     }
 
-    /// Resolves when the application may have read from a full incoming
-    /// queue (or the session closed).
-    pub(crate) async fn in_space(&self) {
-        let space = self.in_space.notified();
-        tokio::pin!(space);
-        space.as_mut().enable();
-        {
-            let state = self.lock();
-            if !state.inbox_open || state.inbox.len() < self.capacity {
-                return;
+    /// [`deliver`](Self::deliver) with a deadline (`None`: no bound).
+    pub(crate) async fn deliver_until(
+        &self,
+        mut batch: Vec<String>,
+        deadline: Option<tokio::time::Instant>,
+    ) -> Result<(), PushError<Vec<String>>> {
+        let mut waiter = None;
+        loop {
+            let local = self.in_space.notified();
+            tokio::pin!(local);
+            local.as_mut().enable();
+            let global = self.bounds.pool.notified();
+            tokio::pin!(global);
+            global.as_mut().enable();
+            match self.push_in_batch(batch) {
+                Ok(()) => return Ok(()),
+                Err(PushError::Closed(b)) => return Err(PushError::Closed(b)),
+                Err(PushError::Full(b)) => batch = b,
+            }
+            if waiter.is_none() {
+                // Registered, then tried again: a read in between is seen.
+                waiter = Some(self.bounds.pool.waiter());
+                continue;
+            }
+            tokio::select! {
+                () = local => {}
+                () = global => {}
+                () = until(deadline) => return Err(PushError::Full(batch)),
             }
         }
-        space.await;
+    }
+
+    /// Hands a client message to the application, waiting without a bound
+    /// while there is no room. Fails once the session is closed.
+    #[cfg(test)]
+    pub(crate) async fn send_in(&self, message: String) -> Result<(), String> {
+        match self.deliver(vec![message], Duration::MAX).await {
+            Ok(()) => Ok(()),
+            Err(PushError::Full(mut b) | PushError::Closed(mut b)) => {
+                Err(b.pop().unwrap_or_default())
+            }
+        }
+    }
+
+    /// Resolves when the last incoming message (or batch) refused for want
+    /// of room may fit now (the application read, or another session's
+    /// application freed room in the service's pool), or the session closed.
+    /// A transport holding a refused message back waits on this, then tries
+    /// again; bound the wait with a timeout to give up.
+    pub(crate) async fn in_space(&self) {
+        let _waiter = self.bounds.pool.waiter();
+        let local = self.in_space.notified();
+        tokio::pin!(local);
+        local.as_mut().enable();
+        let global = self.bounds.pool.notified();
+        tokio::pin!(global);
+        global.as_mut().enable();
+        {
+            let mut state = self.lock();
+            let wanted = state.in_wanted;
+            let fits = state.inbox.is_empty()
+                || (state.inbox.len() < self.bounds.capacity
+                    && state.in_bytes.saturating_add(wanted) <= self.bounds.inbound);
+            if !state.inbox_open || (fits && self.bounds.pool.has_room(wanted)) {
+                return;
+            }
+            state.in_waiting = true;
+        }
+        tokio::select! {
+            () = local => {}
+            () = global => {}
+        }
     }
 
     /// Resolves once the application has taken every client message queued
@@ -339,11 +488,14 @@ impl Core {
     /// The application's side of the incoming queue.
     pub(crate) fn poll_in(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
         self.app_waker.register(cx.waker());
-        let (message, was_full) = {
+        let (message, bytes, waiting) = {
             let mut state = self.lock();
-            let was_full = state.inbox.len() >= self.capacity;
             match state.inbox.pop_front() {
-                Some(message) => (message, was_full),
+                Some(message) => {
+                    let bytes = cost(&message);
+                    state.in_bytes -= bytes;
+                    (message, bytes, std::mem::take(&mut state.in_waiting))
+                }
                 None if state.inbox_open => {
                     // Back for more with nothing left: every earlier
                     // message has been handled (and answered, if it was).
@@ -356,7 +508,8 @@ impl Core {
                 None => return Poll::Ready(None),
             }
         };
-        if was_full {
+        self.bounds.pool.give(bytes);
+        if waiting {
             self.in_space.notify_waiters();
         }
         Poll::Ready(Some(message))
@@ -380,6 +533,7 @@ impl Core {
         };
         self.rooms.leave_all(&joined, self.id);
         self.closed.store(true, Ordering::Release);
+        self.sends.close();
         self.receiver_waker.wake();
         self.app_waker.wake();
         self.changed.notify_waiters();
@@ -416,6 +570,7 @@ impl Core {
         let dropped = {
             let mut state = self.lock();
             state.outbox = Outbox::Gone;
+            state.out_bytes = 0;
             std::mem::take(&mut state.out)
         };
         drop(dropped);
@@ -442,6 +597,29 @@ impl Core {
     }
 }
 
+/// The instant `wait` from now; `None` past the clock's range (such as
+/// `Duration::MAX`), meaning no bound.
+pub(crate) fn deadline(wait: Duration) -> Option<tokio::time::Instant> {
+    tokio::time::Instant::now().checked_add(wait)
+}
+
+/// Resolves at `deadline`, never without one.
+async fn until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        // Unread messages leave with the session: their bytes go back to
+        // the service's pool.
+        let state = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
+        self.bounds.pool.give(state.in_bytes);
+    }
+}
+
 /// A receiving connection's hold on the session's outgoing queue. Dropping
 /// it hands the queue back; dropping it before [`finish`](Self::finish) is
 /// how an aborted connection is noticed, and closes the session with
@@ -461,7 +639,7 @@ impl Attachment {
     ) -> Poll<Next> {
         let core = &self.core;
         core.receiver_waker.register(cx.waker());
-        let was_full = {
+        let waiting = {
             let mut state = core.lock();
             if state.out.is_empty() {
                 return match state.close_frame.clone() {
@@ -472,12 +650,12 @@ impl Attachment {
                     None => Poll::Pending,
                 };
             }
-            let was_full = state.out.len() >= core.capacity;
             core.metrics.sent_messages(state.out.len());
             batch.extend(state.out.drain(..));
-            was_full
+            state.out_bytes = 0;
+            std::mem::take(&mut state.out_waiting)
         };
-        if was_full {
+        if waiting {
             core.out_space.notify_waiters();
         }
         Poll::Ready(Next::Messages)
@@ -528,7 +706,7 @@ mod tests {
 
     #[tokio::test]
     async fn one_receiver_at_a_time_and_queue_survives_detach() {
-        let core = Core::new(8, Rooms::new(), test_metrics());
+        let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
         let mut first = core.attach().unwrap();
         assert!(core.attach().is_err());
         core.send_out("a".into()).await.unwrap();
@@ -549,7 +727,7 @@ mod tests {
 
     #[tokio::test]
     async fn queued_messages_come_before_the_close_frame() {
-        let core = Core::new(8, Rooms::new(), test_metrics());
+        let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
         core.send_out("last".into()).await.unwrap();
         core.close(3000, "Go away!", CloseReason::ClientClosed);
         assert!(core.push_out("late".into()).is_err());
@@ -569,7 +747,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_aborted_receiver_closes_with_1002() {
-        let core = Core::new(8, Rooms::new(), test_metrics());
+        let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
         drop(core.attach().unwrap());
         assert_eq!(core.reason(), Some(CloseReason::Interrupted));
         let mut att = core.attach().unwrap();
@@ -583,7 +761,7 @@ mod tests {
 
     #[tokio::test]
     async fn close_wakes_an_idle_receiver_and_ends_the_inbox_after_draining() {
-        let core = Core::new(8, Rooms::new(), test_metrics());
+        let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
         core.push_in("buffered".into()).ok().unwrap();
         let mut att = core.attach().unwrap();
         let closer = core.clone();
@@ -608,7 +786,7 @@ mod tests {
 
     #[tokio::test]
     async fn full_queues_make_their_producers_wait_until_drained_or_closed() {
-        let core = Core::new(2, Rooms::new(), test_metrics());
+        let core = Core::new(Bounds::test(2, 1 << 20), Rooms::new(), test_metrics());
         core.send_out("1".into()).await.unwrap();
         core.send_out("2".into()).await.unwrap();
         assert!(matches!(core.push_out("3".into()), Err(PushError::Full(_))));
@@ -630,5 +808,47 @@ mod tests {
         core.close(1000, "x", CloseReason::TimedOut);
         assert_eq!(blocked.await.unwrap(), Err("c".to_owned()));
         att.finish();
+    }
+
+    #[tokio::test]
+    async fn room_freed_in_the_service_pool_wakes_another_session() {
+        let pool = super::super::budget::Pool::new(100);
+        let bounds = Bounds {
+            pool: pool.clone(),
+            ..Bounds::test(8, 1 << 20)
+        };
+        let a = Core::new(bounds.clone(), Rooms::new(), test_metrics());
+        let b = Core::new(bounds, Rooms::new(), test_metrics());
+        a.push_in("x".repeat(60)).ok().unwrap();
+        assert!(matches!(b.push_in("y".repeat(30)), Err(PushError::Full(_))));
+        let waiter = b.clone();
+        let space = tokio::spawn(async move { waiter.in_space().await });
+        tokio::task::yield_now().await;
+        assert!(!space.is_finished(), "no room yet");
+        assert!(poll_fn(|cx| a.poll_in(cx)).await.is_some());
+        tokio::time::timeout(Duration::from_secs(5), space)
+            .await
+            .expect("woken by a's read")
+            .unwrap();
+        b.push_in("y".repeat(30)).ok().unwrap();
+        drop(b);
+        assert_eq!(pool.used(), 0, "a dropped session gives its bytes back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn deliver_waits_its_bound_and_takes_no_bound_without_panicking() {
+        let core = Core::new(Bounds::test(8, 10), Rooms::new(), test_metrics());
+        core.push_in("x".into()).ok().unwrap();
+        let started = tokio::time::Instant::now();
+        let refused = core.deliver(vec!["y".into()], Duration::from_secs(2)).await;
+        assert!(matches!(refused, Err(PushError::Full(b)) if b == ["y"]));
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+        let waiting = core.clone();
+        let forever =
+            tokio::spawn(async move { waiting.deliver(vec!["z".into()], Duration::MAX).await });
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        assert!(!forever.is_finished());
+        core.close(1000, "x", CloseReason::TimedOut);
+        assert!(matches!(forever.await.unwrap(), Err(PushError::Closed(_))));
     }
 }

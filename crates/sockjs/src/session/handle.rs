@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::{Extensions, HeaderMap};
 
+use super::budget::Bounds;
 use super::core::Core;
 use super::halves::{halves, Receiver, Sender};
 use crate::config::QueueFullPolicy;
@@ -80,12 +81,12 @@ pub struct Session {
 impl Session {
     pub(crate) fn new(
         info: ConnectionInfo,
-        capacity: usize,
+        bounds: Bounds,
         policy: QueueFullPolicy,
         rooms: Rooms,
         metrics: SessionMetrics,
     ) -> (Session, Arc<Core>) {
-        let core = Core::new(capacity, rooms, metrics);
+        let core = Core::new(bounds, rooms, metrics);
         let (sender, receiver) = halves(core.clone(), policy);
         let session = Session {
             sender,

@@ -26,6 +26,7 @@
 //! and are reaped by a timer when no receiver has been attached for the
 //! disconnect delay; WebSocket sessions live exactly as long as their socket.
 
+pub(crate) mod budget;
 mod close;
 pub(crate) mod core;
 mod halves;

@@ -30,6 +30,11 @@ impl SharedText {
         })
     }
 
+    /// The message.
+    pub(crate) fn text(&self) -> &str {
+        &self.text
+    }
+
     /// The message as a quoted JSON string with SockJS's escaping.
     fn json(&self) -> &str {
         self.json.get_or_init(|| {

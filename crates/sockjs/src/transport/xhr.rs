@@ -11,10 +11,13 @@ use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::streaming::{serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
+use crate::config::QueueFullPolicy;
 use crate::headers;
 use crate::protocol::parse_payload;
 use crate::rejection::Rejection;
 use crate::service::Service;
+use crate::session::core::{deadline, Core, PushError};
+use crate::session::{close_code, CloseReason};
 
 /// `POST /<server>/<session>/xhr`: one frame per request.
 pub(crate) async fn poll(
@@ -69,8 +72,11 @@ pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: Head
 }
 
 /// Reads a send body (bounded), parses it with `parse` and hands the
-/// messages to session `id`'s application receiver, in order. Waits while
-/// the application's incoming queue is full.
+/// messages to session `id`'s application receiver, all or none. Waits at
+/// most `inbound_timeout` for room; then the session's `QueueFullPolicy`
+/// applies (under `Close` the session is closed with 1013) and the answer
+/// is `503 Incoming queue full.`. A closed session is not found (404): its
+/// application will never read what is sent.
 pub(crate) async fn deliver(
     service: &Service,
     id: &str,
@@ -86,6 +92,21 @@ pub(crate) async fn deliver(
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(Rejection::PayloadTooLarge);
     }
+    let deadline = deadline(service.config.inbound_timeout);
+    // Concurrent sends to one session take turns, their bodies unread
+    // meanwhile: a session holds at most one body beyond its budget. (A
+    // send to an unknown or closed session reads and parses its body
+    // first, so that its answer is the protocol's: 413 or 500 for a bad
+    // body, else 404.)
+    let session = service.store.get(id).filter(|core| !core.is_closed());
+    let _turn = match &session {
+        Some(core) => match core.send_turn(deadline).await {
+            Ok(turn) => Some(turn),
+            Err(false) => None, // closed meanwhile
+            Err(true) => return Err(refuse(service, core)),
+        },
+        None => None,
+    };
     let read = axum::body::to_bytes(body, limit);
     let bytes = tokio::time::timeout(service.config.body_timeout, read)
         .await
@@ -100,11 +121,31 @@ pub(crate) async fn deliver(
             }
         })?;
     let messages = parse(bytes)?;
-    let core = service.store.get(id).ok_or(Rejection::SessionNotFound)?;
-    for message in messages {
-        if core.send_in(message).await.is_err() {
-            break;
-        }
+    let core = match &session {
+        Some(core) if !core.is_closed() => core,
+        _ => return Err(Rejection::SessionNotFound),
+    };
+    match core.deliver_until(messages, deadline).await {
+        Ok(()) => Ok(()),
+        Err(PushError::Closed(_)) => Err(Rejection::SessionNotFound),
+        Err(PushError::Full(_)) => Err(refuse(service, core)),
     }
-    Ok(())
+}
+
+/// A send found no room in time: the `QueueFullPolicy` decides the
+/// session's fate (under `Close` it is closed with 1013), and the send is
+/// refused.
+fn refuse(service: &Service, core: &Core) -> Rejection {
+    if service.config.queue_full == QueueFullPolicy::Close {
+        let reason = "Incoming queue full";
+        core.close(
+            close_code::TRY_AGAIN_LATER,
+            reason,
+            CloseReason::ServerClosed {
+                code: close_code::TRY_AGAIN_LATER,
+                reason: reason.into(),
+            },
+        );
+    }
+    Rejection::IncomingQueueFull
 }
