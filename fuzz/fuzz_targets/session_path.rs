@@ -11,7 +11,8 @@ fuzz_target!(|path: &str| {
     let segments: Vec<&str> = path.split('/').collect();
     let want = match segments.as_slice() {
         [.., server, session, _transport] => {
-            let ok = |s: &str| !s.is_empty() && s.len() <= MAX_SEGMENT_LEN && !s.contains(['/', '.']);
+            let ok =
+                |s: &str| !s.is_empty() && s.len() <= MAX_SEGMENT_LEN && !s.contains(['/', '.']);
             (ok(server) && ok(session)).then_some(*session)
         }
         _ => None,
