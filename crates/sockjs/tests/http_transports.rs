@@ -341,3 +341,56 @@ async fn the_handler_starts_before_the_client_sees_open() {
         assert_eq!(seen.load(Ordering::SeqCst), i + 1, "session {i}");
     }
 }
+
+#[tokio::test]
+async fn a_poll_waits_for_the_handler_to_answer_what_was_sent() {
+    // A handler that answers each message twice, the second time 30 ms
+    // later (a database write, say). A poll right after the send finds
+    // the first answer queued; it waits for the handler to come back for
+    // more (up to 50 ms), so both answers travel in one response.
+    let slow = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+        let (tx, mut rx) = session.split();
+        while let Some(message) = rx.recv().await {
+            let _ = tx.send(format!("{message}-1")).await;
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+            let _ = tx.send(format!("{message}-2")).await;
+        }
+    })
+    .config(fast_config())
+    .into_router::<()>();
+    let app = axum::Router::new().nest_service("/slow", slow);
+    for cycle in 0..5 {
+        let id = format!("/slow/0/catch-up-{cycle}");
+        assert_eq!(
+            text(call(&app, req("POST", &format!("{id}/xhr"), "")).await).await,
+            "o\n"
+        );
+        let r = call(&app, req("POST", &format!("{id}/xhr_send"), r#"["m"]"#)).await;
+        assert_eq!(r.status(), 204);
+        let r = call(&app, req("POST", &format!("{id}/xhr"), "")).await;
+        assert_eq!(text(r).await, "a[\"m-1\",\"m-2\"]\n", "cycle {cycle}");
+    }
+}
+
+#[tokio::test]
+async fn a_receiver_that_replaces_an_aborted_one_is_not_refused() {
+    // The client aborts its streaming request and at once opens the next
+    // one; the server notices the abort a little later (here 40 ms). The
+    // new request waits for the old one to let go and gets the session's
+    // interruption, not `c[2010,..]`.
+    let (app, _events) = app(fast_config());
+    let first = call(&app, req("POST", "/echo/0/abort/xhr_streaming", "")).await;
+    let mut first_body = first.into_body();
+    assert_eq!(
+        next_chunk(&mut first_body).await,
+        format!("{}\n", "h".repeat(2048))
+    );
+    assert_eq!(next_chunk(&mut first_body).await, "o\n");
+    let abort = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(40)).await;
+        drop(first_body);
+    });
+    let second = call(&app, req("POST", "/echo/0/abort/xhr", "")).await;
+    assert_eq!(text(second).await, "c[1002,\"Connection interrupted\"]\n");
+    abort.await.unwrap();
+}

@@ -37,7 +37,7 @@ use crate::headers;
 use crate::protocol::{write_html_safe_json_string, write_json_string, Frame};
 use crate::rejection::Rejection;
 use crate::service::Service;
-use crate::session::core::{Attachment, Core, Next};
+use crate::session::core::{Attachment, Busy, Core, Next};
 use crate::session::outgoing::{messages_frame, Outgoing};
 use crate::session::CloseReason;
 
@@ -414,7 +414,7 @@ pub(crate) async fn serve(
         }
     };
     let created = started.is_some();
-    let body = match core.attach() {
+    let body = match attach_or_wait(&core).await {
         Ok(attachment) => {
             if let Some(started) = started {
                 started.wait().await;
@@ -452,6 +452,11 @@ pub(crate) async fn serve(
     let body = if streaming {
         axum::body::Body::new(body)
     } else {
+        // A poll that finds the handler still at work on messages the
+        // client sent gives it a moment to answer them, so that the
+        // answers travel in this response rather than the next round trip
+        // (sockjs-node's handlers answer in the same tick as the send).
+        let _ = tokio::time::timeout(POLL_CATCH_UP, core.app_caught_up()).await;
         // A polling response carries exactly one frame: wait for it and
         // answer with a Content-Length body, which hyper writes at once
         // with the head (no chunked framing, one write instead of three).
@@ -464,6 +469,36 @@ pub(crate) async fn serve(
     out.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     add_headers(service, parts, &cors, out);
     response
+}
+
+/// How long a receiving request that finds another one attached waits for
+/// it to go before it is answered `c[2010,..]`: a client that aborts a
+/// request and at once opens the next one (sockjs-client after an error,
+/// the protocol suite's abort tests) races the server's noticing the abort
+/// on the other connection.
+const BUSY_GRACE: Duration = Duration::from_millis(150);
+
+/// How long a poll waits for the handler to finish with the client's
+/// messages before it takes what is queued.
+const POLL_CATCH_UP: Duration = Duration::from_millis(50);
+
+/// Attaches a receiving request to `core`; when another one holds the
+/// session, waits up to [`BUSY_GRACE`] for it to let go.
+async fn attach_or_wait(core: &Arc<Core>) -> Result<Attachment, Busy> {
+    let deadline = Instant::now() + BUSY_GRACE;
+    loop {
+        let change = core.on_change();
+        tokio::pin!(change);
+        change.as_mut().enable();
+        match core.attach() {
+            Ok(attachment) => return Ok(attachment),
+            Err(busy) => {
+                if tokio::time::timeout_at(deadline, change).await.is_err() {
+                    return Err(busy);
+                }
+            }
+        }
+    }
 }
 
 /// The session-transport headers (no caching, JSESSIONID) and the
