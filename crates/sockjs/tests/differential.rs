@@ -19,7 +19,7 @@
 //! fresh one), `SOCKJS_DIFF_MODULES` (a `node_modules` folder holding
 //! sockjs).
 
-mod gen;
+mod inputs;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -557,7 +557,7 @@ fn seed() -> u64 {
 
 fn cases(seed: u64, n: usize) -> Vec<Case> {
     let mut cases = Vec::new();
-    let edge = gen::edge_payloads();
+    let edge = inputs::edge_payloads();
     for body in &edge {
         cases.push(xhr_send_case(None, body.clone()));
         cases.push(jsonp_send_case(Some(b"text/plain".to_vec()), body.clone()));
@@ -565,20 +565,20 @@ fn cases(seed: u64, n: usize) -> Vec<Case> {
             cases.push(ws_case(text.to_string()));
         }
     }
-    for (ct, body) in gen::sample((gen::content_type(), gen::body()), seed, n) {
+    for (ct, body) in inputs::sample((inputs::content_type(), inputs::body()), seed, n) {
         cases.push(xhr_send_case(ct, body));
     }
     let form = Some(b"application/x-www-form-urlencoded".to_vec());
-    for body in gen::sample(gen::form_body(), seed ^ 1, n) {
+    for body in inputs::sample(inputs::form_body(), seed ^ 1, n) {
         cases.push(jsonp_send_case(form.clone(), body));
     }
-    for (ct, body) in gen::sample((gen::content_type(), gen::body()), seed ^ 2, n / 2) {
+    for (ct, body) in inputs::sample((inputs::content_type(), inputs::body()), seed ^ 2, n / 2) {
         cases.push(jsonp_send_case(ct, body));
     }
-    for body in gen::sample(gen::body(), seed ^ 3, n) {
+    for body in inputs::sample(inputs::body(), seed ^ 3, n) {
         cases.push(ws_case(String::from_utf8_lossy(&body).into_owned()));
     }
-    for (i, q) in gen::sample(gen::callback_query(), seed ^ 4, n)
+    for (i, q) in inputs::sample(inputs::callback_query(), seed ^ 4, n)
         .into_iter()
         .enumerate()
     {
@@ -587,18 +587,22 @@ fn cases(seed: u64, n: usize) -> Vec<Case> {
             q,
         ));
     }
-    for h in gen::sample(gen::cookie_headers(), seed ^ 5, n) {
+    for h in inputs::sample(inputs::cookie_headers(), seed ^ 5, n) {
         cases.push(cookie_case(h));
     }
-    cases.extend(path_cases(gen::sample(gen::session_path(), seed ^ 6, n)));
-    for m in gen::sample(
-        proptest::collection::vec(gen::interesting_string(), 0..5),
+    cases.extend(path_cases(inputs::sample(
+        inputs::session_path(),
+        seed ^ 6,
+        n,
+    )));
+    for m in inputs::sample(
+        proptest::collection::vec(inputs::interesting_string(), 0..5),
         seed ^ 7,
         n,
     ) {
         cases.push(json_case(m));
     }
-    for s in gen::sample(proptest::prelude::any::<String>(), seed ^ 8, n) {
+    for s in inputs::sample(proptest::prelude::any::<String>(), seed ^ 8, n) {
         cases.push(escape_case(s));
     }
     cases

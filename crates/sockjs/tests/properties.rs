@@ -9,7 +9,7 @@
 //! What sockjs-node decides for the same inputs is checked by
 //! `differential.rs`.
 
-mod gen;
+mod inputs;
 mod oracle;
 
 use oracle::{expected_escape, must_escape, reference_key_number, serde_says_json};
@@ -209,7 +209,7 @@ proptest! {
     #![proptest_config(config())]
 
     #[test]
-    fn payloads_never_panic_and_answer_consistently(body in gen::body()) {
+    fn payloads_never_panic_and_answer_consistently(body in inputs::body()) {
         let got = parse_payload(&body);
         // What serde_json reads as an array of strings we read the same.
         if let Ok(v) = serde_json::from_slice::<Vec<String>>(&body) {
@@ -231,7 +231,7 @@ proptest! {
     }
 
     #[test]
-    fn websocket_messages_never_panic_and_lists_parse_like_bodies(text in gen::body()
+    fn websocket_messages_never_panic_and_lists_parse_like_bodies(text in inputs::body()
         .prop_map(|b| String::from_utf8_lossy(&b).into_owned())) {
         let got = parse_websocket_message(&text);
         if text.is_empty() {
@@ -246,7 +246,7 @@ proptest! {
 
     #[test]
     fn strings_escape_to_lowercase_escapes_and_round_trip(s in prop_oneof![
-        any::<String>(), gen::interesting_string()]) {
+        any::<String>(), inputs::interesting_string()]) {
         let escaped = escape_json_string(&s);
         check_escaped(&escaped);
         let back: String = serde_json::from_str(&escaped).unwrap();
@@ -265,8 +265,8 @@ proptest! {
 
     #[test]
     fn jsonp_send_bodies_never_panic(
-        ct in gen::content_type(),
-        body in prop_oneof![gen::body(), gen::form_body()],
+        ct in inputs::content_type(),
+        body in prop_oneof![inputs::body(), inputs::form_body()],
     ) {
         match fuzzing::jsonp_send_body(ct.as_deref(), &body) {
             Ok(_) | Err(Rejection::PayloadExpected | Rejection::BrokenJson) => {}
@@ -275,7 +275,7 @@ proptest! {
     }
 
     #[test]
-    fn callbacks_never_panic_and_follow_the_rule(query in gen::callback_query(), jsonp in any::<bool>()) {
+    fn callbacks_never_panic_and_follow_the_rule(query in inputs::callback_query(), jsonp in any::<bool>()) {
         let max = jsonp.then_some(fuzzing::JSONP_MAX_CALLBACK);
         match fuzzing::callback(query.as_deref(), max) {
             Ok(name) => {
@@ -311,7 +311,7 @@ proptest! {
     }
 
     #[test]
-    fn jsessionid_never_panics_and_echoes_a_pair(headers in gen::cookie_headers()) {
+    fn jsessionid_never_panics_and_echoes_a_pair(headers in inputs::cookie_headers()) {
         let refs: Vec<&[u8]> = headers.iter().map(Vec::as_slice).collect();
         if let Some(value) = fuzzing::jsessionid(&refs) {
             let value = value.as_bytes();
