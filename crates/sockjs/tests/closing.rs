@@ -1,7 +1,8 @@
 //! Closes over real sockets, repeated: a close races the client's last
 //! reads, so each case runs 200 open→close cycles, the client answering the
-//! server's close frame on half of them (as browsers do) and not on the
-//! other half. Every cycle must see every message, the exact close code and
+//! server's close frame on three of four (as browsers do) and not on the
+//! fourth (each of those waits `NO_REPLY_WAIT`, 200 ms, to see that the
+//! server keeps the connection open; `SOCKJS_CLOSE_CYCLES=N` runs N). Every cycle must see every message, the exact close code and
 //! reason, and never a reset, which would make the client's kernel discard
 //! what it had not read. A client that answers sees the server end the
 //! connection (FIN) after its answer; one that does not sees the server
@@ -70,18 +71,36 @@ async fn target() -> Target {
     }
 }
 
-/// Runs `cycle(i, reply)` CYCLES times, the client answering the close
-/// frame on even cycles; panics with the cycle's number on a failure.
+/// Runs `cycle(i, reply)` CYCLES times (or `SOCKJS_CLOSE_CYCLES`), the
+/// client answering the close frame on three batches of four out of four; panics
+/// with the cycle's number on a failure.
 async fn cycles<F, Fut>(what: &str, cycle: F)
 where
     F: Fn(usize, bool) -> Fut,
     Fut: std::future::Future<Output = Result<(), String>>,
 {
-    for i in 0..CYCLES {
-        let reply = i % 2 == 0;
-        if let Err(e) = cycle(i, reply).await {
-            panic!("{what}, cycle {i} (client answers the close frame: {reply}): {e}");
+    let cycles = std::env::var("SOCKJS_CLOSE_CYCLES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(CYCLES);
+    // Four connections at a time: each cycle is its own race, and the
+    // non-answering ones spend their 200 ms side by side.
+    let mut i = 0;
+    while i < cycles {
+        let batch: Vec<usize> = (i..cycles.min(i + 4)).collect();
+        let results = futures_util::future::join_all(batch.iter().map(|&i| {
+            // Every fourth batch does not answer: its waits overlap.
+            let reply = (i / 4) % 4 != 3;
+            let run = cycle(i, reply);
+            async move { (i, reply, run.await) }
+        }))
+        .await;
+        for (i, reply, result) in results {
+            if let Err(e) = result {
+                panic!("{what}, cycle {i} (client answers the close frame: {reply}): {e}");
+            }
         }
+        i += 4;
     }
 }
 
@@ -345,12 +364,14 @@ async fn up_to_the_close_frame(target: &Target, path: &str) -> Result<WireWs, St
 #[tokio::test]
 async fn close_waits_for_the_clients_close_frame() {
     let target = target().await;
-    for i in 0..20 {
+    let target = &target;
+    // Five clients at a time: each waits its 200 ms beside the others.
+    for_each_by(20, 5, |i| async move {
         for path in [
             "/close/websocket".to_owned(),
             format!("/close/0/w{i}/websocket"),
         ] {
-            let mut ws = up_to_the_close_frame(&target, &path).await.unwrap();
+            let mut ws = up_to_the_close_frame(target, &path).await.unwrap();
             // A slow client, on purpose: not a synchronisation.
             tokio::time::sleep(Duration::from_millis(200)).await;
             assert!(
@@ -364,7 +385,8 @@ async fn close_waits_for_the_clients_close_frame() {
                 "{path}: ended {took:?} after the reply"
             );
         }
-    }
+    })
+    .await;
 }
 
 /// A client that never answers the close frame is cut off at
@@ -372,13 +394,15 @@ async fn close_waits_for_the_clients_close_frame() {
 #[tokio::test]
 async fn an_unanswered_close_is_cut_off_at_close_timeout() {
     let target = target().await;
-    let mut took = Vec::new();
-    for i in 0..10 {
+    let target = &target;
+    let took = std::sync::Mutex::new(Vec::new());
+    let took_ref = &took;
+    for_each_by(10, 5, |i| async move {
         for path in [
             "/close/websocket".to_owned(),
             format!("/close/0/n{i}/websocket"),
         ] {
-            let mut ws = up_to_the_close_frame(&target, &path).await.unwrap();
+            let mut ws = up_to_the_close_frame(target, &path).await.unwrap();
             let t = ws.until_end(CLOSE_TIMEOUT * 3).await.unwrap();
             // The server's clock started just before the frame was read.
             assert!(
@@ -389,9 +413,11 @@ async fn an_unanswered_close_is_cut_off_at_close_timeout() {
                 t < CLOSE_TIMEOUT + Duration::from_millis(300),
                 "{path}: cut off after {t:?}"
             );
-            took.push(t);
+            took_ref.lock().unwrap().push(t);
         }
-    }
+    })
+    .await;
+    let took = took.into_inner().unwrap();
     eprintln!(
         "cut off after {:?} .. {:?} (close_timeout {CLOSE_TIMEOUT:?})",
         took.iter().min().unwrap(),
@@ -406,7 +432,7 @@ async fn hixie76_close_waits_for_the_clients_close_frame() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let target = target().await;
     let addr = target.addr;
-    for i in 0..20 {
+    for_each_by(20, 5, |i| async move {
         let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request = format!(
             "GET /close/0/hw{i}/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
@@ -440,5 +466,19 @@ async fn hixie76_close_waits_for_the_clients_close_frame() {
             .unwrap();
         assert_eq!(n, 0, "cycle {i}");
         assert!(started.elapsed() < CLOSE_TIMEOUT / 2, "cycle {i}");
+    })
+    .await;
+}
+
+/// Runs `body(i)` for `i` in `0..n`, `by` at a time.
+async fn for_each_by<F, Fut>(n: usize, by: usize, body: F)
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let mut i = 0;
+    while i < n {
+        futures_util::future::join_all((i..n.min(i + by)).map(&body)).await;
+        i += by;
     }
 }
