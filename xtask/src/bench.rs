@@ -42,6 +42,8 @@ usage: cargo xtask bench [options]
   --sessions N         sessions held by the sessions scenario (default 10000,
                        quick 500); alone it runs only the sessions scenario
   --update-md          rewrite BENCHMARKS.md with this run's table
+  --dev                build the dev profile, not release (CI's smoke run: it
+                       reuses the test builds; its figures are not comparable)
 ";
 
 /// One server under test.
@@ -72,6 +74,8 @@ struct Opts {
     servers: Option<Vec<Srv>>,
     sessions: Option<usize>,
     update_md: bool,
+    /// Dev-profile binaries (a smoke run of the harness).
+    dev: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -84,6 +88,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         servers: None,
         sessions: None,
         update_md: false,
+        dev: false,
     };
     let mut args = Args::new(args, HELP);
     while let Some(flag) = args.flag() {
@@ -109,6 +114,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             }
             "--sessions" => o.sessions = Some(args.number()? as usize),
             "--update-md" => o.update_md = true,
+            "--dev" => o.dev = true,
             "-h" | "--help" => {
                 print!("{HELP}");
                 std::process::exit(0);
@@ -269,14 +275,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         }
     }
 
-    let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", true)?;
+    let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", !o.dev)?;
     // --quick means our server only, unless --servers says otherwise.
     let wanted = |s: Srv| match &o.servers {
         Some(v) => v.contains(&s),
         None => !o.quick || s == Srv::Ours,
     };
     let ours = if wanted(Srv::Ours) {
-        match build_bin("sockjs-examples", "sockjs-test-server", true) {
+        match build_bin("sockjs-examples", "sockjs-test-server", !o.dev) {
             Ok(p) => Some(p),
             Err(e) if o.servers.is_none() && !o.quick => {
                 eprintln!("bench: WARNING: our test server cannot be built ({e}); skipping it");
@@ -288,7 +294,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None
     };
     let floor = if wanted(Srv::Floor) {
-        Some(build_bin("sockjs-bench", "ws-floor-server", true)?)
+        Some(build_bin("sockjs-bench", "ws-floor-server", !o.dev)?)
     } else {
         None
     };
@@ -830,8 +836,8 @@ const READING: &str = "\
 fn benchmarks_md(command: &str, facts: &str, table: &str, elapsed: Duration) -> String {
     format!(
         "# Benchmarks\n\n\
-         Produced by `{}` ({:.0} s). `cargo xtask bench --quick` is the CI variant \
-         (our server only, small client counts).\n\n\
+         Produced by `{}` ({:.0} s). `cargo xtask bench --quick --dev` is the CI variant \
+         (our server only, small client counts, dev-profile builds: a smoke run whose figures are not comparable).\n\n\
          The load generator (`crates/sockjs-bench`, `sockjs-loadgen`) checks every echo and every \
          broadcast delivery for content and order. Servers: *ours* is `sockjs-test-server` \
          (`examples/`), *node* is sockjs-node 0.3.24 with the same services, *floor* is \

@@ -91,15 +91,18 @@ fn steps() -> Vec<Step> {
         ),
         ("e2e", Box::new(move || e2e::run(&[]))),
         ("cluster-test", Box::new(move || cluster_test::run(&[]))),
+        // Both on dev-profile binaries, which the steps above built:
+        // release builds of the server and the load generator took four of
+        // CI's twenty minutes. Here the bench is a smoke run of its harness
+        // (every scenario, zero errors); its figures come from full local
+        // runs. The fault-proxy clients run inside the soak's 60 s.
         (
-            "bench --quick",
-            Box::new(move || bench::run(&args(&["--quick"]))),
+            "bench --quick --dev",
+            Box::new(move || bench::run(&args(&["--quick", "--dev"]))),
         ),
-        // After bench, whose release builds it reuses: about 75 s. The
-        // fault-proxy clients run inside the same 60 s mixed phase.
         (
-            "soak --seconds 60 --faults",
-            Box::new(move || soak::run(&args(&["--seconds", "60", "--faults"]))),
+            "soak --seconds 60 --faults --dev",
+            Box::new(move || soak::run(&args(&["--seconds", "60", "--faults", "--dev"]))),
         ),
     ]
 }

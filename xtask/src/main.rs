@@ -40,7 +40,7 @@ tasks:
                      and round-robin), broadcast across nodes, a node killed
   ci                 everything CI runs: fmt, clippy, tests, docs, the
                      conformance suite (ours and sockjs-node), e2e,
-                     cluster-test, bench --quick, soak --seconds 60, a short
+                     cluster-test, bench --quick --dev, soak --seconds 60 --faults --dev, a short
                      fuzz run
 ";
 

@@ -45,6 +45,8 @@ usage: cargo xtask soak [--minutes M | --seconds S] [options]
                              stalls, RST cuts, half-open connections)
   --fault-clients N          ... N of them instead
   --update-md                rewrite the Reliability section of BENCHMARKS.md
+  --dev                      build the dev profile, not release (CI: reuses
+                             the test builds; a slower server, same checks)
 ";
 
 /// The test server's delays in every phase: short, for churn. A session
@@ -72,6 +74,8 @@ struct Opts {
     update_md: bool,
     /// Clients through the fault proxy during the mixed phase (0: none).
     faults: usize,
+    /// Dev-profile binaries.
+    dev: bool,
 }
 
 fn parse(args: &[String]) -> Result<Opts, String> {
@@ -84,6 +88,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         seed: None,
         update_md: false,
         faults: 0,
+        dev: false,
     };
     let mut args = Args::new(args, HELP);
     while let Some(flag) = args.flag() {
@@ -98,6 +103,7 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--update-md" => o.update_md = true,
             "--faults" if o.faults == 0 => o.faults = DEFAULT_FAULT_CLIENTS,
             "--faults" => {}
+            "--dev" => o.dev = true,
             "--fault-clients" => o.faults = args.number()? as usize,
             "-h" | "--help" => {
                 print!("{HELP}");
@@ -136,8 +142,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let o = parse(args)?;
     raise_nofile(nofile_hard());
-    let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", true)?;
-    let server = build_bin("sockjs-examples", "sockjs-test-server", true)?;
+    let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", !o.dev)?;
+    let server = build_bin("sockjs-examples", "sockjs-test-server", !o.dev)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = (cpus >= 2 && tool_works("taskset")).then_some((1, 0));
     let dir = target_dir().join("soak");
@@ -592,7 +598,7 @@ fn update_benchmarks_md(
     let old = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let section = format!(
         "{RELIABILITY}\n\n\
-         Produced by `{}` on {} ({:.0} s in all); `cargo xtask soak --seconds 60 --faults` is the CI \
+         Produced by `{}` on {} ({:.0} s in all); `cargo xtask soak --seconds 60 --faults --dev` is the CI \
          variant. What each phase does and the rules it enforces: \
          [crates/sockjs-bench/README.md](crates/sockjs-bench/README.md#soak).\n\n\
          {facts}\n{body}\n{}",
