@@ -606,25 +606,51 @@ async fn trusted_proxies_name_the_client_and_others_headers_are_ignored() {
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
 }
 
-#[tokio::test]
-async fn per_address_settings_without_an_address_refuse_sessions_with_500() {
-    for config in [
-        fast_config().max_sessions_per_address(10),
-        fast_config().bind_to_address(true),
-    ] {
-        let (router, opened) = service(config);
-        let app = mount(router);
-        for _ in 0..2 {
-            let r = call(&app, req("POST", "/svc/0/a/xhr", "")).await;
-            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
-            assert_eq!(text(r).await, "Client address unknown.");
+/// Counts `error!` events.
+struct Errors(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Errors {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            self.0.fetch_add(1, Ordering::SeqCst);
         }
-        assert_eq!(opened.load(Ordering::SeqCst), 0);
     }
-    // Settings that need no address still work without one.
-    let (router, _) = service(fast_config().max_sessions(10));
-    let r = call(&mount(router), req("POST", "/svc/0/a/xhr", "")).await;
-    assert_eq!(text(r).await, "o\n");
+}
+
+#[test]
+fn per_address_settings_without_an_address_refuse_sessions_with_500_and_say_so_once() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let errors = Arc::new(AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(Errors(errors.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (n, config) in [
+            fast_config().max_sessions_per_address(10),
+            fast_config().bind_to_address(true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (router, opened) = service(config);
+            let app = mount(router);
+            for id in ["a", "b", "c"] {
+                let r = call(&app, req("POST", &format!("/svc/0/{id}/xhr"), "")).await;
+                assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+                assert_eq!(text(r).await, "Client address unknown.");
+            }
+            assert_eq!(opened.load(Ordering::SeqCst), 0);
+            // Logged once per service.
+            assert_eq!(errors.load(Ordering::SeqCst), n + 1);
+        }
+        // Settings that need no address still work without one.
+        let (router, _) = service(fast_config().max_sessions(10));
+        let r = call(&mount(router), req("POST", "/svc/0/a/xhr", "")).await;
+        assert_eq!(text(r).await, "o\n");
+    });
 }
 
 #[tokio::test]
