@@ -47,6 +47,14 @@ pub struct Jsessionid {
 
 /// The `SameSite` attribute of a cookie: which cross-site requests carry
 /// it back.
+///
+/// ```
+/// use sockjs::{Config, Jsessionid, SameSite};
+///
+/// // The page is on https://app.example, the service on https://rt.example.net:
+/// // the cookie has to come back on cross-site requests.
+/// let config = Config::default().jsessionid_cookie(Jsessionid::new().same_site(SameSite::None));
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SameSite {
     /// Only same-site requests.
