@@ -48,6 +48,9 @@
 //! | `/deflate_echo` | echo with WebSocket compression on (permessage-deflate) |
 //! | `/restricted_echo` | echo for pages of the `--allowed-origin`s only (`Config::allowed_origins`) |
 //! | `/auth_echo` | echo behind a handshake hook: the user comes from a `user` cookie or a `?token=<name>-token` query; without one, `401 Log in first.`; the session's first message is `hello <user>` |
+//! | `/bound_echo` | echo with sessions bound to the client address (`Config::bind_to_address`), which a loopback proxy may name in `X-Forwarded-For` (`Config::trusted_proxies`) |
+//! | `/untrusted_proxy_echo` | as `/bound_echo`, but trusting only 192.0.2.1: loopback's `X-Forwarded-For` is ignored |
+//! | `/rebind_echo` | `/auth_echo` with the hook re-run on every request of a session (`Config::bind_to_handshake`) and JSESSIONID as `path=/; Secure; HttpOnly; SameSite=None` (`Config::jsessionid_cookie`) |
 
 mod mutations;
 #[path = "../signal.rs"]
@@ -69,7 +72,9 @@ use axum::http::HeaderValue;
 use axum::routing::get;
 use axum::serve::ListenerExt;
 use axum::{Json, Router};
-use sockjs::{Config, Session, Shutdown, SockJsRouter, Transport};
+use sockjs::{
+    Config, Jsessionid, SameSite, Session, Shutdown, SockJsRouter, Transport, TrustedProxies,
+};
 
 struct Options {
     host: String,
@@ -375,6 +380,11 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
     if let Some(name) = &options.mutation {
         base = mutations::configure(base, name);
     }
+    // The security services' settings, with a mutation that reverts one.
+    let secured = |config: Config| match &options.mutation {
+        Some(name) => mutations::configure_secured(config, name),
+        None => config,
+    };
     let services = [
         (
             "/echo",
@@ -411,6 +421,32 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
         ("/goodbye", SockJsRouter::new(goodbye).config(base.clone())),
         ("/ticker", SockJsRouter::new(ticker).config(base.clone())),
         ("/amplify", SockJsRouter::new(amplify).config(base.clone())),
+        (
+            "/bound_echo",
+            SockJsRouter::new(echo).config(secured(
+                base.clone()
+                    .bind_to_address(true)
+                    .trusted_proxies(TrustedProxies::x_forwarded_for(["127.0.0.0/8", "::1"])),
+            )),
+        ),
+        (
+            "/untrusted_proxy_echo",
+            SockJsRouter::new(echo).config(secured(
+                base.clone()
+                    .bind_to_address(true)
+                    .trusted_proxies(TrustedProxies::x_forwarded_for(["192.0.2.1"])),
+            )),
+        ),
+        (
+            "/rebind_echo",
+            SockJsRouter::new(auth_echo)
+                .config(secured(
+                    base.clone().bind_to_handshake(true).jsessionid_cookie(
+                        Jsessionid::new().http_only(true).same_site(SameSite::None),
+                    ),
+                ))
+                .handshake(authenticate),
+        ),
         ("/broadcast", SockJsRouter::new(broadcast).config(base)),
     ];
     let stats = shutdown.clone();

@@ -16,7 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
 use futures_util::StreamExt;
-use sockjs::Config;
+use sockjs::{Config, TrustedProxies};
 
 /// The known mutations, each explained by [`about`].
 pub(crate) const NAMES: &[&str] = &[
@@ -44,6 +44,11 @@ pub(crate) const NAMES: &[&str] = &[
     "unbounded-inbound",
     "unbounded-inbound-wait",
     "long-ids-taken",
+    "unbound-address",
+    "proxy-headers-ignored",
+    "trust-every-peer",
+    "handshake-once",
+    "cookie-attributes-dropped",
 ];
 
 /// What a mutation breaks, in one line.
@@ -83,6 +88,15 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         }
         "unbounded-inbound-wait" => "a send that finds no room waits an hour for it",
         "long-ids-taken" => "session and server ids of any length are taken (cut to 64 bytes)",
+        "unbound-address" => "sessions are not bound to their client's address: anyone with the id may use it",
+        "proxy-headers-ignored" => {
+            "no proxy is trusted: every client behind one has the proxy's address"
+        }
+        "trust-every-peer" => "X-Forwarded-For is believed from any peer, so a client picks its address",
+        "handshake-once" => "the handshake hook runs on a session's first request only",
+        "cookie-attributes-dropped" => {
+            "JSESSIONID is written without the Secure, HttpOnly and SameSite attributes it was configured with"
+        }
         _ => return None,
     })
 }
@@ -100,6 +114,24 @@ pub(crate) fn configure(config: Config, name: &str) -> Config {
             .service_inbound_budget(usize::MAX),
         "unbounded-inbound-wait" => config.inbound_timeout(std::time::Duration::from_secs(3600)),
         _ => config,
+    }
+}
+
+/// The options of the security services (`/bound_echo`,
+/// `/untrusted_proxy_echo`, `/rebind_echo`) with mutation `name` applied:
+/// each of these reverts one of their settings.
+pub(crate) fn configure_secured(config: Config, name: &str) -> Config {
+    match name {
+        "unbound-address" => config.bind_to_address(false),
+        "proxy-headers-ignored" => {
+            config.trusted_proxies(TrustedProxies::x_forwarded_for(Vec::<&str>::new()))
+        }
+        "trust-every-peer" => {
+            config.trusted_proxies(TrustedProxies::x_forwarded_for(["0.0.0.0/0", "::/0"]))
+        }
+        "handshake-once" => config.bind_to_handshake(false),
+        "cookie-attributes-dropped" => config.jsessionid(true),
+        other => configure(config, other),
     }
 }
 

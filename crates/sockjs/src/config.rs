@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 
+use crate::jsessionid::Jsessionid;
 use crate::origin::{OriginPattern, OriginPolicy};
+use crate::proxy::TrustedProxies;
 use crate::transport::Transport;
 
 /// The sockjs-client 1.x bundle on a public CDN, the default iframe client.
@@ -109,6 +111,10 @@ pub struct Config {
     pub(crate) unprotected_transports: bool,
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_sessions_per_address: Option<usize>,
+    // --- where a client is, and binding sessions to it ---
+    pub(crate) trusted_proxies: Option<TrustedProxies>,
+    pub(crate) bind_to_address: bool,
+    pub(crate) bind_to_handshake: bool,
     pub(crate) body_timeout: Duration,
     pub(crate) metrics_service: Arc<str>,
     #[cfg(feature = "deflate")]
@@ -144,6 +150,9 @@ impl Default for Config {
             unprotected_transports: false,
             max_sessions: None,
             max_sessions_per_address: None,
+            trusted_proxies: None,
+            bind_to_address: false,
+            bind_to_handshake: false,
             body_timeout: Duration::from_secs(30),
             metrics_service: Arc::from("sockjs"),
             #[cfg(feature = "deflate")]
@@ -185,6 +194,9 @@ impl fmt::Debug for Config {
             .field("unprotected_transports", &self.unprotected_transports)
             .field("max_sessions", &self.max_sessions)
             .field("max_sessions_per_address", &self.max_sessions_per_address)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("bind_to_address", &self.bind_to_address)
+            .field("bind_to_handshake", &self.bind_to_handshake)
             .field("body_timeout", &self.body_timeout)
             .field("metrics_service", &self.metrics_service)
             .field("websocket_ping", &self.websocket_ping)
@@ -450,6 +462,39 @@ impl Config {
         F: Fn(&HeaderMap) -> Option<HeaderValue> + Send + Sync + 'static,
     {
         self.jsessionid = Some(Arc::new(hook));
+        self
+    }
+
+    /// Like [`jsessionid(true)`](Self::jsessionid), with the cookie's
+    /// `Secure`, `HttpOnly` and `SameSite` attributes set as `cookie` says
+    /// (see [`Jsessionid`] for when to use `SameSite=None; Secure`: pages on
+    /// another site, the iframe transports).
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::Request;
+    /// use sockjs::{Config, Jsessionid, SameSite, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let cookie = Jsessionid::new().secure(true).http_only(true).same_site(SameSite::Lax);
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().jsessionid_cookie(cookie))
+    ///     .into_router::<()>();
+    /// let request = Request::post("/000/abc/xhr").body(Body::empty()).unwrap();
+    /// let response = app.oneshot(request).await.unwrap();
+    /// assert_eq!(
+    ///     response.headers()["set-cookie"],
+    ///     "JSESSIONID=dummy; path=/; Secure; HttpOnly; SameSite=Lax"
+    /// );
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn jsessionid_cookie(mut self, cookie: Jsessionid) -> Self {
+        self.jsessionid = Some(Arc::new(move |request: &HeaderMap| {
+            cookie.set_cookie(request)
+        }));
         self
     }
 
@@ -809,10 +854,19 @@ impl Config {
     }
 
     /// Most sessions open at once from one remote address (its IP, from
-    /// axum's `ConnectInfo<SocketAddr>`); past it `429 Too many sessions
-    /// from this address.`. Behind a proxy every client has the proxy's
-    /// address, so leave it off there (or set `ConnectInfo` from
-    /// `X-Forwarded-For` in a layer you trust). Default: off.
+    /// axum's `ConnectInfo<SocketAddr>`, or from a proxy you trust: see
+    /// [`trusted_proxies`](Self::trusted_proxies)); past it `429 Too many
+    /// sessions from this address.`. Behind a proxy every client has the
+    /// proxy's address unless the proxy is trusted. Default: off.
+    ///
+    /// The limit needs the address: a server not served with
+    /// `into_make_service_with_connect_info::<SocketAddr>()` has none, and
+    /// then every request that would open a session is refused with
+    /// `500 Client address unknown.` ([`Rejection::ClientAddressUnknown`](crate::Rejection::ClientAddressUnknown)),
+    /// with an `error!` log the first time, rather than the limit silently
+    /// doing nothing: a limit you set and believe in should not vanish
+    /// because of how the app is served, and the mistake shows on the
+    /// first request.
     ///
     /// ```no_run
     /// use std::net::SocketAddr;
@@ -831,6 +885,174 @@ impl Config {
     #[must_use]
     pub fn max_sessions_per_address(mut self, sessions: usize) -> Self {
         self.max_sessions_per_address = Some(sessions);
+        self
+    }
+
+    /// Believes the client address that `proxies` forward (`X-Forwarded-For`
+    /// or `Forwarded`, from trusted peers only; everyone else's headers are
+    /// ignored). That address is the one
+    /// [`max_sessions_per_address`](Self::max_sessions_per_address) counts
+    /// and [`bind_to_address`](Self::bind_to_address) binds to. In a
+    /// cluster without sticky routing, list the nodes too: a forwarded
+    /// request appends the client's address to `X-Forwarded-For`. Default:
+    /// none (the peer's address is the client's).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use axum::body::Body;
+    /// use axum::extract::ConnectInfo;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter, TrustedProxies};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let config = Config::default()
+    ///     .trusted_proxies(TrustedProxies::x_forwarded_for(["127.0.0.1"]))
+    ///     .max_sessions_per_address(1);
+    /// let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    /// let open = |session: &str, client: &str| {
+    ///     let mut request = Request::post(format!("/000/{session}/xhr"))
+    ///         .header("x-forwarded-for", client)
+    ///         .body(Body::empty())
+    ///         .unwrap();
+    ///     // The proxy on this host is the peer.
+    ///     request.extensions_mut().insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    ///     app.clone().oneshot(request)
+    /// };
+    /// assert_eq!(open("a", "203.0.113.1").await.unwrap().status(), StatusCode::OK);
+    /// assert_eq!(open("b", "203.0.113.2").await.unwrap().status(), StatusCode::OK);
+    /// assert_eq!(open("c", "203.0.113.1").await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn trusted_proxies(mut self, proxies: TrustedProxies) -> Self {
+        self.trusted_proxies = Some(proxies);
+        self
+    }
+
+    /// Binds each HTTP session to the client address that opened it: a
+    /// later request of the session (`xhr_send`, `jsonp_send`, or receiving
+    /// again on `xhr`, `xhr_streaming`, `eventsource`, `htmlfile`, `jsonp`)
+    /// from another address gets `404 Session not found.`, the answer a
+    /// session that does not exist gets, so that someone who learns a
+    /// session id (from a log, a `Referer`, a shared screen) can neither
+    /// send as its client nor read what it is sent. The address is the
+    /// peer's or, behind [`trusted_proxies`](Self::trusted_proxies), the
+    /// forwarded one; without any (no `ConnectInfo`) sessions are refused
+    /// as under [`max_sessions_per_address`](Self::max_sessions_per_address).
+    /// Default: off.
+    ///
+    /// It suits every HTTP transport, but breaks clients whose address
+    /// changes during a session: phones moving between networks, clients
+    /// behind a pool of proxies or NAT addresses that rotate per
+    /// connection (some corporate gateways, carrier-grade NAT, Tor). A
+    /// WebSocket session is a single request, so there is nothing to bind
+    /// there; the setting does not touch WebSocket sessions.
+    /// [`bind_to_handshake`](Self::bind_to_handshake) binds to a
+    /// credential instead, and the two combine (both must pass).
+    ///
+    /// ```
+    /// use std::net::SocketAddr;
+    /// use axum::body::Body;
+    /// use axum::extract::ConnectInfo;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().bind_to_address(true))
+    /// .into_router::<()>();
+    /// let request = |transport: &str, from: [u8; 4], body: &'static str| {
+    ///     let mut request = Request::post(format!("/000/abc/{transport}")).body(Body::from(body)).unwrap();
+    ///     request.extensions_mut().insert(ConnectInfo(SocketAddr::from((from, 40000))));
+    ///     app.clone().oneshot(request)
+    /// };
+    /// let opened = request("xhr", [192, 0, 2, 1], "").await.unwrap();
+    /// assert_eq!(opened.status(), StatusCode::OK);
+    /// let stranger = request("xhr_send", [198, 51, 100, 9], r#"["x"]"#).await.unwrap();
+    /// assert_eq!(stranger.status(), StatusCode::NOT_FOUND);
+    /// let owner = request("xhr_send", [192, 0, 2, 1], r#"["x"]"#).await.unwrap();
+    /// assert_eq!(owner.status(), StatusCode::NO_CONTENT);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn bind_to_address(mut self, on: bool) -> Self {
+        self.bind_to_address = on;
+        self
+    }
+
+    /// Runs the [handshake hook](crate::SockJsRouter::handshake) on every
+    /// later request of an HTTP session too (`xhr_send`, `jsonp_send`, and
+    /// receiving again), not only on the one that opens it; when the hook
+    /// refuses, the request gets `404 Session not found.`, as a session
+    /// that does not exist does (the hook's own answer would tell a
+    /// stranger that the id is live), and the session goes on for its
+    /// rightful client. Without a hook this does nothing. Default: off.
+    ///
+    /// A stolen session id is then useless without the credential the hook
+    /// checks. The hook sees each request on its own, not the session: a
+    /// different client with a valid credential of its own passes; to tie
+    /// a session to one user, combine with
+    /// [`bind_to_address`](Self::bind_to_address), or keep the user in the
+    /// session's extensions and let the handler compare. The hook runs on
+    /// every send and poll, so keep it cheap (verify a signed token rather
+    /// than look one up).
+    ///
+    /// Which credential reaches every request depends on the transport. A
+    /// cookie is sent by the xhr transports (same origin, or cross-origin
+    /// with credentials, which sockjs-client asks for) and by the
+    /// iframe-based ones (`htmlfile`, `xhr` in an iframe: the iframe page
+    /// is on the service's origin and shares its cookies), but not by a
+    /// cross-origin `EventSource`; `jsonp`'s script tags send cookies under
+    /// `SameSite=None` only. A token in the query string (sockjs-client
+    /// keeps the URL's query on every request) reaches all of them. A
+    /// header (`Authorization`) reaches none that the browser makes
+    /// itself. WebSocket sessions are a single request, already checked
+    /// once: the setting does not touch them.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{HeaderMap, Request, StatusCode};
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let app = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().bind_to_handshake(true))
+    /// .handshake(|headers: HeaderMap| async move {
+    ///     match headers.get("x-token") {
+    ///         Some(token) if token == "secret" => Ok(()),
+    ///         _ => Err(StatusCode::UNAUTHORIZED),
+    ///     }
+    /// })
+    /// .into_router::<()>();
+    /// let request = |transport: &str, token: &str, body: &'static str| {
+    ///     let request = Request::post(format!("/000/abc/{transport}"))
+    ///         .header("x-token", token)
+    ///         .body(Body::from(body))
+    ///         .unwrap();
+    ///     app.clone().oneshot(request)
+    /// };
+    /// assert_eq!(request("xhr", "secret", "").await.unwrap().status(), StatusCode::OK);
+    /// let stranger = request("xhr_send", "guess", r#"["x"]"#).await.unwrap();
+    /// assert_eq!(stranger.status(), StatusCode::NOT_FOUND);
+    /// let owner = request("xhr_send", "secret", r#"["x"]"#).await.unwrap();
+    /// assert_eq!(owner.status(), StatusCode::NO_CONTENT);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn bind_to_handshake(mut self, on: bool) -> Self {
+        self.bind_to_handshake = on;
         self
     }
 
@@ -1065,17 +1287,7 @@ impl Config {
 }
 
 pub(crate) fn default_jsessionid(headers: &HeaderMap) -> Option<HeaderValue> {
-    let value = headers
-        .get_all(http::header::COOKIE)
-        .iter()
-        .filter_map(|h| h.to_str().ok())
-        .flat_map(|h| h.split(';'))
-        .find_map(|pair| {
-            let (name, value) = pair.trim().split_once('=')?;
-            (name == "JSESSIONID").then_some(value)
-        })
-        .unwrap_or("dummy");
-    HeaderValue::from_str(&format!("JSESSIONID={value}; path=/")).ok()
+    Jsessionid::new().set_cookie(headers)
 }
 
 #[cfg(test)]

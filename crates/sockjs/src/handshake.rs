@@ -28,7 +28,10 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// extractor that fails answers with its own rejection.
 ///
 /// Requests to an open session (sending, or receiving again) are not run
-/// through the hook: the session was admitted once.
+/// through the hook: the session was admitted once; unless
+/// [`Config::bind_to_handshake`](crate::Config::bind_to_handshake) is on,
+/// and then a request of the session that the hook refuses is answered
+/// `404 Session not found.`.
 ///
 /// ```
 /// use axum::http::{header, HeaderMap, StatusCode};

@@ -18,6 +18,8 @@
 //! | a new session past [`Config::max_sessions_per_address`](crate::Config::max_sessions_per_address) | 429 | `Too many sessions from this address.` |
 //! | a send body not complete within [`Config::body_timeout`](crate::Config::body_timeout) | 408 | `Request body timed out.` |
 //! | `xhr_send` / `jsonp_send` to a session that is closed but not yet forgotten | 404 | `Session not found.` |
+//! | any request of a session from another client than its own, under [`Config::bind_to_address`](crate::Config::bind_to_address) or [`Config::bind_to_handshake`](crate::Config::bind_to_handshake) | 404 | `Session not found.` |
+//! | a new session under [`Config::max_sessions_per_address`](crate::Config::max_sessions_per_address) or [`Config::bind_to_address`](crate::Config::bind_to_address) on a server without `ConnectInfo` (no client address) | 500 | `Client address unknown.` |
 //! | a send whose messages found no room within [`Config::inbound_timeout`](crate::Config::inbound_timeout) (the session's [`inbound_budget`](crate::Config::inbound_budget) or the service's [`service_inbound_budget`](crate::Config::service_inbound_budget) is used up); none of them is delivered | 503 | `Incoming queue full.` |
 //!
 //! A known path with the wrong method answers 405 with `Allow` and no body
@@ -90,6 +92,9 @@ pub enum Rejection {
     /// [`Config::inbound_timeout`](crate::Config::inbound_timeout); none
     /// was delivered.
     IncomingQueueFull,
+    /// 500: a per-address setting needs the client's address and the
+    /// server gives none (it is not served with `ConnectInfo`).
+    ClientAddressUnknown,
 }
 
 impl Rejection {
@@ -119,6 +124,7 @@ impl Rejection {
             Rejection::OriginNotAllowed => StatusCode::FORBIDDEN,
             Rejection::TooManySessionsFromAddress => StatusCode::TOO_MANY_REQUESTS,
             Rejection::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            Rejection::ClientAddressUnknown => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -148,6 +154,7 @@ impl Rejection {
             Rejection::TooManySessionsFromAddress => "too_many_sessions_from_address",
             Rejection::BodyTimeout => "body_timeout",
             Rejection::IncomingQueueFull => "incoming_queue_full",
+            Rejection::ClientAddressUnknown => "client_address_unknown",
         }
     }
 
@@ -178,6 +185,7 @@ impl Rejection {
             Rejection::TooManySessionsFromAddress => "Too many sessions from this address.",
             Rejection::BodyTimeout => "Request body timed out.",
             Rejection::IncomingQueueFull => "Incoming queue full.",
+            Rejection::ClientAddressUnknown => "Client address unknown.",
         }
     }
 }

@@ -10,9 +10,9 @@ use tokio::sync::oneshot;
 
 use tracing::{Instrument, Span};
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::ConnectInfo;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 use http::Extensions;
@@ -23,6 +23,7 @@ use crate::iframe::IframePage;
 use crate::limits::{Limits, Slot};
 use crate::metrics::SessionMetrics;
 use crate::origin::OriginPolicy;
+use crate::proxy::client_address;
 use crate::rejection::Rejection;
 use crate::rooms::Rooms;
 use crate::session::budget::Bounds;
@@ -60,6 +61,9 @@ pub(crate) struct Service {
     bounds: Bounds,
     handshake: Option<BoxHandshake>,
     handler: BoxHandler,
+    /// Whether a request that needed the client's address found none
+    /// (logged once).
+    unaddressed: AtomicBool,
     /// Where the cluster's sessions live, when several nodes serve the
     /// service without sticky routing.
     #[cfg(feature = "cluster")]
@@ -71,6 +75,8 @@ pub(crate) struct Service {
 pub(crate) struct Admitted {
     slot: Slot,
     extensions: Option<Extensions>,
+    /// The client's address, when a setting needs it.
+    address: Option<IpAddr>,
 }
 
 /// What a live session holds until it is gone: its entry in the shutdown
@@ -127,6 +133,7 @@ impl Service {
             rooms,
             handshake,
             handler,
+            unaddressed: AtomicBool::new(false),
             #[cfg(feature = "cluster")]
             forwarder: None,
         }
@@ -162,13 +169,30 @@ impl Service {
     /// down, not past the session limits, and only if the handshake hook
     /// accepts it. The answer to send otherwise.
     pub(crate) async fn admit(&self, parts: &mut Parts) -> Result<Admitted, Response> {
+        self.admit_as(parts, false).await
+    }
+
+    /// [`admit`](Self::admit), for a session to be bound to its client's
+    /// address when `bound`.
+    async fn admit_as(&self, parts: &mut Parts, bound: bool) -> Result<Admitted, Response> {
         if self.shutdown.is_shutting_down() {
             return Err(Rejection::ShuttingDown.into_response());
         }
-        let address = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip());
+        let needs_address = bound || self.config.max_sessions_per_address.is_some();
+        let address = needs_address
+            .then(|| client_address(parts, self.config.trusted_proxies.as_ref()))
+            .flatten();
+        if needs_address && address.is_none() {
+            if !self.unaddressed.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "a request came without the client's address, which max_sessions_per_address \
+                     and bind_to_address need: serve the app with \
+                     `into_make_service_with_connect_info::<SocketAddr>()`; \
+                     refusing every new session with 500 until then"
+                );
+            }
+            return Err(Rejection::ClientAddressUnknown.into_response());
+        }
         let slot = self
             .limits
             .admit(address)
@@ -179,7 +203,34 @@ impl Service {
             })?),
             None => None,
         };
-        Ok(Admitted { slot, extensions })
+        Ok(Admitted {
+            slot,
+            extensions,
+            address: address.filter(|_| bound),
+        })
+    }
+
+    /// Whether a later request of the open session `core` comes from its
+    /// client, as far as [`Config::bind_to_address`] and
+    /// [`Config::bind_to_handshake`] tell (always, with both off). A
+    /// stranger is answered as if the session did not exist.
+    pub(crate) async fn recognizes(&self, core: &Core, parts: &mut Parts) -> bool {
+        if self.config.bind_to_address {
+            let here = client_address(parts, self.config.trusted_proxies.as_ref());
+            if here.is_none() || here != core.owner() {
+                tracing::debug!(owner = ?core.owner(), request = ?here, "session bound to another address");
+                return false;
+            }
+        }
+        if self.config.bind_to_handshake {
+            if let Some(hook) = &self.handshake {
+                if hook.run(parts).await.is_err() {
+                    tracing::debug!("handshake hook refused a request of an open session");
+                    return false;
+                }
+            }
+        }
+        true
     }
 
     /// Starts a session that is not in the store (WebSocket): runs the
@@ -219,9 +270,9 @@ impl Service {
         transport: Transport,
     ) -> Result<(Arc<Core>, Option<Started>), Response> {
         if let Some(core) = self.store.get(id) {
-            return Ok((core, None));
+            return self.recognized(core, parts).await;
         }
-        let admitted = self.admit(parts).await?;
+        let admitted = self.admit_as(parts, self.config.bind_to_address).await?;
         let mut info = connection_info(parts, transport);
         let span = transport_span(&info, id);
         let (core, created) = self.store.get_or_create(id, || {
@@ -229,11 +280,14 @@ impl Service {
                 info.extensions.extend(extensions);
             }
             let (session, core) = self.new_session(info);
+            if let Some(address) = admitted.address {
+                core.bind(address);
+            }
             (core, session)
         });
         let Some(session) = created else {
             // Opened by a request that raced this one.
-            return Ok((core, None));
+            return self.recognized(core, parts).await;
         };
         let lease = Lease {
             ticket: self.shutdown.register(&core),
@@ -256,6 +310,22 @@ impl Service {
         span.in_scope(|| tracing::debug!(open = self.store.len(), "session opened"));
         let started = self.spawn_handler(session, span);
         Ok((core, Some(started)))
+    }
+}
+
+impl Service {
+    /// `core`, if this request is its client's; else the answer a session
+    /// that does not exist gets.
+    async fn recognized(
+        &self,
+        core: Arc<Core>,
+        parts: &mut Parts,
+    ) -> Result<(Arc<Core>, Option<Started>), Response> {
+        if self.recognizes(&core, parts).await {
+            Ok((core, None))
+        } else {
+            Err(Rejection::SessionNotFound.into_response())
+        }
     }
 }
 

@@ -450,3 +450,240 @@ async fn a_send_body_that_never_completes_is_cut_after_body_timeout() {
     assert!(answer.ends_with("Request body timed out."), "{answer}");
     assert!(started.elapsed() >= Duration::from_millis(200));
 }
+
+// ---- binding a session to its client ----
+
+/// Every later request of session `id` under `/svc`: the sends, then
+/// receiving again on each receiving transport.
+fn later_requests(id: &str) -> Vec<Request<Body>> {
+    vec![
+        req("POST", &format!("/svc/0/{id}/xhr_send"), "[\"stolen\"]"),
+        form(req(
+            "POST",
+            &format!("/svc/0/{id}/jsonp_send"),
+            "d=%5B%22stolen%22%5D",
+        )),
+        req("POST", &format!("/svc/0/{id}/xhr"), ""),
+        req("POST", &format!("/svc/0/{id}/xhr_streaming"), ""),
+        req("GET", &format!("/svc/0/{id}/eventsource"), ""),
+        req("GET", &format!("/svc/0/{id}/htmlfile?c=cb"), ""),
+        req("GET", &format!("/svc/0/{id}/jsonp?c=cb"), ""),
+    ]
+}
+
+fn form(mut request: Request<Body>) -> Request<Body> {
+    request.headers_mut().insert(
+        header::CONTENT_TYPE,
+        "application/x-www-form-urlencoded".parse().unwrap(),
+    );
+    request
+}
+
+fn with(headers: &[(&str, &str)], mut request: Request<Body>) -> Request<Body> {
+    for (name, value) in headers {
+        request.headers_mut().insert(
+            header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    request
+}
+
+#[tokio::test]
+async fn address_bound_sessions_are_not_found_from_another_address() {
+    let (router, opened) = service(fast_config().bind_to_address(true));
+    let app = mount(router);
+    let owner = [192, 0, 2, 1];
+    let r = call(&app, from(owner, req("POST", "/svc/0/a/xhr", ""))).await;
+    assert_eq!(text(r).await, "o\n");
+    for request in later_requests("a") {
+        let what = format!("{} {}", request.method(), request.uri());
+        let r = call(&app, from([198, 51, 100, 9], request)).await;
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{what}");
+        assert_eq!(text(r).await, "Session not found.", "{what}");
+    }
+    // The session goes on for its client, untouched by the stranger.
+    let send = from(owner, req("POST", "/svc/0/a/xhr_send", "[\"mine\"]"));
+    assert_eq!(call(&app, send).await.status(), StatusCode::NO_CONTENT);
+    let r = call(&app, from(owner, req("POST", "/svc/0/a/xhr", ""))).await;
+    assert_eq!(text(r).await, "a[\"mine\"]\n");
+    // Other ids are the stranger's to open.
+    let r = call(
+        &app,
+        from([198, 51, 100, 9], req("POST", "/svc/0/b/xhr", "")),
+    )
+    .await;
+    assert_eq!(text(r).await, "o\n");
+    assert_eq!(opened.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn binding_leaves_websocket_sessions_alone() {
+    let (router, _) = service(fast_config().bind_to_address(true).bind_to_handshake(true));
+    let addr = serve(mount(router)).await;
+    let mut ws = target(addr).wire_ws("/svc/0/w/websocket").await.unwrap();
+    assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+}
+
+#[tokio::test]
+async fn handshake_bound_sessions_run_the_hook_on_every_request() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (router, _) = authenticated(calls.clone());
+    let app = mount(router.config(fast_config().bind_to_handshake(true)));
+    let alice = [("authorization", "Bearer alice-token")];
+    let r = call(&app, with(&alice, req("POST", "/svc/0/a/xhr", ""))).await;
+    assert_eq!(text(r).await, "o\n");
+    let r = call(&app, with(&alice, req("POST", "/svc/0/a/xhr", ""))).await;
+    assert_eq!(text(r).await, "a[\"hello alice\"]\n");
+    // Without the credential, or with a wrong one: the session does not
+    // exist (not the hook's 401 or 403, which would say it does).
+    for stranger in [&[][..], &[("authorization", "Bearer guess")][..]] {
+        for request in later_requests("a") {
+            let what = format!("{} {} {stranger:?}", request.method(), request.uri());
+            let r = call(&app, with(stranger, request)).await;
+            assert_eq!(r.status(), StatusCode::NOT_FOUND, "{what}");
+            assert_eq!(text(r).await, "Session not found.", "{what}");
+        }
+    }
+    let send = with(&alice, req("POST", "/svc/0/a/xhr_send", "[\"mine\"]"));
+    assert_eq!(call(&app, send).await.status(), StatusCode::NO_CONTENT);
+    let r = call(&app, with(&alice, req("POST", "/svc/0/a/xhr", ""))).await;
+    assert_eq!(text(r).await, "a[\"mine\"]\n");
+    assert_eq!(calls.load(Ordering::SeqCst), 2 + 2 * 7 + 2);
+}
+
+#[tokio::test]
+async fn trusted_proxies_name_the_client_and_others_headers_are_ignored() {
+    let proxies = sockjs::TrustedProxies::x_forwarded_for(["127.0.0.1", "10.0.0.0/8"]);
+    let config = fast_config()
+        .trusted_proxies(proxies)
+        .max_sessions_per_address(1)
+        .bind_to_address(true);
+    let (router, _) = service(config);
+    let app = mount(router);
+    let proxy = [127, 0, 0, 1];
+    let via = |peer: [u8; 4], xff: &str, method: &str, path: &str, body: &'static str| {
+        from(
+            peer,
+            with(&[("x-forwarded-for", xff)], req(method, path, body)),
+        )
+    };
+    let open = |peer, xff, id: &str| via(peer, xff, "POST", &format!("/svc/0/{id}/xhr"), "");
+    // Two clients behind the proxy: one session each.
+    assert_eq!(
+        call(&app, open(proxy, "203.0.113.1", "a")).await.status(),
+        200
+    );
+    assert_eq!(
+        call(&app, open(proxy, "203.0.113.2", "b")).await.status(),
+        200
+    );
+    let r = call(&app, open(proxy, "203.0.113.1", "c")).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Through two trusted hops; the client's own entry left of them is
+    // its to write and ignored.
+    let r = call(&app, open(proxy, "6.6.6.6, 203.0.113.3, 10.1.1.1", "d")).await;
+    assert_eq!(r.status(), 200);
+    let r = call(&app, open(proxy, "203.0.113.3", "e")).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // An untrusted peer is its own address, whatever it writes.
+    let stranger = [198, 51, 100, 7];
+    assert_eq!(
+        call(&app, open(stranger, "203.0.113.9", "f"))
+            .await
+            .status(),
+        200
+    );
+    let r = call(&app, open(stranger, "203.0.113.10", "g")).await;
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Binding follows the same address.
+    let send = |peer, xff| via(peer, xff, "POST", "/svc/0/a/xhr_send", "[\"x\"]");
+    let r = call(&app, send(proxy, "203.0.113.2")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let r = call(&app, send(stranger, "203.0.113.1")).await;
+    assert_eq!(r.status(), StatusCode::NOT_FOUND, "a spoofed header");
+    let r = call(&app, send(proxy, "1.2.3.4, 203.0.113.1")).await;
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+}
+
+/// Counts `error!` events.
+struct Errors(Arc<AtomicUsize>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Errors {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        if *event.metadata().level() == tracing::Level::ERROR {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+}
+
+#[test]
+fn per_address_settings_without_an_address_refuse_sessions_with_500_and_say_so_once() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let errors = Arc::new(AtomicUsize::new(0));
+    let subscriber = tracing_subscriber::registry().with(Errors(errors.clone()));
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        for (n, config) in [
+            fast_config().max_sessions_per_address(10),
+            fast_config().bind_to_address(true),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let (router, opened) = service(config);
+            let app = mount(router);
+            for id in ["a", "b", "c"] {
+                let r = call(&app, req("POST", &format!("/svc/0/{id}/xhr"), "")).await;
+                assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+                assert_eq!(text(r).await, "Client address unknown.");
+            }
+            assert_eq!(opened.load(Ordering::SeqCst), 0);
+            // Logged once per service.
+            assert_eq!(errors.load(Ordering::SeqCst), n + 1);
+        }
+        // Settings that need no address still work without one.
+        let (router, _) = service(fast_config().max_sessions(10));
+        let r = call(&mount(router), req("POST", "/svc/0/a/xhr", "")).await;
+        assert_eq!(text(r).await, "o\n");
+    });
+}
+
+#[tokio::test]
+async fn jsessionid_attributes_are_written_where_the_cookie_is() {
+    use sockjs::{Jsessionid, SameSite};
+    let cookie = Jsessionid::new().http_only(true).same_site(SameSite::None);
+    let (router, _) = service(fast_config().jsessionid_cookie(cookie));
+    let app = mount(router);
+    let expected = "JSESSIONID=dummy; path=/; Secure; HttpOnly; SameSite=None";
+    for request in [
+        req("POST", "/svc/0/a/xhr", ""),
+        req("OPTIONS", "/svc/0/a/xhr", ""),
+        req("POST", "/svc/0/a/xhr_send", "[\"x\"]"),
+        req("GET", "/svc/0/b/jsonp?c=cb", ""),
+    ] {
+        let what = format!("{} {}", request.method(), request.uri());
+        let r = call(&app, request).await;
+        assert_eq!(r.headers()[header::SET_COOKIE], expected, "{what}");
+    }
+    let r = call(
+        &app,
+        with(
+            &[("cookie", "JSESSIONID=n1")],
+            req("POST", "/svc/0/c/xhr", ""),
+        ),
+    )
+    .await;
+    assert_eq!(
+        r.headers()[header::SET_COOKIE],
+        "JSESSIONID=n1; path=/; Secure; HttpOnly; SameSite=None"
+    );
+    // `jsessionid(true)` still writes the protocol's bytes.
+    let (router, _) = service(fast_config().jsessionid(true));
+    let r = call(&mount(router), req("POST", "/svc/0/a/xhr", "")).await;
+    assert_eq!(r.headers()[header::SET_COOKIE], "JSESSIONID=dummy; path=/");
+}

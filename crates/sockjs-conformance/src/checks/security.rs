@@ -10,6 +10,10 @@ checks!("security",
     htmlfile_no_markup: "htmlfile frames write `<`, `>`, `&` as `\\u003c`, `\\u003e`, `\\u0026`: a message cannot end the page's script",
     html_nosniff: "htmlfile responses and the iframe page carry `X-Content-Type-Options: nosniff`",
     origin_not_from_host: "under an origin policy, an Origin equal to the request's Host (DNS rebinding) or of another scheme is refused with 403",
+    address_binding: "a session of an address-bound service (/bound_echo, trusting X-Forwarded-For from loopback) is 404 to requests from another client address, and goes on for its own",
+    forwarded_for_untrusted: "X-Forwarded-For from a peer that is not a trusted proxy (/untrusted_proxy_echo) is ignored: a different header is still the session's own client",
+    handshake_binding: "with the handshake hook re-run (/rebind_echo), a request of an open session without the credential is 404, not the hook's 401",
+    jsessionid_attributes: "a service configured with JSESSIONID attributes (/rebind_echo) writes them: `path=/; Secure; HttpOnly; SameSite=None`",
 );
 
 async fn htmlfile_no_markup(ctx: Ctx) -> Outcome {
@@ -110,6 +114,128 @@ async fn origin_not_from_host(ctx: Ctx) -> Outcome {
         r.status(),
         403,
         "websocket upgrade of {path} with Origin http://evil.example and Host evil.example: status"
+    );
+    Ok(None)
+}
+
+/// `method` `path` with `body`, from the client at `client` as a trusted
+/// proxy on loopback says (`X-Forwarded-For`).
+fn from_client(method: &str, path: &str, client: &str, body: &str) -> Request {
+    let mut req = Request::new(method, path).header("X-Forwarded-For", client);
+    if method == "POST" {
+        req = req.body(body);
+    }
+    if path.ends_with("/jsonp_send") {
+        req = req.header("Content-Type", "application/x-www-form-urlencoded");
+    }
+    req
+}
+
+/// Every later request of session `s` (sends, receiving again), as
+/// (method, path, body).
+fn later_requests(s: &str) -> Vec<(&'static str, String, &'static str)> {
+    vec![
+        ("POST", format!("{s}/xhr_send"), "[\"stolen\"]"),
+        ("POST", format!("{s}/jsonp_send"), "d=%5B%22stolen%22%5D"),
+        ("POST", format!("{s}/xhr"), ""),
+        ("POST", format!("{s}/xhr_streaming"), ""),
+        ("GET", format!("{s}/eventsource"), ""),
+        ("GET", format!("{s}/htmlfile?c=cb"), ""),
+        ("GET", format!("{s}/jsonp?c=cb"), ""),
+    ]
+}
+
+async fn address_binding(ctx: Ctx) -> Outcome {
+    let s = ctx.session("bound_echo");
+    let (owner, stranger) = ("203.0.113.1", "203.0.113.2");
+    let r = ctx
+        .send(from_client("POST", &format!("{s}/xhr"), owner, ""))
+        .await?;
+    ensure_eq!(r.status(), 200, "POST {s}/xhr from {owner}: status");
+    ensure_eq!(r.text(), "o\n", "POST {s}/xhr from {owner}: body");
+    for (method, path, body) in later_requests(&s) {
+        let r = ctx.send(from_client(method, &path, stranger, body)).await?;
+        let what = format!("{method} {path} from {stranger}");
+        ensure_eq!(r.status(), 404, "{what}: status");
+        ensure_eq!(r.text(), "Session not found.", "{what}: body");
+    }
+    let path = format!("{s}/xhr_send");
+    let r = ctx
+        .send_bodiless(from_client("POST", &path, owner, "[\"mine\"]"))
+        .await?;
+    ensure_eq!(r.status(), 204, "POST {path} from {owner}: status");
+    let r = ctx
+        .send(from_client("POST", &format!("{s}/xhr"), owner, ""))
+        .await?;
+    ensure_eq!(r.text(), "a[\"mine\"]\n", "POST {s}/xhr from {owner}: body");
+    Ok(None)
+}
+
+async fn forwarded_for_untrusted(ctx: Ctx) -> Outcome {
+    let s = ctx.session("untrusted_proxy_echo");
+    let r = ctx
+        .send(from_client("POST", &format!("{s}/xhr"), "203.0.113.1", ""))
+        .await?;
+    ensure_eq!(r.text(), "o\n", "POST {s}/xhr: body");
+    // The peer is the same (loopback, not trusted here): the header it
+    // writes does not make it another client.
+    let path = format!("{s}/xhr_send");
+    let r = ctx
+        .send_bodiless(from_client("POST", &path, "203.0.113.2", "[\"x\"]"))
+        .await?;
+    ensure_eq!(
+        r.status(),
+        204,
+        "POST {path} from the same peer with another X-Forwarded-For: status"
+    );
+    ctx.xhr_expect(&s, "a[\"x\"]\n").await?;
+    Ok(None)
+}
+
+async fn handshake_binding(ctx: Ctx) -> Outcome {
+    let s = ctx.session("rebind_echo");
+    let token = "?token=alice-token";
+    let r = ctx.post(&format!("{s}/xhr{token}"), "").await?;
+    ensure_eq!(r.status(), 200, "POST {s}/xhr{token}: status");
+    ensure_eq!(r.text(), "o\n", "POST {s}/xhr{token}: body");
+    let r = ctx.post(&format!("{s}/xhr{token}"), "").await?;
+    ensure_eq!(
+        r.text(),
+        "a[\"hello alice\"]\n",
+        "POST {s}/xhr{token}: body"
+    );
+    for (method, path, body) in later_requests(&s) {
+        let mut req = Request::new(method, &path);
+        if method == "POST" {
+            req = req.body(body);
+        }
+        if path.ends_with("/jsonp_send") {
+            req = req.header("Content-Type", "application/x-www-form-urlencoded");
+        }
+        let r = ctx.send(req).await?;
+        let what = format!("{method} {path} without the token");
+        ensure_eq!(r.status(), 404, "{what}: status");
+        ensure_eq!(r.text(), "Session not found.", "{what}: body");
+    }
+    let path = format!("{s}/xhr_send{token}");
+    let r = ctx
+        .send_bodiless(Request::new("POST", &path).body("[\"mine\"]"))
+        .await?;
+    ensure_eq!(r.status(), 204, "POST {path}: status");
+    let r = ctx.post(&format!("{s}/xhr{token}"), "").await?;
+    ensure_eq!(r.text(), "a[\"mine\"]\n", "POST {s}/xhr{token}: body");
+    Ok(None)
+}
+
+async fn jsessionid_attributes(ctx: Ctx) -> Outcome {
+    let s = ctx.session("rebind_echo");
+    let path = format!("{s}/xhr?token=alice-token");
+    let r = ctx.post(&path, "").await?;
+    ensure_eq!(r.status(), 200, "POST {path}: status");
+    ensure_eq!(
+        r.header("set-cookie"),
+        Some("JSESSIONID=dummy; path=/; Secure; HttpOnly; SameSite=None"),
+        "POST {path}: Set-Cookie"
     );
     Ok(None)
 }

@@ -96,6 +96,10 @@ pub(crate) struct Core {
     /// others wait their turn with their bodies unread (closed with the
     /// session).
     sends: tokio::sync::Semaphore,
+    /// The client address the session is bound to
+    /// ([`Config::bind_to_address`](crate::Config::bind_to_address)), set
+    /// before the session is in the store.
+    owner: OnceLock<std::net::IpAddr>,
 }
 
 /// What an attached receiving connection reads next.
@@ -152,7 +156,18 @@ impl Core {
             out_space: Notify::new(),
             in_space: Notify::new(),
             sends: tokio::sync::Semaphore::new(1),
+            owner: OnceLock::new(),
         })
+    }
+
+    /// Binds the session to the client at `address`.
+    pub(crate) fn bind(&self, address: std::net::IpAddr) {
+        let _ = self.owner.set(address);
+    }
+
+    /// The client address the session is bound to, if any.
+    pub(crate) fn owner(&self) -> Option<std::net::IpAddr> {
+        self.owner.get().copied()
     }
 
     /// The session's key in its rooms.

@@ -73,11 +73,8 @@ pub(crate) async fn send(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let result = deliver(&service, &id, &parts.headers, body, |bytes| {
-        parse_send_body(&parts.headers, bytes)
-    })
-    .await;
+    let (mut parts, body) = request.into_parts();
+    let result = deliver(&service, &id, &mut parts, body, parse_send_body).await;
     let mut response = match result {
         Ok(()) => (
             StatusCode::OK,

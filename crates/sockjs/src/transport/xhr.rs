@@ -7,6 +7,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 
 use super::streaming::{serve, Cors, Framing, Receiving};
@@ -44,8 +45,8 @@ pub(crate) async fn send(
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
-    let (parts, body) = request.into_parts();
-    let result = deliver(&service, &id, &parts.headers, body, |bytes| {
+    let (mut parts, body) = request.into_parts();
+    let result = deliver(&service, &id, &mut parts, body, |_, bytes| {
         parse_payload(&bytes).map_err(Rejection::from)
     })
     .await;
@@ -76,14 +77,16 @@ pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: Head
 /// most `inbound_timeout` for room; then the session's `QueueFullPolicy`
 /// applies (under `Close` the session is closed with 1013) and the answer
 /// is `503 Incoming queue full.`. A closed session is not found (404): its
-/// application will never read what is sent.
+/// application will never read what is sent; nor is a session bound to
+/// another client ([`Service::recognizes`]).
 pub(crate) async fn deliver(
     service: &Service,
     id: &str,
-    request: &HeaderMap,
+    parts: &mut Parts,
     body: Body,
-    parse: impl FnOnce(Bytes) -> Result<Vec<String>, Rejection>,
+    parse: impl FnOnce(&HeaderMap, Bytes) -> Result<Vec<String>, Rejection>,
 ) -> Result<(), Rejection> {
+    let request = &parts.headers;
     let limit = service.config.max_message_size;
     let declared = request
         .get(header::CONTENT_LENGTH)
@@ -98,7 +101,10 @@ pub(crate) async fn deliver(
     // send to an unknown or closed session reads and parses its body
     // first, so that its answer is the protocol's: 413 or 500 for a bad
     // body, else 404.)
-    let session = service.store.get(id).filter(|core| !core.is_closed());
+    let session = match service.store.get(id).filter(|core| !core.is_closed()) {
+        Some(core) if service.recognizes(&core, parts).await => Some(core),
+        _ => None,
+    };
     let _turn = match &session {
         Some(core) => match core.send_turn(deadline).await {
             Ok(turn) => Some(turn),
@@ -120,7 +126,7 @@ pub(crate) async fn deliver(
                 Rejection::UnreadableBody
             }
         })?;
-    let messages = parse(bytes)?;
+    let messages = parse(&parts.headers, bytes)?;
     let core = match &session {
         Some(core) if !core.is_closed() => core,
         _ => return Err(Rejection::SessionNotFound),
