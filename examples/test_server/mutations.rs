@@ -44,6 +44,7 @@ pub(crate) const NAMES: &[&str] = &[
     "unbounded-inbound",
     "unbounded-inbound-wait",
     "long-ids-taken",
+    "no-header-timeout",
 ];
 
 /// What a mutation breaks, in one line.
@@ -83,6 +84,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         }
         "unbounded-inbound-wait" => "a send that finds no room waits an hour for it",
         "long-ids-taken" => "session and server ids of any length are taken (cut to 64 bytes)",
+        "no-header-timeout" => {
+            "no header read timeout: a client sending its request head slowly holds its connection forever"
+        }
         _ => return None,
     })
 }
@@ -100,6 +104,17 @@ pub(crate) fn configure(config: Config, name: &str) -> Config {
             .service_inbound_budget(usize::MAX),
         "unbounded-inbound-wait" => config.inbound_timeout(std::time::Duration::from_secs(3600)),
         _ => config,
+    }
+}
+
+/// The server's header read timeout under mutation `name` (`None`: off).
+pub(crate) fn header_read_timeout(
+    name: Option<&str>,
+    timeout: std::time::Duration,
+) -> Option<std::time::Duration> {
+    match name {
+        Some("no-header-timeout") => None,
+        _ => Some(timeout),
     }
 }
 
