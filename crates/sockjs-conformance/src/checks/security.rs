@@ -10,6 +10,7 @@ checks!("security",
     htmlfile_no_markup: "htmlfile frames write `<`, `>`, `&` as `\\u003c`, `\\u003e`, `\\u0026`: a message cannot end the page's script",
     html_nosniff: "htmlfile responses and the iframe page carry `X-Content-Type-Options: nosniff`",
     origin_not_from_host: "under an origin policy, an Origin equal to the request's Host (DNS rebinding) or of another scheme is refused with 403",
+    slow_head_cut_off: "a client that sends part of a request head and then nothing (slowloris) is disconnected within 15 s",
 );
 
 async fn htmlfile_no_markup(ctx: Ctx) -> Outcome {
@@ -112,4 +113,47 @@ async fn origin_not_from_host(ctx: Ctx) -> Outcome {
         "websocket upgrade of {path} with Origin http://evil.example and Host evil.example: status"
     );
     Ok(None)
+}
+
+/// How long [`slow_head_cut_off`] waits: a server's header read timeout
+/// (10 s by default in `sockjs::serve`) and some slack.
+const SLOW_HEAD_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn slow_head_cut_off(ctx: Ctx) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::time::timeout(
+        ctx.target.timeout,
+        tokio::net::TcpStream::connect(ctx.target.addr),
+    )
+    .await
+    .map_err(|_| Failure("connect: timed out".into()))?
+    .map_err(|e| Failure(format!("connect: {e}")))?;
+    let path = ctx.target.path("/echo/info");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: slowloris\r\n",
+        ctx.target.host
+    );
+    tcp.write_all(head.as_bytes())
+        .await
+        .map_err(|e| Failure(format!("write: {e}")))?;
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = SLOW_HEAD_BOUND.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
+            Err(_) => {
+                return Err(Failure(format!(
+                    "GET {path} with an unfinished head: the connection is still open after {} s",
+                    SLOW_HEAD_BOUND.as_secs()
+                )))
+            }
+            // The end (FIN or reset); an answer such as 408 may come first.
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {}
+        }
+    }
+    Ok(Some(format!(
+        "cut off after {} ms",
+        started.elapsed().as_millis()
+    )))
 }
