@@ -543,8 +543,9 @@ struct Activity {
     served: AtomicBool,
     /// HTTP/2: request heads arrive whole, only the first is timed.
     http2: AtomicBool,
-    /// Extended CONNECT (WebSocket over HTTP/2) granted: its stream outlives
-    /// its response, so the connection is never idle again.
+    /// A WebSocket: over HTTP/1 the socket is the upgraded connection's
+    /// (nothing left to time); over HTTP/2 (extended CONNECT) its stream
+    /// outlives its response, so the connection is never idle again.
     upgraded: AtomicBool,
     times: Mutex<Times>,
 }
@@ -584,6 +585,7 @@ impl Activity {
     /// Bytes came in.
     fn read(&self) {
         if self.in_flight.load(Ordering::Acquire) > 0
+            || self.upgraded.load(Ordering::Relaxed)
             || (self.http2.load(Ordering::Relaxed) && self.served.load(Ordering::Relaxed))
         {
             return;
@@ -760,7 +762,8 @@ impl hyper::service::Service<Request<Incoming>> for Tracked {
         Box::pin(async move {
             std::future::poll_fn(|cx| Service::<Request<Body>>::poll_ready(&mut app, cx)).await?;
             let response = app.call(request).await?;
-            if connect && response.status() == StatusCode::OK {
+            let status = response.status();
+            if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status == StatusCode::OK) {
                 busy.0.upgraded.store(true, Ordering::Relaxed);
             }
             Ok(response.map(|body| InFlight { body, _busy: busy }))
