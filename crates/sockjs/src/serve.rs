@@ -52,7 +52,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service;
 
@@ -418,8 +418,7 @@ impl Serve {
             let phases = phases.clone();
             let alive = alive.clone();
             tokio::spawn(async move {
-                connection(tcp, remote, settings, phases).await;
-                drop(permit);
+                connection(tcp, remote, permit, settings, phases).await;
                 drop(alive);
             });
         };
@@ -444,6 +443,7 @@ impl Serve {
 async fn connection(
     tcp: TcpStream,
     remote: SocketAddr,
+    permit: Option<OwnedSemaphorePermit>,
     settings: Arc<Settings>,
     mut phases: watch::Receiver<Phase>,
 ) {
@@ -476,6 +476,7 @@ async fn connection(
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
+        _permit: permit,
     });
     let service = Tracked {
         app: settings.app.clone(),
@@ -492,6 +493,7 @@ async fn connection(
     loop {
         let next = activity.next_check(&settings);
         tokio::select! {
+            () = activity.changed.notified() => {}
             result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(%remote, error = %e, "sockjs::serve: connection ended");
@@ -548,6 +550,9 @@ struct Activity {
     /// outlives its response, so the connection is never idle again.
     upgraded: AtomicBool,
     times: Mutex<Times>,
+    /// Wakes the connection's task when a timer may have to start: nothing
+    /// left in flight, or a request head begun.
+    changed: Notify,
 }
 
 struct Times {
@@ -575,6 +580,7 @@ impl Activity {
                 idle_since: Instant::now(),
                 head_since: None,
             }),
+            changed: Notify::new(),
         }
     }
 
@@ -593,6 +599,8 @@ impl Activity {
         let mut times = self.times();
         if times.head_since.is_none() {
             times.head_since = Some(Instant::now());
+            drop(times);
+            self.changed.notify_one();
         }
     }
 
@@ -611,6 +619,8 @@ impl Activity {
         let mut times = self.times();
         if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
             times.idle_since = Instant::now();
+            drop(times);
+            self.changed.notify_one();
         }
     }
 
@@ -636,31 +646,19 @@ impl Activity {
         }
     }
 
-    /// When to look again.
+    /// When to look again, unless [`changed`](Self::changed) wakes the
+    /// task first: never while a request is in flight.
     fn next_check(&self, settings: &Settings) -> Option<Instant> {
-        let busy = self.in_flight.load(Ordering::Acquire) > 0;
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
         let times = self.times();
-        let mut next: Option<Instant> = None;
-        let mut consider = |at: Instant| next = Some(next.map_or(at, |n| n.min(at)));
-        if let (Some(since), Some(limit)) = (times.head_since, self.head_limit(settings)) {
-            consider(since + limit);
+        match times.head_since {
+            Some(since) => self.head_limit(settings).map(|limit| since + limit),
+            None => self
+                .idle_limit(settings)
+                .map(|limit| times.idle_since + limit),
         }
-        if let Some(limit) = self.idle_limit(settings) {
-            // While busy, look again in a while: the response may be over.
-            consider(if busy {
-                Instant::now() + limit
-            } else {
-                times.idle_since + limit
-            });
-        }
-        // A head may start while nothing else is timed: look again soon
-        // enough to honour its bound.
-        if let Some(limit) = self.head_limit(settings) {
-            if times.head_since.is_none() {
-                consider(Instant::now() + limit);
-            }
-        }
-        next
     }
 
     fn verdict(&self, settings: &Settings) -> Verdict {
@@ -685,10 +683,13 @@ impl Activity {
     }
 }
 
-/// The accepted stream, telling its [`Activity`] when bytes come in.
+/// The accepted stream, telling its [`Activity`] when bytes come in. It
+/// holds the connection's place under `max_connections` for as long as the
+/// socket lives, upgraded to a WebSocket too.
 struct Watched {
     inner: BoxStream,
     activity: Arc<Activity>,
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl AsyncRead for Watched {

@@ -610,3 +610,42 @@ async fn serve_shuts_the_sessions_down_then_returns() {
     // The listener is gone.
     assert!(tokio::net::TcpStream::connect(t.addr).await.is_err());
 }
+
+#[tokio::test]
+async fn serve_caps_connections_websockets_included() {
+    let shutdown = Shutdown::new();
+    let (app, senders) = app(&shutdown, Config::default());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(std::future::IntoFuture::into_future(
+        sockjs::serve(listener, app).max_connections(1),
+    ));
+    let target = Target {
+        addr,
+        host: addr.to_string(),
+        prefix: String::new(),
+        timeout: Duration::from_secs(5),
+    };
+    let mut ws = WireWs::connect(&target, "/svc/0/capped/websocket")
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+    until_open(&senders, 1).await;
+    // The upgraded socket holds the only place: the next client waits in
+    // the backlog.
+    let waiting = tokio::spawn({
+        let target = target.clone();
+        async move { target.send(Request::new("GET", "/svc/info")).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished());
+    // The WebSocket gone, it is served.
+    ws.send_close(Some(1000)).await.unwrap();
+    drop(ws);
+    let answered = tokio::time::timeout(Duration::from_secs(5), waiting)
+        .await
+        .expect("served once the WebSocket closed")
+        .unwrap()
+        .unwrap();
+    assert_eq!(answered.status(), 200);
+}
