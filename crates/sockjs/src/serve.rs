@@ -91,9 +91,9 @@ type Acceptor = Arc<dyn Fn(TcpStream) -> BoxFuture<io::Result<BoxStream>> + Send
 ///   [`Config::max_sessions_per_address`](crate::Config::max_sessions_per_address)
 ///   and [`Session::remote_addr`](crate::Session::remote_addr) read);
 /// - cuts off a client that sends its request head too slowly
-///   ([`header_read_timeout`](Serve::header_read_timeout), 10 s), and
-///   closes a connection with no request in flight for
-///   [`idle_timeout`](Serve::idle_timeout) (90 s); streaming responses and
+///   ([`header_read_timeout`](Serve::header_read_timeout)), and closes a
+///   connection with no request in flight for
+///   [`idle_timeout`](Serve::idle_timeout); streaming responses and
 ///   WebSockets are requests in flight, so they are never cut;
 /// - pauses after a failed `accept` (out of file descriptors) instead of
 ///   spinning, and can cap the connections it holds
