@@ -649,3 +649,53 @@ async fn serve_caps_connections_websockets_included() {
         .unwrap();
     assert_eq!(answered.status(), 200);
 }
+
+#[tokio::test]
+async fn serve_drops_connections_still_open_at_the_deadline() {
+    use tokio::io::AsyncWriteExt;
+    // A response that never ends, outside any SockJS session.
+    let forever = Router::new().route(
+        "/forever",
+        axum::routing::get(|| async {
+            use futures_util::StreamExt;
+            let chunks = futures_util::stream::once(async {
+                Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"first\n"))
+            })
+            .chain(futures_util::stream::pending());
+            axum::body::Body::from_stream(chunks)
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, signal) = oneshot::channel::<()>();
+    let served = tokio::spawn(std::future::IntoFuture::into_future(
+        sockjs::serve(listener, forever)
+            .shutdown_deadline(Duration::from_millis(200))
+            .with_graceful_shutdown(async move {
+                let _ = signal.await;
+            }),
+    ));
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut head)
+        .await
+        .unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    let started = std::time::Instant::now();
+    stop.send(()).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), served)
+        .await
+        .expect("serve returned")
+        .unwrap()
+        .unwrap();
+    // At least a second for the connections once the (no) sessions are
+    // gone, then dropped.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+    assert!(took < Duration::from_millis(2500), "{took:?}");
+    let (_, _) = until_closed(&mut tcp).await;
+    eprintln!("serve dropped a never-ending response {took:?} after the signal");
+}
