@@ -432,7 +432,8 @@ impl Serve {
         if tokio::time::timeout(drain, gone.recv()).await.is_err() {
             tracing::warn!("sockjs::serve: connections still open at the deadline, dropped");
             let _ = phase.send(Phase::Stopped);
-            let _ = tokio::time::timeout(Duration::from_secs(1), gone.recv()).await;
+            // Each task drops its connection at once; a moment for them to run.
+            let _ = tokio::time::timeout(Duration::from_millis(200), gone.recv()).await;
         }
         Ok(())
     }
