@@ -38,7 +38,8 @@
 //! On Ctrl-C or SIGTERM every service shuts down
 //! gracefully (one [`sockjs::Shutdown`] for all): sessions get
 //! `c[1001,"Server shutting down"]`, new ones `503`, and the process exits
-//! within the deadline (10 s, `--shutdown-deadline-ms`) plus two seconds.
+//! within the deadline (10 s, `--shutdown-deadline-ms`) plus about two
+//! seconds.
 //!
 //! | prefix | behaviour |
 //! |---|---|
