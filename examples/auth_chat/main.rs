@@ -26,12 +26,10 @@ mod signal;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Redirect};
 use axum::routing::{get, post};
-use axum::serve::ListenerExt;
 use axum::{Extension, Form, Json, Router};
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use serde_json::json;
@@ -161,18 +159,15 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("auth_chat example: open http://{addr}/ (alice/wonderland, bob/builder)");
-    axum::serve(
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        signal::terminate().await;
-        shutdown.graceful(Duration::from_secs(10)).await;
-    })
-    .await
-    .expect("server error");
+    // TCP_NODELAY, ConnectInfo (`session.remote_addr()`), header and idle
+    // timeouts; on SIGTERM or Ctrl-C the sessions get
+    // `c[1001,"Server shutting down"]` while the server still serves their
+    // last requests, then it stops (10 s at most).
+    sockjs::serve(listener, app)
+        .shutdown(shutdown)
+        .with_graceful_shutdown(signal::terminate())
+        .await
+        .expect("server error");
 }
 
 #[cfg(test)]

@@ -21,11 +21,9 @@
 mod signal;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use serde_json::json;
 use sockjs::{Config, Session, SockJsRouter};
@@ -100,20 +98,15 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("chat example: open http://{addr}/ in two browser tabs");
-    axum::serve(
-        // SockJS frames are small: send them at once, not after Nagle's delay.
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    // Ctrl-C: everyone in the room gets `c[1001,"Server shutting down"]`.
-    .with_graceful_shutdown(async move {
-        signal::terminate().await;
-        shutdown.graceful(Duration::from_secs(10)).await;
-    })
-    .await
-    .expect("server error");
+    // TCP_NODELAY, ConnectInfo (`session.remote_addr()`), header and idle
+    // timeouts; on SIGTERM or Ctrl-C the sessions get
+    // `c[1001,"Server shutting down"]` while the server still serves their
+    // last requests, then it stops (10 s at most).
+    sockjs::serve(listener, app)
+        .shutdown(shutdown)
+        .with_graceful_shutdown(signal::terminate())
+        .await
+        .expect("server error");
 }
 
 #[cfg(test)]

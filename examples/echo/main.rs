@@ -16,11 +16,9 @@
 mod signal;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use sockjs::{Session, SockJsRouter};
 
@@ -64,24 +62,13 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("echo example: open http://{addr}/");
-    axum::serve(
-        // SockJS frames are small: send them at once, not after Nagle's delay.
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        // Gives `session.remote_addr()` the client's address.
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    // Close the sessions first, while axum still serves their last
-    // requests; then axum finishes the HTTP requests still in flight.
-    .with_graceful_shutdown(async move {
-        signal::terminate().await;
-        let report = shutdown.graceful(Duration::from_secs(10)).await;
-        println!(
-            "shut down: {} sessions closed, {} cut off",
-            report.sessions, report.forced
-        );
-    })
-    .await
-    .expect("server error");
+    // TCP_NODELAY, ConnectInfo (`session.remote_addr()`), header and idle
+    // timeouts; on SIGTERM or Ctrl-C the sessions get
+    // `c[1001,"Server shutting down"]` while the server still serves their
+    // last requests, then it stops (10 s at most).
+    sockjs::serve(listener, app)
+        .shutdown(shutdown)
+        .with_graceful_shutdown(signal::terminate())
+        .await
+        .expect("server error");
 }

@@ -26,7 +26,6 @@ use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::Router;
 use sockjs::{Sender, Session, SockJsRouter};
 use tokio::sync::mpsc;
@@ -166,18 +165,15 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("multiplex example: open http://{addr}/");
-    axum::serve(
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        signal::terminate().await;
-        shutdown.graceful(Duration::from_secs(10)).await;
-    })
-    .await
-    .expect("server error");
+    // TCP_NODELAY, ConnectInfo (`session.remote_addr()`), header and idle
+    // timeouts; on SIGTERM or Ctrl-C the sessions get
+    // `c[1001,"Server shutting down"]` while the server still serves their
+    // last requests, then it stops (10 s at most).
+    sockjs::serve(listener, app)
+        .shutdown(shutdown)
+        .with_graceful_shutdown(signal::terminate())
+        .await
+        .expect("server error");
 }
 
 #[cfg(test)]

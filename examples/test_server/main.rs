@@ -5,7 +5,7 @@
 //! ```text
 //! sockjs-test-server [--port 8081] [--host 127.0.0.1] [--disconnect-delay-ms N]
 //!                    [--heartbeat-delay-ms N] [--sockjs-url URL] [--break NAME]
-//!                    [--shutdown-deadline-ms N]
+//!                    [--shutdown-deadline-ms N] [--header-timeout-ms N] [--idle-timeout-ms N]
 //!                    [--redis URL [--node-url URL] [--claim-ttl-ms N]
 //!                     [--cluster-secret S] [--cluster-ca PEM] [--redis-ca PEM]] [--node-name NAME]
 //! ```
@@ -30,10 +30,16 @@
 //! an `X-Node` response header (set by the node that served the request,
 //! or, for a forwarded one, by the session's node).
 //!
+//! It serves with [`sockjs::serve`]: a request head must arrive within
+//! `--header-timeout-ms` (10 s; the conformance suite's `security/` group
+//! runs it at 1 s), a connection with no request in flight is closed after
+//! `--idle-timeout-ms` (90 s).
+//!
 //! On Ctrl-C or SIGTERM every service shuts down
 //! gracefully (one [`sockjs::Shutdown`] for all): sessions get
 //! `c[1001,"Server shutting down"]`, new ones `503`, and the process exits
-//! within the deadline (10 s) plus a second.
+//! within the deadline (10 s, `--shutdown-deadline-ms`) plus about two
+//! seconds.
 //!
 //! | prefix | behaviour |
 //! |---|---|
@@ -70,7 +76,6 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use sockjs::{
     Config, Jsessionid, SameSite, Session, Shutdown, SockJsRouter, Transport, TrustedProxies,
@@ -84,6 +89,8 @@ struct Options {
     sockjs_url: Option<String>,
     mutation: Option<String>,
     shutdown_deadline: Duration,
+    header_timeout: Duration,
+    idle_timeout: Duration,
     allowed_origins: Vec<String>,
     redis: Option<String>,
     node_url: Option<String>,
@@ -105,6 +112,8 @@ fn parse_args() -> Result<Options, String> {
         sockjs_url: None,
         mutation: None,
         shutdown_deadline: Duration::from_secs(10),
+        header_timeout: Duration::from_secs(10),
+        idle_timeout: Duration::from_secs(90),
         allowed_origins: Vec::new(),
         redis: None,
         node_url: None,
@@ -135,6 +144,8 @@ fn parse_args() -> Result<Options, String> {
             "--tls-key" => options.tls_key = Some(value()?),
             "--break" => options.mutation = Some(value()?),
             "--shutdown-deadline-ms" => options.shutdown_deadline = millis(value()?)?,
+            "--header-timeout-ms" => options.header_timeout = millis(value()?)?,
+            "--idle-timeout-ms" => options.idle_timeout = millis(value()?)?,
             "--redis" => options.redis = Some(value()?),
             "--node-url" => options.node_url = Some(value()?),
             "--node-name" => options.node_name = Some(value()?),
@@ -569,6 +580,14 @@ async fn main() {
             }
         };
     }
+    if tls.is_some() {
+        // Lets the browser suite's pages read each request's protocol
+        // (resource timing hides it from other origins without this).
+        app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            axum::http::HeaderName::from_static("timing-allow-origin"),
+            axum::http::HeaderValue::from_static("*"),
+        ));
+    }
     let addr: SocketAddr = match format!("{}:{}", options.host, options.port).parse() {
         Ok(addr) => addr,
         Err(e) => {
@@ -598,71 +617,48 @@ async fn main() {
         Some(name) => format!("sockjs-test-server {name}"),
         None => "sockjs-test-server".to_owned(),
     };
-    let (drained, after_drain) = tokio::sync::oneshot::channel::<()>();
-    let deadline = options.shutdown_deadline;
-    // The sessions close first, while the server still serves their last
-    // requests; then it finishes the requests in flight.
+    // SIGTERM or Ctrl-C: the sessions close first (one Shutdown for every
+    // service) while the server still serves their last requests; then the
+    // connections still open are asked to finish, and dropped at the
+    // deadline.
     let signal = {
         let name = name.clone();
         async move {
             signal::terminate().await;
             println!("{name}: shutting down");
-            let report = shutdown.graceful(deadline).await;
-            println!(
-                "{name}: {} sessions closed, {} cut off at the deadline",
-                report.sessions - report.forced,
-                report.forced
-            );
-            let _ = drained.send(());
         }
     };
-    if let Some(tls) = tls {
-        // Lets the browser suite's pages read each request's protocol
-        // (resource timing hides it from other origins without this).
-        let app = app.layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
-            axum::http::HeaderName::from_static("timing-allow-origin"),
-            axum::http::HeaderValue::from_static("*"),
-        ));
-        println!("{name} listening on https://{addr} (h2 and http/1.1)");
-        tls_serve::serve(listener, tls, app, signal, Duration::from_secs(1)).await;
-        println!("{name}: stopped");
-        return;
-    }
-    match &cluster {
-        Some(Cluster {
-            directory: Some(_), ..
-        }) => {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut serve = sockjs::serve(listener, app)
+        .header_read_timeout(mutations::header_read_timeout(
+            options.mutation.as_deref(),
+            options.header_timeout,
+        ))
+        .idle_timeout(options.idle_timeout)
+        .shutdown(shutdown)
+        .shutdown_deadline(options.shutdown_deadline)
+        .with_graceful_shutdown(signal);
+    match (&tls, &cluster) {
+        (Some(_), _) => println!("{name} listening on {scheme}://{addr} (h2 and http/1.1)"),
+        (
+            None,
+            Some(Cluster {
+                directory: Some(_), ..
+            }),
+        ) => {
             println!("{name} listening on http://{addr} (cluster node: Redis broker and directory)")
         }
-        Some(_) => println!("{name} listening on http://{addr} (cluster node: Redis broker)"),
-        None => println!("{name} listening on http://{addr}"),
+        (None, Some(_)) => {
+            println!("{name} listening on http://{addr} (cluster node: Redis broker)")
+        }
+        (None, None) => println!("{name} listening on http://{addr}"),
     }
-    let serve = axum::serve(
-        // SockJS frames are small: send them at once, not after Nagle's delay.
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
-    // A connection axum still waits for a second after the sessions are
-    // gone (a client that stopped reading) does not hold the exit.
-    let linger = async {
-        if after_drain.await.is_ok() {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            eprintln!("{name}: connections still open; exiting anyway");
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = std::future::IntoFuture::into_future(serve) => {
-            if let Err(e) = result {
-                eprintln!("sockjs-test-server: {e}");
-                std::process::exit(1);
-            }
-        }
-        () = linger => {}
+    if let Some(tls) = tls {
+        serve = serve.accept_with(tls_serve::acceptor(tls));
+    }
+    if let Err(e) = serve.await {
+        eprintln!("sockjs-test-server: {e}");
+        std::process::exit(1);
     }
     println!("{name}: stopped");
 }

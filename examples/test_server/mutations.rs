@@ -49,6 +49,7 @@ pub(crate) const NAMES: &[&str] = &[
     "trust-every-peer",
     "handshake-once",
     "cookie-attributes-dropped",
+    "no-header-timeout",
 ];
 
 /// What a mutation breaks, in one line.
@@ -97,6 +98,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "cookie-attributes-dropped" => {
             "JSESSIONID is written without the Secure, HttpOnly and SameSite attributes it was configured with"
         }
+        "no-header-timeout" => {
+            "no header read timeout: a client sending its request head slowly holds its connection forever"
+        }
         _ => return None,
     })
 }
@@ -132,6 +136,17 @@ pub(crate) fn configure_secured(config: Config, name: &str) -> Config {
         "handshake-once" => config.bind_to_handshake(false),
         "cookie-attributes-dropped" => config.jsessionid(true),
         other => configure(config, other),
+    }
+}
+
+/// The server's header read timeout under mutation `name` (`None`: off).
+pub(crate) fn header_read_timeout(
+    name: Option<&str>,
+    timeout: std::time::Duration,
+) -> Option<std::time::Duration> {
+    match name {
+        Some("no-header-timeout") => None,
+        _ => Some(timeout),
     }
 }
 

@@ -19,7 +19,6 @@ mod signal;
 mod tls_serve;
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -81,9 +80,10 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("tls example: open https://{addr}/ (self-signed: accept the warning once)");
-    let signal = async move {
-        signal::terminate().await;
-        shutdown.graceful(Duration::from_secs(10)).await;
-    };
-    tls_serve::serve(listener, tls, app, signal, Duration::from_secs(5)).await;
+    sockjs::serve(listener, app)
+        .accept_with(tls_serve::acceptor(tls))
+        .shutdown(shutdown)
+        .with_graceful_shutdown(signal::terminate())
+        .await
+        .expect("server error");
 }

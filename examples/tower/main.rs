@@ -46,7 +46,6 @@ use axum::http::{header, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::{json, Value};
@@ -214,18 +213,13 @@ async fn main() {
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     tracing::info!("listening on http://{addr} (try /health, /api/stats, /metrics, /echo/info)");
-    axum::serve(
-        // SockJS frames are small: send them at once, not after Nagle's delay.
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app(&shutdown, prometheus).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        signal::terminate().await;
-        let report = shutdown.graceful(Duration::from_secs(10)).await;
-        tracing::info!(?report, "shut down");
-    })
-    .await
-    .expect("server error");
+    // TCP_NODELAY, ConnectInfo (`session.remote_addr()`), header and idle
+    // timeouts; on SIGTERM or Ctrl-C the sessions get
+    // `c[1001,"Server shutting down"]` while the server still serves their
+    // last requests, then it stops (10 s at most).
+    sockjs::serve(listener, app(&shutdown, prometheus))
+        .shutdown(shutdown)
+        .with_graceful_shutdown(signal::terminate())
+        .await
+        .expect("server error");
 }

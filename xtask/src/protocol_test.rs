@@ -206,7 +206,9 @@ fn start_test_server(
     let port = util::free_port()?;
     let mut cmd = Command::new(bin);
     cmd.args(["--port", &port.to_string()])
-        .args(opts.server_delay_args());
+        .args(opts.server_delay_args())
+        // `security/slow_head_cut_off` then takes 2 s, not 10.
+        .args(["--header-timeout-ms", "2000"]);
     if let Some(m) = mutation {
         cmd.args(["--break", m]);
     }

@@ -20,6 +20,8 @@ mod proxy;
 mod rejection;
 pub mod rooms;
 mod router;
+#[cfg(feature = "serve")]
+mod serve;
 mod service;
 mod session;
 mod shutdown;
@@ -32,6 +34,8 @@ pub use proxy::TrustedProxies;
 pub use rejection::Rejection;
 pub use rooms::Rooms;
 pub use router::{router, SockJsRouter};
+#[cfg(feature = "serve")]
+pub use serve::{serve, Serve};
 pub use session::{close_code, CloseReason, Receiver, SendError, Sender, Session, TrySendError};
 pub use shutdown::{Shutdown, ShutdownReport};
 pub use transport::Transport;

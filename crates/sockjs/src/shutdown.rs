@@ -33,7 +33,8 @@ const SHUTDOWN_REASON: &str = "Server shutting down";
 /// each gets the messages queued before, then `c[1001,"Server shutting down"]`
 /// and a clean end of its connection. Run it inside the graceful-shutdown
 /// future, so axum keeps serving while polling clients come back for their
-/// close frame, and stops only once the sessions are gone:
+/// close frame, and stops only once the sessions are gone (`sockjs::serve`
+/// does this for you: `.shutdown(handle)`):
 ///
 /// ```no_run
 /// use std::time::Duration;

@@ -1,6 +1,6 @@
 //! The app served over HTTP/2 (h2c, prior knowledge): every HTTP
 //! transport, many sessions multiplexed on one connection, and WebSockets
-//! over extended CONNECT (RFC 8441).
+//! over extended CONNECT (RFC 8441); `sockjs::serve`'s idle timeout on h2c.
 #![cfg(feature = "http2")]
 
 mod fixture;
@@ -231,4 +231,64 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
             .unwrap();
         assert_eq!(n, 0);
     }
+}
+
+/// `sockjs::serve` over h2c: a quiet streaming response (a stream in
+/// flight) outlives the idle timeout; once it is over, the connection is
+/// closed after the idle timeout, not the header timeout.
+#[cfg(feature = "serve")]
+#[tokio::test]
+async fn serve_idle_timeout_over_h2() {
+    const IDLE: Duration = Duration::from_millis(600);
+    let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(60)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = sockjs::serve(listener, app)
+        .header_read_timeout(Duration::from_millis(200))
+        .idle_timeout(IDLE);
+    tokio::spawn(std::future::IntoFuture::into_future(server));
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut h2, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+        .handshake::<_, Body>(TokioIo::new(tcp))
+        .await
+        .unwrap();
+    let conn = tokio::spawn(conn);
+
+    h2.ready().await.unwrap();
+    let response = h2
+        .send_request(request(Method::POST, "/echo/0/idle/xhr_streaming", ""))
+        .await
+        .unwrap();
+    assert_eq!(response.version(), Version::HTTP_2);
+    let mut body = response.into_body();
+    let mut seen = String::new();
+    while !seen.contains("o\n") {
+        let frame = body.frame().await.unwrap().unwrap();
+        seen.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+    }
+    // Quiet for three idle timeouts, the stream still delivers.
+    tokio::time::sleep(IDLE * 3).await;
+    let (status, _) = send(
+        &mut h2,
+        request(Method::POST, "/echo/0/idle/xhr_send", "[\"still\"]"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let mut echo = String::new();
+    while !echo.contains("still") {
+        let frame = body.frame().await.unwrap().unwrap();
+        echo.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+    }
+    // The stream over, nothing in flight: closed after the idle timeout.
+    drop(body);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(5), conn)
+        .await
+        .expect("the server closed the idle connection")
+        .unwrap()
+        .ok();
+    let took = started.elapsed();
+    assert!(took >= IDLE - Duration::from_millis(100), "{took:?}");
+    assert!(took < IDLE + Duration::from_millis(700), "{took:?}");
+    eprintln!("idle h2c connection closed after {took:?}");
 }

@@ -1,7 +1,9 @@
 //! Graceful shutdown over real sockets: every transport's clients get what
 //! was queued before the shutdown, then `c[1001,"Server shutting down"]`
 //! (a 1001 close frame on raw websockets) and a clean end; new sessions are
-//! refused; `axum::serve(..).with_graceful_shutdown(..)` returns.
+//! refused; `axum::serve(..).with_graceful_shutdown(..)` returns. Then
+//! `sockjs::serve`: the same shutdown through it, and its header and idle
+//! timeouts.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -402,4 +404,302 @@ async fn a_websocket_that_does_not_read_is_cut_off_at_the_deadline() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     panic!("{} sessions left", shutdown.open_sessions());
+}
+
+// `sockjs::serve`: the same shutdown through the library's accept loop, and
+// its timeouts, over real sockets with short timers.
+#[cfg(feature = "serve")]
+mod serve {
+    use super::*;
+
+    /// Header timeout of the `sockjs::serve` tests.
+    const HEAD: Duration = Duration::from_millis(300);
+    /// Idle timeout of the `sockjs::serve` tests.
+    const IDLE: Duration = Duration::from_millis(700);
+
+    /// A `sockjs::serve` server, with a flag set when its future returned.
+    struct Served {
+        target: Target,
+        stop: Option<oneshot::Sender<()>>,
+        done: tokio::task::JoinHandle<()>,
+        /// Whether `TCP_NODELAY` was on when each socket reached the hook.
+        nodelay: Arc<Mutex<Vec<bool>>>,
+    }
+
+    async fn serve(shutdown: Shutdown, app: Router) -> Served {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let (stop, signal) = oneshot::channel::<()>();
+        let nodelay: Arc<Mutex<Vec<bool>>> = Arc::default();
+        let seen = nodelay.clone();
+        let done = tokio::spawn(async move {
+            sockjs::serve(listener, app)
+                .header_read_timeout(HEAD)
+                .idle_timeout(IDLE)
+                .shutdown(shutdown)
+                .shutdown_deadline(Duration::from_secs(2))
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                })
+                .accept_with(move |tcp: tokio::net::TcpStream| {
+                    seen.lock().unwrap().push(tcp.nodelay().unwrap());
+                    async move { Ok::<_, std::io::Error>(tcp) }
+                })
+                .await
+                .unwrap();
+        });
+        Served {
+            target: Target {
+                addr,
+                host: addr.to_string(),
+                prefix: String::new(),
+                timeout: Duration::from_secs(5),
+            },
+            stop: Some(stop),
+            done,
+            nodelay,
+        }
+    }
+
+    /// Reads until the server ends the connection; how long that took.
+    async fn until_closed(tcp: &mut tokio::net::TcpStream) -> (Duration, Vec<u8>) {
+        use tokio::io::AsyncReadExt;
+        let started = std::time::Instant::now();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return (started.elapsed(), got),
+                Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+                Err(_) => panic!(
+                    "still open after 10 s; read {:?}",
+                    String::from_utf8_lossy(&got)
+                ),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn serve_cuts_off_slow_request_heads() {
+        use tokio::io::AsyncWriteExt;
+        let shutdown = Shutdown::new();
+        let (app, _senders) = app(&shutdown, Config::default());
+        let server = serve(shutdown, app).await;
+        // Slowloris: part of a head, then silence.
+        let mut slow = tokio::net::TcpStream::connect(server.target.addr)
+            .await
+            .unwrap();
+        slow.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\nX-Slow: 1\r\n")
+            .await
+            .unwrap();
+        // A client that connects and says nothing.
+        let mut silent = tokio::net::TcpStream::connect(server.target.addr)
+            .await
+            .unwrap();
+        let ((slow_took, slow_got), (silent_took, _)) =
+            tokio::join!(until_closed(&mut slow), until_closed(&mut silent));
+        assert!(
+            slow_got.is_empty(),
+            "{:?}",
+            String::from_utf8_lossy(&slow_got)
+        );
+        for took in [slow_took, silent_took] {
+            assert!(took >= HEAD - Duration::from_millis(50), "{took:?}");
+            assert!(took < HEAD + Duration::from_millis(700), "{took:?}");
+        }
+        eprintln!("slow head cut after {slow_took:?}, silent connection after {silent_took:?}");
+
+        // A head sent byte by byte, each within the bound but the whole past it.
+        let mut dribble = tokio::net::TcpStream::connect(server.target.addr)
+            .await
+            .unwrap();
+        let started = std::time::Instant::now();
+        let mut cut = false;
+        for byte in b"GET /svc/info HTTP/1.1\r\nHost: x\r\n" {
+            if dribble.write_all(&[*byte]).await.is_err() {
+                cut = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let (took, _) = until_closed(&mut dribble).await;
+        let total = started.elapsed();
+        assert!(cut || total < Duration::from_secs(3), "{took:?} {total:?}");
+        assert!(total < HEAD + Duration::from_millis(1500), "{total:?}");
+        assert!(server.nodelay.lock().unwrap().iter().all(|on| *on));
+    }
+
+    #[tokio::test]
+    async fn serve_closes_idle_connections_but_not_quiet_sessions() {
+        use tokio::io::AsyncWriteExt;
+        let shutdown = Shutdown::new();
+        let config = Config::default().heartbeat_delay(Duration::from_secs(60));
+        let (app, senders) = app(&shutdown, config);
+        let server = serve(shutdown, app).await;
+        let t = server.target.clone();
+
+        // A keep-alive connection idle after its request.
+        let mut idle = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+        idle.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (took, got) = until_closed(&mut idle).await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        // Not the header timeout: the idle one.
+        assert!(took >= IDLE - Duration::from_millis(50), "{took:?}");
+        assert!(took < IDLE + Duration::from_millis(700), "{took:?}");
+        eprintln!("idle keep-alive connection closed after {took:?}");
+
+        // A streaming response and a WebSocket, quiet for longer than the idle
+        // timeout (no heartbeat for a minute), are not cut.
+        let mut streaming = t
+            .open(Request::new("POST", "/svc/0/quiet/xhr_streaming"))
+            .await
+            .unwrap();
+        streaming.read_text_until("o\n").await.unwrap();
+        let mut ws = WireWs::connect(&t, "/svc/0/quietws/websocket")
+            .await
+            .unwrap();
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+        until_open(&senders, 2).await;
+        tokio::time::sleep(IDLE * 3).await;
+        for tx in senders.lock().unwrap().iter() {
+            tx.try_send("still here").unwrap();
+        }
+        assert_eq!(
+            streaming.read_text_until("\n").await.unwrap(),
+            "a[\"still here\"]\n"
+        );
+        assert_eq!(
+            ws.next().await.unwrap(),
+            Some(WireFrame::Text("a[\"still here\"]".into()))
+        );
+        drop(server);
+    }
+
+    #[tokio::test]
+    async fn serve_shuts_the_sessions_down_then_returns() {
+        let shutdown = Shutdown::new();
+        let config = Config::default()
+            .heartbeat_delay(Duration::from_secs(60))
+            .max_sessions_per_address(2);
+        let (app, senders) = app(&shutdown, config);
+        let mut server = serve(shutdown.clone(), app).await;
+        let t = &server.target;
+        let clients = [
+            streaming(t, "/svc/0/s/xhr_streaming".into(), &XHR_STREAMING),
+            websocket(t, "/svc/0/w/websocket".into()),
+        ];
+        until_open(&senders, 2).await;
+        // The per-address limit saw the clients' address (ConnectInfo).
+        let third = t
+            .send(Request::new("POST", "/svc/0/third/xhr"))
+            .await
+            .unwrap();
+        assert_eq!(third.status(), 429, "{:?}", third.text());
+        let started = std::time::Instant::now();
+        server.stop.take().unwrap().send(()).unwrap();
+        for client in clients {
+            let frames = client.await.unwrap().unwrap();
+            assert_eq!(frames.last().unwrap(), "c[1001,\"Server shutting down\"]");
+        }
+        tokio::time::timeout(Duration::from_secs(5), &mut server.done)
+            .await
+            .expect("serve returned")
+            .unwrap();
+        assert!(shutdown.is_shutting_down());
+        eprintln!("serve returned {:?} after the signal", started.elapsed());
+        // The listener is gone.
+        assert!(tokio::net::TcpStream::connect(t.addr).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn serve_caps_connections_websockets_included() {
+        let shutdown = Shutdown::new();
+        let (app, senders) = app(&shutdown, Config::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(std::future::IntoFuture::into_future(
+            sockjs::serve(listener, app).max_connections(1),
+        ));
+        let target = Target {
+            addr,
+            host: addr.to_string(),
+            prefix: String::new(),
+            timeout: Duration::from_secs(5),
+        };
+        let mut ws = WireWs::connect(&target, "/svc/0/capped/websocket")
+            .await
+            .unwrap();
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
+        until_open(&senders, 1).await;
+        // The upgraded socket holds the only place: the next client waits in
+        // the backlog.
+        let waiting = tokio::spawn({
+            let target = target.clone();
+            async move { target.send(Request::new("GET", "/svc/info")).await }
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished());
+        // The WebSocket gone, it is served.
+        ws.send_close(Some(1000)).await.unwrap();
+        drop(ws);
+        let answered = tokio::time::timeout(Duration::from_secs(5), waiting)
+            .await
+            .expect("served once the WebSocket closed")
+            .unwrap()
+            .unwrap();
+        assert_eq!(answered.status(), 200);
+    }
+
+    #[tokio::test]
+    async fn serve_drops_connections_still_open_at_the_deadline() {
+        use tokio::io::AsyncWriteExt;
+        // A response that never ends, outside any SockJS session.
+        let forever = Router::new().route(
+            "/forever",
+            axum::routing::get(|| async {
+                use futures_util::StreamExt;
+                let chunks = futures_util::stream::once(async {
+                    Ok::<_, std::io::Error>(bytes::Bytes::from_static(b"first\n"))
+                })
+                .chain(futures_util::stream::pending());
+                axum::body::Body::from_stream(chunks)
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (stop, signal) = oneshot::channel::<()>();
+        let served = tokio::spawn(std::future::IntoFuture::into_future(
+            sockjs::serve(listener, forever)
+                .shutdown_deadline(Duration::from_millis(200))
+                .with_graceful_shutdown(async move {
+                    let _ = signal.await;
+                }),
+        ));
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /forever HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut head = [0u8; 12];
+        tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut head)
+            .await
+            .unwrap();
+        assert_eq!(&head, b"HTTP/1.1 200");
+        let started = std::time::Instant::now();
+        stop.send(()).unwrap();
+        tokio::time::timeout(Duration::from_secs(5), served)
+            .await
+            .expect("serve returned")
+            .unwrap()
+            .unwrap();
+        // At least a second for the connections once the (no) sessions are
+        // gone, then dropped.
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(900), "{took:?}");
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+        let (_, _) = until_closed(&mut tcp).await;
+        eprintln!("serve dropped a never-ending response {took:?} after the signal");
+    }
 }

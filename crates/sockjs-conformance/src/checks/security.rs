@@ -14,6 +14,7 @@ checks!("security",
     forwarded_for_untrusted: "X-Forwarded-For from a peer that is not a trusted proxy (/untrusted_proxy_echo) is ignored: a different header is still the session's own client",
     handshake_binding: "with the handshake hook re-run (/rebind_echo), a request of an open session without the credential is 404, not the hook's 401",
     jsessionid_attributes: "a service configured with JSESSIONID attributes (/rebind_echo) writes them: `path=/; Secure; HttpOnly; SameSite=None`",
+    slow_head_cut_off: "a client that sends part of a request head and then nothing (slowloris) is disconnected within 15 s",
 );
 
 async fn htmlfile_no_markup(ctx: Ctx) -> Outcome {
@@ -238,4 +239,47 @@ async fn jsessionid_attributes(ctx: Ctx) -> Outcome {
         "POST {path}: Set-Cookie"
     );
     Ok(None)
+}
+
+/// How long [`slow_head_cut_off`] waits: a server's header read timeout
+/// (10 s by default in `sockjs::serve`) and some slack.
+const SLOW_HEAD_BOUND: std::time::Duration = std::time::Duration::from_secs(15);
+
+async fn slow_head_cut_off(ctx: Ctx) -> Outcome {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::time::timeout(
+        ctx.target.timeout,
+        tokio::net::TcpStream::connect(ctx.target.addr),
+    )
+    .await
+    .map_err(|_| Failure("connect: timed out".into()))?
+    .map_err(|e| Failure(format!("connect: {e}")))?;
+    let path = ctx.target.path("/echo/info");
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {}\r\nUser-Agent: slowloris\r\n",
+        ctx.target.host
+    );
+    tcp.write_all(head.as_bytes())
+        .await
+        .map_err(|e| Failure(format!("write: {e}")))?;
+    let started = tokio::time::Instant::now();
+    let mut buf = [0u8; 1024];
+    loop {
+        let left = SLOW_HEAD_BOUND.saturating_sub(started.elapsed());
+        match tokio::time::timeout(left, tcp.read(&mut buf)).await {
+            Err(_) => {
+                return Err(Failure(format!(
+                    "GET {path} with an unfinished head: the connection is still open after {} s",
+                    SLOW_HEAD_BOUND.as_secs()
+                )))
+            }
+            // The end (FIN or reset); an answer such as 408 may come first.
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(_)) => {}
+        }
+    }
+    Ok(Some(format!(
+        "cut off after {} ms",
+        started.elapsed().as_millis()
+    )))
 }

@@ -1,0 +1,810 @@
+//! [`serve`]: an accept loop for long-lived SockJS traffic, where
+//! `axum::serve` has no header timeout, no idle timeout and no shutdown of
+//! the sessions themselves.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use axum::Router;
+//! use sockjs::{Session, Shutdown, SockJsRouter};
+//!
+//! # async fn run() -> std::io::Result<()> {
+//! let shutdown = Shutdown::new();
+//! let echo = SockJsRouter::new(|session: Session| async move {
+//!     let (tx, mut rx) = session.split();
+//!     while let Some(message) = rx.recv().await {
+//!         let _ = tx.send(message).await;
+//!     }
+//! })
+//! .shutdown(shutdown.clone())
+//! .into_router();
+//! let app: Router = Router::new().nest("/echo", echo);
+//!
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! sockjs::serve(listener, app)
+//!     .header_read_timeout(Duration::from_secs(5))
+//!     .shutdown(shutdown)
+//!     .with_graceful_shutdown(async {
+//!         let _ = tokio::signal::ctrl_c().await;
+//!     })
+//!     .await
+//! # }
+//! ```
+
+use std::convert::Infallible;
+use std::fmt;
+use std::future::{Future, IntoFuture};
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::Router;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, Version};
+use http_body::{Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+use tower_service::Service;
+
+use crate::shutdown::Shutdown;
+
+/// Default of [`Serve::header_read_timeout`].
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`Serve::idle_timeout`].
+const IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default of [`Serve::shutdown_deadline`].
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(10);
+/// The least time connections get to finish once the sessions are closed.
+const DRAIN_AT_LEAST: Duration = Duration::from_secs(1);
+/// First and longest pause after a failed `accept` (out of file
+/// descriptors, say): the loop waits instead of spinning.
+const BACKOFF_FIRST: Duration = Duration::from_millis(10);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+
+/// A stream [`Serve::accept_with`] may hand over: TLS, or anything else
+/// wrapped around the accepted `TcpStream`.
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+type BoxStream = Box<dyn Stream>;
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+type Acceptor = Arc<dyn Fn(TcpStream) -> BoxFuture<io::Result<BoxStream>> + Send + Sync>;
+
+/// Serves `app` on `listener` the way long-lived SockJS traffic needs;
+/// await the returned [`Serve`] (after its setters) to run it.
+///
+/// Unlike `axum::serve`, it
+///
+/// - sets `TCP_NODELAY` on every accepted socket (SockJS frames are small
+///   and should leave at once, not after Nagle's delay);
+/// - gives handlers `ConnectInfo<SocketAddr>` (what
+///   [`Config::max_sessions_per_address`](crate::Config::max_sessions_per_address)
+///   and [`Session::remote_addr`](crate::Session::remote_addr) read);
+/// - cuts off a client that sends its request head too slowly
+///   ([`header_read_timeout`](Serve::header_read_timeout)), and closes a
+///   connection with no request in flight for
+///   [`idle_timeout`](Serve::idle_timeout); streaming responses and
+///   WebSockets are requests in flight, so they are never cut;
+/// - pauses after a failed `accept` (out of file descriptors) instead of
+///   spinning, and can cap the connections it holds
+///   ([`max_connections`](Serve::max_connections));
+/// - on shutdown ([`with_graceful_shutdown`](Serve::with_graceful_shutdown))
+///   closes every session of a [`Shutdown`] while still serving (polling
+///   clients come back for their close frame), then asks the connections to
+///   finish, and drops those still open at the
+///   [`shutdown_deadline`](Serve::shutdown_deadline).
+///
+/// It speaks HTTP/1.1 and HTTP/2 (h2c with prior knowledge, and over TLS
+/// when the acceptor negotiates it), WebSockets over HTTP/2 included, and
+/// takes TLS through [`accept_with`](Serve::accept_with).
+///
+/// ```no_run
+/// # async fn run() -> std::io::Result<()> {
+/// let app = axum::Router::new().nest("/echo", sockjs::router(|_session: sockjs::Session| async {}));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+/// sockjs::serve(listener, app).await
+/// # }
+/// ```
+pub fn serve(listener: TcpListener, app: Router) -> Serve {
+    Serve {
+        listener,
+        app,
+        header_read_timeout: Some(HEADER_READ_TIMEOUT),
+        idle_timeout: Some(IDLE_TIMEOUT),
+        max_connections: None,
+        shutdown: None,
+        shutdown_deadline: SHUTDOWN_DEADLINE,
+        signal: None,
+        acceptor: None,
+    }
+}
+
+/// The server of [`serve`], configured by its setters; awaiting it runs it
+/// until the shutdown is over (or forever, without
+/// [`with_graceful_shutdown`](Self::with_graceful_shutdown)).
+#[must_use = "a Serve does nothing until awaited"]
+pub struct Serve {
+    listener: TcpListener,
+    app: Router,
+    header_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    max_connections: Option<usize>,
+    shutdown: Option<Shutdown>,
+    shutdown_deadline: Duration,
+    signal: Option<BoxFuture<()>>,
+    acceptor: Option<Acceptor>,
+}
+
+impl Serve {
+    /// How long a client may take to send a request head, from its first
+    /// byte (or from the connection's start, for the first request: a
+    /// client that connects and stays silent is cut off too). On HTTP/1
+    /// that is every request; on HTTP/2 the connection's first one (the
+    /// preface and the first headers). The TLS handshake of
+    /// [`accept_with`](Self::accept_with) has the same bound. `None` turns it
+    /// off. Default: 10 s.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// sockjs::serve(listener, app).header_read_timeout(Duration::from_secs(5)).await
+    /// # }
+    /// ```
+    pub fn header_read_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.header_read_timeout = timeout.into();
+        self
+    }
+
+    /// How long a connection may stay open with no request in flight before
+    /// it is closed (gracefully: a request that races the close is still
+    /// answered). A streaming response or a WebSocket is a request in
+    /// flight as long as it lasts, however quiet, so it is never cut; an
+    /// HTTP/2 connection that carried a WebSocket is never idle again. Keep
+    /// it above the keep-alive timeouts of the proxies in front of the
+    /// server, so that they, not the server, close idle connections. `None`
+    /// turns it off. Default: 90 s.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// sockjs::serve(listener, app).idle_timeout(Duration::from_secs(120)).await
+    /// # }
+    /// ```
+    pub fn idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.idle_timeout = timeout.into();
+        self
+    }
+
+    /// The most connections held at once (a WebSocket session is one); at
+    /// the cap the server stops accepting, so new clients wait in the
+    /// listen backlog until a connection closes. Default: no cap (the file
+    /// descriptor limit is the cap; running out of descriptors pauses the
+    /// accept loop instead of spinning it).
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// sockjs::serve(listener, app).max_connections(50_000).await
+    /// # }
+    /// ```
+    pub fn max_connections(mut self, max: usize) -> Self {
+        self.max_connections = Some(max);
+        self
+    }
+
+    /// The sessions to close when the shutdown signal comes: the handle
+    /// given to every service ([`SockJsRouter::shutdown`](crate::SockJsRouter::shutdown)).
+    /// Its [`graceful`](Shutdown::graceful) runs with the
+    /// [`shutdown_deadline`](Self::shutdown_deadline) while the server still
+    /// serves. Default: none, only connections are closed.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener) -> std::io::Result<()> {
+    /// use sockjs::{Session, Shutdown, SockJsRouter};
+    ///
+    /// let shutdown = Shutdown::new();
+    /// let echo = SockJsRouter::new(|_session: Session| async {}).shutdown(shutdown.clone());
+    /// let app = axum::Router::new().nest("/echo", echo.into_router());
+    /// sockjs::serve(listener, app)
+    ///     .shutdown(shutdown)
+    ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await
+    /// # }
+    /// ```
+    pub fn shutdown(mut self, shutdown: Shutdown) -> Self {
+        self.shutdown = Some(shutdown);
+        self
+    }
+
+    /// How long the shutdown may take, from the signal: sessions still open
+    /// at the deadline are cut off, and connections still open then (or a
+    /// second after the sessions are gone, whichever is later) are dropped.
+    /// Default: 10 s.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// use std::time::Duration;
+    /// sockjs::serve(listener, app)
+    ///     .shutdown_deadline(Duration::from_secs(30))
+    ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await
+    /// # }
+    /// ```
+    pub fn shutdown_deadline(mut self, deadline: Duration) -> Self {
+        self.shutdown_deadline = deadline;
+        self
+    }
+
+    /// Shuts down when `signal` resolves (Ctrl-C, SIGTERM, ...): the
+    /// [`shutdown`](Self::shutdown) sessions are closed, the listener is
+    /// dropped, connections are asked to finish, and the server's future
+    /// returns. Default: it never shuts down.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// sockjs::serve(listener, app)
+    ///     .with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; })
+    ///     .await
+    /// # }
+    /// ```
+    pub fn with_graceful_shutdown<F>(mut self, signal: F) -> Self
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.signal = Some(Box::pin(signal));
+        self
+    }
+
+    /// Wraps each accepted socket before HTTP is spoken on it: the TLS
+    /// hook. `accept` gets the `TcpStream` (`TCP_NODELAY` already set) and
+    /// returns any `AsyncRead + AsyncWrite` stream, a `tokio_rustls` server
+    /// stream for instance; an error drops the connection. It runs on the
+    /// connection's own task, bounded by the
+    /// [`header_read_timeout`](Self::header_read_timeout). Offer `h2` by
+    /// ALPN for HTTP/2: the server detects it by the client's preface.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// // A stand-in for `tokio_rustls::TlsAcceptor::accept`: any stream will do.
+    /// sockjs::serve(listener, app)
+    ///     .accept_with(|tcp: tokio::net::TcpStream| async move {
+    ///         Ok::<_, std::io::Error>(tokio::io::BufStream::new(tcp))
+    ///     })
+    ///     .await
+    /// # }
+    /// ```
+    pub fn accept_with<F, Fut, S>(mut self, accept: F) -> Self
+    where
+        F: Fn(TcpStream) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = io::Result<S>> + Send + 'static,
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        self.acceptor = Some(Arc::new(move |tcp| {
+            let accepted = accept(tcp);
+            Box::pin(async move { accepted.await.map(|s| Box::new(s) as BoxStream) })
+        }));
+        self
+    }
+}
+
+impl fmt::Debug for Serve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve")
+            .field("listener", &self.listener)
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("max_connections", &self.max_connections)
+            .field("shutdown", &self.shutdown)
+            .field("shutdown_deadline", &self.shutdown_deadline)
+            .finish_non_exhaustive()
+    }
+}
+
+impl IntoFuture for Serve {
+    type Output = io::Result<()>;
+    type IntoFuture = BoxFuture<io::Result<()>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(self.run())
+    }
+}
+
+/// What every connection task reads.
+struct Settings {
+    app: Router,
+    header_read_timeout: Option<Duration>,
+    idle_timeout: Option<Duration>,
+    acceptor: Option<Acceptor>,
+    builder: Builder<TokioExecutor>,
+}
+
+/// Where the server is in its life, as every connection task sees it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    Serving,
+    /// Finish the requests in flight, take no more.
+    Draining,
+    /// Drop the connection now.
+    Stopped,
+}
+
+impl Serve {
+    async fn run(self) -> io::Result<()> {
+        let Serve {
+            listener,
+            app,
+            header_read_timeout,
+            idle_timeout,
+            max_connections,
+            shutdown,
+            shutdown_deadline,
+            signal,
+            acceptor,
+        } = self;
+        let mut builder = Builder::new(TokioExecutor::new());
+        // WebSockets over HTTP/2 (RFC 8441).
+        builder.http2().enable_connect_protocol();
+        let settings = Arc::new(Settings {
+            app,
+            header_read_timeout,
+            idle_timeout,
+            acceptor,
+            builder,
+        });
+        let (phase, phases) = watch::channel(Phase::Serving);
+        // Each connection task holds a sender; `recv` ends when all are gone.
+        let (alive, mut gone) = mpsc::channel::<()>(1);
+        let cap = max_connections.map(|n| Arc::new(Semaphore::new(n)));
+
+        // The signal, then the sessions' shutdown while the loop below keeps
+        // serving; resolves to the moment the signal came.
+        let stop = async move {
+            match signal {
+                Some(signal) => signal.await,
+                None => std::future::pending().await,
+            }
+            let started = Instant::now();
+            tracing::info!("sockjs::serve shutting down");
+            if let Some(shutdown) = shutdown {
+                let report = shutdown.graceful(shutdown_deadline).await;
+                tracing::info!(
+                    sessions = report.sessions,
+                    forced = report.forced,
+                    "sockjs::serve: sessions closed"
+                );
+            }
+            started
+        };
+        tokio::pin!(stop);
+
+        let mut backoff = BACKOFF_FIRST;
+        let started = loop {
+            let permit = match &cap {
+                Some(cap) => tokio::select! {
+                    permit = cap.clone().acquire_owned() => permit.ok(),
+                    started = &mut stop => break started,
+                },
+                None => None,
+            };
+            let (tcp, remote) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => {
+                        backoff = BACKOFF_FIRST;
+                        accepted
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, pause = ?backoff, "sockjs::serve: accept failed");
+                        tokio::select! {
+                            () = tokio::time::sleep(backoff) => {}
+                            started = &mut stop => break started,
+                        }
+                        backoff = (backoff * 2).min(BACKOFF_MAX);
+                        continue;
+                    }
+                },
+                started = &mut stop => break started,
+            };
+            let _ = tcp.set_nodelay(true);
+            let settings = settings.clone();
+            let phases = phases.clone();
+            let alive = alive.clone();
+            tokio::spawn(async move {
+                connection(tcp, remote, permit, settings, phases).await;
+                drop(alive);
+            });
+        };
+
+        drop(listener);
+        drop(alive);
+        let _ = phase.send(Phase::Draining);
+        let drain = shutdown_deadline
+            .saturating_sub(started.elapsed())
+            .max(DRAIN_AT_LEAST);
+        if tokio::time::timeout(drain, gone.recv()).await.is_err() {
+            tracing::warn!("sockjs::serve: connections still open at the deadline, dropped");
+            let _ = phase.send(Phase::Stopped);
+            // Each task drops its connection at once; a moment for them to run.
+            let _ = tokio::time::timeout(Duration::from_millis(200), gone.recv()).await;
+        }
+        Ok(())
+    }
+}
+
+/// Serves one accepted connection until it ends, is idle too long, or the
+/// server stops.
+async fn connection(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    permit: Option<OwnedSemaphorePermit>,
+    settings: Arc<Settings>,
+    mut phases: watch::Receiver<Phase>,
+) {
+    let stream: BoxStream = match &settings.acceptor {
+        None => Box::new(tcp),
+        Some(accept) => {
+            let handshake = accept(tcp);
+            let bounded = async {
+                match settings.header_read_timeout {
+                    Some(limit) => tokio::time::timeout(limit, handshake)
+                        .await
+                        .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
+                    None => handshake.await,
+                }
+            };
+            let stopped = phases.wait_for(|p| *p == Phase::Stopped);
+            tokio::select! {
+                accepted = bounded => match accepted {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::debug!(%remote, error = %e, "sockjs::serve: accept hook failed");
+                        return;
+                    }
+                },
+                _ = stopped => return,
+            }
+        }
+    };
+    let activity = Arc::new(Activity::new());
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+        _permit: permit,
+    });
+    let service = Tracked {
+        app: settings.app.clone(),
+        remote,
+        activity: activity.clone(),
+    };
+    let conn = settings.builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    if *phases.borrow_and_update() != Phase::Serving {
+        conn.as_mut().graceful_shutdown();
+        closing = true;
+    }
+    loop {
+        let next = activity.next_check(&settings);
+        tokio::select! {
+            () = activity.changed.notified() => {}
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(%remote, error = %e, "sockjs::serve: connection ended");
+                }
+                return;
+            }
+            () = sleep_until(next) => match activity.verdict(&settings) {
+                Verdict::Keep => {}
+                Verdict::SlowHead => {
+                    tracing::debug!(%remote, "sockjs::serve: request head too slow, connection dropped");
+                    return;
+                }
+                Verdict::Idle => {
+                    if !closing {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                }
+            },
+            changed = phases.changed() => {
+                let phase = if changed.is_ok() { *phases.borrow_and_update() } else { Phase::Stopped };
+                match phase {
+                    Phase::Serving => {}
+                    Phase::Draining => {
+                        if !closing {
+                            conn.as_mut().graceful_shutdown();
+                            closing = true;
+                        }
+                    }
+                    Phase::Stopped => return,
+                }
+            }
+        }
+    }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the idle and head timers of one connection look at.
+struct Activity {
+    /// Requests whose response (body included) is not over.
+    in_flight: AtomicUsize,
+    /// Whether a request was seen yet.
+    served: AtomicBool,
+    /// HTTP/2: request heads arrive whole, only the first is timed.
+    http2: AtomicBool,
+    /// A WebSocket: over HTTP/1 the socket is the upgraded connection's
+    /// (nothing left to time); over HTTP/2 (extended CONNECT) its stream
+    /// outlives its response, so the connection is never idle again.
+    upgraded: AtomicBool,
+    times: Mutex<Times>,
+    /// Wakes the connection's task when a timer may have to start: nothing
+    /// left in flight, or a request head begun.
+    changed: Notify,
+}
+
+struct Times {
+    /// Since when nothing is in flight (the connection's start at first).
+    idle_since: Instant,
+    /// The first byte read since the last request head was complete, while
+    /// nothing is in flight: a request head in progress.
+    head_since: Option<Instant>,
+}
+
+enum Verdict {
+    Keep,
+    SlowHead,
+    Idle,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Activity {
+            in_flight: AtomicUsize::new(0),
+            served: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
+            upgraded: AtomicBool::new(false),
+            times: Mutex::new(Times {
+                idle_since: Instant::now(),
+                head_since: None,
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    fn times(&self) -> std::sync::MutexGuard<'_, Times> {
+        self.times.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bytes came in.
+    fn read(&self) {
+        if self.in_flight.load(Ordering::Acquire) > 0
+            || self.upgraded.load(Ordering::Relaxed)
+            || (self.http2.load(Ordering::Relaxed) && self.served.load(Ordering::Relaxed))
+        {
+            return;
+        }
+        let mut times = self.times();
+        if times.head_since.is_none() {
+            times.head_since = Some(Instant::now());
+            drop(times);
+            self.changed.notify_one();
+        }
+    }
+
+    /// A request head is complete.
+    fn request(&self, version: Version) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.served.store(true, Ordering::Relaxed);
+        if version == Version::HTTP_2 {
+            self.http2.store(true, Ordering::Relaxed);
+        }
+        self.times().head_since = None;
+    }
+
+    /// A response is over (sent, or dropped).
+    fn response_done(&self) {
+        let mut times = self.times();
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            times.idle_since = Instant::now();
+            drop(times);
+            self.changed.notify_one();
+        }
+    }
+
+    /// How long a request head may take: the first one includes the wait
+    /// for the connection's first byte.
+    fn head_limit(&self, settings: &Settings) -> Option<Duration> {
+        settings.header_read_timeout
+    }
+
+    /// How long the connection may be idle.
+    fn idle_limit(&self, settings: &Settings) -> Option<Duration> {
+        if self.upgraded.load(Ordering::Relaxed) {
+            None
+        } else if self.served.load(Ordering::Relaxed) {
+            settings.idle_timeout
+        } else {
+            // Before its first request, a connection is a request head in
+            // waiting.
+            match (settings.header_read_timeout, settings.idle_timeout) {
+                (Some(h), Some(i)) => Some(h.min(i)),
+                (h, i) => h.or(i),
+            }
+        }
+    }
+
+    /// When to look again, unless [`changed`](Self::changed) wakes the
+    /// task first: never while a request is in flight.
+    fn next_check(&self, settings: &Settings) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let times = self.times();
+        match times.head_since {
+            Some(since) => self.head_limit(settings).map(|limit| since + limit),
+            None => self
+                .idle_limit(settings)
+                .map(|limit| times.idle_since + limit),
+        }
+    }
+
+    fn verdict(&self, settings: &Settings) -> Verdict {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return Verdict::Keep;
+        }
+        let now = Instant::now();
+        let times = self.times();
+        if let (Some(since), Some(limit)) = (times.head_since, self.head_limit(settings)) {
+            if now >= since + limit {
+                return Verdict::SlowHead;
+            }
+        }
+        if times.head_since.is_none() {
+            if let Some(limit) = self.idle_limit(settings) {
+                if now >= times.idle_since + limit {
+                    return Verdict::Idle;
+                }
+            }
+        }
+        Verdict::Keep
+    }
+}
+
+/// The accepted stream, telling its [`Activity`] when bytes come in. It
+/// holds the connection's place under `max_connections` for as long as the
+/// socket lives, upgraded to a WebSocket too.
+struct Watched {
+    inner: BoxStream,
+    activity: Arc<Activity>,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.read();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// The app as one connection's hyper service: `ConnectInfo` in every
+/// request, each response counted in flight until its body is over.
+#[derive(Clone)]
+struct Tracked {
+    app: Router,
+    remote: SocketAddr,
+    activity: Arc<Activity>,
+}
+
+impl hyper::service::Service<Request<Incoming>> for Tracked {
+    type Response = Response<InFlight>;
+    type Error = Infallible;
+    type Future = BoxFuture<Result<Response<InFlight>, Infallible>>;
+
+    fn call(&self, request: Request<Incoming>) -> Self::Future {
+        self.activity.request(request.version());
+        let busy = Busy(self.activity.clone());
+        let connect = request.method() == Method::CONNECT;
+        let mut request = request.map(Body::new);
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(self.remote));
+        let mut app = self.app.clone();
+        Box::pin(async move {
+            std::future::poll_fn(|cx| Service::<Request<Body>>::poll_ready(&mut app, cx)).await?;
+            let response = app.call(request).await?;
+            let status = response.status();
+            if status == StatusCode::SWITCHING_PROTOCOLS || (connect && status == StatusCode::OK) {
+                busy.0.upgraded.store(true, Ordering::Relaxed);
+            }
+            Ok(response.map(|body| InFlight { body, _busy: busy }))
+        })
+    }
+}
+
+/// Counts one request in flight until dropped.
+struct Busy(Arc<Activity>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.response_done();
+    }
+}
+
+/// A response body that keeps its request in flight until hyper is done
+/// with it.
+struct InFlight {
+    body: Body,
+    _busy: Busy,
+}
+
+impl http_body::Body for InFlight {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
