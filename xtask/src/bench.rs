@@ -210,7 +210,12 @@ fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
             &sockjs,
         );
     }
-    for s in ["sessions-ws", "sessions-xhr-streaming"] {
+    for s in [
+        "sessions-ws",
+        "sessions-xhr-streaming",
+        "sessions-eventsource",
+        "sessions-htmlfile",
+    ] {
         let args = vec![
             "--scenario".into(),
             s.into(),

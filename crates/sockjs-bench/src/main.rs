@@ -25,7 +25,7 @@
 //!
 //! Scenarios: `ws-echo`, `raw-ws-echo`, `xhr-streaming-echo`,
 //! `xhr-polling-echo`, `eventsource-echo`, `broadcast`, `sessions-ws`,
-//! `sessions-xhr-streaming`; and those of `cargo xtask soak` ([`soak`]):
+//! `sessions-xhr-streaming`, `sessions-eventsource`, `sessions-htmlfile`; and those of `cargo xtask soak` ([`soak`]):
 //! `soak`, `soak-shutdown`, `soak-storm`.
 
 mod broadcast;
@@ -86,6 +86,7 @@ usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
 
 scenarios: ws-echo raw-ws-echo ws-plain-echo ws-deflate-echo xhr-streaming-echo xhr-polling-echo
            eventsource-echo broadcast sessions-ws sessions-xhr-streaming
+           sessions-eventsource sessions-htmlfile
            soak soak-shutdown soak-storm (cargo xtask soak)
 options:
   --clients C        concurrent sessions (default 1)
@@ -339,7 +340,16 @@ fn main() -> ExitCode {
             "broadcast" => broadcast::run(ctx.clone()).await,
             "sessions-ws" => sessions::run(ctx.clone(), sessions::Kind::Ws).await,
             "sessions-xhr-streaming" => {
-                sessions::run(ctx.clone(), sessions::Kind::XhrStreaming).await
+                let kind = sessions::Kind::Streaming(http::StreamKind::XhrStreaming);
+                sessions::run(ctx.clone(), kind).await
+            }
+            "sessions-eventsource" => {
+                let kind = sessions::Kind::Streaming(http::StreamKind::EventSource);
+                sessions::run(ctx.clone(), kind).await
+            }
+            "sessions-htmlfile" => {
+                let kind = sessions::Kind::Streaming(http::StreamKind::HtmlFile);
+                sessions::run(ctx.clone(), kind).await
             }
             name if name.starts_with("soak") => soak::run(ctx.clone(), name).await,
             other => Err(format!("unknown scenario {other}")),

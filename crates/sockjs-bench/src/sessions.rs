@@ -1,4 +1,5 @@
-//! `sessions-ws` and `sessions-xhr-streaming`: open N sessions, hold them,
+//! `sessions-ws`, `sessions-xhr-streaming`, `sessions-eventsource` and
+//! `sessions-htmlfile`: open N sessions, hold them,
 //! check that each still echoes, close them all; read the server's RSS and
 //! CPU time between the phases.
 
@@ -20,7 +21,8 @@ use crate::{procfs, Ctx};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
     Ws,
-    XhrStreaming,
+    /// A streaming HTTP transport (xhr_streaming, eventsource, htmlfile).
+    Streaming(StreamKind),
 }
 
 /// Sessions opened (or checked, or closed) at the same time.
@@ -109,8 +111,8 @@ async fn open_one(ctx: &Ctx, kind: Kind, i: usize) -> Result<Held, String> {
             let ws = open_ws(&ctx.net, &format!("{base}/websocket"), true).await?;
             Held::Ws(Box::new(ws))
         }
-        Kind::XhrStreaming => {
-            let mut s = Stream::open(&ctx.net, &base, StreamKind::XhrStreaming).await?;
+        Kind::Streaming(stream) => {
+            let mut s = Stream::open(&ctx.net, &base, stream).await?;
             s.shrink();
             Held::Xhr(Box::new(s))
         }
