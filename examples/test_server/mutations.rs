@@ -25,6 +25,7 @@ pub(crate) const NAMES: &[&str] = &[
     "constant-entropy",
     "no-vary",
     "cors-star",
+    "duplicate-acao",
     "preflight-short-max-age",
     "etag-ignored",
     "no-allow-on-405",
@@ -60,6 +61,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "constant-entropy" => "/info always reports the same entropy",
         "no-vary" => "CORS answers lack `Vary: Origin`",
         "cors-star" => "CORS answers say `*` instead of echoing the Origin",
+        "duplicate-acao" => {
+            "CORS answers carry Access-Control-Allow-Origin twice (browsers then reject them)"
+        }
         "preflight-short-max-age" => "preflights are cached for an hour, not a year",
         "etag-ignored" => "If-None-Match is ignored: the iframe page never answers 304",
         "no-allow-on-405" => "405 answers lack the Allow header",
@@ -117,6 +121,7 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
         "constant-entropy" => &["info/entropy_differs"],
         "no-vary" => &["info/basic", "xhr/transport", "streaming/eventsource_cors"],
         "cors-star" => &["info/basic", "info/options", "xhr/transport"],
+        "duplicate-acao" => &["info/basic", "info/options", "xhr/transport"],
         "preflight-short-max-age" => &["info/options", "xhr/options"],
         "etag-ignored" => &["iframe/etag_304"],
         "no-allow-on-405" => &["urls/wrong_method_405"],
@@ -331,6 +336,11 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,
                 HeaderValue::from_static("*"),
             );
+        }
+        "duplicate-acao" => {
+            if let Some(v) = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).cloned() {
+                headers.append(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            }
         }
         "preflight-short-max-age" if headers.contains_key(header::ACCESS_CONTROL_MAX_AGE) => {
             headers.insert(

@@ -164,8 +164,17 @@ pub(crate) fn not_cached(h: &Headers, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// CORS answer to a request with `origin` (or none).
+/// CORS answer to a request with `origin` (or none). Each
+/// `Access-Control-Allow-*` header must come at most once: browsers reject
+/// an answer with two `Access-Control-Allow-Origin` values, even equal ones.
 pub(crate) fn cors(h: &Headers, origin: Option<&str>, what: &str) -> Result<(), Failure> {
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+    ] {
+        let n = h.get_all(name).count();
+        ensure!(n <= 1, "{what}: {name} appears {n} times");
+    }
     match origin {
         Some(o) => {
             ensure_eq!(
