@@ -38,6 +38,7 @@ pub(crate) const NAMES: &[&str] = &[
     "cookie-no-path",
     "uppercase-escapes",
     "close-no-linger",
+    "early-heartbeat",
     "htmlfile-raw-markup",
     "html-sniffable",
     "origin-from-host",
@@ -75,6 +76,7 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "jsonp-sniffable" => "jsonp lacks `X-Content-Type-Options: nosniff`",
         "cookie-no-path" => "the JSESSIONID cookie lacks `path=/`",
         "uppercase-escapes" => "frames escape characters with uppercase hex (`\\u200C`)",
+        "early-heartbeat" => "heartbeats come after 100 ms, whatever heartbeat_delay says",
         "close-no-linger" => {
             "websockets are let go right after the close frame, before the client's reply is read"
         }
@@ -140,6 +142,13 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
             "encoding/server_escapes_controls",
         ],
         "close-no-linger" => &["closing/"],
+        "early-heartbeat" => &[
+            "streaming/xhr_streaming_heartbeat",
+            "streaming/eventsource_heartbeat",
+            "streaming/htmlfile_heartbeat",
+            "session/heartbeat_polling",
+            "jsonp/heartbeat",
+        ],
         "htmlfile-raw-markup" => &["security/htmlfile_no_markup"],
         "html-sniffable" => &["security/html_nosniff"],
         "origin-from-host" => &["security/origin_not_from_host"],
@@ -168,6 +177,7 @@ const NONE: &[&str] = &[];
 pub(crate) fn configure(config: Config, name: &str) -> Config {
     match name {
         "close-no-linger" => config.close_timeout(std::time::Duration::ZERO),
+        "early-heartbeat" => config.heartbeat_delay(std::time::Duration::from_millis(100)),
         // A hidden test knob of the library: the only way to restore the
         // old close order from outside it.
         "close-fin-first" => config.websocket_fin_early(true),

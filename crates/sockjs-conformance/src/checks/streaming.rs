@@ -2,7 +2,7 @@
 //! `eventsource`, `htmlfile`) and their response_limit.
 
 use super::support::{
-    content_type, cors, error_500, next_frame, next_xhr_frame, not_cached, preflight,
+    content_type, cors, error_500, next_frame, next_xhr_frame, not_cached, not_early, preflight,
 };
 use super::{Ctx, Failure, Outcome};
 use crate::client::{json_string, Request, Streaming};
@@ -365,11 +365,13 @@ async fn xhr_streaming_heartbeat(ctx: Ctx) -> Outcome {
         "o\n",
         "xhr_streaming on {s}"
     );
+    let opened = tokio::time::Instant::now();
     ensure_eq!(
         r.read_text_until("\n").await?,
         "h\n",
         "xhr_streaming on {s}: next frame when idle"
     );
+    not_early(&ctx, opened, &format!("xhr_streaming on {s}"))?;
     Ok(None)
 }
 
@@ -382,11 +384,13 @@ async fn eventsource_heartbeat(ctx: Ctx) -> Outcome {
         "data: o\r\n\r\n",
         "GET {s}/eventsource"
     );
+    let opened = tokio::time::Instant::now();
     ensure_eq!(
         r.read_text_until("\r\n\r\n").await?,
         "data: h\r\n\r\n",
         "GET {s}/eventsource: next event when idle"
     );
+    not_early(&ctx, opened, &format!("eventsource on {s}"))?;
     Ok(None)
 }
 
@@ -399,11 +403,13 @@ async fn htmlfile_heartbeat(ctx: Ctx) -> Outcome {
         "<script>\np(\"o\");\n</script>\r\n",
         "GET {s}/htmlfile"
     );
+    let opened = tokio::time::Instant::now();
     ensure_eq!(
         r.read_text_until("</script>\r\n").await?,
         "<script>\np(\"h\");\n</script>\r\n",
         "GET {s}/htmlfile: next frame when idle"
     );
+    not_early(&ctx, opened, &format!("htmlfile on {s}"))?;
     Ok(None)
 }
 

@@ -136,6 +136,19 @@ impl Ctx {
     }
 }
 
+/// A heartbeat must wait for heartbeat_delay: one arriving before half of it
+/// has passed since `since` (when the open frame was read, so a little
+/// after the server's timer started) is too early.
+pub(crate) fn not_early(ctx: &Ctx, since: tokio::time::Instant, what: &str) -> Result<(), Failure> {
+    let took = since.elapsed();
+    ensure!(
+        took >= ctx.heartbeat_delay / 2,
+        "{what}: heartbeat after {took:?}, heartbeat_delay is {:?}",
+        ctx.heartbeat_delay
+    );
+    Ok(())
+}
+
 /// The header, or "" when absent.
 pub(crate) fn header<'a>(h: &'a Headers, name: &str) -> &'a str {
     h.get(name).unwrap_or("")
