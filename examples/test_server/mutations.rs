@@ -33,6 +33,7 @@ pub(crate) const NAMES: &[&str] = &[
     "wrong-2010-code",
     "xhr-send-200",
     "short-prelude",
+    "short-response-limit",
     "eventsource-raw-percent",
     "jsonp-sniffable",
     "cookie-no-path",
@@ -72,6 +73,7 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "wrong-2010-code" => "a second receiver is refused with 2011 instead of 2010",
         "xhr-send-200" => "xhr_send answers 200 instead of 204",
         "short-prelude" => "the xhr_streaming prelude is one byte short",
+        "short-response-limit" => "/echo streams end after 1 KiB of frames, not its response_limit of 4 KiB",
         "eventsource-raw-percent" => "eventsource does not percent-escape `%`",
         "jsonp-sniffable" => "jsonp lacks `X-Content-Type-Options: nosniff`",
         "cookie-no-path" => "the JSESSIONID cookie lacks `path=/`",
@@ -134,6 +136,11 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
         ],
         "xhr-send-200" => &["xhr/transport", "xhr/send_headers"],
         "short-prelude" => &["streaming/xhr_streaming_transport"],
+        "short-response-limit" => &[
+            "streaming/xhr_streaming_response_limit",
+            "streaming/eventsource_response_limit",
+            "streaming/htmlfile_response_limit",
+        ],
         "eventsource-raw-percent" => &["streaming/eventsource_percent"],
         "jsonp-sniffable" => &["jsonp/transport", "security/html_nosniff"],
         "cookie-no-path" => &["cookie/"],
@@ -204,6 +211,14 @@ pub(crate) fn configure_secured(config: Config, name: &str) -> Config {
         "handshake-once" => config.bind_to_handshake(false),
         "cookie-attributes-dropped" => config.jsessionid(true),
         other => configure(config, other),
+    }
+}
+
+/// The response_limit of `/echo` under mutation `name`.
+pub(crate) fn echo_response_limit(name: Option<&str>, limit: usize) -> usize {
+    match name {
+        Some("short-response-limit") => 1024,
+        _ => limit,
     }
 }
 
