@@ -399,7 +399,9 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
     let services = [
         (
             "/echo",
-            SockJsRouter::new(echo).config(base.clone().response_limit(4096)),
+            SockJsRouter::new(echo).config(base.clone().response_limit(
+                mutations::echo_response_limit(options.mutation.as_deref(), 4096),
+            )),
         ),
         (
             "/disabled_websocket_echo",

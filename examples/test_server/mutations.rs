@@ -1,7 +1,7 @@
 //! Deliberately broken behaviours (`--break NAME`), to prove that the
 //! conformance suite catches real bugs: `cargo xtask protocol-test
 //! --mutations` starts the test server once per name and expects the suite to
-//! fail each time.
+//! fail each time, in one of the checks [`expected`] names for the mutation.
 //!
 //! Each mutation is a tower middleware around the finished app that bends
 //! requests or responses the way a plausible bug in a SockJS server would
@@ -25,6 +25,7 @@ pub(crate) const NAMES: &[&str] = &[
     "constant-entropy",
     "no-vary",
     "cors-star",
+    "duplicate-acao",
     "preflight-short-max-age",
     "etag-ignored",
     "no-allow-on-405",
@@ -32,11 +33,13 @@ pub(crate) const NAMES: &[&str] = &[
     "wrong-2010-code",
     "xhr-send-200",
     "short-prelude",
+    "short-response-limit",
     "eventsource-raw-percent",
     "jsonp-sniffable",
     "cookie-no-path",
     "uppercase-escapes",
     "close-no-linger",
+    "early-heartbeat",
     "htmlfile-raw-markup",
     "html-sniffable",
     "origin-from-host",
@@ -60,6 +63,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "constant-entropy" => "/info always reports the same entropy",
         "no-vary" => "CORS answers lack `Vary: Origin`",
         "cors-star" => "CORS answers say `*` instead of echoing the Origin",
+        "duplicate-acao" => {
+            "CORS answers carry Access-Control-Allow-Origin twice (browsers then reject them)"
+        }
         "preflight-short-max-age" => "preflights are cached for an hour, not a year",
         "etag-ignored" => "If-None-Match is ignored: the iframe page never answers 304",
         "no-allow-on-405" => "405 answers lack the Allow header",
@@ -67,10 +73,12 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "wrong-2010-code" => "a second receiver is refused with 2011 instead of 2010",
         "xhr-send-200" => "xhr_send answers 200 instead of 204",
         "short-prelude" => "the xhr_streaming prelude is one byte short",
+        "short-response-limit" => "/echo streams end after 1 KiB of frames, not its response_limit of 4 KiB",
         "eventsource-raw-percent" => "eventsource does not percent-escape `%`",
         "jsonp-sniffable" => "jsonp lacks `X-Content-Type-Options: nosniff`",
         "cookie-no-path" => "the JSESSIONID cookie lacks `path=/`",
         "uppercase-escapes" => "frames escape characters with uppercase hex (`\\u200C`)",
+        "early-heartbeat" => "heartbeats come after 100 ms, whatever heartbeat_delay says",
         "close-no-linger" => {
             "websockets are let go right after the close frame, before the client's reply is read"
         }
@@ -105,11 +113,78 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
     })
 }
 
+/// The checks expected to catch each mutation: check names, or group
+/// prefixes ending in `/`. `cargo xtask protocol-test --mutations` reads this
+/// table from the source (arms `"name" => &[...]`) and counts a mutation as
+/// caught only when one of these fails; failures of other checks alone mean
+/// the suite caught it by accident.
+pub(crate) fn expected(name: &str) -> &'static [&'static str] {
+    match name {
+        "greeting-newline" => &["urls/greeting"],
+        "info-cache-control" => &["info/basic"],
+        "constant-entropy" => &["info/entropy_differs"],
+        "no-vary" => &["info/basic", "xhr/transport", "streaming/eventsource_cors"],
+        "cors-star" => &["info/basic", "info/options", "xhr/transport"],
+        "duplicate-acao" => &["info/basic", "info/options", "xhr/transport"],
+        "preflight-short-max-age" => &["info/options", "xhr/options"],
+        "etag-ignored" => &["iframe/etag_304"],
+        "no-allow-on-405" => &["urls/wrong_method_405"],
+        "server-id-in-key" => &["urls/server_id_ignored"],
+        "wrong-2010-code" => &[
+            "session/second_receiver_polling",
+            "session/second_receiver_streaming",
+        ],
+        "xhr-send-200" => &["xhr/transport", "xhr/send_headers"],
+        "short-prelude" => &["streaming/xhr_streaming_transport"],
+        "short-response-limit" => &[
+            "streaming/xhr_streaming_response_limit",
+            "streaming/eventsource_response_limit",
+            "streaming/htmlfile_response_limit",
+        ],
+        "eventsource-raw-percent" => &["streaming/eventsource_percent"],
+        "jsonp-sniffable" => &["jsonp/transport", "security/html_nosniff"],
+        "cookie-no-path" => &["cookie/"],
+        "uppercase-escapes" => &[
+            "encoding/server_escapes_xhr",
+            "encoding/server_escapes_controls",
+        ],
+        "close-no-linger" => &["closing/"],
+        "early-heartbeat" => &[
+            "streaming/xhr_streaming_heartbeat",
+            "streaming/eventsource_heartbeat",
+            "streaming/htmlfile_heartbeat",
+            "session/heartbeat_polling",
+            "jsonp/heartbeat",
+        ],
+        "htmlfile-raw-markup" => &["security/htmlfile_no_markup"],
+        "html-sniffable" => &["security/html_nosniff"],
+        "origin-from-host" => &["security/origin_not_from_host"],
+        "close-fin-first" => &[
+            "closing/close_waits_for_the_reply",
+            "closing/unanswered_close_is_cut_off",
+        ],
+        "unbounded-inbound" => &["security/inbound_byte_budget"],
+        "unbounded-inbound-wait" => &["security/inbound_byte_budget"],
+        "long-ids-taken" => &["security/long_session_id"],
+        "unbound-address" => &["security/address_binding"],
+        "proxy-headers-ignored" => &["security/address_binding"],
+        "trust-every-peer" => &["security/forwarded_for_untrusted"],
+        "handshake-once" => &["security/handshake_binding"],
+        "cookie-attributes-dropped" => &["security/jsessionid_attributes"],
+        "no-header-timeout" => &["security/slow_head_cut_off"],
+        _ => NONE,
+    }
+}
+
+/// No expected checks (an unknown mutation).
+const NONE: &[&str] = &[];
+
 /// The services' options with mutation `name` applied, for the mutations
 /// that are a setting rather than a middleware.
 pub(crate) fn configure(config: Config, name: &str) -> Config {
     match name {
         "close-no-linger" => config.close_timeout(std::time::Duration::ZERO),
+        "early-heartbeat" => config.heartbeat_delay(std::time::Duration::from_millis(100)),
         // A hidden test knob of the library: the only way to restore the
         // old close order from outside it.
         "close-fin-first" => config.websocket_fin_early(true),
@@ -139,6 +214,14 @@ pub(crate) fn configure_secured(config: Config, name: &str) -> Config {
     }
 }
 
+/// The response_limit of `/echo` under mutation `name`.
+pub(crate) fn echo_response_limit(name: Option<&str>, limit: usize) -> usize {
+    match name {
+        Some("short-response-limit") => 1024,
+        _ => limit,
+    }
+}
+
 /// The server's header read timeout under mutation `name` (`None`: off).
 pub(crate) fn header_read_timeout(
     name: Option<&str>,
@@ -158,8 +241,9 @@ pub(crate) fn apply(app: Router, name: &str) -> Result<Router, String> {
         .find(|n| *n == name)
         .ok_or_else(|| format!("unknown mutation `{name}`"))?;
     eprintln!(
-        "sockjs-test-server: deliberately broken: {name}: {}",
-        about(name).unwrap_or_default()
+        "sockjs-test-server: deliberately broken: {name}: {} (expected to fail: {})",
+        about(name).unwrap_or_default(),
+        expected(name).join(", ")
     );
     // As the fallback of an outer router, the middleware sees every request
     // (paths included) before the app routes it.
@@ -277,6 +361,11 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
                 header::ACCESS_CONTROL_ALLOW_ORIGIN,
                 HeaderValue::from_static("*"),
             );
+        }
+        "duplicate-acao" => {
+            if let Some(v) = headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).cloned() {
+                headers.append(header::ACCESS_CONTROL_ALLOW_ORIGIN, v);
+            }
         }
         "preflight-short-max-age" if headers.contains_key(header::ACCESS_CONTROL_MAX_AGE) => {
             headers.insert(

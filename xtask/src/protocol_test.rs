@@ -24,7 +24,7 @@ usage: cargo xtask protocol-test [options]
   --url BASE                any running server with the test services under BASE
   --mutations               the test server once per deliberately broken
                             behaviour (examples/test_server/mutations.rs);
-                            every run must fail
+                            every run must fail, in a check named for it
   --filter S                only checks whose name contains S
   --disconnect-delay-ms N   the servers' disconnect_delay (default 3000; with
                             --url, the suite assumes 5000 unless given)
@@ -244,6 +244,48 @@ fn mutation_names() -> Result<Vec<String>, String> {
     Ok(names)
 }
 
+/// The checks expected to catch each mutation, read from the `expected`
+/// table of the test server's `mutations.rs`: arms `"name" => &["check",
+/// "group/", ...]`. A pattern ending in `/` names a whole group.
+fn mutation_expectations() -> Result<Vec<(String, Vec<String>)>, String> {
+    let path = util::root().join("examples/test_server/mutations.rs");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let start = text
+        .find("fn expected(")
+        .ok_or_else(|| format!("{}: no `expected` table", path.display()))?;
+    let body = &text[start..];
+    let body = &body[..body.find("\n}\n").unwrap_or(body.len())];
+    let mut table = Vec::new();
+    for arm in body.split("],").filter(|a| a.contains("=> &[")) {
+        let (head, list) = arm.split_once("=> &[").unwrap_or_default();
+        let quoted = |s: &str| -> Vec<String> {
+            s.split('"').skip(1).step_by(2).map(String::from).collect()
+        };
+        let names = quoted(head);
+        let checks = quoted(list);
+        if names.is_empty() || checks.is_empty() {
+            return Err(format!(
+                "{}: an `expected` arm without a name or a check: {arm}",
+                path.display()
+            ));
+        }
+        for name in names {
+            table.push((name, checks.clone()));
+        }
+    }
+    Ok(table)
+}
+
+/// Whether check `check` is named by `pattern` (a check name, or a group
+/// prefix ending in `/`).
+fn names_check(pattern: &str, check: &str) -> bool {
+    if pattern.ends_with('/') {
+        check.starts_with(pattern)
+    } else {
+        check == pattern
+    }
+}
+
 /// The outcome of the suite against one broken server.
 struct MutationRun {
     name: String,
@@ -299,8 +341,26 @@ fn mutations(opts: &Options, suite: &Path) -> Result<(), String> {
         "==> {} mutations, each must make the suite fail",
         names.len()
     );
+    let expectations = mutation_expectations()?;
+    let expected_for = |name: &str| -> Vec<String> {
+        expectations
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, c)| c.clone())
+            .unwrap_or_default()
+    };
+    let unlisted: Vec<&String> = names
+        .iter()
+        .filter(|n| expected_for(n).is_empty())
+        .collect();
+    if !unlisted.is_empty() {
+        return Err(format!(
+            "mutations without expected checks in mutations.rs `expected`: {unlisted:?}"
+        ));
+    }
     let bin = server_bin.as_path();
     let mut runs = Vec::new();
+    let mut caught = 0;
     for batch in names.chunks(PARALLEL_MUTATIONS) {
         let done: Vec<MutationRun> = std::thread::scope(|s| {
             let handles: Vec<_> = batch
@@ -318,34 +378,46 @@ fn mutations(opts: &Options, suite: &Path) -> Result<(), String> {
                 .collect()
         });
         for run in &done {
+            let expected = expected_for(&run.name);
             match &run.result {
                 Ok(failed) if failed.is_empty() => {
                     println!("MISSED {}: every check passed", run.name)
                 }
-                Ok(failed) => println!(
-                    "caught {}: {} checks failed ({})",
-                    run.name,
-                    failed.len(),
-                    failed.join(", ")
-                ),
+                Ok(failed) => {
+                    let by_named = failed
+                        .iter()
+                        .any(|f| expected.iter().any(|p| names_check(p, f)));
+                    if by_named {
+                        caught += 1;
+                        println!(
+                            "caught {}: {} checks failed ({})",
+                            run.name,
+                            failed.len(),
+                            failed.join(", ")
+                        );
+                    } else {
+                        println!(
+                            "WRONG  {}: caught by the wrong checks ({}), none of {}",
+                            run.name,
+                            failed.join(", "),
+                            expected.join(", ")
+                        );
+                    }
+                }
                 Err(e) => println!("ERROR  {}: {e}", run.name),
             }
         }
         runs.extend(done);
     }
-    let caught = runs
-        .iter()
-        .filter(|r| r.result.as_ref().is_ok_and(|f| !f.is_empty()))
-        .count();
     println!(
-        "{caught} of {} mutations caught ({:.1} s; suite output in target/protocol-test/)",
+        "{caught} of {} mutations caught by their named checks ({:.1} s; suite output in target/protocol-test/)",
         runs.len(),
         started.elapsed().as_secs_f64()
     );
     if caught == runs.len() {
         Ok(())
     } else {
-        Err("some mutations were not caught".into())
+        Err("some mutations were not caught by the checks named for them".into())
     }
 }
 
@@ -358,6 +430,20 @@ mod tests {
         let names = mutation_names().unwrap();
         assert!(names.len() >= 5, "{names:?}");
         assert!(names.iter().all(|n| !n.is_empty() && !n.contains(' ')));
+    }
+
+    #[test]
+    fn every_mutation_names_its_checks() {
+        let table = mutation_expectations().unwrap();
+        for name in mutation_names().unwrap() {
+            assert!(
+                table.iter().any(|(n, c)| *n == name && !c.is_empty()),
+                "{name} has no expected checks"
+            );
+        }
+        assert!(names_check("info/", "info/entropy"));
+        assert!(names_check("info/entropy", "info/entropy"));
+        assert!(!names_check("info/entropy", "info/entropy_x"));
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::support::{next_xhr_frame, spawn_request};
+use super::support::{next_xhr_frame, not_early, spawn_request};
 use super::{Ctx, Failure, Outcome};
 use crate::client::Request;
 
@@ -195,8 +195,10 @@ async fn timeout_without_receiver(ctx: Ctx) -> Outcome {
 async fn heartbeat_polling(ctx: Ctx) -> Outcome {
     let s = ctx.session("echo");
     ctx.xhr_expect(&s, "o\n").await?;
+    let opened = tokio::time::Instant::now();
     let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
     patient.xhr_expect(&s, "h\n").await?;
+    not_early(&ctx, opened, &format!("xhr poll on {s}"))?;
     Ok(None)
 }
 

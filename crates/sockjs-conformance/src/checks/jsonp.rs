@@ -1,6 +1,6 @@
 //! PROTOCOL.md section 6: jsonp polling (`jsonp`, `jsonp_send`).
 
-use super::support::{content_type, error_500, not_cached};
+use super::support::{content_type, error_500, not_cached, not_early};
 use super::{Ctx, Failure, Outcome};
 use crate::client::{json_string, Request, Response};
 
@@ -210,7 +210,9 @@ async fn send_to_unknown_session(ctx: Ctx) -> Outcome {
 async fn heartbeat(ctx: Ctx) -> Outcome {
     let s = ctx.session("echo");
     jsonp_expect(&ctx, &s, "/**/x(\"o\");\r\n").await?;
+    let opened = tokio::time::Instant::now();
     let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
     jsonp_expect(&patient, &s, "/**/x(\"h\");\r\n").await?;
+    not_early(&ctx, opened, &format!("jsonp poll on {s}"))?;
     Ok(None)
 }

@@ -2,7 +2,7 @@
 //! `eventsource`, `htmlfile`) and their response_limit.
 
 use super::support::{
-    content_type, cors, error_500, next_frame, next_xhr_frame, not_cached, preflight,
+    content_type, cors, error_500, next_frame, next_xhr_frame, not_cached, not_early, preflight,
 };
 use super::{Ctx, Failure, Outcome};
 use crate::client::{json_string, Request, Streaming};
@@ -16,12 +16,12 @@ checks!("streaming",
     eventsource_cors: "eventsource answers CORS headers (Origin echoed with credentials, else `*`)",
     eventsource_escaping: "eventsource frames carry JSON escapes for NUL, LF and CR",
     eventsource_percent: "eventsource percent-escapes `%` as `%25` inside frames",
-    eventsource_response_limit: "eventsource ends after response_limit bytes of frames",
+    eventsource_response_limit: "eventsource ends after response_limit bytes of frames, not before",
     htmlfile_transport: "htmlfile: 200 text/html, not cached, the prelude page padded past 1024 bytes, `<script>\\np(<frame>);\\n</script>\\r\\n`",
     htmlfile_callback_name: "htmlfile takes its callback from `c` or `callback`",
     htmlfile_no_callback: "htmlfile without a callback answers 500 `\"callback\" parameter required`",
     htmlfile_invalid_callback: "htmlfile with a callback outside [a-zA-Z0-9_.-] answers 500 `invalid \"callback\" parameter`",
-    htmlfile_response_limit: "htmlfile ends after response_limit bytes of frames",
+    htmlfile_response_limit: "htmlfile ends after response_limit bytes of frames, not before",
     htmlfile_frame_quoting: "htmlfile quotes the frame as a JavaScript string (quotes, backslashes)",
     xhr_streaming_heartbeat: "an idle xhr_streaming gets `h\\n` within heartbeat_delay",
     eventsource_heartbeat: "an idle eventsource gets `data: h\\r\\n\\r\\n` within heartbeat_delay",
@@ -192,6 +192,15 @@ async fn eventsource_response_limit(ctx: Ctx) -> Outcome {
         "data: o\r\n\r\n",
         "GET {s}/eventsource"
     );
+    // A lower bound first: 2 KiB of frames, well under response_limit
+    // (4096), must not end the stream.
+    let half = format!("\"{}\"", "y".repeat(2048));
+    ctx.xhr_send_ok(&s, &format!("[{half}]")).await?;
+    ensure_eq!(
+        next_event(&mut r).await?,
+        format!("data: a[{half}]\r\n\r\n"),
+        "GET {s}/eventsource: 2 KiB message, under response_limit"
+    );
     let msg = format!("\"{}\"", "x".repeat(4096));
     ctx.xhr_send_ok(&s, &format!("[{msg}]")).await?;
     ensure_eq!(
@@ -323,6 +332,15 @@ async fn htmlfile_response_limit(ctx: Ctx) -> Outcome {
         "<script>\np(\"o\");\n</script>\r\n",
         "GET {s}/htmlfile"
     );
+    // A lower bound first: 2 KiB of frames, well under response_limit
+    // (4096), must not end the stream.
+    let half = "y".repeat(2048);
+    ctx.xhr_send_ok(&s, &format!("[\"{half}\"]")).await?;
+    ensure_eq!(
+        next_script(&mut r).await?,
+        format!("<script>\np(\"a[\\\"{half}\\\"]\");\n</script>\r\n"),
+        "GET {s}/htmlfile: 2 KiB message, under response_limit"
+    );
     let msg = "x".repeat(4096);
     ctx.xhr_send_ok(&s, &format!("[\"{msg}\"]")).await?;
     ensure_eq!(
@@ -365,11 +383,13 @@ async fn xhr_streaming_heartbeat(ctx: Ctx) -> Outcome {
         "o\n",
         "xhr_streaming on {s}"
     );
+    let opened = tokio::time::Instant::now();
     ensure_eq!(
         r.read_text_until("\n").await?,
         "h\n",
         "xhr_streaming on {s}: next frame when idle"
     );
+    not_early(&ctx, opened, &format!("xhr_streaming on {s}"))?;
     Ok(None)
 }
 
@@ -382,11 +402,13 @@ async fn eventsource_heartbeat(ctx: Ctx) -> Outcome {
         "data: o\r\n\r\n",
         "GET {s}/eventsource"
     );
+    let opened = tokio::time::Instant::now();
     ensure_eq!(
         r.read_text_until("\r\n\r\n").await?,
         "data: h\r\n\r\n",
         "GET {s}/eventsource: next event when idle"
     );
+    not_early(&ctx, opened, &format!("eventsource on {s}"))?;
     Ok(None)
 }
 
@@ -399,11 +421,13 @@ async fn htmlfile_heartbeat(ctx: Ctx) -> Outcome {
         "<script>\np(\"o\");\n</script>\r\n",
         "GET {s}/htmlfile"
     );
+    let opened = tokio::time::Instant::now();
     ensure_eq!(
         r.read_text_until("</script>\r\n").await?,
         "<script>\np(\"h\");\n</script>\r\n",
         "GET {s}/htmlfile: next frame when idle"
     );
+    not_early(&ctx, opened, &format!("htmlfile on {s}"))?;
     Ok(None)
 }
 

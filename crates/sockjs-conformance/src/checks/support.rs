@@ -136,6 +136,19 @@ impl Ctx {
     }
 }
 
+/// A heartbeat must wait for heartbeat_delay: one arriving before half of it
+/// has passed since `since` (when the open frame was read, so a little
+/// after the server's timer started) is too early.
+pub(crate) fn not_early(ctx: &Ctx, since: tokio::time::Instant, what: &str) -> Result<(), Failure> {
+    let took = since.elapsed();
+    ensure!(
+        took >= ctx.heartbeat_delay / 2,
+        "{what}: heartbeat after {took:?}, heartbeat_delay is {:?}",
+        ctx.heartbeat_delay
+    );
+    Ok(())
+}
+
 /// The header, or "" when absent.
 pub(crate) fn header<'a>(h: &'a Headers, name: &str) -> &'a str {
     h.get(name).unwrap_or("")
@@ -164,8 +177,17 @@ pub(crate) fn not_cached(h: &Headers, what: &str) -> Result<(), Failure> {
     Ok(())
 }
 
-/// CORS answer to a request with `origin` (or none).
+/// CORS answer to a request with `origin` (or none). Each
+/// `Access-Control-Allow-*` header must come at most once: browsers reject
+/// an answer with two `Access-Control-Allow-Origin` values, even equal ones.
 pub(crate) fn cors(h: &Headers, origin: Option<&str>, what: &str) -> Result<(), Failure> {
+    for name in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+    ] {
+        let n = h.get_all(name).count();
+        ensure!(n <= 1, "{what}: {name} appears {n} times");
+    }
     match origin {
         Some(o) => {
             ensure_eq!(
