@@ -48,9 +48,9 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
-use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use hyper_util::server::conn::auto::Builder;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
@@ -324,8 +324,7 @@ struct Settings {
     header_read_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     acceptor: Option<Acceptor>,
-    http1: http1::Builder,
-    http2: http2::Builder<TokioExecutor>,
+    builder: Builder<TokioExecutor>,
 }
 
 /// Where the server is in its life, as every connection task sees it.
@@ -351,20 +350,15 @@ impl Serve {
             signal,
             acceptor,
         } = self;
-        let mut http1 = http1::Builder::new();
-        // The head timeout is ours (`Activity`), which also covers the
-        // first bytes read before hyper sees the connection.
-        http1.header_read_timeout(None);
-        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        let mut builder = Builder::new(TokioExecutor::new());
         // WebSockets over HTTP/2 (RFC 8441).
-        http2.enable_connect_protocol();
+        builder.http2().enable_connect_protocol();
         let settings = Arc::new(Settings {
             app,
             header_read_timeout,
             idle_timeout,
             acceptor,
-            http1,
-            http2,
+            builder,
         });
         let (phase, phases) = watch::channel(Phase::Serving);
         // Each connection task holds a sender; `recv` ends when all are gone.
@@ -480,33 +474,7 @@ async fn connection(
         }
     };
     let activity = Arc::new(Activity::new());
-    let mut stream = stream;
-    // HTTP/1 or h2c (prior knowledge, or h2 over TLS): the first bytes say.
-    let sniffed = {
-        let sniff = sniff(&mut stream);
-        let bounded = async {
-            match settings.header_read_timeout {
-                Some(limit) => tokio::time::timeout(limit, sniff)
-                    .await
-                    .unwrap_or_else(|_| Err(io::ErrorKind::TimedOut.into())),
-                None => sniff.await,
-            }
-        };
-        let stopped = phases.wait_for(|p| *p == Phase::Stopped);
-        tokio::select! {
-            sniffed = bounded => match sniffed {
-                Ok(sniffed) => sniffed,
-                Err(e) => {
-                    tracing::debug!(%remote, error = %e, "sockjs::serve: nothing read");
-                    return;
-                }
-            },
-            _ = stopped => return,
-        }
-    };
-    let (first, h2) = sniffed;
     let io = TokioIo::new(Watched {
-        first: Bytes::from(first),
         inner: stream,
         activity: activity.clone(),
         _permit: permit,
@@ -516,23 +484,18 @@ async fn connection(
         remote,
         activity: activity.clone(),
     };
-    let mut conn = if h2 {
-        Conn::H2(Box::pin(settings.http2.serve_connection(io, service)))
-    } else {
-        Conn::H1(Box::pin(
-            settings.http1.serve_connection(io, service).with_upgrades(),
-        ))
-    };
+    let conn = settings.builder.serve_connection_with_upgrades(io, service);
+    tokio::pin!(conn);
     let mut closing = false;
     if *phases.borrow_and_update() != Phase::Serving {
-        conn.graceful_shutdown();
+        conn.as_mut().graceful_shutdown();
         closing = true;
     }
     loop {
         let next = activity.next_check(&settings);
         tokio::select! {
             () = activity.changed.notified() => {}
-            result = &mut conn => {
+            result = conn.as_mut() => {
                 if let Err(e) = result {
                     tracing::debug!(%remote, error = %e, "sockjs::serve: connection ended");
                 }
@@ -546,7 +509,7 @@ async fn connection(
                 }
                 Verdict::Idle => {
                     if !closing {
-                        conn.graceful_shutdown();
+                        conn.as_mut().graceful_shutdown();
                         closing = true;
                     }
                 }
@@ -557,68 +520,13 @@ async fn connection(
                     Phase::Serving => {}
                     Phase::Draining => {
                         if !closing {
-                            conn.graceful_shutdown();
+                            conn.as_mut().graceful_shutdown();
                             closing = true;
                         }
                     }
                     Phase::Stopped => return,
                 }
             }
-        }
-    }
-}
-
-/// The HTTP/2 connection preface (RFC 9113 section 3.4), with which an h2
-/// client starts (h2c with prior knowledge, or h2 after TLS).
-const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Reads the first bytes of `stream` until they part from the HTTP/2
-/// preface or match it whole: those bytes, and whether it is HTTP/2.
-/// (Served by hyper's own HTTP/1 or HTTP/2 connection, each boxed, rather
-/// than hyper-util's auto connection, which holds both: an idle streaming
-/// session costs 12 KiB less; see BENCHMARKS.md.)
-async fn sniff(stream: &mut BoxStream) -> io::Result<(Vec<u8>, bool)> {
-    let mut seen = Vec::with_capacity(H2_PREFACE.len());
-    let mut buf = [0u8; 24];
-    loop {
-        let want = H2_PREFACE.len() - seen.len();
-        let n = stream.read(&mut buf[..want]).await?;
-        if n == 0 {
-            return Ok((seen, false));
-        }
-        seen.extend_from_slice(&buf[..n]);
-        if !H2_PREFACE.starts_with(&seen) {
-            return Ok((seen, false));
-        }
-        if seen.len() == H2_PREFACE.len() {
-            return Ok((seen, true));
-        }
-    }
-}
-
-/// One connection, HTTP/1 (with upgrades) or HTTP/2, boxed so that the
-/// connection task holds only the one it serves.
-enum Conn {
-    H1(Pin<Box<http1::UpgradeableConnection<TokioIo<Watched>, Tracked>>>),
-    H2(Pin<Box<http2::Connection<TokioIo<Watched>, Tracked, TokioExecutor>>>),
-}
-
-impl Conn {
-    fn graceful_shutdown(&mut self) {
-        match self {
-            Conn::H1(c) => c.as_mut().graceful_shutdown(),
-            Conn::H2(c) => c.as_mut().graceful_shutdown(),
-        }
-    }
-}
-
-impl Future for Conn {
-    type Output = Result<(), hyper::Error>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.get_mut() {
-            Conn::H1(c) => c.as_mut().poll(cx),
-            Conn::H2(c) => c.as_mut().poll(cx),
         }
     }
 }
@@ -780,8 +688,6 @@ impl Activity {
 /// holds the connection's place under `max_connections` for as long as the
 /// socket lives, upgraded to a WebSocket too.
 struct Watched {
-    /// Bytes read to tell HTTP/1 from h2, handed to hyper first.
-    first: Bytes,
     inner: BoxStream,
     activity: Arc<Activity>,
     _permit: Option<OwnedSemaphorePermit>,
@@ -793,12 +699,6 @@ impl AsyncRead for Watched {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        if !self.first.is_empty() {
-            let n = self.first.len().min(buf.remaining());
-            let first = self.first.split_to(n);
-            buf.put_slice(&first);
-            return Poll::Ready(Ok(()));
-        }
         let before = buf.filled().len();
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         if buf.filled().len() > before {
