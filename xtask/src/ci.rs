@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::util::{self, cargo, run_step};
-use crate::{bench, cluster_test, e2e, fuzz, protocol_test, soak};
+use crate::{bench, cluster_test, e2e, fuzz, layers, protocol_test, soak};
 
 type Step = (&'static str, Box<dyn Fn() -> Result<(), String>>);
 
@@ -23,6 +23,8 @@ fn steps() -> Vec<Step> {
                 run_step("fmt (fuzz)", cargo(&fuzz))
             }),
         ),
+        // Imports go down: no module loop in any workspace crate.
+        ("layers", Box::new(|| layers::run(&[]))),
         (
             "clippy",
             Box::new(|| {

@@ -10,6 +10,7 @@ mod ci;
 mod cluster_test;
 mod e2e;
 mod fuzz;
+mod layers;
 mod protocol_test;
 mod soak;
 mod util;
@@ -38,6 +39,7 @@ tasks:
                      3 test-server nodes behind HAProxy with Redis: the
                      conformance and browser suites through the proxy (sticky
                      and round-robin), broadcast across nodes, a node killed
+  layers             no module loop in any workspace crate (imports go down)
   ci                 everything CI runs: fmt, clippy, tests, docs, the
                      conformance suite (ours and sockjs-node), e2e,
                      cluster-test, bench --quick --dev, soak --seconds 60 --faults --dev, a short
@@ -58,6 +60,7 @@ fn main() -> ExitCode {
         "soak" => soak::run(&rest),
         "fuzz" => fuzz::run(&rest),
         "cluster-test" => cluster_test::run(&rest),
+        "layers" => layers::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
