@@ -27,7 +27,8 @@ const CRATES: &[&str] = &[
     "xtask",
 ];
 
-pub(crate) fn run(_args: &[String]) -> Result<(), String> {
+pub(crate) fn run(args: &[String]) -> Result<(), String> {
+    let show_order = args.iter().any(|a| a == "--order");
     let mut failed = Vec::new();
     for krate in CRATES {
         let dir = root().join(krate);
@@ -42,6 +43,11 @@ pub(crate) fn run(_args: &[String]) -> Result<(), String> {
                 graph.modules.len(),
                 graph.edges.values().map(BTreeMap::len).sum::<usize>()
             );
+            if show_order {
+                for (level, modules) in graph.levels().iter().enumerate() {
+                    println!("    layer {level}: {}", modules.join(", "));
+                }
+            }
         } else {
             for group in &loops {
                 println!("layers: {krate}: loop among {}", group.join(", "));
@@ -144,6 +150,43 @@ impl Graph {
             }
         }
         Ok(graph)
+    }
+
+    /// The modules by layer, for a graph without loops: layer 0 imports no
+    /// other module, layer n imports only from layers below n (and at least
+    /// one from n - 1). The crate root, which only declares, is left out.
+    fn levels(&self) -> Vec<Vec<String>> {
+        fn level(
+            m: &str,
+            graph: &Graph,
+            memo: &mut BTreeMap<String, usize>,
+            depth: usize,
+        ) -> usize {
+            if let Some(&l) = memo.get(m) {
+                return l;
+            }
+            let l = match graph.edges.get(m) {
+                Some(edges) if depth < graph.modules.len() => edges
+                    .keys()
+                    .filter(|t| graph.modules.contains_key(*t) && t.as_str() != m)
+                    .map(|t| level(t, graph, memo, depth + 1) + 1)
+                    .max()
+                    .unwrap_or(0),
+                _ => 0,
+            };
+            memo.insert(m.to_owned(), l);
+            l
+        }
+        let mut memo = BTreeMap::new();
+        let mut levels: Vec<Vec<String>> = Vec::new();
+        for m in self.modules.keys().filter(|m| !m.is_empty()) {
+            let l = level(m, self, &mut memo, 0);
+            if levels.len() <= l {
+                levels.resize(l + 1, Vec::new());
+            }
+            levels[l].push(display(m));
+        }
+        levels
     }
 
     /// Strongly connected groups of more than one module (Tarjan).

@@ -1,4 +1,26 @@
 #![doc = include_str!("../../../README.md")]
+//!
+//! # Layers (for contributors)
+//!
+//! Imports only go down this list; a noun two layers use lives in the lower
+//! one. `cargo xtask layers` fails on any module loop (`--order` prints the
+//! layers as read from the imports).
+//!
+//! 1. **Wire format** — `protocol` (frames, escaping, payloads, URL
+//!    syntax): no other module of the crate.
+//! 2. **Settings and policies** — `config`, `origin`, `proxy`, `handshake`,
+//!    `jsessionid`, `metrics`, `headers`, `rejection`, `limits`.
+//! 3. **Sessions** — `session::close`, `budget`, `outgoing`, `core` (the
+//!    state a session keeps between requests), then the halves the handler
+//!    gets (`halves`, `handle`); `shutdown` and `rooms` reach sessions from
+//!    here; `lease` is what a live session holds; `session::store` maps ids
+//!    to sessions.
+//! 4. **The service** — `service`: one service's shared state (options,
+//!    store, rooms, the handler), what every entry point takes as `State`.
+//! 5. **Entry points** — `transport::*` (each transport's handlers),
+//!    `info`, `iframe`, `cluster::forward`.
+//! 6. **Assembly** — `router` (the axum `Router` and its middlewares),
+//!    `serve`.
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "cluster")]
@@ -13,6 +35,7 @@ mod headers;
 mod iframe;
 mod info;
 mod jsessionid;
+mod lease;
 mod limits;
 pub mod metrics;
 mod origin;

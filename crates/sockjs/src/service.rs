@@ -19,7 +19,8 @@ use http::Extensions;
 
 use crate::config::Config;
 use crate::handshake::BoxHandshake;
-use crate::iframe::IframePage;
+use crate::iframe::page::IframePage;
+use crate::lease::Lease;
 use crate::limits::{Limits, Slot};
 use crate::metrics::SessionMetrics;
 use crate::origin::OriginPolicy;
@@ -30,7 +31,7 @@ use crate::session::budget::Bounds;
 use crate::session::core::Core;
 use crate::session::store::{reap, Store};
 use crate::session::{ConnectionInfo, Session};
-use crate::shutdown::{Shutdown, Ticket};
+use crate::shutdown::Shutdown;
 use crate::transport::{connection_info, Transport};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
@@ -77,40 +78,6 @@ pub(crate) struct Admitted {
     extensions: Option<Extensions>,
     /// The client's address, when a setting needs it.
     address: Option<IpAddr>,
-}
-
-/// What a live session holds until it is gone: its entry in the shutdown
-/// registry and its place in the service's session counts.
-pub(crate) struct Lease {
-    pub(crate) ticket: Ticket,
-    _slot: Slot,
-    _end: Ended,
-    /// The session's directory entry, released when it is gone.
-    #[cfg(feature = "cluster")]
-    _claim: Option<Claim>,
-}
-
-/// Counts the session as gone when dropped.
-struct Ended(Arc<Core>);
-
-impl Drop for Ended {
-    fn drop(&mut self) {
-        self.0.metrics().closed(self.0.reason().as_ref());
-    }
-}
-
-/// An HTTP session's entry in the cluster's directory.
-#[cfg(feature = "cluster")]
-struct Claim {
-    directory: Arc<dyn crate::cluster::Directory>,
-    key: String,
-}
-
-#[cfg(feature = "cluster")]
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.directory.release(&self.key);
-    }
 }
 
 impl Service {
@@ -247,14 +214,9 @@ impl Service {
             info.extensions.extend(extensions);
         }
         let (session, core) = self.new_session(info);
-        let lease = Lease {
-            ticket: self.shutdown.register(&core),
-            _slot: admitted.slot,
-            _end: Ended(core.clone()),
-            // WebSocket sessions are never looked up: one connection each.
-            #[cfg(feature = "cluster")]
-            _claim: None,
-        };
+        // WebSocket sessions are never looked up: one connection each, so
+        // no directory entry.
+        let lease = Lease::new(self.shutdown.register(&core), admitted.slot, &core);
         let started = self.spawn_handler(session, span);
         (core, started, lease)
     }
@@ -289,16 +251,15 @@ impl Service {
             // Opened by a request that raced this one.
             return self.recognized(core, parts).await;
         };
-        let lease = Lease {
-            ticket: self.shutdown.register(&core),
-            _slot: admitted.slot,
-            _end: Ended(core.clone()),
-            #[cfg(feature = "cluster")]
-            _claim: self.forwarder.as_ref().map(|forwarder| Claim {
-                directory: forwarder.directory.clone(),
-                key: crate::cluster::directory_key(&parts.extensions, id),
-            }),
-        };
+        #[allow(unused_mut)]
+        let mut lease = Lease::new(self.shutdown.register(&core), admitted.slot, &core);
+        #[cfg(feature = "cluster")]
+        if let Some(forwarder) = &self.forwarder {
+            lease.claim(
+                forwarder.directory.clone(),
+                crate::cluster::directory_key(&parts.extensions, id),
+            );
+        }
         let reaper = reap(
             self.store.clone(),
             id.into(),

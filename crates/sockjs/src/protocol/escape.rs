@@ -117,6 +117,25 @@ pub fn escape_json_string(s: &str) -> String {
     out
 }
 
+/// Appends `frame` with `%`, `\r`, `\n` and `\0` percent-escaped, so that
+/// no frame can break the event framing.
+pub(crate) fn write_event_data(out: &mut String, frame: &str) {
+    let mut start = 0;
+    for (i, b) in frame.bytes().enumerate() {
+        let escaped = match b {
+            b'%' => "%25",
+            b'\r' => "%0D",
+            b'\n' => "%0A",
+            b'\0' => "%00",
+            _ => continue,
+        };
+        out.push_str(&frame[start..i]);
+        out.push_str(escaped);
+        start = i + 1;
+    }
+    out.push_str(&frame[start..]);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +212,12 @@ mod tests {
         assert!(!escaped
             .chars()
             .any(|c| c != '"' && c != '\\' && needs_unicode_escape(c)));
+    }
+
+    #[test]
+    fn event_data_is_percent_escaped() {
+        let mut out = String::new();
+        write_event_data(&mut out, "a%b\r\n\0c");
+        assert_eq!(out, "a%25b%0D%0A%00c");
     }
 }

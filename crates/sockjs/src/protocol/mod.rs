@@ -17,8 +17,8 @@ mod frame;
 mod payload;
 mod syntax;
 
-pub(crate) use escape::write_html_safe_json_string;
 pub use escape::{escape_json_string, write_json_string};
+pub(crate) use escape::{write_event_data, write_html_safe_json_string};
 pub use frame::Frame;
 pub use payload::{parse_payload, parse_websocket_message, PayloadError};
 pub use syntax::{is_valid_callback, is_valid_iframe_name, is_valid_segment, MAX_SEGMENT_LEN};

@@ -2,8 +2,6 @@
 
 use std::sync::Weak;
 
-use super::registry::Shared;
-
 /// Where a room message goes.
 ///
 /// ```
@@ -207,10 +205,22 @@ pub trait Broker: Send + Sync + 'static {
 /// ```
 #[derive(Clone)]
 pub struct Inbox {
-    pub(super) rooms: Weak<Shared>,
+    rooms: Weak<dyn Deliver>,
+}
+
+/// What an [`Inbox`] delivers into: the sessions of one `Rooms`.
+pub(super) trait Deliver: Send + Sync {
+    /// Queues `message` for every member of `target` on this node; returns
+    /// how many took it.
+    fn deliver(&self, target: Target<'_>, message: String) -> usize;
 }
 
 impl Inbox {
+    /// The inbox of the rooms behind `rooms`.
+    pub(super) fn new(rooms: Weak<dyn Deliver>) -> Self {
+        Inbox { rooms }
+    }
+
     /// Delivers a message another node published to this node's sessions
     /// (not published again). Returns how many sessions got it; 0 once the
     /// `Rooms` is gone.

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use dashmap::DashMap;
 
-use super::broker::{Broker, Inbox, Target};
+use super::broker::{Broker, Deliver, Inbox, Target};
 use crate::session::core::Core;
 use crate::session::outgoing::SharedText;
 
@@ -100,9 +100,8 @@ impl Rooms {
     /// ```
     pub fn with_broker(broker: impl Broker) -> Self {
         let rooms = Rooms::new();
-        broker.start(Inbox {
-            rooms: Arc::downgrade(&rooms.shared),
-        });
+        let shared: Arc<dyn Deliver> = rooms.shared.clone();
+        broker.start(Inbox::new(Arc::downgrade(&shared)));
         let _ = rooms.shared.broker.set(Box::new(broker));
         rooms
     }
@@ -245,9 +244,8 @@ impl Rooms {
     }
 }
 
-impl Shared {
-    /// Queues `message` for every member of `target` on this node.
-    pub(crate) fn deliver(&self, target: Target<'_>, message: String) -> usize {
+impl Deliver for Shared {
+    fn deliver(&self, target: Target<'_>, message: String) -> usize {
         // Members are collected first: queueing may close a member (its
         // queue overflowed), and a closing session leaves its rooms, which
         // takes their locks.

@@ -8,7 +8,7 @@ use dashmap::DashMap;
 
 use super::close::CloseReason;
 use super::core::Core;
-use crate::service::Lease;
+use crate::lease::Lease;
 
 /// Open HTTP-transport sessions by id. WebSocket sessions are not here:
 /// they live as long as their socket, and their ids may repeat.

@@ -10,25 +10,6 @@ use super::streaming::{serve, Cors, Framing, Receiving};
 use super::{SessionPath, Transport};
 use crate::service::Service;
 
-/// Appends `frame` with `%`, `\r`, `\n` and `\0` percent-escaped, so that
-/// no frame can break the event framing.
-pub(crate) fn escape_into(out: &mut String, frame: &str) {
-    let mut start = 0;
-    for (i, b) in frame.bytes().enumerate() {
-        let escaped = match b {
-            b'%' => "%25",
-            b'\r' => "%0D",
-            b'\n' => "%0A",
-            b'\0' => "%00",
-            _ => continue,
-        };
-        out.push_str(&frame[start..i]);
-        out.push_str(escaped);
-        start = i + 1;
-    }
-    out.push_str(&frame[start..]);
-}
-
 /// `GET /<server>/<session>/eventsource`.
 pub(crate) async fn stream(
     State(service): State<Arc<Service>>,
@@ -45,14 +26,4 @@ pub(crate) async fn stream(
         cors: Cors::EventSource,
     };
     serve(&service, &id, &mut parts, receiving).await
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn percent_escapes() {
-        let mut out = String::new();
-        super::escape_into(&mut out, "a%b\r\n\0c");
-        assert_eq!(out, "a%25b%0D%0A%00c");
-    }
 }

@@ -34,7 +34,7 @@ use http::{header, HeaderValue};
 
 use crate::close_code;
 use crate::headers;
-use crate::protocol::{write_html_safe_json_string, write_json_string, Frame};
+use crate::protocol::{write_event_data, write_html_safe_json_string, write_json_string, Frame};
 use crate::rejection::Rejection;
 use crate::service::Service;
 use crate::session::core::{Attachment, Busy, Core, Next};
@@ -65,7 +65,7 @@ impl Framing {
             }
             Framing::EventSource => {
                 out.push_str("data: ");
-                super::eventsource::escape_into(&mut out, frame);
+                write_event_data(&mut out, frame);
                 out.push_str("\r\n\r\n");
             }
             Framing::HtmlFile => {

@@ -1,17 +1,11 @@
-//! The iframe page that cross-domain transports load from the server's
-//! origin; it runs sockjs-client from the configured `sockjs_url`.
+//! The iframe page itself: its markup, ETag and framing policy, built
+//! once per service.
 
-use std::sync::Arc;
-
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
-use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use http::{header, HeaderValue, StatusCode};
 use md5::{Digest, Md5};
 
 use crate::headers;
-use crate::protocol::is_valid_iframe_name;
-use crate::rejection::Rejection;
-use crate::service::Service;
 
 /// The page and its ETag, computed once per service.
 pub(crate) struct IframePage {
@@ -54,48 +48,34 @@ impl IframePage {
             frame_ancestors: frame_ancestors.and_then(|csp| HeaderValue::from_str(&csp).ok()),
         }
     }
-}
 
-/// `/{file}`: the iframe page for `iframe*.html`, 404 for anything else.
-pub(crate) async fn page(
-    State(service): State<Arc<Service>>,
-    Path(file): Path<String>,
-    method: Method,
-    request: HeaderMap,
-) -> Response {
-    if !is_valid_iframe_name(&file) || !service.config.cors {
-        return Rejection::NotFound.into_response();
+    /// The page as the response to a `GET` or `HEAD` carrying
+    /// `if_none_match`: `304` when it names the page's ETag.
+    pub(crate) fn respond(&self, if_none_match: Option<&HeaderValue>) -> Response {
+        let mut response = if if_none_match.is_some_and(|tag| *tag == self.etag) {
+            StatusCode::NOT_MODIFIED.into_response()
+        } else {
+            (
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=UTF-8"),
+                )],
+                self.body.clone(),
+            )
+                .into_response()
+        };
+        let out = response.headers_mut();
+        headers::cache_for_a_year(out);
+        out.insert(header::ETAG, self.etag.clone());
+        out.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        if let Some(csp) = &self.frame_ancestors {
+            out.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
+        }
+        response
     }
-    if method != Method::GET && method != Method::HEAD {
-        return (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "GET")]).into_response();
-    }
-    let page = &service.iframe;
-    let mut response = if request
-        .get(header::IF_NONE_MATCH)
-        .is_some_and(|tag| tag == page.etag)
-    {
-        StatusCode::NOT_MODIFIED.into_response()
-    } else {
-        (
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/html; charset=UTF-8"),
-            )],
-            page.body.clone(),
-        )
-            .into_response()
-    };
-    let out = response.headers_mut();
-    headers::cache_for_a_year(out);
-    out.insert(header::ETAG, page.etag.clone());
-    out.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if let Some(csp) = &page.frame_ancestors {
-        out.insert(header::CONTENT_SECURITY_POLICY, csp.clone());
-    }
-    response
 }
 
 /// `text` for a double-quoted HTML attribute: `&`, `"`, `<`, `>` as
