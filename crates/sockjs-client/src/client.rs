@@ -14,7 +14,8 @@ use crate::driver;
 use crate::error::Error;
 use crate::net::{read_all, status_error, Connector, Http, Jar};
 use crate::protocol::{parse_info, Info};
-use crate::transport::{self, Target, Transport};
+use crate::transport::{self, Target};
+use crate::transport_kind::Transport;
 use crate::url::ServiceUrl;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;

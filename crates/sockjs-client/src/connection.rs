@@ -12,9 +12,9 @@ use futures_util::{Sink, Stream};
 use tokio::sync::mpsc;
 use tokio_util::sync::PollSender;
 
-use crate::driver::{Command, Shared};
+use crate::channels::{Command, Shared};
 use crate::error::Error;
-use crate::transport::Transport;
+use crate::transport_kind::Transport;
 
 /// An open SockJS connection: send and receive text messages.
 ///

@@ -1,149 +1,29 @@
 //! The connection's task: it runs the opened transport between the server
-//! and two channels, messages in and [`Command`]s out, and records how the
-//! connection ended in [`Shared`] before it lets go of the channels.
+//! and the connection's two [channels](crate::channels), messages in and
+//! commands out, and records how the connection ended in their
+//! [`Shared`] state before it lets go of them.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
+use crate::channels::{Outbox, Shared};
 use crate::connection::Connection;
-use crate::error::Error;
-use crate::transport::{websocket, Opened, Transport};
+use crate::transport::{websocket, Opened};
 
 /// Messages received but not yet read by the application; past this the
 /// transport stops reading and the server's queue holds the rest.
 const INCOMING_CAPACITY: usize = 256;
 /// Messages queued for sending before [`Sender::send`](crate::Sender::send) waits.
 const OUTGOING_CAPACITY: usize = 256;
-/// Messages go out in batches of at most this many bytes (one xhr_send body
-/// or WebSocket message), unless a single message is larger; well under
-/// servers' payload limits (1 MiB in sockjs-axum).
-const BATCH_BYTES: usize = 64 * 1024;
-
-/// What the application's halves ask of the task.
-#[derive(Debug)]
-pub(crate) enum Command {
-    Send(String),
-    Close,
-}
-
-/// State the task shares with the halves.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) transport: Transport,
-    /// How the connection ended; set before the channels are dropped.
-    end: OnceLock<Error>,
-    /// `close()` was called: sends are refused from then on.
-    pub(crate) closing: AtomicBool,
-    /// Becomes `true` once the task is over.
-    pub(crate) done: watch::Sender<bool>,
-}
-
-impl Shared {
-    /// How the connection ended, `None` while it runs.
-    pub(crate) fn end(&self) -> Option<Error> {
-        self.end.get().cloned()
-    }
-
-    /// How the connection ended, once its channels are gone.
-    pub(crate) fn end_or_gone(&self) -> Error {
-        self.end()
-            .unwrap_or_else(|| Error::Io("the connection's task stopped".into()))
-    }
-
-    /// Why a send is refused now, if it is.
-    pub(crate) fn refuses_sends(&self) -> Option<Error> {
-        self.end().or_else(|| {
-            self.closing
-                .load(Ordering::Acquire)
-                .then_some(Error::ClosedByClient)
-        })
-    }
-}
-
-/// Messages to send, in order, and whether a close follows them.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub(crate) struct Batch {
-    pub(crate) messages: Vec<String>,
-    pub(crate) close: bool,
-}
-
-/// The receiving end of the commands, batching messages.
-pub(crate) struct Outbox {
-    commands: mpsc::Receiver<Command>,
-    /// A message taken from the channel that did not fit the last batch.
-    held: Option<String>,
-}
-
-impl Outbox {
-    fn new(commands: mpsc::Receiver<Command>) -> Self {
-        Outbox {
-            commands,
-            held: None,
-        }
-    }
-
-    /// The next batch: the first message waited for, then whatever is
-    /// already queued, up to [`BATCH_BYTES`]. `None` once every sending
-    /// half is gone.
-    pub(crate) async fn next_batch(&mut self) -> Option<Batch> {
-        let mut batch = Batch::default();
-        let mut bytes = 0;
-        let first = match self.held.take() {
-            Some(message) => Command::Send(message),
-            None => self.commands.recv().await?,
-        };
-        let mut next = Some(first);
-        while let Some(command) = next {
-            match command {
-                Command::Close => {
-                    batch.close = true;
-                    break;
-                }
-                Command::Send(message) => {
-                    if !batch.messages.is_empty() && bytes + message.len() > BATCH_BYTES {
-                        self.held = Some(message);
-                        break;
-                    }
-                    bytes += message.len();
-                    batch.messages.push(message);
-                }
-            }
-            next = self.commands.try_recv().ok();
-        }
-        Some(batch)
-    }
-}
-
-/// Hands messages to the application in order; drops them when it no
-/// longer reads (the receiving half is gone).
-pub(crate) async fn deliver(events: &mpsc::Sender<String>, messages: Vec<String>) {
-    for message in messages {
-        if events.send(message).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// What sending does when every sending half is gone: nothing, until the
-/// receiving half is gone too; then the connection closes.
-pub(crate) async fn unattended(events: &mpsc::Sender<String>) {
-    events.closed().await;
-}
 
 /// Starts the task of an opened session and returns its connection.
 pub(crate) fn spawn(opened: Opened, close_timeout: Duration) -> Connection {
     let transport = opened.transport();
     let (events, incoming) = mpsc::channel(INCOMING_CAPACITY);
     let (commands, outgoing) = mpsc::channel(OUTGOING_CAPACITY);
-    let shared = Arc::new(Shared {
-        transport,
-        end: OnceLock::new(),
-        closing: AtomicBool::new(false),
-        done: watch::Sender::new(false),
-    });
+    let shared = Arc::new(Shared::new(transport));
     let task_shared = shared.clone();
     tokio::spawn(async move {
         let mut outbox = Outbox::new(outgoing);
@@ -151,57 +31,10 @@ pub(crate) fn spawn(opened: Opened, close_timeout: Duration) -> Connection {
             Opened::WebSocket(ws) => websocket::run(*ws, &events, &mut outbox, close_timeout).await,
             Opened::Xhr(xhr) => xhr.run(&events, &mut outbox).await,
         };
-        let _ = task_shared.end.set(end);
+        task_shared.set_end(end);
         drop(outbox);
         drop(events);
         task_shared.done.send_replace(true);
     });
     Connection::new(commands, incoming, shared)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn batch(messages: &[&str], close: bool) -> Option<Batch> {
-        Some(Batch {
-            messages: messages.iter().map(|m| m.to_string()).collect(),
-            close,
-        })
-    }
-
-    #[tokio::test]
-    async fn batches_keep_order_size_and_close() {
-        let (tx, rx) = mpsc::channel(16);
-        let mut outbox = Outbox::new(rx);
-        let big = "x".repeat(BATCH_BYTES - 2);
-        for command in [
-            Command::Send("a".into()),
-            Command::Send("b".into()),
-            Command::Send(big.clone()),
-            Command::Send("c".into()),
-            Command::Close,
-            Command::Send("after".into()),
-        ] {
-            tx.send(command).await.unwrap();
-        }
-        assert_eq!(outbox.next_batch().await, batch(&["a", "b", &big], false));
-        assert_eq!(outbox.next_batch().await, batch(&["c"], true));
-        assert_eq!(outbox.next_batch().await, batch(&["after"], false));
-        drop(tx);
-        assert_eq!(outbox.next_batch().await, None);
-    }
-
-    #[tokio::test]
-    async fn a_large_message_goes_alone() {
-        let (tx, rx) = mpsc::channel(16);
-        let mut outbox = Outbox::new(rx);
-        let huge = "y".repeat(3 * BATCH_BYTES);
-        tx.send(Command::Send("a".into())).await.unwrap();
-        tx.send(Command::Send(huge.clone())).await.unwrap();
-        tx.send(Command::Send("b".into())).await.unwrap();
-        assert_eq!(outbox.next_batch().await, batch(&["a"], false));
-        assert_eq!(outbox.next_batch().await, batch(&[&huge], false));
-        assert_eq!(outbox.next_batch().await, batch(&["b"], false));
-    }
 }

@@ -78,7 +78,28 @@
 //! - Checked on every transport against sockjs-axum and against the
 //!   reference server, sockjs-node 0.3.24 (`cargo xtask protocol-test
 //!   --against-node` in the repository).
+//!
+//! # Layers
+//!
+//! The modules, lowest first; each imports only modules above it in this
+//! list (`cargo xtask layers` checks that no import goes the other way):
+//!
+//! - `protocol`: SockJS frames and payloads, decoded and encoded (pure).
+//! - `transport_kind`: [`Transport`], which transport a connection uses, and
+//!   its name.
+//! - `error`: [`Error`], why a connection did not open or ended.
+//! - `url`: the service URL and the URLs of the requests under it.
+//! - `net`: TCP or in-process connections, pooled HTTP, cookies.
+//! - `channels`: what a connection's halves and its task share: commands
+//!   (batched by the outbox), delivered messages, how it ended.
+//! - `transport` (`websocket`, `xhr`): opening a session on one transport and
+//!   running it between the server and the channels.
+//! - `connection`: [`Connection`], [`Sender`] and [`Receiver`] over the
+//!   channels.
+//! - `driver`: the task that runs an opened session for a [`Connection`].
+//! - `client`: [`Client`], its options, `/info` and the transport fallback.
 
+mod channels;
 mod client;
 mod connection;
 mod driver;
@@ -86,9 +107,10 @@ mod error;
 mod net;
 pub mod protocol;
 mod transport;
+mod transport_kind;
 mod url;
 
 pub use client::Client;
 pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
-pub use transport::Transport;
+pub use transport_kind::Transport;

@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use sockjs::rooms::{self, Inbox, Target};
 
-use crate::node::Redis;
+use crate::node_state::NodeState;
 use crate::publish::{self, Outgoing};
 
 /// Carries the room messages of one [`Rooms`](sockjs::Rooms) to the other
-/// nodes over a Redis pub/sub channel ([`Redis::broker`]).
+/// nodes over a Redis pub/sub channel ([`Redis::broker`](crate::Redis::broker)).
 ///
 /// - `publish` never waits: the message joins the handle's bounded queue
 ///   ([`Options::queue_capacity`](crate::Options::queue_capacity)), which
@@ -44,14 +44,14 @@ use crate::publish::{self, Outgoing};
 /// # }
 /// ```
 pub struct Broker {
-    redis: Redis,
+    node: Arc<NodeState>,
     channel: Arc<str>,
 }
 
 impl Broker {
-    pub(crate) fn new(redis: Redis, channel: String) -> Self {
+    pub(crate) fn new(node: Arc<NodeState>, channel: String) -> Self {
         Broker {
-            redis,
+            node,
             channel: channel.into(),
         }
     }
@@ -75,14 +75,14 @@ impl Broker {
 
 impl rooms::Broker for Broker {
     fn start(&self, inbox: Inbox) {
-        let shared = &self.redis.shared;
-        if shared.subscriptions.add(&self.channel, inbox) {
-            let _ = shared.subscribe.send(self.channel.to_string());
+        let node = &self.node;
+        if node.subscriptions.add(&self.channel, inbox) {
+            let _ = node.subscribe.send(self.channel.to_string());
         }
     }
 
     fn publish(&self, target: Target<'_>, message: &str) {
-        let shared = &self.redis.shared;
+        let node = &self.node;
         let outgoing = Outgoing {
             channel: self.channel.clone(),
             room: match target {
@@ -91,7 +91,7 @@ impl rooms::Broker for Broker {
             },
             message: message.into(),
         };
-        publish::enqueue(&shared.publish, &shared.counters, outgoing);
+        publish::enqueue(&node.publish, &node.counters, outgoing);
     }
 }
 
@@ -99,7 +99,7 @@ impl fmt::Debug for Broker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Broker")
             .field("channel", &self.channel)
-            .field("node", &self.redis.node_id())
+            .field("node", &self.node.id)
             .finish()
     }
 }

@@ -13,7 +13,7 @@ use sockjs::cluster::{self, DirectoryError, Owner};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::node::Redis;
+use crate::node_state::NodeState;
 
 /// Most entries renewed by one script call.
 const RENEW_BATCH: usize = 256;
@@ -78,7 +78,7 @@ return redis.call('GET', KEYS[1])
     )
 });
 
-/// Which node holds which session, in Redis ([`Redis::directory`]).
+/// Which node holds which session, in Redis ([`Redis::directory`](crate::Redis::directory)).
 ///
 /// One key per session, `<prefix>:session:<service path>/<session id>`,
 /// holding the owner's base URL and a claim token
@@ -129,7 +129,7 @@ pub struct Directory {
 }
 
 struct Inner {
-    redis: Redis,
+    node: Arc<NodeState>,
     /// This node's base URL.
     me: String,
     /// This process's entries: Redis key → value.
@@ -160,11 +160,11 @@ impl Drop for Inner {
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 impl Directory {
-    pub(crate) fn new(redis: Redis, me: String) -> Self {
+    pub(crate) fn new(node: Arc<NodeState>, me: String) -> Self {
         let (releases, queue) = mpsc::unbounded_channel();
-        let ttl = redis.shared.options.claim_ttl;
+        let ttl = node.options.claim_ttl;
         let inner = Arc::new(Inner {
-            redis: redis.clone(),
+            node: node.clone(),
             me: me.trim_end_matches('/').to_owned(),
             claims: Mutex::default(),
             next_token: AtomicU64::new(1),
@@ -175,7 +175,7 @@ impl Directory {
         });
         let tasks = vec![
             tokio::spawn(renew(Arc::downgrade(&inner), ttl)),
-            tokio::spawn(release_queued(queue, redis)),
+            tokio::spawn(release_queued(queue, node)),
         ];
         *inner.tasks.lock().expect("tasks lock") = tasks;
         Directory { inner }
@@ -225,15 +225,15 @@ impl Directory {
 
 impl Inner {
     fn key(&self, key: &str) -> String {
-        format!("{}:session:{key}", self.redis.shared.options.key_prefix)
+        format!("{}:session:{key}", self.node.options.key_prefix)
     }
 
     fn ttl_ms(&self) -> u64 {
-        self.redis.shared.options.claim_ttl.as_millis() as u64
+        self.node.options.claim_ttl.as_millis() as u64
     }
 
     fn conn(&self) -> redis::aio::ConnectionManager {
-        self.redis.shared.conn.clone()
+        self.node.conn.clone()
     }
 
     /// Whether `value` is this process's entry for `key`.
@@ -262,7 +262,7 @@ impl Inner {
                 return Err(DirectoryError("Redis unreachable".into()));
             }
         }
-        let timeout = self.redis.shared.options.timeout;
+        let timeout = self.node.options.timeout;
         let error = match tokio::time::timeout(timeout, call).await {
             Ok(Ok(value)) => return Ok(value),
             Ok(Err(e)) => format!("{what}: {e}"),
@@ -308,7 +308,7 @@ impl Inner {
         let key = self.key(key);
         for _ in 0..2 {
             let token = self.next_token.fetch_add(1, Ordering::Relaxed);
-            let value = format!("{} {}.{token}", self.me, self.redis.node_id());
+            let value = format!("{} {}.{token}", self.me, self.node.id);
             // Entered before the claim, so that a concurrent `owner` of this
             // node sees it as this node's.
             self.claims
@@ -349,7 +349,7 @@ impl Inner {
     }
 
     fn secret_key(&self) -> String {
-        format!("{}:forwarding-secret", self.redis.shared.options.key_prefix)
+        format!("{}:forwarding-secret", self.node.options.key_prefix)
     }
 
     /// The forwarding secret: the one at hand, else Redis's (set now to a
@@ -384,7 +384,7 @@ impl Inner {
             return;
         };
         let mut conn = self.conn();
-        let timeout = self.redis.shared.options.timeout;
+        let timeout = self.node.options.timeout;
         let mut invocation = SECRET.prepare_invoke();
         invocation.key(self.secret_key()).arg(&*secret);
         if let Ok(Ok(held)) =
@@ -414,9 +414,12 @@ fn owner_url(value: &str) -> &str {
 }
 
 /// Deletes released entries, in the background.
-async fn release_queued(mut queue: mpsc::UnboundedReceiver<(String, String)>, redis: Redis) {
-    let mut conn = redis.shared.conn.clone();
-    let timeout = redis.shared.options.timeout;
+async fn release_queued(
+    mut queue: mpsc::UnboundedReceiver<(String, String)>,
+    node: Arc<NodeState>,
+) {
+    let mut conn = node.conn.clone();
+    let timeout = node.options.timeout;
     while let Some((key, value)) = queue.recv().await {
         let mut release = RELEASE.prepare_invoke();
         release.key(&key).arg(&value);
@@ -446,7 +449,7 @@ async fn renew(inner: Weak<Inner>, ttl: Duration) {
             claims.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
         };
         let mut conn = inner.conn();
-        let timeout = inner.redis.shared.options.timeout;
+        let timeout = inner.node.options.timeout;
         let mut error = None;
         for chunk in entries.chunks(RENEW_BATCH) {
             let mut invocation = RENEW.prepare_invoke();

@@ -2,19 +2,19 @@
 //! its session directory.
 
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use sockjs::Rooms;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 
 use crate::broker::Broker;
 use crate::directory::Directory;
+use crate::node_state::NodeState;
 use crate::options::Options;
-use crate::publish::{self, Outgoing};
+use crate::publish;
+use crate::stats::{Counters, Stats};
 use crate::subscribe::{self, Subscriptions};
 
 /// A node's handle on Redis: room messages to and from the other nodes
@@ -38,82 +38,7 @@ use crate::subscribe::{self, Subscriptions};
 /// ```
 #[derive(Clone)]
 pub struct Redis {
-    pub(crate) shared: Arc<Shared>,
-}
-
-/// What every clone of a [`Redis`] shares.
-pub(crate) struct Shared {
-    pub(crate) options: Options,
-    /// This node's id on the wire (see [`crate::wire`]).
-    pub(crate) node: String,
-    pub(crate) conn: ConnectionManager,
-    pub(crate) publish: mpsc::Sender<Outgoing>,
-    pub(crate) subscriptions: Arc<Subscriptions>,
-    pub(crate) subscribe: mpsc::UnboundedSender<String>,
-    pub(crate) counters: Arc<Counters>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        for task in &self.tasks {
-            task.abort();
-        }
-    }
-}
-
-/// The counters behind [`Stats`].
-#[derive(Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) published: AtomicU64,
-    pub(crate) dropped: AtomicU64,
-    pub(crate) received: AtomicU64,
-    pub(crate) duplicates: AtomicU64,
-    pub(crate) missed: AtomicU64,
-    pub(crate) publishing: AtomicBool,
-}
-
-/// What a [`Redis`] handle's brokers did so far ([`Redis::stats`]).
-///
-/// ```no_run
-/// use std::time::Duration;
-///
-/// # async fn run() -> Result<(), sockjs_redis::Error> {
-/// let redis = sockjs_redis::Redis::connect("redis://127.0.0.1:6379/").await?;
-/// let _rooms = redis.rooms("/chat");
-/// // A health check: warn when this node is cut off from the others.
-/// loop {
-///     let stats = redis.stats();
-///     if !stats.subscribed || !stats.publishing {
-///         eprintln!("Redis unreachable; {} room messages not published", stats.dropped);
-///     }
-///     if stats.missed > 0 {
-///         eprintln!("{} messages of other nodes lost so far", stats.missed);
-///     }
-///     tokio::time::sleep(Duration::from_secs(5)).await;
-/// }
-/// # }
-/// ```
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Stats {
-    /// Room messages published to Redis for the other nodes.
-    pub published: u64,
-    /// Room messages not published because the queue was full (Redis slow
-    /// or unreachable for a long time); this node's sessions got them.
-    pub dropped: u64,
-    /// Room messages of other nodes delivered to this node's rooms.
-    pub received: u64,
-    /// Messages of other nodes received twice (a publish retried after a
-    /// lost connection) and delivered once.
-    pub duplicates: u64,
-    /// Messages of other nodes that never arrived, counted from the gaps
-    /// in their numbers (published while this node was not subscribed).
-    pub missed: u64,
-    /// Whether the subscription is up: messages of other nodes arrive.
-    pub subscribed: bool,
-    /// Whether the last attempt to publish succeeded.
-    pub publishing: bool,
+    state: Arc<NodeState>,
 }
 
 /// Redis could not be reached, or its URL is wrong.
@@ -235,9 +160,9 @@ impl Redis {
         ];
         tracing::debug!(node = %node, url, "connected to Redis");
         Ok(Redis {
-            shared: Arc::new(Shared {
+            state: Arc::new(NodeState {
                 options,
-                node,
+                id: node,
                 conn,
                 publish,
                 subscriptions,
@@ -269,8 +194,8 @@ impl Redis {
     /// ```
     pub fn broker(&self, name: &str) -> Broker {
         Broker::new(
-            self.clone(),
-            format!("{}:rooms:{name}", self.shared.options.key_prefix),
+            self.state.clone(),
+            format!("{}:rooms:{name}", self.state.options.key_prefix),
         )
     }
 
@@ -321,7 +246,7 @@ impl Redis {
     /// # }
     /// ```
     pub fn directory(&self, node_url: impl Into<String>) -> Directory {
-        Directory::new(self.clone(), node_url.into())
+        Directory::new(self.state.clone(), node_url.into())
     }
 
     /// This node's id on the wire (random, new on every start).
@@ -336,7 +261,7 @@ impl Redis {
     /// # }
     /// ```
     pub fn node_id(&self) -> &str {
-        &self.shared.node
+        &self.state.id
     }
 
     /// What the brokers did so far, and whether they are connected.
@@ -353,23 +278,15 @@ impl Redis {
     /// # }
     /// ```
     pub fn stats(&self) -> Stats {
-        let c = &self.shared.counters;
-        Stats {
-            published: c.published.load(Ordering::Relaxed),
-            dropped: c.dropped.load(Ordering::Relaxed),
-            received: c.received.load(Ordering::Relaxed),
-            duplicates: c.duplicates.load(Ordering::Relaxed),
-            missed: c.missed.load(Ordering::Relaxed),
-            subscribed: self.shared.subscriptions.is_subscribed(),
-            publishing: c.publishing.load(Ordering::Relaxed),
-        }
+        let state = &self.state;
+        state.counters.stats(state.subscriptions.is_subscribed())
     }
 }
 
 impl fmt::Debug for Redis {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Redis")
-            .field("node", &self.shared.node)
+            .field("node", &self.state.id)
             .field("stats", &self.stats())
             .finish()
     }

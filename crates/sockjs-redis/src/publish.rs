@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
-use crate::node::Counters;
+use crate::stats::Counters;
 use crate::wire::{self, Target};
 
 /// Most messages published in one pipeline.

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use sockjs::rooms::{Inbox, Target};
 use tokio::sync::mpsc;
 
-use crate::node::Counters;
+use crate::stats::Counters;
 use crate::wire;
 
 /// How often the subscription connection is checked with a `PING`.

@@ -18,7 +18,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::Target;
-use crate::driver::{deliver, unattended, Outbox};
+use crate::channels::{deliver, unattended, Outbox};
 use crate::error::Error;
 use crate::net::{chain, Io};
 use crate::protocol::{decode, encode_messages, Frame};

@@ -17,11 +17,12 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
-use super::{Target, Transport};
-use crate::driver::{deliver, unattended, Outbox};
+use super::Target;
+use crate::channels::{deliver, unattended, Outbox};
 use crate::error::Error;
 use crate::net::{chain, status_error, Body};
 use crate::protocol::{decode, encode_messages, is_heartbeat_line, Frame, Lines};
+use crate::transport_kind::Transport;
 
 /// An xhr session past its `o` frame.
 pub(crate) struct Xhr {
