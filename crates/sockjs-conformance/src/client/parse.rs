@@ -8,7 +8,31 @@ use std::fmt;
 pub struct Headers(pub Vec<(String, String)>);
 
 impl Headers {
-    /// The first value of `name` (case-insensitive), if any.
+    /// The header fields of a response, as received, except that repeated
+    /// fields are combined into one, their values joined by `, ` (RFC 9110
+    /// 5.3), which is how a recipient must read them. So a check of a
+    /// field's value fails on a duplicated field (`Access-Control-Allow-Origin:
+    /// a, a`, which browsers reject) instead of reading only the first.
+    /// `Set-Cookie` (RFC 6265: never combined) and `Vary` (a list) stay as
+    /// they came: read them with [`Headers::get_all`].
+    pub fn combined(fields: Vec<(String, String)>) -> Self {
+        let mut out: Vec<(String, String)> = Vec::with_capacity(fields.len());
+        for (name, value) in fields {
+            let repeatable =
+                name.eq_ignore_ascii_case("set-cookie") || name.eq_ignore_ascii_case("vary");
+            match out.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(&name)) {
+                Some((_, first)) if !repeatable => {
+                    first.push_str(", ");
+                    first.push_str(&value);
+                }
+                _ => out.push((name, value)),
+            }
+        }
+        Headers(out)
+    }
+
+    /// The value of `name` (case-insensitive), if any: repeated fields
+    /// come combined (see [`Headers::combined`]).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
@@ -102,7 +126,7 @@ pub fn parse_head(buf: &[u8]) -> Result<Option<(Head, usize)>, ParseError> {
             version,
             status,
             reason,
-            headers: Headers(headers),
+            headers: Headers::combined(headers),
         },
         end + 4,
     )))
@@ -219,6 +243,20 @@ mod tests {
         assert_eq!(
             head.headers.get_all("Set-Cookie").collect::<Vec<_>>(),
             ["a", "b"]
+        );
+    }
+
+    #[test]
+    fn repeated_fields_are_read_combined() {
+        let raw = b"HTTP/1.1 200 OK\r\nAccess-Control-Allow-Origin: *\r\nVary: Origin\r\naccess-control-allow-origin: *\r\nVary: Accept\r\n\r\n";
+        let (head, _) = parse_head(raw).unwrap().unwrap();
+        assert_eq!(
+            head.headers.get("access-control-allow-origin"),
+            Some("*, *")
+        );
+        assert_eq!(
+            head.headers.get_all("vary").collect::<Vec<_>>(),
+            ["Origin", "Accept"]
         );
     }
 
