@@ -3,12 +3,10 @@
 //! over extended CONNECT (RFC 8441); `sockjs::serve`'s idle timeout on h2c.
 #![cfg(feature = "http2")]
 
-mod fixture;
-
 use std::time::Duration;
 
+use crate::fixture::*;
 use bytes::Bytes;
-use fixture::*;
 use futures_util::{SinkExt, StreamExt};
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty, Full};

@@ -1,17 +1,15 @@
 //! The door: the origin policy, the handshake hook and the session limits,
 //! on every transport.
 
-mod fixture;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use fixture::*;
 use http::{header, HeaderMap, Request, StatusCode};
 use sockjs::{Config, Session, SockJsRouter};
 use sockjs_conformance::client::{Target, WireFrame};

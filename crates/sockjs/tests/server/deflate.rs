@@ -3,11 +3,9 @@
 //! ways, uncompressed short frames, and a compression bomb refused.
 #![cfg(feature = "deflate")]
 
-mod fixture;
-
 use std::time::Duration;
 
-use fixture::*;
+use crate::fixture::*;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
