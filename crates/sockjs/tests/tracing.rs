@@ -3,6 +3,7 @@
 //! its test binary: tracing caches callsite interest per process, and tests
 //! running at once with other subscribers would blur what this one sees.
 
+#[path = "server/fixture.rs"]
 mod fixture;
 
 use std::sync::{Arc, Mutex};

@@ -1,9 +1,7 @@
 //! Malformed input gets the documented answer, reaches no application and
 //! leaves other sessions alone.
 
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use http::header;
 
 async fn open_with_pending(app: &axum::Router, id: &str) {

@@ -3,12 +3,10 @@
 //! over extended CONNECT (RFC 8441); `sockjs::serve`'s idle timeout on h2c.
 #![cfg(feature = "http2")]
 
-mod fixture;
-
 use std::time::Duration;
 
+use crate::fixture::*;
 use bytes::Bytes;
-use fixture::*;
 use futures_util::{SinkExt, StreamExt};
 use http::{Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty, Full};
@@ -20,15 +18,22 @@ use tokio_tungstenite::WebSocketStream;
 
 type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
 
+/// How long any one step of these tests may take.
+const STEP: Duration = Duration::from_secs(5);
+
 /// One HTTP/2 connection to a fresh server.
 async fn connect() -> (SendRequest<Body>, std::net::SocketAddr) {
     let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(10)));
     let addr = serve(app).await;
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (sender, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .handshake(TokioIo::new(tcp))
+    let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
         .await
         .unwrap();
+    let (sender, conn) = within(
+        STEP,
+        hyper::client::conn::http2::Builder::new(TokioExecutor::new()).handshake(TokioIo::new(tcp)),
+    )
+    .await
+    .unwrap();
     tokio::spawn(conn);
     (sender, addr)
 }
@@ -49,12 +54,25 @@ fn request(method: Method, path: &str, body: &'static str) -> Request<Body> {
 
 /// Sends a request and returns the status and the whole body.
 async fn send(sender: &mut SendRequest<Body>, req: Request<Body>) -> (StatusCode, String) {
-    sender.ready().await.unwrap();
-    let response = sender.send_request(req).await.unwrap();
+    within(STEP, sender.ready()).await.unwrap();
+    let response = within(STEP, sender.send_request(req)).await.unwrap();
     assert_eq!(response.version(), Version::HTTP_2);
     let status = response.status();
-    let body = response.into_body().collect().await.unwrap().to_bytes();
+    let body = within(STEP, response.into_body().collect())
+        .await
+        .unwrap()
+        .to_bytes();
     (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// The next data of a streaming response body, within [`STEP`].
+async fn next_data(body: &mut hyper::body::Incoming, what: &str) -> String {
+    let frame = within(STEP, body.frame())
+        .await
+        .unwrap_or_else(|| panic!("{what}: the body ended"))
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    let data = frame.into_data().unwrap_or_default();
+    String::from_utf8(data.to_vec()).expect("utf-8 data")
 }
 
 #[tokio::test]
@@ -95,36 +113,42 @@ async fn polling_transports_over_h2() {
 async fn streaming_transports_multiplexed_on_one_connection() {
     let (mut h2, _) = connect().await;
     let mut bodies = Vec::new();
-    for (method, transport, prelude_end) in [
-        (Method::POST, "xhr_streaming", "h\n"),
-        (Method::GET, "eventsource", "\r\n"),
-        (Method::GET, "htmlfile?c=cb", "\r\n\r\n"),
-    ] {
-        let session = transport.split('?').next().unwrap();
-        h2.ready().await.unwrap();
-        let path = format!("/echo/0/{session}/{transport}");
-        let response = h2.send_request(request(method, &path, "")).await.unwrap();
+    for opening in streaming_openings("/echo", "m") {
+        within(STEP, h2.ready()).await.unwrap();
+        let method = Method::from_bytes(opening.method.as_bytes()).unwrap();
+        let response = within(STEP, h2.send_request(request(method, &opening.path, "")))
+            .await
+            .unwrap();
         assert_eq!(
             (response.status(), response.version()),
-            (StatusCode::OK, Version::HTTP_2)
+            (StatusCode::OK, Version::HTTP_2),
+            "{}",
+            opening.path
         );
-        bodies.push((session, prelude_end, response.into_body()));
+        bodies.push((opening, response.into_body()));
     }
     // Three streams open at once on one connection; each gets its prelude
-    // and `o`, then the echo of what is sent to it.
-    for (session, prelude_end, body) in &mut bodies {
+    // and then exactly its open frame (no heartbeat is due for 10 s), then
+    // the echo of what is sent to it.
+    for (opening, body) in &mut bodies {
+        let path = &opening.path;
         let mut seen = String::new();
-        while !(seen.contains(*prelude_end) && seen.contains('o')) {
-            let frame = body.frame().await.unwrap().unwrap();
-            seen.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
-        }
+        let opened = loop {
+            if let Some((_, after)) = seen.split_once(opening.prelude_end()) {
+                if after.len() >= opening.open_frame().len() {
+                    break after.to_owned();
+                }
+            }
+            seen.push_str(&next_data(body, path).await);
+        };
+        assert_eq!(opened, opening.open_frame(), "{path}");
+        let session = opening.session().unwrap();
         let send_path = format!("/echo/0/{session}/xhr_send");
         let (status, _) = send(&mut h2, request(Method::POST, &send_path, "[\"over h2\"]")).await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{session}");
+        assert_eq!(status, StatusCode::NO_CONTENT, "{path}");
         let mut echo = String::new();
         while !echo.contains("over h2") {
-            let frame = body.frame().await.unwrap().unwrap();
-            echo.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+            echo.push_str(&next_data(body, path).await);
         }
     }
 }
@@ -142,7 +166,12 @@ where
 #[tokio::test]
 async fn websockets_over_extended_connect() {
     let (mut h2, _) = connect().await;
-    for (path, framed) in [("/echo/0/w/websocket", true), ("/echo/websocket", false)] {
+    let websockets = openings("/echo", "w")
+        .into_iter()
+        .filter(Opening::is_websocket);
+    for opening in websockets {
+        let path = opening.path.as_str();
+        let framed = opening.transport == sockjs::Transport::WebSocket;
         let mut req = request(Method::CONNECT, path, "");
         req.extensions_mut()
             .insert(hyper::ext::Protocol::from_static("websocket"));
@@ -150,21 +179,25 @@ async fn websockets_over_extended_connect() {
             "sec-websocket-version",
             http::HeaderValue::from_static("13"),
         );
-        h2.ready().await.unwrap();
-        let response = h2.send_request(req).await.unwrap();
+        within(STEP, h2.ready()).await.unwrap();
+        let response = within(STEP, h2.send_request(req)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let upgraded = hyper::upgrade::on(response).await.unwrap();
+        let upgraded = within(STEP, hyper::upgrade::on(response)).await.unwrap();
         let mut ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
         if framed {
             assert_eq!(next_text(&mut ws).await, "o");
-            ws.send(Message::text("[\"hi\"]")).await.unwrap();
+            within(STEP, ws.send(Message::text("[\"hi\"]")))
+                .await
+                .unwrap();
             assert_eq!(next_text(&mut ws).await, "a[\"hi\"]");
         } else {
-            ws.send(Message::text("raw over h2")).await.unwrap();
+            within(STEP, ws.send(Message::text("raw over h2")))
+                .await
+                .unwrap();
             assert_eq!(next_text(&mut ws).await, "raw over h2");
         }
-        ws.close(None).await.unwrap();
+        within(STEP, ws.close(None)).await.unwrap();
         // The server answers the close and ends the stream.
         loop {
             match tokio::time::timeout(Duration::from_secs(3), ws.next())
@@ -197,10 +230,10 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
             "sec-websocket-version",
             http::HeaderValue::from_static("13"),
         );
-        h2.ready().await.unwrap();
-        let response = h2.send_request(req).await.unwrap();
+        within(STEP, h2.ready()).await.unwrap();
+        let response = within(STEP, h2.send_request(req)).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        let mut io = TokioIo::new(hyper::upgrade::on(response).await.unwrap());
+        let mut io = TokioIo::new(within(STEP, hyper::upgrade::on(response)).await.unwrap());
         let mut got = Vec::new();
         while !got.ends_with(b"Go away!") {
             let mut chunk = [0u8; 256];
@@ -224,7 +257,7 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
         io.write_all(&[0x88, 0x82, 0, 0, 0, 0, 0x0B, 0xB8])
             .await
             .unwrap();
-        io.flush().await.unwrap();
+        within(STEP, io.flush()).await.unwrap();
         let n = tokio::time::timeout(Duration::from_secs(1), io.read(&mut probe))
             .await
             .expect("the end of the stream")
@@ -247,24 +280,30 @@ async fn serve_idle_timeout_over_h2() {
         .header_read_timeout(Duration::from_millis(200))
         .idle_timeout(IDLE);
     tokio::spawn(std::future::IntoFuture::into_future(server));
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let (mut h2, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
-        .handshake::<_, Body>(TokioIo::new(tcp))
+    let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
         .await
         .unwrap();
+    let (mut h2, conn) = within(
+        STEP,
+        hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, Body>(TokioIo::new(tcp)),
+    )
+    .await
+    .unwrap();
     let conn = tokio::spawn(conn);
 
-    h2.ready().await.unwrap();
-    let response = h2
-        .send_request(request(Method::POST, "/echo/0/idle/xhr_streaming", ""))
-        .await
-        .unwrap();
+    within(STEP, h2.ready()).await.unwrap();
+    let response = within(
+        STEP,
+        h2.send_request(request(Method::POST, "/echo/0/idle/xhr_streaming", "")),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.version(), Version::HTTP_2);
     let mut body = response.into_body();
     let mut seen = String::new();
     while !seen.contains("o\n") {
-        let frame = body.frame().await.unwrap().unwrap();
-        seen.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+        seen.push_str(&next_data(&mut body, "idle").await);
     }
     // Quiet for three idle timeouts, the stream still delivers.
     tokio::time::sleep(IDLE * 3).await;
@@ -276,8 +315,7 @@ async fn serve_idle_timeout_over_h2() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let mut echo = String::new();
     while !echo.contains("still") {
-        let frame = body.frame().await.unwrap().unwrap();
-        echo.push_str(std::str::from_utf8(frame.data_ref().unwrap()).unwrap());
+        echo.push_str(&next_data(&mut body, "idle").await);
     }
     // The stream over, nothing in flight: closed after the idle timeout.
     drop(body);

@@ -1,10 +1,8 @@
 //! WebSocket transports over real sockets: framed, raw and hixie-76.
 
-mod fixture;
-
 use std::time::Duration;
 
-use fixture::*;
+use crate::fixture::*;
 use futures_util::{SinkExt, StreamExt};
 use sockjs::{CloseReason, Transport};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

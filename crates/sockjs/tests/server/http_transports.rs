@@ -1,8 +1,6 @@
 //! Every HTTP transport, in-process: bytes, headers and the session life.
 
-mod fixture;
-
-use fixture::*;
+use crate::fixture::*;
 use http::header;
 use sockjs::{CloseReason, Transport};
 

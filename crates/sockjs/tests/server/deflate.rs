@@ -3,11 +3,9 @@
 //! ways, uncompressed short frames, and a compression bomb refused.
 #![cfg(feature = "deflate")]
 
-mod fixture;
-
 use std::time::Duration;
 
-use fixture::*;
+use crate::fixture::*;
 use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -91,11 +89,18 @@ fn inflate(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The fixture's fast timers without heartbeats: these tests read frames
+/// one by one and expect each exactly, so an `h` (every 200 ms in
+/// `fast_config`) would fail them whenever the machine is slow.
+fn config() -> sockjs::Config {
+    fast_config().heartbeat_delay(Duration::from_secs(60))
+}
+
 const OFFER: &str = "permessage-deflate; client_max_window_bits";
 
 #[tokio::test]
 async fn messages_are_compressed_both_ways_when_offered() {
-    let (app, _events) = app(fast_config().websocket_compression(true));
+    let (app, _events) = app(config().websocket_compression(true));
     let addr = serve(app).await;
     let (mut tcp, head) = handshake(addr, "/echo/0/d/websocket", Some(OFFER)).await;
     assert!(head.starts_with("http/1.1 101"), "{head}");
@@ -123,8 +128,8 @@ async fn messages_are_compressed_both_ways_when_offered() {
 #[tokio::test]
 async fn no_offer_or_compression_off_means_plain_frames() {
     for (config, offer) in [
-        (fast_config().websocket_compression(true), None),
-        (fast_config(), Some(OFFER)),
+        (config().websocket_compression(true), None),
+        (config(), Some(OFFER)),
     ] {
         let (app, _events) = app(config);
         let addr = serve(app).await;
@@ -140,7 +145,7 @@ async fn no_offer_or_compression_off_means_plain_frames() {
 
 #[tokio::test]
 async fn a_compression_bomb_is_refused_with_1009() {
-    let (app, _events) = app(fast_config()
+    let (app, _events) = app(config()
         .websocket_compression(true)
         .max_message_size(10_000));
     let addr = serve(app).await;

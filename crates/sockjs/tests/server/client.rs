@@ -3,18 +3,16 @@
 //! and reasons, shutdown, and a handshake hook fed by headers, cookies or
 //! the query string.
 
-mod fixture;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::extract::RawQuery;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::Router;
 use axum_extra::extract::CookieJar;
-use fixture::*;
 use sockjs::{Config, Session, Shutdown, SockJsRouter};
 use sockjs_client::{Client, Connection, Error, Transport};
 

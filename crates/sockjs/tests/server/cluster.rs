@@ -5,14 +5,12 @@
 //! over TLS with a private CA.
 #![cfg(feature = "cluster")]
 
-mod fixture;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::Router;
-use fixture::*;
 use sockjs::cluster::{Directory, Forwarding, MemoryDirectory, Owner};
 use sockjs::SockJsRouter;
 use sockjs_conformance::client::{Request, Target};

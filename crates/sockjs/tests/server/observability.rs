@@ -2,12 +2,10 @@
 //! `tracing.rs`, alone in its test binary: tracing's callsite interest is
 //! global to a process).
 
-mod fixture;
-
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::Router;
-use fixture::*;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder};
 use metrics_util::MetricKind;
 use sockjs::metrics as names;

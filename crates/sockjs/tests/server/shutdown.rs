@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use sockjs::{Config, Sender, Session, Shutdown, SockJsRouter};
+use sockjs::{Config, Sender, Session, Shutdown, SockJsRouter, Transport};
 use sockjs_conformance::client::{Request, Target, WireFrame, WireWs};
 use tokio::sync::oneshot;
+
+use crate::fixture::openings;
 
 /// Clients per transport in each shutdown cycle.
 const CLIENTS: usize = 5;
@@ -233,39 +235,26 @@ async fn shutdown_cycle() {
     let server = start(shutdown.clone(), app).await;
     let t = &server.target;
 
-    let mut clients: Vec<(String, Opened)> = Vec::new();
+    let mut clients: Vec<(Transport, Opened)> = Vec::new();
     for i in 0..CLIENTS {
-        let s = |name: &str| format!("/svc/0/{name}{i}");
-        clients.push((
-            "websocket".into(),
-            websocket(t, format!("{}/websocket", s("ws"))),
-        ));
-        clients.push(("raw".into(), websocket(t, "/svc/websocket".into())));
-        clients.push((
-            "xhr_streaming".into(),
-            streaming(t, format!("{}/xhr_streaming", s("xs")), &XHR_STREAMING),
-        ));
-        clients.push((
-            "eventsource".into(),
-            streaming(t, format!("{}/eventsource", s("es")), &EVENTSOURCE),
-        ));
-        clients.push((
-            "htmlfile".into(),
-            streaming(t, format!("{}/htmlfile?c=cb", s("hf")), &HTMLFILE),
-        ));
-        clients.push((
-            "xhr".into(),
-            polling(t, format!("{}/xhr", s("xp")), |b| {
-                b.strip_suffix('\n').map(str::to_owned)
-            }),
-        ));
-        clients.push((
-            "jsonp".into(),
-            polling(t, format!("{}/jsonp?c=cb", s("jp")), |b| {
-                let json = b.strip_prefix("/**/cb(")?.strip_suffix(");\r\n")?;
-                serde_json::from_str(json).ok()
-            }),
-        ));
+        for opening in openings("/svc", &format!("c{i}")) {
+            let path = opening.path;
+            let client = match opening.transport {
+                Transport::WebSocket | Transport::RawWebSocket => websocket(t, path),
+                Transport::XhrStreaming => streaming(t, path, &XHR_STREAMING),
+                Transport::EventSource => streaming(t, path, &EVENTSOURCE),
+                Transport::HtmlFile => streaming(t, path, &HTMLFILE),
+                Transport::XhrPolling => {
+                    polling(t, path, |b| b.strip_suffix('\n').map(str::to_owned))
+                }
+                Transport::JsonpPolling => polling(t, path, |b| {
+                    let json = b.strip_prefix("/**/cb(")?.strip_suffix(");\r\n")?;
+                    serde_json::from_str(json).ok()
+                }),
+                other => panic!("no client for {other}"),
+            };
+            clients.push((opening.transport, client));
+        }
     }
     until_open(&senders, clients.len()).await;
     assert_eq!(shutdown.open_sessions(), clients.len());
@@ -280,7 +269,7 @@ async fn shutdown_cycle() {
             .await
             .unwrap()
             .unwrap_or_else(|e| panic!("{transport}: {e}"));
-        if transport == "raw" {
+        if transport == Transport::RawWebSocket {
             assert_eq!(frames, ["before"], "{transport}");
             continue;
         }
@@ -314,25 +303,23 @@ async fn new_sessions_are_refused_once_it_began() {
     let server = start(shutdown.clone(), app).await;
     let t = server.target.clone();
     shutdown.begin();
-    for (method, path) in [
-        ("GET", "/svc/info"),
-        ("POST", "/svc/0/new/xhr"),
-        ("POST", "/svc/0/new/xhr_streaming"),
-        ("GET", "/svc/0/new/eventsource"),
-        ("GET", "/svc/0/new/jsonp?c=x"),
-        ("GET", "/svc/0/new/htmlfile?c=x"),
-    ] {
-        let r = t.send(Request::new(method, path)).await.unwrap();
+    let mut refused: Vec<(&str, String)> = vec![("GET", "/svc/info".into())];
+    for opening in openings("/svc", "new") {
+        if opening.is_websocket() {
+            let err = WireWs::connect(&t, &opening.path).await.unwrap_err();
+            assert!(err.0.contains("503"), "{}: {err:?}", opening.path);
+        } else {
+            refused.push((opening.method, opening.path));
+        }
+    }
+    for (method, path) in refused {
+        let r = t.send(Request::new(method, path.clone())).await.unwrap();
         assert_eq!(
             (r.status(), r.text()),
             (503, "Server shutting down.".into()),
             "{path}"
         );
     }
-    let err = WireWs::connect(&t, "/svc/0/new/websocket")
-        .await
-        .unwrap_err();
-    assert!(err.0.contains("503"), "{err:?}");
     drop(server);
 }
 

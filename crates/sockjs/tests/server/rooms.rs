@@ -1,13 +1,11 @@
 //! Rooms: membership, delivery to a room and to everyone (once, in order,
 //! on every transport), slow members, and a broker joining two nodes.
 
-mod fixture;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::Router;
-use fixture::*;
 use sockjs::rooms::{Broker, Inbox, Target};
 use sockjs::{Config, Rooms, Session, SockJsRouter};
 

@@ -1,37 +1,22 @@
 //! The door: the origin policy, the handshake hook and the session limits,
 //! on every transport.
 
-mod fixture;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
-use fixture::*;
 use http::{header, HeaderMap, Request, StatusCode};
-use sockjs::{Config, Session, SockJsRouter};
+use sockjs::{Config, Session, SockJsRouter, Transport};
 use sockjs_conformance::client::{Target, WireFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const ALLOWED: &str = "http://app.example";
 const EVIL: &str = "http://evil.example";
-
-/// The opening request of each transport (websockets as upgrades).
-fn openers(session: &str) -> Vec<(&'static str, String)> {
-    vec![
-        ("POST", format!("/svc/0/{session}x/xhr")),
-        ("POST", format!("/svc/0/{session}s/xhr_streaming")),
-        ("GET", format!("/svc/0/{session}e/eventsource")),
-        ("GET", format!("/svc/0/{session}h/htmlfile?c=cb")),
-        ("GET", format!("/svc/0/{session}j/jsonp?c=cb")),
-        ("GET", format!("/svc/0/{session}w/websocket")),
-        ("GET", "/svc/websocket".to_owned()),
-    ]
-}
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
     let mut builder = Request::builder().method(method).uri(uri);
@@ -87,7 +72,10 @@ fn restricted() -> Config {
 async fn other_origins_are_refused_on_every_transport_and_no_session_opens() {
     let (router, opened) = service(restricted());
     let app = mount(router);
-    let mut paths = openers("evil");
+    let mut paths: Vec<(&str, String)> = openings("/svc", "evil")
+        .into_iter()
+        .map(|o| (o.method, o.path))
+        .collect();
     paths.push(("GET", "/svc/info".into()));
     paths.push(("OPTIONS", "/svc/info".into()));
     paths.push(("OPTIONS", "/svc/0/evilo/xhr".into()));
@@ -153,15 +141,16 @@ async fn allowed_origins_work_and_cors_names_only_them() {
         assert_eq!(r.headers()[header::ACCESS_CONTROL_ALLOW_ORIGIN], origin);
         text(r).await;
     }
-    for (method, path) in openers("allowed") {
-        if path.contains("jsonp") {
+    for opening in openings("/svc", "allowed") {
+        if opening.transport == Transport::JsonpPolling {
             continue;
         }
-        let r = call(&app, request(method, &path, &[("origin", ALLOWED)])).await;
+        let path = &opening.path;
+        let r = call(&app, request(opening.method, path, &[("origin", ALLOWED)])).await;
         assert!(
             r.status() == StatusCode::OK || r.status() == StatusCode::SWITCHING_PROTOCOLS
                 // in-process requests cannot be upgraded: past the checks
-                || (path.ends_with("websocket") && r.status() == StatusCode::BAD_REQUEST),
+                || (opening.is_websocket() && r.status() == StatusCode::BAD_REQUEST),
             "{path}: {}",
             r.status()
         );
@@ -172,10 +161,15 @@ async fn allowed_origins_work_and_cors_names_only_them() {
     // An origin equal to the request's Host is not the service's own: the
     // Host is the client's to choose (DNS rebinding), on every transport.
     let rebound = [("origin", "http://evil.example"), ("host", "evil.example")];
-    for (method, path) in openers("rebound") {
+    for Opening {
+        transport,
+        method,
+        path,
+    } in openings("/svc", "rebound")
+    {
         let r = call(&app, request(method, &path, &rebound)).await;
         // jsonp is off altogether under a restricted policy.
-        let refused = if path.contains("jsonp") {
+        let refused = if transport == Transport::JsonpPolling {
             StatusCode::NOT_FOUND
         } else {
             StatusCode::FORBIDDEN
@@ -302,7 +296,7 @@ async fn the_hook_refuses_before_any_session_on_every_transport() {
     let calls = Arc::new(AtomicUsize::new(0));
     let (router, opened) = authenticated(calls.clone());
     let app = mount(router);
-    for (method, path) in openers("anon") {
+    for Opening { method, path, .. } in openings("/svc", "anon") {
         let r = call(&app, request(method, &path, &[])).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{path}");
         assert_eq!(text(r).await, "Log in first.", "{path}");
@@ -338,12 +332,8 @@ async fn accepted_sessions_carry_the_hooks_data_and_are_not_asked_again() {
     assert_eq!(text(r).await, "a[\"hi\"]\n");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     // Streaming transports too.
-    for (method, path) in [
-        ("POST", "/svc/0/b/xhr_streaming"),
-        ("GET", "/svc/0/c/eventsource"),
-        ("GET", "/svc/0/d/htmlfile?c=cb"),
-    ] {
-        let r = call(&app, request(method, path, &alice)).await;
+    for Opening { method, path, .. } in streaming_openings("/svc", "b") {
+        let r = call(&app, request(method, &path, &alice)).await;
         let chunks = chunks(r, 3).await.join("");
         assert!(chunks.contains("hello alice"), "{path}: {chunks:?}");
     }

@@ -3,14 +3,12 @@
 //! the answer a send gets when there is no room, sends to closed sessions,
 //! and the bound on session ids.
 
-mod fixture;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use crate::fixture::*;
 use axum::Router;
-use fixture::*;
 use http::StatusCode;
 use sockjs::{Config, QueueFullPolicy, Rejection, Session, SockJsRouter, TrySendError};
 use sockjs_conformance::client::{Request, Target};
@@ -442,7 +440,7 @@ async fn a_waiting_send_is_always_answered_within_the_bound() {
 ///
 /// ```text
 /// cargo build -p sockjs-examples --bin sockjs-test-server
-/// cargo test -p sockjs-axum --test budgets -- --ignored --nocapture ticker_attack
+/// cargo test -p sockjs-axum --test server -- --ignored --nocapture budgets::ticker_attack
 /// # the old behaviour (no byte budgets) for comparison:
 /// SOCKJS_ATTACK_BREAK=unbounded-inbound cargo test ... (same)
 /// ```

@@ -12,6 +12,8 @@ use std::time::Duration;
 
 use axum::Router;
 use sockjs::{CloseReason, Config, Session, Shutdown, SockJsRouter};
+
+use crate::fixture::streaming_openings;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -89,24 +91,6 @@ fn request(method: &str, path: &str) -> String {
     format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 }
 
-/// The streaming transports' receiving requests for session `id`.
-fn streaming(id: &str) -> [(&'static str, String); 3] {
-    [
-        (
-            "xhr_streaming",
-            request("POST", &format!("/s/0/{id}x/xhr_streaming")),
-        ),
-        (
-            "eventsource",
-            request("GET", &format!("/s/0/{id}e/eventsource")),
-        ),
-        (
-            "htmlfile",
-            request("GET", &format!("/s/0/{id}h/htmlfile?c=cb")),
-        ),
-    ]
-}
-
 /// Waits for `n` reports, with a deadline.
 async fn reports(
     rx: &mut mpsc::UnboundedReceiver<(String, CloseReason)>,
@@ -170,8 +154,8 @@ async fn streaming_clients_that_stop_reading_are_reaped_and_others_go_on() {
     // Clients on every streaming transport that never read a byte.
     let mut stuck = Vec::new();
     for i in 0..STUCK {
-        for (_, req) in streaming(&format!("stuck{i}")) {
-            stuck.push(open(addr, &req).await);
+        for opening in streaming_openings("/s", &format!("stuck{i}")) {
+            stuck.push(open(addr, &request(opening.method, &opening.path)).await);
         }
     }
     let t0 = Instant::now();
@@ -182,7 +166,8 @@ async fn streaming_clients_that_stop_reading_are_reaped_and_others_go_on() {
         assert_eq!(reason, &CloseReason::Stalled, "{path}");
         assert_eq!(reason.to_string(), "client stopped reading");
     }
-    for (name, _) in &streaming("x") {
+    for opening in streaming_openings("/s", "x") {
+        let name = opening.endpoint();
         let n = got
             .iter()
             .filter(|(p, _)| p.ends_with(name) || p.contains(&format!("/{name}")))
