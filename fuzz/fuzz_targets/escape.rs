@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockjs::protocol::{escape_json_string, parse_payload, Frame};
+use sockjs_proto::{escape_json_string, parse_payload, Frame};
 use sockjs_fuzz::expected_escape;
 
 fuzz_target!(|s: &str| {

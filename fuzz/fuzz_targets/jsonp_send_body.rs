@@ -20,7 +20,7 @@ fuzz_target!(|data: &[u8]| {
     );
     // A text body answers like any send body.
     if content_type.is_none() {
-        let direct = sockjs::protocol::parse_payload(body).map_err(Rejection::from);
+        let direct = sockjs_proto::parse_payload(body).map_err(Rejection::from);
         assert_eq!(got, direct);
     }
 });

@@ -5,7 +5,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use sockjs::fuzzing;
-use sockjs::protocol::{is_valid_iframe_name, is_valid_segment, MAX_SEGMENT_LEN};
+use sockjs_proto::{is_valid_iframe_name, is_valid_segment, MAX_SEGMENT_LEN};
 
 fuzz_target!(|path: &str| {
     let segments: Vec<&str> = path.split('/').collect();

@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockjs::protocol::{parse_payload, parse_websocket_message};
+use sockjs_proto::{parse_payload, parse_websocket_message};
 
 fuzz_target!(|text: &str| {
     let got = parse_websocket_message(text);

@@ -1,14 +1,11 @@
 //! Oracles the fuzz targets share: independent statements of what the
 //! parsers must answer, written from the protocol text. Those the property
-//! tests use too live in one file, included here by path.
+//! tests use too are `sockjs_proto::oracle` (feature `oracle`).
 #![forbid(unsafe_code)]
 
-#[path = "../../crates/sockjs/tests/oracle/mod.rs"]
-mod oracle;
+pub use sockjs_proto::oracle::{expected_escape, must_escape, reference_key_number, serde_says_json};
 
-pub use oracle::{expected_escape, must_escape, reference_key_number, serde_says_json};
-
-use sockjs::protocol::{parse_payload, Frame, PayloadError};
+use sockjs_proto::{parse_payload, Frame, PayloadError};
 
 /// More brackets than serde_json's depth limit could follow.
 pub fn deep(body: &[u8]) -> bool {

@@ -129,7 +129,9 @@ async fn session(
                 Frame::Messages(ms) => ms,
                 Frame::Heartbeat => continue,
                 Frame::Open => return Err("a second o frame".into()),
-                Frame::Close(c) => return Err(format!("session closed by the server: c{c}")),
+                Frame::Close { code, reason } => {
+                    return Err(format!("session closed by the server: {code} {reason:?}"))
+                }
             };
             for m in ms {
                 let k = m.strip_prefix('b').and_then(|k| k.parse::<u64>().ok());

@@ -79,7 +79,9 @@ fn check_frame(
         Frame::Messages(ms) => ms.iter().try_for_each(|m| check(out, m, rec, w, now)),
         Frame::Heartbeat => Ok(()),
         Frame::Open => Err("a second o frame".into()),
-        Frame::Close(c) => Err(format!("session closed by the server: c{c}")),
+        Frame::Close { code, reason } => {
+            Err(format!("session closed by the server: {code} {reason:?}"))
+        }
     }
 }
 

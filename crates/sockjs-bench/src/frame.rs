@@ -1,44 +1,20 @@
-//! SockJS frames as the client sees them, and the payloads the benchmark
+//! SockJS frames as the client sees them (decoded by `sockjs-proto`), and the payloads the benchmark
 //! sends (plain ASCII, so a JSON string of one is the payload in quotes).
 
-use std::borrow::Cow;
+use sockjs_proto::DecodeErrorKind;
 
-/// One server frame.
-#[derive(Debug, PartialEq)]
-pub(crate) enum Frame<'a> {
-    Open,
-    Heartbeat,
-    /// The messages of an `a[...]` frame, in order.
-    Messages(Vec<Cow<'a, str>>),
-    Close(&'a str),
-}
+/// One server frame (`sockjs_proto`'s: messages without escapes borrow
+/// from the frame's text, the common case of the benchmark's payloads).
+pub(crate) use sockjs_proto::Decoded as Frame;
 
-/// Parses `o`, `h`, `a[...]` or `c[...]`. Single-message frames of plain
-/// payloads (the common case) are parsed without allocating strings.
+/// Decodes `o`, `h`, `a[...]` or `c[...]`; the error quotes at most 80
+/// characters of the frame.
 pub(crate) fn parse(frame: &str) -> Result<Frame<'_>, String> {
-    match frame.as_bytes().first() {
-        Some(b'o') if frame.len() == 1 => Ok(Frame::Open),
-        Some(b'h') if frame.len() == 1 => Ok(Frame::Heartbeat),
-        Some(b'c') => Ok(Frame::Close(&frame[1..])),
-        Some(b'a') => {
-            let body = &frame[1..];
-            if let Some(inner) = body.strip_prefix("[\"").and_then(|b| b.strip_suffix("\"]")) {
-                if !inner.contains(['"', '\\']) {
-                    return Ok(Frame::Messages(vec![Cow::Borrowed(inner)]));
-                }
-            }
-            serde_json::from_str::<Vec<String>>(body)
-                .map(|v| Frame::Messages(v.into_iter().map(Cow::Owned).collect()))
-                .map_err(|e| format!("bad a-frame {}: {e}", clip(frame)))
-        }
-        _ => Err(format!("unexpected frame {}", clip(frame))),
-    }
-}
-
-/// The code and reason of a close frame's payload (`[3000,"Go away!"]`).
-pub(crate) fn parse_close(payload: &str) -> Result<(u16, String), String> {
-    serde_json::from_str::<(u16, String)>(payload)
-        .map_err(|e| format!("bad close frame c{}: {e}", clip(payload)))
+    sockjs_proto::decode(frame).map_err(|e| match e.kind() {
+        DecodeErrorKind::BadMessages => format!("bad a-frame {}: {}", clip(frame), e.detail()),
+        DecodeErrorKind::BadClose => format!("bad close frame {}: {}", clip(frame), e.detail()),
+        _ => format!("unexpected frame {}", clip(frame)),
+    })
 }
 
 /// The echo payload of message `seq` of client `client`.
@@ -64,44 +40,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn frames() {
-        let one = |s: &str| Frame::Messages(vec![Cow::Owned(s.to_string())]);
-        let cases: &[(&str, Result<Frame<'_>, ()>)] = &[
-            ("o", Ok(Frame::Open)),
-            ("h", Ok(Frame::Heartbeat)),
-            (
-                "c[3000,\"Go away!\"]",
-                Ok(Frame::Close("[3000,\"Go away!\"]")),
-            ),
-            ("a[\"x\"]", Ok(one("x"))),
-            ("a[\"a\\\"b\"]", Ok(one("a\"b"))),
-            (
-                "a[\"x\",\"y\"]",
-                Ok(Frame::Messages(vec![
-                    Cow::Borrowed("x"),
-                    Cow::Borrowed("y"),
-                ])),
-            ),
-            ("a[\"x\"", Err(())),
-            ("oo", Err(())),
-            ("", Err(())),
-        ];
-        for (input, want) in cases {
-            match (parse(input), want) {
-                (Ok(got), Ok(want)) => assert_eq!(&got, want, "{input}"),
-                (Err(_), Err(())) => {}
-                (got, _) => panic!("{input}: {got:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn close_payloads() {
+    fn errors_are_clipped() {
+        let long = format!("a[\"{}", "x".repeat(1000));
+        let e = parse(&long).unwrap_err();
+        assert!(e.starts_with("bad a-frame ") && e.len() < 300, "{e}");
+        assert!(parse("oo").unwrap_err().starts_with("unexpected frame"));
         assert_eq!(
-            parse_close("[1001,\"Server shutting down\"]").unwrap(),
-            (1001, "Server shutting down".to_string())
+            parse("c[1001,\"Server shutting down\"]"),
+            Ok(Frame::Close {
+                code: 1001,
+                reason: "Server shutting down".into()
+            })
         );
-        assert!(parse_close("[1001]").is_err());
-        assert!(parse_close("3000,\"x\"").is_err());
     }
 }

@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use tokio::sync::{mpsc, watch};
 
 use crate::error::Error;
-use crate::transport_kind::Transport;
+use sockjs_proto::Transport;
 
 /// Messages go out in batches of at most this many bytes (one xhr_send body
 /// or WebSocket message), unless a single message is larger; well under

@@ -15,8 +15,8 @@ use crate::error::Error;
 use crate::net::{read_all, status_error, Connector, Http, Jar};
 use crate::protocol::{parse_info, Info};
 use crate::transport::{self, Target};
-use crate::transport_kind::Transport;
 use crate::url::ServiceUrl;
+use sockjs_proto::Transport;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 

@@ -14,7 +14,7 @@ use tokio_util::sync::PollSender;
 
 use crate::channels::{Command, Shared};
 use crate::error::Error;
-use crate::transport_kind::Transport;
+use sockjs_proto::Transport;
 
 /// An open SockJS connection: send and receive text messages.
 ///

@@ -4,7 +4,7 @@ use std::fmt;
 
 use http::StatusCode;
 
-use crate::transport_kind::Transport;
+use sockjs_proto::Transport;
 
 /// Why a connection could not be opened, or why it ended.
 ///

@@ -63,8 +63,9 @@
 //!
 //! - Transports: [`Transport::WebSocket`], [`Transport::XhrStreaming`] and
 //!   [`Transport::XhrPolling`] (eventsource, htmlfile and jsonp exist for
-//!   browsers that lack the others), tried in that order after `GET /info`
-//!   (see [`Client`]).
+//!   browsers that lack the others; given one of them, [`Client::open`]
+//!   fails with [`Error::InvalidOption`]), tried in that order after
+//!   `GET /info` (see [`Client`]).
 //! - Received message batches `a[...]` come out one message at a time, in
 //!   order; heartbeats `h` are handled; the server's close frame
 //!   `c[code,"reason"]` ends the connection with [`Error::Closed`].
@@ -84,9 +85,8 @@
 //! The modules, lowest first; each imports only modules above it in this
 //! list (`cargo xtask layers` checks that no import goes the other way):
 //!
-//! - `protocol`: SockJS frames and payloads, decoded and encoded (pure).
-//! - `transport_kind`: [`Transport`], which transport a connection uses, and
-//!   its name.
+//! - `protocol`: SockJS frames and payloads, decoded and encoded (pure),
+//!   over `sockjs-proto`, which also defines [`Transport`].
 //! - `error`: [`Error`], why a connection did not open or ended.
 //! - `url`: the service URL and the URLs of the requests under it.
 //! - `net`: TCP or in-process connections, pooled HTTP, cookies.
@@ -107,10 +107,38 @@ mod error;
 mod net;
 pub mod protocol;
 mod transport;
-mod transport_kind;
 mod url;
 
 pub use client::Client;
 pub use connection::{Connection, Receiver, Sender};
 pub use error::Error;
-pub use transport_kind::Transport;
+/// A SockJS transport, as sockjs-client names them (defined in
+/// `sockjs-proto`, shared with the server). This client speaks
+/// [`Transport::WebSocket`], [`Transport::XhrStreaming`] and
+/// [`Transport::XhrPolling`], tried in [`Transport::DEFAULT_ORDER`] by
+/// default.
+///
+/// ```
+/// use axum::Router;
+/// use sockjs_client::{Client, Transport};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// let app: Router = Router::new().nest(
+///     "/where",
+///     sockjs::router(|session: sockjs::Session| async move {
+///         let _ = session.sender().send(session.transport().name()).await;
+///     }),
+/// );
+/// // The server sees the transport the client picked, by the same name.
+/// for transport in Transport::DEFAULT_ORDER {
+///     let mut connection = Client::in_process(app.clone()).transport(transport).open("/where").await?;
+///     assert_eq!(connection.recv().await?, transport.name());
+/// }
+/// // Transports for browsers only are refused.
+/// assert!(Client::in_process(app).transport(Transport::EventSource).open("/where").await.is_err());
+/// # Ok(())
+/// # }
+/// ```
+#[doc(inline)]
+pub use sockjs_proto::Transport;

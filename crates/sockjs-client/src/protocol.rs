@@ -13,7 +13,10 @@
 //! assert_eq!(encode_messages(&["a", "b\"c"]), r#"["a","b\"c"]"#);
 //! ```
 
+use std::borrow::Cow;
 use std::fmt;
+
+use sockjs_proto::Decoded;
 
 /// One frame from the server, without its transport framing (the `\n` of
 /// xhr, the WebSocket message).
@@ -80,7 +83,9 @@ impl std::error::Error for DecodeError {}
 ///
 /// JSON string escapes are decoded in full, surrogate pairs included. A
 /// lone surrogate escape (which a JavaScript server can send but no Rust
-/// string can hold) becomes U+FFFD, as a browser would render it.
+/// string can hold) becomes U+FFFD, as a browser would render it. The
+/// decoder is `sockjs_proto::decode`, which borrows from the frame; this
+/// one returns the frame owned.
 ///
 /// ```
 /// use sockjs_client::protocol::{decode, Frame};
@@ -93,71 +98,29 @@ impl std::error::Error for DecodeError {}
 /// assert!(decode("oh").is_err());
 /// ```
 pub fn decode(frame: &str) -> Result<Frame, DecodeError> {
-    let bad = |what: &str, e: &dyn fmt::Display| DecodeError(format!("{what} {frame:?}: {e}"));
-    match frame.as_bytes().first() {
-        Some(b'o') if frame.len() == 1 => Ok(Frame::Open),
-        Some(b'h') if frame.len() == 1 => Ok(Frame::Heartbeat),
-        Some(b'a') => parse_json(&frame[1..])
-            .map(Frame::Messages)
-            .map_err(|e| bad("bad message frame", &e)),
-        Some(b'c') => parse_json(&frame[1..])
-            .map(|(code, reason)| Frame::Close { code, reason })
-            .map_err(|e| bad("bad close frame", &e)),
-        _ => Err(DecodeError(format!("not a SockJS frame: {frame:?}"))),
-    }
+    sockjs_proto::decode(frame)
+        .map(Frame::from)
+        .map_err(|e| DecodeError(e.to_string()))
 }
 
-/// Parses `json`, retrying once with lone surrogate escapes replaced.
-fn parse_json<T: serde::de::DeserializeOwned>(json: &str) -> Result<T, serde_json::Error> {
-    match serde_json::from_str(json) {
-        Err(e) if e.is_syntax() => match replace_lone_surrogates(json) {
-            Some(fixed) => serde_json::from_str(&fixed),
-            None => Err(e),
-        },
-        result => result,
-    }
-}
-
-/// `json` with every `\uXXXX` escape of a surrogate that is not part of a
-/// high-low pair written as `\ufffd`; `None` when there is none.
-fn replace_lone_surrogates(json: &str) -> Option<String> {
-    let bytes = json.as_bytes();
-    let unit_at = |i: usize| -> Option<u16> {
-        let escape = json.get(i..i + 6)?;
-        let hex = escape.strip_prefix("\\u")?;
-        u16::from_str_radix(hex, 16).ok()
-    };
-    let mut out = String::with_capacity(json.len());
-    let mut changed = false;
-    let mut copied = 0;
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] != b'\\' {
-            i += 1;
-            continue;
-        }
-        match unit_at(i) {
-            Some(0xD800..=0xDBFF) if matches!(unit_at(i + 6), Some(0xDC00..=0xDFFF)) => i += 12,
-            Some(0xD800..=0xDFFF) => {
-                out.push_str(&json[copied..i]);
-                out.push_str("\\ufffd");
-                changed = true;
-                i += 6;
-                copied = i;
+impl From<Decoded<'_>> for Frame {
+    fn from(frame: Decoded<'_>) -> Self {
+        match frame {
+            Decoded::Open => Frame::Open,
+            Decoded::Heartbeat => Frame::Heartbeat,
+            Decoded::Messages(messages) => {
+                Frame::Messages(messages.into_iter().map(Cow::into_owned).collect())
             }
-            Some(_) => i += 6,
-            // `\\`, `\"`, ...: skip the escaped character too.
-            None => i += 2,
+            Decoded::Close { code, reason } => Frame::Close {
+                code,
+                reason: reason.into_owned(),
+            },
         }
     }
-    changed.then(|| {
-        out.push_str(&json[copied.min(json.len())..]);
-        out
-    })
 }
 
 /// The body of a send (`xhr_send`) or a WebSocket message: the messages as
-/// a JSON array of strings.
+/// a JSON array of strings (`sockjs_proto::encode_payload`).
 ///
 /// ```
 /// use sockjs_client::protocol::encode_messages;
@@ -166,18 +129,7 @@ fn replace_lone_surrogates(json: &str) -> Option<String> {
 /// assert_eq!(encode_messages::<&str>(&[]), "[]");
 /// ```
 pub fn encode_messages<S: AsRef<str>>(messages: &[S]) -> String {
-    let mut out =
-        String::with_capacity(2 + messages.iter().map(|m| m.as_ref().len() + 3).sum::<usize>());
-    out.push('[');
-    for (i, message) in messages.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        // Writing a `str` as JSON cannot fail.
-        out.push_str(&serde_json::to_string(message.as_ref()).unwrap_or_default());
-    }
-    out.push(']');
-    out
+    sockjs_proto::encode_payload(messages)
 }
 
 /// Splits a streaming xhr body into its `\n`-terminated lines, however the
@@ -309,28 +261,6 @@ mod tests {
         ] {
             assert!(decode(bad).is_err(), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn every_character_round_trips() {
-        let all: String = (0u32..=0x10FFFF).filter_map(char::from_u32).collect();
-        let body = encode_messages(&[all.as_str(), ""]);
-        assert_eq!(decode(&format!("a{body}")), Ok(messages(&[&all, ""])));
-        // The server's escaped form: every \uXXXX, astral characters as
-        // surrogate pairs.
-        let mut escaped = String::from("a[\"");
-        for unit in all.encode_utf16() {
-            escaped.push_str(&format!("\\u{unit:04x}"));
-        }
-        escaped.push_str("\"]");
-        assert_eq!(decode(&escaped), Ok(messages(&[&all])));
-    }
-
-    #[test]
-    fn encoding() {
-        assert_eq!(encode_messages::<&str>(&[]), "[]");
-        assert_eq!(encode_messages(&["x"]), r#"["x"]"#);
-        assert_eq!(encode_messages(&["\n\u{1}", "é"]), "[\"\\n\\u0001\",\"é\"]");
     }
 
     #[test]

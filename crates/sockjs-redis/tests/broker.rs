@@ -59,10 +59,12 @@ async fn messages(app: &Router, id: &str) -> Vec<String> {
     let (_, frame) = tokio::time::timeout(Duration::from_secs(10), post(app, &path, ""))
         .await
         .expect("a frame within 10 s");
-    let json = frame
-        .strip_prefix('a')
-        .unwrap_or_else(|| panic!("{id}: not a message frame: {frame:?}"));
-    serde_json::from_str(json.trim_end()).unwrap()
+    match sockjs_proto::decode(frame.trim_end()) {
+        Ok(sockjs_proto::Decoded::Messages(messages)) => {
+            messages.into_iter().map(|m| m.into_owned()).collect()
+        }
+        _ => panic!("{id}: not a message frame: {frame:?}"),
+    }
 }
 
 /// Polls `id` until it has received `last` (from each publisher it waits

@@ -137,7 +137,9 @@ impl Default for Config {
             response_limit: 128 * 1024,
             heartbeat_delay: Duration::from_secs(25),
             disconnect_delay: Duration::from_secs(5),
-            enabled: Transport::ALL.iter().fold(0, |bits, t| bits | t.bit()),
+            enabled: Transport::ALL
+                .iter()
+                .fold(0, |bits, t| bits | crate::transport::bit(*t)),
             jsessionid: None,
             cors: true,
             max_message_size: 1024 * 1024,
@@ -373,7 +375,7 @@ impl Config {
     /// ```
     #[must_use]
     pub fn disable(mut self, transport: Transport) -> Self {
-        self.enabled &= !transport.bit();
+        self.enabled &= !crate::transport::bit(transport);
         self
     }
 
@@ -388,7 +390,7 @@ impl Config {
     /// ```
     #[must_use]
     pub fn enable(mut self, transport: Transport) -> Self {
-        self.enabled |= transport.bit();
+        self.enabled |= crate::transport::bit(transport);
         self
     }
 
@@ -402,7 +404,7 @@ impl Config {
     /// assert!(config.is_enabled(Transport::EventSource));
     /// ```
     pub fn is_enabled(&self, transport: Transport) -> bool {
-        self.enabled & transport.bit() != 0
+        self.enabled & crate::transport::bit(transport) != 0
     }
 
     /// Sets `JSESSIONID=<cookie or dummy>; path=/` on session-transport

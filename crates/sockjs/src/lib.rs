@@ -6,8 +6,9 @@
 //! one. `cargo xtask layers` fails on any module loop (`--order` prints the
 //! layers as read from the imports).
 //!
-//! 1. **Wire format** — `protocol` (frames, escaping, payloads, URL
-//!    syntax): no other module of the crate.
+//! 1. **Wire format** — `protocol`, the crate's view of `sockjs-proto`
+//!    (frames, escaping, payloads, URL syntax, close codes and transport
+//!    names live there): no other module of the crate.
 //! 2. **Settings and policies** — `config`, `origin`, `proxy`, `handshake`,
 //!    `jsessionid`, `metrics`, `headers`, `rejection`, `limits`.
 //! 3. **Sessions** — `session::close`, `budget`, `outgoing`, `core` (the
@@ -25,7 +26,7 @@
 
 #[cfg(feature = "cluster")]
 pub mod cluster;
-pub mod protocol;
+mod protocol;
 
 mod config;
 #[doc(hidden)]

@@ -28,8 +28,8 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 use sockjs::fuzzing;
-use sockjs::protocol::{escape_json_string, parse_payload, parse_websocket_message, Frame};
 use sockjs::Rejection;
+use sockjs_proto::{escape_json_string, parse_payload, parse_websocket_message, Frame};
 
 /// Intended differences from sockjs-node, each with the reason we differ.
 const ALLOWED: &[(&str, &str)] = &[

@@ -1,5 +1,5 @@
 //! Property tests of every parser that sees client bytes, through the
-//! public `sockjs::protocol` items and the hidden `sockjs::fuzzing` entry
+//! `sockjs-proto` items (the wire format the server uses) and the hidden `sockjs::fuzzing` entry
 //! points (the server's own parsers): none panics on any input (arbitrary
 //! bytes and strings, near-valid JSON, forms, queries, cookies, keys,
 //! frames, huge and unbalanced inputs), each agrees with an independent
@@ -10,18 +10,17 @@
 //! `differential.rs`.
 
 mod inputs;
-mod oracle;
 
-use oracle::{expected_escape, must_escape, reference_key_number, serde_says_json};
+use sockjs_proto::oracle::{expected_escape, must_escape, reference_key_number, serde_says_json};
 
 use md5::{Digest, Md5};
 use proptest::prelude::*;
 use sockjs::fuzzing::{self, Hixie76Frame};
-use sockjs::protocol::{
+use sockjs::Rejection;
+use sockjs_proto::{
     escape_json_string, is_valid_callback, is_valid_iframe_name, is_valid_segment, parse_payload,
     parse_websocket_message, Frame, PayloadError, MAX_SEGMENT_LEN,
 };
-use sockjs::Rejection;
 
 /// Cases per property: `PROPTEST_CASES` (`cargo xtask fuzz` raises it),
 /// else 1000. A failing input is printed (shrunk), not saved to a file:

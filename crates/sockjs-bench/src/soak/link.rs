@@ -126,6 +126,7 @@ impl Link {
                     rx: Rx::Poll(Box::new(poller)),
                 }
             }
+            other => return Err(format!("the soak client does not speak {other}")),
         })
     }
 }
@@ -368,10 +369,7 @@ impl Rx {
             Frame::Messages(ms) => {
                 Event::Messages(ms.into_iter().map(|m| m.into_owned()).collect())
             }
-            Frame::Close(payload) => {
-                let (code, reason) = frame::parse_close(payload)?;
-                Event::Close(code, reason)
-            }
+            Frame::Close { code, reason } => Event::Close(code, reason.into_owned()),
         })
     }
 

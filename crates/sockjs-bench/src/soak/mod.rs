@@ -35,58 +35,14 @@ mod shutdown;
 mod storm;
 mod tally;
 
-use std::fmt;
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 
 use crate::Ctx;
 
-/// The transports a soak client speaks, as sockjs-client names them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Transport {
-    WebSocket,
-    RawWebSocket,
-    XhrStreaming,
-    XhrPolling,
-    EventSource,
-    HtmlFile,
-    JsonpPolling,
-}
-
-impl Transport {
-    pub(crate) const ALL: [Transport; 7] = [
-        Transport::WebSocket,
-        Transport::RawWebSocket,
-        Transport::XhrStreaming,
-        Transport::XhrPolling,
-        Transport::EventSource,
-        Transport::HtmlFile,
-        Transport::JsonpPolling,
-    ];
-
-    pub(crate) fn name(self) -> &'static str {
-        match self {
-            Transport::WebSocket => "websocket",
-            Transport::RawWebSocket => "websocket-raw",
-            Transport::XhrStreaming => "xhr-streaming",
-            Transport::XhrPolling => "xhr-polling",
-            Transport::EventSource => "eventsource",
-            Transport::HtmlFile => "htmlfile",
-            Transport::JsonpPolling => "jsonp-polling",
-        }
-    }
-
-    pub(crate) fn is_websocket(self) -> bool {
-        matches!(self, Transport::WebSocket | Transport::RawWebSocket)
-    }
-}
-
-impl fmt::Display for Transport {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
+/// The transports a soak client speaks: all of them.
+pub(crate) use sockjs_proto::Transport;
 
 /// A scenario's full report.
 pub(crate) struct Report {

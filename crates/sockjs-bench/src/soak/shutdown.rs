@@ -113,7 +113,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
     let mut per_transport = vec![(0u64, 0u64, 0u64, 0u64, 0u64); Transport::ALL.len()];
     let mut last_done = Duration::ZERO;
     for (transport, task) in tasks {
-        let row = &mut per_transport[transport as usize];
+        let row = &mut per_transport[transport.index()];
         row.0 += 1;
         match tokio::time::timeout_at(fence, task).await {
             Ok(Ok(done)) => {
@@ -161,7 +161,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
          |---|--:|--:|--:|--:|\n",
     );
     for t in Transport::ALL {
-        let (n, ok, sent, received, failed) = per_transport[t as usize];
+        let (n, ok, sent, received, failed) = per_transport[t.index()];
         rows.insert(
             t.name().into(),
             json!({"clients": n, "ok": ok, "sent": sent, "received": received, "failed": failed}),

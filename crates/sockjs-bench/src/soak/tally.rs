@@ -112,7 +112,7 @@ pub(crate) struct Tally {
 
 impl Tally {
     pub(crate) fn add(&mut self, o: &Outcome) {
-        self.per[o.transport as usize].add(o);
+        self.per[o.transport.index()].add(o);
     }
 
     pub(crate) fn merge(&mut self, other: &Tally) {
@@ -132,7 +132,7 @@ impl Tally {
     pub(crate) fn to_json(&self) -> Value {
         let mut v = serde_json::Map::new();
         for t in Transport::ALL {
-            v.insert(t.name().into(), self.per[t as usize].to_json());
+            v.insert(t.name().into(), self.per[t.index()].to_json());
         }
         v.insert("all".into(), self.total().to_json());
         Value::Object(v)
@@ -165,7 +165,7 @@ impl Tally {
             ));
         };
         for t in Transport::ALL {
-            row(t.name(), &self.per[t as usize]);
+            row(t.name(), &self.per[t.index()]);
         }
         row("**all**", &self.total());
         s
@@ -209,7 +209,7 @@ mod tests {
             (3, 30, 24, 6)
         );
         assert_eq!((t.aborted, t.client_left, t.failed), (1, 1, 1));
-        assert_eq!(a.per[Transport::JsonpPolling as usize].sessions, 2);
+        assert_eq!(a.per[Transport::JsonpPolling.index()].sessions, 2);
         assert_eq!((t.follow_up_interrupted, t.recovered), (3, 3));
         let table = a.table();
         assert!(table.contains("| jsonp-polling | 2 | 20 | 16 |"), "{table}");

@@ -14,8 +14,8 @@ use http::HeaderMap;
 
 use crate::error::Error;
 use crate::net::{Connector, Http, Jar};
-use crate::transport_kind::Transport;
 use crate::url::ServiceUrl;
+use sockjs_proto::Transport;
 
 /// Where one session lives and what its requests carry.
 pub(crate) struct Target {
@@ -67,5 +67,8 @@ pub(crate) async fn open(transport: Transport, target: Target) -> Result<Opened,
         Transport::XhrStreaming | Transport::XhrPolling => xhr::open(target, transport)
             .await
             .map(|xhr| Opened::Xhr(Box::new(xhr))),
+        other => Err(Error::InvalidOption(format!(
+            "transport {other}: this client speaks websocket, xhr-streaming and xhr-polling"
+        ))),
     }
 }

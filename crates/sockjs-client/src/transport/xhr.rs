@@ -22,7 +22,7 @@ use crate::channels::{deliver, unattended, Outbox};
 use crate::error::Error;
 use crate::net::{chain, status_error, Body};
 use crate::protocol::{decode, encode_messages, is_heartbeat_line, Frame, Lines};
-use crate::transport_kind::Transport;
+use sockjs_proto::Transport;
 
 /// An xhr session past its `o` frame.
 pub(crate) struct Xhr {

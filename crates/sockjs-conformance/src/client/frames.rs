@@ -1,13 +1,16 @@
 //! SockJS frames as the client sees them (pure; no I/O). The decoder is
-//! the Rust client's (`sockjs_client::protocol`), so the two clients of
-//! this workspace read frames alike.
+//! `sockjs_proto::decode`, the Rust client's and the load generator's too,
+//! so every client of this workspace reads frames alike; frames come out
+//! owned, as the Rust client's [`Frame`].
 
 pub use sockjs_client::protocol::Frame;
 
 /// Decodes one frame (without any transport framing such as a trailing
 /// `\n`).
 pub fn decode(frame: &str) -> Result<Frame, String> {
-    sockjs_client::protocol::decode(frame).map_err(|e| e.to_string())
+    sockjs_proto::decode(frame)
+        .map(Frame::from)
+        .map_err(|e| e.to_string())
 }
 
 /// A JSON string literal for `s` as a strict, minimal encoder writes it

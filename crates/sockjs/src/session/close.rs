@@ -2,7 +2,9 @@
 
 use std::fmt;
 
-/// Close codes that appear in SockJS close frames `c[code,"reason"]`.
+/// Close codes that appear in SockJS close frames `c[code,"reason"]`
+/// (defined in `sockjs-proto`, shared with the client), and
+/// [`reason`](close_code::reason), the standard reason text of a code.
 ///
 /// ```
 /// use sockjs::close_code;
@@ -17,131 +19,99 @@ use std::fmt;
 /// }
 /// # let _ = handler;
 /// ```
+///
+/// [`NORMAL`](close_code::NORMAL) when the handler returned or dropped
+/// both halves:
+///
+/// ```
+/// use axum::Router;
+/// use sockjs::{close_code, Session};
+/// use sockjs_client::{Client, Error};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let app: Router = Router::new().nest(
+///     "/once",
+///     sockjs::router(|session: Session| async move {
+///         let _ = session.sender().send("bye").await;
+///         // Returning drops the session: it closes normally.
+///     }),
+/// );
+/// let mut connection = Client::in_process(app).open("/once").await?;
+/// assert_eq!(connection.recv().await?, "bye");
+/// assert_eq!(
+///     connection.recv().await,
+///     Err(Error::Closed { code: close_code::NORMAL, reason: "Normal closure".into() })
+/// );
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`GOING_AWAY`](close_code::GOING_AWAY) from [`Shutdown`](crate::Shutdown);
+/// [`TRY_AGAIN_LATER`](close_code::TRY_AGAIN_LATER) when a session's queue
+/// overflowed under [`QueueFullPolicy::Close`](crate::QueueFullPolicy::Close);
+/// [`TOO_BIG`](close_code::TOO_BIG) for a WebSocket message over the
+/// configured maximum:
+///
+/// ```
+/// use axum::Router;
+/// use sockjs::{close_code, Config, Session, SockJsRouter};
+/// use sockjs_client::{Client, Error};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let service = SockJsRouter::new(|session: Session| async move {
+///     let (_tx, mut rx) = session.split();
+///     while rx.recv().await.is_some() {}
+/// })
+/// .config(Config::default().max_message_size(16));
+/// let app: Router = Router::new().nest("/small", service.into_router());
+///
+/// let mut connection = Client::in_process(app).open("/small").await?;
+/// connection.send("x".repeat(100)).await?;
+/// match connection.recv().await {
+///     Err(Error::Closed { code, .. }) => assert_eq!(code, close_code::TOO_BIG),
+///     other => panic!("expected a close, got {other:?}"),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`ANOTHER_CONNECTION`](close_code::ANOTHER_CONNECTION) when a second
+/// receiving connection is refused while one is open:
+///
+/// ```
+/// use axum::Router;
+/// use sockjs::{close_code, Session};
+/// use sockjs_client::{Client, Error, Transport};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Error> {
+/// let app: Router = Router::new().nest(
+///     "/chat",
+///     sockjs::router(|session: Session| async move {
+///         let (_tx, mut rx) = session.split();
+///         while rx.recv().await.is_some() {}
+///     }),
+/// );
+/// // Two xhr-streaming receivers on one session id.
+/// let client = Client::in_process(app)
+///     .transport(Transport::XhrStreaming)
+///     .session_id("one");
+/// let _first = client.open("/chat").await?;
+/// assert_eq!(
+///     client.open("/chat").await.unwrap_err(),
+///     Error::Closed {
+///         code: close_code::ANOTHER_CONNECTION,
+///         reason: close_code::reason(close_code::ANOTHER_CONNECTION).unwrap().into(),
+///     }
+/// );
+/// # Ok(())
+/// # }
+/// ```
 pub mod close_code {
-    /// Normal closure: the handler returned or dropped both halves.
-    ///
-    /// ```
-    /// use axum::Router;
-    /// use sockjs::{close_code, Session};
-    /// use sockjs_client::{Client, Error};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// let app: Router = Router::new().nest(
-    ///     "/once",
-    ///     sockjs::router(|session: Session| async move {
-    ///         let _ = session.sender().send("bye").await;
-    ///         // Returning drops the session: it closes normally.
-    ///     }),
-    /// );
-    /// let mut connection = Client::in_process(app).open("/once").await?;
-    /// assert_eq!(connection.recv().await?, "bye");
-    /// assert_eq!(
-    ///     connection.recv().await,
-    ///     Err(Error::Closed { code: close_code::NORMAL, reason: "Normal closure".into() })
-    /// );
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub const NORMAL: u16 = 1000;
-    /// The server is going away: [`Shutdown`](crate::Shutdown) closes
-    /// sessions with it.
-    ///
-    /// ```
-    /// use sockjs::close_code;
-    ///
-    /// // On the client side: reconnect elsewhere when the server goes away.
-    /// fn reconnect_after(code: u16) -> bool {
-    ///     code == close_code::GOING_AWAY
-    /// }
-    /// assert!(reconnect_after(1001));
-    /// ```
-    pub const GOING_AWAY: u16 = 1001;
-    /// The receiving connection was aborted by the client or the network.
-    ///
-    /// ```
-    /// assert_eq!(sockjs::close_code::INTERRUPTED, 1002);
-    /// ```
-    pub const INTERRUPTED: u16 = 1002;
-    /// A WebSocket message was larger than the configured maximum.
-    ///
-    /// ```
-    /// use axum::Router;
-    /// use sockjs::{close_code, Config, Session, SockJsRouter};
-    /// use sockjs_client::{Client, Error};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// let service = SockJsRouter::new(|session: Session| async move {
-    ///     let (_tx, mut rx) = session.split();
-    ///     while rx.recv().await.is_some() {}
-    /// })
-    /// .config(Config::default().max_message_size(16));
-    /// let app: Router = Router::new().nest("/small", service.into_router());
-    ///
-    /// let mut connection = Client::in_process(app).open("/small").await?;
-    /// connection.send("x".repeat(100)).await?;
-    /// match connection.recv().await {
-    ///     Err(Error::Closed { code, .. }) => assert_eq!(code, close_code::TOO_BIG),
-    ///     other => panic!("expected a close, got {other:?}"),
-    /// }
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub const TOO_BIG: u16 = 1009;
-    /// The session's outgoing queue overflowed under
-    /// [`QueueFullPolicy::Close`](crate::QueueFullPolicy::Close).
-    ///
-    /// ```
-    /// use sockjs::close_code;
-    ///
-    /// fn worth_retrying(code: u16) -> bool {
-    ///     matches!(code, close_code::GOING_AWAY | close_code::TRY_AGAIN_LATER)
-    /// }
-    /// assert!(worth_retrying(1013));
-    /// ```
-    pub const TRY_AGAIN_LATER: u16 = 1013;
-    /// A second receiving connection was refused while one is open.
-    ///
-    /// ```
-    /// use axum::Router;
-    /// use sockjs::{close_code, Session};
-    /// use sockjs_client::{Client, Error, Transport};
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), Error> {
-    /// let app: Router = Router::new().nest(
-    ///     "/chat",
-    ///     sockjs::router(|session: Session| async move {
-    ///         let (_tx, mut rx) = session.split();
-    ///         while rx.recv().await.is_some() {}
-    ///     }),
-    /// );
-    /// // Two xhr-streaming receivers on one session id.
-    /// let client = Client::in_process(app)
-    ///     .transport(Transport::XhrStreaming)
-    ///     .session_id("one");
-    /// let _first = client.open("/chat").await?;
-    /// assert_eq!(
-    ///     client.open("/chat").await.unwrap_err(),
-    ///     Error::Closed {
-    ///         code: close_code::ANOTHER_CONNECTION,
-    ///         reason: "Another connection still open".into(),
-    ///     }
-    /// );
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub const ANOTHER_CONNECTION: u16 = 2010;
-    /// The first code free for applications; sockjs-node's `Go away!` uses it.
-    ///
-    /// ```
-    /// async fn handler(session: sockjs::Session) {
-    ///     session.sender().close(sockjs::close_code::GO_AWAY, "Go away!");
-    /// }
-    /// # let _ = handler;
-    /// ```
-    pub const GO_AWAY: u16 = 3000;
+    #[doc(inline)]
+    pub use sockjs_proto::close_code::*;
 }
 
 /// Why a session ended, as the [`Receiver`](crate::Receiver) reports it

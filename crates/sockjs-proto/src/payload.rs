@@ -7,7 +7,7 @@ use std::fmt;
 /// sockjs-node answers with (`Payload expected.`, `Broken JSON encoding.`).
 ///
 /// ```
-/// use sockjs::protocol::{parse_payload, PayloadError};
+/// use sockjs_proto::{parse_payload, PayloadError};
 ///
 /// let error = parse_payload(b"not json").unwrap_err();
 /// assert_eq!(error, PayloadError::BrokenJson);
@@ -41,7 +41,7 @@ impl std::error::Error for PayloadError {}
 /// [`PayloadError::BrokenJson`].
 ///
 /// ```
-/// use sockjs::protocol::{parse_payload, PayloadError};
+/// use sockjs_proto::{parse_payload, PayloadError};
 /// assert_eq!(parse_payload(br#"["a","\ud83d\ude00"]"#), Ok(vec!["a".into(), "😀".into()]));
 /// assert_eq!(parse_payload(b""), Err(PayloadError::Expected));
 /// assert_eq!(parse_payload(b"[\"a"), Err(PayloadError::BrokenJson));
@@ -51,7 +51,7 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<String>, PayloadError> {
     if body.is_empty() {
         return Err(PayloadError::Expected);
     }
-    parse_json(body)
+    parse_json(body, |json| serde_json::from_slice::<Vec<String>>(json))
 }
 
 /// Parses `json` as a `T`. When that fails, the document decides the
@@ -62,12 +62,19 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<String>, PayloadError> {
 /// JavaScript strings may hold and `JSON.stringify` writes as `\udXXX`) is
 /// retried with each of them replaced by U+FFFD, as a browser does when it
 /// encodes such a string to UTF-8.
-fn parse_json<T: serde::de::DeserializeOwned>(json: &[u8]) -> Result<T, PayloadError> {
-    match serde_json::from_slice(json) {
+///
+/// `parse` is `serde_json::from_slice` for the `T` wanted (a closure, so
+/// that this crate needs no direct serde dependency).
+#[inline]
+fn parse_json<T>(
+    json: &[u8],
+    parse: impl Fn(&[u8]) -> serde_json::Result<T>,
+) -> Result<T, PayloadError> {
+    match parse(json) {
         Ok(value) => Ok(value),
         Err(_) if !is_json(json) => Err(PayloadError::BrokenJson),
         Err(_) => match replace_lone_surrogates(json) {
-            Some(fixed) => serde_json::from_slice(&fixed).map_err(|_| PayloadError::Expected),
+            Some(fixed) => parse(&fixed).map_err(|_| PayloadError::Expected),
             None => Err(PayloadError::Expected),
         },
     }
@@ -253,7 +260,7 @@ impl Scanner<'_> {
 
 /// `json` with every lone surrogate escape replaced by `\ufffd`, or `None`
 /// when there is none.
-fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
+pub(crate) fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
     let escape_at = |i: usize| -> Option<u16> {
         let hex = json.get(i..i + 6)?;
         if hex[0] != b'\\' || hex[1] != b'u' {
@@ -296,7 +303,7 @@ fn replace_lone_surrogates(json: &[u8]) -> Option<Vec<u8>> {
 /// not JSON.
 ///
 /// ```
-/// use sockjs::protocol::parse_websocket_message;
+/// use sockjs_proto::parse_websocket_message;
 /// assert_eq!(parse_websocket_message(r#"["a","b"]"#).unwrap(), vec!["a", "b"]);
 /// assert_eq!(parse_websocket_message(r#""a""#).unwrap(), vec!["a"]);
 /// assert!(parse_websocket_message("").unwrap().is_empty());
@@ -308,14 +315,53 @@ pub fn parse_websocket_message(text: &str) -> Result<Vec<String>, PayloadError> 
         return Ok(Vec::new());
     }
     if text.starts_with('[') {
-        return parse_json(text.as_bytes());
+        return parse_json(text.as_bytes(), |json| {
+            serde_json::from_slice::<Vec<String>>(json)
+        });
     }
-    parse_json::<String>(text.as_bytes()).map(|message| vec![message])
+    parse_json(text.as_bytes(), |json| {
+        serde_json::from_slice::<String>(json)
+    })
+    .map(|message| vec![message])
+}
+
+/// The body of a client's send (`xhr_send`) or SockJS-framed WebSocket
+/// message: the messages as a JSON array of strings, each escaped only as
+/// JSON requires (`"`, `\\` and control characters), as a client's
+/// `JSON.stringify` writes it.
+///
+/// ```
+/// use sockjs_proto::{encode_payload, parse_payload};
+///
+/// assert_eq!(encode_payload(&["hi", "line\nbreak"]), r#"["hi","line\nbreak"]"#);
+/// assert_eq!(encode_payload::<&str>(&[]), "[]");
+/// assert_eq!(parse_payload(encode_payload(&["a\u{2028}"]).as_bytes()).unwrap(), ["a\u{2028}"]);
+/// ```
+pub fn encode_payload<S: AsRef<str>>(messages: &[S]) -> String {
+    let mut out =
+        String::with_capacity(2 + messages.iter().map(|m| m.as_ref().len() + 3).sum::<usize>());
+    out.push('[');
+    for (i, message) in messages.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Writing a `str` as JSON cannot fail.
+        out.push_str(&serde_json::to_string(message.as_ref()).unwrap_or_default());
+    }
+    out.push(']');
+    out
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn encoding() {
+        assert_eq!(encode_payload::<&str>(&[]), "[]");
+        assert_eq!(encode_payload(&["x"]), r#"["x"]"#);
+        assert_eq!(encode_payload(&["\n\u{1}", "é"]), "[\"\\n\\u0001\",\"é\"]");
+    }
 
     #[test]
     fn http_payloads() {

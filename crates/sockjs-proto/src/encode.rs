@@ -1,11 +1,11 @@
-//! Server-to-client frames: `o`, `h`, `a[...]` and `c[code,"reason"]`.
+//! Encoding server-to-client frames: `o`, `h`, `a[...]` and `c[code,"reason"]`.
 
-use super::escape::write_json_string;
+use crate::escape::write_json_string;
 
 /// One encoded SockJS frame, without transport framing.
 ///
 /// ```
-/// use sockjs::protocol::Frame;
+/// use sockjs_proto::Frame;
 /// assert_eq!(Frame::open().as_str(), "o");
 /// assert_eq!(Frame::heartbeat().as_str(), "h");
 /// assert_eq!(Frame::messages(["x"]).as_str(), r#"a["x"]"#);
@@ -18,10 +18,11 @@ impl Frame {
     /// The open frame `o`, sent once when a session starts.
     ///
     /// ```
-    /// use sockjs::protocol::Frame;
+    /// use sockjs_proto::Frame;
     ///
     /// assert_eq!(Frame::open().as_str(), "o");
     /// ```
+    #[inline]
     pub fn open() -> Self {
         Frame("o".to_owned())
     }
@@ -29,10 +30,11 @@ impl Frame {
     /// The heartbeat frame `h`.
     ///
     /// ```
-    /// use sockjs::protocol::Frame;
+    /// use sockjs_proto::Frame;
     ///
     /// assert_eq!(Frame::heartbeat().as_str(), "h");
     /// ```
+    #[inline]
     pub fn heartbeat() -> Self {
         Frame("h".to_owned())
     }
@@ -40,15 +42,16 @@ impl Frame {
     /// A message frame `a[...]` carrying the messages in order.
     ///
     /// Each message is written as a JSON string with SockJS's escaping (see
-    /// [`escape_json_string`](crate::protocol::escape_json_string)).
+    /// [`escape_json_string`](crate::escape_json_string)).
     ///
     /// ```
-    /// use sockjs::protocol::Frame;
+    /// use sockjs_proto::Frame;
     ///
     /// let frame = Frame::messages(["hello", "two\nlines"]);
     /// assert_eq!(frame.as_str(), r#"a["hello","two\nlines"]"#);
     /// assert_eq!(Frame::messages(Vec::<String>::new()).as_str(), "a[]");
     /// ```
+    #[inline]
     pub fn messages<I, S>(messages: I) -> Self
     where
         I: IntoIterator<Item = S>,
@@ -68,11 +71,12 @@ impl Frame {
     /// A close frame `c[code,"reason"]`.
     ///
     /// ```
-    /// use sockjs::{close_code, protocol::Frame};
+    /// use sockjs_proto::{close_code, Frame};
     ///
     /// let frame = Frame::close(close_code::GOING_AWAY, "Server shutting down");
     /// assert_eq!(frame.as_str(), r#"c[1001,"Server shutting down"]"#);
     /// ```
+    #[inline]
     pub fn close(code: u16, reason: &str) -> Self {
         let mut out = format!("c[{code},");
         write_json_string(&mut out, reason);
@@ -83,13 +87,14 @@ impl Frame {
     /// The frame's text.
     ///
     /// ```
-    /// use sockjs::protocol::Frame;
+    /// use sockjs_proto::Frame;
     ///
     /// // An eventsource transport puts each frame in an SSE event.
     /// let frame = Frame::messages(["hi"]);
     /// let event = format!("data: {}\r\n\r\n", frame.as_str());
     /// assert_eq!(event, "data: a[\"hi\"]\r\n\r\n");
     /// ```
+    #[inline]
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -97,13 +102,14 @@ impl Frame {
     /// The frame's text, owned.
     ///
     /// ```
-    /// use sockjs::protocol::Frame;
+    /// use sockjs_proto::Frame;
     ///
     /// // xhr transports end each frame with a newline.
     /// let mut line = Frame::heartbeat().into_string();
     /// line.push('\n');
     /// assert_eq!(line, "h\n");
     /// ```
+    #[inline]
     pub fn into_string(self) -> String {
         self.0
     }

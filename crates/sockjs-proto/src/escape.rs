@@ -14,6 +14,7 @@
 //! htmlfile client's page.
 
 /// Whether `c` must be written as `\uXXXX` although JSON would allow it raw.
+#[inline]
 fn needs_unicode_escape(c: char) -> bool {
     matches!(c,
         '\u{0}'..='\u{1f}'
@@ -31,13 +32,14 @@ fn needs_unicode_escape(c: char) -> bool {
 /// that need no escape are copied in one piece.
 ///
 /// ```
-/// use sockjs::protocol::write_json_string;
+/// use sockjs_proto::write_json_string;
 ///
 /// let mut frame = String::from("a[");
 /// write_json_string(&mut frame, "tab\there");
 /// frame.push(']');
 /// assert_eq!(frame, r#"a["tab\there"]"#);
 /// ```
+#[inline]
 pub fn write_json_string(out: &mut String, s: &str) {
     write_escaped::<false>(out, s);
 }
@@ -46,11 +48,21 @@ pub fn write_json_string(out: &mut String, s: &str) {
 /// `<`, `>`, `&` escaped as well (`\u003c`, `\u003e`, `\u0026`): safe
 /// inside an HTML `<script>` element, where a raw `</script>` would end
 /// the script and let the rest of the text run as markup.
-pub(crate) fn write_html_safe_json_string(out: &mut String, s: &str) {
+///
+/// ```
+/// use sockjs_proto::write_html_safe_json_string;
+///
+/// let mut out = String::new();
+/// write_html_safe_json_string(&mut out, "</script>&");
+/// assert_eq!(out, r#""\u003c/script\u003e\u0026""#);
+/// ```
+#[inline]
+pub fn write_html_safe_json_string(out: &mut String, s: &str) {
     write_escaped::<true>(out, s);
 }
 
 /// The one escaping loop; `HTML` adds `<`, `>`, `&` to what is escaped.
+#[inline]
 fn write_escaped<const HTML: bool>(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
     out.reserve(s.len() + 2);
@@ -98,6 +110,7 @@ fn write_escaped<const HTML: bool>(out: &mut String, s: &str) {
     out.push('"');
 }
 
+#[inline]
 fn push_unicode_escape(out: &mut String, code: u32) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     out.push_str("\\u");
@@ -109,8 +122,9 @@ fn push_unicode_escape(out: &mut String, code: u32) {
 /// `s` as a quoted JSON string with SockJS escaping.
 ///
 /// ```
-/// assert_eq!(sockjs::protocol::escape_json_string("a\"\u{2028}"), r#""a\"\u2028""#);
+/// assert_eq!(sockjs_proto::escape_json_string("a\"\u{2028}"), r#""a\"\u2028""#);
 /// ```
+#[inline]
 pub fn escape_json_string(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     write_json_string(&mut out, s);
@@ -118,8 +132,18 @@ pub fn escape_json_string(s: &str) -> String {
 }
 
 /// Appends `frame` with `%`, `\r`, `\n` and `\0` percent-escaped, so that
-/// no frame can break the event framing.
-pub(crate) fn write_event_data(out: &mut String, frame: &str) {
+/// no frame can break the event framing (the `data:` lines of the
+/// `eventsource` transport).
+///
+/// ```
+/// use sockjs_proto::write_event_data;
+///
+/// let mut event = String::from("data: ");
+/// write_event_data(&mut event, "a[\"50%\\n\"]\n");
+/// assert_eq!(event, "data: a[\"50%25\\n\"]%0A");
+/// ```
+#[inline]
+pub fn write_event_data(out: &mut String, frame: &str) {
     let mut start = 0;
     for (i, b) in frame.bytes().enumerate() {
         let escaped = match b {

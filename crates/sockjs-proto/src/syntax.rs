@@ -7,7 +7,7 @@
 /// segments are not session URLs: 404.
 ///
 /// ```
-/// use sockjs::protocol::{is_valid_segment, MAX_SEGMENT_LEN};
+/// use sockjs_proto::{is_valid_segment, MAX_SEGMENT_LEN};
 /// assert!(is_valid_segment(&"a".repeat(MAX_SEGMENT_LEN)));
 /// assert!(!is_valid_segment(&"a".repeat(MAX_SEGMENT_LEN + 1)));
 /// ```
@@ -17,7 +17,7 @@ pub const MAX_SEGMENT_LEN: usize = 64;
 /// (`[^/.]+`, as in the protocol), at most [`MAX_SEGMENT_LEN`] bytes.
 ///
 /// ```
-/// use sockjs::protocol::is_valid_segment;
+/// use sockjs_proto::is_valid_segment;
 /// assert!(is_valid_segment("abcdefgh_i-j%20"));
 /// assert!(is_valid_segment("0e5b6a40-6d2e-4c4b-9a8c-4f1d3c2b1a00"));
 /// assert!(!is_valid_segment("a.") && !is_valid_segment(""));
@@ -31,7 +31,7 @@ pub fn is_valid_segment(s: &str) -> bool {
 /// sockjs-node matches it (`iframe-1.0.0.html`, `iframe-abc.html`).
 ///
 /// ```
-/// use sockjs::protocol::is_valid_iframe_name;
+/// use sockjs_proto::is_valid_iframe_name;
 /// assert!(is_valid_iframe_name("iframe.html") && is_valid_iframe_name("iframe-a_b.1.html"));
 /// assert!(!is_valid_iframe_name("IFRAME.HTML") && !is_valid_iframe_name("iframe.htm"));
 /// ```
@@ -49,7 +49,7 @@ pub fn is_valid_iframe_name(name: &str) -> bool {
 /// `max_len` bytes when given.
 ///
 /// ```
-/// use sockjs::protocol::is_valid_callback;
+/// use sockjs_proto::is_valid_callback;
 /// assert!(is_valid_callback("jQuery1_2.x-y", Some(32)));
 /// assert!(!is_valid_callback("alert(1)", None) && !is_valid_callback("", None));
 /// ```
