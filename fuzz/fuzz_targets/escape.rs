@@ -3,8 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use sockjs_proto::{escape_json_string, parse_payload, Frame};
 use sockjs_fuzz::expected_escape;
+use sockjs_proto::{escape_json_string, parse_payload, Frame};
 
 fuzz_target!(|s: &str| {
     let escaped = escape_json_string(s);

@@ -3,7 +3,9 @@
 //! tests use too are `sockjs_proto::oracle` (feature `oracle`).
 #![forbid(unsafe_code)]
 
-pub use sockjs_proto::oracle::{expected_escape, must_escape, reference_key_number, serde_says_json};
+pub use sockjs_proto::oracle::{
+    expected_escape, must_escape, reference_key_number, serde_says_json,
+};
 
 use sockjs_proto::{parse_payload, Frame, PayloadError};
 
