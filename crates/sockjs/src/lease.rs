@@ -35,8 +35,13 @@ impl Lease {
     /// Holds the session's entry `key` in the cluster's `directory` too,
     /// released with the lease.
     #[cfg(feature = "cluster")]
-    pub(crate) fn claim(&mut self, directory: Arc<dyn crate::cluster::Directory>, key: String) {
+    pub(crate) fn claiming(
+        mut self,
+        directory: Arc<dyn crate::cluster::Directory>,
+        key: String,
+    ) -> Self {
         self._claim = Some(Claim { directory, key });
+        self
     }
 }
 

@@ -251,15 +251,15 @@ impl Service {
             // Opened by a request that raced this one.
             return self.recognized(core, parts).await;
         };
-        #[allow(unused_mut)]
-        let mut lease = Lease::new(self.shutdown.register(&core), admitted.slot, &core);
+        let lease = Lease::new(self.shutdown.register(&core), admitted.slot, &core);
         #[cfg(feature = "cluster")]
-        if let Some(forwarder) = &self.forwarder {
-            lease.claim(
+        let lease = match &self.forwarder {
+            Some(forwarder) => lease.claiming(
                 forwarder.directory.clone(),
                 crate::cluster::directory_key(&parts.extensions, id),
-            );
-        }
+            ),
+            None => lease,
+        };
         let reaper = reap(
             self.store.clone(),
             id.into(),
