@@ -20,8 +20,8 @@ use http::{HeaderMap, HeaderValue};
 
 use crate::jsessionid::Jsessionid;
 use crate::origin::{OriginPattern, OriginPolicy};
+use crate::protocol::Transport;
 use crate::proxy::TrustedProxies;
-use crate::transport::Transport;
 
 /// The sockjs-client 1.x bundle on a public CDN, the default iframe client.
 ///
@@ -137,9 +137,7 @@ impl Default for Config {
             response_limit: 128 * 1024,
             heartbeat_delay: Duration::from_secs(25),
             disconnect_delay: Duration::from_secs(5),
-            enabled: Transport::ALL
-                .iter()
-                .fold(0, |bits, t| bits | crate::transport::bit(*t)),
+            enabled: Transport::ALL.iter().fold(0, |bits, t| bits | bit(*t)),
             jsessionid: None,
             cors: true,
             max_message_size: 1024 * 1024,
@@ -375,7 +373,7 @@ impl Config {
     /// ```
     #[must_use]
     pub fn disable(mut self, transport: Transport) -> Self {
-        self.enabled &= !crate::transport::bit(transport);
+        self.enabled &= !bit(transport);
         self
     }
 
@@ -390,7 +388,7 @@ impl Config {
     /// ```
     #[must_use]
     pub fn enable(mut self, transport: Transport) -> Self {
-        self.enabled |= crate::transport::bit(transport);
+        self.enabled |= bit(transport);
         self
     }
 
@@ -404,7 +402,7 @@ impl Config {
     /// assert!(config.is_enabled(Transport::EventSource));
     /// ```
     pub fn is_enabled(&self, transport: Transport) -> bool {
-        self.enabled & crate::transport::bit(transport) != 0
+        self.enabled & bit(transport) != 0
     }
 
     /// Sets `JSESSIONID=<cookie or dummy>; path=/` on session-transport
@@ -1290,6 +1288,11 @@ impl Config {
 
 pub(crate) fn default_jsessionid(headers: &HeaderMap) -> Option<HeaderValue> {
     Jsessionid::new().set_cookie(headers)
+}
+
+/// `transport`'s bit in a set of transports (`Config`'s enabled ones).
+fn bit(transport: Transport) -> u16 {
+    1 << transport.index()
 }
 
 #[cfg(test)]

@@ -8,11 +8,11 @@
 use bytes::Bytes;
 use http::{header, HeaderMap, HeaderValue};
 
+use crate::endpoints::{receive, send, websocket::hixie76};
 use crate::rejection::Rejection;
-use crate::transport::{htmlfile, jsonp, websocket::hixie76};
 
 /// Longest callback name `jsonp` accepts (`htmlfile` has no limit).
-pub const JSONP_MAX_CALLBACK: usize = jsonp::MAX_CALLBACK;
+pub const JSONP_MAX_CALLBACK: usize = receive::MAX_CALLBACK;
 
 /// The messages of a `jsonp_send` body sent with `content_type` (the raw
 /// header value; `None` for no header, and a value that is not a valid
@@ -22,13 +22,13 @@ pub fn jsonp_send_body(content_type: Option<&[u8]>, body: &[u8]) -> Result<Vec<S
     if let Some(value) = content_type.and_then(|v| HeaderValue::from_bytes(v).ok()) {
         headers.insert(header::CONTENT_TYPE, value);
     }
-    jsonp::parse_send_body(&headers, Bytes::copy_from_slice(body))
+    send::parse_send_body(&headers, Bytes::copy_from_slice(body))
 }
 
 /// The callback of a `jsonp` (`max_len` = `Some(JSONP_MAX_CALLBACK)`) or
 /// `htmlfile` (`None`) request with this query string.
 pub fn callback(query: Option<&str>, max_len: Option<usize>) -> Result<String, Rejection> {
-    htmlfile::callback(query, max_len)
+    receive::callback(query, max_len)
 }
 
 /// The number a hixie-76 `Sec-WebSocket-Key1`/`Key2` header encodes.
@@ -81,6 +81,6 @@ pub fn jsessionid(cookies: &[&[u8]]) -> Option<HeaderValue> {
 /// stands for, or `None` when its segments are not valid (404).
 pub fn session_id(path: &str) -> Option<&str> {
     use crate::protocol::is_valid_segment;
-    let (server, session) = crate::transport::session_segments(path)?;
+    let (server, session) = crate::endpoints::session_segments(path)?;
     (is_valid_segment(server) && is_valid_segment(session)).then_some(session)
 }

@@ -29,12 +29,12 @@ pub mod cluster;
 mod protocol;
 
 mod config;
+mod endpoints;
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;
 mod headers;
 mod iframe;
-mod info;
 mod jsessionid;
 mod lease;
 mod limits;
@@ -46,10 +46,9 @@ pub mod rooms;
 mod router;
 #[cfg(feature = "serve")]
 mod serve;
-mod service;
 mod session;
 mod shutdown;
-mod transport;
+mod state;
 
 pub use config::{Config, JsessionidHook, QueueFullPolicy, DEFAULT_SOCKJS_URL};
 pub use handshake::Handshake;
@@ -62,4 +61,20 @@ pub use router::{router, SockJsRouter};
 pub use serve::{serve, Serve};
 pub use session::{close_code, CloseReason, Receiver, SendError, Sender, Session, TrySendError};
 pub use shutdown::{Shutdown, ShutdownReport};
-pub use transport::Transport;
+/// A SockJS transport, as sockjs-client names them (defined in
+/// `sockjs-proto`, shared with the client).
+///
+/// ```
+/// use sockjs::{Config, Transport};
+///
+/// // WebSockets and xhr-streaming only.
+/// let config = Transport::ALL
+///     .into_iter()
+///     .filter(|t| !matches!(t, Transport::WebSocket | Transport::XhrStreaming))
+///     .fold(Config::default(), Config::disable);
+/// assert!(config.is_enabled(Transport::WebSocket));
+/// assert!(!config.is_enabled(Transport::EventSource));
+/// assert_eq!(Transport::EventSource.to_string(), "eventsource");
+/// ```
+#[doc(inline)]
+pub use sockjs_proto::Transport;

@@ -29,8 +29,8 @@
 
 use metrics::{Counter, SharedString};
 
+use crate::protocol::Transport;
 use crate::session::CloseReason;
-use crate::transport::Transport;
 
 /// Gauge: sessions open now.
 ///

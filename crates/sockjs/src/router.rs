@@ -4,25 +4,15 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
 use axum::Router;
 
 use crate::config::Config;
+use crate::endpoints;
 use crate::handshake::{self, BoxHandshake, Handshake};
-use crate::iframe;
-use crate::info;
-use crate::protocol::is_valid_segment;
-use crate::rejection::Rejection;
 use crate::rooms::Rooms;
-use crate::service::{box_handler, BoxHandler, Service};
 use crate::session::Session;
 use crate::shutdown::Shutdown;
-use crate::transport::{
-    eventsource, htmlfile, jsonp, session_segments, websocket, xhr, xhr_streaming, Transport,
-};
+use crate::state::{box_handler, BoxHandler, ServiceState};
 
 /// A SockJS service under construction: the handler and its [`Config`].
 ///
@@ -322,7 +312,7 @@ impl SockJsRouter {
             );
         }
         #[allow(unused_mut)]
-        let mut service = Service::new(
+        let mut service = ServiceState::new(
             self.config,
             self.handler,
             self.shutdown,
@@ -339,114 +329,8 @@ impl SockJsRouter {
             });
         }
         let service = Arc::new(service);
-        let on = |t: Transport| service.config.is_served(t);
-
-        let session = |name: &str| format!("/{{server}}/{{session}}/{name}");
-        // The HTTP session transports: each session's requests are served
-        // where it lives (with a cluster directory, possibly another node).
-        let mut http: Router<Arc<Service>> = Router::new();
-        if on(Transport::XhrPolling) {
-            http = http.route(&session("xhr"), post(xhr::poll).options(xhr::preflight));
-        }
-        if on(Transport::XhrPolling) || on(Transport::XhrStreaming) {
-            http = http.route(
-                &session("xhr_send"),
-                post(xhr::send).options(xhr::preflight),
-            );
-        }
-        if on(Transport::XhrStreaming) {
-            http = http.route(
-                &session("xhr_streaming"),
-                post(xhr_streaming::stream).options(xhr::preflight),
-            );
-        }
-        if on(Transport::EventSource) {
-            http = http.route(&session("eventsource"), get(eventsource::stream));
-        }
-        if on(Transport::HtmlFile) {
-            http = http.route(&session("htmlfile"), get(htmlfile::stream));
-        }
-        if on(Transport::JsonpPolling) {
-            http = http
-                .route(&session("jsonp"), get(jsonp::poll))
-                .route(&session("jsonp_send"), post(jsonp::send));
-        }
-        #[cfg(feature = "cluster")]
-        if service.forwarder.is_some() {
-            http = http.route_layer(axum::middleware::from_fn_with_state(
-                service.clone(),
-                crate::cluster::route_to_owner,
-            ));
-        }
-
-        let mut router: Router<Arc<Service>> = Router::new()
-            .route("/info", get(info::info).options(info::preflight))
-            .merge(http);
-        // GET for RFC 6455 over HTTP/1.1; CONNECT for RFC 8441 over HTTP/2.
-        if on(Transport::RawWebSocket) {
-            router = router.route("/websocket", get(websocket::raw).connect(websocket::raw));
-        }
-        if on(Transport::WebSocket) {
-            router = router.route(
-                &session("websocket"),
-                get(websocket::framed).connect(websocket::framed),
-            );
-        }
-        if service.config.allowed_origins.is_some() {
-            // Only under a restricted policy: the default one has nothing
-            // to check, and a layer costs every request.
-            router = router.route_layer(axum::middleware::from_fn_with_state(
-                service.clone(),
-                allowed_origin,
-            ));
-        }
-        router
-            .route_layer(axum::middleware::from_fn(valid_segments))
-            // After the layers, not checked: the greeting, and the iframe
-            // page (static; under a restricted policy its CSP lets only
-            // the allowed origins frame it).
-            .route("/", any(info::greeting))
-            .route("/{file}", any(iframe::page))
-            .fallback(|| async { Rejection::NotFound })
-            .with_state(service)
+        endpoints::routes(&service).with_state(service)
     }
-}
-
-/// 404 for a session URL whose `<server>` or `<session>` segment is not
-/// `[^/.]+`, whatever the method (before method routing can answer 405).
-/// The segments are checked raw, not percent-decoded, as in sockjs-node.
-async fn valid_segments(request: Request, next: Next) -> Response {
-    let session_route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|m| m.as_str().contains("/{server}/{session}/"));
-    let valid = !session_route
-        || session_segments(request.uri().path())
-            .is_some_and(|(server, session)| is_valid_segment(server) && is_valid_segment(session));
-    if valid {
-        next.run(request).await
-    } else {
-        Rejection::NotFound.into_response()
-    }
-}
-
-/// `403 Origin not allowed.` for a request from an origin the service's
-/// policy does not allow ([`Config::allowed_origins`]). jsonp's receiving
-/// requests may lack `Origin` when the unprotected transports are on.
-async fn allowed_origin(
-    State(service): State<Arc<Service>>,
-    matched: Option<MatchedPath>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let path = matched.as_ref().map_or("", |m| m.as_str());
-    let exempt_missing = path.ends_with("/jsonp") && service.config.unprotected_transports;
-    if service.origins.allows(request.headers(), exempt_missing) {
-        return next.run(request).await;
-    }
-    let mut refusal = Rejection::OriginNotAllowed.into_response();
-    crate::headers::no_cache(refusal.headers_mut());
-    refusal
 }
 
 /// A SockJS service with default options, calling `handler` once per

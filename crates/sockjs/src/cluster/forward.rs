@@ -14,8 +14,8 @@ use ring::hmac;
 use super::directory::{Directory, DirectoryError, Owner};
 use super::forwarding::{Forwarding, MIN_SECRET};
 use super::signature;
-use crate::service::Service;
-use crate::transport::SessionPath;
+use crate::endpoints::SessionPath;
+use crate::state::ServiceState;
 
 /// Marks a forwarded request, signed ([`signature`]): it is served where it
 /// lands, never forwarded again (no loops when nodes disagree for a
@@ -125,7 +125,7 @@ fn is_receiving(path: &str) -> bool {
 /// else forwards it to the node that holds the session. A forwarding
 /// marker that does not verify is refused (403).
 pub(crate) async fn route_to_owner(
-    State(service): State<Arc<Service>>,
+    State(service): State<Arc<ServiceState>>,
     SessionPath(id): SessionPath,
     OriginalUri(uri): OriginalUri,
     mut request: Request,

@@ -23,7 +23,9 @@
 //! one, rooms are this process's.
 
 mod broker;
+mod member;
 mod registry;
 
 pub use broker::{Broker, Inbox, Target};
+pub(crate) use member::{Member, SharedText};
 pub use registry::Rooms;

@@ -7,8 +7,7 @@ use std::sync::{Arc, OnceLock};
 use dashmap::DashMap;
 
 use super::broker::{Broker, Deliver, Inbox, Target};
-use crate::session::core::Core;
-use crate::session::outgoing::SharedText;
+use super::member::{Member, SharedText};
 
 /// Named groups of sessions, and messages to a group or to every session.
 ///
@@ -58,8 +57,8 @@ pub struct Rooms {
 /// The state every clone of a `Rooms` (and its broker's inbox) shares.
 #[derive(Default)]
 pub(crate) struct Shared {
-    rooms: DashMap<Arc<str>, HashMap<u64, Arc<Core>>>,
-    everyone: DashMap<u64, Arc<Core>>,
+    rooms: DashMap<Arc<str>, HashMap<u64, Arc<dyn Member>>>,
+    everyone: DashMap<u64, Arc<dyn Member>>,
     broker: OnceLock<Box<dyn Broker>>,
 }
 
@@ -212,18 +211,18 @@ impl Rooms {
     }
 
     /// Enters a new session in [`Target::All`].
-    pub(crate) fn enter(&self, core: &Arc<Core>) {
-        self.shared.everyone.insert(core.id(), core.clone());
+    pub(crate) fn enter(&self, member: Arc<dyn Member>) {
+        self.shared.everyone.insert(member.key(), member);
     }
 
     /// Puts the session in `room`.
-    pub(crate) fn join(&self, room: &str, core: &Arc<Core>) {
+    pub(crate) fn join(&self, room: &str, member: Arc<dyn Member>) {
         let room: Arc<str> = room.into();
         self.shared
             .rooms
             .entry(room)
             .or_default()
-            .insert(core.id(), core.clone());
+            .insert(member.key(), member);
     }
 
     /// Takes the session out of `room`.
@@ -249,7 +248,7 @@ impl Deliver for Shared {
         // Members are collected first: queueing may close a member (its
         // queue overflowed), and a closing session leaves its rooms, which
         // takes their locks.
-        let members: Vec<Arc<Core>> = match target {
+        let members: Vec<Arc<dyn Member>> = match target {
             Target::Room(room) => match self.rooms.get(room) {
                 Some(members) => members.values().cloned().collect(),
                 None => return 0,
@@ -259,7 +258,7 @@ impl Deliver for Shared {
         let message = SharedText::new(message);
         members
             .iter()
-            .filter(|core| core.push_shared(&message))
+            .filter(|member| member.push_shared(&message))
             .count()
     }
 }

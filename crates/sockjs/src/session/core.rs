@@ -25,7 +25,7 @@ use super::close::{close_code, CloseReason};
 use super::outgoing::{Outgoing, SharedText};
 use crate::metrics::{QueueFull, SessionMetrics};
 use crate::protocol::Frame;
-use crate::rooms::Rooms;
+use crate::rooms::{Member, Rooms};
 
 /// Where the outgoing queue's consumer is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -170,11 +170,6 @@ impl Core {
         self.owner.get().copied()
     }
 
-    /// The session's key in its rooms.
-    pub(crate) fn id(&self) -> u64 {
-        self.id
-    }
-
     /// The rooms of the session's service.
     pub(crate) fn rooms(&self) -> &Rooms {
         &self.rooms
@@ -191,7 +186,7 @@ impl Core {
         if state.close_frame.is_none() {
             // Under the session's lock, so that a close cannot come between
             // (it takes the session out of its rooms after this lock).
-            self.rooms.enter(self);
+            self.rooms.enter(self.clone());
         }
         drop(state);
     }
@@ -203,7 +198,7 @@ impl Core {
             return;
         }
         state.joined.push(room.into());
-        self.rooms.join(room, self);
+        self.rooms.join(room, self.clone());
     }
 
     /// Takes the session out of `room`.
@@ -703,6 +698,16 @@ impl Drop for Attachment {
             }
         }
         self.core.changed.notify_waiters();
+    }
+}
+
+impl Member for Core {
+    fn key(&self) -> u64 {
+        self.id
+    }
+
+    fn push_shared(&self, message: &Arc<SharedText>) -> bool {
+        Core::push_shared(self, message)
     }
 }
 

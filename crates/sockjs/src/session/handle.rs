@@ -7,58 +7,15 @@ use std::sync::Arc;
 use http::{Extensions, HeaderMap};
 
 use super::budget::Bounds;
+use super::connection::ConnectionInfo;
 use super::core::Core;
-use super::halves::{halves, Receiver, Sender};
+use super::lifeline::Lifeline;
+use super::receiver::Receiver;
+use super::sender::Sender;
 use crate::config::QueueFullPolicy;
 use crate::metrics::SessionMetrics;
+use crate::protocol::Transport;
 use crate::rooms::Rooms;
-use crate::transport::Transport;
-
-/// Request headers a session may see: those sockjs-node exposes. `Cookie`
-/// and `Authorization` are never among them; use
-/// [`Session::extensions`] for what an auth layer decided.
-pub(crate) const SAFE_HEADERS: &[&str] = &[
-    "referer",
-    "x-client-ip",
-    "x-forwarded-for",
-    "x-forwarded-host",
-    "x-forwarded-port",
-    "x-cluster-client-ip",
-    "via",
-    "x-real-ip",
-    "x-forwarded-proto",
-    "x-ssl",
-    "dnt",
-    "host",
-    "user-agent",
-    "accept-language",
-];
-
-/// Facts of the request that opened a session.
-#[derive(Clone, Debug)]
-pub(crate) struct ConnectionInfo {
-    pub(crate) transport: Transport,
-    pub(crate) remote_addr: Option<SocketAddr>,
-    pub(crate) version: http::Version,
-    pub(crate) compressed: bool,
-    pub(crate) headers: HeaderMap,
-    pub(crate) path: String,
-    pub(crate) prefix: String,
-    pub(crate) extensions: Extensions,
-}
-
-impl ConnectionInfo {
-    /// Keeps only the [`SAFE_HEADERS`] of `all`.
-    pub(crate) fn safe_headers(all: &HeaderMap) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for name in SAFE_HEADERS {
-            for value in all.get_all(*name) {
-                headers.append(*name, value.clone());
-            }
-        }
-        headers
-    }
-}
 
 /// One SockJS session, as the application's handler receives it: the
 /// connection facts, and the [`Sender`] / [`Receiver`] halves
@@ -87,7 +44,9 @@ impl Session {
         metrics: SessionMetrics,
     ) -> (Session, Arc<Core>) {
         let core = Core::new(bounds, rooms, metrics);
-        let (sender, receiver) = halves(core.clone(), policy);
+        let life = Arc::new(Lifeline(core.clone()));
+        let sender = Sender::new(core.clone(), policy, life.clone());
+        let receiver = Receiver::new(core.clone(), life);
         let session = Session {
             sender,
             receiver,

@@ -28,13 +28,17 @@
 
 pub(crate) mod budget;
 mod close;
+mod connection;
 pub(crate) mod core;
-mod halves;
 mod handle;
+mod lifeline;
 pub(crate) mod outgoing;
+mod receiver;
+mod sender;
 pub(crate) mod store;
 
 pub use close::{close_code, CloseReason};
-pub use halves::{Receiver, SendError, Sender, TrySendError};
-pub(crate) use handle::ConnectionInfo;
+pub(crate) use connection::ConnectionInfo;
 pub use handle::Session;
+pub use receiver::Receiver;
+pub use sender::{SendError, Sender, TrySendError};

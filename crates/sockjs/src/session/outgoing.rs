@@ -1,9 +1,10 @@
 //! What waits in a session's outgoing queue: a message of its own, or one
 //! shared with other sessions (a room message), encoded once for all.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use crate::protocol::write_json_string;
+pub(crate) use crate::rooms::SharedText;
 
 /// A message for the client.
 #[derive(Debug)]
@@ -14,43 +15,12 @@ pub(crate) enum Outgoing {
     Shared(Arc<SharedText>),
 }
 
-/// A message many sessions send, with its JSON string encoding, computed
-/// by whichever session frames it first.
-#[derive(Debug)]
-pub(crate) struct SharedText {
-    text: Box<str>,
-    json: OnceLock<Box<str>>,
-}
-
-impl SharedText {
-    pub(crate) fn new(text: String) -> Arc<SharedText> {
-        Arc::new(SharedText {
-            text: text.into_boxed_str(),
-            json: OnceLock::new(),
-        })
-    }
-
-    /// The message.
-    pub(crate) fn text(&self) -> &str {
-        &self.text
-    }
-
-    /// The message as a quoted JSON string with SockJS's escaping.
-    fn json(&self) -> &str {
-        self.json.get_or_init(|| {
-            let mut out = String::with_capacity(self.text.len() + 2);
-            write_json_string(&mut out, &self.text);
-            out.into_boxed_str()
-        })
-    }
-}
-
 impl Outgoing {
     /// The message as the application sent it (raw WebSocket frames).
     pub(crate) fn into_text(self) -> String {
         match self {
             Outgoing::Text(text) => text,
-            Outgoing::Shared(shared) => shared.text.to_string(),
+            Outgoing::Shared(shared) => shared.text().to_string(),
         }
     }
 

@@ -9,13 +9,11 @@ use http::{header, HeaderMap, Method, StatusCode};
 
 use crate::protocol::is_valid_iframe_name;
 use crate::rejection::Rejection;
-use crate::service::Service;
-
-pub(crate) mod page;
+use crate::state::ServiceState;
 
 /// `/{file}`: the iframe page for `iframe*.html`, 404 for anything else.
 pub(crate) async fn page(
-    State(service): State<Arc<Service>>,
+    State(service): State<Arc<ServiceState>>,
     Path(file): Path<String>,
     method: Method,
     request: HeaderMap,

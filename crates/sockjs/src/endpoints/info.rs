@@ -7,9 +7,9 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 
 use crate::headers;
+use crate::protocol::Transport;
 use crate::rejection::Rejection;
-use crate::service::Service;
-use crate::transport::Transport;
+use crate::state::ServiceState;
 
 /// `GET /` (and `BASE/` when mounted with `nest_service`):
 /// `Welcome to SockJS!\n`. `BASE//` is not the greeting.
@@ -35,7 +35,7 @@ pub(crate) async fn greeting(uri: OriginalUri, method: Method) -> Response {
 }
 
 /// `GET /info`: what the client needs to pick a transport.
-pub(crate) async fn info(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
+pub(crate) async fn info(State(service): State<Arc<ServiceState>>, request: HeaderMap) -> Response {
     let config = &service.config;
     if service.shutdown.is_shutting_down() {
         // sockjs-client gives up at once instead of trying every transport.
@@ -68,6 +68,9 @@ pub(crate) async fn info(State(service): State<Arc<Service>>, request: HeaderMap
 }
 
 /// `OPTIONS /info`: the CORS preflight.
-pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
+pub(crate) async fn preflight(
+    State(service): State<Arc<ServiceState>>,
+    request: HeaderMap,
+) -> Response {
     headers::preflight_response(&service.config, &request, "OPTIONS, GET")
 }

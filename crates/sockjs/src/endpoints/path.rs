@@ -1,14 +1,10 @@
-//! Extractors the transports share.
+//! Where a session URL points: `/<server>/<session>/<transport>`.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, NestedPath};
+use axum::extract::FromRequestParts;
 use http::request::Parts;
 
 use crate::protocol::is_valid_segment;
 use crate::rejection::Rejection;
-use crate::session::ConnectionInfo;
-use crate::transport::Transport;
 
 /// The `<session>` of `/<server>/<session>/<transport>`, validated
 /// (`[^/.]+` for both segments; the server segment is otherwise ignored).
@@ -37,32 +33,6 @@ pub(crate) fn session_segments(path: &str) -> Option<(&str, &str)> {
     let session = segments.next()?;
     let server = segments.next()?;
     Some((server, session))
-}
-
-/// The connection facts a session on `transport` keeps of the request
-/// that opens it.
-pub(crate) fn connection_info(parts: &Parts, transport: Transport) -> ConnectionInfo {
-    ConnectionInfo {
-        transport,
-        version: parts.version,
-        compressed: false,
-        remote_addr: parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| *addr),
-        headers: ConnectionInfo::safe_headers(&parts.headers),
-        path: parts
-            .extensions
-            .get::<axum::extract::OriginalUri>()
-            .map_or_else(|| parts.uri.path(), |uri| uri.0.path())
-            .to_owned(),
-        prefix: parts
-            .extensions
-            .get::<NestedPath>()
-            .map_or("", |p| p.as_str())
-            .to_owned(),
-        extensions: parts.extensions.clone(),
-    }
 }
 
 #[cfg(test)]

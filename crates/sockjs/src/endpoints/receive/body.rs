@@ -36,10 +36,10 @@ use crate::close_code;
 use crate::headers;
 use crate::protocol::{write_event_data, write_html_safe_json_string, write_json_string, Frame};
 use crate::rejection::Rejection;
-use crate::service::Service;
 use crate::session::core::{Attachment, Busy, Core, Next};
 use crate::session::outgoing::{messages_frame, Outgoing};
 use crate::session::CloseReason;
+use crate::state::ServiceState;
 
 /// How a transport wraps one frame in its response body.
 pub(crate) enum Framing {
@@ -364,7 +364,7 @@ impl Body for ReceiverBody {
 /// What distinguishes one receiving transport's response from another's.
 pub(crate) struct Receiving {
     /// Recorded in the session's connection facts when it opens.
-    pub(crate) transport: super::Transport,
+    pub(crate) transport: crate::protocol::Transport,
     /// How frames are wrapped.
     pub(crate) framing: Framing,
     /// Streaming (ends at `response_limit`) or polling (ends after a frame).
@@ -378,6 +378,7 @@ pub(crate) struct Receiving {
 }
 
 /// Which CORS answer a receiving transport gives.
+#[derive(Clone, Copy)]
 pub(crate) enum Cors {
     /// None (same-origin or script-tag transports).
     No,
@@ -392,7 +393,7 @@ pub(crate) enum Cors {
 /// `c[2010,..]`) and answers 200 with the transport's headers and a
 /// [`ReceiverBody`]. A refusal gets the same headers.
 pub(crate) async fn serve(
-    service: &Service,
+    service: &ServiceState,
     id: &str,
     parts: &mut Parts,
     receiving: Receiving,
@@ -503,7 +504,7 @@ async fn attach_or_wait(core: &Arc<Core>) -> Result<Attachment, Busy> {
 
 /// The session-transport headers (no caching, JSESSIONID) and the
 /// transport's CORS answer.
-fn add_headers(service: &Service, parts: &Parts, cors: &Cors, out: &mut http::HeaderMap) {
+fn add_headers(service: &ServiceState, parts: &Parts, cors: &Cors, out: &mut http::HeaderMap) {
     let config = &service.config;
     headers::session_response(config, &parts.headers, out);
     match cors {
@@ -516,7 +517,7 @@ fn add_headers(service: &Service, parts: &Parts, cors: &Cors, out: &mut http::He
 /// A rejection answered with the session-transport headers (no caching,
 /// JSESSIONID), as every answer on a session URL has them.
 pub(crate) fn reject(
-    service: &Service,
+    service: &ServiceState,
     parts: &Parts,
     rejection: Rejection,
 ) -> axum::response::Response {

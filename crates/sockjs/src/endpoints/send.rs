@@ -1,7 +1,6 @@
-//! `xhr` (polling) and `xhr_send`, plus the CORS preflight of the xhr
-//! family.
-
-use std::sync::Arc;
+//! The sending transports, `xhr_send` and `jsonp_send`: a batch of
+//! messages for an existing session's application, all or none; and the
+//! CORS preflight of the xhr family.
 
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -9,39 +8,21 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use std::sync::Arc;
 
-use super::streaming::{serve, Cors, Framing, Receiving};
-use super::{SessionPath, Transport};
+use super::SessionPath;
 use crate::config::QueueFullPolicy;
 use crate::headers;
 use crate::protocol::parse_payload;
 use crate::rejection::Rejection;
-use crate::service::Service;
 use crate::session::core::{deadline, Core, PushError};
 use crate::session::{close_code, CloseReason};
-
-/// `POST /<server>/<session>/xhr`: one frame per request.
-pub(crate) async fn poll(
-    State(service): State<Arc<Service>>,
-    SessionPath(id): SessionPath,
-    request: Request,
-) -> Response {
-    let (mut parts, _body) = request.into_parts();
-    let receiving = Receiving {
-        transport: Transport::XhrPolling,
-        framing: Framing::Xhr,
-        streaming: false,
-        prelude: None,
-        content_type: "application/javascript; charset=UTF-8",
-        cors: Cors::Xhr,
-    };
-    serve(&service, &id, &mut parts, receiving).await
-}
+use crate::state::ServiceState;
 
 /// `POST /<server>/<session>/xhr_send`: a JSON array of messages for an
 /// existing session; 204 on success.
-pub(crate) async fn send(
-    State(service): State<Arc<Service>>,
+pub(crate) async fn xhr_send(
+    State(service): State<Arc<ServiceState>>,
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
@@ -68,7 +49,10 @@ pub(crate) async fn send(
 }
 
 /// `OPTIONS` on `xhr`, `xhr_send` and `xhr_streaming`: no session needed.
-pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: HeaderMap) -> Response {
+pub(crate) async fn preflight(
+    State(service): State<Arc<ServiceState>>,
+    request: HeaderMap,
+) -> Response {
     headers::preflight_response(&service.config, &request, "OPTIONS, POST")
 }
 
@@ -78,9 +62,9 @@ pub(crate) async fn preflight(State(service): State<Arc<Service>>, request: Head
 /// applies (under `Close` the session is closed with 1013) and the answer
 /// is `503 Incoming queue full.`. A closed session is not found (404): its
 /// application will never read what is sent; nor is a session bound to
-/// another client ([`Service::recognizes`]).
+/// another client ([`ServiceState::recognizes`]).
 pub(crate) async fn deliver(
-    service: &Service,
+    service: &ServiceState,
     id: &str,
     parts: &mut Parts,
     body: Body,
@@ -141,7 +125,7 @@ pub(crate) async fn deliver(
 /// A send found no room in time: the `QueueFullPolicy` decides the
 /// session's fate (under `Close` it is closed with 1013), and the send is
 /// refused.
-fn refuse(service: &Service, core: &Core) -> Rejection {
+fn refuse(service: &ServiceState, core: &Core) -> Rejection {
     if service.config.queue_full == QueueFullPolicy::Close {
         let reason = "Incoming queue full";
         core.close(
@@ -154,4 +138,92 @@ fn refuse(service: &Service, core: &Core) -> Rejection {
         );
     }
     Rejection::IncomingQueueFull
+}
+
+/// The messages of a `jsonp_send` body: a form with `d=<JSON array>`, or
+/// the JSON array itself for any other content type.
+pub(crate) fn parse_send_body(request: &HeaderMap, body: Bytes) -> Result<Vec<String>, Rejection> {
+    let is_form = request
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            v.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Ok(parse_payload(&body)?);
+    }
+    let d = form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "d")
+        .map(|(_, value)| value)
+        .ok_or(Rejection::PayloadExpected)?;
+    Ok(parse_payload(d.as_bytes())?)
+}
+
+/// `POST /<server>/<session>/jsonp_send`: `ok` on success.
+pub(crate) async fn jsonp_send(
+    State(service): State<Arc<ServiceState>>,
+    SessionPath(id): SessionPath,
+    request: Request,
+) -> Response {
+    let (mut parts, body) = request.into_parts();
+    let result = deliver(&service, &id, &mut parts, body, parse_send_body).await;
+    let mut response = match result {
+        Ok(()) => (
+            StatusCode::OK,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; charset=UTF-8"),
+            )],
+            "ok",
+        )
+            .into_response(),
+        Err(rejection) => rejection.into_response(),
+    };
+    headers::session_response(&service.config, &parts.headers, response.headers_mut());
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form() -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/x-www-form-urlencoded"),
+        );
+        h
+    }
+
+    #[test]
+    fn send_bodies() {
+        let plain = HeaderMap::new();
+        assert_eq!(
+            parse_send_body(&plain, Bytes::from_static(b"[\"x\"]")).unwrap(),
+            ["x"]
+        );
+        assert_eq!(
+            parse_send_body(&form(), Bytes::from_static(b"d=%5B%22x%22%5D")).unwrap(),
+            ["x"]
+        );
+        assert_eq!(
+            parse_send_body(&form(), Bytes::from_static(b"d=")),
+            Err(Rejection::PayloadExpected)
+        );
+        assert_eq!(
+            parse_send_body(&form(), Bytes::from_static(b"")),
+            Err(Rejection::PayloadExpected)
+        );
+        assert_eq!(
+            parse_send_body(&form(), Bytes::from_static(b"d=%5B%22x")),
+            Err(Rejection::BrokenJson)
+        );
+        assert_eq!(
+            parse_send_body(&plain, Bytes::from_static(b"")),
+            Err(Rejection::PayloadExpected)
+        );
+    }
 }

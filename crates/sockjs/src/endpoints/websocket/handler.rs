@@ -7,9 +7,11 @@ use axum::response::{IntoResponse, Response};
 use http::{header, HeaderMap};
 
 use super::{hixie76, rfc6455, session};
+use crate::endpoints::SessionPath;
+use crate::protocol::Transport;
 use crate::rejection::Rejection;
-use crate::service::{transport_span, Service};
-use crate::transport::{connection_info, SessionPath, Transport};
+use crate::session::ConnectionInfo;
+use crate::state::{transport_span, ServiceState};
 
 /// Whether the request asks for a WebSocket: over HTTP/1.1, `Upgrade:
 /// websocket` and a `Connection` header with the `upgrade` token (both
@@ -38,7 +40,7 @@ fn is_upgrade(headers: &HeaderMap) -> bool {
 
 /// `GET /<server>/<session>/websocket`.
 pub(crate) async fn framed(
-    State(service): State<Arc<Service>>,
+    State(service): State<Arc<ServiceState>>,
     SessionPath(id): SessionPath,
     request: Request,
 ) -> Response {
@@ -46,7 +48,7 @@ pub(crate) async fn framed(
 }
 
 /// `GET /websocket`: plain text messages, no SockJS framing.
-pub(crate) async fn raw(State(service): State<Arc<Service>>, request: Request) -> Response {
+pub(crate) async fn raw(State(service): State<Arc<ServiceState>>, request: Request) -> Response {
     let version = request
         .headers()
         .get(header::SEC_WEBSOCKET_VERSION)
@@ -61,7 +63,7 @@ pub(crate) async fn raw(State(service): State<Arc<Service>>, request: Request) -
 /// Upgrades to a session on `transport`; `id` is the URL's session id
 /// (for logs; empty on the raw endpoint).
 async fn upgrade(
-    service: Arc<Service>,
+    service: Arc<ServiceState>,
     request: Request,
     transport: Transport,
     id: &str,
@@ -74,7 +76,7 @@ async fn upgrade(
         Ok(admitted) => admitted,
         Err(refusal) => return refusal,
     };
-    let mut info = connection_info(&parts, transport);
+    let mut info = ConnectionInfo::of(&parts, transport);
     #[cfg(feature = "deflate")]
     let extensions = if service.config.websocket_compression {
         super::deflate::negotiate(&parts.headers)

@@ -8,12 +8,12 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::socket::{close_cleanly, After, Goodbye, Incoming, RecvError, Socket};
+use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
-use crate::service::{Admitted, Service, Started};
 use crate::session::core::{Core, Next, PushError};
 use crate::session::outgoing::messages_frame;
 use crate::session::{close_code, CloseReason, ConnectionInfo};
-use crate::transport::Transport;
+use crate::state::{Admitted, ServiceState, Started};
 
 /// How the session loop ended, and so how the connection is closed.
 enum End {
@@ -38,7 +38,7 @@ enum End {
 /// Runs the session of one upgraded socket, until its connection is closed
 /// or the shutdown's deadline cuts it off.
 pub(crate) async fn run<S: Socket>(
-    service: Arc<Service>,
+    service: Arc<ServiceState>,
     socket: S,
     info: ConnectionInfo,
     admitted: Admitted,
@@ -56,7 +56,7 @@ pub(crate) async fn run<S: Socket>(
 }
 
 async fn run_session<S: Socket>(
-    service: &Service,
+    service: &ServiceState,
     core: &Arc<Core>,
     started: Started,
     mut socket: S,
@@ -172,7 +172,7 @@ impl Keepalive {
 
 /// Carries messages both ways until the session or the connection ends.
 async fn serve<S: Socket>(
-    service: &Service,
+    service: &ServiceState,
     core: &Core,
     socket: &mut S,
     framed: bool,

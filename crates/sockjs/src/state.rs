@@ -19,11 +19,12 @@ use http::Extensions;
 
 use crate::config::Config;
 use crate::handshake::BoxHandshake;
-use crate::iframe::page::IframePage;
+use crate::iframe::IframePage;
 use crate::lease::Lease;
 use crate::limits::{Limits, Slot};
 use crate::metrics::SessionMetrics;
 use crate::origin::OriginPolicy;
+use crate::protocol::Transport;
 use crate::proxy::client_address;
 use crate::rejection::Rejection;
 use crate::rooms::Rooms;
@@ -32,7 +33,6 @@ use crate::session::core::Core;
 use crate::session::store::{reap, Store};
 use crate::session::{ConnectionInfo, Session};
 use crate::shutdown::Shutdown;
-use crate::transport::{connection_info, Transport};
 
 type BoxFuture = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
@@ -49,7 +49,7 @@ where
 }
 
 /// Everything the transports of one service share, behind one `Arc`.
-pub(crate) struct Service {
+pub(crate) struct ServiceState {
     pub(crate) config: Config,
     pub(crate) store: Arc<Store>,
     pub(crate) iframe: IframePage,
@@ -80,7 +80,7 @@ pub(crate) struct Admitted {
     address: Option<IpAddr>,
 }
 
-impl Service {
+impl ServiceState {
     pub(crate) fn new(
         config: Config,
         handler: BoxHandler,
@@ -88,7 +88,7 @@ impl Service {
         rooms: Rooms,
         handshake: Option<BoxHandshake>,
     ) -> Self {
-        Service {
+        ServiceState {
             iframe: IframePage::new(&config.sockjs_url, config.origin_policy().frame_ancestors()),
             origins: config.origin_policy(),
             metrics_service: metrics::SharedString::from_shared(config.metrics_service.clone()),
@@ -235,7 +235,7 @@ impl Service {
             return self.recognized(core, parts).await;
         }
         let admitted = self.admit_as(parts, self.config.bind_to_address).await?;
-        let mut info = connection_info(parts, transport);
+        let mut info = ConnectionInfo::of(parts, transport);
         let span = transport_span(&info, id);
         let (core, created) = self.store.get_or_create(id, || {
             if let Some(extensions) = admitted.extensions {
@@ -274,7 +274,7 @@ impl Service {
     }
 }
 
-impl Service {
+impl ServiceState {
     /// `core`, if this request is its client's; else the answer a session
     /// that does not exist gets.
     async fn recognized(

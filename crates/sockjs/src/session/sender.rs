@@ -1,33 +1,15 @@
-//! The application's two halves of a session.
+//! [`Sender`]: the application's sending half of a session, and what a
+//! failed send hands back.
 
 use std::fmt;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use futures_util::Stream;
 
 use super::close::{close_code, CloseReason};
 use super::core::{Core, PushError};
+use super::lifeline::Lifeline;
 use crate::config::QueueFullPolicy;
 use crate::metrics::QueueFull;
 use crate::rooms::Rooms;
-
-/// Closes the session with a normal closure when the last half is dropped.
-struct Lifeline(Arc<Core>);
-
-impl Drop for Lifeline {
-    fn drop(&mut self) {
-        self.0.close(
-            close_code::NORMAL,
-            "Normal closure",
-            CloseReason::ServerClosed {
-                code: close_code::NORMAL,
-                reason: "Normal closure".into(),
-            },
-        );
-    }
-}
 
 /// The sending half: cloneable, sends text messages and closes the session.
 ///
@@ -60,41 +42,6 @@ pub struct Sender {
     core: Arc<Core>,
     policy: QueueFullPolicy,
     _life: Arc<Lifeline>,
-}
-
-/// The receiving half: a [`Stream`] of the client's messages that ends
-/// exactly once, when the session closes; [`close_reason`](Self::close_reason)
-/// then says why.
-///
-/// ```
-/// use futures_util::StreamExt;
-///
-/// async fn handler(session: sockjs::Session) {
-///     let (tx, rx) = session.split();
-///     // As a stream: the client's messages, upper-cased, ten at most.
-///     let mut shouts = rx.map(|m| m.to_uppercase()).take(10);
-///     while let Some(shout) = shouts.next().await {
-///         let _ = tx.send(shout).await;
-///     }
-/// }
-/// # let _ = handler;
-/// ```
-pub struct Receiver {
-    core: Arc<Core>,
-    _life: Arc<Lifeline>,
-}
-
-/// Creates the halves of a fresh session.
-pub(super) fn halves(core: Arc<Core>, policy: QueueFullPolicy) -> (Sender, Receiver) {
-    let life = Arc::new(Lifeline(core.clone()));
-    (
-        Sender {
-            core: core.clone(),
-            policy,
-            _life: life.clone(),
-        },
-        Receiver { core, _life: life },
-    )
 }
 
 /// The session is closed; the message that could not be sent is handed back.
@@ -170,6 +117,16 @@ impl<T> fmt::Display for TrySendError<T> {
 impl<T> std::error::Error for TrySendError<T> {}
 
 impl Sender {
+    /// The sending half of the session `core`, keeping `life` (shared with
+    /// the other halves) alive.
+    pub(super) fn new(core: Arc<Core>, policy: QueueFullPolicy, life: Arc<Lifeline>) -> Self {
+        Sender {
+            core,
+            policy,
+            _life: life,
+        }
+    }
+
     /// Queues a message for the client. Waits while the outgoing queue is
     /// full (under the default [`QueueFullPolicy::Wait`]); fails once the
     /// session is closed.
@@ -439,73 +396,6 @@ impl fmt::Debug for Sender {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
             .field("open", &self.is_open())
-            .finish()
-    }
-}
-
-impl Receiver {
-    /// The next message from the client, or `None` once the session closed.
-    ///
-    /// ```
-    /// async fn echo(session: sockjs::Session) {
-    ///     let (tx, mut rx) = session.split();
-    ///     while let Some(message) = rx.recv().await {
-    ///         let _ = tx.send(message).await;
-    ///     }
-    ///     // `None`: the session is closed.
-    /// }
-    /// # let _ = echo;
-    /// ```
-    pub async fn recv(&mut self) -> Option<String> {
-        std::future::poll_fn(|cx| self.core.poll_in(cx)).await
-    }
-
-    /// Why the session ended; `None` while it is open.
-    ///
-    /// ```
-    /// use axum::Router;
-    /// use sockjs::CloseReason;
-    /// use sockjs_client::Client;
-    /// use tokio::sync::mpsc;
-    ///
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), sockjs_client::Error> {
-    /// let (report, mut reports) = mpsc::unbounded_channel();
-    /// let app: Router = Router::new().nest(
-    ///     "/chat",
-    ///     sockjs::router(move |session: sockjs::Session| {
-    ///         let report = report.clone();
-    ///         async move {
-    ///             let (_tx, mut rx) = session.split();
-    ///             assert_eq!(rx.close_reason(), None); // still open
-    ///             while rx.recv().await.is_some() {}
-    ///             let _ = report.send(rx.close_reason());
-    ///         }
-    ///     }),
-    /// );
-    /// let connection = Client::in_process(app).open("/chat").await?;
-    /// connection.close().await; // a WebSocket: the client's closing handshake
-    /// assert_eq!(reports.recv().await.flatten(), Some(CloseReason::ClientClosed));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn close_reason(&self) -> Option<CloseReason> {
-        self.core.reason()
-    }
-}
-
-impl Stream for Receiver {
-    type Item = String;
-
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        self.core.poll_in(cx)
-    }
-}
-
-impl fmt::Debug for Receiver {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver")
-            .field("close_reason", &self.close_reason())
             .finish()
     }
 }
