@@ -263,10 +263,17 @@ fn fuzz_one(bin_dir: &Path, name: &str, seconds: u64) -> Result<Run, String> {
 }
 
 /// The property tests and the differential test against sockjs-node, with
-/// raised case counts (debug build: the one `cargo test --workspace` made).
+/// raised case counts (debug build, all features: the one CI's test step
+/// made; the tests need the hidden `fuzzing` feature).
 fn tests(o: &Options) -> Result<(), String> {
     let modules = util::npm_install("sockjs-decisions")?.join("node_modules");
-    let mut args = vec!["test", "--workspace", "--test", "differential"];
+    let mut args = vec![
+        "test",
+        "--workspace",
+        "--all-features",
+        "--test",
+        "differential",
+    ];
     if o.properties {
         args.extend(["--test", "properties"]);
     }

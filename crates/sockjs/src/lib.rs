@@ -30,6 +30,7 @@ mod protocol;
 
 mod config;
 mod endpoints;
+#[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
 mod handshake;

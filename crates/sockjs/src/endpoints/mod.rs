@@ -36,7 +36,9 @@ use axum::routing::{any, get, post, MethodRouter};
 use axum::Router;
 use http::Method;
 
-pub(crate) use path::{session_segments, SessionPath};
+#[cfg(feature = "fuzzing")]
+pub(crate) use path::session_segments;
+pub(crate) use path::SessionPath;
 
 use crate::protocol::Transport;
 use crate::rejection::Rejection;
