@@ -19,7 +19,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderValue};
 
 use crate::jsessionid::Jsessionid;
-use crate::origin::{OriginPattern, OriginPolicy};
+use crate::origin::OriginPolicy;
 use crate::protocol::Transport;
 use crate::proxy::TrustedProxies;
 
@@ -105,10 +105,7 @@ pub struct Config {
     pub(crate) queue_capacity: usize,
     pub(crate) queue_full: QueueFullPolicy,
     pub(crate) close_timeout: Duration,
-    pub(crate) allowed_origins: Option<Vec<OriginPattern>>,
-    pub(crate) null_origin: bool,
-    pub(crate) missing_origin: bool,
-    pub(crate) unprotected_transports: bool,
+    pub(crate) origins: OriginPolicy,
     pub(crate) max_sessions: Option<usize>,
     pub(crate) max_sessions_per_address: Option<usize>,
     // --- where a client is, and binding sessions to it ---
@@ -144,10 +141,7 @@ impl Default for Config {
             queue_capacity: 1024,
             queue_full: QueueFullPolicy::Wait,
             close_timeout: Duration::from_secs(3),
-            allowed_origins: None,
-            null_origin: false,
-            missing_origin: true,
-            unprotected_transports: false,
+            origins: OriginPolicy::any(),
             max_sessions: None,
             max_sessions_per_address: None,
             trusted_proxies: None,
@@ -190,8 +184,7 @@ impl fmt::Debug for Config {
             .field("queue_capacity", &self.queue_capacity)
             .field("queue_full", &self.queue_full)
             .field("close_timeout", &self.close_timeout)
-            .field("origins", &self.origin_policy())
-            .field("unprotected_transports", &self.unprotected_transports)
+            .field("origins", &self.origins)
             .field("max_sessions", &self.max_sessions)
             .field("max_sessions_per_address", &self.max_sessions_per_address)
             .field("trusted_proxies", &self.trusted_proxies)
@@ -641,42 +634,16 @@ impl Config {
 }
 
 impl Config {
-    /// Lets only pages of these origins use the service: every request
-    /// (but the greeting) and WebSocket upgrade with an `Origin` outside the
-    /// list gets `403 Origin not allowed.`, and no session. Patterns are
-    /// `scheme://host[:port]`; the host may start with `*.` (any subdomain,
-    /// not the domain itself) and the port may be `*`:
-    /// `"https://app.example"`, `"https://*.example.com"`,
-    /// `"http://localhost:*"`.
-    ///
-    /// List the service's own public origin too (`https://sockjs.example`
-    /// for a service at `https://sockjs.example/echo`): its iframe page,
-    /// which sockjs-client's iframe-based transports load, and pages of the
-    /// service's own site send it. It is not derived from the request's
-    /// `Host`, which the client chooses: a page of `http://evil.example`
-    /// whose name the attacker pointed at this server (DNS rebinding) sends
-    /// `Origin: http://evil.example` and `Host: evil.example`, and is
-    /// refused like any other origin that is not listed.
-    ///
-    /// Under a restricted policy:
-    /// - requests without `Origin` are allowed
-    ///   ([`allow_missing_origin`](Self::allow_missing_origin)), unless the
-    ///   browser says they come from another site (`Sec-Fetch-Site`), as a
-    ///   `<script>` or `<img>` tag's do; `Origin: null` is refused
-    ///   ([`allow_null_origin`](Self::allow_null_origin));
-    /// - CORS answers only ever name allowed origins, `/info` lists the
-    ///   patterns in `origins`, and the iframe page may only be framed by
-    ///   them (`Content-Security-Policy: frame-ancestors`);
-    /// - jsonp-polling is off (404): its `<script>` requests carry no
-    ///   `Origin`, and any page can read what they return. See
-    ///   [`unprotected_transports`](Self::unprotected_transports).
-    ///
-    /// Default: every origin is allowed, as in sockjs-node.
+    /// Which web origins may use the service (see [`OriginPolicy`]: a
+    /// list of patterns, `Origin: null`, requests without `Origin`,
+    /// jsonp-polling under a list). A list converts into
+    /// [`OriginPolicy::only`] it. Default: [`OriginPolicy::any`], as in
+    /// sockjs-node.
     ///
     /// # Panics
     ///
-    /// When a pattern is not of that form: a configuration mistake, found
-    /// when the service is built.
+    /// When a pattern of a list is not `scheme://host[:port]` (see
+    /// [`OriginPolicy::only`]): a configuration mistake.
     ///
     /// ```
     /// use axum::body::Body;
@@ -684,11 +651,6 @@ impl Config {
     /// use sockjs::{Config, Session, SockJsRouter};
     /// use tower::ServiceExt;
     ///
-    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
-    /// #     let mut request = Request::builder().method(method).uri(uri);
-    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
-    /// #     request.body(Body::from(body.to_owned())).unwrap()
-    /// # }
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// let app = SockJsRouter::new(|_session: Session| async {})
@@ -696,7 +658,8 @@ impl Config {
     ///     .into_router::<()>();
     /// let status = |origin| {
     ///     let app = app.clone();
-    ///     async move { app.oneshot(req("GET", "/info", Some(origin), "")).await.unwrap().status() }
+    ///     let request = Request::get("/info").header("origin", origin).body(Body::empty()).unwrap();
+    ///     async move { app.oneshot(request).await.unwrap().status() }
     /// };
     /// assert_eq!(status("https://app.example").await, StatusCode::OK);
     /// assert_eq!(status("https://eu.app.example").await, StatusCode::OK);
@@ -704,117 +667,8 @@ impl Config {
     /// # }
     /// ```
     #[must_use]
-    pub fn allowed_origins<I, S>(mut self, origins: I) -> Self
-    where
-        I: IntoIterator<Item = S>,
-        S: AsRef<str>,
-    {
-        let patterns = origins
-            .into_iter()
-            .map(|o| OriginPattern::parse(o.as_ref()).unwrap_or_else(|e| panic!("{}", e.0)))
-            .collect();
-        self.allowed_origins = Some(patterns);
-        self
-    }
-
-    /// Under [`allowed_origins`](Self::allowed_origins), whether
-    /// `Origin: null` (sandboxed iframes, `file:` pages) is allowed.
-    /// Default: no.
-    ///
-    /// ```
-    /// use axum::body::Body;
-    /// use axum::http::{Request, StatusCode};
-    /// use sockjs::{Config, Session, SockJsRouter};
-    /// use tower::ServiceExt;
-    ///
-    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
-    /// #     let mut request = Request::builder().method(method).uri(uri);
-    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
-    /// #     request.body(Body::from(body.to_owned())).unwrap()
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let strict = Config::default().allowed_origins(["https://app.example"]);
-    /// // Also serve a sandboxed iframe of the app (its origin is `null`).
-    /// let lenient = strict.clone().allow_null_origin(true);
-    /// for (config, expected) in [(strict, StatusCode::FORBIDDEN), (lenient, StatusCode::OK)] {
-    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
-    ///     let response = app.oneshot(req("GET", "/info", Some("null"), "")).await.unwrap();
-    ///     assert_eq!(response.status(), expected);
-    /// }
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn allow_null_origin(mut self, allow: bool) -> Self {
-        self.null_origin = allow;
-        self
-    }
-
-    /// Under [`allowed_origins`](Self::allowed_origins), whether requests
-    /// without `Origin` are allowed: non-browser clients, and browsers'
-    /// same-origin `GET`s (an eventsource on the page's own origin). Turn
-    /// it off to admit browsers of the allowed origins only. Default: yes.
-    ///
-    /// ```
-    /// use axum::body::Body;
-    /// use axum::http::{Request, StatusCode};
-    /// use sockjs::{Config, Session, SockJsRouter};
-    /// use tower::ServiceExt;
-    ///
-    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
-    /// #     let mut request = Request::builder().method(method).uri(uri);
-    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
-    /// #     request.body(Body::from(body.to_owned())).unwrap()
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// // Browsers of app.example only: no command-line clients.
-    /// let app = SockJsRouter::new(|_session: Session| async {})
-    ///     .config(Config::default().allowed_origins(["https://app.example"]).allow_missing_origin(false))
-    ///     .into_router::<()>();
-    /// let response = app.oneshot(req("GET", "/info", None, "")).await.unwrap();
-    /// assert_eq!(response.status(), StatusCode::FORBIDDEN);
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn allow_missing_origin(mut self, allow: bool) -> Self {
-        self.missing_origin = allow;
-        self
-    }
-
-    /// Keeps jsonp-polling on under [`allowed_origins`](Self::allowed_origins),
-    /// without an origin check on its receiving requests: a `<script>` tag
-    /// sends no `Origin`, and whatever page includes it reads the frames,
-    /// so any site can open a session with the user's cookies and read it.
-    /// Only for clients that have nothing better (IE 7 and older) and
-    /// services with nothing to protect. Default: off.
-    ///
-    /// ```
-    /// use axum::body::Body;
-    /// use axum::http::{Request, StatusCode};
-    /// use sockjs::{Config, Session, SockJsRouter};
-    /// use tower::ServiceExt;
-    ///
-    /// # fn req(method: &str, uri: &str, origin: Option<&str>, body: &str) -> Request<Body> {
-    /// #     let mut request = Request::builder().method(method).uri(uri);
-    /// #     if let Some(origin) = origin { request = request.header("origin", origin); }
-    /// #     request.body(Body::from(body.to_owned())).unwrap()
-    /// # }
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let strict = Config::default().allowed_origins(["https://app.example"]);
-    /// // Public, read-only data for any page, down to IE 7.
-    /// let public = strict.clone().unprotected_transports(true);
-    /// for (config, expected) in [(strict, StatusCode::NOT_FOUND), (public, StatusCode::OK)] {
-    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
-    ///     let response = app.oneshot(req("GET", "/000/abc/jsonp?c=cb", None, "")).await.unwrap();
-    ///     assert_eq!(response.status(), expected);
-    /// }
-    /// # }
-    /// ```
-    #[must_use]
-    pub fn unprotected_transports(mut self, on: bool) -> Self {
-        self.unprotected_transports = on;
+    pub fn allowed_origins(mut self, policy: impl Into<OriginPolicy>) -> Self {
+        self.origins = policy.into();
         self
     }
 
@@ -1108,24 +962,10 @@ impl Config {
         self
     }
 
-    /// The origin policy these options describe.
-    pub(crate) fn origin_policy(&self) -> OriginPolicy {
-        match &self.allowed_origins {
-            None => OriginPolicy::Any,
-            Some(patterns) => OriginPolicy::Only {
-                patterns: patterns.clone(),
-                null: self.null_origin,
-                missing: self.missing_origin,
-            },
-        }
-    }
-
     /// Whether `transport` is served, the origin policy considered.
     pub(crate) fn is_served(&self, transport: Transport) -> bool {
         self.is_enabled(transport)
-            && !(transport == Transport::JsonpPolling
-                && self.allowed_origins.is_some()
-                && !self.unprotected_transports)
+            && (transport != Transport::JsonpPolling || self.origins.serves_jsonp())
     }
 
     // --- WebSocket closing handshake and keepalive; stuck readers ---

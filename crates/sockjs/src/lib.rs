@@ -54,6 +54,7 @@ mod state;
 pub use config::{Config, JsessionidHook, QueueFullPolicy, DEFAULT_SOCKJS_URL};
 pub use handshake::Handshake;
 pub use jsessionid::{Jsessionid, SameSite};
+pub use origin::OriginPolicy;
 pub use proxy::TrustedProxies;
 pub use rejection::Rejection;
 pub use rooms::Rooms;

@@ -1,8 +1,9 @@
-//! Which web origins may use a service ([`Config::allowed_origins`](crate::Config::allowed_origins)).
+//! [`OriginPolicy`]: which web origins may use a service
+//! ([`Config::allowed_origins`](crate::Config::allowed_origins)).
 //!
 //! Pure: a policy, the patterns it is made of, and the decision for one
-//! request's headers. The router applies it to every request but the
-//! greeting.
+//! request's headers. The endpoints' guard applies it to every request
+//! but the greeting and the iframe page.
 
 use std::fmt;
 
@@ -150,87 +151,255 @@ fn split_origin(origin: &str) -> Option<(&str, &str, Option<u16>)> {
     }
 }
 
-/// Who may use a service.
+/// Which web origins may use a service: the value of
+/// [`Config::allowed_origins`](crate::Config::allowed_origins).
+///
+/// [`any`](Self::any) (the default, as in sockjs-node) or
+/// [`only`](Self::only) a list of patterns, `scheme://host[:port]`, where
+/// the host may start with `*.` (any subdomain, not the domain itself) and
+/// the port may be `*`: `"https://app.example"`, `"https://*.example.com"`,
+/// `"http://localhost:*"`. A list converts into a policy, so
+/// `allowed_origins(["https://app.example"])` is `only` those.
+///
+/// Under a list (each setting below has no effect under `any`):
+/// - `Origin: null` (sandboxed iframes, `file:` pages) is refused unless
+///   [`allow_null`](Self::allow_null);
+/// - requests without `Origin` (non-browser clients, browsers' same-origin
+///   `GET`s) are allowed unless [`allow_missing`](Self::allow_missing) is
+///   off, except when the browser says they come from another site
+///   (`Sec-Fetch-Site`), as a `<script>` or `<img>` tag's do;
+/// - jsonp-polling is off (404): its `<script>` requests carry no `Origin`
+///   and any page can read what they return; see
+///   [`unprotected_transports`](Self::unprotected_transports).
+///
+/// ```
+/// use sockjs::{Config, OriginPolicy};
+///
+/// // Only the app's pages, and its sandboxed iframe; no command-line clients.
+/// let policy = OriginPolicy::only(["https://app.example", "https://*.app.example"])
+///     .allow_null(true)
+///     .allow_missing(false);
+/// let config = Config::default().allowed_origins(policy);
+/// # let _ = config;
+/// // A plain list is `OriginPolicy::only` with the defaults.
+/// let config = Config::default().allowed_origins(["https://app.example"]);
+/// # let _ = config;
+/// ```
 #[derive(Clone, Default)]
-pub(crate) enum OriginPolicy {
-    /// Every origin, as sockjs-node (the default).
-    #[default]
-    Any,
-    /// Only these origins. The service's own origin is not implied: a
-    /// request's `Host` is the client's to choose (DNS rebinding), so the
-    /// service's public origin is allowed only when it is listed.
-    Only {
-        patterns: Vec<OriginPattern>,
-        /// `Origin: null` (sandboxed frames, `file:` pages).
-        null: bool,
-        /// Requests without `Origin` that do not say they come from another
-        /// site (non-browser clients, same-origin `GET`s).
-        missing: bool,
-    },
-}
-
-impl fmt::Debug for OriginPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            OriginPolicy::Any => f.write_str("Any"),
-            OriginPolicy::Only {
-                patterns,
-                null,
-                missing,
-            } => f
-                .debug_struct("Only")
-                .field(
-                    "patterns",
-                    &patterns.iter().map(|p| &p.text).collect::<Vec<_>>(),
-                )
-                .field("null", null)
-                .field("missing", missing)
-                .finish(),
-        }
-    }
+pub struct OriginPolicy {
+    /// `None`: every origin.
+    patterns: Option<Vec<OriginPattern>>,
+    null: bool,
+    missing: bool,
+    unprotected: bool,
 }
 
 impl OriginPolicy {
-    /// Whether a request with these headers may go on. `exempt_missing`:
-    /// a request without `Origin` passes even from another site (the
-    /// explicitly unprotected jsonp transport).
-    pub(crate) fn allows(&self, request: &HeaderMap, exempt_missing: bool) -> bool {
-        let OriginPolicy::Only {
-            patterns,
-            null,
-            missing,
-        } = self
-        else {
+    /// Every origin may use the service, as in sockjs-node (the default).
+    ///
+    /// ```
+    /// use sockjs::{Config, OriginPolicy};
+    ///
+    /// let config = Config::default().allowed_origins(OriginPolicy::any());
+    /// # let _ = config;
+    /// ```
+    #[must_use]
+    pub fn any() -> Self {
+        OriginPolicy::default()
+    }
+
+    /// Only pages of these origins may use the service: every request (but
+    /// the greeting and the iframe page) and WebSocket upgrade with an
+    /// `Origin` outside the list gets `403 Origin not allowed.`, and no
+    /// session. CORS answers only ever name allowed origins, `/info` lists
+    /// the patterns in `origins`, and the iframe page may only be framed by
+    /// them (`Content-Security-Policy: frame-ancestors`).
+    ///
+    /// List the service's own public origin too (`https://sockjs.example`
+    /// for a service at `https://sockjs.example/echo`): its iframe page,
+    /// which sockjs-client's iframe-based transports load, and pages of the
+    /// service's own site send it. It is not derived from the request's
+    /// `Host`, which the client chooses: a page of `http://evil.example`
+    /// whose name the attacker pointed at this server (DNS rebinding) sends
+    /// `Origin: http://evil.example` and `Host: evil.example`, and is
+    /// refused like any other origin that is not listed.
+    ///
+    /// # Panics
+    ///
+    /// When a pattern is not of the form above: a configuration mistake,
+    /// found when the service is configured.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, OriginPolicy, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let policy = OriginPolicy::only(["https://app.example", "https://*.app.example"]);
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().allowed_origins(policy))
+    ///     .into_router::<()>();
+    /// let status = |origin| {
+    ///     let app = app.clone();
+    ///     let request = Request::get("/info").header("origin", origin).body(Body::empty()).unwrap();
+    ///     async move { app.oneshot(request).await.unwrap().status() }
+    /// };
+    /// assert_eq!(status("https://app.example").await, StatusCode::OK);
+    /// assert_eq!(status("https://eu.app.example").await, StatusCode::OK);
+    /// assert_eq!(status("https://evil.example").await, StatusCode::FORBIDDEN);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn only<I, S>(origins: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        let patterns = origins
+            .into_iter()
+            .map(|o| OriginPattern::parse(o.as_ref()).unwrap_or_else(|e| panic!("{}", e.0)))
+            .collect();
+        OriginPolicy {
+            patterns: Some(patterns),
+            null: false,
+            missing: true,
+            unprotected: false,
+        }
+    }
+
+    /// Under a list, whether `Origin: null` (sandboxed iframes, `file:`
+    /// pages, which anyone can make) is allowed. Default: no.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, OriginPolicy, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let strict = OriginPolicy::only(["https://app.example"]);
+    /// // Also serve a sandboxed iframe of the app (its origin is `null`).
+    /// let lenient = strict.clone().allow_null(true);
+    /// for (policy, expected) in [(strict, StatusCode::FORBIDDEN), (lenient, StatusCode::OK)] {
+    ///     let config = Config::default().allowed_origins(policy);
+    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    ///     let request = Request::get("/info").header("origin", "null").body(Body::empty()).unwrap();
+    ///     assert_eq!(app.oneshot(request).await.unwrap().status(), expected);
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn allow_null(mut self, allow: bool) -> Self {
+        self.null = allow;
+        self
+    }
+
+    /// Under a list, whether requests without `Origin` are allowed:
+    /// non-browser clients, and browsers' same-origin `GET`s (an
+    /// eventsource on the page's own origin). Turn it off to admit browsers
+    /// of the allowed origins only. Default: yes.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, OriginPolicy, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Browsers of app.example only: no command-line clients.
+    /// let policy = OriginPolicy::only(["https://app.example"]).allow_missing(false);
+    /// let app = SockJsRouter::new(|_session: Session| async {})
+    ///     .config(Config::default().allowed_origins(policy))
+    ///     .into_router::<()>();
+    /// let response = app.oneshot(Request::get("/info").body(Body::empty()).unwrap()).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn allow_missing(mut self, allow: bool) -> Self {
+        self.missing = allow;
+        self
+    }
+
+    /// Keeps jsonp-polling on under a list, without an origin check on its
+    /// receiving requests: a `<script>` tag sends no `Origin`, and whatever
+    /// page includes it reads the frames, so any site can open a session
+    /// with the user's cookies and read it. Only for clients that have
+    /// nothing better (IE 7 and older) and services with nothing to
+    /// protect. Default: off.
+    ///
+    /// ```
+    /// use axum::body::Body;
+    /// use axum::http::{Request, StatusCode};
+    /// use sockjs::{Config, OriginPolicy, Session, SockJsRouter};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let strict = OriginPolicy::only(["https://app.example"]);
+    /// // Public, read-only data for any page, down to IE 7.
+    /// let public = strict.clone().unprotected_transports(true);
+    /// for (policy, expected) in [(strict, StatusCode::NOT_FOUND), (public, StatusCode::OK)] {
+    ///     let config = Config::default().allowed_origins(policy);
+    ///     let app = SockJsRouter::new(|_session: Session| async {}).config(config).into_router::<()>();
+    ///     let request = Request::get("/000/abc/jsonp?c=cb").body(Body::empty()).unwrap();
+    ///     assert_eq!(app.oneshot(request).await.unwrap().status(), expected);
+    /// }
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn unprotected_transports(mut self, on: bool) -> Self {
+        self.unprotected = on;
+        self
+    }
+
+    /// Whether the policy restricts anything (a list, not `any`).
+    pub(crate) fn is_restricted(&self) -> bool {
+        self.patterns.is_some()
+    }
+
+    /// Whether jsonp-polling is served: not under a list, unless
+    /// [`unprotected_transports`](Self::unprotected_transports).
+    pub(crate) fn serves_jsonp(&self) -> bool {
+        !self.is_restricted() || self.unprotected
+    }
+
+    /// Whether a request with these headers may go on. `jsonp_receive`: a
+    /// jsonp receiving request, which passes without `Origin` even from
+    /// another site when the unprotected transports are on.
+    pub(crate) fn allows(&self, request: &HeaderMap, jsonp_receive: bool) -> bool {
+        let Some(patterns) = &self.patterns else {
             return true;
         };
         let Some(origin) = request.get(header::ORIGIN) else {
-            return exempt_missing || (*missing && !is_from_another_site(request));
+            let exempt = jsonp_receive && self.unprotected;
+            return exempt || (self.missing && !is_from_another_site(request));
         };
         let Ok(origin) = origin.to_str() else {
             return false;
         };
         if origin == "null" {
-            return *null;
+            return self.null;
         }
         patterns.iter().any(|p| p.matches(origin))
     }
 
     /// The `origins` list of `/info`: `*:*` or the patterns.
     pub(crate) fn info_list(&self) -> Vec<String> {
-        match self {
-            OriginPolicy::Any => vec!["*:*".to_owned()],
-            OriginPolicy::Only { patterns, .. } => {
-                patterns.iter().map(|p| p.text.clone()).collect()
-            }
+        match &self.patterns {
+            None => vec!["*:*".to_owned()],
+            Some(patterns) => patterns.iter().map(|p| p.text.clone()).collect(),
         }
     }
 
     /// The iframe page's `Content-Security-Policy` value: only the service
     /// itself and the allowed origins may frame it.
     pub(crate) fn frame_ancestors(&self) -> Option<String> {
-        let OriginPolicy::Only { patterns, .. } = self else {
-            return None;
-        };
+        let patterns = self.patterns.as_ref()?;
         let mut csp = String::from("frame-ancestors 'self'");
         for p in patterns {
             csp.push(' ');
@@ -249,20 +418,52 @@ fn is_from_another_site(request: &HeaderMap) -> bool {
         .is_some_and(|v| v == "cross-site" || v == "same-site")
 }
 
+impl fmt::Debug for OriginPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.patterns {
+            None => f.write_str("OriginPolicy::Any"),
+            Some(patterns) => f
+                .debug_struct("OriginPolicy::Only")
+                .field(
+                    "patterns",
+                    &patterns.iter().map(|p| &p.text).collect::<Vec<_>>(),
+                )
+                .field("null", &self.null)
+                .field("missing", &self.missing)
+                .field("unprotected_transports", &self.unprotected)
+                .finish(),
+        }
+    }
+}
+
+/// A list of patterns is [`OriginPolicy::only`] them.
+impl<S: AsRef<str>, const N: usize> From<[S; N]> for OriginPolicy {
+    fn from(origins: [S; N]) -> Self {
+        OriginPolicy::only(origins)
+    }
+}
+
+/// A list of patterns is [`OriginPolicy::only`] them.
+impl<S: AsRef<str>> From<Vec<S>> for OriginPolicy {
+    fn from(origins: Vec<S>) -> Self {
+        OriginPolicy::only(origins)
+    }
+}
+
+/// A list of patterns is [`OriginPolicy::only`] them.
+impl<S: AsRef<str>> From<&[S]> for OriginPolicy {
+    fn from(origins: &[S]) -> Self {
+        OriginPolicy::only(origins)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use http::HeaderValue;
 
     fn only(patterns: &[&str]) -> OriginPolicy {
-        OriginPolicy::Only {
-            patterns: patterns
-                .iter()
-                .map(|p| OriginPattern::parse(p).unwrap())
-                .collect(),
-            null: false,
-            missing: true,
-        }
+        OriginPolicy::only(patterns)
     }
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
@@ -329,7 +530,13 @@ mod tests {
         assert!(allows(&[("sec-fetch-site", "same-origin")]));
         // ...but not a script or image tag of another site.
         assert!(!allows(&[("sec-fetch-site", "cross-site")]));
-        assert!(policy.allows(&headers(&[("sec-fetch-site", "cross-site")]), true));
+        // A jsonp receiving request passes without Origin only when the
+        // unprotected transports are on.
+        let cross_site = headers(&[("sec-fetch-site", "cross-site")]);
+        assert!(!policy.allows(&cross_site, true));
+        let unprotected = policy.clone().unprotected_transports(true);
+        assert!(unprotected.allows(&cross_site, true));
+        assert!(!unprotected.allows(&cross_site, false));
         // `Host` proves nothing: an origin equal to it is refused unless
         // listed (DNS rebinding: evil.example resolved to this server),
         // whatever the scheme.
@@ -353,7 +560,7 @@ mod tests {
             false
         ));
 
-        assert!(OriginPolicy::Any.allows(&headers(&[("origin", "https://evil.example")]), false));
+        assert!(OriginPolicy::any().allows(&headers(&[("origin", "https://evil.example")]), false));
         assert_eq!(
             only(&["https://a.example", "https://*.b.example"])
                 .frame_ancestors()

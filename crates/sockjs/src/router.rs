@@ -299,7 +299,7 @@ impl SockJsRouter {
     where
         S: Clone + Send + Sync + 'static,
     {
-        if self.config.allowed_origins.is_none()
+        if !self.config.origins.is_restricted()
             && (self.handshake.is_some() || self.config.jsessionid.is_some())
         {
             // sockjs-node's default, kept for compatibility, but with a

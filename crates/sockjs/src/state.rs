@@ -23,7 +23,6 @@ use crate::iframe::IframePage;
 use crate::lease::Lease;
 use crate::limits::{Limits, Slot};
 use crate::metrics::SessionMetrics;
-use crate::origin::OriginPolicy;
 use crate::protocol::Transport;
 use crate::proxy::client_address;
 use crate::rejection::Rejection;
@@ -54,7 +53,6 @@ pub(crate) struct ServiceState {
     pub(crate) store: Arc<Store>,
     pub(crate) iframe: IframePage,
     pub(crate) shutdown: Shutdown,
-    pub(crate) origins: OriginPolicy,
     pub(crate) rooms: Rooms,
     metrics_service: metrics::SharedString,
     limits: Arc<Limits>,
@@ -89,8 +87,7 @@ impl ServiceState {
         handshake: Option<BoxHandshake>,
     ) -> Self {
         ServiceState {
-            iframe: IframePage::new(&config.sockjs_url, config.origin_policy().frame_ancestors()),
-            origins: config.origin_policy(),
+            iframe: IframePage::new(&config.sockjs_url, config.origins.frame_ancestors()),
             metrics_service: metrics::SharedString::from_shared(config.metrics_service.clone()),
             limits: Limits::new(config.max_sessions, config.max_sessions_per_address),
             bounds: Bounds::new(&config),

@@ -31,7 +31,7 @@ pub(super) async fn valid_segments(request: Request, next: Next) -> Response {
 }
 
 /// `403 Origin not allowed.` for a request from an origin the service's
-/// policy does not allow ([`Config::allowed_origins`]). jsonp's receiving
+/// policy does not allow (`Config::allowed_origins`). jsonp's receiving
 /// requests may lack `Origin` when the unprotected transports are on.
 pub(super) async fn allowed_origin(
     State(service): State<Arc<ServiceState>>,
@@ -40,8 +40,12 @@ pub(super) async fn allowed_origin(
     next: Next,
 ) -> Response {
     let path = matched.as_ref().map_or("", |m| m.as_str());
-    let exempt_missing = path.ends_with("/jsonp") && service.config.unprotected_transports;
-    if service.origins.allows(request.headers(), exempt_missing) {
+    let jsonp_receive = path.ends_with("/jsonp");
+    if service
+        .config
+        .origins
+        .allows(request.headers(), jsonp_receive)
+    {
         return next.run(request).await;
     }
     let mut refusal = Rejection::OriginNotAllowed.into_response();

@@ -45,7 +45,7 @@ pub(crate) async fn info(State(service): State<Arc<ServiceState>>, request: Head
         return response;
     }
     let entropy = uuid::Uuid::new_v4().as_u128() as u32;
-    let origins = serde_json::to_string(&service.origins.info_list()).unwrap_or_default();
+    let origins = serde_json::to_string(&service.config.origins.info_list()).unwrap_or_default();
     let body = format!(
         r#"{{"websocket":{},"cookie_needed":{},"origins":{},"entropy":{}}}"#,
         config.is_enabled(Transport::WebSocket),

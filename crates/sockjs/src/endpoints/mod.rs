@@ -90,7 +90,7 @@ pub(crate) fn routes(service: &Shared) -> Router<Shared> {
             get(websocket::framed).connect(websocket::framed),
         );
     }
-    if service.config.allowed_origins.is_some() {
+    if service.config.origins.is_restricted() {
         // Only under a restricted policy: the default one has nothing
         // to check, and a layer costs every request.
         router = router.route_layer(axum::middleware::from_fn_with_state(

@@ -11,7 +11,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use http::{header, HeaderMap, Request, StatusCode};
-use sockjs::{Config, Session, SockJsRouter, Transport};
+use sockjs::{Config, OriginPolicy, Session, SockJsRouter, Transport};
 use sockjs_conformance::client::{Target, WireFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -64,8 +64,12 @@ struct User(String);
 
 // ---- origin policy ----
 
+fn policy() -> OriginPolicy {
+    OriginPolicy::only([ALLOWED, "http://*.app.example"])
+}
+
 fn restricted() -> Config {
-    fast_config().allowed_origins([ALLOWED, "http://*.app.example"])
+    fast_config().allowed_origins(policy())
 }
 
 #[tokio::test]
@@ -197,7 +201,7 @@ async fn jsonp_is_off_under_a_restricted_policy_unless_explicitly_kept() {
     let r = call(&app, request("GET", "/svc/0/j/jsonp?c=cb", &[])).await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
 
-    let (router, _) = service(restricted().unprotected_transports(true));
+    let (router, _) = service(fast_config().allowed_origins(policy().unprotected_transports(true)));
     let app = mount(router);
     let script_tag = [("sec-fetch-site", "cross-site")];
     let r = call(&app, request("GET", "/svc/0/j/jsonp?c=cb", &script_tag)).await;
@@ -214,11 +218,8 @@ async fn jsonp_is_off_under_a_restricted_policy_unless_explicitly_kept() {
 
 #[tokio::test]
 async fn null_and_missing_origins_follow_their_switches() {
-    let (router, _) = service(
-        restricted()
-            .allow_null_origin(true)
-            .allow_missing_origin(false),
-    );
+    let (router, _) =
+        service(fast_config().allowed_origins(policy().allow_null(true).allow_missing(false)));
     let app = mount(router);
     let r = call(&app, request("POST", "/svc/0/n/xhr", &[("origin", "null")])).await;
     assert_eq!(r.status(), StatusCode::OK);
