@@ -11,10 +11,10 @@ use tokio::sync::Notify;
 
 use crate::session::close_code;
 use crate::session::core::Core;
-use crate::session::CloseReason;
+use crate::session::{standard_reason, CloseReason};
 
 /// The reason sent with [`close_code::GOING_AWAY`] by [`Shutdown::begin`].
-const SHUTDOWN_REASON: &str = "Server shutting down";
+const SHUTDOWN_REASON: &str = standard_reason(close_code::GOING_AWAY);
 
 /// A cloneable handle that shuts down every SockJS service it was given to
 /// ([`SockJsRouter::shutdown`](crate::SockJsRouter::shutdown)); each

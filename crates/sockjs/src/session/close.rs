@@ -114,6 +114,16 @@ pub mod close_code {
     pub use sockjs_proto::close_code::*;
 }
 
+/// The standard reason text of a close code the server sends on its own
+/// (`close_code::reason`): each text is written once, in `sockjs-proto`.
+/// Empty for a code without one (none of the server's own).
+pub(crate) const fn standard_reason(code: u16) -> &'static str {
+    match close_code::reason(code) {
+        Some(reason) => reason,
+        None => "",
+    }
+}
+
 /// Why a session ended, as the [`Receiver`](crate::Receiver) reports it
 /// once its stream is over.
 ///
@@ -176,6 +186,27 @@ impl fmt::Display for CloseReason {
             CloseReason::Interrupted => f.write_str("connection interrupted"),
             CloseReason::TransportError(e) => write!(f, "transport error: {e}"),
             CloseReason::Stalled => f.write_str("client stopped reading"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_the_server_sends_on_its_own_has_its_standard_reason() {
+        for (code, reason) in [
+            (close_code::NORMAL, "Normal closure"),
+            (close_code::GOING_AWAY, "Server shutting down"),
+            (close_code::INTERRUPTED, "Connection interrupted"),
+            (close_code::TOO_BIG, "Message too big"),
+            (
+                close_code::ANOTHER_CONNECTION,
+                "Another connection still open",
+            ),
+        ] {
+            assert_eq!(standard_reason(code), reason);
         }
     }
 }

@@ -21,7 +21,7 @@ use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use super::budget::{cost, Bounds};
-use super::close::{close_code, CloseReason};
+use super::close::{close_code, standard_reason, CloseReason};
 use super::outgoing::{Outgoing, SharedText};
 use crate::metrics::{QueueFull, SessionMetrics};
 use crate::protocol::Frame;
@@ -576,7 +576,7 @@ impl Core {
     /// Forgets the session for good: queued outgoing messages are dropped
     /// and senders fail from now on.
     pub(crate) fn finish(&self, why: CloseReason) {
-        self.close(close_code::NORMAL, "Normal closure", why);
+        self.close(close_code::NORMAL, standard_reason(close_code::NORMAL), why);
         let dropped = {
             let mut state = self.lock();
             state.outbox = Outbox::Gone;
@@ -687,7 +687,7 @@ impl Drop for Attachment {
         if !self.clean {
             self.core.close(
                 close_code::INTERRUPTED,
-                "Connection interrupted",
+                standard_reason(close_code::INTERRUPTED),
                 CloseReason::Interrupted,
             );
         }

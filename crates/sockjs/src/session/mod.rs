@@ -37,6 +37,7 @@ mod receiver;
 mod sender;
 pub(crate) mod store;
 
+pub(crate) use close::standard_reason;
 pub use close::{close_code, CloseReason};
 pub(crate) use connection::ConnectionInfo;
 pub use handle::Session;

@@ -38,7 +38,7 @@ use crate::protocol::{write_event_data, write_html_safe_json_string, write_json_
 use crate::rejection::Rejection;
 use crate::session::core::{Attachment, Busy, Core, Next};
 use crate::session::outgoing::{messages_frame, Outgoing};
-use crate::session::CloseReason;
+use crate::session::{standard_reason, CloseReason};
 use crate::state::ServiceState;
 
 /// How a transport wraps one frame in its response body.
@@ -290,7 +290,7 @@ impl Watch {
         tracing::debug!(?timeout, "the client stopped reading: session closed");
         core.close(
             close_code::INTERRUPTED,
-            "Connection interrupted",
+            standard_reason(close_code::INTERRUPTED),
             CloseReason::Stalled,
         );
         // Forgotten now, not `disconnect_delay` later: the stuck response
@@ -445,7 +445,7 @@ pub(crate) async fn serve(
             core.metrics().another_connection();
             let busy = Frame::close(
                 close_code::ANOTHER_CONNECTION,
-                "Another connection still open",
+                standard_reason(close_code::ANOTHER_CONNECTION),
             );
             ReceiverBody::single(framing, prelude, busy.as_str())
         }

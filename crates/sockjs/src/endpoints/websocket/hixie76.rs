@@ -19,6 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
+use crate::session::standard_reason;
 
 /// Whether the request is a hixie-76 handshake.
 pub(crate) fn is_handshake(headers: &HeaderMap) -> bool {
@@ -204,7 +205,7 @@ impl Socket for Hixie76Socket {
                 Parsed::Incomplete if self.buf.len() > self.max_message + 2 => {
                     return Err(RecvError::violation(
                         TOO_BIG,
-                        "Message too big",
+                        standard_reason(TOO_BIG),
                         "message over the size limit",
                     ));
                 }

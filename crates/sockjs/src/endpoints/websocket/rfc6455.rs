@@ -27,6 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
+use crate::session::standard_reason;
 
 /// Base read buffer of one socket. tungstenite's default (128 KiB) would
 /// cost far more than everything else a session holds; it grows the buffer
@@ -247,7 +248,9 @@ impl Socket for Rfc6455Socket {
 /// open for our close frame after each of them), or an I/O failure.
 fn refusal(e: Error) -> RecvError {
     match e {
-        Error::Capacity(e) => RecvError::violation(TOO_BIG, "Message too big", e.to_string()),
+        Error::Capacity(e) => {
+            RecvError::violation(TOO_BIG, standard_reason(TOO_BIG), e.to_string())
+        }
         Error::Utf8(e) => RecvError::violation(INVALID_DATA, "Invalid UTF-8", e),
         // The client's end of stream without a close frame.
         Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {

@@ -12,7 +12,7 @@ use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
 use crate::session::core::{Core, Next, PushError};
 use crate::session::outgoing::messages_frame;
-use crate::session::{close_code, CloseReason, ConnectionInfo};
+use crate::session::{close_code, standard_reason, CloseReason, ConnectionInfo};
 use crate::state::{Admitted, ServiceState, Started};
 
 /// How the session loop ended, and so how the connection is closed.
@@ -90,7 +90,10 @@ async fn run_session<S: Socket>(
                 last_text: framed.then(|| frame.to_string()),
                 close: Some(match &why {
                     CloseReason::ServerClosed { code, reason } => (*code, reason.clone()),
-                    _ => (close_code::NORMAL, "Normal closure".to_owned()),
+                    _ => (
+                        close_code::NORMAL,
+                        standard_reason(close_code::NORMAL).to_owned(),
+                    ),
                 }),
                 after: After::AwaitReply,
             };
