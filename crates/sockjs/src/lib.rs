@@ -1,27 +1,5 @@
 #![doc = include_str!("../../../README.md")]
-//!
-//! # Layers (for contributors)
-//!
-//! Imports only go down this list; a noun two layers use lives in the lower
-//! one. `cargo xtask layers` fails on any module loop (`--order` prints the
-//! layers as read from the imports).
-//!
-//! 1. **Wire format** — `protocol`, the crate's view of `sockjs-proto`
-//!    (frames, escaping, payloads, URL syntax, close codes and transport
-//!    names live there): no other module of the crate.
-//! 2. **Settings and policies** — `config`, `origin`, `proxy`, `handshake`,
-//!    `jsessionid`, `metrics`, `headers`, `rejection`, `limits`.
-//! 3. **Sessions** — `session::close`, `budget`, `outgoing`, `core` (the
-//!    state a session keeps between requests), then the halves the handler
-//!    gets (`halves`, `handle`); `shutdown` and `rooms` reach sessions from
-//!    here; `lease` is what a live session holds; `session::store` maps ids
-//!    to sessions.
-//! 4. **The service** — `service`: one service's shared state (options,
-//!    store, rooms, the handler), what every entry point takes as `State`.
-//! 5. **Entry points** — `transport::*` (each transport's handlers),
-//!    `info`, `iframe`, `cluster::forward`.
-//! 6. **Assembly** — `router` (the axum `Router` and its middlewares),
-//!    `serve`.
+#![doc = include_str!("../ARCHITECTURE.md")]
 #![forbid(unsafe_code)]
 
 #[cfg(feature = "cluster")]

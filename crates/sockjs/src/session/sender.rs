@@ -13,7 +13,7 @@ use crate::rooms::Rooms;
 
 /// The sending half: cloneable, sends text messages and closes the session.
 ///
-/// When every `Sender` clone and the [`Receiver`] are dropped, the session
+/// When every `Sender` clone and the [`Receiver`](crate::Receiver) are dropped, the session
 /// closes with code 1000 `Normal closure`.
 ///
 /// ```
@@ -277,7 +277,7 @@ impl Sender {
     /// ```
     ///
     /// It resolves when the client goes, too, without a read on the
-    /// [`Receiver`]:
+    /// [`Receiver`](crate::Receiver):
     ///
     /// ```
     /// use axum::Router;
