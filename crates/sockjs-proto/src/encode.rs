@@ -57,15 +57,11 @@ impl Frame {
         I: IntoIterator<Item = S>,
         S: AsRef<str>,
     {
-        let mut out = String::from("a[");
-        for (i, m) in messages.into_iter().enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            write_json_string(&mut out, m.as_ref());
+        let mut frame = MessagesFrame::new();
+        for m in messages {
+            frame.push(m.as_ref());
         }
-        out.push(']');
-        Frame(out)
+        frame.finish()
     }
 
     /// A close frame `c[code,"reason"]`.
@@ -112,6 +108,102 @@ impl Frame {
     #[inline]
     pub fn into_string(self) -> String {
         self.0
+    }
+}
+
+/// A message frame `a[...]` built one message at a time, for a sender
+/// whose messages are partly encoded already: a message many sessions send
+/// is escaped once and its JSON string reused in every frame
+/// ([`push_encoded`](Self::push_encoded)).
+///
+/// ```
+/// use sockjs_proto::{escape_json_string, Frame, MessagesFrame};
+///
+/// let shared = escape_json_string("to everyone");
+/// let mut frame = MessagesFrame::new();
+/// frame.push("just you");
+/// frame.push_encoded(&shared);
+/// assert_eq!(frame.finish(), Frame::messages(["just you", "to everyone"]));
+/// ```
+#[derive(Clone, Debug)]
+pub struct MessagesFrame {
+    out: String,
+}
+
+impl MessagesFrame {
+    /// An empty message frame (`a[]` if finished now).
+    ///
+    /// ```
+    /// use sockjs_proto::MessagesFrame;
+    ///
+    /// assert_eq!(MessagesFrame::new().finish().as_str(), "a[]");
+    /// ```
+    #[inline]
+    pub fn new() -> Self {
+        MessagesFrame {
+            out: String::from("a["),
+        }
+    }
+
+    fn separate(&mut self) {
+        if self.out.len() > 2 {
+            self.out.push(',');
+        }
+    }
+
+    /// Appends `message`, escaped with SockJS's escaping.
+    ///
+    /// ```
+    /// use sockjs_proto::MessagesFrame;
+    ///
+    /// let mut frame = MessagesFrame::new();
+    /// frame.push("two\nlines");
+    /// assert_eq!(frame.finish().as_str(), r#"a["two\nlines"]"#);
+    /// ```
+    #[inline]
+    pub fn push(&mut self, message: &str) {
+        self.separate();
+        write_json_string(&mut self.out, message);
+    }
+
+    /// Appends a message already encoded as a quoted JSON string by
+    /// [`escape_json_string`](crate::escape_json_string) or
+    /// [`write_json_string`](crate::write_json_string); anything else
+    /// makes an invalid frame.
+    ///
+    /// ```
+    /// use sockjs_proto::{escape_json_string, MessagesFrame};
+    ///
+    /// let mut frame = MessagesFrame::new();
+    /// frame.push_encoded(&escape_json_string("x"));
+    /// assert_eq!(frame.finish().as_str(), r#"a["x"]"#);
+    /// ```
+    #[inline]
+    pub fn push_encoded(&mut self, json: &str) {
+        self.separate();
+        self.out.push_str(json);
+    }
+
+    /// The frame.
+    ///
+    /// ```
+    /// use sockjs_proto::MessagesFrame;
+    ///
+    /// let mut frame = MessagesFrame::new();
+    /// frame.push("x");
+    /// frame.push("y");
+    /// assert_eq!(frame.finish().as_str(), r#"a["x","y"]"#);
+    /// ```
+    #[inline]
+    pub fn finish(mut self) -> Frame {
+        self.out.push(']');
+        Frame(self.out)
+    }
+}
+
+impl Default for MessagesFrame {
+    fn default() -> Self {
+        MessagesFrame::new()
     }
 }
 

@@ -32,7 +32,7 @@ mod transport;
 
 pub use close::close_code;
 pub use decode::{decode, DecodeError, DecodeErrorKind, Decoded};
-pub use encode::Frame;
+pub use encode::{Frame, MessagesFrame};
 pub use escape::{
     escape_json_string, write_event_data, write_html_safe_json_string, write_json_string,
 };

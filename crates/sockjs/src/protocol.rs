@@ -5,5 +5,5 @@
 pub(crate) use sockjs_proto::{
     is_valid_callback, is_valid_iframe_name, is_valid_segment, parse_payload,
     parse_websocket_message, write_event_data, write_html_safe_json_string, write_json_string,
-    Frame, PayloadError, Transport,
+    Frame, MessagesFrame, PayloadError, Transport,
 };

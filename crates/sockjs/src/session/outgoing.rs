@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::protocol::write_json_string;
+use crate::protocol::MessagesFrame;
 pub(crate) use crate::rooms::SharedText;
 
 /// A message for the client.
@@ -24,25 +24,21 @@ impl Outgoing {
         }
     }
 
-    fn write_json(&self, out: &mut String) {
+    fn push_to(&self, frame: &mut MessagesFrame) {
         match self {
-            Outgoing::Text(text) => write_json_string(out, text),
-            Outgoing::Shared(shared) => out.push_str(shared.json()),
+            Outgoing::Text(text) => frame.push(text),
+            Outgoing::Shared(shared) => frame.push_encoded(shared.json()),
         }
     }
 }
 
 /// The `a[...]` frame of `batch`, which it empties.
 pub(crate) fn messages_frame(batch: &mut Vec<Outgoing>) -> String {
-    let mut out = String::from("a[");
-    for (i, message) in batch.drain(..).enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        message.write_json(&mut out);
+    let mut frame = MessagesFrame::new();
+    for message in batch.drain(..) {
+        message.push_to(&mut frame);
     }
-    out.push(']');
-    out
+    frame.finish().into_string()
 }
 
 #[cfg(test)]
