@@ -208,25 +208,15 @@ mod tests {
         Frame::Messages(v.iter().map(|s| s.to_string()).collect())
     }
 
+    /// The client's frames are `sockjs-proto`'s decoding, owned: one case
+    /// per frame kind and the error path (the decoder's own table of
+    /// inputs lives in `sockjs-proto`).
     #[test]
-    fn frames() {
+    fn frames_are_protos_decoding_owned() {
         let cases: Vec<(&str, Frame)> = vec![
             ("o", Frame::Open),
             ("h", Frame::Heartbeat),
-            ("a[]", messages(&[])),
-            (r#"a["a","b"]"#, messages(&["a", "b"])),
-            (r#"a["\ud83d\ude00"]"#, messages(&["😀"])),
-            ("a[\"😀\"]", messages(&["😀"])),
-            (
-                r#"a["\u2028\u0000\ufff0\n\"\\\/"]"#,
-                messages(&["\u{2028}\0\u{fff0}\n\"\\/"]),
-            ),
-            (r#"a["\ud800x"]"#, messages(&["\u{fffd}x"])),
-            (
-                r#"a["\udc00","\ud83d\u0041"]"#,
-                messages(&["\u{fffd}", "\u{fffd}A"]),
-            ),
-            (r#"a["\\ud800"]"#, messages(&["\\ud800"])),
+            (r#"a["a","\ud83d\ude00"]"#, messages(&["a", "😀"])),
             (
                 r#"c[3000,"Go away!"]"#,
                 Frame::Close {
@@ -234,31 +224,11 @@ mod tests {
                     reason: "Go away!".into(),
                 },
             ),
-            (
-                r#"c[2010,"Another connection still open"]"#,
-                Frame::Close {
-                    code: 2010,
-                    reason: "Another connection still open".into(),
-                },
-            ),
         ];
         for (input, expected) in cases {
             assert_eq!(decode(input), Ok(expected), "{input}");
         }
-        for bad in [
-            "",
-            "oo",
-            "x",
-            "a",
-            "a[1]",
-            "a[\"x\"",
-            "a[\"x\"]]",
-            "c[\"x\"]",
-            "c[3000]",
-            "h\n",
-            "c[70000,\"x\"]",
-            "a[\"\\ud800",
-        ] {
+        for bad in ["", "a[1]", "c[3000]"] {
             assert!(decode(bad).is_err(), "{bad:?}");
         }
     }
