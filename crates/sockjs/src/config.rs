@@ -116,6 +116,8 @@ pub struct Config {
     pub(crate) metrics_service: Arc<str>,
     #[cfg(feature = "deflate")]
     pub(crate) websocket_compression: bool,
+    #[cfg(feature = "deflate")]
+    pub(crate) websocket_compression_window: u8,
     // --- WebSocket closing handshake and keepalive; stuck readers ---
     pub(crate) websocket_ping: Option<(Duration, Duration)>,
     pub(crate) send_timeout: Duration,
@@ -151,6 +153,8 @@ impl Default for Config {
             metrics_service: Arc::from("sockjs"),
             #[cfg(feature = "deflate")]
             websocket_compression: false,
+            #[cfg(feature = "deflate")]
+            websocket_compression_window: 15,
             // --- WebSocket closing handshake and keepalive; stuck readers ---
             websocket_ping: None,
             send_timeout: Duration::from_secs(10),
@@ -959,6 +963,38 @@ impl Config {
     #[must_use]
     pub fn websocket_compression(mut self, on: bool) -> Self {
         self.websocket_compression = on;
+        self
+    }
+
+    /// The largest deflate window the server compresses with, as a power
+    /// of two: 2^`bits` bytes, 8 (256 B) to 15 (32 KiB). A client may ask
+    /// for a smaller one (`server_max_window_bits`); the smaller of the two
+    /// is used and announced in the handshake answer. The compressors are
+    /// per thread, not per session, so the window sets the ratio on long
+    /// messages (how far back a repeat may be found) and a few hundred KiB
+    /// per thread, never a session's memory; under 8 bits only messages up
+    /// to 256 bytes are compressed (zlib has no 256-byte compressor).
+    /// Feature `deflate`. Default: 15, as in sockjs-node.
+    ///
+    /// # Panics
+    ///
+    /// When `bits` is outside 8..=15 (RFC 7692's range): a configuration
+    /// mistake.
+    ///
+    /// ```
+    /// let config = sockjs::Config::default()
+    ///     .websocket_compression(true)
+    ///     .websocket_compression_window(10); // 1 KiB
+    /// # let _ = config;
+    /// ```
+    #[cfg(feature = "deflate")]
+    #[must_use]
+    pub fn websocket_compression_window(mut self, bits: u8) -> Self {
+        assert!(
+            (8..=15).contains(&bits),
+            "websocket_compression_window: {bits} bits is outside 8..=15"
+        );
+        self.websocket_compression_window = bits;
         self
     }
 

@@ -164,3 +164,34 @@ async fn a_compression_bomb_is_refused_with_1009() {
     assert_eq!(opcode, 8, "a close frame");
     assert_eq!(u16::from_be_bytes([payload[0], payload[1]]), 1009);
 }
+
+#[tokio::test]
+async fn a_smaller_server_window_is_honoured_and_announced() {
+    // The client asks for 2^10; the operator caps at 2^12: 10 wins.
+    let (app, _events) = app(config()
+        .websocket_compression(true)
+        .websocket_compression_window(12));
+    let addr = serve(app).await;
+    let offer = "permessage-deflate; server_max_window_bits=10; client_max_window_bits";
+    let (mut tcp, head) = handshake(addr, "/echo/0/w/websocket", Some(offer)).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(
+        head.contains(
+            "sec-websocket-extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover; server_max_window_bits=10"
+        ),
+        "{head}"
+    );
+    assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
+    let text = format!("[\"{}\"]", "window ".repeat(1000));
+    write_frame(&mut tcp, text.as_bytes(), false).await;
+    let (rsv1, _, payload) = read_frame(&mut tcp).await;
+    assert!(rsv1 && payload.len() < text.len() / 10);
+    let echo = String::from_utf8(inflate(&payload)).unwrap();
+    assert_eq!(echo, format!("a{text}"));
+
+    // Without the client's parameter the operator's window is announced.
+    let (mut tcp, head) = handshake(addr, "/echo/0/v/websocket", Some(OFFER)).await;
+    assert!(head.contains("server_max_window_bits=12"), "{head}");
+    assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
+}

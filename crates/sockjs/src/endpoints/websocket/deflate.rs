@@ -15,6 +15,15 @@
 //! no compression state (a zlib window is 32 KiB, its compressor several
 //! times that). The price is a lower ratio on short messages, which cannot
 //! refer to earlier ones.
+//!
+//! A client may ask for a smaller server window (`server_max_window_bits`,
+//! 8 to 15), and the operator may cap it (`Config::websocket_compression_window`):
+//! the smaller of the two is used and announced. A message no longer than
+//! the window cannot refer further back than the window whatever the
+//! compressor's own window, so it takes the default compressor; a longer
+//! one takes a compressor of that window (one per thread and window size),
+//! except under a 256-byte window, which zlib has no compressor for: such
+//! messages go uncompressed, as RFC 7692 allows for any message.
 
 use std::cell::RefCell;
 use std::io;
@@ -26,8 +35,22 @@ use flate2::{Compress, Compression, Decompress, FlushCompress, FlushDecompress, 
 use http::{HeaderMap, HeaderValue};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// The extension as the server accepts it.
+/// The extension as the server accepts it, before any window parameter.
 const RESPONSE: &str = "permessage-deflate; server_no_context_takeover; client_no_context_takeover";
+
+/// The largest LZ77 window, in bits (32 KiB), the default.
+pub(crate) const MAX_WINDOW_BITS: u8 = 15;
+
+/// The smallest window RFC 7692 lets a peer ask for (256 bytes).
+pub(crate) const MIN_WINDOW_BITS: u8 = 8;
+
+/// An accepted offer: the `Sec-WebSocket-Extensions` answer, and the
+/// window the server compresses with.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Negotiated {
+    pub(crate) response: HeaderValue,
+    pub(crate) window_bits: u8,
+}
 
 /// Messages shorter than this are sent uncompressed (`o`, `h`, short
 /// frames): deflate would not make them smaller.
@@ -36,51 +59,91 @@ const MIN_COMPRESS: usize = 64;
 /// Bytes waiting to be written past which writes wait.
 const HIGH_WATER: usize = 64 * 1024;
 
-/// The `Sec-WebSocket-Extensions` answer when the client offers
-/// permessage-deflate in a form this server can honour; `None` otherwise.
-/// An offer is declined when it asks for a smaller server window than
-/// 2^15 (the compressor's), or has parameters RFC 7692 does not define.
-pub(crate) fn negotiate(request: &HeaderMap) -> Option<HeaderValue> {
+/// The answer to the client's permessage-deflate offers, the first one
+/// this server can honour; `None` when there is none. An offer is declined
+/// when a parameter is malformed or not defined by RFC 7692. The server's
+/// window is the smaller of the one the offer asks for
+/// (`server_max_window_bits`) and `max_window_bits` (the operator's), and
+/// is announced when it is under 2^15.
+pub(crate) fn negotiate(request: &HeaderMap, max_window_bits: u8) -> Option<Negotiated> {
     let offers = request
         .get_all(http::header::SEC_WEBSOCKET_EXTENSIONS)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','));
-    for offer in offers {
-        let mut params = offer.split(';').map(str::trim);
-        if params.next() != Some("permessage-deflate") {
-            continue;
+    offers.filter_map(server_window).next().map(|asked| {
+        let window_bits = asked.min(max_window_bits);
+        let response = if window_bits < MAX_WINDOW_BITS {
+            HeaderValue::from_str(&format!("{RESPONSE}; server_max_window_bits={window_bits}"))
+                .unwrap_or_else(|_| HeaderValue::from_static(RESPONSE))
+        } else {
+            HeaderValue::from_static(RESPONSE)
+        };
+        Negotiated {
+            response,
+            window_bits,
         }
-        let acceptable = params.all(|param| {
-            let (name, value) = match param.split_once('=') {
-                Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
-                None => (param, None),
-            };
-            match name {
-                "server_no_context_takeover" | "client_no_context_takeover" => value.is_none(),
-                "client_max_window_bits" => {
-                    value.is_none_or(|v| v.parse::<u8>().is_ok_and(|bits| (8..=15).contains(&bits)))
-                }
-                "server_max_window_bits" => value == Some("15"),
-                _ => false,
-            }
-        });
-        if acceptable {
-            return Some(HeaderValue::from_static(RESPONSE));
+    })
+}
+
+/// The server window one permessage-deflate offer allows (15 when it does
+/// not say), or `None` when the offer is not acceptable.
+fn server_window(offer: &str) -> Option<u8> {
+    let mut params = offer.split(';').map(str::trim);
+    if params.next() != Some("permessage-deflate") {
+        return None;
+    }
+    let window_value = |v: Option<&str>| {
+        v.and_then(|v| v.parse::<u8>().ok())
+            .filter(|bits| (MIN_WINDOW_BITS..=MAX_WINDOW_BITS).contains(bits))
+    };
+    let mut window = MAX_WINDOW_BITS;
+    let mut seen = Vec::new();
+    for param in params {
+        let (name, value) = match param.split_once('=') {
+            Some((n, v)) => (n.trim(), Some(v.trim().trim_matches('"'))),
+            None => (param, None),
+        };
+        // RFC 7692 section 7: a parameter given twice declines the offer.
+        if seen.contains(&name) {
+            return None;
+        }
+        seen.push(name);
+        match name {
+            "server_no_context_takeover" | "client_no_context_takeover" if value.is_none() => {}
+            // The client's window: the inflater takes any (it has 2^15).
+            "client_max_window_bits" if value.is_none() || window_value(value).is_some() => {}
+            "server_max_window_bits" => window = window_value(value)?,
+            _ => return None,
         }
     }
-    None
+    Some(window)
 }
 
 thread_local! {
-    static COMPRESS: RefCell<Compress> = RefCell::new(Compress::new(Compression::fast(), false));
+    /// This thread's compressors, by window size (index: bits - 9); the
+    /// 2^15 one serves every message no longer than the session's window.
+    static COMPRESS: RefCell<[Option<Compress>; 7]> = const { RefCell::new([const { None }; 7]) };
     static DECOMPRESS: RefCell<Decompress> = RefCell::new(Decompress::new(false));
 }
 
-/// `payload` deflated as one message: raw deflate, flushed, without the
-/// final `00 00 ff ff` (RFC 7692 section 7.2.1).
-fn compress(payload: &[u8]) -> Vec<u8> {
-    COMPRESS.with_borrow_mut(|c| {
+/// `payload` deflated as one message within a window of 2^`window_bits`
+/// bytes: raw deflate, flushed, without the final `00 00 ff ff` (RFC 7692
+/// section 7.2.1). `None` when no compressor has so small a window (a
+/// payload over 256 bytes under an 8-bit window): it is sent as it is.
+fn compress(payload: &[u8], window_bits: u8) -> Option<Vec<u8>> {
+    let bits = if payload.len() <= 1 << window_bits {
+        MAX_WINDOW_BITS
+    } else if window_bits > MIN_WINDOW_BITS {
+        window_bits.min(MAX_WINDOW_BITS)
+    } else {
+        return None;
+    };
+    let slot = usize::from(bits - (MIN_WINDOW_BITS + 1));
+    COMPRESS.with_borrow_mut(|compressors| {
+        let c = compressors[slot].get_or_insert_with(|| {
+            Compress::new_with_window_bits(Compression::fast(), false, bits)
+        });
         c.reset();
         let mut out = Vec::with_capacity(payload.len() / 2 + 64);
         loop {
@@ -96,7 +159,7 @@ fn compress(payload: &[u8]) -> Vec<u8> {
         if out.ends_with(&[0, 0, 0xff, 0xff]) {
             out.truncate(out.len() - 4);
         }
-        out
+        Some(out)
     })
 }
 
@@ -212,6 +275,8 @@ fn put_header(out: &mut BytesMut, first: u8, masked: bool, payload_len: usize) {
 pub(crate) struct DeflateIo<T> {
     inner: T,
     max_message: usize,
+    /// The server's window, as negotiated.
+    window_bits: u8,
     /// Read from the client, not parsed yet.
     raw_in: BytesMut,
     /// Rewritten, for tungstenite to read.
@@ -225,10 +290,11 @@ pub(crate) struct DeflateIo<T> {
 }
 
 impl<T> DeflateIo<T> {
-    pub(crate) fn new(inner: T, max_message: usize) -> Self {
+    pub(crate) fn new(inner: T, max_message: usize, window_bits: u8) -> Self {
         DeflateIo {
             inner,
             max_message,
+            window_bits,
             raw_in: BytesMut::new(),
             ready_in: BytesMut::new(),
             assembling: None,
@@ -321,9 +387,13 @@ impl<T> DeflateIo<T> {
                 self.ready_out.extend_from_slice(&frame);
                 continue;
             }
-            let deflated = compress(&frame[h.header_len..]);
-            put_header(&mut self.ready_out, 0xC0 | h.opcode, false, deflated.len());
-            self.ready_out.extend_from_slice(&deflated);
+            match compress(&frame[h.header_len..], self.window_bits) {
+                Some(deflated) => {
+                    put_header(&mut self.ready_out, 0xC0 | h.opcode, false, deflated.len());
+                    self.ready_out.extend_from_slice(&deflated);
+                }
+                None => self.ready_out.extend_from_slice(&frame),
+            }
         }
     }
 }
@@ -413,25 +483,119 @@ mod tests {
         h
     }
 
+    fn window(value: &'static str, max: u8) -> Option<(String, u8)> {
+        negotiate(&offer(value), max)
+            .map(|n| (n.response.to_str().unwrap().to_owned(), n.window_bits))
+    }
+
     #[test]
     fn negotiation() {
+        let plain = || Some((RESPONSE.to_owned(), 15));
         // What Chromium and Firefox offer.
-        assert!(negotiate(&offer("permessage-deflate; client_max_window_bits")).is_some());
-        assert!(negotiate(&offer("permessage-deflate")).is_some());
-        assert!(negotiate(&offer(
-            "permessage-deflate; server_no_context_takeover; client_max_window_bits=10"
-        ))
-        .is_some());
-        // A window smaller than the compressor's, or an unknown parameter,
-        // declines that offer; a later acceptable one is taken.
-        assert!(negotiate(&offer("permessage-deflate; server_max_window_bits=10")).is_none());
-        assert!(negotiate(&offer("permessage-deflate; x=1")).is_none());
-        assert!(negotiate(&offer(
-            "permessage-deflate; server_max_window_bits=10, permessage-deflate"
-        ))
-        .is_some());
-        assert!(negotiate(&offer("x-webkit-deflate-frame")).is_none());
-        assert!(negotiate(&HeaderMap::new()).is_none());
+        assert_eq!(
+            window("permessage-deflate; client_max_window_bits", 15),
+            plain()
+        );
+        assert_eq!(window("permessage-deflate", 15), plain());
+        assert_eq!(
+            window(
+                "permessage-deflate; server_no_context_takeover; client_max_window_bits=10",
+                15
+            ),
+            plain()
+        );
+        // A smaller server window is honoured and announced.
+        let with_window =
+            |bits: u8| Some((format!("{RESPONSE}; server_max_window_bits={bits}"), bits));
+        assert_eq!(
+            window("permessage-deflate; server_max_window_bits=10", 15),
+            with_window(10)
+        );
+        assert_eq!(
+            window("permessage-deflate; server_max_window_bits=8", 15),
+            with_window(8)
+        );
+        assert_eq!(
+            window("permessage-deflate; server_max_window_bits=15", 15),
+            plain()
+        );
+        // The operator's cap applies to every offer; the smaller wins.
+        assert_eq!(window("permessage-deflate", 9), with_window(9));
+        assert_eq!(
+            window("permessage-deflate; server_max_window_bits=12", 10),
+            with_window(10)
+        );
+        assert_eq!(
+            window("permessage-deflate; server_max_window_bits=9", 12),
+            with_window(9)
+        );
+        // Malformed or unknown parameters, or one given twice, decline
+        // that offer; a later acceptable one is taken.
+        for declined in [
+            "permessage-deflate; server_max_window_bits",
+            "permessage-deflate; server_max_window_bits=7",
+            "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; client_max_window_bits=7",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; x=1",
+            "permessage-deflate; server_max_window_bits=10; server_max_window_bits=10",
+            "x-webkit-deflate-frame",
+        ] {
+            assert_eq!(window(declined, 15), None, "{declined}");
+        }
+        assert_eq!(
+            window(
+                "permessage-deflate; server_max_window_bits=7, permessage-deflate",
+                15
+            ),
+            plain()
+        );
+        assert!(negotiate(&HeaderMap::new(), 15).is_none());
+    }
+
+    /// Inflates with a window of 2^`bits`, as a client that asked for it:
+    /// a distance beyond the window is an error. (zlib's inflater does not
+    /// check distances against its window when its output holds them, so
+    /// the oracle is a plain RFC 1951 decoder.)
+    fn inflate_within(payload: &[u8], bits: u8) -> Result<Vec<u8>, String> {
+        let mut input = payload.to_vec();
+        input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        let (out, farthest) = super::super::inflate_oracle::inflate(&input)?;
+        if farthest > 1 << bits {
+            return Err(format!("a distance of {farthest} beyond 2^{bits}"));
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn compressed_messages_stay_within_the_negotiated_window() {
+        // Pseudo-random 1 KiB blocks, repeated: their only repeats are
+        // 1 KiB apart, beyond a 512-byte window, within 32 KiB.
+        let mut seed = 0x2545_f491_u32;
+        let block: Vec<u8> = (0..1024)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                (seed >> 24) as u8
+            })
+            .collect();
+        let long = block.repeat(40);
+        // The check can fail: the default compressor refers 1 KiB back.
+        assert!(inflate_within(&compress(&long, 15).unwrap(), 9).is_err());
+        for bits in 9..=15 {
+            let deflated = compress(&long, bits).unwrap();
+            assert_eq!(inflate_within(&deflated, bits).unwrap(), long, "{bits}");
+            // Within 1 KiB of window the repeats are found.
+            if bits >= 11 {
+                assert!(deflated.len() < long.len() / 4, "{bits}");
+            }
+        }
+        // An 8-bit window: short messages are compressed, longer ones not.
+        let short = &long[..256];
+        assert_eq!(
+            inflate_within(&compress(short, 8).unwrap(), 9).unwrap(),
+            short
+        );
+        assert_eq!(compress(&long[..257], 8), None);
     }
 
     #[test]
@@ -442,10 +606,10 @@ mod tests {
             "a[\"\\u2028 ünïcödé 日本語\"]".repeat(100).into_bytes(),
             (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect(),
         ] {
-            let deflated = compress(&message);
+            let deflated = compress(&message, MAX_WINDOW_BITS).unwrap();
             assert_eq!(decompress(&deflated, 1 << 20).unwrap(), message);
         }
-        let bomb = compress(&vec![b'x'; 100_000]);
+        let bomb = compress(&vec![b'x'; 100_000], MAX_WINDOW_BITS).unwrap();
         assert!(bomb.len() < 1000);
         assert_eq!(decompress(&bomb, 50_000), Err(InflateError::TooBig));
         assert_eq!(
@@ -457,7 +621,7 @@ mod tests {
     #[test]
     fn frames_are_rewritten_both_ways() {
         // Outgoing: a long text frame gets RSV1 and a deflated payload.
-        let mut io = DeflateIo::new((), 1 << 20);
+        let mut io = DeflateIo::new((), 1 << 20, MAX_WINDOW_BITS);
         let text = "x".repeat(1000);
         put_header(&mut io.raw_out, 0x81, false, text.len());
         io.raw_out.extend_from_slice(text.as_bytes());
@@ -477,7 +641,7 @@ mod tests {
 
         // Incoming: a masked, compressed message in two fragments becomes
         // one plain frame.
-        let deflated = compress(text.as_bytes());
+        let deflated = compress(text.as_bytes(), MAX_WINDOW_BITS).unwrap();
         let (first, second) = deflated.split_at(deflated.len() / 2);
         let key = [1, 2, 3, 4];
         for (b0, part) in [(0x41u8, first), (0x80u8, second)] {

@@ -78,14 +78,15 @@ async fn upgrade(
     };
     let mut info = ConnectionInfo::of(&parts, transport);
     #[cfg(feature = "deflate")]
-    let extensions = if service.config.websocket_compression {
-        super::deflate::negotiate(&parts.headers)
+    let deflate = if service.config.websocket_compression {
+        super::deflate::negotiate(&parts.headers, service.config.websocket_compression_window)
+            .map(|n| (n.response, n.window_bits))
     } else {
         None
     };
     #[cfg(not(feature = "deflate"))]
-    let extensions = None;
-    info.compressed = extensions.is_some();
+    let deflate = None;
+    info.compressed = deflate.is_some();
     let span = transport_span(&info, id);
     let limit = service.config.max_message_size;
     if transport == Transport::WebSocket && hixie76::is_handshake(&parts.headers) {
@@ -94,7 +95,7 @@ async fn upgrade(
             session::run(service, socket, info, admitted, span)
         });
     }
-    rfc6455::upgrade(&mut parts, limit, extensions, move |socket| {
+    rfc6455::upgrade(&mut parts, limit, deflate, move |socket| {
         session::run(service, socket, info, admitted, span)
     })
 }

@@ -16,6 +16,8 @@
 mod deflate;
 mod handler;
 pub(crate) mod hixie76;
+#[cfg(all(test, feature = "deflate"))]
+mod inflate_oracle;
 mod rfc6455;
 mod session;
 mod socket;

@@ -67,12 +67,12 @@ pub(crate) fn is_h2_connect(parts: &Parts) -> bool {
 /// on it. Messages over `max_message` bytes are refused by the socket
 /// (close code 1009).
 ///
-/// `extensions`: the `Sec-WebSocket-Extensions` answer when
-/// permessage-deflate was negotiated.
+/// `deflate`: when permessage-deflate was negotiated, the
+/// `Sec-WebSocket-Extensions` answer and the server's window (bits).
 pub(crate) fn upgrade<F, Fut>(
     parts: &mut Parts,
     max_message: usize,
-    extensions: Option<HeaderValue>,
+    deflate: Option<(HeaderValue, u8)>,
     session: F,
 ) -> Response
 where
@@ -101,12 +101,12 @@ where
         .write_buffer_size(0)
         .max_message_size(Some(max_message))
         .max_frame_size(Some(max_message));
-    let compress = extensions.is_some();
+    let (extensions, window_bits) = deflate.unzip();
     tokio::spawn(async move {
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let conn = Conn::new(TokioIo::new(upgraded), compress, max_message);
+        let conn = Conn::new(TokioIo::new(upgraded), window_bits, max_message);
         let inner = WebSocketStream::from_raw_socket(conn, Role::Server, Some(config)).await;
         session(Rfc6455Socket { inner }).await;
     });
@@ -139,12 +139,18 @@ enum Conn {
 }
 
 impl Conn {
-    fn new(io: TokioIo<Upgraded>, compress: bool, max_message: usize) -> Conn {
+    /// `window_bits`: the server's deflate window, when permessage-deflate
+    /// was negotiated.
+    fn new(io: TokioIo<Upgraded>, window_bits: Option<u8>, max_message: usize) -> Conn {
         #[cfg(feature = "deflate")]
-        if compress {
-            return Conn::Deflate(Box::new(super::deflate::DeflateIo::new(io, max_message)));
+        if let Some(bits) = window_bits {
+            return Conn::Deflate(Box::new(super::deflate::DeflateIo::new(
+                io,
+                max_message,
+                bits,
+            )));
         }
-        let _ = (compress, max_message);
+        let _ = (window_bits, max_message);
         Conn::Plain(io)
     }
 }
