@@ -59,6 +59,17 @@ const MIN_COMPRESS: usize = 64;
 /// Bytes waiting to be written past which writes wait.
 const HIGH_WATER: usize = 64 * 1024;
 
+/// The most a drained buffer keeps: after a large message, a session's
+/// buffers give their memory back rather than hold it while idle.
+const RETAIN: usize = 8 * 1024;
+
+/// Drops `buf`'s allocation when it is empty and larger than [`RETAIN`].
+fn release_if_drained(buf: &mut BytesMut) {
+    if buf.is_empty() && buf.capacity() > RETAIN {
+        *buf = BytesMut::new();
+    }
+}
+
 /// The answer to the client's permessage-deflate offers, the first one
 /// this server can honour; `None` when there is none. An offer is declined
 /// when a parameter is malformed or not defined by RFC 7692. The server's
@@ -365,6 +376,14 @@ impl<T> DeflateIo<T> {
         }
     }
 
+    /// Gives back the memory of every drained buffer grown past [`RETAIN`].
+    fn release_drained(&mut self) {
+        release_if_drained(&mut self.raw_in);
+        release_if_drained(&mut self.ready_in);
+        release_if_drained(&mut self.raw_out);
+        release_if_drained(&mut self.ready_out);
+    }
+
     /// Hands tungstenite a frame header over its size limit, so that it
     /// refuses the message as too big (close 1009); nothing is read after.
     fn too_big(&mut self) {
@@ -408,6 +427,7 @@ impl<T: AsyncWrite + Unpin> DeflateIo<T> {
             }
             self.ready_out.advance(n);
         }
+        self.release_drained();
         Poll::Ready(Ok(()))
     }
 }
@@ -423,6 +443,7 @@ impl<T: AsyncRead + Unpin> AsyncRead for DeflateIo<T> {
             if !this.ready_in.is_empty() {
                 let n = this.ready_in.len().min(buf.remaining());
                 buf.put_slice(&this.ready_in.split_to(n));
+                this.release_drained();
                 return Poll::Ready(Ok(()));
             }
             let mut chunk = [0u8; 4096];
@@ -616,6 +637,40 @@ mod tests {
             decompress(b"\xff\xff\xff\xff garbage", 1000),
             Err(InflateError::Corrupt)
         );
+    }
+
+    /// After a large message each way, an idle session's buffers hold no
+    /// more than `RETAIN` bytes.
+    #[tokio::test]
+    async fn buffers_are_released_after_a_large_message() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+        let mut io = DeflateIo::new(ours, 1 << 20, MAX_WINDOW_BITS);
+        let text = "x".repeat(200_000);
+        // The server writes a large text frame; the client reads it all.
+        let mut frame = BytesMut::new();
+        put_header(&mut frame, 0x81, false, text.len());
+        frame.extend_from_slice(text.as_bytes());
+        io.write_all(&frame).await.unwrap();
+        io.flush().await.unwrap();
+        let mut wire = vec![0; 64 * 1024];
+        let n = theirs.read(&mut wire).await.unwrap();
+        assert!(n > 0);
+        // The client sends a large masked (plain) frame; the server reads it.
+        let mut incoming = BytesMut::new();
+        put_header(&mut incoming, 0x81, true, text.len());
+        incoming.extend_from_slice(text.as_bytes()); // mask 0000
+        theirs.write_all(&incoming).await.unwrap();
+        let mut read = vec![0; incoming.len()];
+        io.read_exact(&mut read).await.unwrap();
+        for (name, buf) in [
+            ("raw_in", &io.raw_in),
+            ("ready_in", &io.ready_in),
+            ("raw_out", &io.raw_out),
+            ("ready_out", &io.ready_out),
+        ] {
+            assert!(buf.capacity() <= RETAIN, "{name}: {}", buf.capacity());
+        }
     }
 
     #[test]
