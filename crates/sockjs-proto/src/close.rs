@@ -46,6 +46,15 @@ pub mod close_code {
     /// assert_eq!(close_code::reason(close_code::TOO_BIG), Some("Message too big"));
     /// ```
     pub const TOO_BIG: u16 = 1009;
+    /// A message the application could not decode (the typed halves of
+    /// `sockjs-axum`: JSON that does not match the expected type).
+    ///
+    /// ```
+    /// use sockjs_proto::close_code;
+    ///
+    /// assert_eq!(close_code::reason(close_code::UNDECODABLE), Some("Message not understood"));
+    /// ```
+    pub const UNDECODABLE: u16 = 1007;
     /// The session's queue overflowed; the client may try again later.
     ///
     /// ```
@@ -98,6 +107,7 @@ pub mod close_code {
             GOING_AWAY => Some("Server shutting down"),
             INTERRUPTED => Some("Connection interrupted"),
             TOO_BIG => Some("Message too big"),
+            UNDECODABLE => Some("Message not understood"),
             ANOTHER_CONNECTION => Some("Another connection still open"),
             GO_AWAY => Some("Go away!"),
             _ => None,

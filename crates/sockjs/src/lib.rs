@@ -39,7 +39,10 @@ pub use rooms::Rooms;
 pub use router::{router, SockJsRouter};
 #[cfg(feature = "serve")]
 pub use serve::{serve, Serve};
-pub use session::{close_code, CloseReason, Receiver, SendError, Sender, Session, TrySendError};
+pub use session::{
+    close_code, CloseReason, JsonReceiver, JsonSendError, JsonSender, Receiver, SendError, Sender,
+    Session, TrySendError,
+};
 pub use shutdown::{Shutdown, ShutdownReport};
 /// A SockJS transport, as sockjs-client names them (defined in
 /// `sockjs-proto`, shared with the client).

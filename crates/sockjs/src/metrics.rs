@@ -16,6 +16,7 @@
 //! | `sockjs_response_limit_recycles_total` | counter | `service`, `transport` | streaming responses ended at `response_limit` (the client opens the next) |
 //! | `sockjs_another_connection_total` | counter | `service`, `transport` | second receiving requests answered `c[2010,"Another connection still open"]` |
 //! | `sockjs_queue_full_total` | counter | `service`, `transport`, `queue` | a queue was full: `out` (a sender waited, or was refused with `try_send`), `out_closed` (the session was closed, [`QueueFullPolicy::Close`](crate::QueueFullPolicy::Close) or a room member too far behind), `in` (the transport stopped reading from the client) |
+//! | `sockjs_undecodable_messages_total` | counter | `service`, `transport` | client messages a typed receiver ([`Session::json`](crate::Session::json)) could not decode; each closes its session with 1007 |
 //! | `sockjs_rejected_requests_total` | counter | `status`, `reason` | requests answered with an error of [`Rejection`](crate::Rejection) (`reason`: its name, e.g. `origin_not_allowed`), or refused by the handshake hook (`reason`: `handshake`) |
 //!
 //! `service` is [`Config::metrics_service`](crate::Config::metrics_service)
@@ -128,6 +129,12 @@ pub const RESPONSE_LIMIT_RECYCLES: &str = "sockjs_response_limit_recycles_total"
 /// assert_eq!(sockjs::metrics::ANOTHER_CONNECTION, "sockjs_another_connection_total");
 /// ```
 pub const ANOTHER_CONNECTION: &str = "sockjs_another_connection_total";
+/// Counter: client messages a typed receiver could not decode.
+///
+/// ```
+/// assert_eq!(sockjs::metrics::UNDECODABLE_MESSAGES, "sockjs_undecodable_messages_total");
+/// ```
+pub const UNDECODABLE_MESSAGES: &str = "sockjs_undecodable_messages_total";
 /// Counter: full queues, by `queue`.
 ///
 /// ```
@@ -248,6 +255,11 @@ impl SessionMetrics {
     /// A second receiving request refused with 2010.
     pub(crate) fn another_connection(&self) {
         self.counter(ANOTHER_CONNECTION).increment(1);
+    }
+
+    /// A client message a typed receiver could not decode.
+    pub(crate) fn undecodable(&self) {
+        self.counter(UNDECODABLE_MESSAGES).increment(1);
     }
 
     /// A queue of the session was full.

@@ -9,6 +9,7 @@ use http::{Extensions, HeaderMap};
 use super::budget::Bounds;
 use super::connection::ConnectionInfo;
 use super::core::Core;
+use super::json::{self, JsonReceiver, JsonSender};
 use super::lifeline::Lifeline;
 use super::receiver::Receiver;
 use super::sender::Sender;
@@ -70,6 +71,54 @@ impl Session {
     /// ```
     pub fn split(self) -> (Sender, Receiver) {
         (self.sender, self.receiver)
+    }
+
+    /// Splits the session into typed halves: a [`JsonSender`] that sends
+    /// `Out` values as JSON text messages, and a [`JsonReceiver`] that
+    /// decodes the client's messages as `In`. A message that does not
+    /// decode closes the session with 1007 `Message not understood` (see
+    /// [`JsonReceiver`]).
+    ///
+    /// ```
+    /// use serde::{Deserialize, Serialize};
+    /// use sockjs_client::Client;
+    ///
+    /// #[derive(Deserialize)]
+    /// struct Question { a: i64, b: i64 }
+    /// #[derive(Serialize)]
+    /// struct Answer { sum: i64 }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: axum::Router = axum::Router::new().nest(
+    ///     "/add",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let (tx, mut rx) = session.json::<Question, Answer>();
+    ///         while let Some(Question { a, b }) = rx.recv().await {
+    ///             let _ = tx.send(&Answer { sum: a + b }).await;
+    ///         }
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/add").await?;
+    /// connection.send(r#"{"a":2,"b":3}"#).await?;
+    /// assert_eq!(connection.recv().await?, r#"{"sum":5}"#);
+    /// // Anything else ends the session with 1007.
+    /// connection.send("not a question").await?;
+    /// match connection.recv().await {
+    ///     Err(sockjs_client::Error::Closed { code, reason }) => {
+    ///         assert_eq!((code, reason.as_str()), (1007, "Message not understood"));
+    ///     }
+    ///     other => panic!("{other:?}"),
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn json<In, Out>(self) -> (JsonSender<Out>, JsonReceiver<In>)
+    where
+        In: serde::de::DeserializeOwned,
+        Out: serde::Serialize,
+    {
+        json::halves(self.sender, self.receiver)
     }
 
     /// The sending half, without splitting.

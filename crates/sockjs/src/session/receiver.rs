@@ -40,6 +40,11 @@ impl Receiver {
     pub(super) fn new(core: Arc<Core>, life: Arc<Lifeline>) -> Self {
         Receiver { core, _life: life }
     }
+
+    /// The session's core.
+    pub(super) fn core(&self) -> &Arc<Core> {
+        &self.core
+    }
 }
 
 impl Receiver {

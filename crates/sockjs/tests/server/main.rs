@@ -27,4 +27,5 @@ mod rooms;
 mod security;
 mod shutdown;
 mod stalled;
+mod typed;
 mod websocket;

@@ -1,0 +1,88 @@
+//! Typed halves (`Session::json`) on every transport of the Rust client:
+//! values both ways, and a message that does not decode closing the session
+//! with 1007 `Message not understood`, reported to the handler and counted.
+
+use std::time::Duration;
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+use serde::{Deserialize, Serialize};
+use sockjs::{close_code, SockJsRouter};
+use sockjs_client::{Client, Error, Transport};
+use tokio::sync::mpsc;
+
+use crate::fixture::*;
+
+#[derive(Deserialize)]
+struct Question {
+    a: i64,
+    b: i64,
+}
+
+#[derive(Serialize)]
+struct Answer {
+    sum: i64,
+}
+
+#[test]
+fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(within(Duration::from_secs(20), async {
+                let (report, mut reports) = mpsc::unbounded_channel();
+                let service = SockJsRouter::new(move |session: sockjs::Session| {
+                    let report = report.clone();
+                    async move {
+                        let (tx, mut rx) = session.json::<Question, Answer>();
+                        while let Some(Question { a, b }) = rx.recv().await {
+                            let _ = tx.send(&Answer { sum: a + b }).await;
+                        }
+                        let _ = report.send(rx.decode_error().map(str::to_owned));
+                    }
+                })
+                .config(fast_config().metrics_service("typed"));
+                let app: axum::Router = axum::Router::new().nest("/add", service.into_router());
+                for transport in Transport::DEFAULT_ORDER {
+                    let mut connection = Client::in_process(app.clone())
+                        .transport(transport)
+                        .open("/add")
+                        .await
+                        .unwrap();
+                    connection.send(r#"{"a":2,"b":3}"#).await.unwrap();
+                    assert_eq!(
+                        connection.recv().await.unwrap(),
+                        r#"{"sum":5}"#,
+                        "{transport}"
+                    );
+                    connection.send(r#"{"a":"two"}"#).await.unwrap();
+                    match connection.recv().await {
+                        Err(Error::Closed { code, reason }) => {
+                            assert_eq!(code, close_code::UNDECODABLE, "{transport}");
+                            assert_eq!(reason, "Message not understood", "{transport}");
+                        }
+                        other => panic!("{transport}: {other:?}"),
+                    }
+                    let why = reports.recv().await.unwrap();
+                    assert!(
+                        why.is_some_and(|e| e.contains("invalid type")),
+                        "{transport}"
+                    );
+                }
+            }))
+    });
+    let undecodable: u64 = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter(|(key, ..)| key.key().name() == sockjs::metrics::UNDECODABLE_MESSAGES)
+        .map(|(.., value)| match value {
+            DebugValue::Counter(n) => n,
+            other => panic!("{other:?}"),
+        })
+        .sum();
+    assert_eq!(undecodable, Transport::DEFAULT_ORDER.len() as u64);
+}
