@@ -20,9 +20,6 @@
 //! cargo run --example auth_chat     # then open http://127.0.0.1:8080/ in two tabs
 //! ```
 
-#[path = "../signal.rs"]
-mod signal;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -165,7 +162,7 @@ async fn main() {
     // last requests, then it stops (10 s at most).
     sockjs::serve(listener, app)
         .shutdown(shutdown)
-        .with_graceful_shutdown(signal::terminate())
+        .shutdown_on_signal()
         .await
         .expect("server error");
 }

@@ -17,9 +17,6 @@
 //! Ctrl-C (or SIGTERM) closes every member's session with
 //! `c[1001,"Server shutting down"]` before the server exits.
 
-#[path = "../signal.rs"]
-mod signal;
-
 use std::net::SocketAddr;
 
 use axum::response::Html;
@@ -104,7 +101,7 @@ async fn main() {
     // last requests, then it stops (10 s at most).
     sockjs::serve(listener, app)
         .shutdown(shutdown)
-        .with_graceful_shutdown(signal::terminate())
+        .shutdown_on_signal()
         .await
         .expect("server error");
 }

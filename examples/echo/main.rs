@@ -12,9 +12,6 @@
 //! Ctrl-C (or SIGTERM) shuts it down gracefully: every open session gets
 //! `c[1001,"Server shutting down"]`, then the server exits.
 
-#[path = "../signal.rs"]
-mod signal;
-
 use std::net::SocketAddr;
 
 use axum::response::Html;
@@ -68,7 +65,7 @@ async fn main() {
     // last requests, then it stops (10 s at most).
     sockjs::serve(listener, app)
         .shutdown(shutdown)
-        .with_graceful_shutdown(signal::terminate())
+        .shutdown_on_signal()
         .await
         .expect("server error");
 }

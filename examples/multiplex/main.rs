@@ -17,9 +17,6 @@
 //! cargo run --example multiplex     # then open http://127.0.0.1:8080/
 //! ```
 
-#[path = "../signal.rs"]
-mod signal;
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -171,7 +168,7 @@ async fn main() {
     // last requests, then it stops (10 s at most).
     sockjs::serve(listener, app)
         .shutdown(shutdown)
-        .with_graceful_shutdown(signal::terminate())
+        .shutdown_on_signal()
         .await
         .expect("server error");
 }

@@ -13,8 +13,6 @@
 //! curl -k --http2 -XPOST https://127.0.0.1:8443/echo/000/s/xhr    # o, over h2
 //! ```
 
-#[path = "../signal.rs"]
-mod signal;
 #[path = "../tls_serve.rs"]
 mod tls_serve;
 
@@ -83,7 +81,7 @@ async fn main() {
     sockjs::serve(listener, app)
         .accept_with(tls_serve::acceptor(tls))
         .shutdown(shutdown)
-        .with_graceful_shutdown(signal::terminate())
+        .shutdown_on_signal()
         .await
         .expect("server error");
 }

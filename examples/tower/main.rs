@@ -33,9 +33,6 @@
 //! `PORT` changes the port (default 8080). Ctrl-C (or SIGTERM) shuts down
 //! gracefully: the sessions are closed first, then axum finishes.
 
-#[path = "../signal.rs"]
-mod signal;
-
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -219,7 +216,7 @@ async fn main() {
     // last requests, then it stops (10 s at most).
     sockjs::serve(listener, app(&shutdown, prometheus))
         .shutdown(shutdown)
-        .with_graceful_shutdown(signal::terminate())
+        .shutdown_on_signal()
         .await
         .expect("server error");
 }

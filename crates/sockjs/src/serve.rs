@@ -264,6 +264,24 @@ impl Serve {
         self
     }
 
+    /// Shuts down gracefully at the first Ctrl-C or, on Unix, SIGTERM (what
+    /// `kill`, systemd and container runtimes send): the usual
+    /// [`with_graceful_shutdown`](Self::with_graceful_shutdown) signal of a
+    /// server process.
+    ///
+    /// ```no_run
+    /// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+    /// let shutdown = sockjs::Shutdown::new();
+    /// sockjs::serve(listener, app)
+    ///     .shutdown(shutdown)
+    ///     .shutdown_on_signal()
+    ///     .await
+    /// # }
+    /// ```
+    pub fn shutdown_on_signal(self) -> Self {
+        self.with_graceful_shutdown(terminate())
+    }
+
     /// Wraps each accepted socket before HTTP is spoken on it: the TLS
     /// hook. `accept` gets the `TcpStream` (`TCP_NODELAY` already set) and
     /// returns any `AsyncRead + AsyncWrite` stream, a `tokio_rustls` server
@@ -806,5 +824,30 @@ impl http_body::Body for InFlight {
 
     fn size_hint(&self) -> SizeHint {
         self.body.size_hint()
+    }
+}
+
+/// Resolves at the first Ctrl-C or SIGTERM (SIGTERM on Unix only; a
+/// signal that cannot be listened to never resolves).
+async fn terminate() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
     }
 }
