@@ -40,7 +40,7 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
 
 #[tokio::test]
 async fn framed_echo_ignores_empty_messages_and_accepts_single_strings() {
-    let (app, mut events) = app(fast_config());
+    let (app, mut events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/000/abc/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -54,9 +54,7 @@ async fn framed_echo_ignores_empty_messages_and_accepts_single_strings() {
     // Echoes may be batched into fewer frames; their order is kept.
     let mut got: Vec<String> = Vec::new();
     while got.len() < 3 {
-        let frame = next_text(&mut ws).await.unwrap();
-        let array = frame.strip_prefix('a').expect("a message frame");
-        got.extend(serde_json::from_str::<Vec<String>>(array).unwrap());
+        got.extend(messages_of(&next_text(&mut ws).await.unwrap()));
     }
     assert_eq!(got, ["a", "b", "c"]);
     ws.close(None).await.unwrap();
@@ -80,7 +78,7 @@ async fn heartbeats_on_an_idle_socket() {
 
 #[tokio::test]
 async fn broken_json_closes_the_socket() {
-    let (app, mut events) = app(fast_config());
+    let (app, mut events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/0/bj/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -98,7 +96,7 @@ async fn broken_json_closes_the_socket() {
 
 #[tokio::test]
 async fn oversized_messages_close_with_1009() {
-    let (app, mut events) = app(fast_config().max_message_size(1000));
+    let (app, mut events) = app(no_heartbeat_config().max_message_size(1000));
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/0/big/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -122,7 +120,7 @@ async fn oversized_messages_close_with_1009() {
 
 #[tokio::test]
 async fn server_close_sends_the_close_frame_then_closes() {
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/close/0/c/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -135,7 +133,7 @@ async fn server_close_sends_the_close_frame_then_closes() {
 
 #[tokio::test]
 async fn session_ids_may_be_reused_by_concurrent_sockets() {
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut a = connect(addr, "/echo/0/same/websocket").await;
     let mut b = connect(addr, "/echo/0/same/websocket").await;
@@ -149,7 +147,7 @@ async fn session_ids_may_be_reused_by_concurrent_sockets() {
 
 #[tokio::test]
 async fn raw_websocket_round_trips_and_closes_with_code() {
-    let (app, mut events) = app(fast_config());
+    let (app, mut events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/websocket").await;
     ws.send(Message::text("Hello world!\u{ffff}"))
@@ -175,7 +173,7 @@ async fn raw_websocket_round_trips_and_closes_with_code() {
 
 #[tokio::test]
 async fn hixie76_handshake_headers_first_then_the_answer() {
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!(
@@ -247,6 +245,7 @@ async fn heartbeats_only_when_idle() {
     for i in 0..8 {
         ws.send(Message::text(format!("[\"{i}\"]"))).await.unwrap();
         assert_eq!(next_text(&mut ws).await.unwrap(), format!("a[\"{i}\"]"));
+        // A busy client's pace, on purpose: not a synchronisation.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Then idle: a heartbeat within about one delay.
@@ -321,7 +320,7 @@ fn wire_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
 #[tokio::test]
 async fn protocol_violations_fail_with_their_code_after_answering_what_came_before() {
     use sockjs_conformance::client::{Target, WireFrame, WireWs};
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let target = Target {
         addr,
@@ -382,7 +381,7 @@ async fn a_client_that_stops_answering_pings_times_out() {
     use sockjs_conformance::client::{WireFrame, WireWs};
     const INTERVAL: Duration = Duration::from_millis(150);
     const TIMEOUT: Duration = Duration::from_millis(100);
-    let (app, mut events) = app(fast_config().websocket_ping(INTERVAL, TIMEOUT));
+    let (app, mut events) = app(no_heartbeat_config().websocket_ping(INTERVAL, TIMEOUT));
     let addr = serve(app).await;
     let target = wire_target(addr);
     for round in 0..5 {
@@ -420,7 +419,7 @@ async fn a_client_that_stops_answering_pings_times_out() {
 async fn a_client_that_answers_pings_stays() {
     use sockjs_conformance::client::{WireFrame, WireWs};
     let interval = Duration::from_millis(50);
-    let (app, _events) = app(fast_config().websocket_ping(interval, interval));
+    let (app, _events) = app(no_heartbeat_config().websocket_ping(interval, interval));
     let addr = serve(app).await;
     let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
         .await
@@ -462,7 +461,7 @@ async fn a_client_that_stops_reading_stalls_out() {
             reasons.lock().unwrap().push(rx.close_reason());
         }
     })
-    .config(fast_config().send_timeout(send_timeout))
+    .config(no_heartbeat_config().send_timeout(send_timeout))
     .into_router();
     let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
     for round in 0..3 {
@@ -499,7 +498,7 @@ async fn a_client_that_stops_reading_stalls_out() {
 #[tokio::test]
 async fn hixie76_without_its_key_is_closed_after_body_timeout() {
     let body_timeout = Duration::from_millis(300);
-    let (app, _events) = app(fast_config().body_timeout(body_timeout));
+    let (app, _events) = app(no_heartbeat_config().body_timeout(body_timeout));
     let addr = serve(app).await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!(
