@@ -676,9 +676,12 @@ mod serve {
             .await
             .unwrap();
         let mut head = [0u8; 12];
-        tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut head)
-            .await
-            .unwrap();
+        crate::fixture::within(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut head),
+        )
+        .await
+        .unwrap();
         assert_eq!(&head, b"HTTP/1.1 200");
         let started = std::time::Instant::now();
         stop.send(()).unwrap();

@@ -13,9 +13,12 @@ use tokio_tungstenite::tungstenite::Message;
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn connect(addr: std::net::SocketAddr, path: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
-        .await
-        .expect("websocket handshake");
+    let (ws, _) = within(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(format!("ws://{addr}{path}")),
+    )
+    .await
+    .expect("websocket handshake");
     ws
 }
 
@@ -202,15 +205,21 @@ async fn hixie76_handshake_headers_first_then_the_answer() {
     assert!(!head.contains("content-length"));
     tcp.write_all(b"aaaaaaaa").await.unwrap();
     let mut answer = [0u8; 16];
-    tcp.read_exact(&mut answer).await.unwrap();
+    within(Duration::from_secs(3), tcp.read_exact(&mut answer))
+        .await
+        .unwrap();
     assert_eq!(&answer, b"\xca4\x00\xd8\xa5\x08G\x97,\xd5qZ\xba\xbfC{");
     // Then SockJS framing over hixie-76 frames.
     let mut open = [0u8; 3];
-    tcp.read_exact(&mut open).await.unwrap();
+    within(Duration::from_secs(3), tcp.read_exact(&mut open))
+        .await
+        .unwrap();
     assert_eq!(&open, b"\x00o\xff");
     tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
     let mut echo = [0u8; 9];
-    tcp.read_exact(&mut echo).await.unwrap();
+    within(Duration::from_secs(3), tcp.read_exact(&mut echo))
+        .await
+        .unwrap();
     assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
 }
 
