@@ -84,7 +84,11 @@ async fn claim_owner_release() {
     a.release("/echo/again");
     until_owner(&b, "/echo/again", Owner::Unknown, Duration::from_secs(2)).await;
     assert_eq!(a.claim("/echo/again").await, Ok(Owner::Local));
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    // Releases are deleted in order, one at a time: once a later one has
+    // been applied, any release of `/echo/again` has been too.
+    assert_eq!(a.claim("/echo/marker").await, Ok(Owner::Local));
+    a.release("/echo/marker");
+    until_owner(&b, "/echo/marker", Owner::Unknown, Duration::from_secs(2)).await;
     assert_eq!(b.owner("/echo/again").await, Ok(remote("http://a:1")));
 }
 
@@ -96,9 +100,19 @@ async fn entries_live_with_their_node_and_expire_after_it() {
     let (redis_a, a) = node(&server, "http://a:1").await;
     let (_b, b) = node(&server, "http://b:2").await;
     assert_eq!(a.claim("/echo/kept").await, Ok(Owner::Local));
-    // Renewed every TTL / 3: alive well past its TTL.
-    tokio::time::sleep(TTL * 4).await;
-    assert_eq!(b.owner("/echo/kept").await, Ok(remote("http://a:1")));
+    // Renewed every TTL / 3: alive well past its TTL. A temporal property,
+    // so a wait: four TTLs, and the entry seen at every look meanwhile (a
+    // renewal that came late would show as a gap).
+    let started = Instant::now();
+    while started.elapsed() < TTL * 4 {
+        assert_eq!(
+            b.owner("/echo/kept").await,
+            Ok(remote("http://a:1")),
+            "after {:?}",
+            started.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 
     // Redis lost its data (restarted empty): the node enters it again.
     assert_eq!(server.command("FLUSHALL").as_deref(), Some("+OK\r\n"));

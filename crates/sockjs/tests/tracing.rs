@@ -70,8 +70,14 @@ fn session_events_are_under_the_session_span_under_the_request_span() {
                     text(call(&app, req("POST", "/s/0/t/xhr", "")).await).await,
                     "o\n"
                 );
-                // The session times out; its reaper logs under its span.
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                // The session times out (disconnect_delay 150 ms); its
+                // reaper logs under its span.
+                let logged = scopes.clone();
+                eventually(Duration::from_secs(3), "session forgotten", move || {
+                    let events = logged.0.lock().unwrap();
+                    events.iter().any(|(m, _)| m.contains("session forgotten"))
+                })
+                .await;
             });
     });
     let events = scopes.0.lock().unwrap().clone();

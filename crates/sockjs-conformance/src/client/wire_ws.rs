@@ -350,11 +350,25 @@ fn rand_mask() -> [u8; 4] {
 mod tests {
     use super::*;
     use tokio::net::TcpListener;
+    use tokio::sync::oneshot;
+
+    /// How the test server ends its connection.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum End {
+        /// `shutdown(SHUT_WR)`: a FIN, the socket held until the client is
+        /// done so that the FIN is the only end it sees.
+        Fin,
+        /// Linger 0, then close: a reset instead of a FIN.
+        Reset,
+        /// Nothing: the connection stays open until the client ends it.
+        Hold,
+    }
 
     /// A one-connection server that answers the handshake, writes `then`
-    /// (frames) and ends the connection with a FIN or, when `reset`, a
-    /// reset; the client's bytes are never read after the handshake head.
-    async fn server(then: Vec<u8>, reset: bool) -> Target {
+    /// (frames), waits for `go` if given (the client has read what it
+    /// needed), then ends the connection as `end` says; the client's bytes
+    /// are never read after the handshake head.
+    async fn server(then: Vec<u8>, end: End, go: Option<oneshot::Receiver<()>>) -> Target {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
@@ -369,16 +383,23 @@ mod tests {
                 .await
                 .unwrap();
             tcp.write_all(&then).await.unwrap();
-            if reset {
-                // Linger 0: close() sends a reset instead of a FIN.
-                tcp.set_zero_linger().unwrap();
-                drop(tcp);
-            } else {
-                tcp.shutdown().await.unwrap();
-                // Hold the socket until the client is done, so the FIN is
-                // the only end it sees.
-                let mut rest = Vec::new();
-                let _ = tcp.read_to_end(&mut rest).await;
+            if let Some(go) = go {
+                let _ = go.await;
+            }
+            match end {
+                End::Reset => {
+                    tcp.set_zero_linger().unwrap();
+                    drop(tcp);
+                }
+                End::Fin => {
+                    tcp.shutdown().await.unwrap();
+                    let mut rest = Vec::new();
+                    let _ = tcp.read_to_end(&mut rest).await;
+                }
+                End::Hold => {
+                    let mut rest = Vec::new();
+                    let _ = tcp.read_to_end(&mut rest).await;
+                }
             }
         });
         Target {
@@ -389,60 +410,179 @@ mod tests {
         }
     }
 
+    /// A text frame "hi", from a server.
+    fn hi() -> Vec<u8> {
+        vec![0x81, 2, b'h', b'i']
+    }
+
     /// A text frame "hi" and a close frame 3000 `bye`, from a server.
     fn hi_then_close() -> Vec<u8> {
-        let mut bytes = vec![0x81, 2, b'h', b'i', 0x88, 5];
+        let mut bytes = hi();
+        bytes.extend_from_slice(&[0x88, 5]);
         bytes.extend_from_slice(&3000u16.to_be_bytes());
         bytes.extend_from_slice(b"bye");
         bytes
     }
 
+    fn is_reset(e: &Error) -> bool {
+        e.0.contains("TCP RST")
+    }
+
+    /// (a) Data, a close frame, a FIN: the data, the code and reason, and a
+    /// connection ended by the server, whether the client answers or not.
     #[tokio::test]
-    async fn data_then_fin_is_a_close_ended_by_the_server() {
-        let target = server(hi_then_close(), false).await;
+    async fn data_close_frame_then_fin_is_a_clean_close() {
+        for reply in [false, true] {
+            let target = server(hi_then_close(), End::Fin, None).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            let end = ws.until_closed(reply).await.unwrap();
+            assert_eq!(
+                end,
+                Ending {
+                    texts: vec!["hi".into()],
+                    close: Some((3000, "bye".into())),
+                    server_ended: true,
+                },
+                "reply {reply}"
+            );
+        }
+    }
+
+    /// Frame by frame: the data, the close frame, then `None` (the FIN),
+    /// which `ended_now` sees too.
+    #[tokio::test]
+    async fn data_close_frame_then_fin_frame_by_frame() {
+        let target = server(hi_then_close(), End::Fin, None).await;
         let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+        assert_eq!(
+            ws.next().await.unwrap(),
+            Some(WireFrame::Close(Some((3000, "bye".into()))))
+        );
+        let took = ws.until_end(Duration::from_secs(2)).await.unwrap();
+        assert!(took < Duration::from_secs(2));
+        assert!(ws.ended_now().unwrap());
+    }
+
+    /// (b) Data read by the client, then a reset: a reset at every level,
+    /// never a FIN (`Ok(None)`) or a clean close.
+    #[tokio::test]
+    async fn data_then_reset_is_a_reset_not_a_close() {
+        for close_frame in [false, true] {
+            let frames = if close_frame { hi_then_close() } else { hi() };
+            // `next`: the data, then the reset (the server resets only once
+            // the client has the data, so the kernel cannot discard it).
+            let (go, gate) = oneshot::channel();
+            let target = server(frames.clone(), End::Reset, Some(gate)).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+            if close_frame {
+                assert!(matches!(
+                    ws.next().await.unwrap(),
+                    Some(WireFrame::Close(_))
+                ));
+            }
+            go.send(()).unwrap();
+            match ws.next().await {
+                Err(e) => assert!(is_reset(&e), "close frame {close_frame}: {}", e.0),
+                Ok(other) => panic!("close frame {close_frame}: a reset read as {other:?}"),
+            }
+
+            // `ended_now`, looking until it sees the end: a reset, not
+            // "ended" (the kernel reports a reset once; after that a read
+            // finds the end of stream, so a fresh connection).
+            let (go, gate) = oneshot::channel();
+            let target = server(frames.clone(), End::Reset, Some(gate)).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+            go.send(()).unwrap();
+            let deadline = std::time::Instant::now() + Duration::from_secs(3);
+            let seen = loop {
+                match ws.ended_now() {
+                    Ok(false) => {}
+                    other => break other,
+                }
+                assert!(std::time::Instant::now() < deadline, "no end seen");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            };
+            match seen {
+                Err(e) => assert!(is_reset(&e), "{}", e.0),
+                Ok(ended) => panic!("close frame {close_frame}: a reset seen as ended {ended}"),
+            }
+
+            // `until_closed`, answering the close frame or not.
+            for reply in [false, true] {
+                let (go, gate) = oneshot::channel();
+                let target = server(frames.clone(), End::Reset, Some(gate)).await;
+                let mut ws = WireWs::connect(&target, "/").await.unwrap();
+                assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+                go.send(()).unwrap();
+                let e = ws.until_closed(reply).await.unwrap_err();
+                assert!(
+                    is_reset(&e),
+                    "close frame {close_frame}, reply {reply}: {}",
+                    e.0
+                );
+            }
+        }
+    }
+
+    /// A reset right after the frames, the client not yet reading: whether
+    /// the kernel kept the data or threw it away, the reset is reported.
+    #[tokio::test]
+    async fn data_then_immediate_reset_is_a_reset() {
+        for i in 0..20 {
+            let target = server(hi_then_close(), End::Reset, None).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            let e = ws.until_closed(i % 2 == 0).await.unwrap_err();
+            assert!(is_reset(&e), "{}", e.0);
+        }
+    }
+
+    /// (c) Data then a FIN, no close frame: `next` gives the data then a
+    /// clean end; `until_closed` says the close frame is missing (not a
+    /// reset, not a close).
+    #[tokio::test]
+    async fn data_then_fin_without_a_close_frame() {
+        let target = server(hi(), End::Fin, None).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
+        assert_eq!(ws.next().await.unwrap(), None);
+        assert!(ws.ended_now().unwrap());
+
+        for reply in [false, true] {
+            let target = server(hi(), End::Fin, None).await;
+            let mut ws = WireWs::connect(&target, "/").await.unwrap();
+            let e = ws.until_closed(reply).await.unwrap_err();
+            assert!(e.0.contains("ended without a close frame"), "{}", e.0);
+            assert!(e.0.contains("after 1 messages"), "{}", e.0);
+            assert!(!is_reset(&e), "{}", e.0);
+        }
+    }
+
+    /// A close frame, then the connection kept open: not ended by the
+    /// server, after the client waited `NO_REPLY_WAIT`; and a frame cut
+    /// short by a FIN is an error, not a message.
+    #[tokio::test]
+    async fn a_connection_kept_open_after_the_close_frame_is_not_ended() {
+        let target = server(hi_then_close(), End::Hold, None).await;
+        let mut ws = WireWs::connect(&target, "/").await.unwrap();
+        let started = std::time::Instant::now();
         let end = ws.until_closed(false).await.unwrap();
+        assert!(started.elapsed() >= NO_REPLY_WAIT);
         assert_eq!(
             end,
             Ending {
                 texts: vec!["hi".into()],
                 close: Some((3000, "bye".into())),
-                server_ended: true,
+                server_ended: false,
             }
         );
-    }
+        assert!(!ws.ended_now().unwrap());
 
-    #[tokio::test]
-    async fn data_then_fin_without_a_close_frame_is_an_error() {
-        let target = server(vec![0x81, 2, b'h', b'i'], false).await;
+        let target = server(vec![0x81, 5, b'h', b'i'], End::Fin, None).await;
         let mut ws = WireWs::connect(&target, "/").await.unwrap();
-        let e = ws.until_closed(false).await.unwrap_err();
-        assert!(e.0.contains("ended without a close frame"), "{}", e.0);
-    }
-
-    #[tokio::test]
-    async fn data_then_reset_is_a_reset() {
-        for i in 0..20 {
-            let target = server(hi_then_close(), true).await;
-            let mut ws = WireWs::connect(&target, "/").await.unwrap();
-            // Whether the kernel kept the data or threw it away with the
-            // reset, the reset is what the client reports.
-            let e = ws.until_closed(i % 2 == 0).await.unwrap_err();
-            assert!(e.0.contains("TCP RST"), "{}", e.0);
-        }
-    }
-
-    #[tokio::test]
-    async fn ended_now_tells_open_from_ended() {
-        let target = server(hi_then_close(), false).await;
-        let mut ws = WireWs::connect(&target, "/").await.unwrap();
-        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("hi".into())));
-        assert!(matches!(
-            ws.next().await.unwrap(),
-            Some(WireFrame::Close(_))
-        ));
-        let took = ws.until_end(Duration::from_secs(2)).await.unwrap();
-        assert!(took < Duration::from_secs(2));
-        assert!(ws.ended_now().unwrap());
+        let e = ws.next().await.unwrap_err();
+        assert!(e.0.contains("inside a frame"), "{}", e.0);
     }
 }

@@ -225,7 +225,9 @@ async fn the_service_budget_bounds_all_sessions_together() {
         let app = app.clone();
         async move { send(&app, "b", batch("b", 4000, 1)).await.0 }
     });
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    // A negative property, so a wait (virtual time: the runtime is
+    // paused): b is still waiting 9 s on, 1 s short of inbound_timeout.
+    tokio::time::sleep(Duration::from_secs(9)).await;
     assert!(!waiting.is_finished());
     // ...until a's handler reads: room in the pool wakes another session.
     gate.open("a", 1);

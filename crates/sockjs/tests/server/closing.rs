@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::fixture::messages_of;
 use axum::Router;
 use sockjs::{Config, Session, SockJsRouter};
 use sockjs_conformance::client::{Ending, Request, Target, WireFrame, WireWs};
@@ -183,8 +184,7 @@ async fn messages_queued_before_an_application_close_all_arrive_first() {
             assert_eq!(end.texts[n - 1], "c[3001,\"bye\"]");
             let mut got = Vec::new();
             for frame in &end.texts[1..n - 1] {
-                let array = frame.strip_prefix('a').expect("an a frame");
-                got.extend(serde_json::from_str::<Vec<String>>(array).unwrap());
+                got.extend(messages_of(frame));
             }
             assert_eq!(got, numbers());
             assert_eq!(end.close, close(3001, "bye"));
@@ -290,8 +290,7 @@ async fn streaming_close_frame_and_last_chunk_arrive_before_the_connection_ends(
             assert_eq!(frames.last().unwrap(), "c[3001,\"bye\"]\n");
             let mut got = Vec::new();
             for frame in &frames[1..frames.len() - 1] {
-                let array = frame.trim_end().strip_prefix('a').expect("an a frame");
-                got.extend(serde_json::from_str::<Vec<String>>(array).unwrap());
+                got.extend(messages_of(frame));
             }
             assert_eq!(got, numbers());
             r.expect_end().await.map_err(|e| e.0)?;

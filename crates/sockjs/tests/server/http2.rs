@@ -305,7 +305,8 @@ async fn serve_idle_timeout_over_h2() {
     while !seen.contains("o\n") {
         seen.push_str(&next_data(&mut body, "idle").await);
     }
-    // Quiet for three idle timeouts, the stream still delivers.
+    // Quiet for three idle timeouts, the stream still delivers (a temporal
+    // property, so a wait, well past the idle timeout it must survive).
     tokio::time::sleep(IDLE * 3).await;
     let (status, _) = send(
         &mut h2,

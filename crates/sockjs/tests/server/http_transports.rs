@@ -79,7 +79,14 @@ async fn second_receiver_gets_2010_and_first_is_unaffected() {
 
 #[tokio::test]
 async fn close_frame_is_repeated_until_the_session_expires() {
-    let (app, _events) = app(fast_config());
+    // The fixture's `/close`, with a handle that shows when the session
+    // is forgotten.
+    let service = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+        session.sender().close(3000, "Go away!");
+    })
+    .config(fast_config());
+    let sessions = service.shutdown_handle();
+    let app = axum::Router::new().nest_service("/close", service.into_router());
     assert_eq!(
         text(call(&app, req("POST", "/close/0/c/xhr", "")).await).await,
         "o\n"
@@ -88,7 +95,14 @@ async fn close_frame_is_repeated_until_the_session_expires() {
         let r = call(&app, req("POST", "/close/0/c/xhr", "")).await;
         assert_eq!(text(r).await, "c[3000,\"Go away!\"]\n");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    assert_eq!(sessions.open_sessions(), 1, "closed, not yet forgotten");
+    // No poll for disconnect_delay (150 ms): the session is forgotten.
+    eventually(
+        std::time::Duration::from_secs(3),
+        "the closed session forgotten",
+        || sessions.open_sessions() == 0,
+    )
+    .await;
     assert_eq!(
         text(call(&app, req("POST", "/close/0/c/xhr", "")).await).await,
         "o\n"
@@ -350,6 +364,7 @@ async fn a_poll_waits_for_the_handler_to_answer_what_was_sent() {
         let (tx, mut rx) = session.split();
         while let Some(message) = rx.recv().await {
             let _ = tx.send(format!("{message}-1")).await;
+            // The handler's slow work, on purpose: not a synchronisation.
             tokio::time::sleep(std::time::Duration::from_millis(30)).await;
             let _ = tx.send(format!("{message}-2")).await;
         }
@@ -385,6 +400,7 @@ async fn a_receiver_that_replaces_an_aborted_one_is_not_refused() {
     );
     assert_eq!(next_chunk(&mut first_body).await, "o\n");
     let abort = tokio::spawn(async move {
+        // The late abort is the behaviour under test: not a synchronisation.
         tokio::time::sleep(std::time::Duration::from_millis(40)).await;
         drop(first_body);
     });

@@ -2,58 +2,89 @@
 //! `tracing.rs`, alone in its test binary: tracing's callsite interest is
 //! global to a process).
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::fixture::*;
 use axum::Router;
-use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use metrics_util::MetricKind;
 use sockjs::metrics as names;
 
-type Metrics = Vec<(
-    metrics_util::CompositeKey,
-    Option<metrics::Unit>,
-    Option<metrics::SharedString>,
-    DebugValue,
-)>;
-
-/// The value of metric `name` whose labels include every one of `labels`.
-/// (A snapshot resets what it reads: take one, query it many times.)
-fn value(snapshot: &Metrics, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    snapshot
-        .iter()
-        .find(|(key, ..)| {
-            key.key().name() == name
-                && labels
-                    .iter()
-                    .all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v))
-        })
-        .map(|(key, _, _, value)| match (key.kind(), value) {
-            (MetricKind::Counter, DebugValue::Counter(n)) => *n as f64,
-            (MetricKind::Gauge, DebugValue::Gauge(g)) => g.into_inner(),
-            (_, other) => panic!("{name}: {other:?}"),
-        })
+/// Whether `key` is metric `name` with every one of `labels`.
+fn matches(key: &metrics_util::CompositeKey, name: &str, labels: &[(&str, &str)]) -> bool {
+    key.key().name() == name
+        && labels
+            .iter()
+            .all(|(k, v)| key.key().labels().any(|l| l.key() == *k && l.value() == *v))
 }
 
-/// Runs `test` on a current-thread runtime with `recorder` installed for
-/// this thread only, so that tests running at once do not mix their counts.
-fn with_recorder(test: impl std::future::Future<Output = ()>) -> Metrics {
+/// A counter's or gauge's value.
+fn number(key: &metrics_util::CompositeKey, value: &DebugValue) -> f64 {
+    match (key.kind(), value) {
+        (MetricKind::Counter, DebugValue::Counter(n)) => *n as f64,
+        (MetricKind::Gauge, DebugValue::Gauge(g)) => g.into_inner(),
+        (_, other) => panic!("{}: {other:?}", key.key().name()),
+    }
+}
+
+/// Every metric's value since the recorder was installed, readable while
+/// the test runs. A snapshot resets what it reads (counters and gauges
+/// alike, to 0), so the ledger adds the snapshots up; that is exact for the
+/// library's metrics, whose gauge only moves by increments and decrements.
+#[derive(Clone)]
+struct Ledger {
+    snapshotter: Arc<Snapshotter>,
+    totals: Arc<Mutex<Vec<(metrics_util::CompositeKey, f64)>>>,
+}
+
+impl Ledger {
+    fn new(snapshotter: Snapshotter) -> Self {
+        Self {
+            snapshotter: Arc::new(snapshotter),
+            totals: Arc::default(),
+        }
+    }
+
+    /// The value of metric `name` whose labels include every one of
+    /// `labels`, as of now.
+    fn value(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let mut totals = self.totals.lock().unwrap();
+        for (key, _, _, value) in self.snapshotter.snapshot().into_vec() {
+            let n = number(&key, &value);
+            match totals.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, total)) => *total += n,
+                None => totals.push((key, n)),
+            }
+        }
+        totals
+            .iter()
+            .find(|(key, _)| matches(key, name, labels))
+            .map(|(_, total)| *total)
+    }
+}
+
+/// Runs `test` on a current-thread runtime with a recorder installed for
+/// this thread only, so that tests running at once do not mix their counts;
+/// the test reads the metrics through the ledger it is given.
+fn with_recorder<F: std::future::Future<Output = ()>>(test: impl FnOnce(Ledger) -> F) -> Ledger {
     let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
+    let ledger = Ledger::new(recorder.snapshotter());
     metrics::with_local_recorder(&recorder, || {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .start_paused(false)
             .build()
             .unwrap()
-            .block_on(test)
+            .block_on(test(ledger.clone()))
     });
-    snapshotter.snapshot().into_vec()
+    ledger
 }
 
 #[test]
 fn http_sessions_are_counted_from_open_to_timeout() {
-    let snapshot = with_recorder(async {
+    let ledger = with_recorder(|ledger| async move {
         let (app, _events) = app(fast_config().metrics_service("test"));
         let xhr = |s: &str| req("POST", &format!("/echo/000/{s}/xhr"), "");
         assert_eq!(text(call(&app, xhr("m")).await).await, "o\n");
@@ -87,10 +118,19 @@ fn http_sessions_are_counted_from_open_to_timeout() {
         call(&app, req("POST", "/echo/000/st/xhr_send", big)).await;
         next_chunk(&mut body).await;
         drop(body);
-        // Sessions without a receiver time out (150 ms).
-        tokio::time::sleep(Duration::from_millis(600)).await;
+        // Sessions without a receiver time out (disconnect_delay 150 ms).
+        let closed = |transport| {
+            ledger.value(
+                names::SESSIONS_CLOSED,
+                &[("transport", transport), ("reason", "timed_out")],
+            )
+        };
+        eventually(Duration::from_secs(3), "both sessions timed out", || {
+            closed("xhr-polling").is_some() && closed("xhr-streaming").is_some()
+        })
+        .await;
     });
-    let m = |name: &str, labels: &[(&str, &str)]| value(&snapshot, name, labels);
+    let m = |name: &str, labels: &[(&str, &str)]| ledger.value(name, labels);
     let xhr = [("service", "test"), ("transport", "xhr-polling")];
     assert_eq!(m(names::SESSIONS_OPENED, &xhr), Some(1.0));
     assert_eq!(m(names::MESSAGES_RECEIVED, &xhr), Some(2.0));
@@ -127,7 +167,7 @@ fn http_sessions_are_counted_from_open_to_timeout() {
 fn websocket_sessions_and_hook_refusals_are_counted() {
     use axum::http::StatusCode;
     use sockjs_conformance::client::{Target, WireFrame};
-    let snapshot = with_recorder(async {
+    let ledger = with_recorder(|ledger| async move {
         let echo = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
             let (tx, mut rx) = session.split();
             while let Some(m) = rx.recv().await {
@@ -168,13 +208,20 @@ fn websocket_sessions_and_hook_refusals_are_counted() {
             Some(WireFrame::Text("a[\"hello\"]".into()))
         );
         ws.send_close(Some(1000)).await.unwrap();
-        ws.until_closed(false).await.unwrap();
-        // The session ends after the closing handshake; poll for it.
-        for _ in 0..100 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        assert!(ws.until_closed(false).await.unwrap().server_ended);
+        // The client lets go of its socket, as a browser does; the session
+        // ends (without it, the server reads on until the client's end of
+        // the connection, or its close_timeout, 3 s: the old fixed 1 s wait
+        // passed only because dropping the runtime ended the session).
+        drop(ws);
+        eventually(Duration::from_secs(2), "the session counted closed", || {
+            ledger
+                .value(names::SESSIONS_CLOSED, &[("transport", "websocket")])
+                .is_some()
+        })
+        .await;
     });
-    let m = |name: &str, labels: &[(&str, &str)]| value(&snapshot, name, labels);
+    let m = |name: &str, labels: &[(&str, &str)]| ledger.value(name, labels);
     let ws = [("transport", "websocket")];
     assert_eq!(m(names::SESSIONS_OPENED, &ws), Some(1.0));
     assert_eq!(m(names::MESSAGES_RECEIVED, &ws), Some(1.0));
@@ -202,58 +249,48 @@ fn websocket_sessions_and_hook_refusals_are_counted() {
 #[test]
 fn a_websocket_keepalive_timeout_is_counted_as_timed_out() {
     use sockjs_conformance::client::{Target, WireFrame, WireWs};
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
-        tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap()
-            .block_on(async {
-                let config = fast_config()
-                    .metrics_service("keepalive")
-                    .websocket_ping(Duration::from_millis(100), Duration::from_millis(100));
-                let (app, _events) = app(config);
-                let addr = serve(app).await;
-                let target = Target {
-                    addr,
-                    host: addr.to_string(),
-                    prefix: String::new(),
-                    timeout: Duration::from_secs(3),
-                };
-                let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
-                loop {
-                    match ws.next().await.unwrap() {
-                        Some(WireFrame::Ping) => {}
-                        Some(WireFrame::Close(close)) => {
-                            assert_eq!(close.map(|(code, _)| code), Some(1001));
-                            break;
-                        }
-                        other => panic!("{other:?}"),
-                    }
+    let ledger = with_recorder(|ledger| async move {
+        let config = fast_config()
+            .metrics_service("keepalive")
+            .websocket_ping(Duration::from_millis(100), Duration::from_millis(100));
+        let (app, _events) = app(config);
+        let addr = serve(app).await;
+        let target = Target {
+            addr,
+            host: addr.to_string(),
+            prefix: String::new(),
+            timeout: Duration::from_secs(3),
+        };
+        let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
+        loop {
+            match ws.next().await.unwrap() {
+                Some(WireFrame::Ping) => {}
+                Some(WireFrame::Close(close)) => {
+                    assert_eq!(close.map(|(code, _)| code), Some(1001));
+                    break;
                 }
-                ws.until_end(Duration::from_secs(2)).await.unwrap();
-                drop(ws);
-                // The session is counted once the server let go of the
-                // socket: poll for it (a snapshot resets what it reads).
-                let deadline = std::time::Instant::now() + Duration::from_secs(3);
-                let mut timed_out = 0.0;
-                while timed_out < 1.0 {
-                    assert!(std::time::Instant::now() < deadline, "not counted");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                    let snapshot = snapshotter.snapshot().into_vec();
-                    timed_out += value(
-                        &snapshot,
-                        names::SESSIONS_CLOSED,
-                        &[
-                            ("service", "keepalive"),
-                            ("transport", "websocket-raw"),
-                            ("reason", "timed_out"),
-                        ],
-                    )
-                    .unwrap_or(0.0);
-                }
-                assert_eq!(timed_out, 1.0);
-            });
+                other => panic!("{other:?}"),
+            }
+        }
+        ws.until_end(Duration::from_secs(2)).await.unwrap();
+        drop(ws);
+        // The session is counted once the server let go of the socket.
+        eventually(Duration::from_secs(3), "counted", || {
+            ledger
+                .value(names::SESSIONS_CLOSED, &[("service", "keepalive")])
+                .is_some()
+        })
+        .await;
     });
+    assert_eq!(
+        ledger.value(
+            names::SESSIONS_CLOSED,
+            &[
+                ("service", "keepalive"),
+                ("transport", "websocket-raw"),
+                ("reason", "timed_out"),
+            ],
+        ),
+        Some(1.0)
+    );
 }

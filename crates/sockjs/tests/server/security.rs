@@ -256,7 +256,9 @@ async fn websocket_upgrades_from_other_origins_are_refused_over_real_sockets() {
         );
         tcp.write_all(head.as_bytes()).await.unwrap();
         let mut answer = [0u8; 12];
-        tcp.read_exact(&mut answer).await.unwrap();
+        within(Duration::from_secs(5), tcp.read_exact(&mut answer))
+            .await
+            .unwrap();
         assert_eq!(&answer[9..12], status.as_bytes(), "{path} from {origin}");
     }
     for _ in 0..100 {

@@ -507,6 +507,7 @@ mod serve {
                 cut = true;
                 break;
             }
+            // The dribble is the behaviour under test: not a synchronisation.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         let (took, _) = until_closed(&mut dribble).await;
@@ -550,6 +551,8 @@ mod serve {
             .unwrap();
         assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Text("o".into())));
         until_open(&senders, 2).await;
+        // A temporal property ("not cut for being quiet"), so a wait: three
+        // idle timeouts, well past the one the server would cut at.
         tokio::time::sleep(IDLE * 3).await;
         for tx in senders.lock().unwrap().iter() {
             tx.try_send("still here").unwrap();
@@ -627,6 +630,9 @@ mod serve {
             let target = target.clone();
             async move { target.send(Request::new("GET", "/svc/info")).await }
         });
+        // A negative property with no deadline to wait past (the client
+        // waits as long as the WebSocket lives), so a sample: 300 ms, many
+        // times what serving `/info` takes.
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(!waiting.is_finished());
         // The WebSocket gone, it is served.
@@ -670,9 +676,12 @@ mod serve {
             .await
             .unwrap();
         let mut head = [0u8; 12];
-        tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut head)
-            .await
-            .unwrap();
+        crate::fixture::within(
+            Duration::from_secs(5),
+            tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut head),
+        )
+        .await
+        .unwrap();
         assert_eq!(&head, b"HTTP/1.1 200");
         let started = std::time::Instant::now();
         stop.send(()).unwrap();

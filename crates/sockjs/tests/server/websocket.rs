@@ -13,9 +13,12 @@ use tokio_tungstenite::tungstenite::Message;
 type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<TcpStream>>;
 
 async fn connect(addr: std::net::SocketAddr, path: &str) -> Ws {
-    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}{path}"))
-        .await
-        .expect("websocket handshake");
+    let (ws, _) = within(
+        Duration::from_secs(5),
+        tokio_tungstenite::connect_async(format!("ws://{addr}{path}")),
+    )
+    .await
+    .expect("websocket handshake");
     ws
 }
 
@@ -40,7 +43,7 @@ async fn next_text(ws: &mut Ws) -> Result<String, String> {
 
 #[tokio::test]
 async fn framed_echo_ignores_empty_messages_and_accepts_single_strings() {
-    let (app, mut events) = app(fast_config());
+    let (app, mut events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/000/abc/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -54,9 +57,7 @@ async fn framed_echo_ignores_empty_messages_and_accepts_single_strings() {
     // Echoes may be batched into fewer frames; their order is kept.
     let mut got: Vec<String> = Vec::new();
     while got.len() < 3 {
-        let frame = next_text(&mut ws).await.unwrap();
-        let array = frame.strip_prefix('a').expect("a message frame");
-        got.extend(serde_json::from_str::<Vec<String>>(array).unwrap());
+        got.extend(messages_of(&next_text(&mut ws).await.unwrap()));
     }
     assert_eq!(got, ["a", "b", "c"]);
     ws.close(None).await.unwrap();
@@ -80,7 +81,7 @@ async fn heartbeats_on_an_idle_socket() {
 
 #[tokio::test]
 async fn broken_json_closes_the_socket() {
-    let (app, mut events) = app(fast_config());
+    let (app, mut events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/0/bj/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -98,7 +99,7 @@ async fn broken_json_closes_the_socket() {
 
 #[tokio::test]
 async fn oversized_messages_close_with_1009() {
-    let (app, mut events) = app(fast_config().max_message_size(1000));
+    let (app, mut events) = app(no_heartbeat_config().max_message_size(1000));
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/0/big/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -122,7 +123,7 @@ async fn oversized_messages_close_with_1009() {
 
 #[tokio::test]
 async fn server_close_sends_the_close_frame_then_closes() {
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/close/0/c/websocket").await;
     assert_eq!(next_text(&mut ws).await.unwrap(), "o");
@@ -135,7 +136,7 @@ async fn server_close_sends_the_close_frame_then_closes() {
 
 #[tokio::test]
 async fn session_ids_may_be_reused_by_concurrent_sockets() {
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut a = connect(addr, "/echo/0/same/websocket").await;
     let mut b = connect(addr, "/echo/0/same/websocket").await;
@@ -149,7 +150,7 @@ async fn session_ids_may_be_reused_by_concurrent_sockets() {
 
 #[tokio::test]
 async fn raw_websocket_round_trips_and_closes_with_code() {
-    let (app, mut events) = app(fast_config());
+    let (app, mut events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut ws = connect(addr, "/echo/websocket").await;
     ws.send(Message::text("Hello world!\u{ffff}"))
@@ -175,7 +176,7 @@ async fn raw_websocket_round_trips_and_closes_with_code() {
 
 #[tokio::test]
 async fn hixie76_handshake_headers_first_then_the_answer() {
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!(
@@ -204,15 +205,21 @@ async fn hixie76_handshake_headers_first_then_the_answer() {
     assert!(!head.contains("content-length"));
     tcp.write_all(b"aaaaaaaa").await.unwrap();
     let mut answer = [0u8; 16];
-    tcp.read_exact(&mut answer).await.unwrap();
+    within(Duration::from_secs(3), tcp.read_exact(&mut answer))
+        .await
+        .unwrap();
     assert_eq!(&answer, b"\xca4\x00\xd8\xa5\x08G\x97,\xd5qZ\xba\xbfC{");
     // Then SockJS framing over hixie-76 frames.
     let mut open = [0u8; 3];
-    tcp.read_exact(&mut open).await.unwrap();
+    within(Duration::from_secs(3), tcp.read_exact(&mut open))
+        .await
+        .unwrap();
     assert_eq!(&open, b"\x00o\xff");
     tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
     let mut echo = [0u8; 9];
-    tcp.read_exact(&mut echo).await.unwrap();
+    within(Duration::from_secs(3), tcp.read_exact(&mut echo))
+        .await
+        .unwrap();
     assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
 }
 
@@ -247,6 +254,7 @@ async fn heartbeats_only_when_idle() {
     for i in 0..8 {
         ws.send(Message::text(format!("[\"{i}\"]"))).await.unwrap();
         assert_eq!(next_text(&mut ws).await.unwrap(), format!("a[\"{i}\"]"));
+        // A busy client's pace, on purpose: not a synchronisation.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     // Then idle: a heartbeat within about one delay.
@@ -321,7 +329,7 @@ fn wire_frame(first: u8, payload: &[u8], masked: bool) -> Vec<u8> {
 #[tokio::test]
 async fn protocol_violations_fail_with_their_code_after_answering_what_came_before() {
     use sockjs_conformance::client::{Target, WireFrame, WireWs};
-    let (app, _events) = app(fast_config());
+    let (app, _events) = app(no_heartbeat_config());
     let addr = serve(app).await;
     let target = Target {
         addr,
@@ -382,7 +390,7 @@ async fn a_client_that_stops_answering_pings_times_out() {
     use sockjs_conformance::client::{WireFrame, WireWs};
     const INTERVAL: Duration = Duration::from_millis(150);
     const TIMEOUT: Duration = Duration::from_millis(100);
-    let (app, mut events) = app(fast_config().websocket_ping(INTERVAL, TIMEOUT));
+    let (app, mut events) = app(no_heartbeat_config().websocket_ping(INTERVAL, TIMEOUT));
     let addr = serve(app).await;
     let target = wire_target(addr);
     for round in 0..5 {
@@ -420,7 +428,7 @@ async fn a_client_that_stops_answering_pings_times_out() {
 async fn a_client_that_answers_pings_stays() {
     use sockjs_conformance::client::{WireFrame, WireWs};
     let interval = Duration::from_millis(50);
-    let (app, _events) = app(fast_config().websocket_ping(interval, interval));
+    let (app, _events) = app(no_heartbeat_config().websocket_ping(interval, interval));
     let addr = serve(app).await;
     let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
         .await
@@ -462,7 +470,7 @@ async fn a_client_that_stops_reading_stalls_out() {
             reasons.lock().unwrap().push(rx.close_reason());
         }
     })
-    .config(fast_config().send_timeout(send_timeout))
+    .config(no_heartbeat_config().send_timeout(send_timeout))
     .into_router();
     let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
     for round in 0..3 {
@@ -499,7 +507,7 @@ async fn a_client_that_stops_reading_stalls_out() {
 #[tokio::test]
 async fn hixie76_without_its_key_is_closed_after_body_timeout() {
     let body_timeout = Duration::from_millis(300);
-    let (app, _events) = app(fast_config().body_timeout(body_timeout));
+    let (app, _events) = app(no_heartbeat_config().body_timeout(body_timeout));
     let addr = serve(app).await;
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!(
