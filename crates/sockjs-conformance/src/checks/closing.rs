@@ -17,7 +17,7 @@
 
 use super::support::next_frame;
 use super::{Ctx, Failure, Outcome};
-use crate::client::{Ending, Request, WireFrame, WireWs};
+use crate::client::{decode_frame, Ending, Frame, Request, WireFrame, WireWs};
 
 checks!("closing",
     raw_close_cycles: "raw /websocket on /close: every cycle gets the close frame 3000 `Go away!` and a clean end (no reset), whether the client answers the close frame or not",
@@ -309,17 +309,19 @@ async fn client_close_cycles(ctx: Ctx) -> Outcome {
     .await
 }
 
-/// Joins the messages of SockJS `a[...]` frames, failing on any other
-/// frame.
+/// Joins the messages of SockJS `a[...]` frames (read by the workspace's
+/// decoder, `sockjs_proto::decode`), failing on any other frame.
 fn messages_of(frames: &[String], what: &str) -> Result<Vec<String>, Failure> {
     let mut out = Vec::new();
     for frame in frames {
-        let array = frame
-            .strip_prefix('a')
-            .ok_or_else(|| Failure(format!("{what}: expected an `a` frame, got {frame:?}")))?;
-        let batch: Vec<String> =
-            serde_json::from_str(array).map_err(|e| Failure(format!("{what}: {frame:?}: {e}")))?;
-        out.extend(batch);
+        match decode_frame(frame).map_err(|e| Failure(format!("{what}: {e}")))? {
+            Frame::Messages(batch) => out.extend(batch),
+            other => {
+                return Err(Failure(format!(
+                    "{what}: expected an `a` frame, got {other:?}"
+                )))
+            }
+        }
     }
     Ok(out)
 }
