@@ -4,7 +4,7 @@
 use md5::{Digest, Md5};
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
-use super::support::{header, not_found};
+use super::support::{header, not_early, not_found};
 use super::{Ctx, Failure, Outcome};
 use crate::client::{Ending, Request, Response, WireWs, WsEvent};
 
@@ -19,7 +19,7 @@ checks!("websocket",
     broken_json_closes: "broken JSON closes the websocket",
     close: "on server close the client gets `c[3000,\"Go away!\"]` and the socket closes",
     session_id_reuse: "two concurrent websockets may share a session id and are distinct sessions; the id may be reused after",
-    heartbeat: "an idle websocket gets an `h` frame (or a ping) within heartbeat_delay",
+    heartbeat: "an idle websocket gets an `h` frame (or a ping) within heartbeat_delay, not before half of it",
     disabled: "a service with websockets disabled answers 404 on both websocket URLs",
     raw_echo: "raw /websocket: no framing; `Hello world!\\uffff` round-trips unchanged",
     raw_close: "raw /websocket: server close sends a close frame with 3000 `Go away!`",
@@ -413,7 +413,9 @@ async fn heartbeat(ctx: Ctx) -> Outcome {
     let path = format!("{}/websocket", ctx.session("echo"));
     let mut ws = ctx.target.ws(&path).await?;
     ensure_eq!(ws.recv_text().await?, "o", "{path}: first message");
+    let opened = tokio::time::Instant::now();
     let ev = ws.next_within(ctx.after(ctx.heartbeat_delay)).await?;
+    not_early(&ctx, opened, &format!("idle websocket {path}"))?;
     let remark = match ev {
         WsEvent::Text(t) if t == "h" => "`h` frame",
         WsEvent::Ping => "websocket ping",
