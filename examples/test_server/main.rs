@@ -383,7 +383,10 @@ fn restricted_origins(options: &Options) -> Vec<String> {
 
 fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Router {
     let mut base = Config::default()
-        .disconnect_delay(options.disconnect_delay)
+        .disconnect_delay(mutations::disconnect_delay(
+            options.mutation.as_deref(),
+            options.disconnect_delay,
+        ))
         .heartbeat_delay(options.heartbeat_delay);
     if let Some(url) = &options.sockjs_url {
         base = base.sockjs_url(url.clone());
