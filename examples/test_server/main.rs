@@ -63,6 +63,7 @@ mod mutations;
 mod signal;
 #[path = "../tls_serve.rs"]
 mod tls_serve;
+mod wire;
 
 /// jemalloc, configured (`.cargo/config.toml`) to hand memory back to the
 /// OS within a second of its release; glibc malloc keeps freed session
@@ -660,6 +661,10 @@ async fn main() {
     }
     if let Some(tls) = tls {
         serve = serve.accept_with(tls_serve::acceptor(tls));
+    } else if let Some(name) = options.mutation.as_deref() {
+        if let Some(name) = wire::NAMES.iter().copied().find(|n| *n == name) {
+            serve = serve.accept_with(wire::accept(name));
+        }
     }
     if let Err(e) = serve.await {
         eprintln!("sockjs-test-server: {e}");

@@ -7,8 +7,9 @@
 //! requests or responses the way a plausible bug in a SockJS server would
 //! (a header forgotten, a byte off, an escape in the wrong case), or a
 //! setting of the services' [`Config`] pushed to where it breaks something
-//! ([`configure`], [`disconnect_delay`], [`echo_response_limit`]). The
-//! library itself is never changed.
+//! ([`configure`], [`disconnect_delay`], [`echo_response_limit`]), or, for
+//! WebSocket traffic, which no middleware sees, a rewrite of the frames on
+//! the wire ([`crate::wire`]). The library itself is never changed.
 //!
 //! Not here: 1001 `Server shutting down` (the suite never shuts the server
 //! down; `crates/sockjs/tests` covers it), 1013 and cluster forwarding
@@ -61,11 +62,18 @@ pub(crate) const NAMES: &[&str] = &[
     "response-limit-ignored",
     "session-expiry-late",
     "session-expiry-early",
+    "raw-u2028",
     "payload-error-texts",
     "callback-unchecked",
     "unknown-session-accepted",
     "origin-not-refused",
     "hixie76-refused",
+    "ws-close-normal",
+    "ws-violation-1011",
+    "ws-oversize-1002",
+    "ws-broken-json-ignored",
+    "ws-reset-close",
+    "raw-websocket-framed",
 ];
 
 /// What a mutation breaks, in one line.
@@ -127,6 +135,9 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
             "sessions outlive disconnect_delay fourfold (a closed one keeps answering its close frame, a left one keeps taking messages)"
         }
         "session-expiry-early" => "sessions expire after a quarter of disconnect_delay",
+        "raw-u2028" => {
+            "U+2028 goes out raw in frames, not as `\\u2028` (a JavaScript line terminator inside a string before ES2019)"
+        }
         "payload-error-texts" => {
             "the 500 answers to bad payloads lose their final period (`Payload expected`, `Broken JSON encoding`)"
         }
@@ -138,6 +149,18 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         }
         "origin-not-refused" => "the origin policy of /restricted_echo admits every Origin",
         "hixie76-refused" => "the legacy hixie-76 handshake is refused (400) instead of spoken",
+        "ws-close-normal" => {
+            "websocket close frames say 1000 `Normal closure` where the session closed with 3000"
+        }
+        "ws-violation-1011" => {
+            "websocket protocol violations are answered with 1011 `Internal error`, not 1002"
+        }
+        "ws-oversize-1002" => "an oversized websocket message is refused with 1002, not 1009",
+        "ws-broken-json-ignored" => {
+            "broken JSON on a framed websocket is ignored instead of ending the session"
+        }
+        "ws-reset-close" => "websockets end with a reset after the close frame, not a FIN",
+        "raw-websocket-framed" => "raw websocket messages go out framed as `a[...]`",
         _ => return None,
     })
 }
@@ -212,6 +235,10 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
             "session/close_until_expiry",
         ],
         "session-expiry-early" => &["session/close_until_expiry"],
+        "raw-u2028" => &[
+            "encoding/server_escapes_xhr",
+            "encoding/server_escapes_websocket",
+        ],
         "payload-error-texts" => &[
             "payload/xhr_send_bad",
             "payload/jsonp_send_bad_form",
@@ -228,6 +255,17 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
         ],
         "origin-not-refused" => &["security/origin_not_from_host"],
         "hixie76-refused" => &["websocket/hixie76"],
+        "ws-close-normal" => &[
+            "websocket/raw_close",
+            "websocket/close",
+            "closing/raw_close_cycles",
+            "closing/framed_close_cycles",
+        ],
+        "ws-violation-1011" => &["websocket/protocol_violations"],
+        "ws-oversize-1002" => &["closing/oversize_cycles"],
+        "ws-broken-json-ignored" => &["websocket/broken_json_closes", "closing/broken_json_cycles"],
+        "ws-reset-close" => &["websocket/close", "websocket/raw_close", "closing/"],
+        "raw-websocket-framed" => &["websocket/raw_echo", "websocket/raw_no_heartbeat_frames"],
         _ => NONE,
     }
 }
@@ -536,6 +574,9 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
         "uppercase-escapes" if transport(&path).is_some() => {
             return map_body(resp, uppercase_escapes).await;
         }
+        "raw-u2028" if transport(&path).is_some() => {
+            return map_body(resp, |b| replace(b, b"\\u2028", "\u{2028}".as_bytes())).await;
+        }
         "payload-error-texts" if status == StatusCode::INTERNAL_SERVER_ERROR => {
             return map_body(resp, |b| {
                 let b = replace(b, b"Payload expected.", b"Payload expected");
@@ -623,6 +664,9 @@ mod tests {
             assert!(about(name).is_some(), "{name}");
         }
         assert!(apply(Router::new(), "no-such-bug").is_err());
+        for name in crate::wire::NAMES {
+            assert!(NAMES.contains(name), "{name}");
+        }
     }
 
     #[test]
