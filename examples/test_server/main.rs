@@ -63,6 +63,7 @@ mod mutations;
 mod signal;
 #[path = "../tls_serve.rs"]
 mod tls_serve;
+mod wire;
 
 /// jemalloc, configured (`.cargo/config.toml`) to hand memory back to the
 /// OS within a second of its release; glibc malloc keeps freed session
@@ -383,7 +384,10 @@ fn restricted_origins(options: &Options) -> Vec<String> {
 
 fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Router {
     let mut base = Config::default()
-        .disconnect_delay(options.disconnect_delay)
+        .disconnect_delay(mutations::disconnect_delay(
+            options.mutation.as_deref(),
+            options.disconnect_delay,
+        ))
         .heartbeat_delay(options.heartbeat_delay);
     if let Some(url) = &options.sockjs_url {
         base = base.sockjs_url(url.clone());
@@ -657,6 +661,10 @@ async fn main() {
     }
     if let Some(tls) = tls {
         serve = serve.accept_with(tls_serve::acceptor(tls));
+    } else if let Some(name) = options.mutation.as_deref() {
+        if let Some(name) = wire::NAMES.iter().copied().find(|n| *n == name) {
+            serve = serve.accept_with(wire::accept(name));
+        }
     }
     if let Err(e) = serve.await {
         eprintln!("sockjs-test-server: {e}");

@@ -7,13 +7,19 @@
 //! requests or responses the way a plausible bug in a SockJS server would
 //! (a header forgotten, a byte off, an escape in the wrong case), or a
 //! setting of the services' [`Config`] pushed to where it breaks something
-//! ([`configure`]). The library itself is never changed.
+//! ([`configure`], [`disconnect_delay`], [`echo_response_limit`]), or, for
+//! WebSocket traffic, which no middleware sees, a rewrite of the frames on
+//! the wire ([`crate::wire`]). The library itself is never changed.
+//!
+//! Not here: 1001 `Server shutting down` (the suite never shuts the server
+//! down; `crates/sockjs/tests` covers it), 1013 and cluster forwarding
+//! (not reachable through the conformance services).
 
 use axum::body::{Body, Bytes, HttpBody};
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures_util::StreamExt;
 use sockjs::{Config, TrustedProxies};
@@ -53,6 +59,21 @@ pub(crate) const NAMES: &[&str] = &[
     "handshake-once",
     "cookie-attributes-dropped",
     "no-header-timeout",
+    "response-limit-ignored",
+    "session-expiry-late",
+    "session-expiry-early",
+    "raw-u2028",
+    "payload-error-texts",
+    "callback-unchecked",
+    "unknown-session-accepted",
+    "origin-not-refused",
+    "hixie76-refused",
+    "ws-close-normal",
+    "ws-violation-1011",
+    "ws-oversize-1002",
+    "ws-broken-json-ignored",
+    "ws-reset-close",
+    "raw-websocket-framed",
 ];
 
 /// What a mutation breaks, in one line.
@@ -109,6 +130,37 @@ pub(crate) fn about(name: &str) -> Option<&'static str> {
         "no-header-timeout" => {
             "no header read timeout: a client sending its request head slowly holds its connection forever"
         }
+        "response-limit-ignored" => "/echo streams never end, whatever response_limit says",
+        "session-expiry-late" => {
+            "sessions outlive disconnect_delay fourfold (a closed one keeps answering its close frame, a left one keeps taking messages)"
+        }
+        "session-expiry-early" => "sessions expire after a quarter of disconnect_delay",
+        "raw-u2028" => {
+            "U+2028 goes out raw in frames, not as `\\u2028` (a JavaScript line terminator inside a string before ES2019)"
+        }
+        "payload-error-texts" => {
+            "the 500 answers to bad payloads lose their final period (`Payload expected`, `Broken JSON encoding`)"
+        }
+        "callback-unchecked" => {
+            "jsonp and htmlfile callbacks are not validated: characters outside [a-zA-Z0-9_.-] are dropped and the request served"
+        }
+        "unknown-session-accepted" => {
+            "xhr_send and jsonp_send to a session that does not exist answer as if it did, not 404"
+        }
+        "origin-not-refused" => "the origin policy of /restricted_echo admits every Origin",
+        "hixie76-refused" => "the legacy hixie-76 handshake is refused (400) instead of spoken",
+        "ws-close-normal" => {
+            "websocket close frames say 1000 `Normal closure` where the session closed with 3000"
+        }
+        "ws-violation-1011" => {
+            "websocket protocol violations are answered with 1011 `Internal error`, not 1002"
+        }
+        "ws-oversize-1002" => "an oversized websocket message is refused with 1002, not 1009",
+        "ws-broken-json-ignored" => {
+            "broken JSON on a framed websocket is ignored instead of ending the session"
+        }
+        "ws-reset-close" => "websockets end with a reset after the close frame, not a FIN",
+        "raw-websocket-framed" => "raw websocket messages go out framed as `a[...]`",
         _ => return None,
     })
 }
@@ -155,6 +207,7 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
             "streaming/htmlfile_heartbeat",
             "session/heartbeat_polling",
             "jsonp/heartbeat",
+            "websocket/heartbeat",
         ],
         "htmlfile-raw-markup" => &["security/htmlfile_no_markup"],
         "html-sniffable" => &["security/html_nosniff"],
@@ -172,6 +225,47 @@ pub(crate) fn expected(name: &str) -> &'static [&'static str] {
         "handshake-once" => &["security/handshake_binding"],
         "cookie-attributes-dropped" => &["security/jsessionid_attributes"],
         "no-header-timeout" => &["security/slow_head_cut_off"],
+        "response-limit-ignored" => &[
+            "streaming/xhr_streaming_response_limit",
+            "streaming/eventsource_response_limit",
+            "streaming/htmlfile_response_limit",
+        ],
+        "session-expiry-late" => &[
+            "session/timeout_without_receiver",
+            "session/close_until_expiry",
+        ],
+        "session-expiry-early" => &["session/close_until_expiry"],
+        "raw-u2028" => &[
+            "encoding/server_escapes_xhr",
+            "encoding/server_escapes_websocket",
+        ],
+        "payload-error-texts" => &[
+            "payload/xhr_send_bad",
+            "payload/jsonp_send_bad_form",
+            "payload/jsonp_send_bad_text",
+            "payload/post_without_content_length",
+        ],
+        "callback-unchecked" => &[
+            "jsonp/invalid_callback",
+            "streaming/htmlfile_invalid_callback",
+        ],
+        "unknown-session-accepted" => &[
+            "session/send_to_unknown_session",
+            "jsonp/send_to_unknown_session",
+        ],
+        "origin-not-refused" => &["security/origin_not_from_host"],
+        "hixie76-refused" => &["websocket/hixie76"],
+        "ws-close-normal" => &[
+            "websocket/raw_close",
+            "websocket/close",
+            "closing/raw_close_cycles",
+            "closing/framed_close_cycles",
+        ],
+        "ws-violation-1011" => &["websocket/protocol_violations"],
+        "ws-oversize-1002" => &["closing/oversize_cycles"],
+        "ws-broken-json-ignored" => &["websocket/broken_json_closes", "closing/broken_json_cycles"],
+        "ws-reset-close" => &["websocket/close", "websocket/raw_close", "closing/"],
+        "raw-websocket-framed" => &["websocket/raw_echo", "websocket/raw_no_heartbeat_frames"],
         _ => NONE,
     }
 }
@@ -218,7 +312,20 @@ pub(crate) fn configure_secured(config: Config, name: &str) -> Config {
 pub(crate) fn echo_response_limit(name: Option<&str>, limit: usize) -> usize {
     match name {
         Some("short-response-limit") => 1024,
+        Some("response-limit-ignored") => usize::MAX,
         _ => limit,
+    }
+}
+
+/// The services' disconnect_delay under mutation `name`.
+pub(crate) fn disconnect_delay(
+    name: Option<&str>,
+    delay: std::time::Duration,
+) -> std::time::Duration {
+    match name {
+        Some("session-expiry-late") => delay * 4,
+        Some("session-expiry-early") => delay / 4,
+        _ => delay,
     }
 }
 
@@ -287,6 +394,36 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
         }
         "etag-ignored" => {
             req.headers_mut().remove(header::IF_NONE_MATCH);
+        }
+        "origin-not-refused" if path.starts_with("/restricted_echo/") => {
+            // A request without Origin passes any origin policy.
+            req.headers_mut().remove(header::ORIGIN);
+        }
+        "hixie76-refused" => {
+            // Without its keys the legacy handshake is no handshake at all.
+            req.headers_mut().remove("sec-websocket-key1");
+            req.headers_mut().remove("sec-websocket-key2");
+        }
+        "callback-unchecked" if matches!(transport(&path), Some("jsonp" | "htmlfile")) => {
+            if let Some(query) = req.uri().query() {
+                let kept: String = query
+                    .split('&')
+                    .map(|pair| match pair.split_once('=') {
+                        Some((k @ ("c" | "callback"), v)) => {
+                            let v: String = v
+                                .chars()
+                                .filter(|c| c.is_ascii_alphanumeric() || "_.-".contains(*c))
+                                .collect();
+                            format!("{k}={v}")
+                        }
+                        _ => pair.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("&");
+                if let Ok(uri) = format!("{path}?{kept}").parse::<Uri>() {
+                    *req.uri_mut() = uri;
+                }
+            }
         }
         "server-id-in-key" => {
             let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
@@ -437,6 +574,26 @@ async fn mutate(name: &'static str, mut req: Request, next: Next) -> Response {
         "uppercase-escapes" if transport(&path).is_some() => {
             return map_body(resp, uppercase_escapes).await;
         }
+        "raw-u2028" if transport(&path).is_some() => {
+            return map_body(resp, |b| replace(b, b"\\u2028", "\u{2028}".as_bytes())).await;
+        }
+        "payload-error-texts" if status == StatusCode::INTERNAL_SERVER_ERROR => {
+            return map_body(resp, |b| {
+                let b = replace(b, b"Payload expected.", b"Payload expected");
+                replace(&b, b"Broken JSON encoding.", b"Broken JSON encoding")
+            })
+            .await;
+        }
+        "unknown-session-accepted"
+            if status == StatusCode::NOT_FOUND
+                && matches!(transport(&path), Some("xhr_send" | "jsonp_send")) =>
+        {
+            return if transport(&path) == Some("xhr_send") {
+                StatusCode::NO_CONTENT.into_response()
+            } else {
+                "ok".into_response()
+            };
+        }
         _ => {}
     }
     resp
@@ -507,6 +664,9 @@ mod tests {
             assert!(about(name).is_some(), "{name}");
         }
         assert!(apply(Router::new(), "no-such-bug").is_err());
+        for name in crate::wire::NAMES {
+            assert!(NAMES.contains(name), "{name}");
+        }
     }
 
     #[test]

@@ -19,7 +19,8 @@ use crate::util::{self, Server};
 const USAGE: &str = "\
 usage: cargo xtask protocol-test [options]
 
-  (no flags)                the project's test server on a free port
+  (no flags)                the project's test server on a free port, the
+                            suite in strict mode (--strict)
   --against-node            sockjs-node 0.3.24 (npm, cached under target/)
   --url BASE                any running server with the test services under BASE
   --mutations               the test server once per deliberately broken
@@ -121,6 +122,11 @@ impl Options {
             // by design (its htmlfile frames carry raw markup, it has no
             // origin policy): SECURITY.md.
             cmd.args(["--filter", "!security/"]);
+        } else if self.url.is_none() {
+            // The project's own test server (mutated or not): exact close
+            // codes and reasons, FIN after every close frame, hixie-76
+            // spoken. sockjs-node and other servers get the allowances.
+            cmd.arg("--strict");
         }
         if let Some(n) = self.close_cycles {
             cmd.args(["--close-cycles", &n.to_string()]);

@@ -28,6 +28,9 @@ options:
   --jobs N                    checks run at once (default 16)
   --close-cycles N            open→close cycles of each closing/ check (default 200)
   --expected-failures FILE    checks known to fail: `name reason` per line
+  --strict                    exact close codes and reasons, a close frame then
+                              a FIN at every WebSocket end, hixie-76 spoken, no
+                              allowance made for sockjs-node's differences
   --list                      print the checks and exit
 ";
 
@@ -43,6 +46,7 @@ struct Args {
     close_cycles: usize,
     expected_failures: Option<String>,
     list: bool,
+    strict: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -57,6 +61,7 @@ fn parse_args() -> Result<Args, String> {
         close_cycles: 200,
         expected_failures: None,
         list: false,
+        strict: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -90,6 +95,7 @@ fn parse_args() -> Result<Args, String> {
             }
             "--expected-failures" => args.expected_failures = Some(value()?),
             "--list" => args.list = true,
+            "--strict" => args.strict = true,
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument `{other}`")),
         }
@@ -146,6 +152,7 @@ async fn main() -> ExitCode {
             disconnect_delay: args.disconnect_delay,
             heartbeat_delay: args.heartbeat_delay,
             close_cycles: args.close_cycles,
+            strict: args.strict,
         },
         filters: args.filters,
         jobs: args.jobs,

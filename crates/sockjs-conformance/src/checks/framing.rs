@@ -100,12 +100,34 @@ async fn second_receiver_polling(ctx: Ctx) -> Outcome {
         .await
         .map_err(|_| Failure(format!("the waiting poll on {s} did not get the message")))?
         .map_err(|e| Failure(format!("poll task: {e}")))??;
-    ensure!(
-        r.text() == "a[\"x\"]\n" || r.text() == "h\n",
-        "the waiting poll on {s}: expected \"a[\\\"x\\\"]\\n\", got {:?}",
-        r.text()
+    ensure_eq!(r.status(), 200, "the waiting poll on {s}: status");
+    // A heartbeat may have answered the waiting poll before the message
+    // came (it waited up to heartbeat_delay); the message must then be
+    // the answer of a later poll, not lost.
+    let mut body = r.text();
+    let deadline = tokio::time::Instant::now() + ctx.after(ctx.heartbeat_delay);
+    let mut heartbeats = 0;
+    while body == "h\n" {
+        heartbeats += 1;
+        ensure!(
+            tokio::time::Instant::now() < deadline,
+            "polls on {s}: only heartbeats ({heartbeats}) for {:?} after xhr_send of [\"x\"]",
+            ctx.after(ctx.heartbeat_delay)
+        );
+        let patient = ctx.patient(ctx.after(ctx.heartbeat_delay));
+        let r = patient.post(&format!("{s}/xhr"), "").await?;
+        ensure_eq!(r.status(), 200, "poll on {s} after a heartbeat: status");
+        body = r.text();
+    }
+    ensure_eq!(
+        body,
+        "a[\"x\"]\n",
+        "the waiting poll on {s} (or the next after its heartbeat)"
     );
-    Ok(None)
+    Ok(match heartbeats {
+        0 => None,
+        n => Some(format!("{n} heartbeat(s) before the message")),
+    })
 }
 
 async fn second_receiver_streaming(ctx: Ctx) -> Outcome {
@@ -216,7 +238,11 @@ async fn after_abort(ctx: &Ctx, s: &str, streaming: bool) -> Outcome {
             ensure_eq!(r.status(), 200, "POST {s}/xhr after the abort: status");
             (r.text(), None)
         };
-        if frame == "o\n" || frame == "c[1002,\"Connection interrupted\"]\n" {
+        // Lenient: sockjs-node forgets the session at once, so the next
+        // request opens a new one (`o`); the project's server keeps it,
+        // closed with 1002, for disconnect_delay, and strict mode wants that.
+        let interrupted = frame == "c[1002,\"Connection interrupted\"]\n";
+        if interrupted || (frame == "o\n" && !ctx.strict) {
             drop(rest.take());
             let late = match refused {
                 0 => String::new(),
@@ -226,7 +252,8 @@ async fn after_abort(ctx: &Ctx, s: &str, streaming: bool) -> Outcome {
         }
         if frame != ANOTHER || tokio::time::Instant::now() > deadline {
             return Err(Failure(format!(
-                "receiving request on {s} after aborting the attached one: expected \"o\\n\" or \"c[1002,\\\"Connection interrupted\\\"]\\n\", got {frame:?}"
+                "receiving request on {s} after aborting the attached one: expected {}\"c[1002,\\\"Connection interrupted\\\"]\\n\", got {frame:?}",
+                if ctx.strict { "" } else { "\"o\\n\" or " }
             )));
         }
         refused += 1;

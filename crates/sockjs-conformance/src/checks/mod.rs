@@ -58,6 +58,13 @@ pub struct Ctx {
     pub heartbeat_delay: Duration,
     /// Open→close cycles each `closing/` check runs.
     pub close_cycles: usize,
+    /// Strict mode, for a server that claims this project's exact
+    /// behaviour: exact close codes and reasons everywhere, a close frame
+    /// then a FIN (never a reset) at the end of every WebSocket, hixie-76
+    /// spoken rather than refused. Off, the suite allows what sockjs-node
+    /// 0.3.24 legitimately does differently; each such allowance says why
+    /// where it is made.
+    pub strict: bool,
 }
 
 type CheckFuture = Pin<Box<dyn Future<Output = Outcome> + Send>>;

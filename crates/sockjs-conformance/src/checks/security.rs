@@ -44,10 +44,14 @@ async fn htmlfile_no_markup(ctx: Ctx) -> Outcome {
         .ok_or_else(|| Failure(format!("{what}: not a script frame: {frame:?}")))?;
     let decoded: String =
         serde_json::from_str(inner).map_err(|e| Failure(format!("{what}: frame string: {e}")))?;
-    let messages: Vec<String> = decoded
-        .strip_prefix('a')
-        .and_then(|m| serde_json::from_str(m).ok())
-        .ok_or_else(|| Failure(format!("{what}: not an `a` frame: {decoded:?}")))?;
+    let messages = match crate::client::decode_frame(&decoded) {
+        Ok(crate::client::Frame::Messages(m)) => m,
+        other => {
+            return Err(Failure(format!(
+                "{what}: not an `a` frame: {decoded:?} ({other:?})"
+            )))
+        }
+    };
     ensure_eq!(messages, vec![attack.to_owned()], "{what}: decoded message");
     Ok(None)
 }

@@ -11,17 +11,17 @@ checks!("streaming",
     xhr_streaming_transport: "xhr_streaming: 200 application/javascript, CORS, not cached, 2048 `h` + `\\n` prelude, frames + `\\n`",
     xhr_streaming_cors_without_origin: "xhr_streaming without Origin answers `*` and no credentials",
     xhr_streaming_options: "OPTIONS on xhr_streaming is a preflight allowing OPTIONS, POST",
-    xhr_streaming_response_limit: "xhr_streaming ends after response_limit (4096) bytes of frames; the next request continues the session with what was queued",
+    xhr_streaming_response_limit: "xhr_streaming stays open until response_limit (4096) bytes of frames and ends with the frame that crosses it; the next request continues the session with what was queued",
     eventsource_transport: "eventsource: 200 text/event-stream, not cached, `\\r\\n` prelude, `data: <frame>\\r\\n\\r\\n`",
     eventsource_cors: "eventsource answers CORS headers (Origin echoed with credentials, else `*`)",
     eventsource_escaping: "eventsource frames carry JSON escapes for NUL, LF and CR",
     eventsource_percent: "eventsource percent-escapes `%` as `%25` inside frames",
-    eventsource_response_limit: "eventsource ends after response_limit bytes of frames, not before",
+    eventsource_response_limit: "eventsource stays open until response_limit (4096) bytes of frames and ends with the frame that crosses it",
     htmlfile_transport: "htmlfile: 200 text/html, not cached, the prelude page padded past 1024 bytes, `<script>\\np(<frame>);\\n</script>\\r\\n`",
     htmlfile_callback_name: "htmlfile takes its callback from `c` or `callback`",
     htmlfile_no_callback: "htmlfile without a callback answers 500 `\"callback\" parameter required`",
     htmlfile_invalid_callback: "htmlfile with a callback outside [a-zA-Z0-9_.-] answers 500 `invalid \"callback\" parameter`",
-    htmlfile_response_limit: "htmlfile ends after response_limit bytes of frames, not before",
+    htmlfile_response_limit: "htmlfile stays open until response_limit (4096) bytes of frames and ends with the frame that crosses it",
     htmlfile_frame_quoting: "htmlfile quotes the frame as a JavaScript string (quotes, backslashes)",
     xhr_streaming_heartbeat: "an idle xhr_streaming gets `h\\n` within heartbeat_delay",
     eventsource_heartbeat: "an idle eventsource gets `data: h\\r\\n\\r\\n` within heartbeat_delay",
@@ -67,20 +67,8 @@ async fn xhr_streaming_options(ctx: Ctx) -> Outcome {
 async fn xhr_streaming_response_limit(ctx: Ctx) -> Outcome {
     let s = ctx.session("echo");
     let mut r = ctx.xhr_streaming(&s).await?;
-    ensure_eq!(next_xhr_frame(&mut r).await?, "o\n", "xhr_streaming on {s}");
-    let msg = format!("\"{}\"", "x".repeat(128));
-    // 2 + 31 * 135 bytes of frames: the 31st frame crosses 4096.
-    for i in 1..=31 {
-        ctx.xhr_send_ok(&s, &format!("[{msg}]")).await?;
-        ensure_eq!(
-            next_xhr_frame(&mut r).await?,
-            format!("a[{msg}]\n"),
-            "xhr_streaming on {s}: frame {i}"
-        );
-    }
-    r.expect_end()
-        .await
-        .map_err(|e| Failure(format!("after 4187 bytes of frames on {s}: {e}")))?;
+    let what = format!("xhr_streaming on {s}");
+    response_limit_bounds(&ctx, &s, &mut r, &XHR_STREAMING, &what).await?;
     ctx.xhr_send_ok(&s, "[\"queued\"]").await?;
     let mut next = ctx.xhr_streaming(&s).await?;
     ensure_eq!(
@@ -187,30 +175,8 @@ async fn eventsource_percent(ctx: Ctx) -> Outcome {
 async fn eventsource_response_limit(ctx: Ctx) -> Outcome {
     let s = ctx.session("echo");
     let mut r = open_eventsource(&ctx, &s, None).await?;
-    ensure_eq!(
-        next_event(&mut r).await?,
-        "data: o\r\n\r\n",
-        "GET {s}/eventsource"
-    );
-    // A lower bound first: 2 KiB of frames, well under response_limit
-    // (4096), must not end the stream.
-    let half = format!("\"{}\"", "y".repeat(2048));
-    ctx.xhr_send_ok(&s, &format!("[{half}]")).await?;
-    ensure_eq!(
-        next_event(&mut r).await?,
-        format!("data: a[{half}]\r\n\r\n"),
-        "GET {s}/eventsource: 2 KiB message, under response_limit"
-    );
-    let msg = format!("\"{}\"", "x".repeat(4096));
-    ctx.xhr_send_ok(&s, &format!("[{msg}]")).await?;
-    ensure_eq!(
-        next_event(&mut r).await?,
-        format!("data: a[{msg}]\r\n\r\n"),
-        "GET {s}/eventsource: 4 KiB message"
-    );
-    r.expect_end()
-        .await
-        .map_err(|e| Failure(format!("eventsource on {s} past response_limit: {e}")))?;
+    let what = format!("GET {s}/eventsource");
+    response_limit_bounds(&ctx, &s, &mut r, &EVENTSOURCE, &what).await?;
     Ok(None)
 }
 
@@ -327,31 +293,105 @@ async fn htmlfile_invalid_callback(ctx: Ctx) -> Outcome {
 async fn htmlfile_response_limit(ctx: Ctx) -> Outcome {
     let s = ctx.session("echo");
     let mut r = open_htmlfile(&ctx, &s, "?c=callback", "callback").await?;
-    ensure_eq!(
-        next_script(&mut r).await?,
-        "<script>\np(\"o\");\n</script>\r\n",
-        "GET {s}/htmlfile"
-    );
-    // A lower bound first: 2 KiB of frames, well under response_limit
-    // (4096), must not end the stream.
-    let half = "y".repeat(2048);
-    ctx.xhr_send_ok(&s, &format!("[\"{half}\"]")).await?;
-    ensure_eq!(
-        next_script(&mut r).await?,
-        format!("<script>\np(\"a[\\\"{half}\\\"]\");\n</script>\r\n"),
-        "GET {s}/htmlfile: 2 KiB message, under response_limit"
-    );
-    let msg = "x".repeat(4096);
-    ctx.xhr_send_ok(&s, &format!("[\"{msg}\"]")).await?;
-    ensure_eq!(
-        next_script(&mut r).await?,
-        format!("<script>\np(\"a[\\\"{msg}\\\"]\");\n</script>\r\n"),
-        "GET {s}/htmlfile: 4 KiB message"
-    );
-    r.expect_end()
-        .await
-        .map_err(|e| Failure(format!("htmlfile on {s} past response_limit: {e}")))?;
+    let what = format!("GET {s}/htmlfile");
+    response_limit_bounds(&ctx, &s, &mut r, &HTMLFILE, &what).await?;
     Ok(None)
+}
+
+/// How a streaming transport writes one SockJS frame.
+struct Wrapping {
+    /// What ends a written frame.
+    end: &'static str,
+    /// The written form of a frame.
+    wrap: fn(&str) -> String,
+}
+
+const XHR_STREAMING: Wrapping = Wrapping {
+    end: "\n",
+    wrap: |f| format!("{f}\n"),
+};
+
+const EVENTSOURCE: Wrapping = Wrapping {
+    end: "\r\n\r\n",
+    wrap: |f| format!("data: {f}\r\n\r\n"),
+};
+
+const HTMLFILE: Wrapping = Wrapping {
+    end: "</script>\r\n",
+    wrap: |f| format!("<script>\np({});\n</script>\r\n", json_string(f)),
+};
+
+/// The `/echo` service's response_limit: bytes of frames as the transport
+/// writes them (the prelude not counted), heartbeats included.
+const RESPONSE_LIMIT: usize = 4096;
+
+/// The next written frame, heartbeats skipped; every byte read, the
+/// heartbeats' too, is added to `written`.
+async fn next_counted(
+    r: &mut Streaming,
+    w: &Wrapping,
+    written: &mut usize,
+) -> Result<String, Failure> {
+    let heartbeat = (w.wrap)("h");
+    loop {
+        let frame = r.read_text_until(w.end).await?;
+        *written += frame.len();
+        if frame != heartbeat {
+            return Ok(frame);
+        }
+    }
+}
+
+/// response_limit from both sides, on a stream whose prelude was read:
+/// after `o`, an echo that brings the frames to 64 bytes under the limit
+/// must leave the stream open (a lower bound: the next echo must come on
+/// it), and the echo that crosses the limit must be the stream's last
+/// frame (an upper bound: the body ends right after it).
+async fn response_limit_bounds(
+    ctx: &Ctx,
+    s: &str,
+    r: &mut Streaming,
+    w: &Wrapping,
+    what: &str,
+) -> Result<(), Failure> {
+    let mut written = 0;
+    ensure_eq!(
+        next_counted(r, w, &mut written).await?,
+        (w.wrap)("o"),
+        "{what}: first frame"
+    );
+    let overhead = (w.wrap)("a[\"\"]").len();
+    let n = RESPONSE_LIMIT - 64 - written - overhead;
+    let under = format!("a[\"{}\"]", "y".repeat(n));
+    ctx.xhr_send_ok(s, &under[1..]).await?;
+    ensure_eq!(
+        next_counted(r, w, &mut written).await?,
+        (w.wrap)(&under),
+        "{what}: a message bringing the frames to {} bytes",
+        RESPONSE_LIMIT - 64
+    );
+    ensure!(
+        written < RESPONSE_LIMIT,
+        "{what}: heartbeats brought the frames to {written} bytes before the lower bound could be checked"
+    );
+    let across = format!("a[\"{}\"]", "x".repeat(128));
+    ctx.xhr_send_ok(s, &across[1..]).await?;
+    ensure_eq!(
+        next_counted(r, w, &mut written).await?,
+        (w.wrap)(&across),
+        "{what}: the frame after {} bytes, under response_limit ({RESPONSE_LIMIT}): the stream must still be open",
+        RESPONSE_LIMIT - 64
+    );
+    // Bounded as a whole: heartbeats would keep a stream that never ends
+    // busy past any single read's timeout.
+    let past = format!(
+        "{what}: after {written} bytes of frames, past response_limit ({RESPONSE_LIMIT}), the body must end"
+    );
+    tokio::time::timeout(ctx.target.timeout, r.expect_end())
+        .await
+        .map_err(|_| Failure(format!("{past}: still open after {:?}", ctx.target.timeout)))?
+        .map_err(|e| Failure(format!("{past}: {e}")))?;
+    Ok(())
 }
 
 async fn htmlfile_frame_quoting(ctx: Ctx) -> Outcome {

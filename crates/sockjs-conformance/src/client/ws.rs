@@ -110,6 +110,11 @@ impl Ws {
 
     /// Expects the server to close the connection (a close frame or the end
     /// of the stream), skipping pings; returns the close code and reason.
+    /// Lenient by nature: a reset counts as a close, and so does an end
+    /// without a close frame (tungstenite reports the end of a completed
+    /// closing handshake without reading the socket, so it cannot tell a
+    /// FIN from a reset). Strict checks read the end with
+    /// [`WireWs::until_closed`](super::WireWs::until_closed) instead.
     pub async fn expect_closed(&mut self) -> Result<Option<(u16, String)>, Error> {
         loop {
             match self.next().await {
