@@ -220,18 +220,17 @@ fn decode_close(json: &str) -> Result<(u16, Cow<'_, str>), serde_json::Error> {
 }
 
 /// `parse(json)`, retried once with lone surrogate escapes replaced by
-/// `\ufffd` when it failed on the syntax.
+/// `\ufffd` when it failed and `json` has any (serde_json refuses them as
+/// a syntax error; a retry of another error fails again the same way, as
+/// the replacement keeps every position).
 fn with_lone_surrogates_replaced<T>(
     json: &str,
     parse: impl Fn(&[u8]) -> Result<T, serde_json::Error>,
 ) -> Result<T, serde_json::Error> {
-    match parse(json.as_bytes()) {
-        Err(e) if e.is_syntax() => match replace_lone_surrogates(json.as_bytes()) {
-            Some(fixed) => parse(&fixed),
-            None => Err(e),
-        },
-        result => result,
-    }
+    parse(json.as_bytes()).or_else(|e| match replace_lone_surrogates(json.as_bytes()) {
+        Some(fixed) => parse(&fixed),
+        None => Err(e),
+    })
 }
 
 #[cfg(test)]
