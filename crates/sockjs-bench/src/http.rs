@@ -633,6 +633,66 @@ pub(crate) fn percent_decode(s: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    /// Serves `reply` on one connection (after the request arrived), then
+    /// closes it.
+    async fn serve_once(reply: &'static [u8]) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(reply).await.unwrap();
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn keep_alive_chunked_then_length_then_close() {
+        let addr = serve_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              2\r\no\n\r\n5\r\nh\nh\nh\r\n0\r\n\r\n\
+              HTTP/1.1 204 No Content\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        )
+        .await;
+        let net = Net::new(addr, 1);
+        let mut conn = Conn::connect(&net).await.unwrap();
+        conn.request("POST", "/x", b"").await.unwrap();
+
+        let head = conn.head("POST").await.unwrap().unwrap();
+        assert_eq!((head.status, head.body), (200, Framing::Chunked));
+        let mut st = head.body;
+        let mut out = Vec::new();
+        assert!(conn.body_chunk(&mut st, &mut out).await.unwrap());
+        assert_eq!(out, b"o\n");
+        assert!(conn.body_chunk(&mut st, &mut out).await.unwrap());
+        assert!(!conn.body_chunk(&mut st, &mut out).await.unwrap());
+        assert_eq!(out, b"o\nh\nh\nh");
+        assert!(!conn.closing);
+
+        let head = conn.head("POST").await.unwrap().unwrap();
+        assert_eq!((head.status, head.body), (204, Framing::Empty));
+
+        let head = conn.head("POST").await.unwrap().unwrap();
+        assert_eq!(conn.body(&head).await.unwrap(), b"abc");
+        assert!(conn.closing);
+        conn.expect_eof().await.unwrap();
+        assert!(conn.head("POST").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn http10_body_until_close() {
+        let addr = serve_once(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await;
+        let net = Net::new(addr, 1);
+        let mut conn = Conn::connect(&net).await.unwrap();
+        conn.request("GET", "/x", b"").await.unwrap();
+        let head = conn.head("GET").await.unwrap().unwrap();
+        assert_eq!(head.body, Framing::Close);
+        assert!(conn.closing);
+        assert_eq!(conn.body(&head).await.unwrap(), b"until the end");
+    }
+
     #[test]
     fn percent_decoding() {
         assert_eq!(percent_decode("a[\"x\"]").unwrap(), "a[\"x\"]");
