@@ -142,20 +142,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let started = Instant::now();
     let o = parse(args)?;
     raise_nofile(nofile_hard());
-    let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", !o.dev)?;
-    let server = build_bin("sockjs-examples", "sockjs-test-server", !o.dev)?;
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let pin = (cpus >= 2 && tool_works("taskset")).then_some((1, 0));
-    let dir = target_dir().join("soak");
-    let logs = dir.join("logs");
-    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
-    let setup = Setup {
-        loadgen,
-        server,
-        pin,
-        dir,
-        logs,
-    };
+    let setup = prepare(&o)?;
     let seed = o.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -167,7 +154,46 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
          {cycles} shutdown cycle(s), storm {}+{}",
         o.run_s, o.clients, o.faults, o.storm, o.storm
     );
+    let phases = run_phases(&setup, &o, seed, cycles);
 
+    let elapsed = started.elapsed();
+    let failures: Vec<String> = phases
+        .iter()
+        .flat_map(|p| p.failures.iter().map(move |f| format!("{}: {f}", p.title)))
+        .collect();
+    write_reports(&setup, &o, args, &phases, cycles, &failures, elapsed)?;
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} failure(s): {}",
+            failures.len(),
+            failures.join("; ")
+        ))
+    }
+}
+
+/// Builds the load generator and the test server, decides on pinning and
+/// makes the report and log folders.
+fn prepare(o: &Opts) -> Result<Setup, String> {
+    let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", !o.dev)?;
+    let server = build_bin("sockjs-examples", "sockjs-test-server", !o.dev)?;
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pin = (cpus >= 2 && tool_works("taskset")).then_some((1, 0));
+    let dir = target_dir().join("soak");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
+    Ok(Setup {
+        loadgen,
+        server,
+        pin,
+        dir,
+        logs,
+    })
+}
+
+/// The mixed phase, `cycles` shutdown cycles and the storm, each timed.
+fn run_phases(setup: &Setup, o: &Opts, seed: u64, cycles: usize) -> Vec<Phase> {
     let timed = |f: &dyn Fn() -> Phase| {
         let t = Instant::now();
         let p = f();
@@ -183,21 +209,29 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         );
         p
     };
-    let mut phases = vec![timed(&|| mixed(&setup, &o, seed))];
+    let mut phases = vec![timed(&|| mixed(setup, o, seed))];
     for cycle in 1..=cycles {
         phases.push(timed(&|| {
-            shutdown(&setup, &o, cycle, seed.wrapping_add(cycle as u64))
+            shutdown(setup, o, cycle, seed.wrapping_add(cycle as u64))
         }));
     }
     if o.storm > 0 {
-        phases.push(timed(&|| storm(&setup, &o, seed)));
+        phases.push(timed(&|| storm(setup, o, seed)));
     }
+    phases
+}
 
-    let elapsed = started.elapsed();
-    let failures: Vec<String> = phases
-        .iter()
-        .flat_map(|p| p.failures.iter().map(move |f| format!("{}: {f}", p.title)))
-        .collect();
+/// Prints the report and writes `target/soak/latest.{md,json}`; with
+/// `--update-md` also the Reliability section of BENCHMARKS.md.
+fn write_reports(
+    setup: &Setup,
+    o: &Opts,
+    args: &[String],
+    phases: &[Phase],
+    cycles: usize,
+    failures: &[String],
+    elapsed: Duration,
+) -> Result<(), String> {
     // The command as it measured (without the flag that only files the result).
     let shown: Vec<&str> = args
         .iter()
@@ -205,8 +239,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .filter(|a| *a != "--update-md")
         .collect();
     let command = format!("cargo xtask soak {}", shown.join(" "));
-    let facts = machine_facts(pin);
-    let body = render(&phases, cycles);
+    let facts = machine_facts(setup.pin);
+    let body = render(phases, cycles);
     let verdict = if failures.is_empty() {
         "passed".to_string()
     } else {
@@ -222,7 +256,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     write(&setup.dir.join("latest.md"), &md)?;
     write(
         &setup.dir.join("latest.json"),
-        &to_json(&phases, &command, &facts, elapsed, failures.is_empty()),
+        &to_json(phases, &command, &facts, elapsed, failures.is_empty()),
     )?;
     eprintln!("soak: wrote {}/latest.{{md,json}}", setup.dir.display());
     if o.update_md {
@@ -233,15 +267,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         update_benchmarks_md(&command, &facts, &body, elapsed, sessions, o.run_s)?;
         eprintln!("soak: rewrote the Reliability section of BENCHMARKS.md");
     }
-    if failures.is_empty() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{} failure(s): {}",
-            failures.len(),
-            failures.join("; ")
-        ))
-    }
+    Ok(())
 }
 
 /// Starts the release test server on a free port with the soak's delays.

@@ -1,8 +1,23 @@
-//! A small HTTP/1.1 client of our own for the HTTP transports (xhr,
+//! The HTTP/1.1 client of the load for the HTTP transports (xhr,
 //! xhr_streaming, eventsource, htmlfile, jsonp): keep-alive,
 //! `Content-Length` and chunked bodies, bodies read as a stream, one
 //! reusable buffer per connection.
+//!
+//! The HTTP itself is the conformance suite's raw client
+//! (`sockjs_conformance::client`): its pure parsers read the response head
+//! ([`parse_head`]), decide how the body is delimited ([`Framing::of`]) and
+//! decode chunks ([`parse_chunk`]). What stays here is what load needs and
+//! the suite does not: connections made through [`Net`]'s spread of source
+//! addresses, one read buffer per connection consumed in place (the suite's
+//! keeps every byte for its checks), requests written into a reused buffer
+//! with no allocation per message (the suite builds a [`Request`] value per
+//! request), a keep-alive connection the server had closed told apart from
+//! a failure so the request is sent again, and no per-read timeout (a
+//! run's length bounds it).
+//!
+//! [`Request`]: sockjs_conformance::client::Request
 
+use sockjs_conformance::client::{parse_chunk, parse_head, Chunk, Framing};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -20,23 +35,13 @@ pub(crate) struct Conn {
     pub(crate) closing: bool,
 }
 
-/// A response head.
+/// A response head: what the load needs of it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Head {
     pub(crate) status: u16,
-    pub(crate) body: Body,
-}
-
-/// Where a body stands while it is read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Body {
-    Length(usize),
-    ChunkSize,
-    ChunkData(usize),
-    ChunkEnd,
-    Trailer,
-    UntilClose,
-    Done,
+    /// How the body is delimited; while it is read, how much is left
+    /// (`Length` counts down, `Empty` once it is complete).
+    pub(crate) body: Framing,
 }
 
 impl Conn {
@@ -105,9 +110,9 @@ impl Conn {
     /// before any byte of it arrived (a keep-alive connection that the server
     /// had closed).
     pub(crate) async fn head(&mut self, method: &str) -> Result<Option<Head>, String> {
-        let end = loop {
-            if let Some(i) = find(&self.buf[self.pos..], b"\r\n\r\n") {
-                break self.pos + i;
+        let (head, used) = loop {
+            if let Some(parsed) = parse_head(&self.buf[self.pos..]).map_err(|e| e.to_string())? {
+                break parsed;
             }
             let had = self.buf.len() - self.pos;
             match self.fill().await {
@@ -120,125 +125,71 @@ impl Conn {
                 Err(e) => return Err(format!("read: {e}")),
             }
         };
-        let text = std::str::from_utf8(&self.buf[self.pos..end])
-            .map_err(|_| "response head is not UTF-8".to_string())?;
-        let mut lines = text.split("\r\n");
-        let status_line = lines.next().unwrap_or("");
-        let mut parts = status_line.splitn(3, ' ');
-        let version = parts.next().unwrap_or("");
-        let status: u16 = parts
-            .next()
-            .and_then(|s| s.parse().ok())
-            .ok_or_else(|| format!("bad status line {}", clip(status_line)))?;
-        let mut length = None;
-        let mut chunked = false;
-        let mut close = version == "HTTP/1.0";
-        for line in lines {
-            let Some((name, value)) = line.split_once(':') else {
-                continue;
-            };
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("content-length") {
-                length = value.parse::<usize>().ok();
-            } else if name.eq_ignore_ascii_case("transfer-encoding") {
-                chunked = value.to_ascii_lowercase().contains("chunked");
-            } else if name.eq_ignore_ascii_case("connection") {
-                let v = value.to_ascii_lowercase();
-                if v.contains("close") {
-                    close = true;
-                } else if v.contains("keep-alive") {
-                    close = false;
-                }
-            }
-        }
-        self.pos = end + 4;
-        self.closing = close;
-        let body = if method == "HEAD" || status == 204 || status == 304 || status < 200 {
-            Body::Done
-        } else if chunked {
-            Body::ChunkSize
-        } else if let Some(n) = length {
-            Body::Length(n)
-        } else {
-            self.closing = true;
-            Body::UntilClose
+        self.pos += used;
+        let body = Framing::of(method, &head).map_err(|e| e.to_string())?;
+        let connection = head.headers.get("connection").map(str::to_ascii_lowercase);
+        let close = match connection {
+            Some(v) if v.contains("close") => true,
+            Some(v) if v.contains("keep-alive") => false,
+            _ => head.version == "1.0",
         };
-        Ok(Some(Head { status, body }))
+        self.closing = close || body == Framing::Close;
+        Ok(Some(Head {
+            status: head.status,
+            body,
+        }))
     }
 
     /// Moves decoded body bytes into `out`. Returns `Ok(false)` once the body
     /// is complete (nothing more will come), `Ok(true)` after appending some.
     pub(crate) async fn body_chunk(
         &mut self,
-        st: &mut Body,
+        st: &mut Framing,
         out: &mut Vec<u8>,
     ) -> Result<bool, String> {
         loop {
             let avail = self.buf.len() - self.pos;
             match *st {
-                Body::Done | Body::Length(0) => {
-                    *st = Body::Done;
+                Framing::Empty | Framing::Length(0) => {
+                    *st = Framing::Empty;
                     return Ok(false);
                 }
-                Body::Length(n) | Body::ChunkData(n) if avail > 0 => {
+                Framing::Length(n) if avail > 0 => {
                     let k = n.min(avail);
                     out.extend_from_slice(&self.buf[self.pos..self.pos + k]);
                     self.pos += k;
-                    *st = match *st {
-                        Body::Length(_) => Body::Length(n - k),
-                        _ if n == k => Body::ChunkEnd,
-                        _ => Body::ChunkData(n - k),
-                    };
+                    *st = Framing::Length(n - k);
                     return Ok(true);
                 }
-                Body::ChunkData(0) => *st = Body::ChunkEnd,
-                Body::ChunkSize | Body::Trailer if avail > 0 => {
-                    let Some(i) = find(&self.buf[self.pos..], b"\r\n") else {
-                        self.more("inside a chunk header").await?;
-                        continue;
-                    };
-                    let line = &self.buf[self.pos..self.pos + i];
-                    if *st == Body::Trailer {
-                        *st = if line.is_empty() {
-                            Body::Done
-                        } else {
-                            Body::Trailer
-                        };
-                    } else {
-                        let hex = line.split(|&b| b == b';').next().unwrap_or(b"");
-                        let hex = std::str::from_utf8(hex).unwrap_or("").trim();
-                        let n = usize::from_str_radix(hex, 16).map_err(|_| {
-                            format!("bad chunk size {:?}", String::from_utf8_lossy(line))
-                        })?;
-                        *st = if n == 0 {
-                            Body::Trailer
-                        } else {
-                            Body::ChunkData(n)
-                        };
+                Framing::Length(_) => self.more("inside a response body").await?,
+                Framing::Chunked => {
+                    match parse_chunk(&self.buf[self.pos..]).map_err(|e| e.to_string())? {
+                        Some((Chunk::Data(data), used)) => {
+                            out.extend_from_slice(&data);
+                            self.pos += used;
+                            return Ok(true);
+                        }
+                        Some((Chunk::Last, used)) => {
+                            self.pos += used;
+                            *st = Framing::Empty;
+                            return Ok(false);
+                        }
+                        None => self.more("inside a chunked body").await?,
                     }
-                    self.pos += i + 2;
                 }
-                Body::ChunkEnd if avail >= 2 => {
-                    if &self.buf[self.pos..self.pos + 2] != b"\r\n" {
-                        return Err("chunk not followed by CRLF".into());
-                    }
-                    self.pos += 2;
-                    *st = Body::ChunkSize;
-                }
-                Body::UntilClose if avail > 0 => {
+                Framing::Close if avail > 0 => {
                     out.extend_from_slice(&self.buf[self.pos..]);
                     self.pos = self.buf.len();
                     return Ok(true);
                 }
-                Body::UntilClose => match self.fill().await {
+                Framing::Close => match self.fill().await {
                     Ok(0) => {
-                        *st = Body::Done;
+                        *st = Framing::Empty;
                         return Ok(false);
                     }
                     Ok(_) => {}
                     Err(e) => return Err(format!("read: {e}")),
                 },
-                _ => self.more("inside a response body").await?,
             }
         }
     }
@@ -290,10 +241,6 @@ impl Conn {
         }
         self.out = Vec::new();
     }
-}
-
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// `POST .../xhr_send` on a connection of its own, reconnecting when the
@@ -372,7 +319,7 @@ pub(crate) struct Stream {
     conn: Conn,
     kind: StreamKind,
     path: String,
-    body: Body,
+    body: Framing,
     decoded: Vec<u8>,
     dpos: usize,
     /// How many times the response was re-opened.
@@ -405,7 +352,7 @@ impl Stream {
             conn: Conn::connect(net).await?,
             kind,
             path,
-            body: Body::Done,
+            body: Framing::Empty,
             decoded: Vec::with_capacity(256),
             dpos: 0,
             reopens: 0,
@@ -685,6 +632,66 @@ pub(crate) fn percent_decode(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves `reply` on one connection (after the request arrived), then
+    /// closes it.
+    async fn serve_once(reply: &'static [u8]) -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf).await;
+            s.write_all(reply).await.unwrap();
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn keep_alive_chunked_then_length_then_close() {
+        let addr = serve_once(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
+              2\r\no\n\r\n5\r\nh\nh\nh\r\n0\r\n\r\n\
+              HTTP/1.1 204 No Content\r\n\r\n\
+              HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+        )
+        .await;
+        let net = Net::new(addr, 1);
+        let mut conn = Conn::connect(&net).await.unwrap();
+        conn.request("POST", "/x", b"").await.unwrap();
+
+        let head = conn.head("POST").await.unwrap().unwrap();
+        assert_eq!((head.status, head.body), (200, Framing::Chunked));
+        let mut st = head.body;
+        let mut out = Vec::new();
+        assert!(conn.body_chunk(&mut st, &mut out).await.unwrap());
+        assert_eq!(out, b"o\n");
+        assert!(conn.body_chunk(&mut st, &mut out).await.unwrap());
+        assert!(!conn.body_chunk(&mut st, &mut out).await.unwrap());
+        assert_eq!(out, b"o\nh\nh\nh");
+        assert!(!conn.closing);
+
+        let head = conn.head("POST").await.unwrap().unwrap();
+        assert_eq!((head.status, head.body), (204, Framing::Empty));
+
+        let head = conn.head("POST").await.unwrap().unwrap();
+        assert_eq!(conn.body(&head).await.unwrap(), b"abc");
+        assert!(conn.closing);
+        conn.expect_eof().await.unwrap();
+        assert!(conn.head("POST").await.unwrap().is_none());
+    }
+
+    #[tokio::test]
+    async fn http10_body_until_close() {
+        let addr = serve_once(b"HTTP/1.0 200 OK\r\n\r\nuntil the end").await;
+        let net = Net::new(addr, 1);
+        let mut conn = Conn::connect(&net).await.unwrap();
+        conn.request("GET", "/x", b"").await.unwrap();
+        let head = conn.head("GET").await.unwrap().unwrap();
+        assert_eq!(head.body, Framing::Close);
+        assert!(conn.closing);
+        assert_eq!(conn.body(&head).await.unwrap(), b"until the end");
+    }
 
     #[test]
     fn percent_decoding() {

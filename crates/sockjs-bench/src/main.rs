@@ -114,35 +114,43 @@ soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --poll-addr A      every xhr poll but the opening one to A
 ";
 
+impl Args {
+    /// Every option at its default (the seed from the clock); the scenario
+    /// is left empty.
+    fn defaults() -> Args {
+        Args {
+            addr: ([127, 0, 0, 1], 8081).into(),
+            scenario: String::new(),
+            clients: 1,
+            pipeline: 0,
+            warmup: Duration::from_millis(500),
+            duration: Duration::from_millis(3000),
+            grace: Duration::from_millis(3000),
+            server_pid: None,
+            sources: 1,
+            sessions: 10_000,
+            settle: Duration::from_millis(2500),
+            prefix: None,
+            run_s: 60,
+            disconnect_delay: Duration::from_secs(5),
+            heartbeat_delay: Duration::from_secs(25),
+            shutdown_deadline: Duration::from_secs(10),
+            seed: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |d| d.as_nanos() as u64),
+            out: None,
+            rss_bound_percent: 10.0,
+            rss_bound_mib: 10.0,
+            spread: Vec::new(),
+            send_addr: None,
+            poll_addr: None,
+            faults: 0,
+        }
+    }
+}
+
 fn parse_args() -> Result<Args, String> {
-    let mut args = Args {
-        addr: ([127, 0, 0, 1], 8081).into(),
-        scenario: String::new(),
-        clients: 1,
-        pipeline: 0,
-        warmup: Duration::from_millis(500),
-        duration: Duration::from_millis(3000),
-        grace: Duration::from_millis(3000),
-        server_pid: None,
-        sources: 1,
-        sessions: 10_000,
-        settle: Duration::from_millis(2500),
-        prefix: None,
-        run_s: 60,
-        disconnect_delay: Duration::from_secs(5),
-        heartbeat_delay: Duration::from_secs(25),
-        shutdown_deadline: Duration::from_secs(10),
-        seed: std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(1, |d| d.as_nanos() as u64),
-        out: None,
-        rss_bound_percent: 10.0,
-        rss_bound_mib: 10.0,
-        spread: Vec::new(),
-        send_addr: None,
-        poll_addr: None,
-        faults: 0,
-    };
+    let mut args = Args::defaults();
     let raw: Vec<String> = std::env::args().skip(1).collect();
     let mut it = raw.iter();
     while let Some(flag) = it.next() {

@@ -17,10 +17,11 @@
 //! nodes sharing its CPUs, unpinned.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use super::{start_redis, Cluster, Mode, Tools, DISCONNECT_MS, HEARTBEAT_MS};
+use super::{start_redis, Cluster, Mode, Redis, Tools, DISCONNECT_MS, HEARTBEAT_MS};
 use crate::bench::{fmt, median, total};
 use crate::util::{self, Server};
 use crate::util::{machine_facts, parse_obj, Obj};
@@ -43,11 +44,45 @@ pub(crate) fn run(tools: Tools, rounds: usize) -> Result<(), String> {
         ..tools
     };
     let redis = start_redis(&tools)?;
-    let mut rows = Vec::new();
-    let mut measure = |scenario: &str, setup: &str, args: &[String]| -> Result<(), String> {
+    let mut bench = Bench {
+        loadgen,
+        rounds,
+        rows: Vec::new(),
+    };
+    one_node(&mut bench, &tools)?;
+    round_robin(&mut bench, &tools, &redis)?;
+    sticky(&mut bench, &tools, &redis)?;
+    drop(redis);
+
+    let rows = bench.rows;
+    let table = render(&rows, rounds, started.elapsed());
+    let path = tools.out.join("bench.md");
+    std::fs::write(&path, &table).map_err(|e| format!("{}: {e}", path.display()))?;
+    println!("\n{table}");
+    println!("(also in {})", path.display());
+    let errors: f64 = rows.iter().map(|r| total(&r.runs, "errors")).sum();
+    if errors > 0.0 {
+        return Err(format!(
+            "{errors} errors (wrong, missing or reordered messages)"
+        ));
+    }
+    Ok(())
+}
+
+/// The load generator and the rows measured with it so far.
+struct Bench {
+    loadgen: PathBuf,
+    rounds: usize,
+    rows: Vec<Row>,
+}
+
+impl Bench {
+    /// Runs the load generator `rounds` times with `args` and keeps the
+    /// runs as a row (printed as it is measured).
+    fn measure(&mut self, scenario: &str, setup: &str, args: &[String]) -> Result<(), String> {
         let mut runs = Vec::new();
-        for _ in 0..rounds {
-            runs.push(loadgen_run(&loadgen, args)?);
+        for _ in 0..self.rounds {
+            runs.push(loadgen_run(&self.loadgen, args)?);
         }
         let row = Row {
             scenario: scenario.into(),
@@ -63,149 +98,153 @@ pub(crate) fn run(tools: Tools, rounds: usize) -> Result<(), String> {
             fmt(median(&row.runs, "p99_us")),
             total(&row.runs, "errors")
         );
-        rows.push(row);
+        self.rows.push(row);
         Ok(())
-    };
-    let args = |list: &[&str]| list.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-    let polling = |addr: SocketAddr| {
-        args(&[
-            "--scenario",
-            "xhr-polling-echo",
-            "--clients",
-            "1",
-            "--addr",
-            &addr.to_string(),
-        ])
-    };
-    let streaming = |addr: SocketAddr| {
-        args(&[
-            "--scenario",
-            "xhr-streaming-echo",
-            "--clients",
-            "1",
-            "--addr",
-            &addr.to_string(),
-        ])
-    };
-    let broadcast = |c: usize, addr: SocketAddr| {
-        args(&[
-            "--scenario",
-            "broadcast",
-            "--clients",
-            &c.to_string(),
-            "--pipeline",
-            "8",
-            "--addr",
-            &addr.to_string(),
-        ])
-    };
-    let with = |mut a: Vec<String>, more: &[&str]| {
-        a.extend(more.iter().map(|s| s.to_string()));
-        a
-    };
+    }
+}
 
+/// Broadcast and the two echo scenarios on one node, no Redis.
+fn one_node(bench: &mut Bench, tools: &Tools) -> Result<(), String> {
     eprintln!("==> one node, no Redis");
-    {
-        let port = util::free_port()?;
-        let mut cmd = Command::new(&tools.test_server);
-        cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--heartbeat-delay-ms", &HEARTBEAT_MS.to_string()])
-            .args(["--disconnect-delay-ms", &DISCONNECT_MS.to_string()]);
-        let log = tools.out.join("bench-single.log");
-        let mut node = Server::start("node", cmd, Some(&log))?;
-        let addr: SocketAddr = ([127, 0, 0, 1], port).into();
-        node.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
-        for c in [50, 500] {
-            measure(
-                &format!("broadcast c={c} p=8"),
-                "1 node",
-                &broadcast(c, addr),
-            )?;
-        }
-        measure("xhr-polling-echo c=1", "1 node", &polling(addr))?;
-        measure("xhr-streaming-echo c=1", "1 node", &streaming(addr))?;
-    }
-
-    eprintln!("==> three nodes, Redis broker and directory, HAProxy round robin");
-    {
-        let cluster = Cluster::start(&tools, Mode::RoundRobin, &redis, util::free_port()?)?;
-        let n: Vec<SocketAddr> = ["n1", "n2", "n3"]
-            .iter()
-            .map(|name| cluster.node_addr(name).expect("three nodes"))
-            .collect();
-        let spread = n
-            .iter()
-            .map(|a| a.to_string())
-            .collect::<Vec<_>>()
-            .join(",");
-        for c in [50, 500] {
-            measure(
-                &format!("broadcast c={c} p=8"),
-                "3 nodes through Redis, sessions spread",
-                &with(broadcast(c, n[0]), &["--spread", &spread]),
-            )?;
-        }
-        let (n2, n3) = (n[1].to_string(), n[2].to_string());
-        measure(
-            "xhr-polling-echo c=1",
-            "3 nodes, every request to the session's node",
-            &polling(n[0]),
-        )?;
-        measure(
-            "xhr-polling-echo c=1",
-            "3 nodes, xhr_send forwarded",
-            &with(polling(n[0]), &["--send-addr", &n2]),
-        )?;
-        measure(
-            "xhr-polling-echo c=1",
-            "3 nodes, polls forwarded",
-            &with(polling(n[0]), &["--poll-addr", &n2]),
-        )?;
-        measure(
-            "xhr-polling-echo c=1",
-            "3 nodes, xhr_send and polls forwarded",
-            &with(polling(n[0]), &["--send-addr", &n2, "--poll-addr", &n3]),
-        )?;
-        measure(
-            "xhr-polling-echo c=1",
-            "HAProxy round robin (2 in 3 forwarded)",
-            &polling(cluster.proxy),
-        )?;
-        measure(
-            "xhr-streaming-echo c=1",
-            "3 nodes, every request to the session's node",
-            &streaming(n[0]),
-        )?;
-        measure(
-            "xhr-streaming-echo c=1",
-            "3 nodes, xhr_send forwarded",
-            &with(streaming(n[0]), &["--send-addr", &n2]),
+    let port = util::free_port()?;
+    let mut cmd = Command::new(&tools.test_server);
+    cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--heartbeat-delay-ms", &HEARTBEAT_MS.to_string()])
+        .args(["--disconnect-delay-ms", &DISCONNECT_MS.to_string()]);
+    let log = tools.out.join("bench-single.log");
+    let mut node = Server::start("node", cmd, Some(&log))?;
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    node.wait_ready(addr, "/echo/info", Duration::from_secs(30))?;
+    for c in [50, 500] {
+        bench.measure(
+            &format!("broadcast c={c} p=8"),
+            "1 node",
+            &broadcast(c, addr),
         )?;
     }
-
-    eprintln!("==> three nodes, HAProxy sticky on the session");
-    {
-        let cluster = Cluster::start(&tools, Mode::StickyPath, &redis, util::free_port()?)?;
-        measure(
-            "xhr-polling-echo c=1",
-            "HAProxy sticky (nothing forwarded)",
-            &polling(cluster.proxy),
-        )?;
-    }
-    drop(redis);
-
-    let table = render(&rows, rounds, started.elapsed());
-    let path = tools.out.join("bench.md");
-    std::fs::write(&path, &table).map_err(|e| format!("{}: {e}", path.display()))?;
-    println!("\n{table}");
-    println!("(also in {})", path.display());
-    let errors: f64 = rows.iter().map(|r| total(&r.runs, "errors")).sum();
-    if errors > 0.0 {
-        return Err(format!(
-            "{errors} errors (wrong, missing or reordered messages)"
-        ));
-    }
+    bench.measure("xhr-polling-echo c=1", "1 node", &polling(addr))?;
+    bench.measure("xhr-streaming-echo c=1", "1 node", &streaming(addr))?;
     Ok(())
+}
+
+/// Three nodes behind HAProxy round robin: broadcast with the sessions
+/// spread, and the echo scenarios with requests sent to the session's node,
+/// forwarded, and through the proxy.
+fn round_robin(bench: &mut Bench, tools: &Tools, redis: &Redis) -> Result<(), String> {
+    eprintln!("==> three nodes, Redis broker and directory, HAProxy round robin");
+    let cluster = Cluster::start(tools, Mode::RoundRobin, redis, util::free_port()?)?;
+    let n: Vec<SocketAddr> = ["n1", "n2", "n3"]
+        .iter()
+        .map(|name| cluster.node_addr(name).expect("three nodes"))
+        .collect();
+    let spread = n
+        .iter()
+        .map(|a| a.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for c in [50, 500] {
+        bench.measure(
+            &format!("broadcast c={c} p=8"),
+            "3 nodes through Redis, sessions spread",
+            &with(broadcast(c, n[0]), &["--spread", &spread]),
+        )?;
+    }
+    let (n2, n3) = (n[1].to_string(), n[2].to_string());
+    bench.measure(
+        "xhr-polling-echo c=1",
+        "3 nodes, every request to the session's node",
+        &polling(n[0]),
+    )?;
+    bench.measure(
+        "xhr-polling-echo c=1",
+        "3 nodes, xhr_send forwarded",
+        &with(polling(n[0]), &["--send-addr", &n2]),
+    )?;
+    bench.measure(
+        "xhr-polling-echo c=1",
+        "3 nodes, polls forwarded",
+        &with(polling(n[0]), &["--poll-addr", &n2]),
+    )?;
+    bench.measure(
+        "xhr-polling-echo c=1",
+        "3 nodes, xhr_send and polls forwarded",
+        &with(polling(n[0]), &["--send-addr", &n2, "--poll-addr", &n3]),
+    )?;
+    bench.measure(
+        "xhr-polling-echo c=1",
+        "HAProxy round robin (2 in 3 forwarded)",
+        &polling(cluster.proxy),
+    )?;
+    bench.measure(
+        "xhr-streaming-echo c=1",
+        "3 nodes, every request to the session's node",
+        &streaming(n[0]),
+    )?;
+    bench.measure(
+        "xhr-streaming-echo c=1",
+        "3 nodes, xhr_send forwarded",
+        &with(streaming(n[0]), &["--send-addr", &n2]),
+    )
+}
+
+/// Three nodes behind HAProxy sticky on the session: polling, nothing
+/// forwarded.
+fn sticky(bench: &mut Bench, tools: &Tools, redis: &Redis) -> Result<(), String> {
+    eprintln!("==> three nodes, HAProxy sticky on the session");
+    let cluster = Cluster::start(tools, Mode::StickyPath, redis, util::free_port()?)?;
+    bench.measure(
+        "xhr-polling-echo c=1",
+        "HAProxy sticky (nothing forwarded)",
+        &polling(cluster.proxy),
+    )
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+/// One xhr-polling session echoing at `addr`.
+fn polling(addr: SocketAddr) -> Vec<String> {
+    args(&[
+        "--scenario",
+        "xhr-polling-echo",
+        "--clients",
+        "1",
+        "--addr",
+        &addr.to_string(),
+    ])
+}
+
+/// One xhr-streaming session echoing at `addr`.
+fn streaming(addr: SocketAddr) -> Vec<String> {
+    args(&[
+        "--scenario",
+        "xhr-streaming-echo",
+        "--clients",
+        "1",
+        "--addr",
+        &addr.to_string(),
+    ])
+}
+
+/// Broadcast to `c` sessions at `addr`, 8 messages in flight.
+fn broadcast(c: usize, addr: SocketAddr) -> Vec<String> {
+    args(&[
+        "--scenario",
+        "broadcast",
+        "--clients",
+        &c.to_string(),
+        "--pipeline",
+        "8",
+        "--addr",
+        &addr.to_string(),
+    ])
+}
+
+/// `a` with `more` after it.
+fn with(mut a: Vec<String>, more: &[&str]) -> Vec<String> {
+    a.extend(more.iter().map(|s| s.to_string()));
+    a
 }
 
 /// One run of the load generator: its JSON report.

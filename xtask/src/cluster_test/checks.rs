@@ -206,8 +206,82 @@ fn entries_of(redis: &Redis, port: u16) -> Result<u64, String> {
         .map_err(|e| format!("redis-cli EVAL: {e}"))
 }
 
+/// Client ids by the node they opened on.
+type PerNode = BTreeMap<String, Vec<usize>>;
+
+/// The node killed and what is known of it.
+struct Killed {
+    /// Its name.
+    name: String,
+    /// Its port (directory entries name it).
+    port: u16,
+    /// Its clients.
+    clients: Vec<usize>,
+    /// Directory entries naming it just before it was killed.
+    entries_before: u64,
+    /// One of its xhr-streaming clients, if any.
+    dead_xhr: Option<usize>,
+    at: Instant,
+    /// How long its clients took to see their connections end.
+    ended_in: Duration,
+}
+
+/// Broadcast across the nodes, then the node with the most clients killed:
+/// its clients' connections end and reopen on live nodes, the directory
+/// forgets its sessions, and broadcast goes on for everyone else.
 pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result<String, String> {
     eprintln!("==> cluster checks: broadcast across the nodes, then a node killed");
+    let (mut crowd, per_node, spread) = open_crowd(cluster)?;
+
+    // (c) Broadcast across the three nodes.
+    let prefixes = crowd.broadcast("a")?;
+    let took = crowd.check_round(&prefixes)?;
+    eprintln!(
+        "    broadcast: {} senders x {PER_SENDER}, every client got all {} once, in order ({} ms)",
+        prefixes.len(),
+        prefixes.len() * PER_SENDER,
+        took.as_millis()
+    );
+    let round_trip = streaming_round_trip(&mut crowd)?;
+
+    // (d) Kill the node with the most clients.
+    let killed = kill_busiest(cluster, redis, &mut crowd, &per_node)?;
+    reconnect(cluster, &mut crowd, &killed)?;
+    let forgotten_in = directory_forgets(cluster, redis, &crowd, &killed)?;
+
+    // Broadcast goes on for everyone else.
+    let prefixes = crowd.broadcast("b")?;
+    let took = crowd.check_round(&prefixes)?;
+    let live = crowd.live().len();
+    eprintln!(
+        "    broadcast after the kill: {live} clients got all {} once, in order ({} ms)",
+        prefixes.len() * PER_SENDER,
+        took.as_millis()
+    );
+    nothing_lost(cluster)?;
+    for c in &crowd.clients {
+        c.close();
+    }
+    Ok(format!(
+        "{CLIENTS} clients ({spread}) got 3x{PER_SENDER} broadcasts once, in order; \
+         xhr-streaming round trip {:.1} ms; \
+         killed {}: its {} clients' connections ended in {} ms and reopened on live nodes; \
+         directory forgot its {} sessions in {} ms (TTL {} ms); \
+         {live} clients then got 2x{PER_SENDER} more",
+        round_trip.as_secs_f64() * 1e3,
+        killed.name,
+        killed.clients.len(),
+        killed.ended_in.as_millis(),
+        killed.entries_before,
+        forgotten_in.as_millis(),
+        cluster.claim_ttl.as_millis(),
+    ))
+}
+
+/// Opens `CLIENTS` clients (websocket and xhr-streaming in turn) through
+/// the proxy and checks they landed on all three nodes. Returns the crowd,
+/// its clients per node, and that spread as text.
+fn open_crowd(cluster: &Cluster) -> Result<(Crowd, PerNode, String), String> {
     let mut crowd = Crowd::new();
     for i in 0..CLIENTS {
         let kind = if i.is_multiple_of(2) {
@@ -218,7 +292,7 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
         crowd.open(cluster, kind)?;
     }
     crowd.until("every client open", |c| c.node.len() == CLIENTS)?;
-    let mut per_node: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    let mut per_node = PerNode::new();
     for (id, node) in &crowd.node {
         per_node.entry(node.clone()).or_default().push(*id);
     }
@@ -231,19 +305,13 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
     if per_node.len() < 3 {
         return Err(format!("the clients are on fewer than 3 nodes ({spread})"));
     }
+    Ok((crowd, per_node, spread))
+}
 
-    // (c) Broadcast across the three nodes.
-    let prefixes = crowd.broadcast("a")?;
-    let took = crowd.check_round(&prefixes)?;
-    eprintln!(
-        "    broadcast: {} senders x {PER_SENDER}, every client got all {} once, in order ({} ms)",
-        prefixes.len(),
-        prefixes.len() * PER_SENDER,
-        took.as_millis()
-    );
-
-    // Frames of a streaming response are not held back on the way (the
-    // proxy forwards each at once: `option http-no-delay`).
+/// Frames of a streaming response are not held back on the way (the proxy
+/// forwards each at once: `option http-no-delay`). Returns the median round
+/// trip of an xhr-streaming client.
+fn streaming_round_trip(crowd: &mut Crowd) -> Result<Duration, String> {
     let streaming = (0..CLIENTS)
         .find(|id| crowd.clients[*id].kind == Kind::XhrStreaming)
         .expect("xhr-streaming clients");
@@ -257,8 +325,17 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
             "an xhr-streaming round trip takes {round_trip:?}: frames are held back on the way"
         ));
     }
+    Ok(round_trip)
+}
 
-    // (d) Kill the node with the most clients.
+/// Kills the node with the most clients (SIGKILL); its clients, and only
+/// they, see their connections end.
+fn kill_busiest(
+    cluster: &mut Cluster,
+    redis: &Redis,
+    crowd: &mut Crowd,
+    per_node: &PerNode,
+) -> Result<Killed, String> {
     let (victim, victims) = per_node
         .iter()
         .max_by_key(|(_, ids)| ids.len())
@@ -301,26 +378,27 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
         victims.len(),
         ended_in.as_millis()
     );
+    Ok(Killed {
+        name: victim,
+        port: victim_port,
+        clients: victims,
+        entries_before,
+        dead_xhr,
+        at: killed_at,
+        ended_in,
+    })
+}
 
-    // They reconnect (a new session each), through the proxy, to live nodes.
+/// The killed node's clients reconnect (a new session each), through the
+/// proxy, to live nodes.
+fn reconnect(cluster: &Cluster, crowd: &mut Crowd, killed: &Killed) -> Result<(), String> {
     let mut reopened = Vec::new();
-    for id in &victims {
+    for id in &killed.clients {
         let kind = crowd.clients[*id].kind;
-        let mut last = String::new();
-        let mut opened = None;
-        for _ in 0..3 {
-            match crowd.open(cluster, kind) {
-                Ok(new) => {
-                    opened = Some(new);
-                    break;
-                }
-                Err(e) => {
-                    last = e;
-                    std::thread::sleep(Duration::from_millis(200));
-                }
-            }
-        }
-        reopened.push(opened.ok_or_else(|| format!("client {id} cannot reconnect: {last}"))?);
+        reopened.push(
+            reopen(cluster, crowd, kind)
+                .map_err(|last| format!("client {id} cannot reconnect: {last}"))?,
+        );
     }
     crowd.until("the reconnected clients open", |c| {
         reopened.iter().all(|id| c.node.contains_key(id))
@@ -328,7 +406,7 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
     let on_victim: Vec<usize> = reopened
         .iter()
         .copied()
-        .filter(|id| crowd.node[id] == victim)
+        .filter(|id| crowd.node[id] == killed.name)
         .collect();
     if !on_victim.is_empty() {
         return Err(format!("clients {on_victim:?} reopened on the dead node"));
@@ -337,22 +415,48 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
         "    they reconnected: {} new sessions on live nodes",
         reopened.len()
     );
+    Ok(())
+}
 
-    // The directory forgets the dead node's sessions within the claim TTL.
-    let deadline = killed_at + cluster.claim_ttl + Duration::from_secs(2);
+/// Opens a new client of `kind`, three tries 200 ms apart; the last error
+/// when none succeeds.
+fn reopen(cluster: &Cluster, crowd: &mut Crowd, kind: Kind) -> Result<usize, String> {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match crowd.open(cluster, kind) {
+            Ok(new) => return Ok(new),
+            Err(e) => {
+                last = e;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+    }
+    Err(last)
+}
+
+/// The directory forgets the dead node's sessions within the claim TTL,
+/// and a send to one of them is then a 404. Returns how long it took.
+fn directory_forgets(
+    cluster: &Cluster,
+    redis: &Redis,
+    crowd: &Crowd,
+    killed: &Killed,
+) -> Result<Duration, String> {
+    let deadline = killed.at + cluster.claim_ttl + Duration::from_secs(2);
     let forgotten_in = loop {
-        if entries_of(redis, victim_port)? == 0 {
-            break killed_at.elapsed();
+        if entries_of(redis, killed.port)? == 0 {
+            break killed.at.elapsed();
         }
         if Instant::now() > deadline {
             return Err(format!(
-                "the directory still names {victim} {} s after it died",
-                deadline.duration_since(killed_at).as_secs()
+                "the directory still names {} {} s after it died",
+                killed.name,
+                deadline.duration_since(killed.at).as_secs()
             ));
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    if let Some(id) = dead_xhr {
+    if let Some(id) = killed.dead_xhr {
         // Unknown now: 404, as for any session that does not exist.
         let path = crowd.clients[id].send_path();
         let (status, body) = client::post(cluster.proxy, &path, "[\"x\"]")?;
@@ -363,22 +467,17 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
         }
     }
     eprintln!(
-        "    the directory forgot {victim}'s {entries_before} sessions {} ms after it died (TTL {} ms)",
+        "    the directory forgot {}'s {} sessions {} ms after it died (TTL {} ms)",
+        killed.name,
+        killed.entries_before,
         forgotten_in.as_millis(),
         cluster.claim_ttl.as_millis()
     );
+    Ok(forgotten_in)
+}
 
-    // Broadcast goes on for everyone else.
-    let prefixes = crowd.broadcast("b")?;
-    let took = crowd.check_round(&prefixes)?;
-    let live = crowd.live().len();
-    eprintln!(
-        "    broadcast after the kill: {live} clients got all {} once, in order ({} ms)",
-        prefixes.len() * PER_SENDER,
-        took.as_millis()
-    );
-
-    // Nothing dropped, missed or doubled on the way (the live nodes' view).
+/// Nothing dropped, missed or doubled on the way (the live nodes' view).
+fn nothing_lost(cluster: &Cluster) -> Result<(), String> {
     for (name, port, server) in &cluster.nodes {
         if server.is_none() {
             continue;
@@ -393,19 +492,5 @@ pub(crate) fn broadcast_and_kill(cluster: &mut Cluster, redis: &Redis) -> Result
             }
         }
     }
-    for c in &crowd.clients {
-        c.close();
-    }
-    Ok(format!(
-        "{CLIENTS} clients ({spread}) got 3x{PER_SENDER} broadcasts once, in order; \
-         xhr-streaming round trip {:.1} ms; \
-         killed {victim}: its {} clients' connections ended in {} ms and reopened on live nodes; \
-         directory forgot its {entries_before} sessions in {} ms (TTL {} ms); \
-         {live} clients then got 2x{PER_SENDER} more",
-        round_trip.as_secs_f64() * 1e3,
-        victims.len(),
-        ended_in.as_millis(),
-        forgotten_in.as_millis(),
-        cluster.claim_ttl.as_millis(),
-    ))
+    Ok(())
 }

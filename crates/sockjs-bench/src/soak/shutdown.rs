@@ -41,18 +41,83 @@ struct Done {
     ok: bool,
 }
 
+/// Per transport: clients, clients ok, messages sent, received, failures.
+type Row = (u64, u64, u64, u64, u64);
+
+/// A client task, by its transport.
+type Task = (Transport, tokio::task::JoinHandle<Done>);
+
+/// What the phase measured, for its report.
+struct Outcome {
+    /// Sessions open by `/stats` when SIGTERM was sent.
+    open: u64,
+    /// How long after the last send the server went idle.
+    idle: Duration,
+    /// How long after SIGTERM `/stats` said it was shutting down.
+    begun: Duration,
+    /// What was not refused (503) during the shutdown.
+    refusals: Vec<String>,
+    per_transport: Vec<Row>,
+    /// When the last client was done, after SIGTERM.
+    last_done: Duration,
+    exit_ms: Option<u64>,
+    exit_limit: Duration,
+}
+
 pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
     let a = &ctx.args;
     let pid = a
         .server_pid
         .ok_or("the shutdown phase needs --server-pid")?;
-    let per = a.clients;
-    let total = per * Transport::ALL.len();
+    let total = a.clients * Transport::ALL.len();
     let arrived = Arc::new(AtomicUsize::new(0));
     let all_in = Arc::new(Notify::new());
     let (release, released) = watch::channel(false);
-    let mut rng = Rng::new(a.seed);
-    let mut tasks = Vec::with_capacity(total);
+    let tasks = start_clients(&ctx, &arrived, &all_in, &released);
+    wait_all_in(&arrived, &all_in, total).await?;
+    let open = server::stats(&ctx.net).await?.open_sessions;
+    let idle = server::until_idle(pid, Duration::from_secs(5)).await?;
+
+    let signalled = Instant::now();
+    server::terminate(pid)?;
+    let begun = shutting_down(&ctx, signalled).await?;
+    let refusals = refusals(&ctx).await;
+    for e in &refusals {
+        ctx.errors.report(format!("during the shutdown: {e}"));
+    }
+    let _ = release.send(true);
+
+    let deadline = a.shutdown_deadline;
+    let (per_transport, last_done) = join_clients(&ctx, tasks, signalled, deadline).await;
+    // The test server exits once every session is closed, plus at most a
+    // second for connections that linger.
+    let exit_limit = deadline + Duration::from_secs(1);
+    let exit_ms = exit_within(&ctx, pid, signalled, exit_limit).await;
+    Ok(Outcome {
+        open,
+        idle,
+        begun,
+        refusals,
+        per_transport,
+        last_done,
+        exit_ms,
+        exit_limit,
+    }
+    .report(a.clients, total))
+}
+
+/// `--clients` clients on every transport, each opening its session,
+/// sending, and counting itself in `arrived` before it waits for
+/// `released`.
+fn start_clients(
+    ctx: &Arc<Ctx>,
+    arrived: &Arc<AtomicUsize>,
+    all_in: &Arc<Notify>,
+    released: &watch::Receiver<bool>,
+) -> Vec<Task> {
+    let per = ctx.args.clients;
+    let mut rng = Rng::new(ctx.args.seed);
+    let mut tasks = Vec::with_capacity(per * Transport::ALL.len());
     for (k, transport) in Transport::ALL.into_iter().enumerate() {
         for i in 0..per {
             let id = (k * per + i) as u64;
@@ -70,6 +135,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             ));
         }
     }
+    tasks
+}
+
+/// Waits (at most 60 s) until all `total` clients are set up.
+async fn wait_all_in(arrived: &AtomicUsize, all_in: &Notify, total: usize) -> Result<(), String> {
     let setup_until = Instant::now() + Duration::from_secs(60);
     while arrived.load(Ordering::SeqCst) < total {
         let notified = all_in.notified();
@@ -86,11 +156,12 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             ));
         }
     }
-    let open = server::stats(&ctx.net).await?.open_sessions;
-    let idle = server::until_idle(pid, Duration::from_secs(5)).await?;
+    Ok(())
+}
 
-    let signalled = Instant::now();
-    server::terminate(pid)?;
+/// How long after SIGTERM (`signalled`) `/stats` says the server is
+/// shutting down; an error after 5 s.
+async fn shutting_down(ctx: &Ctx, signalled: Instant) -> Result<Duration, String> {
     let begun = async {
         loop {
             if server::stats(&ctx.net).await?.shutting_down {
@@ -99,16 +170,19 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
     };
-    let begun = tokio::time::timeout(Duration::from_secs(5), begun)
+    tokio::time::timeout(Duration::from_secs(5), begun)
         .await
-        .map_err(|_| "the server did not begin shutting down within 5 s of SIGTERM")??;
-    let refusals = refusals(&ctx).await;
-    for e in &refusals {
-        ctx.errors.report(format!("during the shutdown: {e}"));
-    }
-    let _ = release.send(true);
+        .map_err(|_| "the server did not begin shutting down within 5 s of SIGTERM")?
+}
 
-    let deadline = a.shutdown_deadline;
+/// Waits for every client, until `deadline` + 5 s after SIGTERM; the
+/// results per transport, and when the last one was done.
+async fn join_clients(
+    ctx: &Ctx,
+    tasks: Vec<Task>,
+    signalled: Instant,
+    deadline: Duration,
+) -> (Vec<Row>, Duration) {
     let fence = signalled + deadline + Duration::from_secs(5);
     let mut per_transport = vec![(0u64, 0u64, 0u64, 0u64, 0u64); Transport::ALL.len()];
     let mut last_done = Duration::ZERO;
@@ -136,11 +210,14 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
         }
         last_done = last_done.max(signalled.elapsed());
     }
-    // The test server exits once every session is closed, plus at most a
-    // second for connections that linger.
-    let exit_limit = deadline + Duration::from_secs(1);
+    (per_transport, last_done)
+}
+
+/// How many ms after SIGTERM the server exited; an error when later than
+/// `exit_limit`, or not at all within 2 s more.
+async fn exit_within(ctx: &Ctx, pid: u32, signalled: Instant, exit_limit: Duration) -> Option<u64> {
     let exited = server::until_exited(pid, signalled, exit_limit + Duration::from_secs(2)).await;
-    let exit_ms = match &exited {
+    match &exited {
         Ok(d) => {
             if *d > exit_limit {
                 ctx.errors.report(format!(
@@ -153,57 +230,70 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             ctx.errors.report(e);
             None
         }
-    };
-
-    let mut rows = serde_json::Map::new();
-    let mut md = String::from(
-        "| transport | clients | messages sent / received | all + close 1001 + clean end | failures |\n\
-         |---|--:|--:|--:|--:|\n",
-    );
-    for t in Transport::ALL {
-        let (n, ok, sent, received, failed) = per_transport[t.index()];
-        rows.insert(
-            t.name().into(),
-            json!({"clients": n, "ok": ok, "sent": sent, "received": received, "failed": failed}),
-        );
-        md.push_str(&format!(
-            "| {} | {n} | {sent} / {received} | {ok} | {failed} |\n",
-            t.name()
-        ));
     }
-    let ms = |d: Duration| d.as_millis() as u64;
-    let sum = |f: fn(&(u64, u64, u64, u64, u64)) -> u64| per_transport.iter().map(f).sum::<u64>();
-    let summary = format!(
-        "{total} sessions open ({open} by `/stats`); idle {} ms after the last send; \
-         shutting down {} ms after SIGTERM; 503 for new sessions and `/info`: {}; \
-         last client done {} ms after SIGTERM; process exited after {} (limit {} ms).",
-        ms(idle),
-        ms(begun),
-        if refusals.is_empty() { "yes" } else { "**no**" },
-        ms(last_done),
-        exit_ms.map_or("**never**".to_string(), |e| format!("{e} ms")),
-        ms(exit_limit)
-    );
-    Ok(Report {
-        json: json!({
-            "phase": "shutdown",
-            "clients_per_transport": per,
-            "open_sessions": open,
-            "idle_ms": ms(idle),
-            "begun_ms": ms(begun),
-            "refusals_ok": refusals.is_empty(),
-            "last_client_ms": ms(last_done),
-            "exit_ms": exit_ms,
-            "exit_limit_ms": ms(exit_limit),
-            "clients": sum(|r| r.0),
-            "clients_ok": sum(|r| r.1),
-            "sent": sum(|r| r.2),
-            "received": sum(|r| r.3),
-            "failed": sum(|r| r.4),
-            "transports": rows,
-        }),
-        md: format!("{summary}\n\n{md}"),
-    })
+}
+
+impl Outcome {
+    /// The JSON and markdown of the phase (`per` clients per transport,
+    /// `total` in all).
+    fn report(self, per: usize, total: usize) -> Report {
+        let per_transport = &self.per_transport;
+        let mut rows = serde_json::Map::new();
+        let mut md = String::from(
+            "| transport | clients | messages sent / received | all + close 1001 + clean end | failures |\n\
+             |---|--:|--:|--:|--:|\n",
+        );
+        for t in Transport::ALL {
+            let (n, ok, sent, received, failed) = per_transport[t.index()];
+            rows.insert(
+                t.name().into(),
+                json!({"clients": n, "ok": ok, "sent": sent, "received": received, "failed": failed}),
+            );
+            md.push_str(&format!(
+                "| {} | {n} | {sent} / {received} | {ok} | {failed} |\n",
+                t.name()
+            ));
+        }
+        let ms = |d: Duration| d.as_millis() as u64;
+        let sum = |f: fn(&Row) -> u64| per_transport.iter().map(f).sum::<u64>();
+        let summary = format!(
+            "{total} sessions open ({} by `/stats`); idle {} ms after the last send; \
+             shutting down {} ms after SIGTERM; 503 for new sessions and `/info`: {}; \
+             last client done {} ms after SIGTERM; process exited after {} (limit {} ms).",
+            self.open,
+            ms(self.idle),
+            ms(self.begun),
+            if self.refusals.is_empty() {
+                "yes"
+            } else {
+                "**no**"
+            },
+            ms(self.last_done),
+            self.exit_ms
+                .map_or("**never**".to_string(), |e| format!("{e} ms")),
+            ms(self.exit_limit)
+        );
+        Report {
+            json: json!({
+                "phase": "shutdown",
+                "clients_per_transport": per,
+                "open_sessions": self.open,
+                "idle_ms": ms(self.idle),
+                "begun_ms": ms(self.begun),
+                "refusals_ok": self.refusals.is_empty(),
+                "last_client_ms": ms(self.last_done),
+                "exit_ms": self.exit_ms,
+                "exit_limit_ms": ms(self.exit_limit),
+                "clients": sum(|r| r.0),
+                "clients_ok": sum(|r| r.1),
+                "sent": sum(|r| r.2),
+                "received": sum(|r| r.3),
+                "failed": sum(|r| r.4),
+                "transports": rows,
+            }),
+            md: format!("{summary}\n\n{md}"),
+        }
+    }
 }
 
 /// New sessions, `/info` and websocket upgrades must get 503 now.

@@ -20,30 +20,82 @@ use crate::{procfs, Ctx};
 
 const KINDS: [Transport; 2] = [Transport::WebSocket, Transport::XhrStreaming];
 
+/// A client task, by its transport.
+type Task = (Transport, tokio::task::JoinHandle<Option<Duration>>);
+
+/// What the storm measured, for its report.
+struct Outcome {
+    /// Times to open (ms) of the clients that echoed, per kind.
+    times: Vec<Vec<f64>>,
+    /// Failed clients per kind.
+    failed: Vec<u64>,
+    /// From the start until every client had echoed.
+    all_open: Duration,
+    /// Open sessions by `/stats` then.
+    open_sessions: Option<u64>,
+    rss_before: Option<u64>,
+    rss_peak: Option<u64>,
+    rss_after: Option<u64>,
+}
+
 pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
     let a = &ctx.args;
     let pid = a.server_pid;
-    let per = a.clients;
-    let total = per * KINDS.len();
+    let total = a.clients * KINDS.len();
     let rss_before = procfs::rss_kib(pid);
     let done = Arc::new(AtomicBool::new(false));
-    let peak = {
-        let done = done.clone();
-        tokio::spawn(async move {
-            let mut peak = 0;
-            while !done.load(Ordering::Relaxed) {
-                peak = peak.max(procfs::rss_kib(pid).unwrap_or(0));
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            peak
-        })
-    };
+    let peak = tokio::spawn(peak_rss(pid, done.clone()));
     let arrived = Arc::new(AtomicUsize::new(0));
     let all_in = Arc::new(Notify::new());
     let (release, released) = watch::channel(false);
-    let mut rng = Rng::new(a.seed);
     let t0 = Instant::now();
-    let mut tasks = Vec::with_capacity(total);
+    let tasks = start_clients(&ctx, t0, &arrived, &all_in, &released);
+    wait_all_in(&ctx, &arrived, &all_in, total, t0 + Duration::from_secs(60)).await;
+    let all_open = t0.elapsed();
+    let open_sessions = server::stats(&ctx.net).await.map(|s| s.open_sessions).ok();
+    let _ = release.send(true);
+    let (times, failed) = join_clients(&ctx, tasks).await;
+    done.store(true, Ordering::Relaxed);
+    let rss_peak = peak.await.ok();
+    let limit = a.disconnect_delay * 2 + Duration::from_secs(10);
+    match server::until_no_sessions(&ctx.net, limit).await {
+        Ok(_) => {}
+        Err(e) => ctx.errors.report(format!("after the storm: {e}")),
+    }
+    let rss_after = procfs::rss_kib(pid);
+    Ok(Outcome {
+        times,
+        failed,
+        all_open,
+        open_sessions,
+        rss_before,
+        rss_peak,
+        rss_after,
+    }
+    .report(a.clients))
+}
+
+/// The server's peak RSS, sampled every 20 ms until `done`.
+async fn peak_rss(pid: Option<u32>, done: Arc<AtomicBool>) -> u64 {
+    let mut peak = 0;
+    while !done.load(Ordering::Relaxed) {
+        peak = peak.max(procfs::rss_kib(pid).unwrap_or(0));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    peak
+}
+
+/// `--clients` clients of each kind, all started at `t0`.
+fn start_clients(
+    ctx: &Arc<Ctx>,
+    t0: Instant,
+    arrived: &Arc<AtomicUsize>,
+    all_in: &Arc<Notify>,
+    released: &watch::Receiver<bool>,
+) -> Vec<Task> {
+    let per = ctx.args.clients;
+    let mut rng = Rng::new(ctx.args.seed);
+    let mut tasks = Vec::with_capacity(per * KINDS.len());
     for (k, transport) in KINDS.into_iter().enumerate() {
         for i in 0..per {
             let id = (k * per + i) as u64;
@@ -62,7 +114,17 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             ));
         }
     }
-    let until = t0 + Duration::from_secs(60);
+    tasks
+}
+
+/// Waits until all `total` clients have echoed, or `until` (an error then).
+async fn wait_all_in(
+    ctx: &Ctx,
+    arrived: &AtomicUsize,
+    all_in: &Notify,
+    total: usize,
+    until: Instant,
+) {
     while arrived.load(Ordering::SeqCst) < total {
         let notified = all_in.notified();
         if arrived.load(Ordering::SeqCst) >= total {
@@ -76,9 +138,11 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             break;
         }
     }
-    let all_open = t0.elapsed();
-    let open_sessions = server::stats(&ctx.net).await.map(|s| s.open_sessions).ok();
-    let _ = release.send(true);
+}
+
+/// Waits (at most 30 s) for every client: the times to open per kind, and
+/// the failures per kind.
+async fn join_clients(ctx: &Ctx, tasks: Vec<Task>) -> (Vec<Vec<f64>>, Vec<u64>) {
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); KINDS.len()];
     let mut failed = vec![0u64; KINDS.len()];
     let fence = Instant::now() + Duration::from_secs(30);
@@ -101,64 +165,63 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
             }
         }
     }
-    done.store(true, Ordering::Relaxed);
-    let rss_peak = peak.await.ok();
-    let limit = a.disconnect_delay * 2 + Duration::from_secs(10);
-    match server::until_no_sessions(&ctx.net, limit).await {
-        Ok(_) => {}
-        Err(e) => ctx.errors.report(format!("after the storm: {e}")),
-    }
-    let rss_after = procfs::rss_kib(pid);
+    (times, failed)
+}
 
-    let mut all: Vec<f64> = times.iter().flatten().copied().collect();
-    let (p50, p99, max) = percentiles(&mut all);
-    let mut md = String::from(
-        "| clients | sessions echoed | open time p50 ms | p99 ms | max ms | failures |\n|---|--:|--:|--:|--:|--:|\n",
-    );
-    let mut rows = serde_json::Map::new();
-    let mut row = |name: &str, t: &mut Vec<f64>, n: usize, failed: u64| {
-        let (p50, p99, max) = percentiles(t);
-        md.push_str(&format!(
-            "| {n} {name} | {} | {p50:.1} | {p99:.1} | {max:.1} | {failed} |\n",
-            t.len()
-        ));
-        rows.insert(
-            name.into(),
-            json!({"clients": n, "echoed": t.len(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "failed": failed}),
+impl Outcome {
+    /// The JSON and markdown of the storm (`per` clients of each kind).
+    fn report(mut self, per: usize) -> Report {
+        let total = per * KINDS.len();
+        let mut all: Vec<f64> = self.times.iter().flatten().copied().collect();
+        let (p50, p99, max) = percentiles(&mut all);
+        let mut md = String::from(
+            "| clients | sessions echoed | open time p50 ms | p99 ms | max ms | failures |\n|---|--:|--:|--:|--:|--:|\n",
         );
-    };
-    for (k, t) in KINDS.iter().enumerate() {
-        row(t.name(), &mut times[k], per, failed[k]);
+        let mut rows = serde_json::Map::new();
+        let mut row = |name: &str, t: &mut Vec<f64>, n: usize, failed: u64| {
+            let (p50, p99, max) = percentiles(t);
+            md.push_str(&format!(
+                "| {n} {name} | {} | {p50:.1} | {p99:.1} | {max:.1} | {failed} |\n",
+                t.len()
+            ));
+            rows.insert(
+                name.into(),
+                json!({"clients": n, "echoed": t.len(), "p50_ms": p50, "p99_ms": p99, "max_ms": max, "failed": failed}),
+            );
+        };
+        for (k, t) in KINDS.iter().enumerate() {
+            row(t.name(), &mut self.times[k], per, self.failed[k]);
+        }
+        row("all", &mut all, total, self.failed.iter().sum());
+        let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.1}", k as f64 / 1024.0));
+        md.push_str(&format!(
+            "\nAll {total} open and echoed {:.0} ms after the start ({} open by `/stats`). \
+             Server RSS (MiB): before {}, peak {}, after every session was gone {}.\n",
+            self.all_open.as_secs_f64() * 1000.0,
+            self.open_sessions.map_or("?".into(), |n| n.to_string()),
+            mib(self.rss_before),
+            mib(self.rss_peak),
+            mib(self.rss_after)
+        ));
+        Report {
+            json: json!({
+                "phase": "storm",
+                "clients_per_transport": per,
+                "all_open_ms": self.all_open.as_secs_f64() * 1000.0,
+                "p50_ms": p50,
+                "p99_ms": p99,
+                "max_ms": max,
+                "echoed": all.len(),
+                "failed": self.failed.iter().sum::<u64>(),
+                "open_sessions": self.open_sessions,
+                "transports": rows,
+                "rss_before_kib": self.rss_before,
+                "rss_peak_kib": self.rss_peak,
+                "rss_after_kib": self.rss_after,
+            }),
+            md,
+        }
     }
-    row("all", &mut all, total, failed.iter().sum());
-    let mib = |k: Option<u64>| k.map_or("—".into(), |k| format!("{:.1}", k as f64 / 1024.0));
-    md.push_str(&format!(
-        "\nAll {total} open and echoed {:.0} ms after the start ({} open by `/stats`). \
-         Server RSS (MiB): before {}, peak {}, after every session was gone {}.\n",
-        all_open.as_secs_f64() * 1000.0,
-        open_sessions.map_or("?".into(), |n| n.to_string()),
-        mib(rss_before),
-        mib(rss_peak),
-        mib(rss_after)
-    ));
-    Ok(Report {
-        json: json!({
-            "phase": "storm",
-            "clients_per_transport": per,
-            "all_open_ms": all_open.as_secs_f64() * 1000.0,
-            "p50_ms": p50,
-            "p99_ms": p99,
-            "max_ms": max,
-            "echoed": all.len(),
-            "failed": failed.iter().sum::<u64>(),
-            "open_sessions": open_sessions,
-            "transports": rows,
-            "rss_before_kib": rss_before,
-            "rss_peak_kib": rss_peak,
-            "rss_after_kib": rss_after,
-        }),
-        md,
-    })
 }
 
 /// p50, p99 and max of `v` (sorted in place); zeros when empty.

@@ -2,6 +2,9 @@
 //! (status line, header order, chunk boundaries, HTTP/1.0), WebSockets
 //! (through tungstenite, and frame by frame off the socket to see how a
 //! connection ends), and SockJS frame decoding.
+//!
+//! The load generator (`sockjs-bench`) reads HTTP responses with the same
+//! parsers: [`parse_head`], [`Framing::of`] and [`parse_chunk`].
 
 mod frames;
 mod http;

@@ -1,0 +1,341 @@
+//! The report's markdown: a table for the echo and broadcast scenarios, one
+//! for permessage-deflate, one for the sessions scenario, then the targets
+//! checked against the medians.
+
+use std::fmt::Write as _;
+
+use crate::util::Obj;
+
+use super::options::{Opts, Srv};
+use super::scenarios::Config;
+use super::stats::{fmt, median, ratio, total};
+
+/// The servers in the order of the table columns.
+const ALL: [Srv; 3] = [Srv::Ours, Srv::Node, Srv::Floor];
+
+/// A target: what it says, whether it was met, what was measured.
+struct Check {
+    target: String,
+    met: bool,
+    measured: String,
+}
+
+/// The runs of each configuration and server, looked up by row.
+struct Runs<'a>(&'a [(Config, Srv, Vec<Obj>)]);
+
+impl Runs<'_> {
+    fn of(&self, label: &str, srv: Srv) -> Option<&[Obj]> {
+        self.0
+            .iter()
+            .find(|(c, s, _)| c.label == label && *s == srv)
+            .map(|(_, _, r)| r.as_slice())
+    }
+
+    /// The median of `key` in the runs of `c` against `srv`.
+    fn median(&self, c: &Config, srv: Srv, key: &str) -> Option<f64> {
+        self.of(&c.label, srv).and_then(|r| median(r, key))
+    }
+
+    /// The errors of the runs of `c` against `srv`, in all.
+    fn errors(&self, c: &Config, srv: Srv) -> Option<f64> {
+        self.of(&c.label, srv).map(|r| total(r, "errors"))
+    }
+
+    /// The errors of the runs of `c` against every server, in all.
+    fn all_errors(&self, c: &Config) -> f64 {
+        ALL.iter().filter_map(|&s| self.errors(c, s)).sum()
+    }
+
+    /// Each configuration once, in the order of the runs.
+    fn configs(&self) -> Vec<&Config> {
+        let mut labels: Vec<&Config> = Vec::new();
+        for (c, _, _) in self.0 {
+            if !labels.iter().any(|l| l.label == c.label) {
+                labels.push(c);
+            }
+        }
+        labels
+    }
+}
+
+/// The markdown tables and the target checks.
+pub(super) fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: usize) -> String {
+    let runs = Runs(results);
+    let configs = runs.configs();
+    let mut t = String::new();
+    let _ = writeln!(
+        t,
+        "Medians of {} round(s); {} ms measured per run; µs/msg is the server's CPU time \
+         (user+system, /proc/PID/stat) per message or delivery; errors are totals.\n",
+        o.rounds, o.duration_ms
+    );
+    let mut checks = Vec::new();
+    let mut all_errors = message_table(&mut t, &runs, &configs, &mut checks);
+    deflate_table(&mut t, &runs, &configs);
+    all_errors += sessions_table(&mut t, &runs, &configs, sessions, &mut checks);
+    checks.push(Check {
+        target: "zero errors everywhere".into(),
+        met: all_errors == 0.0,
+        measured: format!("{all_errors} errors in all"),
+    });
+    targets_table(&mut t, &checks);
+    t
+}
+
+/// The echo and broadcast scenarios: throughput, latency, CPU per message
+/// against sockjs-node and the floor. Returns their errors in all.
+fn message_table(
+    t: &mut String,
+    runs: &Runs<'_>,
+    configs: &[&Config],
+    checks: &mut Vec<Check>,
+) -> f64 {
+    if configs.iter().any(|c| !c.sessions) {
+        let _ = writeln!(
+            t,
+            "| scenario | msg/s ours | msg/s node | p50 µs ours / node | p99 µs ours / node | \
+             CPU µs/msg ours | node | floor | ours÷node | ours÷floor | errors ours / node / floor |"
+        );
+        let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    }
+    let mut errors = 0.0;
+    for c in configs.iter().filter(|c| !c.sessions) {
+        message_row(t, runs, c);
+        errors += runs.all_errors(c);
+        message_checks(runs, c, checks);
+    }
+    errors
+}
+
+fn message_row(t: &mut String, runs: &Runs<'_>, c: &Config) {
+    let m = |s: Srv, k: &str| runs.median(c, s, k);
+    let cpu = |s: Srv| m(s, "server_cpu_us_per_msg");
+    let errs: Vec<String> = ALL.iter().map(|&s| fmt(runs.errors(c, s))).collect();
+    let unit = if c.family == "broadcast" {
+        " (deliveries)"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        t,
+        "| {}{unit} | {} | {} | {} / {} | {} / {} | {} | {} | {} | {} | {} | {} |",
+        c.label,
+        fmt(m(Srv::Ours, "msgs_per_s")),
+        fmt(m(Srv::Node, "msgs_per_s")),
+        fmt(m(Srv::Ours, "p50_us")),
+        fmt(m(Srv::Node, "p50_us")),
+        fmt(m(Srv::Ours, "p99_us")),
+        fmt(m(Srv::Node, "p99_us")),
+        fmt(cpu(Srv::Ours)),
+        fmt(cpu(Srv::Node)),
+        fmt(cpu(Srv::Floor)),
+        ratio(cpu(Srv::Ours), cpu(Srv::Node)),
+        ratio(cpu(Srv::Ours), cpu(Srv::Floor)),
+        errs.join(" / ")
+    );
+}
+
+/// CPU per message: ours against sockjs-node's (and the floor's, for
+/// websocket echo), and the floor against sockjs-node's for reference.
+fn message_checks(runs: &Runs<'_>, c: &Config, checks: &mut Vec<Check>) {
+    let cpu = |s: Srv| runs.median(c, s, "server_cpu_us_per_msg");
+    if let (Some(a), Some(b)) = (cpu(Srv::Ours), cpu(Srv::Node)) {
+        checks.push(Check {
+            target: format!("{}: CPU/msg ≤ 1/3 of sockjs-node's", c.label),
+            met: a * 3.0 <= b,
+            measured: format!(
+                "{} vs {} µs, ratio {:.2} (target ≤ 0.33)",
+                fmt(Some(a)),
+                fmt(Some(b)),
+                a / b
+            ),
+        });
+    }
+    if let (Some(f), Some(b)) = (cpu(Srv::Floor), cpu(Srv::Node)) {
+        checks.push(Check {
+            target: format!(
+                "{}: (reference, not a target) the floor itself ≤ 1/3 of sockjs-node's",
+                c.label
+            ),
+            met: f * 3.0 <= b,
+            measured: format!(
+                "{} vs {} µs, ratio {:.2}",
+                fmt(Some(f)),
+                fmt(Some(b)),
+                f / b
+            ),
+        });
+    }
+    if c.family == "ws-echo" {
+        if let (Some(a), Some(b)) = (cpu(Srv::Ours), cpu(Srv::Floor)) {
+            checks.push(Check {
+                target: format!("{}: CPU/msg ≤ 1.3× the tokio-tungstenite floor", c.label),
+                met: a <= 1.3 * b,
+                measured: format!(
+                    "{} vs {} µs, ratio {:.2} (target ≤ 1.30)",
+                    fmt(Some(a)),
+                    fmt(Some(b)),
+                    a / b
+                ),
+            });
+        }
+    }
+}
+
+/// permessage-deflate: bytes on the wire and CPU per echo, ours and node.
+fn deflate_table(t: &mut String, runs: &Runs<'_>, configs: &[&Config]) {
+    let deflate: Vec<&&Config> = configs
+        .iter()
+        .filter(|c| c.family == "ws-deflate")
+        .collect();
+    if deflate.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        t,
+        "\n| permessage-deflate, one ~190-byte JSON event each way | wire bytes/echo ours | node | \
+         CPU µs/msg ours | node |"
+    );
+    let _ = writeln!(t, "|---|--:|--:|--:|--:|");
+    for c in deflate {
+        let m = |s: Srv, k: &str| runs.median(c, s, k);
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} | {} |",
+            c.label,
+            fmt(m(Srv::Ours, "wire_bytes_per_msg")),
+            fmt(m(Srv::Node, "wire_bytes_per_msg")),
+            fmt(m(Srv::Ours, "server_cpu_us_per_msg")),
+            fmt(m(Srv::Node, "server_cpu_us_per_msg")),
+        );
+    }
+}
+
+/// The sessions scenario: memory and CPU per session held. Returns its
+/// errors in all.
+fn sessions_table(
+    t: &mut String,
+    runs: &Runs<'_>,
+    configs: &[&Config],
+    sessions: usize,
+    checks: &mut Vec<Check>,
+) -> f64 {
+    let sess: Vec<&&Config> = configs.iter().filter(|c| c.sessions).collect();
+    if sess.is_empty() {
+        return 0.0;
+    }
+    let _ = writeln!(
+        t,
+        "\n| sessions (N = {sessions}) | RSS KiB/session ours | node | floor | CPU µs/session ours | node | \
+         floor | ours÷node | RSS MiB base → open → closed, ours | node | floor | errors ours / node / floor |"
+    );
+    let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+    let mut errors = 0.0;
+    for c in sess {
+        errors += runs.all_errors(c);
+        sessions_row(t, runs, c);
+        sessions_checks(runs, c, checks);
+    }
+    errors
+}
+
+fn sessions_row(t: &mut String, runs: &Runs<'_>, c: &Config) {
+    let m = |s: Srv, k: &str| runs.median(c, s, k);
+    let e = |s: Srv| runs.errors(c, s);
+    let mib = |s: Srv| {
+        let f = |k: &str| m(s, k).map(|v| v / 1024.0);
+        if f("rss_base_kib").is_none() {
+            return "—".to_string();
+        }
+        format!(
+            "{} → {} → {}",
+            fmt(f("rss_base_kib")),
+            fmt(f("rss_open_kib")),
+            fmt(f("rss_closed_kib"))
+        )
+    };
+    let _ = writeln!(
+        t,
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+        c.label,
+        fmt(m(Srv::Ours, "rss_per_session_kib")),
+        fmt(m(Srv::Node, "rss_per_session_kib")),
+        fmt(m(Srv::Floor, "rss_per_session_kib")),
+        fmt(m(Srv::Ours, "cpu_us_per_session")),
+        fmt(m(Srv::Node, "cpu_us_per_session")),
+        fmt(m(Srv::Floor, "cpu_us_per_session")),
+        ratio(
+            m(Srv::Ours, "cpu_us_per_session"),
+            m(Srv::Node, "cpu_us_per_session")
+        ),
+        mib(Srv::Ours),
+        mib(Srv::Node),
+        mib(Srv::Floor),
+        fmt(e(Srv::Ours)),
+        fmt(e(Srv::Node)),
+        fmt(e(Srv::Floor)),
+    );
+}
+
+/// Per session: RSS and CPU within the targets, memory handed back after
+/// close, and the floor's own figures for reference.
+fn sessions_checks(runs: &Runs<'_>, c: &Config, checks: &mut Vec<Check>) {
+    let m = |s: Srv, k: &str| runs.median(c, s, k);
+    if let (Some(kib), Some(us)) = (
+        m(Srv::Floor, "rss_per_session_kib"),
+        m(Srv::Floor, "cpu_us_per_session"),
+    ) {
+        checks.push(Check {
+            target: format!(
+                "{}: (reference, not a target) the floor itself ≤ 8 KiB and ≤ 40 µs per session",
+                c.label
+            ),
+            met: kib <= 8.0 && us <= 40.0,
+            measured: format!("{kib:.1} KiB, {us:.0} µs"),
+        });
+    }
+    if let Some(kib) = m(Srv::Ours, "rss_per_session_kib") {
+        checks.push(Check {
+            target: format!("{}: RSS ≤ 8 KiB per idle session", c.label),
+            met: kib <= 8.0,
+            measured: format!("{kib:.1} KiB"),
+        });
+    }
+    if let Some(us) = m(Srv::Ours, "cpu_us_per_session") {
+        checks.push(Check {
+            target: format!("{}: ≤ 40 µs CPU per session opened", c.label),
+            met: us <= 40.0,
+            measured: format!("{us:.0} µs"),
+        });
+    }
+    if let (Some(b), Some(op), Some(cl)) = (
+        m(Srv::Ours, "rss_base_kib"),
+        m(Srv::Ours, "rss_open_kib"),
+        m(Srv::Ours, "rss_closed_kib"),
+    ) {
+        let kept = if op > b { (cl - b) / (op - b) } else { 0.0 };
+        checks.push(Check {
+            target: format!("{}: memory handed back after close", c.label),
+            met: kept <= 0.25,
+            measured: format!(
+                "{:.0}% of the sessions' RSS still held {} s after close (counted as handed back at ≤ 25%)",
+                kept.max(0.0) * 100.0,
+                2.5
+            ),
+        });
+    }
+}
+
+/// Every target, met or not, with what was measured.
+fn targets_table(t: &mut String, checks: &[Check]) {
+    let _ = writeln!(t, "\n| target | met | measured |\n|---|---|---|");
+    for check in checks {
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} |",
+            check.target,
+            if check.met { "yes" } else { "**no**" },
+            check.measured
+        );
+    }
+}

@@ -1,0 +1,119 @@
+//! The scenarios: which load generator runs make the rows of the table, and
+//! against which servers.
+
+use super::options::{Opts, Srv};
+
+/// One configuration of a scenario (a row of the table).
+#[derive(Debug, Clone)]
+pub(super) struct Config {
+    pub(super) family: &'static str,
+    pub(super) label: String,
+    pub(super) args: Vec<String>,
+    pub(super) servers: Vec<Srv>,
+    pub(super) sessions: bool,
+}
+
+/// Every configuration `o` asks for, in the order of the table.
+pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
+    let small = o.quick;
+    let cs: &[usize] = if small { &[1, 10] } else { &[1, 50, 500] };
+    let pipelined_c = if small { 10 } else { 50 };
+    let mut v = Vec::new();
+    let mut add = |family: &'static str, label: String, args: Vec<String>, servers: &[Srv]| {
+        v.push(Config {
+            family,
+            label,
+            args,
+            servers: servers.to_vec(),
+            sessions: family == "sessions",
+        });
+    };
+    let all = [Srv::Ours, Srv::Node, Srv::Floor];
+    let sockjs = [Srv::Ours, Srv::Node];
+    for family in ["ws-echo", "raw-ws-echo"] {
+        for &c in cs {
+            add(
+                family,
+                format!("{family} c={c}"),
+                scen(family, c, None),
+                &all,
+            );
+        }
+        add(
+            family,
+            format!("{family} c={pipelined_c} p=16"),
+            scen(family, pipelined_c, Some(16)),
+            &all,
+        );
+    }
+    // permessage-deflate: the same typical JSON event echoed with and
+    // without it, counting the bytes on the wire (services /echo and
+    // /deflate_echo of both servers).
+    let dc = if small { 10 } else { 50 };
+    for (name, prefix) in [
+        ("ws-plain-echo", "/echo"),
+        ("ws-deflate-echo", "/deflate_echo"),
+    ] {
+        let mut args = scen(name, dc, None);
+        args.extend(["--prefix".into(), prefix.into()]);
+        add("ws-deflate", format!("{name} c={dc}"), args, &sockjs);
+    }
+    for family in ["xhr-streaming-echo", "xhr-polling-echo", "eventsource-echo"] {
+        for &c in cs {
+            add(
+                family,
+                format!("{family} c={c}"),
+                scen(family, c, None),
+                &sockjs,
+            );
+        }
+    }
+    let bcs: &[usize] = if small { &[10] } else { &[50, 500] };
+    for &c in bcs {
+        add(
+            "broadcast",
+            format!("broadcast c={c} p=8"),
+            scen("broadcast", c, Some(8)),
+            &sockjs,
+        );
+    }
+    for s in [
+        "sessions-ws",
+        "sessions-xhr-streaming",
+        "sessions-eventsource",
+        "sessions-htmlfile",
+    ] {
+        let args = vec![
+            "--scenario".into(),
+            s.into(),
+            "--sessions".into(),
+            sessions.to_string(),
+            "--sources".into(),
+            "16".into(),
+            "--settle-ms".into(),
+            "2500".into(),
+        ];
+        // The floor answers framed websockets too: a floor for a session's cost.
+        let servers: &[Srv] = if s == "sessions-ws" { &all } else { &sockjs };
+        add("sessions", format!("{s} n={sessions}"), args, servers);
+    }
+    v.retain(|c| match &o.families {
+        Some(f) => f.iter().any(|f| f == c.family),
+        None => true,
+    });
+    v
+}
+
+/// The load generator's arguments for `clients` clients of scenario `name`.
+fn scen(name: &str, clients: usize, pipeline: Option<usize>) -> Vec<String> {
+    let mut a = vec![
+        "--scenario".into(),
+        name.into(),
+        "--clients".into(),
+        clients.to_string(),
+    ];
+    if let Some(p) = pipeline {
+        a.extend(["--pipeline".into(), p.to_string()]);
+    }
+    a
+}
