@@ -13,10 +13,8 @@
 //! curl -k --http2 -XPOST https://127.0.0.1:8443/echo/000/s/xhr    # o, over h2
 //! ```
 
-#[path = "../tls_serve.rs"]
-mod tls_serve;
-
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use axum::response::Html;
 use axum::routing::get;
@@ -24,6 +22,7 @@ use axum::Router;
 use sockjs::{Session, SockJsRouter};
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio_rustls::rustls::ServerConfig;
 
 async fn echo(session: Session) {
     println!(
@@ -72,14 +71,21 @@ async fn main() {
         .route("/", get(page))
         .nest("/echo", echo.into_router());
     let (chain, key) = certificate();
-    let tls = tls_serve::server_config(chain, key).expect("a TLS configuration");
+    let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let tls = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS 1.2 and 1.3")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("a certificate and its key");
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .unwrap_or_else(|e| panic!("cannot listen on {addr}: {e}"));
     println!("tls example: open https://{addr}/ (self-signed: accept the warning once)");
     sockjs::serve(listener, app)
-        .accept_with(tls_serve::acceptor(tls))
+        // HTTP/2 by ALPN (h2, then http/1.1), WebSockets over it included.
+        .tls(Arc::new(tls))
         .shutdown(shutdown)
         .shutdown_on_signal()
         .await

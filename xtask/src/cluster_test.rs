@@ -233,7 +233,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         None
     };
     let tools = Tools {
-        test_server: util::build_bin("sockjs-examples", "sockjs-test-server", false)?,
+        test_server: util::build_bin("sockjs-test-server", "sockjs-test-server", false)?,
         ..tools
     };
     let suite = util::build_bin("sockjs-conformance", "sockjs-conformance", false)?;

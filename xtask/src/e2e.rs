@@ -153,7 +153,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// `page_origin` only (the origin cases load the same page from
 /// `localhost` to be another origin).
 fn start_our_server(port: u16, sockjs_url: &str, page_origin: &str) -> Result<Server, String> {
-    let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+    let bin = util::build_bin("sockjs-test-server", "sockjs-test-server", false)?;
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args(["--sockjs-url", sockjs_url])
@@ -204,7 +204,7 @@ fn start_h2_server() -> Result<H2Server, String> {
     }
     let page_port = util::free_port()?;
     let port = util::free_port()?;
-    let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+    let bin = util::build_bin("sockjs-test-server", "sockjs-test-server", false)?;
     let mut cmd = Command::new(bin);
     cmd.args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .args([

@@ -24,7 +24,7 @@ usage: cargo xtask protocol-test [options]
   --against-node            sockjs-node 0.3.24 (npm, cached under target/)
   --url BASE                any running server with the test services under BASE
   --mutations               the test server once per deliberately broken
-                            behaviour (examples/test_server/mutations.rs);
+                            behaviour (crates/sockjs-test-server/src/mutations.rs);
                             every run must fail, in a check named for it
   --filter S                only checks whose name contains S
   --disconnect-delay-ms N   the servers' disconnect_delay (default 3000; with
@@ -154,7 +154,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         let server = util::start_node_server(port, &extra)?;
         (format!("http://127.0.0.1:{port}"), Some(server), None)
     } else {
-        let bin = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+        let bin = util::build_bin("sockjs-test-server", "sockjs-test-server", false)?;
         let (server, url) = start_test_server(&bin, &opts, None, None)?;
         (
             url,
@@ -231,7 +231,7 @@ fn start_test_server(
 /// The mutation names, read from the `NAMES` list of the test server's
 /// `mutations.rs`.
 fn mutation_names() -> Result<Vec<String>, String> {
-    let path = util::root().join("examples/test_server/mutations.rs");
+    let path = util::root().join("crates/sockjs-test-server/src/mutations.rs");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let start = text
         .find("const NAMES: &[&str] = &[")
@@ -254,7 +254,7 @@ fn mutation_names() -> Result<Vec<String>, String> {
 /// table of the test server's `mutations.rs`: arms `"name" => &["check",
 /// "group/", ...]`. A pattern ending in `/` names a whole group.
 fn mutation_expectations() -> Result<Vec<(String, Vec<String>)>, String> {
-    let path = util::root().join("examples/test_server/mutations.rs");
+    let path = util::root().join("crates/sockjs-test-server/src/mutations.rs");
     let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let start = text
         .find("fn expected(")
@@ -342,7 +342,7 @@ fn run_mutation(opts: &Options, suite: &Path, server_bin: &Path, name: &str) -> 
 fn mutations(opts: &Options, suite: &Path) -> Result<(), String> {
     let started = Instant::now();
     let names = mutation_names()?;
-    let server_bin: PathBuf = util::build_bin("sockjs-examples", "sockjs-test-server", false)?;
+    let server_bin: PathBuf = util::build_bin("sockjs-test-server", "sockjs-test-server", false)?;
     eprintln!(
         "==> {} mutations, each must make the suite fail",
         names.len()

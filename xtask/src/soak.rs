@@ -177,7 +177,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
 /// makes the report and log folders.
 fn prepare(o: &Opts) -> Result<Setup, String> {
     let loadgen = build_bin("sockjs-bench", "sockjs-loadgen", !o.dev)?;
-    let server = build_bin("sockjs-examples", "sockjs-test-server", !o.dev)?;
+    let server = build_bin("sockjs-test-server", "sockjs-test-server", !o.dev)?;
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pin = (cpus >= 2 && tool_works("taskset")).then_some((1, 0));
     let dir = target_dir().join("soak");

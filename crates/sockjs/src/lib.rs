@@ -38,7 +38,7 @@ pub use rejection::Rejection;
 pub use rooms::Rooms;
 pub use router::{router, SockJsRouter};
 #[cfg(feature = "serve")]
-pub use serve::{serve, Serve};
+pub use serve::{serve, shutdown_signal, Serve};
 pub use session::{
     close_code, CloseReason, JsonReceiver, JsonSendError, JsonSender, Receiver, SendError, Sender,
     Session, TrySendError,

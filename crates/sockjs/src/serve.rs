@@ -279,7 +279,48 @@ impl Serve {
     /// # }
     /// ```
     pub fn shutdown_on_signal(self) -> Self {
-        self.with_graceful_shutdown(terminate())
+        self.with_graceful_shutdown(shutdown_signal())
+    }
+
+    /// Serves HTTPS with rustls (feature `tls`): each accepted socket
+    /// does the TLS handshake first, bounded by the
+    /// [`header_read_timeout`](Self::header_read_timeout). A `config`
+    /// without ALPN protocols is given `h2` and `http/1.1`, so browsers use
+    /// HTTP/2 (they never speak it over cleartext), WebSockets included.
+    /// Built on [`accept_with`](Self::accept_with).
+    ///
+    /// ```no_run
+    /// use std::sync::Arc;
+    /// use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    /// use tokio_rustls::rustls::ServerConfig;
+    ///
+    /// # async fn run(
+    /// #     listener: tokio::net::TcpListener,
+    /// #     app: axum::Router,
+    /// #     chain: Vec<CertificateDer<'static>>,
+    /// #     key: PrivateKeyDer<'static>,
+    /// # ) -> std::io::Result<()> {
+    /// let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    /// let config = ServerConfig::builder_with_provider(provider)
+    ///     .with_safe_default_protocol_versions()
+    ///     .expect("TLS 1.2 and 1.3")
+    ///     .with_no_client_auth()
+    ///     .with_single_cert(chain, key)
+    ///     .expect("a certificate and its key");
+    /// sockjs::serve(listener, app).tls(Arc::new(config)).await
+    /// # }
+    /// ```
+    #[cfg(feature = "tls")]
+    pub fn tls(self, config: Arc<tokio_rustls::rustls::ServerConfig>) -> Self {
+        let config = if config.alpn_protocols.is_empty() {
+            let mut with_alpn = (*config).clone();
+            with_alpn.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            Arc::new(with_alpn)
+        } else {
+            config
+        };
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        self.accept_with(move |tcp| acceptor.accept(tcp))
     }
 
     /// Wraps each accepted socket before HTTP is spoken on it: the TLS
@@ -828,8 +869,21 @@ impl http_body::Body for InFlight {
 }
 
 /// Resolves at the first Ctrl-C or SIGTERM (SIGTERM on Unix only; a
-/// signal that cannot be listened to never resolves).
-async fn terminate() {
+/// signal that cannot be listened to never resolves): what
+/// [`Serve::shutdown_on_signal`] waits for, for an app that does something
+/// of its own first.
+///
+/// ```no_run
+/// # async fn run(listener: tokio::net::TcpListener, app: axum::Router) -> std::io::Result<()> {
+/// sockjs::serve(listener, app)
+///     .with_graceful_shutdown(async {
+///         sockjs::shutdown_signal().await;
+///         println!("shutting down");
+///     })
+///     .await
+/// # }
+/// ```
+pub async fn shutdown_signal() {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;

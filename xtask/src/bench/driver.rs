@@ -89,7 +89,7 @@ fn prepare(o: &Opts) -> Result<Setup, String> {
         None => !o.quick || s == Srv::Ours,
     };
     let ours = if wanted(Srv::Ours) {
-        match build_bin("sockjs-examples", "sockjs-test-server", !o.dev) {
+        match build_bin("sockjs-test-server", "sockjs-test-server", !o.dev) {
             Ok(p) => Some(p),
             Err(e) if o.servers.is_none() && !o.quick => {
                 eprintln!("bench: WARNING: our test server cannot be built ({e}); skipping it");

@@ -40,7 +40,7 @@ pub(crate) fn run(tools: Tools, rounds: usize) -> Result<(), String> {
     let started = Instant::now();
     let loadgen = util::build_bin("sockjs-bench", "sockjs-loadgen", true)?;
     let tools = Tools {
-        test_server: util::build_bin("sockjs-examples", "sockjs-test-server", true)?,
+        test_server: util::build_bin("sockjs-test-server", "sockjs-test-server", true)?,
         ..tools
     };
     let redis = start_redis(&tools)?;

@@ -441,7 +441,7 @@ async fn a_waiting_send_is_always_answered_within_the_bound() {
 /// within the budgets.
 ///
 /// ```text
-/// cargo build -p sockjs-examples --bin sockjs-test-server
+/// cargo build -p sockjs-test-server
 /// cargo test -p sockjs-axum --test server -- --ignored --nocapture budgets::ticker_attack
 /// # the old behaviour (no byte budgets) for comparison:
 /// SOCKJS_ATTACK_BREAK=unbounded-inbound cargo test ... (same)

@@ -334,6 +334,7 @@ async fn nodes_with_different_secrets_refuse_each_other() {
 
 /// A self-signed CA, and a certificate for `localhost` it signed: the
 /// CA's PEM, the node's chain and key.
+#[cfg(feature = "tls")]
 fn private_ca() -> (String, tokio_rustls::rustls::ServerConfig) {
     use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
     use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -360,40 +361,11 @@ fn private_ca() -> (String, tokio_rustls::rustls::ServerConfig) {
     (ca_cert.pem(), config)
 }
 
-/// Serves `app` over TLS (HTTP/1.1) on `listener`.
-async fn serve_tls(
-    listener: tokio::net::TcpListener,
-    app: Router,
-    config: tokio_rustls::rustls::ServerConfig,
-) {
-    use tower::ServiceExt;
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
-    loop {
-        let Ok((tcp, _)) = listener.accept().await else {
-            continue;
-        };
-        let acceptor = acceptor.clone();
-        let app = app.clone();
-        tokio::spawn(async move {
-            let Ok(Ok(tls)) =
-                tokio::time::timeout(Duration::from_secs(5), acceptor.accept(tcp)).await
-            else {
-                return;
-            };
-            let service =
-                hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
-                    app.clone().oneshot(request.map(axum::body::Body::new))
-                });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
-                .await;
-        });
-    }
-}
-
 /// Node 0 answers only over TLS (`https://localhost:<port>`), with a
 /// certificate of a private CA; node 1 forwards to it, trusting that CA.
-/// Node 2, which does not trust it, cannot reach node 0 (502).
+/// Node 2, which does not trust it, cannot reach node 0 (502). Node 0
+/// serves with `sockjs::serve(..).tls(..)`.
+#[cfg(feature = "tls")]
 #[tokio::test]
 async fn the_hop_over_tls_with_a_private_ca() {
     let directory = MemoryDirectory::new("http://test");
@@ -404,7 +376,11 @@ async fn the_hop_over_tls_with_a_private_ca() {
         listener.local_addr().unwrap().port()
     );
     let owner = node_app(0, &directory, &me, Forwarding::new());
-    tokio::spawn(serve_tls(listener, owner, server_config));
+    tokio::spawn(
+        sockjs::serve(listener, owner)
+            .tls(Arc::new(server_config))
+            .into_future(),
+    );
     let trusting = Forwarding::new().tls_ca_pem(ca_pem.as_bytes()).unwrap();
     let front = nodes_with(1, &directory, trusting).await;
     let untrusting = nodes(1, &directory).await;

@@ -59,10 +59,6 @@
 //! | `/rebind_echo` | `/auth_echo` with the hook re-run on every request of a session (`Config::bind_to_handshake`) and JSESSIONID as `path=/; Secure; HttpOnly; SameSite=None` (`Config::jsessionid_cookie`) |
 
 mod mutations;
-#[path = "../signal.rs"]
-mod signal;
-#[path = "../tls_serve.rs"]
-mod tls_serve;
 mod wire;
 
 /// jemalloc, configured (`.cargo/config.toml`) to hand memory back to the
@@ -155,13 +151,13 @@ fn parse_args() -> Result<Options, String> {
             "--cluster-ca" => options.cluster_ca = Some(value()?),
             "--redis-ca" => options.redis_ca = Some(value()?),
             "--help" | "-h" => {
-                println!("{}", include_str!("usage.txt"));
+                println!("{}", include_str!("../usage.txt"));
                 std::process::exit(0);
             }
             other => {
                 return Err(format!(
                     "unknown argument {other}\n{}",
-                    include_str!("usage.txt")
+                    include_str!("../usage.txt")
                 ))
             }
         }
@@ -534,7 +530,15 @@ fn load_tls(
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
         .map_err(|e| format!("{cert}: {e}"))?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| format!("{key}: {e}"))?;
-    tls_serve::server_config(chain, key)
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .map_err(|e| format!("certificate: {e}"))?;
+    // No ALPN list: `Serve::tls` offers h2 and http/1.1.
+    Ok(std::sync::Arc::new(config))
 }
 
 #[tokio::main]
@@ -630,7 +634,7 @@ async fn main() {
     let signal = {
         let name = name.clone();
         async move {
-            signal::terminate().await;
+            sockjs::shutdown_signal().await;
             println!("{name}: shutting down");
         }
     };
@@ -660,7 +664,7 @@ async fn main() {
         (None, None) => println!("{name} listening on http://{addr}"),
     }
     if let Some(tls) = tls {
-        serve = serve.accept_with(tls_serve::acceptor(tls));
+        serve = serve.tls(tls);
     } else if let Some(name) = options.mutation.as_deref() {
         if let Some(name) = wire::NAMES.iter().copied().find(|n| *n == name) {
             serve = serve.accept_with(wire::accept(name));
