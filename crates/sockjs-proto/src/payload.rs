@@ -356,6 +356,88 @@ pub fn encode_payload<S: AsRef<str>>(messages: &[S]) -> String {
 mod tests {
     use super::*;
 
+    /// `is_json` against serde_json's own reading, on inputs without lone
+    /// surrogates (where the two agree by definition): every branch of the
+    /// scanner, taken and not taken.
+    #[test]
+    fn is_json_agrees_with_serde_json() {
+        for case in [
+            "[]",
+            "{}",
+            " [ ] ",
+            "[1,2]",
+            "[1,]",
+            "[,1]",
+            "[1 2]",
+            "[[[]]]",
+            "[[]",
+            r#"{"a":1,"b":[true,false,null]}"#,
+            r#"{"a":1,}"#,
+            "{,}",
+            r#"{"a" 1}"#,
+            r#"{"a":1 "b":2}"#,
+            r#"{"a":{"b":{}}}"#,
+            r#"{"a":1]"#,
+            r#"[1}"#,
+            r#"{1:2}"#,
+            "0",
+            "-0",
+            "01",
+            "1.",
+            "1.5",
+            "1.5e+3",
+            "1e",
+            "1E5",
+            "1e-",
+            "-",
+            "-a",
+            "2",
+            "true",
+            "tru",
+            "null",
+            "nul",
+            "false",
+            "fals",
+            r#""\/\b\f\n\r\t\"\\""#,
+            r#""\x""#,
+            r#""\u12g4""#,
+            r#""\u1234""#,
+            r#""\u12""#,
+            "\"a\nb\"",
+            "\"unterminated",
+            r#" [ 1 , { "k" : "v" } ] "#,
+            r#"["a"]x"#,
+            "",
+            " ",
+            "[\"\u{e9}\"]",
+        ] {
+            let serde = serde_json::from_str::<serde_json::Value>(case).is_ok();
+            assert_eq!(is_json(case.as_bytes()), serde, "{case:?}");
+        }
+    }
+
+    /// A send whose only fault is a lone surrogate is retried with U+FFFD in
+    /// its place, and nothing that merely looks like an escape is touched:
+    /// an escaped quote or backslash followed by hex digits, late in the
+    /// text; a trailing backslash is refused, never a panic.
+    #[test]
+    fn lone_surrogates_are_replaced_and_nothing_else() {
+        assert_eq!(
+            parse_payload(br#"["\"d800\ud800"]"#).unwrap(),
+            ["\"d800\u{fffd}"]
+        );
+        assert_eq!(
+            parse_payload(br#"["\ud800","\\ud800"]"#).unwrap(),
+            ["\u{fffd}", "\\ud800"]
+        );
+        assert_eq!(
+            parse_payload(br#"["\ud83d\ude00\udc00"]"#).unwrap(),
+            ["\u{1f600}\u{fffd}"]
+        );
+        assert!(parse_payload(br#"["\ud800"]\"#).is_err());
+        assert!(parse_payload(b"[\"\\ud800\\").is_err());
+    }
+
     #[test]
     fn encoding() {
         assert_eq!(encode_payload::<&str>(&[]), "[]");

@@ -468,6 +468,12 @@
       var c = new Client(ctx.base + '/restricted_echo', ctx.transport);
       await c.closed(15000);
       if (c.opened) throw new Error('opened from ' + location.origin + ' with ' + c.transport);
+      // The refusal itself, not any early end: /info answers 403, so
+      // sockjs-client gives up before any transport with its 1002.
+      var e = c.closeEvent;
+      if (!e || e.code !== 1002 || e.reason !== 'Cannot connect to server') {
+        throw new Error('expected 1002 "Cannot connect to server", got ' + c.describeClose());
+      }
       return 'refused from ' + location.origin + ': ' + c.describeClose();
     },
 

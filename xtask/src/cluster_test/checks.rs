@@ -336,9 +336,15 @@ fn kill_busiest(
     crowd: &mut Crowd,
     per_node: &PerNode,
 ) -> Result<Killed, String> {
+    // The busiest node among those holding an xhr-streaming session (the
+    // directory names those; the forgetting check needs some).
+    let has_xhr = |ids: &Vec<usize>| {
+        ids.iter()
+            .any(|id| crowd.clients[*id].kind == Kind::XhrStreaming)
+    };
     let (victim, victims) = per_node
         .iter()
-        .max_by_key(|(_, ids)| ids.len())
+        .max_by_key(|(_, ids)| (has_xhr(ids), ids.len()))
         .map(|(n, ids)| (n.clone(), ids.clone()))
         .expect("three nodes");
     let victim_port = cluster
@@ -442,6 +448,15 @@ fn directory_forgets(
     crowd: &Crowd,
     killed: &Killed,
 ) -> Result<Duration, String> {
+    // Nothing to forget would make the wait below pass with nothing
+    // checked: the busiest node holds xhr-streaming sessions, which the
+    // directory names.
+    if killed.entries_before == 0 {
+        return Err(format!(
+            "the directory named none of {}'s sessions before the kill: nothing to see forgotten",
+            killed.name
+        ));
+    }
     let deadline = killed.at + cluster.claim_ttl + Duration::from_secs(2);
     let forgotten_in = loop {
         if entries_of(redis, killed.port)? == 0 {
