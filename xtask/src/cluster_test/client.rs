@@ -4,6 +4,7 @@
 //! `xhr_send` on a connection per message. Enough for the services of the
 //! test server and messages made of letters, digits and dashes.
 
+use sockjs_proto::Decoded;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -260,25 +261,33 @@ impl Frames {
         events: &Sender<Event>,
     ) -> Option<String> {
         let frame = frame.trim_end_matches('\n');
-        if frame == "o" && !self.opened {
-            self.opened = true;
-            let _ = events.send(Event::Opened {
-                client: id,
-                node: node.to_owned(),
-            });
-        } else if let Some(array) = frame.strip_prefix('a') {
-            match parse_strings(array) {
-                Some(messages) => {
-                    for text in messages {
-                        let _ = events.send(Event::Message { client: id, text });
-                    }
-                }
-                None => return Some(format!("bad frame {frame:?}")),
+        // xhr-streaming's prelude (a line of `h`) is transport framing, not
+        // a frame.
+        if frame.len() > 1 && frame.bytes().all(|b| b == b'h') {
+            return None;
+        }
+        match sockjs_proto::decode(frame) {
+            Ok(Decoded::Open) if !self.opened => {
+                self.opened = true;
+                let _ = events.send(Event::Opened {
+                    client: id,
+                    node: node.to_owned(),
+                });
             }
-        } else if let Some(close) = frame.strip_prefix('c') {
-            return Some(format!("close frame {close}"));
-        } else if frame != "h" && !frame.bytes().all(|b| b == b'h') {
-            return Some(format!("unexpected frame {frame:?}"));
+            Ok(Decoded::Heartbeat) => {}
+            Ok(Decoded::Messages(messages)) => {
+                for text in messages {
+                    let _ = events.send(Event::Message {
+                        client: id,
+                        text: text.into_owned(),
+                    });
+                }
+            }
+            Ok(Decoded::Close { code, reason }) => {
+                return Some(format!("close frame [{code},{reason:?}]"));
+            }
+            Ok(Decoded::Open) => return Some("a second open frame".into()),
+            Err(e) => return Some(format!("bad frame {frame:?}: {e}")),
         }
         None
     }
@@ -448,62 +457,30 @@ fn websocket_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
     frame
 }
 
-/// Parses a JSON array of strings (`["a","b\"c"]`).
-fn parse_strings(json: &str) -> Option<Vec<String>> {
-    let mut chars = json.trim().chars().peekable();
-    let mut out = Vec::new();
-    if chars.next()? != '[' {
-        return None;
-    }
-    loop {
-        match chars.next()? {
-            ']' if out.is_empty() => return Some(out),
-            '"' => {
-                let mut s = String::new();
-                loop {
-                    match chars.next()? {
-                        '"' => break,
-                        '\\' => match chars.next()? {
-                            'n' => s.push('\n'),
-                            't' => s.push('\t'),
-                            'r' => s.push('\r'),
-                            'b' => s.push('\u{8}'),
-                            'f' => s.push('\u{c}'),
-                            'u' => {
-                                let hex: String = chars.by_ref().take(4).collect();
-                                let unit = u32::from_str_radix(&hex, 16).ok()?;
-                                s.push(char::from_u32(unit).unwrap_or('\u{fffd}'));
-                            }
-                            c => s.push(c),
-                        },
-                        c => s.push(c),
-                    }
-                }
-                out.push(s);
-                match chars.next()? {
-                    ',' => {}
-                    ']' => return Some(out),
-                    _ => return None,
-                }
-            }
-            _ => return None,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn parses_message_arrays() {
-        assert_eq!(parse_strings("[]"), Some(vec![]));
+    fn frames_become_events() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut frames = Frames::default();
+        let prelude = format!("{}\n", "h".repeat(2048));
+        assert_eq!(frames.bytes(1, "n1", prelude.as_bytes(), &tx), None);
         assert_eq!(
-            parse_strings(r#"["a","b\"c","\u00e9\n"]"#),
-            Some(vec!["a".into(), "b\"c".into(), "é\n".into()])
+            frames.bytes(1, "n1", b"o\nh\na[\"a\",\"b\\\"c\",\"\\u00e9\\n\"]\n", &tx),
+            None
         );
-        assert_eq!(parse_strings(r#"["a""#), None);
-        assert_eq!(parse_strings("x"), None);
+        let events: Vec<String> = rx.try_iter().map(|e| format!("{e:?}")).collect();
+        assert_eq!(events.len(), 4, "{events:?}");
+        assert!(events[0].starts_with("Opened"), "{events:?}");
+        assert!(events[3].contains("\"é\\n\""), "{events:?}");
+        assert_eq!(
+            frames.frame(1, "n1", r#"c[3000,"Go away!"]"#, &tx),
+            Some(r#"close frame [3000,"Go away!"]"#.into())
+        );
+        assert!(frames.frame(1, "n1", "a[1]", &tx).is_some());
+        assert!(frames.frame(1, "n1", "o", &tx).is_some());
     }
 
     #[test]
