@@ -23,9 +23,11 @@
 //! one, rooms are this process's.
 
 mod broker;
+mod history;
 mod member;
 mod registry;
 
 pub use broker::{Broker, Inbox, Target};
+pub use history::{BadPosition, History, Lost, Position};
 pub(crate) use member::{Member, SharedText};
 pub use registry::Rooms;

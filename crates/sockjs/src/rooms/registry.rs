@@ -2,12 +2,14 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
 use super::broker::{Broker, Deliver, Inbox, Target};
+use super::history::{History, Log, Lost, Position};
 use super::member::{Member, SharedText};
+use crate::protocol::write_json_string;
 
 /// Named groups of sessions, and messages to a group or to every session.
 ///
@@ -55,11 +57,48 @@ pub struct Rooms {
 }
 
 /// The state every clone of a `Rooms` (and its broker's inbox) shares.
-#[derive(Default)]
 pub(crate) struct Shared {
-    rooms: DashMap<Arc<str>, HashMap<u64, Arc<dyn Member>>>,
+    rooms: DashMap<Arc<str>, Room>,
     everyone: DashMap<u64, Arc<dyn Member>>,
     broker: OnceLock<Box<dyn Broker>>,
+    /// What each room keeps; unset: no history.
+    history: OnceLock<History>,
+    /// This process's history epoch: a resume from before a restart is
+    /// told its history is lost.
+    epoch: u64,
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Shared {
+            rooms: DashMap::new(),
+            everyone: DashMap::new(),
+            broker: OnceLock::new(),
+            history: OnceLock::new(),
+            epoch: uuid::Uuid::new_v4().as_u64_pair().0 >> 16,
+        }
+    }
+}
+
+/// One room: its members and, with history, what was sent to it.
+struct Room {
+    members: HashMap<u64, Arc<dyn Member>>,
+    log: Log,
+    /// Taken by every delivery to a room with history and by every resume:
+    /// its members get its messages in position order, and a resuming
+    /// session gets the replay before anything newer. Never taken with the
+    /// map's lock held.
+    turn: Arc<Mutex<()>>,
+}
+
+impl Room {
+    fn new(epoch: u64) -> Self {
+        Room {
+            members: HashMap::new(),
+            log: Log::new(epoch),
+            turn: Arc::default(),
+        }
+    }
 }
 
 impl Rooms {
@@ -173,7 +212,67 @@ impl Rooms {
         self.shared
             .rooms
             .get(room)
-            .map_or(0, |members| members.len())
+            .map_or(0, |room| room.members.len())
+    }
+
+    /// Keeps a history of every room (see [`History`]), so that a session
+    /// that comes back can resume where it left off
+    /// ([`Sender::join_since`](crate::Sender::join_since)). Each message
+    /// sent to a room then reaches its members in an envelope that carries
+    /// its [`Position`]:
+    ///
+    /// ```text
+    /// {"room":"lobby","pos":"5f3a9c-17","data":"the message"}
+    /// ```
+    ///
+    /// (`data` is the message as a JSON string.) The client keeps the last
+    /// `pos` it saw and sends it back when it reconnects, for instance as
+    /// its first message. Messages to [`Target::All`] have no history and
+    /// no envelope. Set it once, before any session uses the rooms; a
+    /// second call changes nothing. Default: no history.
+    ///
+    /// A room with history delivers its messages one send at a time, in
+    /// position order, to all its members (a room without history lets
+    /// concurrent sends overtake each other). History is this process's:
+    /// after a restart the epoch changes and a resume is told its history
+    /// is [`Lost`].
+    ///
+    /// ```
+    /// use sockjs::rooms::History;
+    /// use sockjs::{Rooms, Session, SockJsRouter};
+    ///
+    /// let rooms = Rooms::new().history(History::messages(1000));
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     session.sender().join("lobby");
+    /// })
+    /// .rooms(rooms.clone());
+    /// rooms.send("lobby", "kept for whoever comes back");
+    /// assert_eq!(rooms.position("lobby").offset(), 1);
+    /// # let _ = service;
+    /// ```
+    #[must_use]
+    pub fn history(self, history: History) -> Self {
+        let _ = self.shared.history.set(history);
+        self
+    }
+
+    /// The position of the last message sent to `room` (the start of the
+    /// history when none was, or when history is off): what a client that
+    /// starts from the current state resumes from.
+    ///
+    /// ```
+    /// use sockjs::rooms::History;
+    ///
+    /// let rooms = sockjs::Rooms::new().history(History::messages(10));
+    /// let before = rooms.position("news");
+    /// rooms.send("news", "first");
+    /// assert_eq!(rooms.position("news").offset(), before.offset() + 1);
+    /// ```
+    pub fn position(&self, room: &str) -> Position {
+        self.shared
+            .rooms
+            .get(room)
+            .map_or(Position::start(self.shared.epoch), |room| room.log.now())
     }
 
     /// How many sessions of this node are open (in [`Target::All`]).
@@ -218,18 +317,67 @@ impl Rooms {
     /// Puts the session in `room`.
     pub(crate) fn join(&self, room: &str, member: Arc<dyn Member>) {
         let room: Arc<str> = room.into();
+        let epoch = self.shared.epoch;
         self.shared
             .rooms
             .entry(room)
-            .or_default()
+            .or_insert_with(|| Room::new(epoch))
+            .members
             .insert(member.key(), member);
     }
 
-    /// Takes the session out of `room`.
+    /// Puts the session in `room` and replays to it every kept message
+    /// after `since`, before anything sent later; `Lost` (joined all the
+    /// same) when that history is not kept, or there is none.
+    pub(crate) fn join_since(
+        &self,
+        room: &str,
+        member: Arc<dyn Member>,
+        since: Position,
+    ) -> Result<(), Lost> {
+        let epoch = self.shared.epoch;
+        let Some(limits) = self.shared.history.get() else {
+            self.join(room, member);
+            return Err(Lost {
+                now: Position::start(epoch),
+            });
+        };
+        let turn = self
+            .shared
+            .rooms
+            .entry(room.into())
+            .or_insert_with(|| Room::new(epoch))
+            .turn
+            .clone();
+        let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+        let replay = {
+            let mut room = self
+                .shared
+                .rooms
+                .entry(room.into())
+                .or_insert_with(|| Room::new(epoch));
+            room.log.trim(limits);
+            room.members.insert(member.key(), member.clone());
+            room.log.since(since)
+        }?;
+        // Under the room's turn, outside the map's lock: a member that
+        // overflows is closed, and a closing session leaves its rooms.
+        for text in &replay {
+            member.push_shared(text);
+        }
+        Ok(())
+    }
+
+    /// Takes the session out of `room`; a room without members is
+    /// forgotten once its history is empty too.
     pub(crate) fn leave(&self, room: &str, id: u64) {
-        self.shared.rooms.remove_if_mut(room, |_, members| {
-            members.remove(&id);
-            members.is_empty()
+        let history = self.shared.history.get().copied();
+        self.shared.rooms.remove_if_mut(room, |_, room| {
+            room.members.remove(&id);
+            if let Some(limits) = &history {
+                room.log.trim(limits);
+            }
+            room.members.is_empty() && room.log.is_empty()
         });
     }
 
@@ -243,14 +391,63 @@ impl Rooms {
     }
 }
 
+impl Shared {
+    /// Delivers `message` to `room`'s members in position order, keeping
+    /// it in the room's history, in the envelope that carries its position.
+    fn deliver_kept(&self, limits: &History, room: &str, message: &str) -> usize {
+        let epoch = self.epoch;
+        let turn = self
+            .rooms
+            .entry(room.into())
+            .or_insert_with(|| Room::new(epoch))
+            .turn
+            .clone();
+        let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+        let (members, text) = {
+            let mut kept = self
+                .rooms
+                .entry(room.into())
+                .or_insert_with(|| Room::new(epoch));
+            let text = kept
+                .log
+                .append(limits, |position| envelope(room, position, message));
+            let members: Vec<Arc<dyn Member>> = kept.members.values().cloned().collect();
+            (members, text)
+        };
+        // Outside the map's lock (a member that overflows is closed, and
+        // leaves its rooms), under the room's turn (order).
+        members
+            .iter()
+            .filter(|member| member.push_shared(&text))
+            .count()
+    }
+}
+
+/// `{"room":<room>,"pos":"<position>","data":<message>}`: a room message
+/// with its position (see [`Rooms::history`]).
+fn envelope(room: &str, position: Position, message: &str) -> String {
+    let mut out = String::with_capacity(message.len() + room.len() + 48);
+    out.push_str("{\"room\":");
+    write_json_string(&mut out, room);
+    out.push_str(",\"pos\":\"");
+    out.push_str(&position.to_string());
+    out.push_str("\",\"data\":");
+    write_json_string(&mut out, message);
+    out.push('}');
+    out
+}
+
 impl Deliver for Shared {
     fn deliver(&self, target: Target<'_>, message: String) -> usize {
+        if let (Target::Room(room), Some(limits)) = (target, self.history.get()) {
+            return self.deliver_kept(limits, room, &message);
+        }
         // Members are collected first: queueing may close a member (its
         // queue overflowed), and a closing session leaves its rooms, which
         // takes their locks.
         let members: Vec<Arc<dyn Member>> = match target {
             Target::Room(room) => match self.rooms.get(room) {
-                Some(members) => members.values().cloned().collect(),
+                Some(room) => room.members.values().cloned().collect(),
                 None => return 0,
             },
             Target::All => self.everyone.iter().map(|e| e.value().clone()).collect(),
@@ -269,6 +466,7 @@ impl fmt::Debug for Rooms {
             .field("rooms", &self.shared.rooms.len())
             .field("sessions", &self.sessions())
             .field("broker", &self.shared.broker.get().is_some())
+            .field("history", &self.shared.history.get())
             .finish()
     }
 }

@@ -25,7 +25,7 @@ use super::close::{close_code, standard_reason, CloseReason};
 use super::outgoing::{Outgoing, SharedText};
 use crate::metrics::{QueueFull, SessionMetrics};
 use crate::protocol::Frame;
-use crate::rooms::{Member, Rooms};
+use crate::rooms::{Lost, Member, Position, Rooms};
 
 /// Where the outgoing queue's consumer is.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -199,6 +199,31 @@ impl Core {
         }
         state.joined.push(room.into());
         self.rooms.join(room, self.clone());
+    }
+
+    /// Puts the session in `room` and replays what it missed since
+    /// `since` (see `Rooms::join_since`). Not under the session's lock: the
+    /// replay queues messages, which takes it; a close or a leave that
+    /// comes meanwhile takes the session out again.
+    pub(crate) fn join_since(self: &Arc<Self>, room: &str, since: Position) -> Result<(), Lost> {
+        {
+            let mut state = self.lock();
+            if state.close_frame.is_some() {
+                return Ok(());
+            }
+            if !state.joined.iter().any(|r| &**r == room) {
+                state.joined.push(room.into());
+            }
+        }
+        let resumed = self.rooms.join_since(room, self.clone(), since);
+        let wanted = {
+            let state = self.lock();
+            state.close_frame.is_none() && state.joined.iter().any(|r| &**r == room)
+        };
+        if !wanted {
+            self.rooms.leave(room, self.id);
+        }
+        resumed
     }
 
     /// Takes the session out of `room`.

@@ -340,6 +340,64 @@ impl Sender {
         self.core.join(room);
     }
 
+    /// Joins `room` and first replays every message sent to it after
+    /// `since` that the room's history still keeps, then the live ones:
+    /// none missed, none twice, in position order (the replay and the
+    /// room's sends take turns). `since` is the last `pos` the client saw
+    /// (see [`Rooms::history`](crate::Rooms::history)), which it sends back
+    /// when it reconnects. When that history is gone (too old, another
+    /// epoch after a restart, or no history configured) the session joins
+    /// all the same and gets [`Lost`](crate::rooms::Lost): reload the
+    /// client's state. Joining a room the session is in replays again.
+    ///
+    /// ```
+    /// use sockjs::rooms::{History, Position};
+    /// use sockjs::{Rooms, Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let rooms = Rooms::new().history(History::messages(100));
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (tx, mut rx) = session.split();
+    ///     // The client's first message: the last position it saw, or "new".
+    ///     match rx.recv().await.as_deref().map(str::parse::<Position>) {
+    ///         Some(Ok(last)) => {
+    ///             if tx.join_since("news", last).is_err() {
+    ///                 let _ = tx.send("reload").await;
+    ///             }
+    ///         }
+    ///         _ => tx.join("news"),
+    ///     }
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .rooms(rooms.clone());
+    /// let app: axum::Router = axum::Router::new().nest("/news", service.into_router());
+    /// let client = Client::in_process(app);
+    ///
+    /// let mut first = client.open("/news").await?;
+    /// first.send("new").await?;
+    /// while rooms.members("news") == 0 { tokio::task::yield_now().await; }
+    /// rooms.send("news", "one");
+    /// let seen = first.recv().await?; // {"room":"news","pos":"…-1","data":"one"}
+    /// let last = seen.split("\"pos\":\"").nth(1).and_then(|s| s.split('"').next()).unwrap().to_owned();
+    /// first.close().await;
+    ///
+    /// rooms.send("news", "two"); // while away
+    /// let mut again = client.open("/news").await?;
+    /// again.send(last).await?;
+    /// assert!(again.recv().await?.ends_with(r#""data":"two"}"#));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn join_since(
+        &self,
+        room: &str,
+        since: crate::rooms::Position,
+    ) -> Result<(), crate::rooms::Lost> {
+        self.core.join_since(room, since)
+    }
+
     /// Takes the session out of `room`.
     ///
     /// ```
