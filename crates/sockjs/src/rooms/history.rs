@@ -309,6 +309,14 @@ mod tests {
             assert_eq!(bad.parse::<Position>(), Err(BadPosition), "{bad}");
         }
         assert_eq!(Position::start(7).to_string(), "7-0");
+        assert_eq!(
+            Lost { now: p }.to_string(),
+            "room history lost; it is now at abc-42"
+        );
+        assert_eq!(
+            BadPosition.to_string(),
+            "not a room position (<hex epoch>-<offset>)"
+        );
     }
 
     #[tokio::test(start_paused = true)]
