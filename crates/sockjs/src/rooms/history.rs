@@ -139,9 +139,10 @@ impl FromStr for Position {
 
     fn from_str(s: &str) -> Result<Self, BadPosition> {
         let (epoch, offset) = s.split_once('-').ok_or(BadPosition)?;
+        // Digits only (the integer parsers below would take a sign); too
+        // many of them overflow there.
         let digits = |t: &str, hex: bool| {
             !t.is_empty()
-                && t.len() <= 20
                 && t.bytes().all(|b| {
                     if hex {
                         b.is_ascii_hexdigit()
@@ -356,11 +357,29 @@ mod tests {
         assert!(log.bytes <= 100);
         assert_eq!(log.kept.len(), 1);
 
-        // Age: after max_age everything goes on the next trim.
+        // Bounds are inclusive: exactly the bound is kept.
+        let limits = History::messages(2).bytes(12);
+        let mut log = Log::new(3);
+        assert!(log.is_empty());
+        log.append(&limits, |_| "123456".into());
+        log.append(&limits, |_| "abcdef".into());
+        assert!(!log.is_empty());
+        assert_eq!(log.kept.len(), 2);
+        assert_eq!(log.now().offset(), 2);
+        // The defaults: 1 MiB of messages, five minutes.
+        let mut log = Log::new(4);
+        log.append(&History::messages(10), |_| "x".repeat(1000));
+        assert_eq!(log.kept.len(), 1);
+
+        // Age: a message exactly max_age old stays; older ones go on the
+        // next trim.
         let limits = History::messages(10).max_age(Duration::from_secs(1));
         let mut log = Log::new(1);
         log.append(&limits, |_| "old".into());
-        tokio::time::advance(Duration::from_secs(2)).await;
+        tokio::time::advance(Duration::from_secs(1)).await;
+        log.trim(&limits);
+        assert!(!log.is_empty());
+        tokio::time::advance(Duration::from_millis(1)).await;
         log.trim(&limits);
         assert!(log.is_empty());
         assert_eq!(
