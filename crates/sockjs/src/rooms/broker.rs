@@ -251,3 +251,32 @@ impl std::fmt::Debug for Inbox {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rooms::Rooms;
+    use std::sync::{Arc, Mutex};
+
+    /// A broker that hands its inbox to the test.
+    struct Keep(Arc<Mutex<Option<Inbox>>>);
+
+    impl Broker for Keep {
+        fn start(&self, inbox: Inbox) {
+            *self.0.lock().unwrap() = Some(inbox);
+        }
+        fn publish(&self, _target: Target<'_>, _message: &str) {}
+    }
+
+    #[test]
+    fn an_inbox_says_whether_its_rooms_are_still_there() {
+        let slot = Arc::new(Mutex::new(None));
+        let rooms = Rooms::with_broker(Keep(slot.clone()));
+        let inbox = slot.lock().unwrap().clone().unwrap();
+        assert_eq!(format!("{inbox:?}"), "Inbox { open: true }");
+        assert_eq!(inbox.deliver(Target::All, "x".into()), 0);
+        drop(rooms);
+        assert_eq!(format!("{inbox:?}"), "Inbox { open: false }");
+        assert_eq!(inbox.deliver(Target::All, "x".into()), 0);
+    }
+}
