@@ -273,6 +273,10 @@ mod tests {
         let slot = Arc::new(Mutex::new(None));
         let rooms = Rooms::with_broker(Keep(slot.clone()));
         let inbox = slot.lock().unwrap().clone().unwrap();
+        assert_eq!(
+            format!("{rooms:?}"),
+            "Rooms { rooms: 0, sessions: 0, broker: true, history: None }"
+        );
         assert_eq!(format!("{inbox:?}"), "Inbox { open: true }");
         assert_eq!(inbox.deliver(Target::All, "x".into()), 0);
         drop(rooms);
