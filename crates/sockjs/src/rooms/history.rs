@@ -13,7 +13,7 @@ use tokio::time::Instant;
 use super::member::SharedText;
 
 /// How much each room keeps of what was sent to it: off by default; turn
-/// it on with [`Rooms::with_history`](crate::Rooms::with_history). The
+/// it on with [`Rooms::history`](crate::Rooms::history). The
 /// oldest messages go first when any bound is reached.
 ///
 /// ```

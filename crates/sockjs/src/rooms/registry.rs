@@ -316,14 +316,7 @@ impl Rooms {
 
     /// Puts the session in `room`.
     pub(crate) fn join(&self, room: &str, member: Arc<dyn Member>) {
-        let room: Arc<str> = room.into();
-        let epoch = self.shared.epoch;
-        self.shared
-            .rooms
-            .entry(room)
-            .or_insert_with(|| Room::new(epoch))
-            .members
-            .insert(member.key(), member);
+        self.shared.room(room).members.insert(member.key(), member);
     }
 
     /// Puts the session in `room` and replays to it every kept message
@@ -335,27 +328,16 @@ impl Rooms {
         member: Arc<dyn Member>,
         since: Position,
     ) -> Result<(), Lost> {
-        let epoch = self.shared.epoch;
         let Some(limits) = self.shared.history.get() else {
             self.join(room, member);
             return Err(Lost {
-                now: Position::start(epoch),
+                now: Position::start(self.shared.epoch),
             });
         };
-        let turn = self
-            .shared
-            .rooms
-            .entry(room.into())
-            .or_insert_with(|| Room::new(epoch))
-            .turn
-            .clone();
+        let turn = self.shared.turn(room);
         let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
         let replay = {
-            let mut room = self
-                .shared
-                .rooms
-                .entry(room.into())
-                .or_insert_with(|| Room::new(epoch));
+            let mut room = self.shared.room(room);
             room.log.trim(limits);
             room.members.insert(member.key(), member.clone());
             room.log.since(since)
@@ -392,22 +374,28 @@ impl Rooms {
 }
 
 impl Shared {
+    /// `room`'s entry, made when missing (the map's lock is held while the
+    /// reference lives).
+    fn room(&self, room: &str) -> dashmap::mapref::one::RefMut<'_, Arc<str>, Room> {
+        let epoch = self.epoch;
+        self.rooms
+            .entry(room.into())
+            .or_insert_with(|| Room::new(epoch))
+    }
+
+    /// `room`'s turn (see `Room::turn`), taken after the map's lock is let
+    /// go.
+    fn turn(&self, room: &str) -> Arc<Mutex<()>> {
+        self.room(room).turn.clone()
+    }
+
     /// Delivers `message` to `room`'s members in position order, keeping
     /// it in the room's history, in the envelope that carries its position.
     fn deliver_kept(&self, limits: &History, room: &str, message: &str) -> usize {
-        let epoch = self.epoch;
-        let turn = self
-            .rooms
-            .entry(room.into())
-            .or_insert_with(|| Room::new(epoch))
-            .turn
-            .clone();
+        let turn = self.turn(room);
         let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
         let (members, text) = {
-            let mut kept = self
-                .rooms
-                .entry(room.into())
-                .or_insert_with(|| Room::new(epoch));
+            let mut kept = self.room(room);
             let text = kept
                 .log
                 .append(limits, |position| envelope(room, position, message));
