@@ -38,6 +38,8 @@ pub(crate) struct ConnectionInfo {
     pub(crate) compressed: bool,
     pub(crate) headers: HeaderMap,
     pub(crate) path: String,
+    /// The opening request's query string, without `?`.
+    pub(crate) query: Option<String>,
     pub(crate) prefix: String,
     pub(crate) extensions: Extensions,
 }
@@ -73,6 +75,7 @@ impl ConnectionInfo {
                 .get::<OriginalUri>()
                 .map_or_else(|| parts.uri.path(), |uri| uri.0.path())
                 .to_owned(),
+            query: parts.uri.query().map(str::to_owned),
             prefix: parts
                 .extensions
                 .get::<NestedPath>()

@@ -256,6 +256,37 @@ impl Session {
         &self.info.headers
     }
 
+    /// The query string of the opening request (without `?`), which
+    /// sockjs-client keeps from the service URL on every request: where a
+    /// page passes what the session needs from the start, such as the last
+    /// room position it saw (`new SockJS("/news?since=" + last)`).
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let app: Router = Router::new().nest(
+    ///     "/news",
+    ///     sockjs::router(|session: sockjs::Session| async move {
+    ///         let since = session
+    ///             .query()
+    ///             .and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("since=")))
+    ///             .unwrap_or("none")
+    ///             .to_owned();
+    ///         let _ = session.sender().send(since).await;
+    ///     }),
+    /// );
+    /// let mut connection = Client::in_process(app).open("/news?since=5f3a-17").await?;
+    /// assert_eq!(connection.recv().await?, "5f3a-17");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn query(&self) -> Option<&str> {
+        self.info.query.as_deref()
+    }
+
     /// The path of the opening request, prefix included
     /// (`/echo/000/abc/xhr_streaming`).
     ///
