@@ -243,10 +243,21 @@ mod tests {
     }
 
     #[test]
+    fn only_the_script_and_page_transports_say_nosniff() {
+        let nosniff: Vec<&str> = RECEIVING
+            .iter()
+            .filter(|s| s.nosniff())
+            .map(|s| s.segment)
+            .collect();
+        assert_eq!(nosniff, ["htmlfile", "jsonp"]);
+    }
+
+    #[test]
     fn htmlfile_prelude_is_padded_past_1k() {
         let p = htmlfile_prelude("cb");
         let text = std::str::from_utf8(&p).unwrap();
-        assert!(text.len() > 1024 + 4);
+        // Padded to exactly 1024 + 13 bytes, then the blank line.
+        assert_eq!(text.len(), 1024 + 13 + 4);
         assert!(text.contains("var c = parent.cb;\n"));
         assert!(text.ends_with(" \r\n\r\n"));
     }
@@ -263,6 +274,9 @@ mod tests {
     fn callbacks() {
         assert_eq!(callback(Some("c=x.y"), None).unwrap(), "x.y");
         assert_eq!(callback(Some("callback=a"), None).unwrap(), "a");
+        // The first `callback` counts, and `c` wins over it.
+        assert_eq!(callback(Some("callback=a&callback=b"), None).unwrap(), "a");
+        assert_eq!(callback(Some("callback=a&c=b"), None).unwrap(), "b");
         assert_eq!(
             callback(Some("d=1"), None),
             Err(Rejection::CallbackRequired)
