@@ -48,8 +48,8 @@ use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, Version};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto::Builder;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
@@ -383,7 +383,8 @@ struct Settings {
     header_read_timeout: Option<Duration>,
     idle_timeout: Option<Duration>,
     acceptor: Option<Acceptor>,
-    builder: Builder<TokioExecutor>,
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
 }
 
 /// Where the server is in its life, as every connection task sees it.
@@ -409,15 +410,16 @@ impl Serve {
             signal,
             acceptor,
         } = self;
-        let mut builder = Builder::new(TokioExecutor::new());
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
         // WebSockets over HTTP/2 (RFC 8441).
-        builder.http2().enable_connect_protocol();
+        http2.enable_connect_protocol();
         let settings = Arc::new(Settings {
             app,
             header_read_timeout,
             idle_timeout,
             acceptor,
-            builder,
+            http1: http1::Builder::new(),
+            http2,
         });
         let (phase, phases) = watch::channel(Phase::Serving);
         // Each connection task holds a sender; `recv` ends when all are gone.
@@ -533,17 +535,24 @@ async fn connection(
         }
     };
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched {
+    let io = Watched {
         inner: stream,
         activity: activity.clone(),
         _permit: permit,
-    });
+    };
     let service = Tracked {
         app: settings.app.clone(),
         remote,
         activity: activity.clone(),
     };
-    let conn = settings.builder.serve_connection_with_upgrades(io, service);
+    let conn = Conn::Sniffing(Sniff {
+        io: Some(io),
+        service: Some(service),
+        settings: settings.clone(),
+        head: [0; H2_PREFACE.len()],
+        filled: 0,
+        stopping: false,
+    });
     tokio::pin!(conn);
     let mut closing = false;
     if *phases.borrow_and_update() != Phase::Serving {
@@ -587,6 +596,185 @@ async fn connection(
                 }
             }
         }
+    }
+}
+
+/// The first bytes of every HTTP/2 connection (RFC 9113 §3.4), cleartext
+/// (h2c with prior knowledge) or over TLS: what tells it from HTTP/1.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+type Io = TokioIo<Replay>;
+
+/// One connection: its first bytes read to tell HTTP/1 from HTTP/2, then
+/// served by hyper's connection of that version.
+///
+/// Not hyper-util's `auto` connection, for memory: it replays the bytes it
+/// sniffed as a first read of their own (24 bytes), and hyper's HTTP/1 read
+/// buffer, asked for 8 KiB more with 24 bytes in it, doubles to 16 KiB
+/// (`Buffered::poll_read_from_io`, hyper 1.12 `src/proto/h1/io.rs:241`) and
+/// keeps that for the connection's life: ~8 KiB more per idle streaming
+/// session. [`Replay`] reads on behind the sniffed bytes instead.
+enum Conn {
+    Sniffing(Sniff),
+    Http1(Pin<Box<http1::UpgradeableConnection<Io, Tracked>>>),
+    Http2(Pin<Box<http2::Connection<Io, Tracked, TokioExecutor>>>),
+}
+
+/// Reading the first bytes of a connection, up to the HTTP/2 preface's
+/// length or the first byte that differs from it.
+struct Sniff {
+    io: Option<Watched>,
+    service: Option<Tracked>,
+    settings: Arc<Settings>,
+    head: [u8; H2_PREFACE.len()],
+    filled: usize,
+    /// A graceful shutdown came before the first request: end now.
+    stopping: bool,
+}
+
+impl Conn {
+    /// Ends the connection once its requests in flight are answered (at
+    /// once if none came yet).
+    fn graceful_shutdown(self: Pin<&mut Self>) {
+        match self.get_mut() {
+            Conn::Sniffing(sniff) => sniff.stopping = true,
+            Conn::Http1(conn) => conn.as_mut().graceful_shutdown(),
+            Conn::Http2(conn) => conn.as_mut().graceful_shutdown(),
+        }
+    }
+}
+
+impl Future for Conn {
+    type Output = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Conn::Sniffing(sniff) => {
+                    if sniff.stopping {
+                        return Poll::Ready(Ok(()));
+                    }
+                    let Some(io) = sniff.io.as_mut() else {
+                        return Poll::Ready(Ok(()));
+                    };
+                    let mut http2 = true;
+                    while sniff.filled < H2_PREFACE.len() {
+                        let mut buf = ReadBuf::new(&mut sniff.head[sniff.filled..]);
+                        match Pin::new(&mut *io).poll_read(cx, &mut buf) {
+                            Poll::Pending => return Poll::Pending,
+                            Poll::Ready(Err(e)) => return Poll::Ready(Err(e.into())),
+                            Poll::Ready(Ok(())) => {}
+                        }
+                        let n = buf.filled().len();
+                        let from = sniff.filled;
+                        sniff.filled += n;
+                        if n == 0
+                            || sniff.head[from..sniff.filled] != H2_PREFACE[from..sniff.filled]
+                        {
+                            // HTTP/1 (or an end of file, which HTTP/1 reports).
+                            http2 = false;
+                            break;
+                        }
+                    }
+                    let (Some(io), Some(service)) = (sniff.io.take(), sniff.service.take()) else {
+                        return Poll::Ready(Ok(()));
+                    };
+                    let io = TokioIo::new(Replay {
+                        inner: io,
+                        head: sniff.head,
+                        at: 0,
+                        len: sniff.filled as u8,
+                        error: None,
+                    });
+                    *this = if http2 {
+                        Conn::Http2(Box::pin(sniff.settings.http2.serve_connection(io, service)))
+                    } else {
+                        Conn::Http1(Box::pin(
+                            sniff
+                                .settings
+                                .http1
+                                .serve_connection(io, service)
+                                .with_upgrades(),
+                        ))
+                    };
+                }
+                Conn::Http1(conn) => return conn.as_mut().poll(cx).map_err(Into::into),
+                Conn::Http2(conn) => return conn.as_mut().poll(cx).map_err(Into::into),
+            }
+        }
+    }
+}
+
+/// The accepted stream with the bytes [`Sniff`] read put back in front.
+///
+/// The first read returns them and, in the same call, reads on into the
+/// rest of the caller's buffer, so that hyper gets the request head in one
+/// read as it would have without the sniffing (see [`Conn`] for why that
+/// matters). An error of that reading on comes at the next read.
+struct Replay {
+    inner: Watched,
+    head: [u8; H2_PREFACE.len()],
+    at: u8,
+    len: u8,
+    error: Option<io::Error>,
+}
+
+impl AsyncRead for Replay {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.at < this.len {
+            let left = &this.head[usize::from(this.at)..usize::from(this.len)];
+            let n = left.len().min(buf.remaining());
+            buf.put_slice(&left[..n]);
+            this.at += n as u8;
+            if this.at == this.len && buf.remaining() > 0 {
+                // Pending leaves the waker with the socket: a later read
+                // finds what comes.
+                if let Poll::Ready(Err(e)) = Pin::new(&mut this.inner).poll_read(cx, buf) {
+                    this.error = Some(e);
+                }
+            }
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = this.error.take() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut this.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Replay {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -903,5 +1091,225 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = term => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt, DuplexStream};
+
+    use super::*;
+
+    fn watched(stream: DuplexStream) -> Watched {
+        Watched {
+            inner: Box::new(stream),
+            activity: Arc::new(Activity::new()),
+            _permit: None,
+        }
+    }
+
+    /// A connection served by [`Conn`] over an in-memory stream; the
+    /// client's end is returned.
+    fn served() -> DuplexStream {
+        served_on().0
+    }
+
+    /// [`served`], with the task serving it.
+    fn served_on() -> (DuplexStream, tokio::task::JoinHandle<()>) {
+        let (client, server) = tokio::io::duplex(64 * 1024);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2.enable_connect_protocol();
+        let settings = Arc::new(Settings {
+            app: Router::new().route("/", get(|| async { "hi" })),
+            header_read_timeout: None,
+            idle_timeout: None,
+            acceptor: None,
+            http1: http1::Builder::new(),
+            http2,
+        });
+        let io = watched(server);
+        let service = Tracked {
+            app: settings.app.clone(),
+            remote: SocketAddr::from(([127, 0, 0, 1], 1)),
+            activity: io.activity.clone(),
+        };
+        let task = tokio::spawn(async move {
+            let _ = Conn::Sniffing(Sniff {
+                io: Some(io),
+                service: Some(service),
+                settings,
+                head: [0; H2_PREFACE.len()],
+                filled: 0,
+                stopping: false,
+            })
+            .await;
+        });
+        (client, task)
+    }
+
+    async fn read_some(client: &mut DuplexStream, at_least: usize) -> Vec<u8> {
+        let mut got = Vec::new();
+        let mut buf = [0; 1024];
+        while got.len() < at_least {
+            let n = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf))
+                .await
+                .expect("an answer within 5 s")
+                .expect("read");
+            assert!(n > 0, "closed after {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[tokio::test]
+    async fn the_first_read_after_sniffing_also_brings_what_followed() {
+        let (mut client, server) = tokio::io::duplex(64 * 1024);
+        let request = b"POST /echo/000/abc/xhr_streaming HTTP/1.1\r\nHost: example\r\n\r\n";
+        client.write_all(request).await.unwrap();
+        let mut inner = watched(server);
+        let mut head = [0; H2_PREFACE.len()];
+        inner.read_exact(&mut head).await.unwrap();
+        let mut replay = Replay {
+            inner,
+            head,
+            at: 0,
+            len: head.len() as u8,
+            error: None,
+        };
+        // hyper reads into 8 KiB: the whole head must come in this one read,
+        // or hyper's buffer grows to 16 KiB for the connection's life.
+        let mut buf = vec![0; 8192];
+        let n = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &request[..]);
+        // Then reads go to the stream.
+        client.write_all(b"more").await.unwrap();
+        let n = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"more");
+    }
+
+    #[tokio::test]
+    async fn a_small_first_read_gets_the_rest_of_the_sniffed_bytes_next() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        client.write_all(b" tail").await.unwrap();
+        let mut replay = Replay {
+            inner: watched(server),
+            head: *b"GET / HTTP/1.1\r\nHost: ex",
+            at: 0,
+            len: 24,
+            error: None,
+        };
+        let mut buf = [0; 10];
+        let n = replay.read(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], b"GET / HTTP");
+        let mut rest = vec![0; 64];
+        let n = replay.read(&mut rest).await.unwrap();
+        assert_eq!(&rest[..n], b"/1.1\r\nHost: ex tail");
+    }
+
+    #[tokio::test]
+    async fn http1_sent_a_byte_at_a_time_is_answered() {
+        let mut client = served();
+        for byte in b"GET / HTTP/1.1\r\nHost: example\r\n\r\n" {
+            client.write_all(&[*byte]).await.unwrap();
+            tokio::task::yield_now().await;
+        }
+        let answer = read_some(&mut client, 17).await;
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200 OK\r\n"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_http1_request_is_answered() {
+        // Shorter than the HTTP/2 preface, and its first bytes are the
+        // preface's ("P"): sniffing must not wait for 24 bytes.
+        let mut client = served();
+        client.write_all(b"PUT / HTTP/1.1\r\n\r\n").await.unwrap();
+        let answer = read_some(&mut client, 12).await;
+        assert!(
+            answer.starts_with(b"HTTP/1.1 "),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+
+    // Two workers: a sniffing loop that spins on the end of file must not
+    // stop the timeout from firing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_gone_in_the_middle_of_the_preface_ends_the_connection() {
+        let (mut client, task) = served_on();
+        client.write_all(b"PRI * HT").await.unwrap();
+        drop(client);
+        tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .expect("the connection ends at the end of file")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn an_http2_preface_in_pieces_is_served_as_http2() {
+        let mut client = served();
+        let (first, rest) = H2_PREFACE.split_at(9);
+        client.write_all(first).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        client.write_all(rest).await.unwrap();
+        // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
+        client
+            .write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0])
+            .await
+            .unwrap();
+        let answer = read_some(&mut client, 9).await;
+        // The server's first frame is its SETTINGS (type 4 on stream 0).
+        assert_eq!(answer[3], 4, "{answer:?}");
+        assert_eq!(&answer[5..9], &[0, 0, 0, 0], "{answer:?}");
+    }
+
+    #[tokio::test]
+    async fn a_shutdown_before_the_first_byte_ends_the_connection() {
+        let (_client, server) = tokio::io::duplex(1024);
+        let settings = Arc::new(Settings {
+            app: Router::new(),
+            header_read_timeout: None,
+            idle_timeout: None,
+            acceptor: None,
+            http1: http1::Builder::new(),
+            http2: http2::Builder::new(TokioExecutor::new()),
+        });
+        let io = watched(server);
+        let service = Tracked {
+            app: settings.app.clone(),
+            remote: SocketAddr::from(([127, 0, 0, 1], 1)),
+            activity: io.activity.clone(),
+        };
+        let conn = Conn::Sniffing(Sniff {
+            io: Some(io),
+            service: Some(service),
+            settings,
+            head: [0; H2_PREFACE.len()],
+            filled: 0,
+            stopping: false,
+        });
+        tokio::pin!(conn);
+        let polled = poll_once(conn.as_mut()).await;
+        assert!(polled.is_none(), "no byte came: still sniffing");
+        conn.as_mut().graceful_shutdown();
+        let ended = tokio::time::timeout(Duration::from_secs(1), conn).await;
+        assert!(matches!(ended, Ok(Ok(()))));
+    }
+
+    /// Polls `fut` once.
+    async fn poll_once<F: Future + Unpin>(mut fut: F) -> Option<F::Output> {
+        std::future::poll_fn(|cx| {
+            Poll::Ready(match Pin::new(&mut fut).poll(cx) {
+                Poll::Ready(v) => Some(v),
+                Poll::Pending => None,
+            })
+        })
+        .await
     }
 }
