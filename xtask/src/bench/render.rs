@@ -301,6 +301,19 @@ fn sessions_checks(runs: &Runs<'_>, c: &Config, checks: &mut Vec<Check>) {
             measured: format!("{kib:.1} KiB"),
         });
     }
+    if let (Some(ours), Some(node)) = (
+        m(Srv::Ours, "rss_per_session_kib"),
+        m(Srv::Node, "rss_per_session_kib"),
+    ) {
+        checks.push(Check {
+            target: format!(
+                "{}: RSS per idle session below sockjs-node's (same run)",
+                c.label
+            ),
+            met: ours < node,
+            measured: format!("{ours:.1} vs {node:.1} KiB, ratio {:.2}", ours / node),
+        });
+    }
     if let Some(us) = m(Srv::Ours, "cpu_us_per_session") {
         checks.push(Check {
             target: format!("{}: ≤ 40 µs CPU per session opened", c.label),
@@ -337,5 +350,58 @@ fn targets_table(t: &mut String, checks: &[Check]) {
             if check.met { "yes" } else { "**no**" },
             check.measured
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(kib: f64) -> Obj {
+        [
+            ("rss_per_session_kib", kib.to_string()),
+            ("errors", "0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn sessions(ours: f64, node: f64) -> String {
+        let c = Config {
+            family: "sessions",
+            label: "sessions-htmlfile n=10".into(),
+            args: Vec::new(),
+            servers: vec![Srv::Ours, Srv::Node],
+            sessions: true,
+        };
+        let results = vec![
+            (c.clone(), Srv::Ours, vec![run(ours)]),
+            (c, Srv::Node, vec![run(node)]),
+        ];
+        let o = super::super::options::parse(&[]).unwrap();
+        render(&results, &o, 10)
+    }
+
+    fn line<'a>(table: &'a str, target: &str) -> &'a str {
+        table
+            .lines()
+            .find(|l| l.contains(target))
+            .unwrap_or_else(|| panic!("no {target:?} in\n{table}"))
+    }
+
+    #[test]
+    fn idle_sessions_are_checked_against_sockjs_node_of_the_same_run() {
+        let below = sessions(11.7, 14.7);
+        assert_eq!(
+            line(&below, "below sockjs-node's"),
+            "| sessions-htmlfile n=10: RSS per idle session below sockjs-node's (same run) | yes | \
+             11.7 vs 14.7 KiB, ratio 0.80 |"
+        );
+        assert!(line(&below, "≤ 8 KiB").contains("| **no** | 11.7 KiB |"));
+        let above = sessions(23.6, 14.7);
+        assert!(line(&above, "below sockjs-node's").contains("| **no** | 23.6 vs 14.7 KiB"));
+        let at = sessions(7.5, 14.7);
+        assert!(line(&at, "≤ 8 KiB").contains("| yes | 7.5 KiB |"));
     }
 }
