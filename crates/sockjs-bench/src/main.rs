@@ -10,6 +10,7 @@
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario ws-echo --clients 50 \
 //!     [--pipeline 16] [--warmup-ms 500] [--duration-ms 3000] [--server-pid PID]
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario sessions-ws --sessions 10000
+//! sockjs-loadgen --addr 127.0.0.1:8081 --scenario sessions-mixed --sessions 19000 --hold-s 60
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario soak --run-s 60 --clients 200 \
 //!     --server-pid PID [--out target/soak/mixed]
 //! sockjs-loadgen --addr 127.0.0.1:8081 --scenario broadcast --clients 50 \
@@ -25,7 +26,8 @@
 //!
 //! Scenarios: `ws-echo`, `raw-ws-echo`, `xhr-streaming-echo`,
 //! `xhr-polling-echo`, `eventsource-echo`, `broadcast`, `sessions-ws`,
-//! `sessions-xhr-streaming`, `sessions-eventsource`, `sessions-htmlfile`; and those of `cargo xtask soak` ([`soak`]):
+//! `sessions-xhr-streaming`, `sessions-eventsource`, `sessions-htmlfile`,
+//! `sessions-mixed`; and those of `cargo xtask soak` ([`soak`]):
 //! `soak`, `soak-shutdown`, `soak-storm`.
 
 mod broadcast;
@@ -61,6 +63,8 @@ pub(crate) struct Args {
     pub(crate) sources: u8,
     pub(crate) sessions: usize,
     pub(crate) settle: Duration,
+    /// `sessions-mixed`: how long the sessions are held.
+    pub(crate) hold_s: u64,
     pub(crate) prefix: Option<String>,
     /// Soak scenarios: how long the mixed phase runs.
     pub(crate) run_s: u64,
@@ -86,7 +90,7 @@ usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
 
 scenarios: ws-echo raw-ws-echo ws-plain-echo ws-deflate-echo xhr-streaming-echo xhr-polling-echo
            eventsource-echo broadcast sessions-ws sessions-xhr-streaming
-           sessions-eventsource sessions-htmlfile
+           sessions-eventsource sessions-htmlfile sessions-mixed
            soak soak-shutdown soak-storm (cargo xtask soak)
 options:
   --clients C        concurrent sessions (default 1)
@@ -98,6 +102,7 @@ options:
   --sessions N       sessions to open in the sessions-* scenarios (10000)
   --sources K        spread connections over 127.0.0.1..127.0.0.K (default 1)
   --settle-ms MS     wait after closing sessions before reading RSS (2500)
+  --hold-s S         sessions-mixed: how long the idle sessions are held (60)
   --prefix P         service prefix (default /echo, broadcast: /broadcast)
 soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --run-s S                  length of the mixed phase (default 60)
@@ -130,6 +135,7 @@ impl Args {
             sources: 1,
             sessions: 10_000,
             settle: Duration::from_millis(2500),
+            hold_s: 60,
             prefix: None,
             run_s: 60,
             disconnect_delay: Duration::from_secs(5),
@@ -189,6 +195,7 @@ fn parse_args() -> Result<Args, String> {
             "--sources" => args.sources = num(value()?)?.clamp(1, 250) as u8,
             "--settle-ms" => args.settle = Duration::from_millis(num(value()?)?),
             "--prefix" => args.prefix = Some(value()?),
+            "--hold-s" => args.hold_s = num(value()?)?,
             "--run-s" => args.run_s = num(value()?)?,
             "--disconnect-delay-ms" => {
                 args.disconnect_delay = Duration::from_millis(num(value()?)?)
@@ -359,6 +366,7 @@ fn main() -> ExitCode {
                 let kind = sessions::Kind::Streaming(http::StreamKind::HtmlFile);
                 sessions::run(ctx.clone(), kind).await
             }
+            "sessions-mixed" => sessions::run_mixed(ctx.clone()).await,
             name if name.starts_with("soak") => soak::run(ctx.clone(), name).await,
             other => Err(format!("unknown scenario {other}")),
         }

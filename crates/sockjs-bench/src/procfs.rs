@@ -28,6 +28,34 @@ pub(crate) fn rss_kib(pid: Option<u32>) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// The machine's TCP sockets as `/proc/net/sockstat` counts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TcpStat {
+    /// Sockets in use.
+    pub(crate) inuse: u64,
+    /// Pages (4 KiB here) of socket buffers, every TCP socket of the
+    /// machine.
+    pub(crate) mem_pages: u64,
+}
+
+/// `TCP: inuse .. mem ..` of `/proc/net/sockstat`, or `None`.
+pub(crate) fn sockstat_tcp() -> Option<TcpStat> {
+    parse_sockstat(&std::fs::read_to_string("/proc/net/sockstat").ok()?)
+}
+
+fn parse_sockstat(text: &str) -> Option<TcpStat> {
+    let line = text.lines().find(|l| l.starts_with("TCP:"))?;
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let value = |name: &str| -> Option<u64> {
+        let at = fields.iter().position(|f| *f == name)?;
+        fields.get(at + 1)?.parse().ok()
+    };
+    Some(TcpStat {
+        inuse: value("inuse")?,
+        mem_pages: value("mem")?,
+    })
+}
+
 /// How many threads of a process are running or runnable (state `R` in
 /// `/proc/PID/task/*/stat`), or `None` when the process is gone.
 pub(crate) fn running_threads(pid: u32) -> Option<usize> {
@@ -69,5 +97,19 @@ mod tests {
         assert_eq!(state_of("garbage"), None);
         assert!(!has_exited(std::process::id()));
         assert!(running_threads(std::process::id()).is_some_and(|n| n >= 1));
+    }
+
+    #[test]
+    fn sockstat() {
+        let text =
+            "sockets: used 290\nTCP: inuse 27 orphan 0 tw 4 alloc 30 mem 12\nUDP: inuse 2 mem 1\n";
+        assert_eq!(
+            parse_sockstat(text),
+            Some(TcpStat {
+                inuse: 27,
+                mem_pages: 12
+            })
+        );
+        assert_eq!(parse_sockstat("UDP: inuse 2 mem 1\n"), None);
     }
 }
