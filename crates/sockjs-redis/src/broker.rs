@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sockjs::rooms::{self, Inbox, Target};
+use sockjs::rooms::{self, Inbox, SharedHistory, Target};
 
+use crate::history::StreamHistory;
 use crate::node_state::NodeState;
 use crate::publish::{self, Outgoing};
 
@@ -90,8 +91,16 @@ impl rooms::Broker for Broker {
                 Target::All => None,
             },
             message: message.into(),
+            kept: None,
         };
         publish::enqueue(&node.publish, &node.counters, outgoing);
+    }
+
+    fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+        Some(Arc::new(StreamHistory::new(
+            self.node.clone(),
+            self.channel.clone(),
+        )))
     }
 }
 
