@@ -26,6 +26,11 @@ use crate::publish::{self, Outgoing};
 ///   renewed. Pub/sub keeps nothing: what other nodes published while this
 ///   one was not subscribed is lost (counted in
 ///   [`Stats::missed`](crate::Stats::missed)).
+/// - It keeps room history for every node ([`rooms::Broker::history`]):
+///   with [`Rooms::history`](sockjs::Rooms::history) set, room messages
+///   get their positions in Redis Streams and reach every node's members,
+///   this node's too, in position order, and a session resumes on any node
+///   (see the [crate docs](crate#room-history-on-redis-streams)).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), sockjs_redis::Error> {

@@ -294,3 +294,80 @@ async fn messages_pub_sub_lost_are_filled_from_the_stream_in_order() {
     assert!(sa.filled + sb.filled > 0, "{sa:?} {sb:?}");
     assert_eq!(sa.skipped + sb.skipped, 0, "{sa:?} {sb:?}");
 }
+
+/// Redis memory per retained message (`MEMORY USAGE` of the room's stream,
+/// and `INFO memory`'s `used_memory` before and after), for the README's
+/// figure: printed, and bounded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_memory_per_retained_message() {
+    let Some(server) = RedisServer::start() else {
+        return;
+    };
+    const N: usize = 10_000;
+    let client = redis::Client::open(server.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let used = |info: String| -> i64 {
+        let line = info
+            .lines()
+            .find(|l| l.starts_with("used_memory:"))
+            .unwrap();
+        line["used_memory:".len()..].trim().parse().unwrap()
+    };
+    let [(a, rooms_a, _), _] = nodes(&server, History::messages(N).bytes(1 << 30)).await;
+    for size in [16usize, 100, 1000] {
+        let room = format!("m{size}");
+        let key = format!("sockjs:{{sockjs:rooms:/resume:{room}}}:log");
+        let before = used(
+            redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+        );
+        for chunk in 0..N / 1000 {
+            for k in chunk * 1000..(chunk + 1) * 1000 {
+                // The number, padded to `size` bytes.
+                rooms_a.send(&room, format!("{k:0size$}"));
+            }
+            // Within the publishing queue (4096).
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let len: usize = redis::cmd("XLEN")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .unwrap();
+                if len == (chunk + 1) * 1000 {
+                    break;
+                }
+                assert!(Instant::now() < deadline, "{len} in the stream");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        let after = used(
+            redis::cmd("INFO")
+                .arg("memory")
+                .query_async(&mut conn)
+                .await
+                .unwrap(),
+        );
+        let usage: i64 = redis::cmd("MEMORY")
+            .arg("USAGE")
+            .arg(&key)
+            .arg("SAMPLES")
+            .arg(0)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let per = usage as f64 / N as f64;
+        let per_used = (after - before) as f64 / N as f64;
+        eprintln!(
+            "{size}-byte messages: {per:.1} bytes each by MEMORY USAGE of the stream, \
+             {per_used:.1} by used_memory ({N} kept)"
+        );
+        // The message, its time and its id, and the stream's nodes (of at
+        // most 4 kB: large messages fill them less well).
+        assert!(per < size as f64 * 1.5 + 48.0, "{per}");
+    }
+    assert_eq!(a.stats().skipped, 0);
+}
