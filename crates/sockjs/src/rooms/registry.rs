@@ -433,30 +433,52 @@ impl Rooms {
             entry.members.remove(&key);
             entry.resuming.insert(key, Resuming { held: Vec::new() });
         }
-        let replay = history.since(room, since, &limits).await;
-        // Not made again if it was forgotten: the session left meanwhile.
-        let Some(turn) = self.shared.rooms.get(room).map(|r| r.turn.clone()) else {
-            return replay.map(drop);
-        };
-        let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
-        let texts = {
-            let Some(mut entry) = self.shared.rooms.get_mut(room) else {
+        let mut cursor = since;
+        let mut reads = 0;
+        loop {
+            let replay = history.since(room, cursor, &limits).await;
+            reads += 1;
+            // Not made again if it was forgotten: the session left meanwhile.
+            let Some(turn) = self.shared.rooms.get(room).map(|r| r.turn.clone()) else {
                 return replay.map(drop);
             };
-            // Gone: the session left (or closed) while the history was read.
-            let Some(resuming) = entry.resuming.remove(&key) else {
-                return replay.map(drop);
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+            let (texts, done) = {
+                let Some(mut entry) = self.shared.rooms.get_mut(room) else {
+                    return replay.map(drop);
+                };
+                let entry = &mut *entry;
+                // Gone: the session left (or closed) while the history was
+                // read.
+                let Some(resuming) = entry.resuming.get_mut(&key) else {
+                    return replay.map(drop);
+                };
+                let (mut texts, last) = replayed(room, cursor, &replay);
+                if replay.is_ok() && gap_after(last, &resuming.held) && reads < MAX_READS {
+                    // What this node delivered meanwhile does not follow on
+                    // from the replay (this node missed messages that the
+                    // history has): the replay now, then read again from
+                    // there, still holding what comes.
+                    cursor = last;
+                    (texts, false)
+                } else {
+                    let held = std::mem::take(&mut resuming.held);
+                    entry.resuming.remove(&key);
+                    let (newer, last) = after(last, held);
+                    texts.extend(newer);
+                    entry.members.insert(key, member.clone());
+                    entry.resumed.insert(key, last);
+                    (texts, true)
+                }
             };
-            entry.members.insert(key, member.clone());
-            let (texts, last) = seam(room, since, &replay, resuming.held);
-            entry.resumed.insert(key, last);
-            texts
-        };
-        // Under the room's turn, outside the map's lock (see join_since).
-        for text in &texts {
-            member.push_shared(text);
+            // Under the room's turn, outside the map's lock (see join_since).
+            for text in &texts {
+                member.push_shared(text);
+            }
+            if done {
+                return replay.map(drop);
+            }
         }
-        replay.map(drop)
     }
 
     /// Takes the session out of `room`; a room without members is
@@ -522,16 +544,17 @@ impl Shared {
     }
 }
 
-/// What a session resuming from `since` gets: the replay's messages after
-/// `since` (none when the history is lost), then those delivered to the
-/// room while the history was read (`held`, in position order) that come
-/// after the last one replayed (or after `Lost::now`), or are of a newer
-/// epoch; and the position of the last one it gets (see `Room::resumed`).
-fn seam(
+/// How many times a resume reads a shared history at most (see
+/// `gap_after`).
+const MAX_READS: u32 = 3;
+
+/// What a session resuming from `since` gets of a replay: its messages
+/// after `since` (none when the history is lost), and the position it is
+/// at then (`Lost::now` when lost).
+fn replayed(
     room: &str,
     since: Position,
     replay: &Result<Vec<(Position, String)>, Lost>,
-    held: Vec<(Position, Arc<SharedText>)>,
 ) -> (Vec<Arc<SharedText>>, Position) {
     let mut out = Vec::new();
     let mut last = since;
@@ -546,6 +569,27 @@ fn seam(
         }
         Err(lost) => last = lost.now,
     }
+    (out, last)
+}
+
+/// Whether the first of `held` that is newer than `last` does not follow
+/// on from it (same epoch, offsets missing between): this node delivered
+/// it without those, so the history is read again.
+fn gap_after(last: Position, held: &[(Position, Arc<SharedText>)]) -> bool {
+    held.iter()
+        .map(|(position, _)| *position)
+        .find(|p| p.epoch() != last.epoch() || p.offset() > last.offset())
+        .is_some_and(|p| p.epoch() == last.epoch() && p.offset() > last.offset() + 1)
+}
+
+/// What a session at `last` gets of the messages held for it (in position
+/// order): those newer than `last`, or of a newer epoch; and the position
+/// of the last one it gets (see `Room::resumed`).
+fn after(
+    mut last: Position,
+    held: Vec<(Position, Arc<SharedText>)>,
+) -> (Vec<Arc<SharedText>>, Position) {
+    let mut out = Vec::new();
     for (position, text) in held {
         if position.epoch() != last.epoch() || position.offset() > last.offset() {
             out.push(text);
@@ -679,6 +723,18 @@ mod tests {
             .collect()
     }
 
+    /// The whole seam: the replay, then what was held.
+    fn seam(
+        since: Position,
+        replay: &Result<Vec<(Position, String)>, Lost>,
+        held: Vec<(Position, Arc<SharedText>)>,
+    ) -> (Vec<Arc<SharedText>>, Position) {
+        let (mut out, last) = replayed("r", since, replay);
+        let (newer, last) = after(last, held);
+        out.extend(newer);
+        (out, last)
+    }
+
     #[test]
     fn the_seam_gives_each_message_once_in_order() {
         let at = |offset| Position::new(7, offset);
@@ -688,7 +744,7 @@ mod tests {
             (at(4), "4".to_owned()),
         ]);
         // Held while the history was read: 4 again, then 5 and 6.
-        let (out, last) = seam("r", at(2), &replay, held("r", &[at(4), at(5), at(6)]));
+        let (out, last) = seam(at(2), &replay, held("r", &[at(4), at(5), at(6)]));
         assert_eq!(
             texts(&out),
             [3, 4, 5, 6].map(|i| envelope("r", at(i), &i.to_string()))
@@ -696,7 +752,7 @@ mod tests {
         assert_eq!(last, at(6));
 
         // Nothing held: the replay's last.
-        let (out, last) = seam("r", at(2), &replay, Vec::new());
+        let (out, last) = seam(at(2), &replay, Vec::new());
         assert_eq!(out.len(), 2);
         assert_eq!(last, at(4));
 
@@ -704,14 +760,110 @@ mod tests {
         // newer epoch.
         let lost = Err(Lost { now: at(5) });
         let newer = Position::new(8, 1);
-        let (out, last) = seam("r", at(1), &lost, held("r", &[at(4), at(5), at(6), newer]));
+        let (out, last) = seam(at(1), &lost, held("r", &[at(4), at(5), at(6), newer]));
         assert_eq!(
             texts(&out),
             [envelope("r", at(6), "6"), envelope("r", newer, "1")]
         );
         assert_eq!(last, newer);
-        let (out, last) = seam("r", at(1), &lost, Vec::new());
+        let (out, last) = seam(at(1), &lost, Vec::new());
         assert!(out.is_empty());
         assert_eq!(last, at(5));
+    }
+
+    #[test]
+    fn a_gap_between_the_replay_and_what_was_held_is_read_again() {
+        let at = |offset| Position::new(7, offset);
+        // Replayed up to 4; held: 3 and 4 again, then 5: no gap.
+        assert!(!gap_after(at(4), &held("r", &[at(3), at(4), at(5)])));
+        assert!(!gap_after(at(4), &[]));
+        // Only older ones held: no gap.
+        assert!(!gap_after(at(4), &held("r", &[at(2), at(4)])));
+        // 5 never reached this node: 6 first.
+        assert!(gap_after(at(4), &held("r", &[at(4), at(6)])));
+        // A new epoch is not a gap.
+        assert!(!gap_after(at(4), &held("r", &[Position::new(8, 3)])));
+    }
+
+    /// A session as the rooms see it, keeping what it gets.
+    struct Collect(Mutex<Vec<String>>);
+
+    impl Member for Collect {
+        fn key(&self) -> u64 {
+            1
+        }
+        fn push_shared(&self, message: &Arc<SharedText>) -> bool {
+            let v: Vec<&str> = message.text().split('"').collect();
+            // {"room":"r","pos":"7-3","data":"3"}: keep the data.
+            self.0.lock().unwrap().push(v[v.len() - 2].to_owned());
+            true
+        }
+    }
+
+    /// A shared history whose reads answer from `reads` in turn: what the
+    /// stream holds then (offsets 1..=n), and what this node delivers
+    /// while the read is under way.
+    struct Scripted {
+        inbox: Mutex<Option<Inbox>>,
+        reads: Mutex<std::collections::VecDeque<(u64, Vec<u64>)>>,
+        asked: Mutex<Vec<Position>>,
+    }
+
+    fn at(offset: u64) -> Position {
+        Position::new(7, offset)
+    }
+
+    impl SharedHistory for Scripted {
+        fn append(&self, _room: &str, _message: &str, _limits: &History) {}
+        fn since(&self, room: &str, since: Position, _limits: &History) -> super::super::Replay {
+            self.asked.lock().unwrap().push(since);
+            let (stream, during) = self.reads.lock().unwrap().pop_front().unwrap();
+            let inbox = self.inbox.lock().unwrap().clone().unwrap();
+            for offset in during {
+                inbox.deliver_at(room, at(offset), &offset.to_string());
+            }
+            let out = (since.offset() + 1..=stream)
+                .map(|o| (at(o), o.to_string()))
+                .collect();
+            Box::pin(async move { Ok(out) })
+        }
+    }
+
+    struct ScriptedBroker(Arc<Scripted>);
+
+    impl Broker for ScriptedBroker {
+        fn start(&self, inbox: Inbox) {
+            *self.0.inbox.lock().unwrap() = Some(inbox);
+        }
+        fn publish(&self, _target: Target<'_>, _message: &str) {}
+        fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resume_reads_again_past_a_gap_and_then_skips_what_it_replayed() {
+        let scripted = Arc::new(Scripted {
+            inbox: Mutex::new(None),
+            // The first read finds 1..=4 while this node delivers 6 (it
+            // missed 5); the second finds 1..=7 while it delivers 7.
+            reads: Mutex::new([(4, vec![6]), (7, vec![7])].into()),
+            asked: Mutex::new(Vec::new()),
+        });
+        let rooms =
+            Rooms::with_broker(ScriptedBroker(scripted.clone())).history(History::messages(100));
+        let member = Arc::new(Collect(Mutex::new(Vec::new())));
+        let resumed = rooms.join_since("r", member.clone(), at(2)).await;
+        assert_eq!(resumed, Ok(()));
+        assert_eq!(*scripted.asked.lock().unwrap(), [at(2), at(4)]);
+        // 7 again (this node delivers it after the replay had it), then 8.
+        assert_eq!(rooms.shared.deliver_at("r", at(7), "7"), 0);
+        assert_eq!(rooms.shared.deliver_at("r", at(8), "8"), 1);
+        assert_eq!(*member.0.lock().unwrap(), ["3", "4", "5", "6", "7", "8"]);
+        assert_eq!(rooms.position("r"), at(8));
+        // Leaving forgets the room.
+        rooms.leave("r", 1);
+        assert_eq!(rooms.members("r"), 0);
+        assert!(rooms.shared.rooms.is_empty());
     }
 }
