@@ -371,3 +371,41 @@ async fn redis_memory_per_retained_message() {
     }
     assert_eq!(a.stats().skipped, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redis_restarted_empty_messages_wait_then_a_new_epoch_begins() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let [(a, rooms_a, _), (b, _rooms_b, node_b)] = nodes(&server, History::messages(100)).await;
+    let (_, early) = open(&node_b, "m", "new r").await;
+    assert!(early.is_empty());
+    rooms_a.send("r", "0");
+    let before = until(&node_b, "m", Vec::new(), "0").await;
+
+    server.kill();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.stats().subscribed || b.stats().subscribed {
+        assert!(Instant::now() < deadline, "the loss went unnoticed");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Positions come from Redis: these wait in the queue.
+    rooms_a.send("r", "1");
+    rooms_a.send("r", "2");
+    server.restart();
+    subscribed(&[&a, &b]).await;
+    // One more once b listens again: if "1" and "2" were published before
+    // it did, "3" shows the gap and they are read from the stream.
+    rooms_a.send("r", "3");
+    // The restarted Redis has neither the script (loaded again) nor the
+    // room's history: a new epoch, from 1.
+    let after = until(&node_b, "m", Vec::new(), "3").await;
+    let data: Vec<&str> = after.iter().map(|e| e.data.as_str()).collect();
+    assert_eq!(data, ["1", "2", "3"]);
+    assert_ne!(after[0].pos.epoch(), before[0].pos.epoch());
+    let offsets: Vec<u64> = after.iter().map(|e| e.pos.offset()).collect();
+    assert_eq!(offsets, [1, 2, 3]);
+    // A resume from before the restart is lost.
+    let (lost, _) = open(&node_b, "s", &format!("{} r", before[0].pos)).await;
+    assert!(lost);
+}
