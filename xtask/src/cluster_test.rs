@@ -21,7 +21,8 @@
 //!   connections end and open new sessions on the live nodes, the
 //!   directory forgets its sessions within the claim TTL, and broadcast goes
 //!   on for everyone.
-//! - with sticky-path routing, the resume check: clients receive a
+//! - with sticky-path routing, and with round robin on the two nodes the
+//!   cluster checks leave, the resume check: clients receive a
 //!   numbered room stream from `/cluster_resume` (room history in Redis
 //!   Streams), the node most of them are on is killed, and they reconnect
 //!   through the proxy with the last position they saw: every message
@@ -57,7 +58,8 @@ usage: cargo xtask cluster-test [--mode NAME,...] [--no-browser] [--browser-filt
                      sticky-cookie  HAProxy sticks on the JSESSIONID cookie
                      round-robin    no stickiness; the nodes share a session
                                     directory in Redis (and the cluster checks
-                                    run: broadcast, killing a node)
+                                    run: broadcast, killing a node; then the
+                                    resume check on the two nodes left)
   --no-browser     skip the browser suite (no node, npm or Chromium needed)
   --browser-filter S
                    the browser cases to run in every setup (`cargo xtask e2e
@@ -286,6 +288,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             results.push((mode, "forged hop".into(), r));
             let r = checks::broadcast_and_kill(&mut cluster, &redis);
             results.push((mode, "cluster checks".into(), r));
+            // On the two nodes left, one of which is killed in turn.
+            let r = resume::resume_after_kill(&mut cluster);
+            results.push((mode, "resume after a node kill".into(), r));
         }
         drop(cluster);
         eprintln!(
