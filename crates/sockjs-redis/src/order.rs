@@ -5,7 +5,7 @@
 //! what the stream no longer has is skipped and counted. [`Order`] is the
 //! pure bookkeeping; [`run`] is the task around it.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -67,6 +67,9 @@ pub(crate) struct Step {
 #[derive(Default)]
 pub(crate) struct Order {
     rooms: HashMap<Key, RoomOrder>,
+    /// The rooms with a gap (held messages), so that looking for gaps
+    /// costs nothing per message when there are none.
+    gaps: HashSet<Key>,
 }
 
 impl Order {
@@ -102,6 +105,7 @@ impl Order {
             Some(room) => room,
         };
         room.last_heard = now;
+        let had_gap = room.gap_since.is_some();
         if room.epoch != epoch {
             // A new epoch (Redis lost the room's history): what is held of
             // the old one goes first, the gaps in it skipped; the new one
@@ -112,6 +116,10 @@ impl Order {
         }
         if offset < room.next || room.held.contains_key(&offset) {
             step.duplicate = true;
+            if had_gap && room.gap_since.is_none() {
+                // The new epoch's flush closed the old one's gap.
+                self.gaps.remove(&key);
+            }
             return step;
         }
         room.held.insert(offset, message);
@@ -121,14 +129,24 @@ impl Order {
         } else if room.gap_since.is_none() {
             room.gap_since = Some(now);
         }
+        match (had_gap, room.gap_since.is_some()) {
+            (false, true) => {
+                self.gaps.insert(key);
+            }
+            (true, false) => {
+                self.gaps.remove(&key);
+            }
+            _ => {}
+        }
         step
     }
 
     /// The rooms whose gap has waited long enough, with the offsets to
     /// read from their streams (`from..=to`).
     pub(crate) fn due(&self, now: Instant) -> Vec<(Key, u64, u64)> {
-        self.rooms
+        self.gaps
             .iter()
+            .filter_map(|key| Some((key, self.rooms.get(key)?)))
             .filter(|(_, room)| {
                 room.gap_since
                     .is_some_and(|since| now >= since + HOLD || room.held.len() > MAX_HELD)
@@ -142,9 +160,9 @@ impl Order {
 
     /// When the next gap is due, if any.
     pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.rooms
-            .values()
-            .filter_map(|room| room.gap_since)
+        self.gaps
+            .iter()
+            .filter_map(|key| self.rooms.get(key)?.gap_since)
             .min()
             .map(|since| since + HOLD)
     }
@@ -157,6 +175,7 @@ impl Order {
         let Some(room) = self.rooms.get_mut(key) else {
             return step;
         };
+        self.gaps.remove(key);
         if room.epoch == epoch {
             for (offset, message) in found {
                 if offset >= room.next {
@@ -369,6 +388,7 @@ mod tests {
         assert_eq!(offsets(&step), [2, 3, 4]);
         assert_eq!(step.skipped, 0);
         assert!(order.next_due().is_none());
+        assert!(order.gaps.is_empty());
         assert_eq!(
             offsets(&order.receive(key("r"), at(5), "5".into(), later)),
             [5]
@@ -395,6 +415,7 @@ mod tests {
         assert_eq!(step.deliver[1].1, "4");
         assert_eq!(step.skipped, 2);
         assert!(order.next_due().is_none());
+        assert!(order.gaps.is_empty());
         // Late ones are duplicates now.
         assert!(order.receive(key("r"), at(6), "6".into(), t).duplicate);
         assert_eq!(offsets(&order.receive(key("r"), at(8), "8".into(), t)), [8]);
@@ -414,9 +435,11 @@ mod tests {
         order.receive(key("r"), at(3), "3".into(), t);
         // Epoch 8 begins with its 2 before its 1: 3 of epoch 7 goes (2
         // skipped), 2 of epoch 8 waits for 1.
+        assert_eq!(order.gaps.len(), 1);
         let step = order.receive(key("r"), Position::new(8, 2), "b".into(), t);
         assert_eq!(step.deliver, vec![(at(3), "3".to_owned())]);
         assert_eq!(step.skipped, 1);
+        assert_eq!(order.gaps.len(), 1, "epoch 8's own gap");
         let step = order.receive(key("r"), Position::new(8, 1), "a".into(), t);
         assert_eq!(
             step.deliver,
@@ -425,6 +448,13 @@ mod tests {
                 (Position::new(8, 2), "b".to_owned())
             ]
         );
+        assert!(order.gaps.is_empty());
+        // A new epoch whose first message is 1 closes the old one's gap.
+        order.receive(key("r"), Position::new(8, 4), "d".into(), t);
+        assert_eq!(order.gaps.len(), 1);
+        let step = order.receive(key("r"), Position::new(9, 1), "x".into(), t);
+        assert_eq!(offsets(&step), [4, 1]);
+        assert!(order.gaps.is_empty());
     }
 
     #[test]
