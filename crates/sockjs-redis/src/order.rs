@@ -301,17 +301,24 @@ async fn read(
         .arg(&log)
         .arg(format!("{from}-0"))
         .arg(format!("{to}-0"));
-    let query = command.query_async::<Vec<(String, Vec<(String, String)>)>>(conn);
-    let entries = match tokio::time::timeout(timeout, query).await {
-        Ok(Ok(entries)) => entries,
-        Ok(Err(e)) => {
-            tracing::warn!(%log, error = %e, "cannot read a room's stream to fill a gap");
+    // A few tries: right after Redis came back, the first command on the
+    // connection may fail while it reconnects.
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(20);
+    let entries = loop {
+        let query = command.query_async::<Vec<(String, Vec<(String, String)>)>>(conn);
+        let error = match tokio::time::timeout(timeout, query).await {
+            Ok(Ok(entries)) => break entries,
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => format!("no answer within {timeout:?}"),
+        };
+        if started.elapsed() + pause >= timeout * 2 {
+            tracing::warn!(%log, %error, "cannot read a room's stream to fill a gap");
             return Vec::new();
         }
-        Err(_) => {
-            tracing::warn!(%log, "no answer within {timeout:?} reading a room's stream");
-            return Vec::new();
-        }
+        tracing::debug!(%log, %error, "reading a room's stream again");
+        tokio::time::sleep(pause).await;
+        pause *= 2;
     };
     entries
         .into_iter()

@@ -16,6 +16,12 @@ use sockjs::{Config, Rooms, Session, SockJsRouter};
 use sockjs_redis::{Options, Redis};
 use tower::ServiceExt;
 
+/// Taken for reading by every test before it starts its Redis, and for
+/// writing by the test that kills and restarts its own: a port freed by the
+/// kill must not be taken by another test's Redis meanwhile (the restarted
+/// one could not bind it, and the test would talk to the other's).
+static PORTS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
+
 /// `/resume`: a session's first message is `new <room>` (join now) or
 /// `<position> <room>` (join since that position); it is told `lost` when
 /// that history is gone, then `joined`.
@@ -156,6 +162,7 @@ fn assert_in_order(got: &[Envelope], room: &str, from: usize, to: usize, what: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_resumes_on_another_node_while_sends_go_on() {
+    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -203,13 +210,20 @@ async fn a_session_resumes_on_another_node_while_sends_go_on() {
         // Positions are the cluster's: the same on both nodes.
         assert_eq!(got.last(), watched.last());
     }
+    // A batch is counted once Redis answered, which may be after the
+    // members got it.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while a.stats().published != (CYCLES * SENT) as u64 {
+        assert!(Instant::now() < deadline, "{:?}", a.stats());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let (sa, sb) = (a.stats(), b.stats());
     assert_eq!(sa.skipped + sb.skipped, 0, "{sa:?} {sb:?}");
-    assert_eq!(sa.published, (CYCLES * SENT) as u64, "{sa:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_too_old_or_of_a_lost_history_is_lost() {
+    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -262,6 +276,7 @@ async fn a_position_too_old_or_of_a_lost_history_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_pub_sub_lost_are_filled_from_the_stream_in_order() {
+    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -300,6 +315,7 @@ async fn messages_pub_sub_lost_are_filled_from_the_stream_in_order() {
 /// figure: printed, and bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_memory_per_retained_message() {
+    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -374,6 +390,7 @@ async fn redis_memory_per_retained_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_empty_messages_wait_then_a_new_epoch_begins() {
+    let _ports = PORTS.write().await;
     let Some(mut server) = RedisServer::start() else {
         return;
     };
@@ -401,7 +418,7 @@ async fn redis_restarted_empty_messages_wait_then_a_new_epoch_begins() {
     // room's history: a new epoch, from 1.
     let after = until(&node_b, "m", Vec::new(), "3").await;
     let data: Vec<&str> = after.iter().map(|e| e.data.as_str()).collect();
-    assert_eq!(data, ["1", "2", "3"]);
+    assert_eq!(data, ["1", "2", "3"], "{:?}", b.stats());
     assert_ne!(after[0].pos.epoch(), before[0].pos.epoch());
     let offsets: Vec<u64> = after.iter().map(|e| e.pos.offset()).collect();
     assert_eq!(offsets, [1, 2, 3]);

@@ -95,6 +95,14 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.command("PING").as_deref() != Some("+PONG\r\n") {
             assert!(Instant::now() < deadline, "redis-server did not answer");
+            // Exited: it could not bind the port (another process took it
+            // while the server was down); a PING could reach that one.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "redis-server on port {} exited at once ({status})",
+                    self.port
+                );
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
