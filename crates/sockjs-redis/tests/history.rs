@@ -16,12 +16,6 @@ use sockjs::{Config, Rooms, Session, SockJsRouter};
 use sockjs_redis::{Options, Redis};
 use tower::ServiceExt;
 
-/// Taken for reading by every test before it starts its Redis, and for
-/// writing by the test that kills and restarts its own: a port freed by the
-/// kill must not be taken by another test's Redis meanwhile (the restarted
-/// one could not bind it, and the test would talk to the other's).
-static PORTS: tokio::sync::RwLock<()> = tokio::sync::RwLock::const_new(());
-
 /// `/resume`: a session's first message is `new <room>` (join now) or
 /// `<position> <room>` (join since that position); it is told `lost` when
 /// that history is gone, then `joined`.
@@ -162,7 +156,6 @@ fn assert_in_order(got: &[Envelope], room: &str, from: usize, to: usize, what: &
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_resumes_on_another_node_while_sends_go_on() {
-    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -223,7 +216,6 @@ async fn a_session_resumes_on_another_node_while_sends_go_on() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_position_too_old_or_of_a_lost_history_is_lost() {
-    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -276,7 +268,6 @@ async fn a_position_too_old_or_of_a_lost_history_is_lost() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_pub_sub_lost_are_filled_from_the_stream_in_order() {
-    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -315,7 +306,6 @@ async fn messages_pub_sub_lost_are_filled_from_the_stream_in_order() {
 /// figure: printed, and bounded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_memory_per_retained_message() {
-    let _ports = PORTS.read().await;
     let Some(server) = RedisServer::start() else {
         return;
     };
@@ -390,7 +380,6 @@ async fn redis_memory_per_retained_message() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_restarted_empty_messages_wait_then_a_new_epoch_begins() {
-    let _ports = PORTS.write().await;
     let Some(mut server) = RedisServer::start() else {
         return;
     };
