@@ -21,6 +21,12 @@
 //!   connections end and open new sessions on the live nodes, the
 //!   directory forgets its sessions within the claim TTL, and broadcast goes
 //!   on for everyone.
+//! - with sticky-path routing, and with round robin on the two nodes the
+//!   cluster checks leave, the resume check: clients receive a
+//!   numbered room stream from `/cluster_resume` (room history in Redis
+//!   Streams), the node most of them are on is killed, and they reconnect
+//!   through the proxy with the last position they saw: every message
+//!   once and in order (lost, duplicated and out-of-order counted).
 //!
 //! Every process it starts is stopped at the end (and on failure); every
 //! wait is bounded. `--bench` measures instead (see the `bench` module).
@@ -29,6 +35,7 @@ mod bench;
 mod checks;
 mod client;
 mod forged;
+mod resume;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -46,10 +53,13 @@ usage: cargo xtask cluster-test [--mode NAME,...] [--no-browser] [--browser-filt
 
   --mode NAME,...  only these setups (default: all, in this order):
                      sticky-path    HAProxy hashes the session's URL segment
+                                    (and the resume check runs: a room stream,
+                                    a node killed, clients resume elsewhere)
                      sticky-cookie  HAProxy sticks on the JSESSIONID cookie
                      round-robin    no stickiness; the nodes share a session
                                     directory in Redis (and the cluster checks
-                                    run: broadcast, killing a node)
+                                    run: broadcast, killing a node; then the
+                                    resume check on the two nodes left)
   --no-browser     skip the browser suite (no node, npm or Chromium needed)
   --browser-filter S
                    the browser cases to run in every setup (`cargo xtask e2e
@@ -269,11 +279,18 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let r = browser_suite(&tools, &cluster, mode, &filter, chromium, runner, page_port);
             results.push((mode, "browser suite".into(), r));
         }
+        if mode == Mode::StickyPath {
+            let r = resume::resume_after_kill(&mut cluster);
+            results.push((mode, "resume after a node kill".into(), r));
+        }
         if mode == Mode::RoundRobin {
             let r = forged::forged_marker(&cluster, &redis);
             results.push((mode, "forged hop".into(), r));
             let r = checks::broadcast_and_kill(&mut cluster, &redis);
             results.push((mode, "cluster checks".into(), r));
+            // On the two nodes left, one of which is killed in turn.
+            let r = resume::resume_after_kill(&mut cluster);
+            results.push((mode, "resume after a node kill".into(), r));
         }
         drop(cluster);
         eprintln!(

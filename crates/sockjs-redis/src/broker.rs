@@ -3,8 +3,9 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sockjs::rooms::{self, Inbox, Target};
+use sockjs::rooms::{self, Inbox, SharedHistory, Target};
 
+use crate::history::StreamHistory;
 use crate::node_state::NodeState;
 use crate::publish::{self, Outgoing};
 
@@ -25,6 +26,11 @@ use crate::publish::{self, Outgoing};
 ///   renewed. Pub/sub keeps nothing: what other nodes published while this
 ///   one was not subscribed is lost (counted in
 ///   [`Stats::missed`](crate::Stats::missed)).
+/// - It keeps room history for every node ([`rooms::Broker::history`]):
+///   with [`Rooms::history`](sockjs::Rooms::history) set, room messages
+///   get their positions in Redis Streams and reach every node's members,
+///   this node's too, in position order, and a session resumes on any node
+///   (see the [crate docs](crate#room-history-on-redis-streams)).
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), sockjs_redis::Error> {
@@ -90,8 +96,16 @@ impl rooms::Broker for Broker {
                 Target::All => None,
             },
             message: message.into(),
+            kept: None,
         };
         publish::enqueue(&node.publish, &node.counters, outgoing);
+    }
+
+    fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+        Some(Arc::new(StreamHistory::new(
+            self.node.clone(),
+            self.channel.clone(),
+        )))
     }
 }
 

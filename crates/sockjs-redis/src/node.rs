@@ -13,6 +13,7 @@ use crate::broker::Broker;
 use crate::directory::Directory;
 use crate::node_state::NodeState;
 use crate::options::Options;
+use crate::order;
 use crate::publish;
 use crate::stats::{Counters, Stats};
 use crate::subscribe::{self, Subscriptions};
@@ -141,18 +142,36 @@ impl Redis {
         let (publish, queue) = mpsc::channel(options.queue_capacity);
         let (subscribe, commands) = mpsc::unbounded_channel();
         let subscriptions = Arc::new(Subscriptions::default());
+        let (ordered, incoming) = mpsc::unbounded_channel();
+        // The ordering task holds the subscriptions weakly: they go with
+        // the handle.
+        let inboxes = Arc::downgrade(&subscriptions);
         let tasks = vec![
             tokio::spawn(publish::run(
                 queue,
                 conn.clone(),
                 node.clone(),
+                options.key_prefix.clone(),
                 counters.clone(),
                 options.timeout,
+            )),
+            tokio::spawn(order::run(
+                incoming,
+                conn.clone(),
+                options.key_prefix.clone(),
+                counters.clone(),
+                options.timeout,
+                move |channel: &str, room: &str, position, message: &str| {
+                    if let Some(subscriptions) = inboxes.upgrade() {
+                        subscriptions.deliver_at(channel, room, position, message);
+                    }
+                },
             )),
             tokio::spawn(subscribe::run(
                 client,
                 subscriptions.clone(),
                 commands,
+                ordered,
                 node.clone(),
                 counters.clone(),
                 options.timeout,

@@ -1,6 +1,8 @@
 //! The publishing side of the broker: a bounded queue that `publish` fills
 //! without waiting, drained in order by one task that pipelines `PUBLISH`
-//! commands and retries a batch until Redis takes it.
+//! commands (and, for rooms with history on Redis, calls of the script
+//! that appends to the room's stream and publishes with the position) and
+//! retries a batch until Redis takes it.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,8 +10,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
+use sockjs::rooms::History;
 use tokio::sync::mpsc::{self, error::TrySendError};
 
+use crate::script;
 use crate::stats::Counters;
 use crate::wire::{self, Target};
 
@@ -26,6 +30,15 @@ pub(crate) struct Outgoing {
     /// `None`: every session.
     pub(crate) room: Option<Box<str>>,
     pub(crate) message: Box<str>,
+    /// Kept in the room's history on Redis, within these bounds (for a
+    /// room only).
+    pub(crate) kept: Option<History>,
+}
+
+/// The append script (see [`script::append`]).
+fn append_script() -> &'static redis::Script {
+    static SCRIPT: std::sync::OnceLock<redis::Script> = std::sync::OnceLock::new();
+    SCRIPT.get_or_init(|| redis::Script::new(&script::append()))
 }
 
 /// Queues `outgoing` without waiting; when the queue is full it is counted
@@ -68,6 +81,7 @@ pub(crate) async fn run(
     mut queue: mpsc::Receiver<Outgoing>,
     mut conn: ConnectionManager,
     node: String,
+    prefix: String,
     counters: Arc<Counters>,
     timeout: Duration,
 ) {
@@ -75,15 +89,39 @@ pub(crate) async fn run(
     let mut numbers: HashMap<Arc<str>, u64> = HashMap::new();
     let mut batch = Vec::with_capacity(BATCH);
     let mut failing_since: Option<Instant> = None;
+    // Whether Redis has the append script (EVALSHA needs it).
+    let mut loaded = false;
     loop {
         let n = queue.recv_many(&mut batch, BATCH).await;
         if n == 0 {
             return;
         }
         let mut pipe = redis::pipe();
+        let mut appends = false;
         for out in batch.drain(..) {
             let seq = numbers.entry(out.channel.clone()).or_insert(0);
             *seq += 1;
+            if let (Some(room), Some(limits)) = (&out.room, &out.kept) {
+                appends = true;
+                let age = script::millis(limits.age_limit());
+                pipe.cmd("EVALSHA")
+                    .arg(append_script().get_hash())
+                    .arg(2)
+                    .arg(script::pos_key(&prefix, &out.channel, room))
+                    .arg(script::log_key(&prefix, &out.channel, room))
+                    .arg(&*out.channel)
+                    .arg(&**room)
+                    .arg(&*out.message)
+                    .arg(script::new_epoch())
+                    .arg(&node)
+                    .arg(*seq)
+                    .arg(limits.message_limit())
+                    .arg(limits.byte_limit())
+                    .arg(age)
+                    .arg(script::millis(script::pos_ttl(limits)))
+                    .ignore();
+                continue;
+            }
             let target = match &out.room {
                 Some(room) => Target::Room(room),
                 None => Target::All,
@@ -95,7 +133,19 @@ pub(crate) async fn run(
         }
         let mut backoff = Duration::from_millis(20);
         loop {
-            let result = tokio::time::timeout(timeout, pipe.query_async::<()>(&mut conn)).await;
+            let attempt = async {
+                if appends && !loaded {
+                    append_script().load_async(&mut conn).await?;
+                    loaded = true;
+                }
+                pipe.query_async::<()>(&mut conn).await
+            };
+            let result = tokio::time::timeout(timeout, attempt).await;
+            if !matches!(result, Ok(Ok(()))) {
+                // Redis may have restarted without the script: load it
+                // again before the retry.
+                loaded = false;
+            }
             let error = match result {
                 Ok(Ok(())) => None,
                 Ok(Err(e)) => Some(e.to_string()),

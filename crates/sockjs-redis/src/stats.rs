@@ -11,6 +11,8 @@ pub(crate) struct Counters {
     pub(crate) received: AtomicU64,
     pub(crate) duplicates: AtomicU64,
     pub(crate) missed: AtomicU64,
+    pub(crate) filled: AtomicU64,
+    pub(crate) skipped: AtomicU64,
     pub(crate) publishing: AtomicBool,
 }
 
@@ -44,14 +46,23 @@ pub struct Stats {
     /// Room messages not published because the queue was full (Redis slow
     /// or unreachable for a long time); this node's sessions got them.
     pub dropped: u64,
-    /// Room messages of other nodes delivered to this node's rooms.
+    /// Room messages of other nodes (and, with history on Redis, of this
+    /// node too) delivered to this node's rooms.
     pub received: u64,
-    /// Messages of other nodes received twice (a publish retried after a
-    /// lost connection) and delivered once.
+    /// Messages received twice (a publish retried after a lost
+    /// connection) and delivered once.
     pub duplicates: u64,
     /// Messages of other nodes that never arrived, counted from the gaps
     /// in their numbers (published while this node was not subscribed).
     pub missed: u64,
+    /// With history on Redis: room messages that pub/sub did not bring
+    /// (or not in time) and that were read from the room's stream, so
+    /// that members got them in position order.
+    pub filled: u64,
+    /// With history on Redis: positions that neither pub/sub nor the
+    /// room's stream had any more (trimmed, or Redis lost its data): the
+    /// members got what came after them.
+    pub skipped: u64,
     /// Whether the subscription is up: messages of other nodes arrive.
     pub subscribed: bool,
     /// Whether the last attempt to publish succeeded.
@@ -67,6 +78,8 @@ impl Counters {
             received: self.received.load(Ordering::Relaxed),
             duplicates: self.duplicates.load(Ordering::Relaxed),
             missed: self.missed.load(Ordering::Relaxed),
+            filled: self.filled.load(Ordering::Relaxed),
+            skipped: self.skipped.load(Ordering::Relaxed),
             subscribed,
             publishing: self.publishing.load(Ordering::Relaxed),
         }

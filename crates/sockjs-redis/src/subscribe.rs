@@ -2,6 +2,8 @@
 //! subscribed to every channel a `Rooms` started, by a task that
 //! reconnects and resubscribes whenever Redis is lost, and delivers each
 //! message of another node to the rooms once, in that node's order.
+//! Positioned room messages (history on Redis), every node's, go to the
+//! ordering task ([`crate::order`]) instead.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,9 +11,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use sockjs::rooms::{Inbox, Target};
+use sockjs::rooms::{Inbox, Position, Target};
 use tokio::sync::mpsc;
 
+use crate::order::Incoming;
 use crate::stats::Counters;
 use crate::wire;
 
@@ -63,6 +66,14 @@ impl Subscriptions {
     fn channels(&self) -> Vec<String> {
         let inboxes = self.inboxes.lock().expect("subscriptions lock");
         inboxes.keys().cloned().collect()
+    }
+
+    /// Gives a positioned room message to the rooms of `channel`.
+    pub(crate) fn deliver_at(&self, channel: &str, room: &str, position: Position, message: &str) {
+        let inboxes = self.inboxes.lock().expect("subscriptions lock");
+        for inbox in inboxes.get(channel).into_iter().flatten() {
+            inbox.deliver_at(room, position, message);
+        }
     }
 
     /// Gives a message to the rooms of `channel`.
@@ -130,6 +141,7 @@ pub(crate) async fn run(
     client: redis::Client,
     subscriptions: Arc<Subscriptions>,
     mut commands: mpsc::UnboundedReceiver<String>,
+    ordered: mpsc::UnboundedSender<Incoming>,
     node: String,
     counters: Arc<Counters>,
     timeout: Duration,
@@ -168,7 +180,7 @@ pub(crate) async fn run(
                             tokio::select! {
                                 message = stream.next() => match message {
                                     Some(message) => receive(
-                                        &message, &node, &subscriptions, &mut seen, &counters,
+                                        &message, &node, &subscriptions, &mut seen, &counters, &ordered,
                                     ),
                                     None => break "connection closed".to_owned(),
                                 },
@@ -228,8 +240,27 @@ fn receive(
     subscriptions: &Subscriptions,
     seen: &mut Seen,
     counters: &Counters,
+    ordered: &mpsc::UnboundedSender<Incoming>,
 ) {
     let channel = message.get_channel_name();
+    let payload = message.get_payload_bytes();
+    if wire::is_kept(payload) {
+        // Every node's, this one's included: put in order by position.
+        match wire::decode_kept(payload) {
+            Ok(kept) => {
+                let _ = ordered.send(Incoming {
+                    channel: channel.into(),
+                    room: kept.room.into(),
+                    position: Position::new(kept.epoch, kept.offset),
+                    message: kept.message.to_owned(),
+                });
+            }
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "ignoring a message on a rooms channel");
+            }
+        }
+        return;
+    }
     let frame = match wire::decode(message.get_payload_bytes()) {
         Ok(frame) => frame,
         Err(e) => {

@@ -22,6 +22,18 @@
 //!
 //! Fields are separated by one space. `1 9f2c 17 #5:lobby hello world` is
 //! message 17 of node `9f2c`, `hello world` to the room `lobby`.
+//!
+//! A room message with a position in the room's history on Redis (see
+//! [`crate::script`]) is published by the script that gives it the
+//! position, to every node, the sender's included:
+//!
+//! ```text
+//! p <epoch> <offset> #<len>:<room> <message>
+//! ```
+//!
+//! `<epoch>` in lowercase hexadecimal, `<offset>` in decimal:
+//! `p 5f3a9c 17 #5:lobby hello` is message 17 of epoch `5f3a9c` of
+//! `lobby`.
 
 use std::fmt::Write as _;
 
@@ -87,6 +99,67 @@ impl std::fmt::Display for DecodeError {
     }
 }
 
+/// A decoded positioned room message, borrowing from the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Kept<'a> {
+    pub(crate) epoch: u64,
+    pub(crate) offset: u64,
+    pub(crate) room: &'a str,
+    pub(crate) message: &'a str,
+}
+
+/// Whether a payload is a positioned room message (`p ...`).
+pub(crate) fn is_kept(payload: &[u8]) -> bool {
+    payload.starts_with(b"p ")
+}
+
+/// Decodes a positioned room message.
+pub(crate) fn decode_kept(payload: &[u8]) -> Result<Kept<'_>, DecodeError> {
+    let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotText)?;
+    let rest = text
+        .strip_prefix("p ")
+        .ok_or(DecodeError::Malformed("not a positioned message"))?;
+    let (epoch, rest) = rest
+        .split_once(' ')
+        .ok_or(DecodeError::Malformed("no epoch"))?;
+    let hex = !epoch.is_empty() && epoch.bytes().all(|b| b.is_ascii_hexdigit());
+    let epoch = u64::from_str_radix(epoch, 16)
+        .ok()
+        .filter(|_| hex)
+        .ok_or(DecodeError::Malformed("epoch"))?;
+    let (offset, rest) = rest
+        .split_once(' ')
+        .ok_or(DecodeError::Malformed("no offset"))?;
+    let offset = offset
+        .parse::<u64>()
+        .map_err(|_| DecodeError::Malformed("offset"))?;
+    let rest = rest
+        .strip_prefix('#')
+        .ok_or(DecodeError::Malformed("target"))?;
+    let (room, message) = room_and_message(rest)?;
+    Ok(Kept {
+        epoch,
+        offset,
+        room,
+        message,
+    })
+}
+
+/// `<len>:<room> <message>` (after the `#`).
+fn room_and_message(rest: &str) -> Result<(&str, &str), DecodeError> {
+    let (len, rest) = rest
+        .split_once(':')
+        .ok_or(DecodeError::Malformed("room length"))?;
+    let len = len
+        .parse::<usize>()
+        .map_err(|_| DecodeError::Malformed("room length"))?;
+    let room = rest.get(..len).ok_or(DecodeError::Malformed("room name"))?;
+    let message = rest[len..]
+        .strip_prefix(' ')
+        .ok_or(DecodeError::Malformed("no message"))?;
+    Ok((room, message))
+}
+
 /// Decodes one payload.
 pub(crate) fn decode(payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
     let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotText)?;
@@ -111,14 +184,13 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
     let (target, rest) = if let Some(rest) = rest.strip_prefix('*') {
         (Target::All, rest)
     } else if let Some(rest) = rest.strip_prefix('#') {
-        let (len, rest) = rest
-            .split_once(':')
-            .ok_or(DecodeError::Malformed("room length"))?;
-        let len = len
-            .parse::<usize>()
-            .map_err(|_| DecodeError::Malformed("room length"))?;
-        let room = rest.get(..len).ok_or(DecodeError::Malformed("room name"))?;
-        (Target::Room(room), &rest[len..])
+        let (room, message) = room_and_message(rest)?;
+        return Ok(Frame {
+            node,
+            seq,
+            target: Target::Room(room),
+            message,
+        });
     } else {
         return Err(DecodeError::Malformed("target"));
     };
@@ -167,6 +239,51 @@ mod tests {
                     target: target.clone(),
                     message,
                 }
+            );
+        }
+    }
+
+    #[test]
+    fn positioned_messages_decode_and_refuse_garbage() {
+        let kept = decode_kept("p 5f3a9c 17 #5:lobby hello world".as_bytes()).unwrap();
+        assert_eq!(
+            kept,
+            Kept {
+                epoch: 0x5f3a9c,
+                offset: 17,
+                room: "lobby",
+                message: "hello world",
+            }
+        );
+        assert!(is_kept(b"p 1 1 #0: "));
+        assert!(!is_kept(b"1 n1 7 * x"));
+        assert_eq!(
+            decode_kept("p a 1 #6:中文 é ".as_bytes()).unwrap().message,
+            "é "
+        );
+        let cases: &[(&[u8], DecodeError)] = &[
+            (b"p \xff", DecodeError::NotText),
+            (
+                b"1 n1 7 * x",
+                DecodeError::Malformed("not a positioned message"),
+            ),
+            (b"p 5f", DecodeError::Malformed("no epoch")),
+            (b"p xyz 1 #1:a b", DecodeError::Malformed("epoch")),
+            (b"p +a 1 #1:a b", DecodeError::Malformed("epoch")),
+            (b"p  1 #1:a b", DecodeError::Malformed("epoch")),
+            (b"p a 1", DecodeError::Malformed("no offset")),
+            (b"p a -1 #1:a b", DecodeError::Malformed("offset")),
+            (b"p a 1 *x", DecodeError::Malformed("target")),
+            (b"p a 1 #x:a b", DecodeError::Malformed("room length")),
+            (b"p a 1 #9:a b", DecodeError::Malformed("room name")),
+            (b"p a 1 #1:ab", DecodeError::Malformed("no message")),
+        ];
+        for (payload, error) in cases {
+            assert_eq!(
+                decode_kept(payload),
+                Err(error.clone()),
+                "{}",
+                String::from_utf8_lossy(payload)
             );
         }
     }

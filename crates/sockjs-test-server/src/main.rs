@@ -51,6 +51,7 @@
 //! | `/ticker` | sends `tick!` every second |
 //! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
 //! | `/broadcast` | every message goes to every open session |
+//! | `/cluster_resume` | room history (10 000 messages; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes |
 //! | `/deflate_echo` | echo with WebSocket compression on (permessage-deflate) |
 //! | `/restricted_echo` | echo for pages of the `--allowed-origin`s only (`Config::allowed_origins`) |
 //! | `/auth_echo` | echo behind a handshake hook: the user comes from a `user` cookie or a `?token=<name>-token` query; without one, `401 Log in first.`; the session's first message is `hello <user>` |
@@ -364,6 +365,62 @@ async fn broadcast(session: Session) {
     }
 }
 
+/// `/cluster_resume`: a room with history whose members resume where they
+/// left off, on any node of a cluster (see the table in the crate docs).
+async fn cluster_resume(session: Session) {
+    let query = session.query().unwrap_or("").to_owned();
+    let param = |name: &str| {
+        query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    let room = param("room").unwrap_or_else(|| "resume".to_owned());
+    let (tx, mut rx) = session.split();
+    match param("since").map(|since| since.parse::<sockjs::rooms::Position>()) {
+        Some(Ok(since)) => {
+            if tx.join_since(&room, since).await.is_err() {
+                let _ = tx.send("lost").await;
+            }
+        }
+        Some(Err(_)) => {
+            let _ = tx.send("bad-position").await;
+            tx.join(&room);
+        }
+        None => tx.join(&room),
+    }
+    let _ = tx.send("joined").await;
+    while let Some(message) = rx.recv().await {
+        tx.rooms().send(&room, message);
+    }
+}
+
+/// The `/cluster_resume` service: its rooms keep history, in Redis on a
+/// cluster node.
+fn cluster_resume_service(
+    config: Config,
+    shutdown: &Shutdown,
+    cluster: Option<&Cluster>,
+) -> Router {
+    let prefix = "/cluster_resume";
+    let history = sockjs::rooms::History::messages(10_000);
+    let rooms = match cluster {
+        Some(cluster) => cluster.redis.rooms(prefix).history(history),
+        None => sockjs::Rooms::new().history(history),
+    };
+    let mut router = SockJsRouter::new(cluster_resume)
+        .config(config)
+        .shutdown(shutdown.clone())
+        .rooms(rooms);
+    if let Some(directory) = cluster.and_then(|c| c.directory.as_ref().map(|d| (c, d))) {
+        let (cluster, directory) = directory;
+        router = router
+            .directory(directory.clone())
+            .forwarding(cluster.forwarding.clone());
+    }
+    Router::new().nest_service(prefix, router.into_router())
+}
+
 /// `/restricted_echo`'s origins: the `--allowed-origin`s and the server's
 /// own (its iframe page's requests carry it; the library never takes it
 /// from `Host`).
@@ -460,7 +517,10 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
                 ))
                 .handshake(authenticate),
         ),
-        ("/broadcast", SockJsRouter::new(broadcast).config(base)),
+        (
+            "/broadcast",
+            SockJsRouter::new(broadcast).config(base.clone()),
+        ),
     ];
     let stats = shutdown.clone();
     let node = options.node_name.clone();
@@ -491,6 +551,8 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
                     "dropped": s.dropped,
                     "missed": s.missed,
                     "duplicates": s.duplicates,
+                    "filled": s.filled,
+                    "skipped": s.skipped,
                 });
             }
             // Readable from the browser suite's pages (another origin).
@@ -502,6 +564,7 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
         let router = service(router, prefix, shutdown, cluster);
         app = app.nest_service(prefix, router.into_router());
     }
+    app = app.merge(cluster_resume_service(base, shutdown, cluster));
     if let Some(name) = &options.node_name {
         // The node that served the request; a forwarded answer keeps the
         // header of the session's node.

@@ -75,6 +75,20 @@ impl Client {
         session: &str,
         events: Sender<Event>,
     ) -> Result<Client, String> {
+        Client::open_with_query(id, kind, addr, prefix, session, "", events)
+    }
+
+    /// `open`, with `query` (`?a=b`, or empty) on the opening request, as
+    /// sockjs-client passes a service URL's query.
+    pub(crate) fn open_with_query(
+        id: usize,
+        kind: Kind,
+        addr: SocketAddr,
+        prefix: &str,
+        session: &str,
+        query: &str,
+        events: Sender<Event>,
+    ) -> Result<Client, String> {
         let base = format!("{prefix}/{:03}/{session}", id % 1000);
         let socket = TcpStream::connect_timeout(&addr, IO_TIMEOUT)
             .map_err(|e| format!("connect {addr}: {e}"))?;
@@ -84,12 +98,12 @@ impl Client {
             .map_err(|e| e.to_string())?;
         let request = match kind {
             Kind::WebSocket => format!(
-                "GET {base}/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                "GET {base}/websocket{query} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
                  Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
                  Sec-WebSocket-Version: 13\r\n\r\n"
             ),
             Kind::XhrStreaming => format!(
-                "POST {base}/xhr_streaming HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
+                "POST {base}/xhr_streaming{query} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\n\
                  Connection: close\r\n\r\n"
             ),
         };

@@ -10,6 +10,10 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The ports of this process's servers, killed ones included.
+static HELD: std::sync::Mutex<std::collections::BTreeSet<u16>> =
+    std::sync::Mutex::new(std::collections::BTreeSet::new());
+
 pub struct RedisServer {
     child: Option<Child>,
     pub port: u16,
@@ -45,10 +49,18 @@ impl RedisServer {
             eprintln!("SKIPPED: {why}");
             return None;
         }
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        // A free port that no other server of this process holds: one that
+        // is killed and restarted frees its port meanwhile, and another
+        // test's server must not take it.
+        let port = loop {
+            let port = TcpListener::bind("127.0.0.1:0")
+                .and_then(|l| l.local_addr())
+                .expect("a free port")
+                .port();
+            if HELD.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+                break port;
+            }
+        };
         let mut server = RedisServer {
             child: None,
             port,
@@ -95,6 +107,14 @@ impl RedisServer {
         let deadline = Instant::now() + Duration::from_secs(10);
         while self.command("PING").as_deref() != Some("+PONG\r\n") {
             assert!(Instant::now() < deadline, "redis-server did not answer");
+            // Exited: it could not bind the port (another process took it
+            // while the server was down); a PING could reach that one.
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                panic!(
+                    "redis-server on port {} exited at once ({status})",
+                    self.port
+                );
+            }
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -130,5 +150,8 @@ impl RedisServer {
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.kill();
+        HELD.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&self.port);
     }
 }

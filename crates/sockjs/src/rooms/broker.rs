@@ -1,6 +1,11 @@
-//! [`Broker`]: what carries room messages between nodes.
+//! [`Broker`]: what carries room messages between nodes, and
+//! [`SharedHistory`]: the room history some brokers keep for all of them.
 
-use std::sync::Weak;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Weak};
+
+use super::history::{History, Lost, Position};
 
 /// Where a room message goes.
 ///
@@ -177,6 +182,152 @@ pub trait Broker: Send + Sync + 'static {
     /// assert_eq!(outgoing.try_recv().unwrap(), "* maintenance at noon");
     /// ```
     fn publish(&self, target: Target<'_>, message: &str);
+
+    /// The room history this broker keeps for every node, if it keeps one
+    /// (default: none). When it does and the [`Rooms`](crate::Rooms) keeps
+    /// history ([`Rooms::history`](crate::Rooms::history)), room messages
+    /// get their [`Position`] from the broker, once for the whole cluster,
+    /// and [`Sender::join_since`](crate::Sender::join_since) resumes from
+    /// a position given on any node. Without it, each node keeps its own
+    /// history.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use sockjs::rooms::{Broker, Inbox, SharedHistory, Target};
+    ///
+    /// /// A broker that carries messages but keeps no history: the default.
+    /// struct Plain;
+    ///
+    /// impl Broker for Plain {
+    ///     fn start(&self, _inbox: Inbox) {}
+    ///     fn publish(&self, _target: Target<'_>, _message: &str) {}
+    /// }
+    ///
+    /// assert!(Plain.history().is_none());
+    /// ```
+    fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+        None
+    }
+}
+
+/// What [`SharedHistory::since`] answers: the kept messages after a
+/// position, each with its own, oldest first; or [`Lost`].
+pub type Replay = Pin<Box<dyn Future<Output = Result<Vec<(Position, String)>, Lost>> + Send>>;
+
+/// A room history kept outside the process, by a [`Broker`], for every
+/// node: positions are given once for the cluster, so a session resumes on
+/// any node from a position it got on another.
+///
+/// A `Rooms` with history whose broker has one
+/// ([`Broker::history`]) hands each room message to
+/// [`append`](Self::append) instead of delivering it at once; the
+/// history gives it the room's next position and has the broker bring it,
+/// with that position, to every node's [`Inbox::deliver_at`] (this node's
+/// included), in position order per room, once. A resume reads what it
+/// missed with [`since`](Self::since).
+///
+/// An in-memory one for a single process, to show the contract (the
+/// `sockjs-redis` crate has one on Redis Streams):
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use sockjs::rooms::{Broker, History, Inbox, Lost, Position, Replay, SharedHistory, Target};
+/// use sockjs::Rooms;
+///
+/// #[derive(Default)]
+/// struct Memory {
+///     inbox: Mutex<Option<Inbox>>,
+///     /// Every message of one room (a real one keeps each room's, within its `History`).
+///     kept: Mutex<Vec<String>>,
+/// }
+///
+/// impl SharedHistory for Memory {
+///     fn append(&self, room: &str, message: &str, _limits: &History) {
+///         let offset = {
+///             let mut kept = self.kept.lock().unwrap();
+///             kept.push(message.to_owned());
+///             kept.len() as u64
+///         };
+///         if let Some(inbox) = self.inbox.lock().unwrap().as_ref() {
+///             inbox.deliver_at(room, Position::new(1, offset), message);
+///         }
+///     }
+///
+///     fn since(&self, _room: &str, since: Position, _limits: &History) -> Replay {
+///         let kept = self.kept.lock().unwrap().clone();
+///         let now = Position::new(1, kept.len() as u64);
+///         Box::pin(async move {
+///             if since.epoch() != 1 || since.offset() > now.offset() {
+///                 return Err(Lost { now });
+///             }
+///             Ok(kept
+///                 .into_iter()
+///                 .enumerate()
+///                 .map(|(i, m)| (Position::new(1, i as u64 + 1), m))
+///                 .skip(since.offset() as usize)
+///                 .collect())
+///         })
+///     }
+/// }
+///
+/// struct MemoryBroker(Arc<Memory>);
+///
+/// impl Broker for MemoryBroker {
+///     fn start(&self, inbox: Inbox) {
+///         *self.0.inbox.lock().unwrap() = Some(inbox);
+///     }
+///     fn publish(&self, _target: Target<'_>, _message: &str) {}
+///     fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+///         Some(self.0.clone())
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let memory = Arc::new(Memory::default());
+/// let rooms = Rooms::with_broker(MemoryBroker(memory.clone())).history(History::messages(100));
+/// rooms.send("news", "one");
+/// rooms.send("news", "two");
+/// let replay = memory.since("news", "1-1".parse().unwrap(), &History::messages(100)).await;
+/// assert_eq!(replay, Ok(vec![(Position::new(1, 2), "two".to_owned())]));
+/// # }
+/// ```
+pub trait SharedHistory: Send + Sync + 'static {
+    /// Gives `message` the next position of `room`, keeps it within
+    /// `limits`, and has it delivered to every node's inbox
+    /// ([`Inbox::deliver_at`]), this node's too. Never waits (queue it).
+    ///
+    /// See [`SharedHistory`] for a whole implementation.
+    ///
+    /// ```
+    /// use sockjs::rooms::{History, Inbox, Position};
+    ///
+    /// /// What the receiving side does once the history answered with a position.
+    /// fn positioned(inbox: &Inbox, room: &str, epoch: u64, offset: u64, message: &str) {
+    ///     inbox.deliver_at(room, Position::new(epoch, offset), message);
+    /// }
+    /// # let _ = positioned;
+    /// ```
+    fn append(&self, room: &str, message: &str, limits: &History);
+
+    /// The messages of `room` after `since` that are kept, with their
+    /// positions, oldest first; [`Lost`] (with the room's latest position)
+    /// when `since` is of another epoch, not reached yet, or older than
+    /// what is kept, and when the history cannot be read in time. Must
+    /// not wait unbounded.
+    ///
+    /// See [`SharedHistory`] for a whole implementation.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Lost, Position, Replay};
+    ///
+    /// /// A history that has lost everything.
+    /// fn nothing_kept(now: Position) -> Replay {
+    ///     Box::pin(async move { Err(Lost { now }) })
+    /// }
+    /// # let _ = nothing_kept;
+    /// ```
+    fn since(&self, room: &str, since: Position, limits: &History) -> Replay;
 }
 
 /// Where a [`Broker`] delivers the messages of other nodes: this node's
@@ -213,6 +364,10 @@ pub(super) trait Deliver: Send + Sync {
     /// Queues `message` for every member of `target` on this node; returns
     /// how many took it.
     fn deliver(&self, target: Target<'_>, message: String) -> usize;
+
+    /// Queues `message`, which has `position` in `room`'s shared history,
+    /// for the room's members on this node; returns how many took it.
+    fn deliver_at(&self, room: &str, position: Position, message: &str) -> usize;
 }
 
 impl Inbox {
@@ -239,6 +394,33 @@ impl Inbox {
     pub fn deliver(&self, target: Target<'_>, message: String) -> usize {
         match self.rooms.upgrade() {
             Some(rooms) => rooms.deliver(target, message),
+            None => 0,
+        }
+    }
+}
+
+impl Inbox {
+    /// Delivers a message of `room` that has `position` in the room's
+    /// [`SharedHistory`] to this node's members, in the envelope that
+    /// carries its position (see [`Rooms::history`](crate::Rooms::history)),
+    /// and to the sessions resuming there. A history calls it in position
+    /// order per room, once per message. Returns how many sessions got it
+    /// now (resuming ones get it with their replay); 0 once the `Rooms` is
+    /// gone.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Inbox, Position};
+    ///
+    /// /// A history's receiving side, once a message is next in its room.
+    /// fn in_order(inbox: &Inbox, room: &str, position: Position, message: &str) {
+    ///     let delivered = inbox.deliver_at(room, position, message);
+    ///     println!("{room} {position}: {delivered} sessions here");
+    /// }
+    /// # let _ = in_order;
+    /// ```
+    pub fn deliver_at(&self, room: &str, position: Position, message: &str) -> usize {
+        match self.rooms.upgrade() {
+            Some(rooms) => rooms.deliver_at(room, position, message),
             None => 0,
         }
     }

@@ -76,6 +76,35 @@ impl History {
         self.max_age = age;
         self
     }
+
+    /// The most messages kept per room.
+    ///
+    /// ```
+    /// assert_eq!(sockjs::rooms::History::messages(100).message_limit(), 100);
+    /// ```
+    pub fn message_limit(&self) -> usize {
+        self.messages
+    }
+
+    /// The most bytes of messages kept per room.
+    ///
+    /// ```
+    /// assert_eq!(sockjs::rooms::History::messages(100).byte_limit(), 1 << 20);
+    /// ```
+    pub fn byte_limit(&self) -> usize {
+        self.bytes
+    }
+
+    /// The age past which a message is no longer kept.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// assert_eq!(sockjs::rooms::History::messages(100).age_limit(), Duration::from_secs(300));
+    /// ```
+    pub fn age_limit(&self) -> Duration {
+        self.max_age
+    }
 }
 
 /// Where a message stands in its room's history: the history's epoch and
@@ -103,6 +132,28 @@ impl Position {
     /// replays the whole history.
     pub(crate) fn start(epoch: u64) -> Self {
         Position { epoch, offset: 0 }
+    }
+
+    /// The position `offset` of `epoch`: what a
+    /// [`SharedHistory`](crate::rooms::SharedHistory) gives a message.
+    ///
+    /// ```
+    /// use sockjs::rooms::Position;
+    ///
+    /// assert_eq!(Position::new(0x5f3a9c, 17).to_string(), "5f3a9c-17");
+    /// ```
+    pub fn new(epoch: u64, offset: u64) -> Self {
+        Position { epoch, offset }
+    }
+
+    /// The epoch of the history the position is in.
+    ///
+    /// ```
+    /// let position: sockjs::rooms::Position = "a-3".parse().unwrap();
+    /// assert_eq!(position.epoch(), 10);
+    /// ```
+    pub fn epoch(&self) -> u64 {
+        self.epoch
     }
 
     /// The offset of the message within its epoch (from 1).
@@ -169,7 +220,7 @@ impl FromStr for Position {
 ///
 /// ```
 /// async fn resume(tx: &sockjs::Sender, last: sockjs::rooms::Position) {
-///     if let Err(lost) = tx.join_since("game-7", last) {
+///     if let Err(lost) = tx.join_since("game-7", last).await {
 ///         let _ = tx.send(format!("reload; now at {}", lost.now)).await;
 ///     }
 /// }

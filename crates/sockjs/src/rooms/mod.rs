@@ -27,7 +27,7 @@ mod history;
 mod member;
 mod registry;
 
-pub use broker::{Broker, Inbox, Target};
+pub use broker::{Broker, Inbox, Replay, SharedHistory, Target};
 pub use history::{BadPosition, History, Lost, Position};
 pub(crate) use member::{Member, SharedText};
 pub use registry::Rooms;

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
-use super::broker::{Broker, Deliver, Inbox, Target};
+use super::broker::{Broker, Deliver, Inbox, SharedHistory, Target};
 use super::history::{History, Log, Lost, Position};
 use super::member::{Member, SharedText};
 use crate::protocol::write_json_string;
@@ -61,6 +61,9 @@ pub(crate) struct Shared {
     rooms: DashMap<Arc<str>, Room>,
     everyone: DashMap<u64, Arc<dyn Member>>,
     broker: OnceLock<Box<dyn Broker>>,
+    /// The broker's history for every node, if it keeps one: used when
+    /// `history` is set too.
+    shared_history: OnceLock<Arc<dyn SharedHistory>>,
     /// What each room keeps; unset: no history.
     history: OnceLock<History>,
     /// This process's history epoch: a resume from before a restart is
@@ -74,6 +77,7 @@ impl Default for Shared {
             rooms: DashMap::new(),
             everyone: DashMap::new(),
             broker: OnceLock::new(),
+            shared_history: OnceLock::new(),
             history: OnceLock::new(),
             epoch: uuid::Uuid::new_v4().as_u64_pair().0 >> 16,
         }
@@ -83,6 +87,18 @@ impl Default for Shared {
 /// One room: its members and, with history, what was sent to it.
 struct Room {
     members: HashMap<u64, Arc<dyn Member>>,
+    /// With a shared history: the sessions reading what they missed, and
+    /// the messages delivered to the room meanwhile, which they get after
+    /// that replay.
+    resuming: HashMap<u64, Resuming>,
+    /// With a shared history: members that resumed, with the last
+    /// position they got in their replay; a message up to it that reaches
+    /// this node after the replay (it was read from the history before
+    /// this node delivered it) is not theirs again.
+    resumed: HashMap<u64, Position>,
+    /// With a shared history: the position of the last message delivered
+    /// here.
+    last: Option<Position>,
     log: Log,
     /// Taken by every delivery to a room with history and by every resume:
     /// its members get its messages in position order, and a resuming
@@ -95,10 +111,23 @@ impl Room {
     fn new(epoch: u64) -> Self {
         Room {
             members: HashMap::new(),
+            resuming: HashMap::new(),
+            resumed: HashMap::new(),
+            last: None,
             log: Log::new(epoch),
             turn: Arc::default(),
         }
     }
+
+    /// Whether the room holds nothing worth its entry.
+    fn is_idle(&self) -> bool {
+        self.members.is_empty() && self.resuming.is_empty() && self.log.is_empty()
+    }
+}
+
+/// A session resuming from a shared history (see `Room::resuming`).
+struct Resuming {
+    held: Vec<(Position, Arc<SharedText>)>,
 }
 
 impl Rooms {
@@ -140,12 +169,17 @@ impl Rooms {
         let rooms = Rooms::new();
         let shared: Arc<dyn Deliver> = rooms.shared.clone();
         broker.start(Inbox::new(Arc::downgrade(&shared)));
+        if let Some(history) = broker.history() {
+            let _ = rooms.shared.shared_history.set(history);
+        }
         let _ = rooms.shared.broker.set(Box::new(broker));
         rooms
     }
 
     /// Sends `message` to every member of `room`, here and, with a broker,
-    /// on every other node. Returns how many sessions of this node got it.
+    /// on every other node. Returns how many sessions of this node got it
+    /// (with history on a broker that keeps it, see [`Rooms::history`]:
+    /// how many are members here, which get it once it has its position).
     ///
     /// ```
     /// use sockjs::{Session, SockJsRouter};
@@ -190,6 +224,15 @@ impl Rooms {
     }
 
     fn send_to(&self, target: Target<'_>, message: String) -> usize {
+        if let (Target::Room(room), Some(limits), Some(history)) = (
+            target,
+            self.shared.history.get(),
+            self.shared.shared_history.get(),
+        ) {
+            // Delivered here too once the history gave it its position.
+            history.append(room, &message, limits);
+            return self.members(room);
+        }
         if let Some(broker) = self.shared.broker.get() {
             broker.publish(target, &message);
         }
@@ -237,6 +280,14 @@ impl Rooms {
     /// after a restart the epoch changes and a resume is told its history
     /// is [`Lost`].
     ///
+    /// With a broker that keeps history for every node
+    /// ([`Broker::history`], such as `sockjs-redis`'s), the history is the
+    /// cluster's: each room message gets its position from the broker,
+    /// once for all nodes, and reaches the members of every node, this
+    /// one's included, when it has it (a round trip later), in position
+    /// order; a session resumes on any node from a position it got on
+    /// another.
+    ///
     /// ```
     /// use sockjs::rooms::History;
     /// use sockjs::{Rooms, Session, SockJsRouter};
@@ -258,7 +309,9 @@ impl Rooms {
 
     /// The position of the last message sent to `room` (the start of the
     /// history when none was, or when history is off): what a client that
-    /// starts from the current state resumes from.
+    /// starts from the current state resumes from. With a broker that
+    /// keeps history ([`Broker::history`]): the position of the last
+    /// message delivered here to a room that has members here.
     ///
     /// ```
     /// use sockjs::rooms::History;
@@ -269,10 +322,14 @@ impl Rooms {
     /// assert_eq!(rooms.position("news").offset(), before.offset() + 1);
     /// ```
     pub fn position(&self, room: &str) -> Position {
-        self.shared
-            .rooms
-            .get(room)
-            .map_or(Position::start(self.shared.epoch), |room| room.log.now())
+        let start = Position::start(self.shared.epoch);
+        self.shared.rooms.get(room).map_or(start, |room| {
+            if self.shared.shared_history.get().is_some() {
+                room.last.unwrap_or(start)
+            } else {
+                room.log.now()
+            }
+        })
     }
 
     /// How many sessions of this node are open (in [`Target::All`]).
@@ -322,7 +379,7 @@ impl Rooms {
     /// Puts the session in `room` and replays to it every kept message
     /// after `since`, before anything sent later; `Lost` (joined all the
     /// same) when that history is not kept, or there is none.
-    pub(crate) fn join_since(
+    pub(crate) async fn join_since(
         &self,
         room: &str,
         member: Arc<dyn Member>,
@@ -334,6 +391,11 @@ impl Rooms {
                 now: Position::start(self.shared.epoch),
             });
         };
+        if let Some(history) = self.shared.shared_history.get() {
+            return self
+                .join_since_shared(room, member, since, history.clone(), *limits)
+                .await;
+        }
         let turn = self.shared.turn(room);
         let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
         let replay = {
@@ -350,16 +412,87 @@ impl Rooms {
         Ok(())
     }
 
+    /// `join_since` with a shared history: the session is entered as
+    /// resuming (what the room gets from now on is held for it), the
+    /// history is read, then, under the room's turn, the session gets
+    /// what it missed, then what was held that is newer, and becomes a
+    /// member: none missed, none twice.
+    async fn join_since_shared(
+        &self,
+        room: &str,
+        member: Arc<dyn Member>,
+        since: Position,
+        history: Arc<dyn SharedHistory>,
+        limits: History,
+    ) -> Result<(), Lost> {
+        let key = member.key();
+        {
+            let turn = self.shared.turn(room);
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entry = self.shared.room(room);
+            entry.members.remove(&key);
+            entry.resuming.insert(key, Resuming { held: Vec::new() });
+        }
+        let mut cursor = since;
+        let mut reads = 0;
+        loop {
+            let replay = history.since(room, cursor, &limits).await;
+            reads += 1;
+            // Not made again if it was forgotten: the session left meanwhile.
+            let Some(turn) = self.shared.rooms.get(room).map(|r| r.turn.clone()) else {
+                return replay.map(drop);
+            };
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+            let (texts, done) = {
+                let Some(mut entry) = self.shared.rooms.get_mut(room) else {
+                    return replay.map(drop);
+                };
+                let entry = &mut *entry;
+                // Gone: the session left (or closed) while the history was
+                // read.
+                let Some(resuming) = entry.resuming.get_mut(&key) else {
+                    return replay.map(drop);
+                };
+                let (mut texts, last) = replayed(room, cursor, &replay);
+                if replay.is_ok() && gap_after(last, &resuming.held) && reads < MAX_READS {
+                    // What this node delivered meanwhile does not follow on
+                    // from the replay (this node missed messages that the
+                    // history has): the replay now, then read again from
+                    // there, still holding what comes.
+                    cursor = last;
+                    (texts, false)
+                } else {
+                    let held = std::mem::take(&mut resuming.held);
+                    entry.resuming.remove(&key);
+                    let (newer, last) = after(last, held);
+                    texts.extend(newer);
+                    entry.members.insert(key, member.clone());
+                    entry.resumed.insert(key, last);
+                    (texts, true)
+                }
+            };
+            // Under the room's turn, outside the map's lock (see join_since).
+            for text in &texts {
+                member.push_shared(text);
+            }
+            if done {
+                return replay.map(drop);
+            }
+        }
+    }
+
     /// Takes the session out of `room`; a room without members is
     /// forgotten once its history is empty too.
     pub(crate) fn leave(&self, room: &str, id: u64) {
         let history = self.shared.history.get().copied();
         self.shared.rooms.remove_if_mut(room, |_, room| {
             room.members.remove(&id);
+            room.resuming.remove(&id);
+            room.resumed.remove(&id);
             if let Some(limits) = &history {
                 room.log.trim(limits);
             }
-            room.members.is_empty() && room.log.is_empty()
+            room.is_idle()
         });
     }
 
@@ -411,6 +544,61 @@ impl Shared {
     }
 }
 
+/// How many times a resume reads a shared history at most (see
+/// `gap_after`).
+const MAX_READS: u32 = 3;
+
+/// What a session resuming from `since` gets of a replay: its messages
+/// after `since` (none when the history is lost), and the position it is
+/// at then (`Lost::now` when lost).
+fn replayed(
+    room: &str,
+    since: Position,
+    replay: &Result<Vec<(Position, String)>, Lost>,
+) -> (Vec<Arc<SharedText>>, Position) {
+    let mut out = Vec::new();
+    let mut last = since;
+    match replay {
+        Ok(messages) => {
+            for (position, message) in messages {
+                if position.epoch() == last.epoch() && position.offset() > last.offset() {
+                    out.push(SharedText::new(envelope(room, *position, message)));
+                    last = *position;
+                }
+            }
+        }
+        Err(lost) => last = lost.now,
+    }
+    (out, last)
+}
+
+/// Whether the first of `held` that is newer than `last` does not follow
+/// on from it (same epoch, offsets missing between): this node delivered
+/// it without those, so the history is read again.
+fn gap_after(last: Position, held: &[(Position, Arc<SharedText>)]) -> bool {
+    held.iter()
+        .map(|(position, _)| *position)
+        .find(|p| p.epoch() != last.epoch() || p.offset() > last.offset())
+        .is_some_and(|p| p.epoch() == last.epoch() && p.offset() > last.offset() + 1)
+}
+
+/// What a session at `last` gets of the messages held for it (in position
+/// order): those newer than `last`, or of a newer epoch; and the position
+/// of the last one it gets (see `Room::resumed`).
+fn after(
+    mut last: Position,
+    held: Vec<(Position, Arc<SharedText>)>,
+) -> (Vec<Arc<SharedText>>, Position) {
+    let mut out = Vec::new();
+    for (position, text) in held {
+        if position.epoch() != last.epoch() || position.offset() > last.offset() {
+            out.push(text);
+            last = position;
+        }
+    }
+    (out, last)
+}
+
 /// `{"room":<room>,"pos":"<position>","data":<message>}`: a room message
 /// with its position (see [`Rooms::history`]).
 fn envelope(room: &str, position: Position, message: &str) -> String {
@@ -425,7 +613,63 @@ fn envelope(room: &str, position: Position, message: &str) -> String {
     out
 }
 
+impl Shared {
+    /// Delivers a message of the shared history (see
+    /// `Inbox::deliver_at`): to the room's members under its turn, and
+    /// held for the sessions resuming. A room with nobody here is not
+    /// made.
+    fn deliver_shared(&self, room: &str, position: Position, message: &str) -> usize {
+        let text = SharedText::new(envelope(room, position, message));
+        loop {
+            let Some(turn) = self.rooms.get(room).map(|r| r.turn.clone()) else {
+                return 0;
+            };
+            let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
+            let members: Vec<Arc<dyn Member>> = {
+                let Some(mut entry) = self.rooms.get_mut(room) else {
+                    return 0;
+                };
+                if !Arc::ptr_eq(&entry.turn, &turn) {
+                    // The room was forgotten and made again meanwhile:
+                    // take the new one's turn.
+                    continue;
+                }
+                let Room {
+                    members,
+                    resuming,
+                    resumed,
+                    last,
+                    ..
+                } = &mut *entry;
+                *last = Some(position);
+                for resuming in resuming.values_mut() {
+                    resuming.held.push((position, text.clone()));
+                }
+                let mut to = Vec::with_capacity(members.len());
+                for (key, member) in members.iter() {
+                    if let Some(got) = resumed.get(key) {
+                        if got.epoch() == position.epoch() && position.offset() <= got.offset() {
+                            continue; // in its replay
+                        }
+                        resumed.remove(key);
+                    }
+                    to.push(member.clone());
+                }
+                to
+            };
+            return members
+                .iter()
+                .filter(|member| member.push_shared(&text))
+                .count();
+        }
+    }
+}
+
 impl Deliver for Shared {
+    fn deliver_at(&self, room: &str, position: Position, message: &str) -> usize {
+        self.deliver_shared(room, position, message)
+    }
+
     fn deliver(&self, target: Target<'_>, message: String) -> usize {
         if let (Target::Room(room), Some(limits)) = (target, self.history.get()) {
             return self.deliver_kept(limits, room, &message);
@@ -456,5 +700,170 @@ impl fmt::Debug for Rooms {
             .field("broker", &self.shared.broker.get().is_some())
             .field("history", &self.shared.history.get())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn texts(out: &[Arc<SharedText>]) -> Vec<String> {
+        out.iter().map(|t| t.text().to_owned()).collect()
+    }
+
+    fn held(room: &str, positions: &[Position]) -> Vec<(Position, Arc<SharedText>)> {
+        positions
+            .iter()
+            .map(|p| {
+                (
+                    *p,
+                    SharedText::new(envelope(room, *p, &p.offset().to_string())),
+                )
+            })
+            .collect()
+    }
+
+    /// The whole seam: the replay, then what was held.
+    fn seam(
+        since: Position,
+        replay: &Result<Vec<(Position, String)>, Lost>,
+        held: Vec<(Position, Arc<SharedText>)>,
+    ) -> (Vec<Arc<SharedText>>, Position) {
+        let (mut out, last) = replayed("r", since, replay);
+        let (newer, last) = after(last, held);
+        out.extend(newer);
+        (out, last)
+    }
+
+    #[test]
+    fn the_seam_gives_each_message_once_in_order() {
+        let at = |offset| Position::new(7, offset);
+        let replay = Ok(vec![
+            (at(2), "2".to_owned()), // at `since`: not again
+            (at(3), "3".to_owned()),
+            (at(4), "4".to_owned()),
+        ]);
+        // Held while the history was read: 4 again, then 5 and 6.
+        let (out, last) = seam(at(2), &replay, held("r", &[at(4), at(5), at(6)]));
+        assert_eq!(
+            texts(&out),
+            [3, 4, 5, 6].map(|i| envelope("r", at(i), &i.to_string()))
+        );
+        assert_eq!(last, at(6));
+
+        // Nothing held: the replay's last.
+        let (out, last) = seam(at(2), &replay, Vec::new());
+        assert_eq!(out.len(), 2);
+        assert_eq!(last, at(4));
+
+        // Lost: only what is after the room's latest position, or of a
+        // newer epoch.
+        let lost = Err(Lost { now: at(5) });
+        let newer = Position::new(8, 1);
+        let (out, last) = seam(at(1), &lost, held("r", &[at(4), at(5), at(6), newer]));
+        assert_eq!(
+            texts(&out),
+            [envelope("r", at(6), "6"), envelope("r", newer, "1")]
+        );
+        assert_eq!(last, newer);
+        let (out, last) = seam(at(1), &lost, Vec::new());
+        assert!(out.is_empty());
+        assert_eq!(last, at(5));
+    }
+
+    #[test]
+    fn a_gap_between_the_replay_and_what_was_held_is_read_again() {
+        let at = |offset| Position::new(7, offset);
+        // Replayed up to 4; held: 3 and 4 again, then 5: no gap.
+        assert!(!gap_after(at(4), &held("r", &[at(3), at(4), at(5)])));
+        assert!(!gap_after(at(4), &[]));
+        // Only older ones held: no gap.
+        assert!(!gap_after(at(4), &held("r", &[at(2), at(4)])));
+        // 5 never reached this node: 6 first.
+        assert!(gap_after(at(4), &held("r", &[at(4), at(6)])));
+        // A new epoch is not a gap.
+        assert!(!gap_after(at(4), &held("r", &[Position::new(8, 3)])));
+    }
+
+    /// A session as the rooms see it, keeping what it gets.
+    struct Collect(Mutex<Vec<String>>);
+
+    impl Member for Collect {
+        fn key(&self) -> u64 {
+            1
+        }
+        fn push_shared(&self, message: &Arc<SharedText>) -> bool {
+            let v: Vec<&str> = message.text().split('"').collect();
+            // {"room":"r","pos":"7-3","data":"3"}: keep the data.
+            self.0.lock().unwrap().push(v[v.len() - 2].to_owned());
+            true
+        }
+    }
+
+    /// A shared history whose reads answer from `reads` in turn: what the
+    /// stream holds then (offsets 1..=n), and what this node delivers
+    /// while the read is under way.
+    struct Scripted {
+        inbox: Mutex<Option<Inbox>>,
+        reads: Mutex<std::collections::VecDeque<(u64, Vec<u64>)>>,
+        asked: Mutex<Vec<Position>>,
+    }
+
+    fn at(offset: u64) -> Position {
+        Position::new(7, offset)
+    }
+
+    impl SharedHistory for Scripted {
+        fn append(&self, _room: &str, _message: &str, _limits: &History) {}
+        fn since(&self, room: &str, since: Position, _limits: &History) -> super::super::Replay {
+            self.asked.lock().unwrap().push(since);
+            let (stream, during) = self.reads.lock().unwrap().pop_front().unwrap();
+            let inbox = self.inbox.lock().unwrap().clone().unwrap();
+            for offset in during {
+                inbox.deliver_at(room, at(offset), &offset.to_string());
+            }
+            let out = (since.offset() + 1..=stream)
+                .map(|o| (at(o), o.to_string()))
+                .collect();
+            Box::pin(async move { Ok(out) })
+        }
+    }
+
+    struct ScriptedBroker(Arc<Scripted>);
+
+    impl Broker for ScriptedBroker {
+        fn start(&self, inbox: Inbox) {
+            *self.0.inbox.lock().unwrap() = Some(inbox);
+        }
+        fn publish(&self, _target: Target<'_>, _message: &str) {}
+        fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_resume_reads_again_past_a_gap_and_then_skips_what_it_replayed() {
+        let scripted = Arc::new(Scripted {
+            inbox: Mutex::new(None),
+            // The first read finds 1..=4 while this node delivers 6 (it
+            // missed 5); the second finds 1..=7 while it delivers 7.
+            reads: Mutex::new([(4, vec![6]), (7, vec![7])].into()),
+            asked: Mutex::new(Vec::new()),
+        });
+        let rooms =
+            Rooms::with_broker(ScriptedBroker(scripted.clone())).history(History::messages(100));
+        let member = Arc::new(Collect(Mutex::new(Vec::new())));
+        let resumed = rooms.join_since("r", member.clone(), at(2)).await;
+        assert_eq!(resumed, Ok(()));
+        assert_eq!(*scripted.asked.lock().unwrap(), [at(2), at(4)]);
+        // 7 again (this node delivers it after the replay had it), then 8.
+        assert_eq!(rooms.shared.deliver_at("r", at(7), "7"), 0);
+        assert_eq!(rooms.shared.deliver_at("r", at(8), "8"), 1);
+        assert_eq!(*member.0.lock().unwrap(), ["3", "4", "5", "6", "7", "8"]);
+        assert_eq!(rooms.position("r"), at(8));
+        // Leaving forgets the room.
+        rooms.leave("r", 1);
+        assert_eq!(rooms.members("r"), 0);
+        assert!(rooms.shared.rooms.is_empty());
     }
 }

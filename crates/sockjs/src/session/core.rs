@@ -205,7 +205,11 @@ impl Core {
     /// `since` (see `Rooms::join_since`). Not under the session's lock: the
     /// replay queues messages, which takes it; a close or a leave that
     /// comes meanwhile takes the session out again.
-    pub(crate) fn join_since(self: &Arc<Self>, room: &str, since: Position) -> Result<(), Lost> {
+    pub(crate) async fn join_since(
+        self: &Arc<Self>,
+        room: &str,
+        since: Position,
+    ) -> Result<(), Lost> {
         {
             let mut state = self.lock();
             if state.close_frame.is_some() {
@@ -215,7 +219,7 @@ impl Core {
                 state.joined.push(room.into());
             }
         }
-        let resumed = self.rooms.join_since(room, self.clone(), since);
+        let resumed = self.rooms.join_since(room, self.clone(), since).await;
         let wanted = {
             let state = self.lock();
             state.close_frame.is_none() && state.joined.iter().any(|r| &**r == room)

@@ -350,6 +350,12 @@ impl Sender {
     /// all the same and gets [`Lost`](crate::rooms::Lost): reload the
     /// client's state. Joining a room the session is in replays again.
     ///
+    /// With history in this process it answers at once; with a broker
+    /// that keeps history for every node ([`Broker::history`](crate::rooms::Broker::history))
+    /// it waits for the history to be read (at most the broker's timeout,
+    /// after which the answer is `Lost`), while what the room gets
+    /// meanwhile is held for the session, which gets it after the replay.
+    ///
     /// ```
     /// use sockjs::rooms::{History, Position};
     /// use sockjs::{Rooms, Session, SockJsRouter};
@@ -363,7 +369,7 @@ impl Sender {
     ///     // The client's first message: the last position it saw, or "new".
     ///     match rx.recv().await.as_deref().map(str::parse::<Position>) {
     ///         Some(Ok(last)) => {
-    ///             if tx.join_since("news", last).is_err() {
+    ///             if tx.join_since("news", last).await.is_err() {
     ///                 let _ = tx.send("reload").await;
     ///             }
     ///         }
@@ -390,12 +396,12 @@ impl Sender {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn join_since(
+    pub async fn join_since(
         &self,
         room: &str,
         since: crate::rooms::Position,
     ) -> Result<(), crate::rooms::Lost> {
-        self.core.join_since(room, since)
+        self.core.join_since(room, since).await
     }
 
     /// Takes the session out of `room`.

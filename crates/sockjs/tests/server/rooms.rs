@@ -189,7 +189,7 @@ fn resume_app(rooms: &Rooms) -> Router {
         let (since, room) = first.split_once(' ').unwrap();
         match since.parse::<sockjs::rooms::Position>() {
             Ok(position) => {
-                if tx.join_since(room, position).is_err() {
+                if tx.join_since(room, position).await.is_err() {
                     let _ = tx.send("lost").await;
                 }
             }

@@ -1,0 +1,399 @@
+//! The resume check: clients receive a numbered room stream from
+//! `/cluster_resume` (room history in Redis Streams), the node most of
+//! them are on is killed, and they reconnect through the proxy, to live
+//! nodes, with the last position they saw (`?since=`): each must get every
+//! message once and in order, counted.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{channel, Receiver, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::client::{Client, Event, Kind};
+use super::Cluster;
+
+/// Clients receiving the stream, alternately websocket and xhr-streaming.
+const RECEIVERS: usize = 8;
+
+/// Messages in the stream.
+const SENT: usize = 600;
+
+/// Between two messages of the stream.
+const PACE: Duration = Duration::from_millis(5);
+
+/// The node is killed once this many messages are sent.
+const KILL_AFTER: usize = SENT / 3;
+
+/// Bound on the whole check.
+const BOUND: Duration = Duration::from_secs(60);
+
+/// One receiving client, across its sessions.
+struct Receiving {
+    kind: Kind,
+    /// The current session's client.
+    client: Client,
+    node: Option<String>,
+    joined: bool,
+    /// Room messages: position and number, in the order they came.
+    got: Vec<(String, usize)>,
+    sessions: usize,
+    lost: bool,
+}
+
+/// A room message's position and number, from
+/// `{"room":"..","pos":"..","data":"<n>"}`.
+fn envelope(text: &str) -> Option<(String, usize)> {
+    let field = |name: &str| {
+        let start = text.find(&format!("\"{name}\":\""))? + name.len() + 4;
+        let len = text[start..].find('"')?;
+        Some(&text[start..start + len])
+    };
+    Some((field("pos")?.to_owned(), field("data")?.parse().ok()?))
+}
+
+struct Check {
+    receivers: Vec<Receiving>,
+    /// Client id → receiver.
+    of: HashMap<usize, usize>,
+    next_id: usize,
+    events: Receiver<Event>,
+    sender: Sender<Event>,
+    room: String,
+    nonce: String,
+}
+
+impl Check {
+    /// Opens a session for receiver `r` through the proxy, since `since`.
+    fn open(
+        &mut self,
+        cluster: &Cluster,
+        kind: Kind,
+        since: Option<&str>,
+    ) -> Result<(usize, Client), String> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let query = match since {
+            Some(since) => format!("?room={}&since={since}", self.room),
+            None => format!("?room={}", self.room),
+        };
+        let session = format!("rs{id}-{}", self.nonce);
+        let mut last = String::new();
+        for _ in 0..3 {
+            match Client::open_with_query(
+                id,
+                kind,
+                cluster.proxy,
+                "/cluster_resume",
+                &session,
+                &query,
+                self.sender.clone(),
+            ) {
+                Ok(client) => return Ok((id, client)),
+                Err(e) => {
+                    last = e;
+                    std::thread::sleep(Duration::from_millis(200));
+                }
+            }
+        }
+        Err(last)
+    }
+
+    fn take(&mut self, event: Event) -> Option<(usize, String)> {
+        match event {
+            Event::Opened { client, node } => {
+                if let Some(r) = self.of.get(&client) {
+                    self.receivers[*r].node = Some(node);
+                }
+            }
+            Event::Message { client, text } => {
+                let r = *self.of.get(&client)?;
+                let receiver = &mut self.receivers[r];
+                match text.as_str() {
+                    "joined" => receiver.joined = true,
+                    "lost" => receiver.lost = true,
+                    _ => receiver.got.extend(envelope(&text)),
+                }
+            }
+            Event::Ended { client, why } => {
+                let r = *self.of.get(&client)?;
+                return Some((r, why));
+            }
+        }
+        None
+    }
+}
+
+pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String> {
+    eprintln!("==> resume check: a numbered room stream, a node killed, clients resume elsewhere");
+    let started = Instant::now();
+    let deadline = started + BOUND;
+    let nonce = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let (sender, events) = channel();
+    let mut check = Check {
+        receivers: Vec::new(),
+        of: HashMap::new(),
+        next_id: 0,
+        events,
+        sender,
+        room: format!("r{nonce}"),
+        nonce,
+    };
+    for i in 0..RECEIVERS {
+        let kind = if i % 2 == 0 {
+            Kind::WebSocket
+        } else {
+            Kind::XhrStreaming
+        };
+        let (id, client) = check.open(cluster, kind, None)?;
+        check.of.insert(id, i);
+        check.receivers.push(Receiving {
+            kind,
+            client,
+            node: None,
+            joined: false,
+            got: Vec::new(),
+            sessions: 1,
+            lost: false,
+        });
+    }
+    let wait =
+        |check: &mut Check, what: &str, done: &dyn Fn(&Check) -> bool| -> Result<(), String> {
+            while !done(check) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match check
+                    .events
+                    .recv_timeout(left.min(Duration::from_millis(100)))
+                {
+                    Ok(event) => {
+                        if let Some((r, why)) = check.take(event) {
+                            return Err(format!("receiver {r}'s connection ended: {why}"));
+                        }
+                    }
+                    Err(_) if Instant::now() >= deadline => {
+                        return Err(format!("{what}: not within {BOUND:?}"))
+                    }
+                    Err(_) => {}
+                }
+            }
+            Ok(())
+        };
+    wait(&mut check, "every receiver joined", &|c| {
+        c.receivers.iter().all(|r| r.joined && r.node.is_some())
+    })?;
+    let mut per_node: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, r) in check.receivers.iter().enumerate() {
+        per_node
+            .entry(r.node.clone().unwrap_or_default())
+            .or_default()
+            .push(i);
+    }
+    let spread = per_node
+        .iter()
+        .map(|(n, ids)| format!("{n}: {}", ids.len()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let (victim, victims) = per_node
+        .iter()
+        .max_by_key(|(_, ids)| ids.len())
+        .map(|(n, ids)| (n.clone(), ids.clone()))
+        .ok_or("no receivers")?;
+    // The stream is sent from another node, directly.
+    let source = cluster
+        .nodes
+        .iter()
+        .find(|(name, _, server)| *name != victim && server.is_some())
+        .map(|(name, _, _)| name.clone())
+        .ok_or("no live node to send from")?;
+    let source_addr = cluster.node_addr(&source).ok_or("no such node")?;
+    let publisher = Client::open_with_query(
+        check.next_id,
+        Kind::WebSocket,
+        source_addr,
+        "/cluster_resume",
+        &format!("rs-pub-{}", check.nonce),
+        &format!("?room={}", check.room),
+        check.sender.clone(),
+    )?;
+    check.next_id += 1;
+    eprintln!(
+        "    {RECEIVERS} receivers in room {} ({spread}); the stream comes from {source}; {victim} will be killed",
+        check.room
+    );
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sending = {
+        let sent = sent.clone();
+        std::thread::spawn(move || -> Result<(), String> {
+            for i in 0..SENT {
+                publisher.send(&i.to_string())?;
+                sent.store(i + 1, Ordering::Relaxed);
+                std::thread::sleep(PACE);
+            }
+            // Until every message is through (the session goes with it).
+            std::thread::sleep(Duration::from_millis(500));
+            Ok(())
+        })
+    };
+
+    // Kill the victim once a third is sent, taking in events meanwhile.
+    while sent.load(Ordering::Relaxed) < KILL_AFTER {
+        if Instant::now() >= deadline {
+            return Err("the stream did not start".into());
+        }
+        while let Ok(event) = check.events.recv_timeout(Duration::from_millis(10)) {
+            if let Some((r, why)) = check.take(event) {
+                return Err(format!(
+                    "receiver {r}'s connection ended before the kill: {why}"
+                ));
+            }
+        }
+    }
+    let killed_at = Instant::now();
+    for (name, _, server) in &mut cluster.nodes {
+        if *name == victim {
+            if let Some(mut server) = server.take() {
+                server.kill();
+            }
+        }
+    }
+    // Its receivers see their connections end and reconnect, since the
+    // last position each saw; the others must not notice.
+    let mut waiting: Vec<usize> = victims.clone();
+    let mut reconnected_in = Duration::ZERO;
+    while !waiting.is_empty() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!("receivers {waiting:?} did not see their node die"));
+        }
+        let Ok(event) = check
+            .events
+            .recv_timeout(left.min(Duration::from_millis(100)))
+        else {
+            continue;
+        };
+        let Some((r, why)) = check.take(event) else {
+            continue;
+        };
+        if !victims.contains(&r) {
+            return Err(format!(
+                "receiver {r} on a live node lost its connection: {why}"
+            ));
+        }
+        waiting.retain(|w| *w != r);
+        let since = check.receivers[r].got.last().map(|(pos, _)| pos.clone());
+        let kind = check.receivers[r].kind;
+        let (id, client) = check
+            .open(cluster, kind, since.as_deref())
+            .map_err(|e| format!("receiver {r} cannot reconnect: {e}"))?;
+        check.of.insert(id, r);
+        let receiver = &mut check.receivers[r];
+        receiver.client.close();
+        receiver.client = client;
+        receiver.node = None;
+        receiver.joined = false;
+        receiver.sessions += 1;
+        reconnected_in = killed_at.elapsed();
+    }
+    wait(&mut check, "the reconnected receivers joined", &|c| {
+        c.receivers.iter().all(|r| r.joined && r.node.is_some())
+    })?;
+    if let Some(r) = victims
+        .iter()
+        .find(|r| check.receivers[**r].node.as_deref() == Some(victim.as_str()))
+    {
+        return Err(format!("receiver {r} reconnected to the dead node"));
+    }
+    sending
+        .join()
+        .map_err(|_| "the sending thread panicked".to_owned())??;
+    wait(&mut check, "every receiver got the whole stream", &|c| {
+        c.receivers
+            .iter()
+            .all(|r| r.got.iter().any(|(_, n)| *n == SENT - 1))
+    })
+    .map_err(|e| {
+        let progress: Vec<String> = check
+            .receivers
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                format!(
+                    "{i}: {} messages, the last {:?}, on {}",
+                    r.got.len(),
+                    r.got.last().map(|(_, n)| n),
+                    r.node.as_deref().unwrap_or("?")
+                )
+            })
+            .collect();
+        format!("{e} ({})", progress.join("; "))
+    })?;
+
+    // Every message once, in order.
+    let mut lost = 0;
+    let mut duplicated = 0;
+    let mut out_of_order = 0;
+    for (i, r) in check.receivers.iter().enumerate() {
+        let numbers: Vec<usize> = r.got.iter().map(|(_, n)| *n).collect();
+        let mut seen = vec![0u32; SENT];
+        for n in &numbers {
+            if let Some(count) = seen.get_mut(*n) {
+                *count += 1;
+            }
+        }
+        let r_lost = seen.iter().filter(|c| **c == 0).count();
+        let r_dup: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
+        let r_order = numbers.windows(2).filter(|w| w[1] <= w[0]).count();
+        if r_lost + r_dup + r_order > 0 || r.lost {
+            eprintln!(
+                "    receiver {i} ({}, {} sessions{}): {r_lost} lost, {r_dup} duplicated, {r_order} out of order",
+                r.kind.name(),
+                r.sessions,
+                if r.lost { ", told lost" } else { "" }
+            );
+        }
+        lost += r_lost;
+        duplicated += r_dup;
+        out_of_order += r_order;
+    }
+    let told_lost = check.receivers.iter().filter(|r| r.lost).count();
+    for r in &check.receivers {
+        r.client.close();
+    }
+    let summary = format!(
+        "{RECEIVERS} receivers x {SENT} messages; {victim} killed after {KILL_AFTER}: its {} \
+         receivers reconnected through the proxy with ?since= within {} ms; \
+         {lost} lost, {duplicated} duplicated, {out_of_order} out of order, {told_lost} told lost",
+        victims.len(),
+        reconnected_in.as_millis()
+    );
+    eprintln!("    {summary}");
+    if lost + duplicated + out_of_order + told_lost > 0 {
+        return Err(summary);
+    }
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_parse() {
+        assert_eq!(
+            envelope(r#"{"room":"r1","pos":"5f3a-17","data":"16"}"#),
+            Some(("5f3a-17".to_owned(), 16))
+        );
+        assert_eq!(envelope("joined"), None);
+        assert_eq!(
+            envelope(r#"{"room":"r1","pos":"5f3a-17","data":"x"}"#),
+            None
+        );
+        assert_eq!(envelope(r#"{"room":"r1","pos":"5f3a-17"#), None);
+    }
+}
