@@ -150,8 +150,16 @@ fn app() -> (Router, sockjs::Shutdown) {
     (router, shutdown)
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // A runtime that serves every session in turn when thousands are busy
+    // at once (`#[tokio::main]` cannot be told to; see `sockjs::runtime`).
+    sockjs::runtime()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(run());
+}
+
+async fn run() {
     let port: u16 = match std::env::var("PORT") {
         Ok(port) => port.parse().expect("PORT must be a port number"),
         Err(_) => 8080,

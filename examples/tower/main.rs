@@ -187,8 +187,16 @@ fn app(shutdown: &Shutdown, prometheus: PrometheusHandle) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // A runtime that serves every session in turn when thousands are busy
+    // at once (`#[tokio::main]` cannot be told to; see `sockjs::runtime`).
+    sockjs::runtime()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(run());
+}
+
+async fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -133,6 +133,8 @@ fn parse_args() -> Result<Options, String> {
         };
         match flag.as_str() {
             "--port" => options.port = value()?.parse().map_err(|e| format!("--port: {e}"))?,
+            // Read by `main` before the runtime is built.
+            "--default-runtime" => {}
             "--host" => options.host = value()?,
             "--disconnect-delay-ms" => options.disconnect_delay = millis(value()?)?,
             "--heartbeat-delay-ms" => options.heartbeat_delay = millis(value()?)?,
@@ -604,8 +606,21 @@ fn load_tls(
     Ok(std::sync::Arc::new(config))
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    // A runtime that serves every session in turn when thousands are busy
+    // at once (`#[tokio::main]` cannot be told to; see `sockjs::runtime`).
+    // `--default-runtime`: tokio's defaults, for the benchmark's before.
+    let mut runtime = if std::env::args().any(|a| a == "--default-runtime") {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.enable_all();
+        builder
+    } else {
+        sockjs::runtime()
+    };
+    runtime.build().expect("a tokio runtime").block_on(run());
+}
+
+async fn run() {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),

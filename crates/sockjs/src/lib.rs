@@ -24,6 +24,8 @@ mod rejection;
 pub mod rooms;
 mod router;
 #[cfg(feature = "serve")]
+mod runtime;
+#[cfg(feature = "serve")]
 mod serve;
 mod session;
 mod shutdown;
@@ -37,6 +39,8 @@ pub use proxy::TrustedProxies;
 pub use rejection::Rejection;
 pub use rooms::Rooms;
 pub use router::{router, SockJsRouter};
+#[cfg(feature = "serve")]
+pub use runtime::{runtime, FAIR_GLOBAL_QUEUE_INTERVAL};
 #[cfg(feature = "serve")]
 pub use serve::{serve, shutdown_signal, Serve};
 pub use session::{
