@@ -227,6 +227,7 @@ pub(crate) fn summary(ctx: &Ctx, recs: Vec<Rec>, cpu: Cpu) -> Value {
         "msgs_per_s": if secs > 0.0 { count as f64 / secs } else { 0.0 },
         "p50_us": pct(0.50),
         "p99_us": pct(0.99),
+        "p999_us": pct(0.999),
         "server_cpu_us_per_msg": per_msg(cpu.server_us),
         "server_cpu_pct": share(cpu.server_us),
         "client_cpu_pct": share(cpu.client_us),

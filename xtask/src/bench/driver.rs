@@ -244,7 +244,7 @@ fn start_server(setup: &Setup, cfg: &Config, srv: Srv) -> Result<(Server, Socket
         extra.extend(["--disconnect-delay-ms".into(), "1000".into()]);
     }
     let (program, mut args): (PathBuf, Vec<String>) = match srv {
-        Srv::Ours => (setup.ours.clone().expect("built"), vec![]),
+        Srv::Ours => (setup.ours.clone().expect("built"), cfg.ours_args.clone()),
         Srv::Floor => (setup.floor.clone().expect("built"), vec![]),
         Srv::Node => (
             PathBuf::from("node"),
@@ -309,10 +309,11 @@ fn brief(cfg: &Config, r: &Obj) -> String {
         )
     } else {
         format!(
-            "{} msg/s, p50 {} µs, p99 {} µs, server {} µs/msg ({}% CPU, loadgen {}%), {} errors",
+            "{} msg/s, p50 {} µs, p99 {} µs, p99.9 {} µs, server {} µs/msg ({}% CPU, loadgen {}%), {} errors",
             fmt(g("msgs_per_s")),
             fmt(g("p50_us")),
             fmt(g("p99_us")),
+            fmt(g("p999_us")),
             fmt(g("server_cpu_us_per_msg")),
             fmt(g("server_cpu_pct")),
             fmt(g("client_cpu_pct")),

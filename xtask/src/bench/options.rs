@@ -9,7 +9,8 @@ usage: cargo xtask bench [options]
   --rounds N           rounds per scenario and server (default 3, quick 1)
   --duration-ms MS     measured window per run (default 2000, quick 1000)
   --warmup-ms MS       load before the window (default 500, quick 200)
-  --scenario A,B       only these scenario families (ws-echo, raw-ws-echo, ws-deflate,
+  --scenario A,B       only these scenario families (ws-echo, raw-ws-echo, ws-many
+                       (both at c=5000 and 10000; full mode only), ws-deflate,
                        xhr-streaming-echo, xhr-polling-echo, eventsource-echo,
                        broadcast, sessions)
   --servers A,B        among ours,node,floor (default: all that are available)

@@ -11,6 +11,9 @@ pub(super) struct Config {
     pub(super) args: Vec<String>,
     pub(super) servers: Vec<Srv>,
     pub(super) sessions: bool,
+    /// Extra arguments for our server only (a variant of it, such as the
+    /// tokio default runtime for the fairness rows' before).
+    pub(super) ours_args: Vec<String>,
 }
 
 /// Every configuration `o` asks for, in the order of the table.
@@ -19,13 +22,18 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
     let cs: &[usize] = if small { &[1, 10] } else { &[1, 50, 500] };
     let pipelined_c = if small { 10 } else { 50 };
     let mut v = Vec::new();
-    let mut add = |family: &'static str, label: String, args: Vec<String>, servers: &[Srv]| {
+    let mut add = |family: &'static str,
+                   label: String,
+                   args: Vec<String>,
+                   servers: &[Srv],
+                   ours_args: &[&str]| {
         v.push(Config {
             family,
             label,
             args,
             servers: servers.to_vec(),
             sessions: family == "sessions",
+            ours_args: ours_args.iter().map(|a| a.to_string()).collect(),
         });
     };
     let all = [Srv::Ours, Srv::Node, Srv::Floor];
@@ -37,6 +45,7 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
                 format!("{family} c={c}"),
                 scen(family, c, None),
                 &all,
+                &[],
             );
         }
         add(
@@ -44,7 +53,34 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
             format!("{family} c={pipelined_c} p=16"),
             scen(family, pipelined_c, Some(16)),
             &all,
+            &[],
         );
+    }
+    // Many busy sessions at once (closed loop, one message in flight each):
+    // is every session served alike? The tail against the floor's and
+    // sockjs-node's, and ours on tokio's default runtime, the before of
+    // `sockjs::runtime()` (BENCHMARKS.md, "Fair under many sessions").
+    if !small {
+        for family in ["ws-echo", "raw-ws-echo"] {
+            for c in [5_000, 10_000] {
+                add(
+                    "ws-many",
+                    format!("{family} c={c}"),
+                    scen(family, c, None),
+                    &all,
+                    &[],
+                );
+            }
+        }
+        for c in [5_000, 10_000] {
+            add(
+                "ws-many",
+                format!("ws-echo c={c}, tokio's default runtime"),
+                scen("ws-echo", c, None),
+                &[Srv::Ours],
+                &["--default-runtime"],
+            );
+        }
     }
     // permessage-deflate: the same typical JSON event echoed with and
     // without it, counting the bytes on the wire (services /echo and
@@ -56,7 +92,7 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
     ] {
         let mut args = scen(name, dc, None);
         args.extend(["--prefix".into(), prefix.into()]);
-        add("ws-deflate", format!("{name} c={dc}"), args, &sockjs);
+        add("ws-deflate", format!("{name} c={dc}"), args, &sockjs, &[]);
     }
     for family in ["xhr-streaming-echo", "xhr-polling-echo", "eventsource-echo"] {
         for &c in cs {
@@ -65,6 +101,7 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
                 format!("{family} c={c}"),
                 scen(family, c, None),
                 &sockjs,
+                &[],
             );
         }
     }
@@ -75,6 +112,7 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
             format!("broadcast c={c} p=8"),
             scen("broadcast", c, Some(8)),
             &sockjs,
+            &[],
         );
     }
     for s in [
@@ -95,7 +133,7 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
         ];
         // The floor answers framed websockets too: a floor for a session's cost.
         let servers: &[Srv] = if s == "sessions-ws" { &all } else { &sockjs };
-        add("sessions", format!("{s} n={sessions}"), args, servers);
+        add("sessions", format!("{s} n={sessions}"), args, servers, &[]);
     }
     v.retain(|c| match &o.families {
         Some(f) => f.iter().any(|f| f == c.family),
