@@ -580,7 +580,9 @@ fn browser_suite(
         ])
         .args(["--heartbeat-ms", &HEARTBEAT_MS.to_string()])
         .args(["--filter", filter])
-        .args(["--budget-s", "150"]);
+        .args(["--budget-s", "150"])
+        .arg("--resume-js")
+        .arg(e2e::resume_js());
     run_counting(
         &format!("browser suite through HAProxy ({})", mode.name()),
         cmd,
