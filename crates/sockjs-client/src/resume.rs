@@ -444,43 +444,41 @@ impl Resuming {
     /// # }
     /// ```
     pub async fn next(&mut self) -> Option<Event> {
-        loop {
-            if self.closed {
-                return None;
-            }
-            if let Some(connection) = &mut self.connection {
-                return Some(match connection.recv().await {
-                    Ok(text) => self.receive(text),
-                    Err(error) => {
-                        self.connection = None;
-                        self.failed(error)
-                    }
-                });
-            }
-            if self.max_attempts.is_some_and(|max| self.attempt >= max) {
-                self.closed = true;
-                return None;
-            }
-            if let Some(at) = self.retry_at {
-                tokio::time::sleep_until(at).await;
-                self.retry_at = None;
-            }
-            match self.client.open(&self.connect_url()).await {
-                Ok(connection) => {
-                    let transport = connection.transport();
-                    self.connection = Some(connection);
-                    self.attempt = 0;
-                    let first = !self.opened;
-                    self.opened = true;
-                    return Some(if first {
-                        Event::Connected { transport }
-                    } else {
-                        Event::Reconnected { transport }
-                    });
-                }
-                Err(error) => return Some(self.failed(error)),
-            }
+        if self.closed {
+            return None;
         }
+        if let Some(connection) = &mut self.connection {
+            return Some(match connection.recv().await {
+                Ok(text) => self.receive(text),
+                Err(error) => {
+                    self.connection = None;
+                    self.failed(error)
+                }
+            });
+        }
+        if self.max_attempts.is_some_and(|max| self.attempt >= max) {
+            self.closed = true;
+            return None;
+        }
+        if let Some(at) = self.retry_at {
+            tokio::time::sleep_until(at).await;
+            self.retry_at = None;
+        }
+        Some(match self.client.open(&self.connect_url()).await {
+            Ok(connection) => {
+                let transport = connection.transport();
+                self.connection = Some(connection);
+                self.attempt = 0;
+                let first = !self.opened;
+                self.opened = true;
+                if first {
+                    Event::Connected { transport }
+                } else {
+                    Event::Reconnected { transport }
+                }
+            }
+            Err(error) => self.failed(error),
+        })
     }
 
     fn failed(&mut self, error: Error) -> Event {
