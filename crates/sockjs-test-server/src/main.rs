@@ -53,6 +53,7 @@
 //! | `/broadcast` | every message goes to every open session |
 //! | `/cluster_resume` | room history (10 000 messages; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes; with `?publish` a session only sends to the room (it does not join it) |
 //! | `GET /cluster_resume_cut?room=R` | closes every `/cluster_resume` member of room `R` on this node with 4000 `cut` (its client reconnects and resumes: the browser suite's `resume` case); answers `{"cut":N}`, readable from any origin |
+//! | `GET /cluster_resume_members?room=R` | how many `/cluster_resume` sessions are in room `R` on this node, `{"members":N}` (the cluster test finds the browser's node with it) |
 //! | `/deflate_echo` | echo with WebSocket compression on (permessage-deflate) |
 //! | `/restricted_echo` | echo for pages of the `--allowed-origin`s only (`Config::allowed_origins`) |
 //! | `/auth_echo` | echo behind a handshake hook: the user comes from a `user` cookie or a `?token=<name>-token` query; without one, `401 Log in first.`; the session's first message is `hello <user>` |
@@ -475,6 +476,20 @@ async fn cluster_resume_cut(
     (cors, Json(serde_json::json!({ "cut": cut })))
 }
 
+/// `GET /cluster_resume_members?room=R`: the room's members on this node.
+async fn cluster_resume_members(
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> impl axum::response::IntoResponse {
+    let room = query_param(query.as_deref().unwrap_or(""), "room").unwrap_or_default();
+    let members = RESUME_MEMBERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&room)
+        .map_or(0, Vec::len);
+    let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    (cors, Json(serde_json::json!({ "members": members })))
+}
+
 /// The `/cluster_resume` service: its rooms keep history, in Redis on a
 /// cluster node.
 fn cluster_resume_service(
@@ -501,6 +516,7 @@ fn cluster_resume_service(
     Router::new()
         .nest_service(prefix, router.into_router())
         .route("/cluster_resume_cut", get(cluster_resume_cut))
+        .route("/cluster_resume_members", get(cluster_resume_members))
 }
 
 /// `/restricted_echo`'s origins: the `--allowed-origin`s and the server's

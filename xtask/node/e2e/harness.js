@@ -755,6 +755,71 @@
       }
     },
 
+    // Run by `cargo xtask cluster-test` through HAProxy: sockjs-resume.js
+    // clients (websocket, xhr-streaming) join room ctx.room of
+    // /cluster_resume and wait for the numbers 0 .. ctx.expect - 1, which
+    // the cluster test publishes while it kills the node some of them are
+    // on; they reconnect through the proxy with since= and must get every
+    // number once, in order.
+    'cluster-resume': async function (ctx) {
+      if (typeof ResumingSockJS === 'undefined') throw new Error('sockjs-resume.js is not loaded');
+      var sig = { wakers: [], wake: Client.prototype.wake };
+      var clients = ['websocket', 'xhr-streaming'].map(function (transport) {
+        var c = { transport: transport, got: [], joins: 0, lost: 0, closes: [], opens: 0 };
+        c.conn = new ResumingSockJS(ctx.base + '/cluster_resume?room=' + encodeURIComponent(ctx.room), {
+          sockjsOptions: { transports: [transport] },
+          initialDelay: 100,
+          maxDelay: 2000,
+        });
+        c.conn.on('open', function (e) { c.opens++; log(transport + ': open ' + e.url.replace(ctx.base, '')); sig.wake(); });
+        c.conn.on('message', function (e) {
+          if (e.position !== null) c.got.push(Number(e.data));
+          else if (e.data === 'joined') c.joins++;
+          sig.wake();
+        });
+        c.conn.on('lost', function () { c.lost++; sig.wake(); });
+        c.conn.on('close', function (e) {
+          c.closes.push(e.code + ' ' + e.reason);
+          log(transport + ': close ' + e.code + ' ' + e.reason + ' after ' + c.got.length);
+          sig.wake();
+        });
+        return c;
+      });
+      try {
+        await untilAll([sig], function () {
+          return clients.every(function (c) { return c.got.indexOf(ctx.expect - 1) >= 0; });
+        }, function () {
+          return 'not every number arrived: ' + clients.map(function (c) {
+            return c.transport + ' ' + c.got.length + ' (last ' + c.got[c.got.length - 1] + ')';
+          }).join(', ');
+        }, ctx.waitMs || 60000);
+        var lost = 0;
+        var dup = 0;
+        var order = 0;
+        var cut = 0;
+        var reports = clients.map(function (c) {
+          var seen = new Array(ctx.expect).fill(0);
+          c.got.forEach(function (n) { if (n >= 0 && n < ctx.expect) seen[n]++; });
+          var l = seen.filter(function (x) { return x === 0; }).length;
+          var d = seen.reduce(function (a, x) { return a + Math.max(0, x - 1); }, 0);
+          var o = 0;
+          for (var i = 1; i < c.got.length; i++) if (c.got[i] <= c.got[i - 1]) o++;
+          lost += l + c.lost;
+          dup += d;
+          order += o;
+          if (c.opens > 1) cut++;
+          return c.transport + ': ' + c.got.length + ' numbers, ' + c.opens + ' connections';
+        });
+        var summary = 'browser: ' + clients.length + ' sockjs-resume.js clients x ' + ctx.expect + ' numbers, ' + cut +
+          ' resumed after the kill; ' + lost + ' lost, ' + dup + ' duplicated, ' + order + ' out of order (' + reports.join('; ') + ')';
+        if (lost + dup + order > 0) throw new Error(summary);
+        if (!cut) throw new Error('no browser client was cut: ' + summary);
+        return summary;
+      } finally {
+        clients.forEach(function (c) { c.conn.close(); });
+      }
+    },
+
     // Without a transport list, /echo opens on websocket.
     'default-websocket': async function (ctx) {
       var c = await connect(ctx, '/echo', null);

@@ -6,7 +6,7 @@
 //          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
 //          [--case-timeout-ms N] [--budget-s N] [--heartbeat-ms N]
 //          [--auth-chat URL] [--multiplex URL] [--h2-server URL --h2-page-port N --tls-cert F --tls-key F]
-//          [--resume-js crates/sockjs/js/sockjs-resume.js]
+//          [--resume-js crates/sockjs/js/sockjs-resume.js] [--resume-room R --resume-expect N]
 //
 // The test page is served by this script on --page-port, another origin
 // than the server, so CORS and the iframe transports are really used. The
@@ -110,6 +110,10 @@ function parseArgs(argv) {
     tlsKey: null,
     // crates/sockjs/js/sockjs-resume.js, served to the pages.
     resumeJs: null,
+    // The cluster test's browser resume: the room and the count of numbers
+    // (only the cluster/resume case runs then).
+    resumeRoom: null,
+    resumeExpect: 0,
   };
   const take = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -133,6 +137,8 @@ function parseArgs(argv) {
       case '--tls-cert': opts.tlsCert = take(i); break;
       case '--tls-key': opts.tlsKey = take(i); break;
       case '--resume-js': opts.resumeJs = path.resolve(take(i)); break;
+      case '--resume-room': opts.resumeRoom = take(i); break;
+      case '--resume-expect': opts.resumeExpect = Number(take(i)); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -141,6 +147,9 @@ function parseArgs(argv) {
 }
 
 function plan(filter, opts) {
+  if (opts.resumeRoom) {
+    return [{ id: 'cluster/resume', row: 'cluster', name: 'cluster-resume', transport: null, other: null, sameOrigin: false }];
+  }
   const cases = [];
   for (const transport of TRANSPORTS) {
     for (const name of PER_TRANSPORT) {
@@ -321,7 +330,14 @@ async function preflight(opts, pageBase) {
 
 async function runCase(page, c, opts, pageBase) {
   const server = c.h2 ? opts.h2Server : opts.server;
-  const ctx = { base: server, transport: c.transport, other: c.other, heartbeatMs: opts.heartbeatMs };
+  const ctx = {
+    base: server,
+    transport: c.transport,
+    other: c.other,
+    heartbeatMs: opts.heartbeatMs,
+    room: opts.resumeRoom,
+    expect: opts.resumeExpect,
+  };
   const work = (async () => {
     if (c.sameOrigin) {
       // A page of the server's own origin: its iframe page (which loads

@@ -3,6 +3,11 @@
 //! them are on is killed, and they reconnect through the proxy, to live
 //! nodes, with the last position they saw (`?since=`): each must get every
 //! message once and in order, counted.
+//!
+//! With the browser suite on, two sockjs-client connections in Chromium,
+//! wrapped in `sockjs-resume.js` (websocket and xhr-streaming, through the
+//! proxy), receive the same stream, and the node killed is one that holds
+//! some of them: they must resume the same way, counted in the page.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +17,84 @@ use std::time::{Duration, Instant};
 
 use super::client::{Client, Event, Kind};
 use super::Cluster;
+use crate::util;
+
+/// What the browser part needs: Chromium, the e2e runner, the page port,
+/// where its report goes.
+pub(crate) struct Browser<'a> {
+    pub(crate) chromium: &'a std::path::Path,
+    pub(crate) runner: &'a std::path::Path,
+    pub(crate) page_port: u16,
+    pub(crate) out: std::path::PathBuf,
+}
+
+/// The browser clients the page opens (`cluster-resume` in harness.js).
+const BROWSER_CLIENTS: usize = 2;
+
+/// The e2e runner with only its `cluster/resume` case, in the background:
+/// its result line comes back on the channel.
+fn start_browser(
+    browser: &Browser<'_>,
+    cluster: &Cluster,
+    room: &str,
+) -> Result<(std::process::Child, Receiver<Result<String, String>>), String> {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(browser.runner.join("run.mjs"))
+        .args(["--server", &cluster.url()])
+        .args(["--page-port", &browser.page_port.to_string()])
+        .arg("--chromium")
+        .arg(browser.chromium)
+        .arg("--out")
+        .arg(&browser.out)
+        .args(["--label", "cluster resume"])
+        .arg("--resume-js")
+        .arg(crate::e2e::resume_js())
+        .args(["--resume-room", room])
+        .args(["--resume-expect", &SENT.to_string()])
+        .args(["--case-timeout-ms", "75000"])
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("node: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut result = Err("the browser run printed no result".to_owned());
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("    [browser] {line}");
+            if let Some(rest) = line.strip_prefix("ok   cluster/resume") {
+                result = Ok(rest.trim().to_owned());
+            } else if let Some(rest) = line.strip_prefix("FAIL cluster/resume") {
+                result = Err(rest.trim().to_owned());
+            }
+        }
+        let _ = tx.send(result);
+    });
+    Ok((child, rx))
+}
+
+/// `/cluster_resume` members of `room` per live node.
+fn members(cluster: &Cluster, room: &str) -> BTreeMap<String, usize> {
+    let mut out = BTreeMap::new();
+    for (name, port, server) in &cluster.nodes {
+        if server.is_none() {
+            continue;
+        }
+        let addr = ([127, 0, 0, 1], *port).into();
+        let n = util::http_get(addr, &format!("/cluster_resume_members?room={room}"))
+            .and_then(|(_, body)| {
+                let start = body.find("\"members\":")? + 10;
+                let digits: String = body[start..]
+                    .chars()
+                    .take_while(char::is_ascii_digit)
+                    .collect();
+                digits.parse().ok()
+            })
+            .unwrap_or(0);
+        out.insert(name.clone(), n);
+    }
+    out
+}
 
 /// Clients receiving the stream, alternately websocket and xhr-streaming.
 const RECEIVERS: usize = 8;
@@ -124,7 +207,10 @@ impl Check {
     }
 }
 
-pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String> {
+pub(crate) fn resume_after_kill(
+    cluster: &mut Cluster,
+    browser: Option<&Browser<'_>>,
+) -> Result<String, String> {
     eprintln!("==> resume check: a numbered room stream, a node killed, clients resume elsewhere");
     let started = Instant::now();
     let deadline = started + BOUND;
@@ -199,10 +285,53 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
         .map(|(n, ids)| format!("{n}: {}", ids.len()))
         .collect::<Vec<_>>()
         .join(", ");
+    // The browser's clients join too; the node killed must hold some.
+    let mut browser_run = None;
+    let mut browser_nodes: BTreeMap<String, usize> = BTreeMap::new();
+    if let Some(browser) = browser {
+        let (child, result) = start_browser(browser, cluster, &check.room)?;
+        browser_run = Some((child, result));
+        let until = Instant::now() + Duration::from_secs(30);
+        loop {
+            let m = members(cluster, &check.room);
+            browser_nodes = m
+                .iter()
+                .map(|(n, count)| {
+                    let rust = per_node.get(n).map_or(0, Vec::len);
+                    (n.clone(), count.saturating_sub(rust))
+                })
+                .filter(|(_, b)| *b > 0)
+                .collect();
+            if browser_nodes.values().sum::<usize>() >= BROWSER_CLIENTS {
+                break;
+            }
+            if Instant::now() > until {
+                if let Some((mut child, _)) = browser_run.take() {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                }
+                return Err(format!(
+                    "the browser clients did not join within 30 s (members per node: {m:?})"
+                ));
+            }
+            // Drain the Rust receivers' events meanwhile.
+            while let Ok(event) = check.events.recv_timeout(Duration::from_millis(50)) {
+                if let Some((r, why)) = check.take(event) {
+                    return Err(format!("receiver {r}'s connection ended: {why}"));
+                }
+            }
+        }
+        eprintln!("    browser clients per node: {browser_nodes:?}");
+    }
     let (victim, victims) = per_node
         .iter()
+        .filter(|(n, _)| browser_nodes.is_empty() || browser_nodes.contains_key(*n))
         .max_by_key(|(_, ids)| ids.len())
         .map(|(n, ids)| (n.clone(), ids.clone()))
+        .or_else(|| {
+            // The browser's node has no Rust receiver.
+            browser_nodes.keys().next().map(|n| (n.clone(), Vec::new()))
+        })
         .ok_or("no receivers")?;
     // The stream is sent from another node, directly.
     let source = cluster
@@ -365,14 +494,29 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
     for r in &check.receivers {
         r.client.close();
     }
-    let summary = format!(
+    let mut summary = format!(
         "{RECEIVERS} receivers x {SENT} messages; {victim} killed after {KILL_AFTER}: its {} \
          receivers reconnected through the proxy with ?since= within {} ms; \
          {lost} lost, {duplicated} duplicated, {out_of_order} out of order, {told_lost} told lost",
         victims.len(),
         reconnected_in.as_millis()
     );
+    let mut browser_failed = None;
+    if let Some((mut child, result)) = browser_run {
+        let outcome = result
+            .recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| Err("the browser run did not end within 90 s".into()));
+        let _ = child.kill();
+        let _ = child.wait();
+        match outcome {
+            Ok(detail) => summary.push_str(&format!("; {detail}")),
+            Err(e) => browser_failed = Some(e),
+        }
+    }
     eprintln!("    {summary}");
+    if let Some(e) = browser_failed {
+        return Err(format!("{summary}; browser: {e}"));
+    }
     if lost + duplicated + out_of_order + told_lost > 0 {
         return Err(summary);
     }
