@@ -28,6 +28,100 @@ pub(crate) struct Browser<'a> {
     pub(crate) out: std::path::PathBuf,
 }
 
+/// Receivers on the Rust client's `sockjs_client::resume::Resuming`
+/// (websocket, xhr-streaming), next to the raw ones: reconnecting and
+/// `since=` are its own.
+const RESUMING: usize = 2;
+
+/// What a `Resuming` receiver got.
+struct ResumingTally {
+    transport: &'static str,
+    got: Vec<usize>,
+    reconnects: usize,
+    lost: usize,
+}
+
+/// A `Resuming` receiver of `url` on a thread of its own (a current-thread
+/// runtime), until it has the stream's last number or the bound passes.
+fn start_resuming(
+    url: String,
+    transport: sockjs_client::Transport,
+    deadline: Instant,
+) -> std::thread::JoinHandle<Result<ResumingTally, String>> {
+    use sockjs_client::resume::{Backoff, Event as R, Resuming};
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let client = sockjs_client::Client::new()
+                .transport(transport)
+                .timeout(Duration::from_secs(5));
+            let backoff = Backoff::new()
+                .initial(Duration::from_millis(100))
+                .max(Duration::from_secs(2));
+            let mut r = Resuming::new(client, &url).backoff(backoff);
+            let mut tally = ResumingTally {
+                transport: transport.name(),
+                got: Vec::new(),
+                reconnects: 0,
+                lost: 0,
+            };
+            while !tally.got.contains(&(SENT - 1)) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, r.next()).await {
+                    Ok(Some(R::Message {
+                        position: Some(_),
+                        data,
+                        ..
+                    })) => tally.got.extend(data.parse::<usize>().ok()),
+                    Ok(Some(R::Reconnected { .. })) => tally.reconnects += 1,
+                    Ok(Some(R::Lost { .. })) => tally.lost += 1,
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(format!("Resuming over {} gave up", transport.name())),
+                    Err(_) => {
+                        return Err(format!(
+                            "Resuming over {}: {} numbers, not the whole stream, within the bound",
+                            transport.name(),
+                            tally.got.len()
+                        ))
+                    }
+                }
+            }
+            r.close().await;
+            Ok(tally)
+        })
+    })
+}
+
+/// Waits until the room has `total` members over the live nodes.
+fn wait_members(
+    cluster: &Cluster,
+    check: &mut Check,
+    total: usize,
+    what: &str,
+) -> Result<BTreeMap<String, usize>, String> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = members(cluster, &check.room);
+        if m.values().sum::<usize>() >= total {
+            return Ok(m);
+        }
+        if Instant::now() > until {
+            return Err(format!(
+                "{what} did not join within 30 s (members per node: {m:?})"
+            ));
+        }
+        // Take in the raw receivers' events meanwhile.
+        while let Ok(event) = check.events.recv_timeout(Duration::from_millis(50)) {
+            if let Some((r, why)) = check.take(event) {
+                return Err(format!("receiver {r}'s connection ended: {why}"));
+            }
+        }
+    }
+}
+
 /// The browser clients the page opens (`cluster-resume` in harness.js).
 const BROWSER_CLIENTS: usize = 2;
 
@@ -285,42 +379,51 @@ pub(crate) fn resume_after_kill(
         .map(|(n, ids)| format!("{n}: {}", ids.len()))
         .collect::<Vec<_>>()
         .join(", ");
+    // The Rust client's `Resuming` receivers join too.
+    let url = format!("{}/cluster_resume?room={}", cluster.url(), check.room);
+    let resuming: Vec<_> = [
+        sockjs_client::Transport::WebSocket,
+        sockjs_client::Transport::XhrStreaming,
+    ]
+    .into_iter()
+    .take(RESUMING)
+    .map(|t| start_resuming(url.clone(), t, deadline))
+    .collect();
+    let baseline = wait_members(
+        cluster,
+        &mut check,
+        RECEIVERS + RESUMING,
+        "the Resuming receivers",
+    )?;
     // The browser's clients join too; the node killed must hold some.
     let mut browser_run = None;
     let mut browser_nodes: BTreeMap<String, usize> = BTreeMap::new();
     if let Some(browser) = browser {
-        let (child, result) = start_browser(browser, cluster, &check.room)?;
+        let (mut child, result) = start_browser(browser, cluster, &check.room)?;
+        let m = match wait_members(
+            cluster,
+            &mut check,
+            RECEIVERS + RESUMING + BROWSER_CLIENTS,
+            "the browser clients",
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         browser_run = Some((child, result));
-        let until = Instant::now() + Duration::from_secs(30);
-        loop {
-            let m = members(cluster, &check.room);
-            browser_nodes = m
-                .iter()
-                .map(|(n, count)| {
-                    let rust = per_node.get(n).map_or(0, Vec::len);
-                    (n.clone(), count.saturating_sub(rust))
-                })
-                .filter(|(_, b)| *b > 0)
-                .collect();
-            if browser_nodes.values().sum::<usize>() >= BROWSER_CLIENTS {
-                break;
-            }
-            if Instant::now() > until {
-                if let Some((mut child, _)) = browser_run.take() {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                }
-                return Err(format!(
-                    "the browser clients did not join within 30 s (members per node: {m:?})"
-                ));
-            }
-            // Drain the Rust receivers' events meanwhile.
-            while let Ok(event) = check.events.recv_timeout(Duration::from_millis(50)) {
-                if let Some((r, why)) = check.take(event) {
-                    return Err(format!("receiver {r}'s connection ended: {why}"));
-                }
-            }
-        }
+        browser_nodes = m
+            .iter()
+            .map(|(n, count)| {
+                (
+                    n.clone(),
+                    count.saturating_sub(*baseline.get(n).unwrap_or(&0)),
+                )
+            })
+            .filter(|(_, b)| *b > 0)
+            .collect();
         eprintln!("    browser clients per node: {browser_nodes:?}");
     }
     let (victim, victims) = per_node
@@ -501,6 +604,40 @@ pub(crate) fn resume_after_kill(
         victims.len(),
         reconnected_in.as_millis()
     );
+    // The Resuming receivers, counted alike.
+    let mut resuming_failed = None;
+    let mut resuming_summary = Vec::new();
+    for handle in resuming {
+        match handle.join() {
+            Ok(Ok(t)) => {
+                let mut seen = vec![0u32; SENT];
+                for n in &t.got {
+                    if let Some(c) = seen.get_mut(*n) {
+                        *c += 1;
+                    }
+                }
+                let l = seen.iter().filter(|c| **c == 0).count() + t.lost;
+                let d: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
+                let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
+                lost += l;
+                duplicated += d;
+                out_of_order += o;
+                resuming_summary.push(format!(
+                    "{} ({} reconnects): {l} lost, {d} duplicated, {o} out of order",
+                    t.transport, t.reconnects
+                ));
+            }
+            Ok(Err(e)) => resuming_failed = Some(e),
+            Err(_) => resuming_failed = Some("a Resuming thread panicked".into()),
+        }
+    }
+    summary.push_str(&format!(
+        "; sockjs_client::resume::Resuming receivers: {}",
+        resuming_summary.join(", ")
+    ));
+    if let Some(e) = resuming_failed {
+        return Err(format!("{summary}; {e}"));
+    }
     let mut browser_failed = None;
     if let Some((mut child, result)) = browser_run {
         let outcome = result
