@@ -756,7 +756,8 @@
     },
 
     // Run by `cargo xtask cluster-test` through HAProxy: sockjs-resume.js
-    // clients (websocket, xhr-streaming) join room ctx.room of
+    // clients (websocket, xhr-streaming; ?client=browser-<transport>, which
+    // the cluster test counts per node) join room ctx.room of
     // /cluster_resume and wait for the numbers 0 .. ctx.expect - 1, which
     // the cluster test publishes while it kills the node some of them are
     // on; they reconnect through the proxy with since= and must get every
@@ -766,7 +767,7 @@
       var sig = { wakers: [], wake: Client.prototype.wake };
       var clients = ['websocket', 'xhr-streaming'].map(function (transport) {
         var c = { transport: transport, got: [], joins: 0, lost: 0, closes: [], opens: 0 };
-        c.conn = new ResumingSockJS(ctx.base + '/cluster_resume?room=' + encodeURIComponent(ctx.room), {
+        c.conn = new ResumingSockJS(ctx.base + '/cluster_resume?client=browser-' + transport + '&room=' + encodeURIComponent(ctx.room), {
           sockjsOptions: { transports: [transport] },
           initialDelay: 100,
           maxDelay: 2000,
@@ -813,7 +814,12 @@
         var summary = 'browser: ' + clients.length + ' sockjs-resume.js clients x ' + ctx.expect + ' numbers, ' + cut +
           ' resumed after the kill; ' + lost + ' lost, ' + dup + ' duplicated, ' + order + ' out of order (' + reports.join('; ') + ')';
         if (lost + dup + order > 0) throw new Error(summary);
-        if (!cut) throw new Error('no browser client was cut: ' + summary);
+        // The cluster test kills the websocket client's node. An
+        // xhr-streaming client on it may never see a close: sockjs-client
+        // renews a streaming response that ends as if at response_limit,
+        // on the same session id, which the proxy then sends to a live node
+        // (a new session there, without since=); counted, not required.
+        if (clients[0].opens < 2) throw new Error('the websocket client was not cut: ' + summary);
         return summary;
       } finally {
         clients.forEach(function (c) { c.conn.close(); });

@@ -555,7 +555,9 @@ async function main() {
           }
         }
         results.push(result);
-        const line = `${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${result.ms} ms)${r.ok ? '' : ': ' + r.detail}`;
+        // The cluster test reads the resume case's counts from its line.
+        const detail = !r.ok || opts.resumeRoom ? ': ' + r.detail : '';
+        const line = `${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${result.ms} ms)${detail}`;
         console.log(line);
         if (!r.ok) {
           for (const l of result.console.slice(-8)) console.log(`     ${l}`);

@@ -29,8 +29,10 @@ pub(crate) struct Browser<'a> {
 }
 
 /// Receivers on the Rust client's `sockjs_client::resume::Resuming`
-/// (websocket, xhr-streaming), next to the raw ones: reconnecting and
-/// `since=` are its own.
+/// (websocket, xhr-polling), next to the raw ones: reconnecting and
+/// `since=` are its own. They may or may not be on the node killed (a
+/// polling client on it may also just poll a live node, which opens a
+/// new session under the same id: see `cluster-resume` in harness.js).
 const RESUMING: usize = 2;
 
 /// What a `Resuming` receiver got.
@@ -99,12 +101,13 @@ fn start_resuming(
 fn wait_members(
     cluster: &Cluster,
     check: &mut Check,
+    client: Option<&str>,
     total: usize,
     what: &str,
 ) -> Result<BTreeMap<String, usize>, String> {
     let until = Instant::now() + Duration::from_secs(30);
     loop {
-        let m = members(cluster, &check.room);
+        let m = members(cluster, &check.room, client);
         if m.values().sum::<usize>() >= total {
             return Ok(m);
         }
@@ -121,9 +124,6 @@ fn wait_members(
         }
     }
 }
-
-/// The browser clients the page opens (`cluster-resume` in harness.js).
-const BROWSER_CLIENTS: usize = 2;
 
 /// The e2e runner with only its `cluster/resume` case, in the background:
 /// its result line comes back on the channel.
@@ -157,7 +157,8 @@ fn start_browser(
             let Ok(line) = line else { break };
             eprintln!("    [browser] {line}");
             if let Some(rest) = line.strip_prefix("ok   cluster/resume") {
-                result = Ok(rest.trim().to_owned());
+                let detail = rest.split_once("): ").map_or(rest, |(_, d)| d);
+                result = Ok(detail.trim().to_owned());
             } else if let Some(rest) = line.strip_prefix("FAIL cluster/resume") {
                 result = Err(rest.trim().to_owned());
             }
@@ -168,23 +169,27 @@ fn start_browser(
 }
 
 /// `/cluster_resume` members of `room` per live node.
-fn members(cluster: &Cluster, room: &str) -> BTreeMap<String, usize> {
+fn members(cluster: &Cluster, room: &str, client: Option<&str>) -> BTreeMap<String, usize> {
+    let filter = client.map(|c| format!("&client={c}")).unwrap_or_default();
     let mut out = BTreeMap::new();
     for (name, port, server) in &cluster.nodes {
         if server.is_none() {
             continue;
         }
         let addr = ([127, 0, 0, 1], *port).into();
-        let n = util::http_get(addr, &format!("/cluster_resume_members?room={room}"))
-            .and_then(|(_, body)| {
-                let start = body.find("\"members\":")? + 10;
-                let digits: String = body[start..]
-                    .chars()
-                    .take_while(char::is_ascii_digit)
-                    .collect();
-                digits.parse().ok()
-            })
-            .unwrap_or(0);
+        let n = util::http_get(
+            addr,
+            &format!("/cluster_resume_members?room={room}{filter}"),
+        )
+        .and_then(|(_, body)| {
+            let start = body.find("\"members\":")? + 10;
+            let digits: String = body[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(0);
         out.insert(name.clone(), n);
     }
     out
@@ -383,15 +388,16 @@ pub(crate) fn resume_after_kill(
     let url = format!("{}/cluster_resume?room={}", cluster.url(), check.room);
     let resuming: Vec<_> = [
         sockjs_client::Transport::WebSocket,
-        sockjs_client::Transport::XhrStreaming,
+        sockjs_client::Transport::XhrPolling,
     ]
     .into_iter()
     .take(RESUMING)
     .map(|t| start_resuming(url.clone(), t, deadline))
     .collect();
-    let baseline = wait_members(
+    wait_members(
         cluster,
         &mut check,
+        None,
         RECEIVERS + RESUMING,
         "the Resuming receivers",
     )?;
@@ -403,8 +409,9 @@ pub(crate) fn resume_after_kill(
         let m = match wait_members(
             cluster,
             &mut check,
-            RECEIVERS + RESUMING + BROWSER_CLIENTS,
-            "the browser clients",
+            Some("browser-websocket"),
+            1,
+            "the browser's websocket client",
         ) {
             Ok(m) => m,
             Err(e) => {
@@ -414,17 +421,8 @@ pub(crate) fn resume_after_kill(
             }
         };
         browser_run = Some((child, result));
-        browser_nodes = m
-            .iter()
-            .map(|(n, count)| {
-                (
-                    n.clone(),
-                    count.saturating_sub(*baseline.get(n).unwrap_or(&0)),
-                )
-            })
-            .filter(|(_, b)| *b > 0)
-            .collect();
-        eprintln!("    browser clients per node: {browser_nodes:?}");
+        browser_nodes = m.into_iter().filter(|(_, b)| *b > 0).collect();
+        eprintln!("    the browser's websocket client is on {browser_nodes:?}");
     }
     let (victim, victims) = per_node
         .iter()
@@ -478,7 +476,10 @@ pub(crate) fn resume_after_kill(
         if Instant::now() >= deadline {
             return Err("the stream did not start".into());
         }
-        while let Ok(event) = check.events.recv_timeout(Duration::from_millis(10)) {
+        // One event at a time: a loop taking events until a 10 ms lull
+        // would, with eight receivers busy, only end with the stream, and
+        // the kill would come after it.
+        if let Ok(event) = check.events.recv_timeout(Duration::from_millis(10)) {
             if let Some((r, why)) = check.take(event) {
                 return Err(format!(
                     "receiver {r}'s connection ended before the kill: {why}"
@@ -487,12 +488,19 @@ pub(crate) fn resume_after_kill(
         }
     }
     let killed_at = Instant::now();
+    let killed_after = sent.load(Ordering::Relaxed);
     for (name, _, server) in &mut cluster.nodes {
         if *name == victim {
             if let Some(mut server) = server.take() {
                 server.kill();
             }
         }
+    }
+    if browser.is_some() {
+        eprintln!(
+            "    the browser's websocket client right after the kill: {:?}",
+            members(cluster, &check.room, Some("browser-websocket"))
+        );
     }
     // Its receivers see their connections end and reconnect, since the
     // last position each saw; the others must not notice.
@@ -531,6 +539,13 @@ pub(crate) fn resume_after_kill(
         receiver.joined = false;
         receiver.sessions += 1;
         reconnected_in = killed_at.elapsed();
+    }
+    if browser.is_some() {
+        eprintln!(
+            "    the browser's clients once the receivers reconnected: websocket {:?}, xhr-streaming {:?}",
+            members(cluster, &check.room, Some("browser-websocket")),
+            members(cluster, &check.room, Some("browser-xhr-streaming"))
+        );
     }
     wait(&mut check, "the reconnected receivers joined", &|c| {
         c.receivers.iter().all(|r| r.joined && r.node.is_some())
@@ -598,7 +613,7 @@ pub(crate) fn resume_after_kill(
         r.client.close();
     }
     let mut summary = format!(
-        "{RECEIVERS} receivers x {SENT} messages; {victim} killed after {KILL_AFTER}: its {} \
+        "{RECEIVERS} receivers x {SENT} messages; {victim} killed after {killed_after}: its {} \
          receivers reconnected through the proxy with ?since= within {} ms; \
          {lost} lost, {duplicated} duplicated, {out_of_order} out of order, {told_lost} told lost",
         victims.len(),
