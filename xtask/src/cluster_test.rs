@@ -27,9 +27,13 @@
 //!   Streams), the node most of them are on is killed, and they reconnect
 //!   through the proxy with the last position they saw: every message
 //!   once and in order (lost, duplicated and out-of-order counted);
-//!   with the browser suite on, two sockjs-client connections in Chromium
-//!   wrapped in `sockjs-resume.js` receive the same stream, the node killed
-//!   holds some of them, and they resume the same way (counted in the page).
+//!   two of the receivers are the Rust client's `resume::Resuming` (its
+//!   own reconnect and `since=`), counted alike; with the browser suite on,
+//!   two sockjs-client connections in Chromium wrapped in
+//!   `sockjs-resume.js` receive the same stream, the node killed holds the
+//!   websocket one (found with the test server's
+//!   `/cluster_resume_members?client=`), and they resume the same way
+//!   (counted in the page).
 //!
 //! Every process it starts is stopped at the end (and on failure); every
 //! wait is bounded. `--bench` measures instead (see the `bench` module).
