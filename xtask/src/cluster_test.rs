@@ -26,7 +26,14 @@
 //!   numbered room stream from `/cluster_resume` (room history in Redis
 //!   Streams), the node most of them are on is killed, and they reconnect
 //!   through the proxy with the last position they saw: every message
-//!   once and in order (lost, duplicated and out-of-order counted).
+//!   once and in order (lost, duplicated and out-of-order counted);
+//!   two of the receivers are the Rust client's `resume::Resuming` (its
+//!   own reconnect and `since=`), counted alike; with the browser suite on,
+//!   two sockjs-client connections in Chromium wrapped in
+//!   `sockjs-resume.js` receive the same stream, the node killed holds the
+//!   websocket one (found with the test server's
+//!   `/cluster_resume_members?client=`), and they resume the same way
+//!   (counted in the page).
 //!
 //! Every process it starts is stopped at the end (and on failure); every
 //! wait is bounded. `--bench` measures instead (see the `bench` module).
@@ -279,8 +286,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let r = browser_suite(&tools, &cluster, mode, &filter, chromium, runner, page_port);
             results.push((mode, "browser suite".into(), r));
         }
+        let resume_browser = browser.as_ref().map(|(chromium, runner)| resume::Browser {
+            chromium,
+            runner,
+            page_port,
+            out: tools.out.join(format!("{}-resume", mode.name())),
+        });
         if mode == Mode::StickyPath {
-            let r = resume::resume_after_kill(&mut cluster);
+            let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
             results.push((mode, "resume after a node kill".into(), r));
         }
         if mode == Mode::RoundRobin {
@@ -289,7 +302,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let r = checks::broadcast_and_kill(&mut cluster, &redis);
             results.push((mode, "cluster checks".into(), r));
             // On the two nodes left, one of which is killed in turn.
-            let r = resume::resume_after_kill(&mut cluster);
+            let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
             results.push((mode, "resume after a node kill".into(), r));
         }
         drop(cluster);
@@ -580,7 +593,9 @@ fn browser_suite(
         ])
         .args(["--heartbeat-ms", &HEARTBEAT_MS.to_string()])
         .args(["--filter", filter])
-        .args(["--budget-s", "150"]);
+        .args(["--budget-s", "150"])
+        .arg("--resume-js")
+        .arg(e2e::resume_js());
     run_counting(
         &format!("browser suite through HAProxy ({})", mode.name()),
         cmd,

@@ -9,6 +9,11 @@
 //! runs `run.mjs`, which serves the test page from another origin, drives
 //! the browser, prints one line per case and `N passed, M failed`, and
 //! writes `target/e2e-report.html` and `target/e2e-report.png`.
+//!
+//! First, without a browser, it runs the unit tests of the JavaScript that
+//! ships with the library (`node --test crates/sockjs/js/`: the resuming
+//! client helper `sockjs-resume.js`, which the `resume` cases then use in
+//! the browser).
 
 use crate::args::Args;
 use crate::util::{self, Server};
@@ -65,6 +70,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         return Ok(());
     };
     require_node()?;
+    js_unit_tests()?;
     let chromium = ensure_chromium()?;
     let runner_dir = util::npm_install("e2e")?;
 
@@ -115,7 +121,9 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
         .arg(&out)
         .arg("--label")
         .arg(label)
-        .args(["--heartbeat-ms", HEARTBEAT_MS]);
+        .args(["--heartbeat-ms", HEARTBEAT_MS])
+        .arg("--resume-js")
+        .arg(resume_js());
     if let Some(filter) = &opts.filter {
         cmd.arg("--filter").arg(filter);
     }
@@ -260,6 +268,19 @@ fn start_example(name: &str, ready_path: &str) -> Result<(Server, String), Strin
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     server.wait_ready(addr, ready_path, Duration::from_secs(30))?;
     Ok((server, format!("http://127.0.0.1:{port}")))
+}
+
+/// The resuming client helper the pages load (`--resume-js`).
+pub(crate) fn resume_js() -> PathBuf {
+    util::root().join("crates/sockjs/js/sockjs-resume.js")
+}
+
+/// `node --test` on the library's JavaScript (`crates/sockjs/js/`).
+pub(crate) fn js_unit_tests() -> Result<(), String> {
+    let mut cmd = Command::new("node");
+    cmd.arg("--test")
+        .arg(util::root().join("crates/sockjs/js/sockjs-resume.test.js"));
+    util::run_step("node --test crates/sockjs/js/ (sockjs-resume.js)", cmd)
 }
 
 pub(crate) fn require_node() -> Result<(), String> {

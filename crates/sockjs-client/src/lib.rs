@@ -98,6 +98,8 @@
 //!   channels.
 //! - `driver`: the task that runs an opened session for a [`Connection`].
 //! - `client`: [`Client`], its options, `/info` and the transport fallback.
+//! - [`resume`]: [`resume::Resuming`], reconnecting with back-off and
+//!   resuming room streams with `since=`, over [`Client`].
 
 mod channels;
 mod client;
@@ -106,6 +108,7 @@ mod driver;
 mod error;
 mod net;
 pub mod protocol;
+pub mod resume;
 mod transport;
 mod url;
 

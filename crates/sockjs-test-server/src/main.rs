@@ -51,7 +51,9 @@
 //! | `/ticker` | sends `tick!` every second |
 //! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
 //! | `/broadcast` | every message goes to every open session |
-//! | `/cluster_resume` | room history (10 000 messages; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes |
+//! | `/cluster_resume` | room history (10 000 messages; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes; with `?publish` a session only sends to the room (it does not join it) |
+//! | `GET /cluster_resume_cut?room=R` | closes every `/cluster_resume` member of room `R` on this node with 4000 `cut` (its client reconnects and resumes: the browser suite's `resume` case); answers `{"cut":N}`, readable from any origin |
+//! | `GET /cluster_resume_members?room=R[&client=C]` | how many `/cluster_resume` sessions are in room `R` on this node (only those opened with `?client=C` when given), `{"members":N}` (the cluster test finds the browser's node with it) |
 //! | `/deflate_echo` | echo with WebSocket compression on (permessage-deflate) |
 //! | `/restricted_echo` | echo for pages of the `--allowed-origin`s only (`Config::allowed_origins`) |
 //! | `/auth_echo` | echo behind a handshake hook: the user comes from a `user` cookie or a `?token=<name>-token` query; without one, `401 Log in first.`; the session's first message is `hello <user>` |
@@ -371,14 +373,18 @@ async fn broadcast(session: Session) {
 /// left off, on any node of a cluster (see the table in the crate docs).
 async fn cluster_resume(session: Session) {
     let query = session.query().unwrap_or("").to_owned();
-    let param = |name: &str| {
-        query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
-            .map(str::to_owned)
-    };
+    let param = |name: &str| query_param(&query, name);
     let room = param("room").unwrap_or_else(|| "resume".to_owned());
     let (tx, mut rx) = session.split();
+    if query
+        .split('&')
+        .any(|kv| kv == "publish" || kv.starts_with("publish="))
+    {
+        while let Some(message) = rx.recv().await {
+            tx.rooms().send(&room, message);
+        }
+        return;
+    }
     match param("since").map(|since| since.parse::<sockjs::rooms::Position>()) {
         Some(Ok(since)) => {
             if tx.join_since(&room, since).await.is_err() {
@@ -391,10 +397,105 @@ async fn cluster_resume(session: Session) {
         }
         None => tx.join(&room),
     }
+    let member = ResumeMember::enter(&room, param("client"), &tx);
     let _ = tx.send("joined").await;
     while let Some(message) = rx.recv().await {
         tx.rooms().send(&room, message);
     }
+    drop(member);
+}
+
+/// The value of `name` in a query string (not percent-decoded).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+        .map(str::to_owned)
+}
+
+/// `/cluster_resume`'s members on this node, by room, for
+/// `/cluster_resume_cut`: (an id, its `?client=`, the session's sender).
+type Members = std::collections::HashMap<String, Vec<(u64, Option<String>, sockjs::Sender)>>;
+
+static RESUME_MEMBERS: std::sync::LazyLock<std::sync::Mutex<Members>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// A session's entry in [`RESUME_MEMBERS`], removed when its handler ends
+/// (a kept `Sender` would keep the session open).
+struct ResumeMember {
+    room: String,
+    id: u64,
+}
+
+impl ResumeMember {
+    fn enter(room: &str, client: Option<String>, tx: &sockjs::Sender) -> ResumeMember {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut members = RESUME_MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        members
+            .entry(room.to_owned())
+            .or_default()
+            .push((id, client, tx.clone()));
+        ResumeMember {
+            room: room.to_owned(),
+            id,
+        }
+    }
+}
+
+impl Drop for ResumeMember {
+    fn drop(&mut self) {
+        let mut members = RESUME_MEMBERS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = members.get_mut(&self.room) {
+            list.retain(|(id, _, _)| *id != self.id);
+            if list.is_empty() {
+                members.remove(&self.room);
+            }
+        }
+    }
+}
+
+/// `GET /cluster_resume_cut?room=R`: closes the room's members on this
+/// node with 4000 `cut`, as a dropped connection would end them.
+async fn cluster_resume_cut(
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> impl axum::response::IntoResponse {
+    let room = query_param(query.as_deref().unwrap_or(""), "room").unwrap_or_default();
+    let senders: Vec<sockjs::Sender> = RESUME_MEMBERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&room)
+        .map(|list| list.iter().map(|(_, _, tx)| tx.clone()).collect())
+        .unwrap_or_default();
+    let mut cut = 0;
+    for tx in senders {
+        if tx.is_open() {
+            tx.close(4000, "cut");
+            cut += 1;
+        }
+    }
+    let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    (cors, Json(serde_json::json!({ "cut": cut })))
+}
+
+/// `GET /cluster_resume_members?room=R`: the room's members on this node.
+async fn cluster_resume_members(
+    axum::extract::RawQuery(query): axum::extract::RawQuery,
+) -> impl axum::response::IntoResponse {
+    let query = query.as_deref().unwrap_or("");
+    let room = query_param(query, "room").unwrap_or_default();
+    let client = query_param(query, "client");
+    let members = RESUME_MEMBERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(&room)
+        .map_or(0, |list| {
+            list.iter()
+                .filter(|(_, c, _)| client.is_none() || *c == client)
+                .count()
+        });
+    let cors = [(axum::http::header::ACCESS_CONTROL_ALLOW_ORIGIN, "*")];
+    (cors, Json(serde_json::json!({ "members": members })))
 }
 
 /// The `/cluster_resume` service: its rooms keep history, in Redis on a
@@ -420,7 +521,10 @@ fn cluster_resume_service(
             .directory(directory.clone())
             .forwarding(cluster.forwarding.clone());
     }
-    Router::new().nest_service(prefix, router.into_router())
+    Router::new()
+        .nest_service(prefix, router.into_router())
+        .route("/cluster_resume_cut", get(cluster_resume_cut))
+        .route("/cluster_resume_members", get(cluster_resume_members))
 }
 
 /// `/restricted_echo`'s origins: the `--allowed-origin`s and the server's

@@ -6,6 +6,7 @@
 //          [--chromium PATH] [--out DIR] [--filter S] [--label NAME]
 //          [--case-timeout-ms N] [--budget-s N] [--heartbeat-ms N]
 //          [--auth-chat URL] [--multiplex URL] [--h2-server URL --h2-page-port N --tls-cert F --tls-key F]
+//          [--resume-js crates/sockjs/js/sockjs-resume.js] [--resume-room R --resume-expect N]
 //
 // The test page is served by this script on --page-port, another origin
 // than the server, so CORS and the iframe transports are really used. The
@@ -68,11 +69,12 @@ const PER_TRANSPORT = [
   'broadcast',
   'heartbeat',
   'deflate',
+  'resume',
 ];
 // Cases of services only our test server has (sockjs-node has no origin
 // policy and no handshake hook), and of hardening sockjs-node lacks (its
 // htmlfile frames carry raw markup): not run against sockjs-node.
-const OURS_ONLY = new Set(['origin-allowed', 'origin-refused', 'auth', 'deflate', 'markup']);
+const OURS_ONLY = new Set(['origin-allowed', 'origin-refused', 'auth', 'deflate', 'markup', 'resume']);
 // Cases whose page must be of an origin the server does not allow: the
 // same page, loaded from `localhost` instead of 127.0.0.1.
 const OTHER_ORIGIN = new Set(['origin-refused']);
@@ -106,6 +108,12 @@ function parseArgs(argv) {
     h2PagePort: 0,
     tlsCert: null,
     tlsKey: null,
+    // crates/sockjs/js/sockjs-resume.js, served to the pages.
+    resumeJs: null,
+    // The cluster test's browser resume: the room and the count of numbers
+    // (only the cluster/resume case runs then).
+    resumeRoom: null,
+    resumeExpect: 0,
   };
   const take = (i) => {
     if (i + 1 >= argv.length) throw new Error(`${argv[i]} needs a value`);
@@ -128,6 +136,9 @@ function parseArgs(argv) {
       case '--h2-page-port': opts.h2PagePort = Number(take(i)); break;
       case '--tls-cert': opts.tlsCert = take(i); break;
       case '--tls-key': opts.tlsKey = take(i); break;
+      case '--resume-js': opts.resumeJs = path.resolve(take(i)); break;
+      case '--resume-room': opts.resumeRoom = take(i); break;
+      case '--resume-expect': opts.resumeExpect = Number(take(i)); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
@@ -136,6 +147,9 @@ function parseArgs(argv) {
 }
 
 function plan(filter, opts) {
+  if (opts.resumeRoom) {
+    return [{ id: 'cluster/resume', row: 'cluster', name: 'cluster-resume', transport: null, other: null, sameOrigin: false }];
+  }
   const cases = [];
   for (const transport of TRANSPORTS) {
     for (const name of PER_TRANSPORT) {
@@ -183,7 +197,7 @@ function plan(filter, opts) {
 
 // ---- the page server (the other origin) ----
 
-function startPageServer(port, tls) {
+function startPageServer(port, tls, resumeJs) {
   const dist = path.dirname(require.resolve('sockjs-client/dist/sockjs.min.js'));
   const js = 'application/javascript; charset=utf-8';
   const files = {
@@ -193,6 +207,7 @@ function startPageServer(port, tls) {
     '/sockjs.min.js': [path.join(dist, 'sockjs.min.js'), js],
     '/sockjs.min.js.map': [path.join(dist, 'sockjs.min.js.map'), 'application/json'],
   };
+  if (resumeJs) files['/sockjs-resume.js'] = [resumeJs, js];
   const hits = {};
   const handler = (req, res) => {
     const p = new URL(req.url, 'http://x').pathname;
@@ -315,12 +330,20 @@ async function preflight(opts, pageBase) {
 
 async function runCase(page, c, opts, pageBase) {
   const server = c.h2 ? opts.h2Server : opts.server;
-  const ctx = { base: server, transport: c.transport, other: c.other, heartbeatMs: opts.heartbeatMs };
+  const ctx = {
+    base: server,
+    transport: c.transport,
+    other: c.other,
+    heartbeatMs: opts.heartbeatMs,
+    room: opts.resumeRoom,
+    expect: opts.resumeExpect,
+  };
   const work = (async () => {
     if (c.sameOrigin) {
       // A page of the server's own origin: its iframe page (which loads
       // sockjs-client from the page server), plus the harness.
       await page.goto(`${server}/echo/iframe.html`);
+      if (opts.resumeJs) await page.addScriptTag({ url: `${pageBase}/sockjs-resume.js` });
       await page.addScriptTag({ url: `${pageBase}/harness.js` });
     } else if (c.otherOrigin) {
       await page.goto(`${pageBase.replace('127.0.0.1', 'localhost')}/index.html`);
@@ -431,14 +454,14 @@ async function main() {
   if (!cases.length) throw new Error(`no case matches --filter ${opts.filter}`);
   if (!fs.existsSync(opts.chromium)) throw new Error(`no browser at ${opts.chromium}`);
   const started = Date.now();
-  const pages = await startPageServer(opts.pagePort);
+  const pages = await startPageServer(opts.pagePort, null, opts.resumeJs);
   const pageBase = `http://127.0.0.1:${pages.port}`;
   await preflight(opts, pageBase);
   let h2Pages = null;
   if (opts.h2Server) {
     // The test server's certificate is self-signed; so is the page server's.
     process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0';
-    h2Pages = await startPageServer(opts.h2PagePort, { cert: opts.tlsCert, key: opts.tlsKey });
+    h2Pages = await startPageServer(opts.h2PagePort, { cert: opts.tlsCert, key: opts.tlsKey }, opts.resumeJs);
   }
   const h2PageBase = h2Pages ? `https://127.0.0.1:${h2Pages.port}` : null;
 
@@ -532,7 +555,9 @@ async function main() {
           }
         }
         results.push(result);
-        const line = `${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${result.ms} ms)${r.ok ? '' : ': ' + r.detail}`;
+        // The cluster test reads the resume case's counts from its line.
+        const detail = !r.ok || opts.resumeRoom ? ': ' + r.detail : '';
+        const line = `${r.ok ? 'ok  ' : 'FAIL'} ${c.id} (${result.ms} ms)${detail}`;
         console.log(line);
         if (!r.ok) {
           for (const l of result.console.slice(-8)) console.log(`     ${l}`);

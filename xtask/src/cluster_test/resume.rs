@@ -3,6 +3,11 @@
 //! them are on is killed, and they reconnect through the proxy, to live
 //! nodes, with the last position they saw (`?since=`): each must get every
 //! message once and in order, counted.
+//!
+//! With the browser suite on, two sockjs-client connections in Chromium,
+//! wrapped in `sockjs-resume.js` (websocket and xhr-streaming, through the
+//! proxy), receive the same stream, and the node killed is one that holds
+//! some of them: they must resume the same way, counted in the page.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,6 +17,183 @@ use std::time::{Duration, Instant};
 
 use super::client::{Client, Event, Kind};
 use super::Cluster;
+use crate::util;
+
+/// What the browser part needs: Chromium, the e2e runner, the page port,
+/// where its report goes.
+pub(crate) struct Browser<'a> {
+    pub(crate) chromium: &'a std::path::Path,
+    pub(crate) runner: &'a std::path::Path,
+    pub(crate) page_port: u16,
+    pub(crate) out: std::path::PathBuf,
+}
+
+/// Receivers on the Rust client's `sockjs_client::resume::Resuming`
+/// (websocket, xhr-polling), next to the raw ones: reconnecting and
+/// `since=` are its own. They may or may not be on the node killed (a
+/// polling client on it may also just poll a live node, which opens a
+/// new session under the same id: see `cluster-resume` in harness.js).
+const RESUMING: usize = 2;
+
+/// What a `Resuming` receiver got.
+struct ResumingTally {
+    transport: &'static str,
+    got: Vec<usize>,
+    reconnects: usize,
+    lost: usize,
+}
+
+/// A `Resuming` receiver of `url` on a thread of its own (a current-thread
+/// runtime), until it has the stream's last number or the bound passes.
+fn start_resuming(
+    url: String,
+    transport: sockjs_client::Transport,
+    deadline: Instant,
+) -> std::thread::JoinHandle<Result<ResumingTally, String>> {
+    use sockjs_client::resume::{Backoff, Event as R, Resuming};
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let client = sockjs_client::Client::new()
+                .transport(transport)
+                .timeout(Duration::from_secs(5));
+            let backoff = Backoff::new()
+                .initial(Duration::from_millis(100))
+                .max(Duration::from_secs(2));
+            let mut r = Resuming::new(client, &url).backoff(backoff);
+            let mut tally = ResumingTally {
+                transport: transport.name(),
+                got: Vec::new(),
+                reconnects: 0,
+                lost: 0,
+            };
+            while !tally.got.contains(&(SENT - 1)) {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, r.next()).await {
+                    Ok(Some(R::Message {
+                        position: Some(_),
+                        data,
+                        ..
+                    })) => tally.got.extend(data.parse::<usize>().ok()),
+                    Ok(Some(R::Reconnected { .. })) => tally.reconnects += 1,
+                    Ok(Some(R::Lost { .. })) => tally.lost += 1,
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(format!("Resuming over {} gave up", transport.name())),
+                    Err(_) => {
+                        return Err(format!(
+                            "Resuming over {}: {} numbers, not the whole stream, within the bound",
+                            transport.name(),
+                            tally.got.len()
+                        ))
+                    }
+                }
+            }
+            r.close().await;
+            Ok(tally)
+        })
+    })
+}
+
+/// Waits until the room has `total` members over the live nodes.
+fn wait_members(
+    cluster: &Cluster,
+    check: &mut Check,
+    client: Option<&str>,
+    total: usize,
+    what: &str,
+) -> Result<BTreeMap<String, usize>, String> {
+    let until = Instant::now() + Duration::from_secs(30);
+    loop {
+        let m = members(cluster, &check.room, client);
+        if m.values().sum::<usize>() >= total {
+            return Ok(m);
+        }
+        if Instant::now() > until {
+            return Err(format!(
+                "{what} did not join within 30 s (members per node: {m:?})"
+            ));
+        }
+        // Take in the raw receivers' events meanwhile.
+        while let Ok(event) = check.events.recv_timeout(Duration::from_millis(50)) {
+            if let Some((r, why)) = check.take(event) {
+                return Err(format!("receiver {r}'s connection ended: {why}"));
+            }
+        }
+    }
+}
+
+/// The e2e runner with only its `cluster/resume` case, in the background:
+/// its result line comes back on the channel.
+fn start_browser(
+    browser: &Browser<'_>,
+    cluster: &Cluster,
+    room: &str,
+) -> Result<(std::process::Child, Receiver<Result<String, String>>), String> {
+    use std::io::BufRead;
+    let mut cmd = std::process::Command::new("node");
+    cmd.arg(browser.runner.join("run.mjs"))
+        .args(["--server", &cluster.url()])
+        .args(["--page-port", &browser.page_port.to_string()])
+        .arg("--chromium")
+        .arg(browser.chromium)
+        .arg("--out")
+        .arg(&browser.out)
+        .args(["--label", "cluster resume"])
+        .arg("--resume-js")
+        .arg(crate::e2e::resume_js())
+        .args(["--resume-room", room])
+        .args(["--resume-expect", &SENT.to_string()])
+        .args(["--case-timeout-ms", "75000"])
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| format!("node: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let (tx, rx) = channel();
+    std::thread::spawn(move || {
+        let mut result = Err("the browser run printed no result".to_owned());
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            eprintln!("    [browser] {line}");
+            if let Some(rest) = line.strip_prefix("ok   cluster/resume") {
+                let detail = rest.split_once("): ").map_or(rest, |(_, d)| d);
+                result = Ok(detail.trim().to_owned());
+            } else if let Some(rest) = line.strip_prefix("FAIL cluster/resume") {
+                result = Err(rest.trim().to_owned());
+            }
+        }
+        let _ = tx.send(result);
+    });
+    Ok((child, rx))
+}
+
+/// `/cluster_resume` members of `room` per live node.
+fn members(cluster: &Cluster, room: &str, client: Option<&str>) -> BTreeMap<String, usize> {
+    let filter = client.map(|c| format!("&client={c}")).unwrap_or_default();
+    let mut out = BTreeMap::new();
+    for (name, port, server) in &cluster.nodes {
+        if server.is_none() {
+            continue;
+        }
+        let addr = ([127, 0, 0, 1], *port).into();
+        let n = util::http_get(
+            addr,
+            &format!("/cluster_resume_members?room={room}{filter}"),
+        )
+        .and_then(|(_, body)| {
+            let start = body.find("\"members\":")? + 10;
+            let digits: String = body[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        })
+        .unwrap_or(0);
+        out.insert(name.clone(), n);
+    }
+    out
+}
 
 /// Clients receiving the stream, alternately websocket and xhr-streaming.
 const RECEIVERS: usize = 8;
@@ -124,7 +306,10 @@ impl Check {
     }
 }
 
-pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String> {
+pub(crate) fn resume_after_kill(
+    cluster: &mut Cluster,
+    browser: Option<&Browser<'_>>,
+) -> Result<String, String> {
     eprintln!("==> resume check: a numbered room stream, a node killed, clients resume elsewhere");
     let started = Instant::now();
     let deadline = started + BOUND;
@@ -199,10 +384,55 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
         .map(|(n, ids)| format!("{n}: {}", ids.len()))
         .collect::<Vec<_>>()
         .join(", ");
+    // The Rust client's `Resuming` receivers join too.
+    let url = format!("{}/cluster_resume?room={}", cluster.url(), check.room);
+    let resuming: Vec<_> = [
+        sockjs_client::Transport::WebSocket,
+        sockjs_client::Transport::XhrPolling,
+    ]
+    .into_iter()
+    .take(RESUMING)
+    .map(|t| start_resuming(url.clone(), t, deadline))
+    .collect();
+    wait_members(
+        cluster,
+        &mut check,
+        None,
+        RECEIVERS + RESUMING,
+        "the Resuming receivers",
+    )?;
+    // The browser's clients join too; the node killed must hold some.
+    let mut browser_run = None;
+    let mut browser_nodes: BTreeMap<String, usize> = BTreeMap::new();
+    if let Some(browser) = browser {
+        let (mut child, result) = start_browser(browser, cluster, &check.room)?;
+        let m = match wait_members(
+            cluster,
+            &mut check,
+            Some("browser-websocket"),
+            1,
+            "the browser's websocket client",
+        ) {
+            Ok(m) => m,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
+        browser_run = Some((child, result));
+        browser_nodes = m.into_iter().filter(|(_, b)| *b > 0).collect();
+        eprintln!("    the browser's websocket client is on {browser_nodes:?}");
+    }
     let (victim, victims) = per_node
         .iter()
+        .filter(|(n, _)| browser_nodes.is_empty() || browser_nodes.contains_key(*n))
         .max_by_key(|(_, ids)| ids.len())
         .map(|(n, ids)| (n.clone(), ids.clone()))
+        .or_else(|| {
+            // The browser's node has no Rust receiver.
+            browser_nodes.keys().next().map(|n| (n.clone(), Vec::new()))
+        })
         .ok_or("no receivers")?;
     // The stream is sent from another node, directly.
     let source = cluster
@@ -246,7 +476,10 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
         if Instant::now() >= deadline {
             return Err("the stream did not start".into());
         }
-        while let Ok(event) = check.events.recv_timeout(Duration::from_millis(10)) {
+        // One event at a time: a loop taking events until a 10 ms lull
+        // would, with eight receivers busy, only end with the stream, and
+        // the kill would come after it.
+        if let Ok(event) = check.events.recv_timeout(Duration::from_millis(10)) {
             if let Some((r, why)) = check.take(event) {
                 return Err(format!(
                     "receiver {r}'s connection ended before the kill: {why}"
@@ -255,12 +488,19 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
         }
     }
     let killed_at = Instant::now();
+    let killed_after = sent.load(Ordering::Relaxed);
     for (name, _, server) in &mut cluster.nodes {
         if *name == victim {
             if let Some(mut server) = server.take() {
                 server.kill();
             }
         }
+    }
+    if browser.is_some() {
+        eprintln!(
+            "    the browser's websocket client right after the kill: {:?}",
+            members(cluster, &check.room, Some("browser-websocket"))
+        );
     }
     // Its receivers see their connections end and reconnect, since the
     // last position each saw; the others must not notice.
@@ -299,6 +539,13 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
         receiver.joined = false;
         receiver.sessions += 1;
         reconnected_in = killed_at.elapsed();
+    }
+    if browser.is_some() {
+        eprintln!(
+            "    the browser's clients once the receivers reconnected: websocket {:?}, xhr-streaming {:?}",
+            members(cluster, &check.room, Some("browser-websocket")),
+            members(cluster, &check.room, Some("browser-xhr-streaming"))
+        );
     }
     wait(&mut check, "the reconnected receivers joined", &|c| {
         c.receivers.iter().all(|r| r.joined && r.node.is_some())
@@ -365,14 +612,63 @@ pub(crate) fn resume_after_kill(cluster: &mut Cluster) -> Result<String, String>
     for r in &check.receivers {
         r.client.close();
     }
-    let summary = format!(
-        "{RECEIVERS} receivers x {SENT} messages; {victim} killed after {KILL_AFTER}: its {} \
+    let mut summary = format!(
+        "{RECEIVERS} receivers x {SENT} messages; {victim} killed after {killed_after}: its {} \
          receivers reconnected through the proxy with ?since= within {} ms; \
          {lost} lost, {duplicated} duplicated, {out_of_order} out of order, {told_lost} told lost",
         victims.len(),
         reconnected_in.as_millis()
     );
+    // The Resuming receivers, counted alike.
+    let mut resuming_failed = None;
+    let mut resuming_summary = Vec::new();
+    for handle in resuming {
+        match handle.join() {
+            Ok(Ok(t)) => {
+                let mut seen = vec![0u32; SENT];
+                for n in &t.got {
+                    if let Some(c) = seen.get_mut(*n) {
+                        *c += 1;
+                    }
+                }
+                let l = seen.iter().filter(|c| **c == 0).count() + t.lost;
+                let d: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
+                let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
+                lost += l;
+                duplicated += d;
+                out_of_order += o;
+                resuming_summary.push(format!(
+                    "{} ({} reconnects): {l} lost, {d} duplicated, {o} out of order",
+                    t.transport, t.reconnects
+                ));
+            }
+            Ok(Err(e)) => resuming_failed = Some(e),
+            Err(_) => resuming_failed = Some("a Resuming thread panicked".into()),
+        }
+    }
+    summary.push_str(&format!(
+        "; sockjs_client::resume::Resuming receivers: {}",
+        resuming_summary.join(", ")
+    ));
+    if let Some(e) = resuming_failed {
+        return Err(format!("{summary}; {e}"));
+    }
+    let mut browser_failed = None;
+    if let Some((mut child, result)) = browser_run {
+        let outcome = result
+            .recv_timeout(Duration::from_secs(90))
+            .unwrap_or_else(|_| Err("the browser run did not end within 90 s".into()));
+        let _ = child.kill();
+        let _ = child.wait();
+        match outcome {
+            Ok(detail) => summary.push_str(&format!("; {detail}")),
+            Err(e) => browser_failed = Some(e),
+        }
+    }
     eprintln!("    {summary}");
+    if let Some(e) = browser_failed {
+        return Err(format!("{summary}; browser: {e}"));
+    }
     if lost + duplicated + out_of_order + told_lost > 0 {
         return Err(summary);
     }
