@@ -25,9 +25,11 @@
 mod broker;
 mod history;
 mod member;
+mod presence;
 mod registry;
 
 pub use broker::{Broker, Inbox, Replay, SharedHistory, Target};
 pub use history::{BadPosition, History, Lost, Position};
+pub use presence::{Presence, PresenceEvent, PresenceEvents, SharedPresence, Users};
 pub(crate) use member::{Member, SharedText};
 pub use registry::Rooms;

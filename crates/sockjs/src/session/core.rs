@@ -76,6 +76,9 @@ pub(crate) struct Core {
     id: u64,
     /// The rooms of the session's service.
     rooms: Rooms,
+    /// The application's user key for the session (presence, and
+    /// messages to a user), set once.
+    user: OnceLock<Arc<str>>,
     metrics: SessionMetrics,
     state: Mutex<State>,
     bounds: Bounds,
@@ -131,6 +134,7 @@ impl Core {
         Arc::new(Core {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rooms,
+            user: OnceLock::new(),
             metrics,
             state: Mutex::new(State {
                 outbox: Outbox::Idle,
@@ -228,6 +232,30 @@ impl Core {
             self.rooms.leave(room, self.id);
         }
         resumed
+    }
+
+    /// Gives the session the user key `user` (once): false when it has
+    /// another one, or is closed.
+    pub(crate) fn set_user(self: &Arc<Self>, user: &str) -> bool {
+        let state = self.lock();
+        if let Some(current) = self.user.get() {
+            return **current == *user;
+        }
+        if state.close_frame.is_some() {
+            return false;
+        }
+        // Under the session's lock, so that a close cannot come between
+        // (it takes the session out of its user's sessions after it).
+        let user: Arc<str> = user.into();
+        let _ = self.user.set(user.clone());
+        self.rooms.identify(self.clone(), &user, &state.joined);
+        drop(state);
+        true
+    }
+
+    /// The session's user key, if it was given one.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.user.get().map(|user| &**user)
     }
 
     /// Takes the session out of `room`.
@@ -570,7 +598,7 @@ impl Core {
             state.inbox_open = false;
             std::mem::take(&mut state.joined)
         };
-        self.rooms.leave_all(&joined, self.id);
+        self.rooms.leave_all(&joined, self.id, self.user.get());
         self.closed.store(true, Ordering::Release);
         self.sends.close();
         self.receiver_waker.wake();
@@ -733,6 +761,10 @@ impl Drop for Attachment {
 impl Member for Core {
     fn key(&self) -> u64 {
         self.id
+    }
+
+    fn user(&self) -> Option<Arc<str>> {
+        self.user.get().cloned()
     }
 
     fn push_shared(&self, message: &Arc<SharedText>) -> bool {
