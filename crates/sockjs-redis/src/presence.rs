@@ -239,11 +239,7 @@ fn start(inner: &Arc<Inner>) {
     if task.is_none() {
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             let every = inner.node.options.presence_ttl / 3;
-            *task = Some(runtime.spawn(run(
-                Arc::downgrade(inner),
-                inner.wake.clone(),
-                every,
-            )));
+            *task = Some(runtime.spawn(run(Arc::downgrade(inner), inner.wake.clone(), every)));
         }
     }
 }
@@ -304,7 +300,8 @@ impl Inner {
         let mut error = None;
         for room in rooms {
             let changes = pending.get(room);
-            let mut add: HashSet<&str> = here.get(room).into_iter().flatten().map(|u| &**u).collect();
+            let mut add: HashSet<&str> =
+                here.get(room).into_iter().flatten().map(|u| &**u).collect();
             let mut remove = Vec::new();
             for (user, present) in changes.into_iter().flatten() {
                 if *present {
@@ -382,7 +379,9 @@ impl Inner {
         let mut due = DUE.prepare_invoke();
         due.key(index_key(self.prefix(), &self.channel)).arg(SWEEP);
         let mut conn = self.node.conn.clone();
-        let rooms: Vec<String> = self.call("presence sweep", due.invoke_async(&mut conn)).await?;
+        let rooms: Vec<String> = self
+            .call("presence sweep", due.invoke_async(&mut conn))
+            .await?;
         for room in rooms {
             if !here.contains_key(room.as_str()) {
                 self.sync(&room, &[], &[]).await?;
@@ -432,7 +431,14 @@ impl SharedPresence for RedisPresence {
                 Ok(mut users) => {
                     // This node's own, even those not written yet.
                     let local = inner.local.lock().expect("presence lock");
-                    users.extend(local.here.get(&room).into_iter().flatten().map(|u| u.to_string()));
+                    users.extend(
+                        local
+                            .here
+                            .get(&room)
+                            .into_iter()
+                            .flatten()
+                            .map(|u| u.to_string()),
+                    );
                     Some(users)
                 }
                 Err(error) => {

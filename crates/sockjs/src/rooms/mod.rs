@@ -30,6 +30,6 @@ mod registry;
 
 pub use broker::{Broker, Inbox, Replay, SharedHistory, Target};
 pub use history::{BadPosition, History, Lost, Position};
-pub use presence::{Presence, PresenceEvent, PresenceEvents, SharedPresence, Users};
 pub(crate) use member::{Member, SharedText};
+pub use presence::{Presence, PresenceEvent, PresenceEvents, SharedPresence, Users};
 pub use registry::Rooms;

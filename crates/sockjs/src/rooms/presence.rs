@@ -79,7 +79,9 @@ impl Presence {
     /// # }
     /// ```
     pub fn contains(&self, user: &str) -> bool {
-        self.users.binary_search_by(|u| u.as_str().cmp(user)).is_ok()
+        self.users
+            .binary_search_by(|u| u.as_str().cmp(user))
+            .is_ok()
     }
 
     /// False when the broker's shared presence ([`Broker::presence`](crate::rooms::Broker::presence))

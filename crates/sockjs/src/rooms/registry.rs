@@ -11,7 +11,7 @@ use tokio::sync::broadcast;
 use super::broker::{Broker, Deliver, Inbox, SharedHistory, Target};
 use super::history::{History, Log, Lost, Position};
 use super::member::{Member, SharedText};
-use super::presence::{EVENTS_KEPT, Presence, PresenceEvent, PresenceEvents, SharedPresence};
+use super::presence::{Presence, PresenceEvent, PresenceEvents, SharedPresence, EVENTS_KEPT};
 use crate::protocol::write_json_string;
 
 /// Named groups of sessions, and messages to a group or to every session.
@@ -1145,5 +1145,100 @@ mod tests {
         rooms.leave("r", 1);
         assert_eq!(rooms.members("r"), 0);
         assert!(rooms.shared.rooms.is_empty());
+    }
+
+    /// A session of `user` as the rooms see it.
+    struct Keyed(u64, Option<Arc<str>>);
+
+    impl Member for Keyed {
+        fn key(&self) -> u64 {
+            self.0
+        }
+        fn user(&self) -> Option<Arc<str>> {
+            self.1.clone()
+        }
+        fn push_shared(&self, _message: &Arc<SharedText>) -> bool {
+            true
+        }
+    }
+
+    /// A shared presence that records what this node tells it, and
+    /// answers `users` from `answer`.
+    #[derive(Default)]
+    struct Told {
+        calls: Mutex<Vec<String>>,
+        answer: Mutex<Option<Vec<String>>>,
+    }
+
+    impl super::super::SharedPresence for Told {
+        fn join(&self, room: &str, user: &str) {
+            self.calls.lock().unwrap().push(format!("+{room}:{user}"));
+        }
+        fn leave(&self, room: &str, user: &str) {
+            self.calls.lock().unwrap().push(format!("-{room}:{user}"));
+        }
+        fn users(&self, _room: &str) -> super::super::Users {
+            let answer = self.answer.lock().unwrap().clone();
+            Box::pin(async move { answer })
+        }
+    }
+
+    struct TellingBroker(Arc<Told>, Arc<Mutex<Option<Inbox>>>);
+
+    impl Broker for TellingBroker {
+        fn start(&self, inbox: Inbox) {
+            *self.1.lock().unwrap() = Some(inbox);
+        }
+        fn publish(&self, _target: Target<'_>, _message: &str) {}
+        fn presence(&self) -> Option<Arc<dyn super::super::SharedPresence>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_presence_hears_of_first_and_last_sessions_and_tells_the_events() {
+        let told = Arc::new(Told::default());
+        let slot = Arc::new(Mutex::new(None));
+        let rooms = Rooms::with_broker(TellingBroker(told.clone(), slot.clone()));
+        let inbox = slot.lock().unwrap().clone().unwrap();
+        let mut events = rooms.presence_events("r");
+        let alice: Arc<str> = "alice".into();
+        let (a1, a2) = (
+            Arc::new(Keyed(1, Some(alice.clone()))),
+            Arc::new(Keyed(2, Some(alice.clone()))),
+        );
+        rooms.join("r", a1.clone());
+        rooms.join("r", a2.clone());
+        rooms.join("r", Arc::new(Keyed(3, None)));
+        rooms.leave("r", 1);
+        rooms.leave_all(&["r".into()], 2, Some(&alice));
+        rooms.leave("r", 3);
+        // Once each: the first session in, the last one out.
+        assert_eq!(*told.calls.lock().unwrap(), ["+r:alice", "-r:alice"]);
+        assert!(rooms.shared.rooms.is_empty());
+        // Events come from the shared presence, not from this node's count.
+        assert_eq!(format!("{events:?}"), "PresenceEvents { waiting: 0 }");
+        inbox.presence("r", PresenceEvent::Join("bob".into()));
+        assert_eq!(events.recv().await, Some(PresenceEvent::Join("bob".into())));
+
+        // The snapshot is the shared one; this node's alone when unreadable.
+        *told.answer.lock().unwrap() = Some(vec!["bob".into(), "carol".into()]);
+        let presence = rooms.presence("r").await;
+        assert_eq!(
+            (presence.users(), presence.is_complete()),
+            (&["bob".to_owned(), "carol".to_owned()][..], true)
+        );
+        rooms.join("r", a1);
+        *told.answer.lock().unwrap() = None;
+        let presence = rooms.presence("r").await;
+        assert_eq!(
+            (presence.users(), presence.is_complete()),
+            (&["alice".to_owned()][..], false)
+        );
+
+        // A room nobody listens to any more forgets its channel.
+        drop(events);
+        inbox.presence("r", PresenceEvent::Leave("bob".into()));
+        assert!(rooms.shared.watchers.is_empty());
     }
 }
