@@ -279,3 +279,36 @@ async fn a_dead_nodes_users_leave_within_the_bound() {
     // dave's node is alive: he stays.
     quiet(&mut events, ttl * 2).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_writes_its_entries_again_after_redis_lost_them() {
+    let Some(mut server) = RedisServer::start() else {
+        return;
+    };
+    let options = Options::default()
+        .presence_ttl(Duration::from_millis(300))
+        .timeout(Duration::from_millis(200));
+    let a = Redis::connect_with(&server.url(), options).await.unwrap();
+    let rooms_a = a.rooms("/p");
+    let node_a = app(&rooms_a);
+    subscribed(&[&a]).await;
+    open(&node_a, "a-dave", "dave", "lobby").await;
+    let users = "HKEYS sockjs:{sockjs:rooms:/p:lobby}:users";
+    let written = |server: &RedisServer| server.command(users).as_deref() == Some("*1\r\n");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !written(&server) {
+        assert!(Instant::now() < deadline, "dave never written");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // Redis restarts empty: the next renewal writes dave again.
+    server.restart();
+    assert!(!written(&server));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !written(&server) {
+        assert!(Instant::now() < deadline, "dave not written again");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    subscribed(&[&a]).await;
+    users_become(&rooms_a, "lobby", &["dave"]).await;
+}
