@@ -26,7 +26,7 @@ use tokio::sync::broadcast;
 /// assert!(presence.is_complete());
 /// # }
 /// ```
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Presence {
     users: Vec<String>,
     complete: bool,
