@@ -3,10 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use sockjs::rooms::{self, Inbox, SharedHistory, Target};
+use sockjs::rooms::{self, Inbox, SharedHistory, SharedPresence, Target};
 
 use crate::history::StreamHistory;
 use crate::node_state::NodeState;
+use crate::presence::RedisPresence;
 use crate::publish::{self, Outgoing};
 
 /// Carries the room messages of one [`Rooms`](sockjs::Rooms) to the other
@@ -93,7 +94,11 @@ impl rooms::Broker for Broker {
             channel: self.channel.clone(),
             room: match target {
                 Target::Room(room) => Some(room.into()),
-                Target::All => None,
+                Target::All | Target::User(_) => None,
+            },
+            user: match target {
+                Target::User(user) => Some(user.into()),
+                Target::All | Target::Room(_) => None,
             },
             message: message.into(),
             kept: None,
@@ -103,6 +108,13 @@ impl rooms::Broker for Broker {
 
     fn history(&self) -> Option<Arc<dyn SharedHistory>> {
         Some(Arc::new(StreamHistory::new(
+            self.node.clone(),
+            self.channel.clone(),
+        )))
+    }
+
+    fn presence(&self) -> Option<Arc<dyn SharedPresence>> {
+        Some(Arc::new(RedisPresence::new(
             self.node.clone(),
             self.channel.clone(),
         )))

@@ -35,6 +35,7 @@ impl SharedHistory for StreamHistory {
         let outgoing = Outgoing {
             channel: self.channel.clone(),
             room: Some(room.into()),
+            user: None,
             message: message.into(),
             kept: Some(*limits),
         };

@@ -18,6 +18,8 @@
 //!   its id, options, connection, queue, subscriptions and tasks.
 //! - `history`: room history on Redis Streams for every node, the
 //!   brokers' `SharedHistory`.
+//! - `presence`: who is in which room on every node, on Redis sorted
+//!   sets, the brokers' `SharedPresence`.
 //! - `broker`: [`Broker`], the rooms broker on one channel.
 //! - `directory`: [`Directory`], the session directory on Redis keys.
 //! - `node`: [`Redis`] and [`Error`]: connecting, and making brokers and
@@ -31,6 +33,7 @@ mod node;
 mod node_state;
 mod options;
 mod order;
+mod presence;
 mod publish;
 mod script;
 mod stats;

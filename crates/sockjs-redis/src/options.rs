@@ -19,6 +19,7 @@ pub struct Options {
     pub(crate) key_prefix: String,
     pub(crate) queue_capacity: usize,
     pub(crate) claim_ttl: Duration,
+    pub(crate) presence_ttl: Duration,
     pub(crate) timeout: Duration,
     pub(crate) tls_ca_pem: Option<Vec<u8>>,
 }
@@ -29,6 +30,7 @@ impl Default for Options {
             key_prefix: "sockjs".into(),
             queue_capacity: 4096,
             claim_ttl: Duration::from_secs(15),
+            presence_ttl: Duration::from_secs(15),
             timeout: Duration::from_millis(500),
             tls_ca_pem: None,
         }
@@ -95,6 +97,31 @@ impl Options {
     #[must_use]
     pub fn claim_ttl(mut self, ttl: Duration) -> Self {
         self.claim_ttl = ttl.max(Duration::from_millis(30));
+        self
+    }
+
+    /// How long a node's presence entries outlive it
+    /// ([`Broker`](crate::Broker)'s presence: who is in a room on every
+    /// node). A node renews its entries, and sweeps the rooms whose
+    /// entries all expired, every third of this, so the users of a node
+    /// that died leave its rooms (and a leave event is published) at most
+    /// this and a third of it after its death, while some node uses
+    /// presence. Default: 15 s (a dead node's users gone within 20 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sockjs_redis::Options;
+    ///
+    /// // A dead node's users leave within 8 s; entries renewed every 2 s.
+    /// let options = Options::default().presence_ttl(Duration::from_secs(6));
+    /// # let _ = options;
+    /// // 30 ms at least.
+    /// let floor = Options::default().presence_ttl(Duration::ZERO);
+    /// assert!(format!("{floor:?}").contains("presence_ttl: 30ms"));
+    /// ```
+    #[must_use]
+    pub fn presence_ttl(mut self, ttl: Duration) -> Self {
+        self.presence_ttl = ttl.max(Duration::from_millis(30));
         self
     }
 

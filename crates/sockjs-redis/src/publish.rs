@@ -27,8 +27,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(1);
 #[derive(Debug)]
 pub(crate) struct Outgoing {
     pub(crate) channel: Arc<str>,
-    /// `None`: every session.
+    /// `None`: every session (or `user`'s).
     pub(crate) room: Option<Box<str>>,
+    /// Every session of this user key (`room` is then `None`).
+    pub(crate) user: Option<Box<str>>,
     pub(crate) message: Box<str>,
     /// Kept in the room's history on Redis, within these bounds (for a
     /// room only).
@@ -122,9 +124,10 @@ pub(crate) async fn run(
                     .ignore();
                 continue;
             }
-            let target = match &out.room {
-                Some(room) => Target::Room(room),
-                None => Target::All,
+            let target = match (&out.room, &out.user) {
+                (Some(room), _) => Target::Room(room),
+                (None, Some(user)) => Target::User(user),
+                (None, None) => Target::All,
             };
             pipe.cmd("PUBLISH")
                 .arg(&*out.channel)

@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
-use sockjs::rooms::{Inbox, Position, Target};
+use sockjs::rooms::{Inbox, Position, PresenceEvent, Target};
 use tokio::sync::mpsc;
 
 use crate::order::Incoming;
@@ -73,6 +73,14 @@ impl Subscriptions {
         let inboxes = self.inboxes.lock().expect("subscriptions lock");
         for inbox in inboxes.get(channel).into_iter().flatten() {
             inbox.deliver_at(room, position, message);
+        }
+    }
+
+    /// Tells the rooms of `channel` of a presence change.
+    fn presence(&self, channel: &str, room: &str, event: &PresenceEvent) {
+        let inboxes = self.inboxes.lock().expect("subscriptions lock");
+        for inbox in inboxes.get(channel).into_iter().flatten() {
+            inbox.presence(room, event.clone());
         }
     }
 
@@ -261,6 +269,23 @@ fn receive(
         }
         return;
     }
+    if wire::is_notice(payload) {
+        // Decided by a script, told to every node, this one included.
+        match wire::decode_notice(payload) {
+            Ok(notice) => {
+                let event = if notice.joined {
+                    PresenceEvent::Join(notice.user.to_owned())
+                } else {
+                    PresenceEvent::Leave(notice.user.to_owned())
+                };
+                subscriptions.presence(channel, notice.room, &event);
+            }
+            Err(e) => {
+                tracing::warn!(channel, error = %e, "ignoring a message on a rooms channel");
+            }
+        }
+        return;
+    }
     let frame = match wire::decode(message.get_payload_bytes()) {
         Ok(frame) => frame,
         Err(e) => {
@@ -290,6 +315,7 @@ fn receive(
     let target = match frame.target {
         wire::Target::All => Target::All,
         wire::Target::Room(room) => Target::Room(room),
+        wire::Target::User(user) => Target::User(user),
     };
     subscriptions.deliver(channel, target, frame.message);
     counters.received.fetch_add(1, Ordering::Relaxed);

@@ -14,9 +14,10 @@
 //!   from 1; receivers drop a number they have seen (a publish retried
 //!   after a lost connection) and notice gaps (messages lost while Redis
 //!   was unreachable);
-//! - `<target>`: `*` for every session, or `#<len>:<room>` for one room,
-//!   `<len>` being the room name's length in bytes (a room name may hold
-//!   any character, spaces included);
+//! - `<target>`: `*` for every session, `#<len>:<room>` for one room, or
+//!   `@<len>:<user>` for every session of one user key, `<len>` being the
+//!   name's length in bytes (a room name or user key may hold any
+//!   character, spaces included);
 //! - `<message>`: the rest of the payload, the message's UTF-8 text as the
 //!   application sent it (not JSON-encoded).
 //!
@@ -34,6 +35,17 @@
 //! `<epoch>` in lowercase hexadecimal, `<offset>` in decimal:
 //! `p 5f3a9c 17 #5:lobby hello` is message 17 of epoch `5f3a9c` of
 //! `lobby`.
+//!
+//! A change in a room's presence (see [`crate::presence`]) is published by
+//! the script that decides it, to every node, the sender's included:
+//!
+//! ```text
+//! j #<len>:<room> <user>
+//! l #<len>:<room> <user>
+//! ```
+//!
+//! `j`: the user joined the room (its first entry on any node); `l`: it
+//! left (its last entry went, or expired). `j #5:lobby alice`.
 
 use std::fmt::Write as _;
 
@@ -45,6 +57,7 @@ const VERSION: &str = "1";
 pub(crate) enum Target<'a> {
     All,
     Room(&'a str),
+    User(&'a str),
 }
 
 /// A decoded message, borrowing from the payload.
@@ -60,7 +73,7 @@ pub(crate) struct Frame<'a> {
 pub(crate) fn encode(node: &str, seq: u64, target: Target<'_>, message: &str) -> String {
     let room_len = match target {
         Target::All => 0,
-        Target::Room(room) => room.len() + 8,
+        Target::Room(name) | Target::User(name) => name.len() + 8,
     };
     let mut out = String::with_capacity(node.len() + room_len + message.len() + 26);
     out.push_str(VERSION);
@@ -71,6 +84,9 @@ pub(crate) fn encode(node: &str, seq: u64, target: Target<'_>, message: &str) ->
         Target::All => out.push('*'),
         Target::Room(room) => {
             let _ = write!(out, "#{}:{room}", room.len());
+        }
+        Target::User(user) => {
+            let _ = write!(out, "@{}:{user}", user.len());
         }
     }
     out.push(' ');
@@ -160,6 +176,34 @@ fn room_and_message(rest: &str) -> Result<(&str, &str), DecodeError> {
     Ok((room, message))
 }
 
+/// A decoded presence change, borrowing from the payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Notice<'a> {
+    /// True: joined; false: left.
+    pub(crate) joined: bool,
+    pub(crate) room: &'a str,
+    pub(crate) user: &'a str,
+}
+
+/// Whether a payload is a presence change (`j ...` or `l ...`).
+pub(crate) fn is_notice(payload: &[u8]) -> bool {
+    payload.starts_with(b"j #") || payload.starts_with(b"l #")
+}
+
+/// Decodes a presence change.
+pub(crate) fn decode_notice(payload: &[u8]) -> Result<Notice<'_>, DecodeError> {
+    let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotText)?;
+    let (joined, rest) = if let Some(rest) = text.strip_prefix("j #") {
+        (true, rest)
+    } else if let Some(rest) = text.strip_prefix("l #") {
+        (false, rest)
+    } else {
+        return Err(DecodeError::Malformed("not a presence change"));
+    };
+    let (room, user) = room_and_message(rest)?;
+    Ok(Notice { joined, room, user })
+}
+
 /// Decodes one payload.
 pub(crate) fn decode(payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
     let text = std::str::from_utf8(payload).map_err(|_| DecodeError::NotText)?;
@@ -189,6 +233,14 @@ pub(crate) fn decode(payload: &[u8]) -> Result<Frame<'_>, DecodeError> {
             node,
             seq,
             target: Target::Room(room),
+            message,
+        });
+    } else if let Some(rest) = rest.strip_prefix('@') {
+        let (user, message) = room_and_message(rest)?;
+        return Ok(Frame {
+            node,
+            seq,
+            target: Target::User(user),
             message,
         });
     } else {
@@ -221,6 +273,8 @@ mod tests {
             ),
             (Target::Room(""), "x", "1 n1 7 #0: x"),
             (Target::Room("a b:#5"), " lead", "1 n1 7 #6:a b:#5  lead"),
+            (Target::User("alice"), "mail", "1 n1 7 @5:alice mail"),
+            (Target::User("a @1:"), "x", "1 n1 7 @5:a @1: x"),
             (
                 Target::Room("中文"),
                 "é\n\u{2028}",
@@ -289,6 +343,38 @@ mod tests {
     }
 
     #[test]
+    fn presence_changes_decode_and_refuse_garbage() {
+        assert_eq!(
+            decode_notice(b"j #5:lobby alice smith"),
+            Ok(Notice {
+                joined: true,
+                room: "lobby",
+                user: "alice smith",
+            })
+        );
+        assert_eq!(
+            decode_notice("l #6:中文 é".as_bytes()),
+            Ok(Notice {
+                joined: false,
+                room: "中文",
+                user: "é",
+            })
+        );
+        assert!(is_notice(b"j #0: "));
+        assert!(!is_notice(b"1 n1 7 * x") && !is_notice(b"p 1 1 #0: "));
+        let cases: &[(&[u8], DecodeError)] = &[
+            (b"j #\xff", DecodeError::NotText),
+            (b"x #1:a b", DecodeError::Malformed("not a presence change")),
+            (b"j #x:a b", DecodeError::Malformed("room length")),
+            (b"l #9:a b", DecodeError::Malformed("room name")),
+            (b"j #1:ab", DecodeError::Malformed("no message")),
+        ];
+        for (payload, error) in cases {
+            assert_eq!(decode_notice(payload), Err(error.clone()));
+        }
+    }
+
+    #[test]
     fn refuses_what_is_not_the_format() {
         let cases: &[(&[u8], DecodeError)] = &[
             (b"\xff", DecodeError::NotText),
@@ -305,6 +391,7 @@ mod tests {
             (b"1 n1 7 *x", DecodeError::Malformed("no message")),
             (b"1 n1 7 #1:ab c", DecodeError::Malformed("no message")),
             (b"1 n1 7 *", DecodeError::Malformed("no message")),
+            (b"1 n1 7 @5:ab c", DecodeError::Malformed("room name")),
         ];
         for (payload, error) in cases {
             assert_eq!(

@@ -1,21 +1,25 @@
 //! [`Broker`]: what carries room messages between nodes, and
-//! [`SharedHistory`]: the room history some brokers keep for all of them.
+//! [`SharedHistory`]: the room history some brokers keep for all of them
+//! ([`SharedPresence`]: their presence, is in `presence`).
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Weak};
 
 use super::history::{History, Lost, Position};
+use super::presence::{PresenceEvent, SharedPresence};
 
 /// Where a room message goes.
 ///
 /// ```
 /// use sockjs::rooms::Target;
 ///
-/// // A broker on a pub/sub service: one channel per room, one for all.
+/// // A broker on a pub/sub service: one channel per room, one per user,
+/// // one for all.
 /// fn channel(target: Target<'_>) -> String {
 ///     match target {
 ///         Target::Room(room) => format!("sockjs:room:{room}"),
+///         Target::User(user) => format!("sockjs:user:{user}"),
 ///         Target::All => "sockjs:all".to_owned(),
 ///     }
 /// }
@@ -25,6 +29,9 @@ use super::history::{History, Lost, Position};
 pub enum Target<'a> {
     /// The members of one room.
     Room(&'a str),
+    /// Every session of one user key
+    /// ([`Sender::set_user`](crate::Sender::set_user)), in any room or none.
+    User(&'a str),
     /// Every session.
     All,
 }
@@ -136,6 +143,7 @@ pub trait Broker: Send + Sync + 'static {
     ///         let room = match target {
     ///             Target::Room(room) => Some(room.to_owned()),
     ///             Target::All => None,
+    ///             Target::User(_) => return, // not carried by this one
     ///         };
     ///         let _ = self.outgoing.send((room, message.to_owned()));
     ///     }
@@ -170,6 +178,7 @@ pub trait Broker: Send + Sync + 'static {
     ///     fn publish(&self, target: Target<'_>, message: &str) {
     ///         let channel = match target {
     ///             Target::Room(room) => room,
+    ///             Target::User(user) => user,
     ///             Target::All => "*",
     ///         };
     ///         let _ = self.0.send(format!("{channel} {message}"));
@@ -206,6 +215,30 @@ pub trait Broker: Send + Sync + 'static {
     /// assert!(Plain.history().is_none());
     /// ```
     fn history(&self) -> Option<Arc<dyn SharedHistory>> {
+        None
+    }
+
+    /// The presence this broker keeps for every node, if it keeps one
+    /// (default: none). When it does, [`Rooms::presence`](crate::Rooms::presence)
+    /// and [`Rooms::presence_events`](crate::Rooms::presence_events) are
+    /// the cluster's: a user is in a room while it has a session there on
+    /// any node. Without it, presence is this node's. See
+    /// [`SharedPresence`] for a whole implementation.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Broker, Inbox, Target};
+    ///
+    /// /// A broker without presence of its own: the default.
+    /// struct Plain;
+    ///
+    /// impl Broker for Plain {
+    ///     fn start(&self, _inbox: Inbox) {}
+    ///     fn publish(&self, _target: Target<'_>, _message: &str) {}
+    /// }
+    ///
+    /// assert!(Plain.presence().is_none());
+    /// ```
+    fn presence(&self) -> Option<Arc<dyn SharedPresence>> {
         None
     }
 }
@@ -368,6 +401,9 @@ pub(super) trait Deliver: Send + Sync {
     /// Queues `message`, which has `position` in `room`'s shared history,
     /// for the room's members on this node; returns how many took it.
     fn deliver_at(&self, room: &str, position: Position, message: &str) -> usize;
+
+    /// Tells this node's receivers of `room`'s presence events.
+    fn presence(&self, room: &str, event: PresenceEvent);
 }
 
 impl Inbox {
@@ -422,6 +458,33 @@ impl Inbox {
         match self.rooms.upgrade() {
             Some(rooms) => rooms.deliver_at(room, position, message),
             None => 0,
+        }
+    }
+}
+
+impl Inbox {
+    /// Tells this node's receivers of `room`'s presence events
+    /// ([`Rooms::presence_events`](crate::Rooms::presence_events)) of a
+    /// change its [`SharedPresence`] decided, on any node (this one's
+    /// included). Does nothing once the `Rooms` is gone.
+    ///
+    /// ```
+    /// use sockjs::rooms::{Inbox, PresenceEvent};
+    ///
+    /// /// A shared presence's receiving side, for `j <room> <user>` and
+    /// /// `l <room> <user>` notices of its store.
+    /// fn on_notice(inbox: &Inbox, kind: &str, room: &str, user: &str) {
+    ///     let event = match kind {
+    ///         "j" => PresenceEvent::Join(user.to_owned()),
+    ///         _ => PresenceEvent::Leave(user.to_owned()),
+    ///     };
+    ///     inbox.presence(room, event);
+    /// }
+    /// # let _ = on_notice;
+    /// ```
+    pub fn presence(&self, room: &str, event: PresenceEvent) {
+        if let Some(rooms) = self.rooms.upgrade() {
+            rooms.presence(room, event);
         }
     }
 }

@@ -12,6 +12,12 @@ pub(crate) trait Member: Send + Sync {
     /// The session's key in its rooms, unique in the process.
     fn key(&self) -> u64;
 
+    /// The application's user key of the session, if it has one: what
+    /// presence counts (never the session's id).
+    fn user(&self) -> Option<Arc<str>> {
+        None
+    }
+
     /// Queues a message shared with other members, never waiting (a room
     /// message must not wait for one slow member); false when not queued.
     fn push_shared(&self, message: &Arc<SharedText>) -> bool;

@@ -6,9 +6,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use dashmap::DashMap;
 
+use tokio::sync::broadcast;
+
 use super::broker::{Broker, Deliver, Inbox, SharedHistory, Target};
 use super::history::{History, Log, Lost, Position};
 use super::member::{Member, SharedText};
+use super::presence::{Presence, PresenceEvent, PresenceEvents, SharedPresence, EVENTS_KEPT};
 use crate::protocol::write_json_string;
 
 /// Named groups of sessions, and messages to a group or to every session.
@@ -60,7 +63,13 @@ pub struct Rooms {
 pub(crate) struct Shared {
     rooms: DashMap<Arc<str>, Room>,
     everyone: DashMap<u64, Arc<dyn Member>>,
+    /// The sessions of each user key ([`Target::User`]).
+    users: DashMap<Arc<str>, HashMap<u64, Arc<dyn Member>>>,
+    /// The receivers of each room's presence events, made when asked for.
+    watchers: DashMap<Arc<str>, broadcast::Sender<PresenceEvent>>,
     broker: OnceLock<Box<dyn Broker>>,
+    /// The broker's presence for every node, if it keeps one.
+    shared_presence: OnceLock<Arc<dyn SharedPresence>>,
     /// The broker's history for every node, if it keeps one: used when
     /// `history` is set too.
     shared_history: OnceLock<Arc<dyn SharedHistory>>,
@@ -76,7 +85,10 @@ impl Default for Shared {
         Shared {
             rooms: DashMap::new(),
             everyone: DashMap::new(),
+            users: DashMap::new(),
+            watchers: DashMap::new(),
             broker: OnceLock::new(),
+            shared_presence: OnceLock::new(),
             shared_history: OnceLock::new(),
             history: OnceLock::new(),
             epoch: uuid::Uuid::new_v4().as_u64_pair().0 >> 16,
@@ -87,6 +99,10 @@ impl Default for Shared {
 /// One room: its members and, with history, what was sent to it.
 struct Room {
     members: HashMap<u64, Arc<dyn Member>>,
+    /// The user key of each member that has one (resuming ones included).
+    present: HashMap<u64, Arc<str>>,
+    /// How many of the sessions in `present` each user key has.
+    users: HashMap<Arc<str>, usize>,
     /// With a shared history: the sessions reading what they missed, and
     /// the messages delivered to the room meanwhile, which they get after
     /// that replay.
@@ -111,6 +127,8 @@ impl Room {
     fn new(epoch: u64) -> Self {
         Room {
             members: HashMap::new(),
+            present: HashMap::new(),
+            users: HashMap::new(),
             resuming: HashMap::new(),
             resumed: HashMap::new(),
             last: None,
@@ -121,7 +139,10 @@ impl Room {
 
     /// Whether the room holds nothing worth its entry.
     fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.resuming.is_empty() && self.log.is_empty()
+        self.members.is_empty()
+            && self.resuming.is_empty()
+            && self.present.is_empty()
+            && self.log.is_empty()
     }
 }
 
@@ -172,6 +193,9 @@ impl Rooms {
         if let Some(history) = broker.history() {
             let _ = rooms.shared.shared_history.set(history);
         }
+        if let Some(presence) = broker.presence() {
+            let _ = rooms.shared.shared_presence.set(presence);
+        }
         let _ = rooms.shared.broker.set(Box::new(broker));
         rooms
     }
@@ -221,6 +245,159 @@ impl Rooms {
     /// ```
     pub fn send_all(&self, message: impl Into<String>) -> usize {
         self.send_to(Target::All, message.into())
+    }
+
+    /// Sends `message` to every session of the user key `user`
+    /// ([`Sender::set_user`](crate::Sender::set_user)), here and, with a
+    /// broker, on every other node: all of a user's tabs and devices,
+    /// whatever rooms they are in. Returns how many sessions of this node
+    /// got it.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// // The first message names the user (a real app takes it from its
+    /// // login: `session.extensions()`, a token...).
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (tx, mut rx) = session.split();
+    ///     if let Some(user) = rx.recv().await {
+    ///         tx.set_user(&user);
+    ///         let _ = tx.send("hello").await;
+    ///     }
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new().nest("/app", service.into_router());
+    /// let client = Client::in_process(app);
+    /// let (mut phone, mut laptop) = (client.open("/app").await?, client.open("/app").await?);
+    /// for connection in [&mut phone, &mut laptop] {
+    ///     connection.send("alice").await?;
+    ///     assert_eq!(connection.recv().await?, "hello");
+    /// }
+    ///
+    /// assert_eq!(rooms.send_to_user("alice", "you have mail"), 2);
+    /// assert_eq!(phone.recv().await?, "you have mail");
+    /// assert_eq!(laptop.recv().await?, "you have mail");
+    /// assert_eq!(rooms.send_to_user("bob", "nobody"), 0);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn send_to_user(&self, user: &str, message: impl Into<String>) -> usize {
+        self.send_to(Target::User(user), message.into())
+    }
+
+    /// Who is in `room`: the distinct user keys of its members
+    /// ([`Sender::set_user`](crate::Sender::set_user)), each once however
+    /// many sessions it has there, never session ids. Sessions without a
+    /// user key are not counted.
+    ///
+    /// With a broker that keeps presence for every node
+    /// ([`Broker::presence`], such as `sockjs-redis`'s), the room's users
+    /// on every node, read from the broker (at most its timeout; the
+    /// answer is then this node's users alone, and
+    /// [`Presence::is_complete`] is false). Otherwise this node's, at
+    /// once.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (tx, mut rx) = session.split();
+    ///     if let Some(user) = rx.recv().await {
+    ///         tx.set_user(&user);
+    ///         tx.join("lobby");
+    ///         let _ = tx.send("joined").await;
+    ///     }
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    /// let client = Client::in_process(app);
+    /// let mut connections = Vec::new();
+    /// for user in ["alice", "bob", "alice"] {
+    ///     let mut connection = client.open("/chat").await?;
+    ///     connection.send(user).await?;
+    ///     assert_eq!(connection.recv().await?, "joined");
+    ///     connections.push(connection);
+    /// }
+    ///
+    /// let presence = rooms.presence("lobby").await;
+    /// assert_eq!(presence.count(), 2); // alice's two sessions count once
+    /// assert_eq!(presence.users(), ["alice", "bob"]);
+    /// assert_eq!(rooms.members("lobby"), 3);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn presence(&self, room: &str) -> Presence {
+        let here = || -> Vec<String> {
+            self.shared.rooms.get(room).map_or_else(Vec::new, |room| {
+                room.users.keys().map(|user| user.to_string()).collect()
+            })
+        };
+        let Some(shared) = self.shared.shared_presence.get() else {
+            return Presence::new(here(), true);
+        };
+        match shared.users(room).await {
+            Some(users) => Presence::new(users, true),
+            None => Presence::new(here(), false),
+        }
+    }
+
+    /// The changes in who is in `room` from now on: [`PresenceEvent::Join`]
+    /// when a user's first session joins it, [`PresenceEvent::Leave`]
+    /// when its last one leaves or closes (by user key, never session
+    /// id; sessions without a user key are not counted). With a broker
+    /// that keeps presence for every node ([`Broker::presence`]), the
+    /// cluster's changes, told by the broker (a round trip after a local
+    /// one, and at most once: read [`presence`](Self::presence) again
+    /// after a reconnect); otherwise this node's, at once. Each receiver
+    /// gets every event; one that falls 256 behind gets
+    /// [`PresenceEvent::Missed`]. No receiver, no cost.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::rooms::PresenceEvent;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (tx, mut rx) = session.split();
+    ///     if let Some(user) = rx.recv().await {
+    ///         tx.set_user(&user);
+    ///         tx.join("lobby");
+    ///     }
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let mut events = rooms.presence_events("lobby");
+    /// let app: Router = Router::new().nest("/chat", service.into_router());
+    ///
+    /// let connection = Client::in_process(app).open("/chat").await?;
+    /// connection.send("alice").await?;
+    /// assert_eq!(events.recv().await, Some(PresenceEvent::Join("alice".into())));
+    /// connection.close().await;
+    /// assert_eq!(events.recv().await, Some(PresenceEvent::Leave("alice".into())));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn presence_events(&self, room: &str) -> PresenceEvents {
+        let events = self
+            .shared
+            .watchers
+            .entry(room.into())
+            .or_insert_with(|| broadcast::channel(EVENTS_KEPT).0)
+            .subscribe();
+        PresenceEvents::new(events)
     }
 
     fn send_to(&self, target: Target<'_>, message: String) -> usize {
@@ -373,7 +550,32 @@ impl Rooms {
 
     /// Puts the session in `room`.
     pub(crate) fn join(&self, room: &str, member: Arc<dyn Member>) {
-        self.shared.room(room).members.insert(member.key(), member);
+        let (key, user) = (member.key(), member.user());
+        let mut entry = self.shared.room(room);
+        entry.members.insert(key, member);
+        if let Some(user) = user {
+            self.shared.mark(room, &mut entry, key, user);
+        }
+    }
+
+    /// Gives the session its user key: it is reached by [`Target::User`]
+    /// from now on, and present in the rooms of `joined` it is in.
+    pub(crate) fn identify(&self, member: Arc<dyn Member>, user: &Arc<str>, joined: &[Arc<str>]) {
+        let key = member.key();
+        self.shared
+            .users
+            .entry(user.clone())
+            .or_default()
+            .insert(key, member);
+        for room in joined {
+            // A room the session is not in yet (a `join_since` under way)
+            // counts it when it enters it.
+            if let Some(mut entry) = self.shared.rooms.get_mut(&**room) {
+                if entry.members.contains_key(&key) || entry.resuming.contains_key(&key) {
+                    self.shared.mark(room, &mut entry, key, user.clone());
+                }
+            }
+        }
     }
 
     /// Puts the session in `room` and replays to it every kept message
@@ -399,10 +601,13 @@ impl Rooms {
         let turn = self.shared.turn(room);
         let _turn = turn.lock().unwrap_or_else(|e| e.into_inner());
         let replay = {
-            let mut room = self.shared.room(room);
-            room.log.trim(limits);
-            room.members.insert(member.key(), member.clone());
-            room.log.since(since)
+            let mut entry = self.shared.room(room);
+            entry.log.trim(limits);
+            entry.members.insert(member.key(), member.clone());
+            if let Some(user) = member.user() {
+                self.shared.mark(room, &mut entry, member.key(), user);
+            }
+            entry.log.since(since)
         }?;
         // Under the room's turn, outside the map's lock: a member that
         // overflows is closed, and a closing session leaves its rooms.
@@ -432,6 +637,9 @@ impl Rooms {
             let mut entry = self.shared.room(room);
             entry.members.remove(&key);
             entry.resuming.insert(key, Resuming { held: Vec::new() });
+            if let Some(user) = member.user() {
+                self.shared.mark(room, &mut entry, key, user);
+            }
         }
         let mut cursor = since;
         let mut reads = 0;
@@ -485,7 +693,9 @@ impl Rooms {
     /// forgotten once its history is empty too.
     pub(crate) fn leave(&self, room: &str, id: u64) {
         let history = self.shared.history.get().copied();
-        self.shared.rooms.remove_if_mut(room, |_, room| {
+        let shared = &self.shared;
+        shared.rooms.remove_if_mut(room, |name, room| {
+            shared.unmark(name, room, id);
             room.members.remove(&id);
             room.resuming.remove(&id);
             room.resumed.remove(&id);
@@ -497,16 +707,70 @@ impl Rooms {
     }
 
     /// Takes a closed session out of every room it was in, and out of
-    /// [`Target::All`].
-    pub(crate) fn leave_all(&self, rooms: &[Arc<str>], id: u64) {
+    /// [`Target::All`] and its user's [`Target::User`].
+    pub(crate) fn leave_all(&self, rooms: &[Arc<str>], id: u64, user: Option<&Arc<str>>) {
         for room in rooms {
             self.leave(room, id);
         }
         self.shared.everyone.remove(&id);
+        if let Some(user) = user {
+            self.shared.users.remove_if_mut(user, |_, sessions| {
+                sessions.remove(&id);
+                sessions.is_empty()
+            });
+        }
     }
 }
 
 impl Shared {
+    /// Counts the session `id` of `user` as present in `room` (its
+    /// entry); the user's first session there joins it.
+    fn mark(&self, name: &str, room: &mut Room, id: u64, user: Arc<str>) {
+        if room.present.contains_key(&id) {
+            return;
+        }
+        room.present.insert(id, user.clone());
+        let sessions = room.users.entry(user.clone()).or_insert(0);
+        *sessions += 1;
+        if *sessions == 1 {
+            self.presence_changed(name, &user, true);
+        }
+    }
+
+    /// Takes the session `id` out of `room`'s presence; the user's last
+    /// session there leaves it.
+    fn unmark(&self, name: &str, room: &mut Room, id: u64) {
+        let Some(user) = room.present.remove(&id) else {
+            return;
+        };
+        if let Some(sessions) = room.users.get_mut(&user) {
+            *sessions -= 1;
+            if *sessions == 0 {
+                room.users.remove(&user);
+                self.presence_changed(name, &user, false);
+            }
+        }
+    }
+
+    /// A user joined or left `room` on this node: the shared presence
+    /// decides for the cluster (and tells every node), or, without one,
+    /// this node's receivers are told. Called under the room's entry, so
+    /// that the changes of one room are told in order.
+    fn presence_changed(&self, room: &str, user: &str, joined: bool) {
+        match self.shared_presence.get() {
+            Some(shared) if joined => shared.join(room, user),
+            Some(shared) => shared.leave(room, user),
+            None => {
+                let event = if joined {
+                    PresenceEvent::Join(user.to_owned())
+                } else {
+                    PresenceEvent::Leave(user.to_owned())
+                };
+                Deliver::presence(self, room, event);
+            }
+        }
+    }
+
     /// `room`'s entry, made when missing (the map's lock is held while the
     /// reference lives).
     fn room(&self, room: &str) -> dashmap::mapref::one::RefMut<'_, Arc<str>, Room> {
@@ -666,6 +930,18 @@ impl Shared {
 }
 
 impl Deliver for Shared {
+    fn presence(&self, room: &str, event: PresenceEvent) {
+        let unheard = match self.watchers.get(room) {
+            Some(watchers) => watchers.send(event).is_err(),
+            None => return,
+        };
+        if unheard {
+            // Nobody listens any more: forget the room's channel.
+            self.watchers
+                .remove_if(room, |_, watchers| watchers.receiver_count() == 0);
+        }
+    }
+
     fn deliver_at(&self, room: &str, position: Position, message: &str) -> usize {
         self.deliver_shared(room, position, message)
     }
@@ -680,6 +956,10 @@ impl Deliver for Shared {
         let members: Vec<Arc<dyn Member>> = match target {
             Target::Room(room) => match self.rooms.get(room) {
                 Some(room) => room.members.values().cloned().collect(),
+                None => return 0,
+            },
+            Target::User(user) => match self.users.get(user) {
+                Some(sessions) => sessions.values().cloned().collect(),
                 None => return 0,
             },
             Target::All => self.everyone.iter().map(|e| e.value().clone()).collect(),
@@ -865,5 +1145,100 @@ mod tests {
         rooms.leave("r", 1);
         assert_eq!(rooms.members("r"), 0);
         assert!(rooms.shared.rooms.is_empty());
+    }
+
+    /// A session of `user` as the rooms see it.
+    struct Keyed(u64, Option<Arc<str>>);
+
+    impl Member for Keyed {
+        fn key(&self) -> u64 {
+            self.0
+        }
+        fn user(&self) -> Option<Arc<str>> {
+            self.1.clone()
+        }
+        fn push_shared(&self, _message: &Arc<SharedText>) -> bool {
+            true
+        }
+    }
+
+    /// A shared presence that records what this node tells it, and
+    /// answers `users` from `answer`.
+    #[derive(Default)]
+    struct Told {
+        calls: Mutex<Vec<String>>,
+        answer: Mutex<Option<Vec<String>>>,
+    }
+
+    impl super::super::SharedPresence for Told {
+        fn join(&self, room: &str, user: &str) {
+            self.calls.lock().unwrap().push(format!("+{room}:{user}"));
+        }
+        fn leave(&self, room: &str, user: &str) {
+            self.calls.lock().unwrap().push(format!("-{room}:{user}"));
+        }
+        fn users(&self, _room: &str) -> super::super::Users {
+            let answer = self.answer.lock().unwrap().clone();
+            Box::pin(async move { answer })
+        }
+    }
+
+    struct TellingBroker(Arc<Told>, Arc<Mutex<Option<Inbox>>>);
+
+    impl Broker for TellingBroker {
+        fn start(&self, inbox: Inbox) {
+            *self.1.lock().unwrap() = Some(inbox);
+        }
+        fn publish(&self, _target: Target<'_>, _message: &str) {}
+        fn presence(&self) -> Option<Arc<dyn super::super::SharedPresence>> {
+            Some(self.0.clone())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_shared_presence_hears_of_first_and_last_sessions_and_tells_the_events() {
+        let told = Arc::new(Told::default());
+        let slot = Arc::new(Mutex::new(None));
+        let rooms = Rooms::with_broker(TellingBroker(told.clone(), slot.clone()));
+        let inbox = slot.lock().unwrap().clone().unwrap();
+        let mut events = rooms.presence_events("r");
+        let alice: Arc<str> = "alice".into();
+        let (a1, a2) = (
+            Arc::new(Keyed(1, Some(alice.clone()))),
+            Arc::new(Keyed(2, Some(alice.clone()))),
+        );
+        rooms.join("r", a1.clone());
+        rooms.join("r", a2.clone());
+        rooms.join("r", Arc::new(Keyed(3, None)));
+        rooms.leave("r", 1);
+        rooms.leave_all(&["r".into()], 2, Some(&alice));
+        rooms.leave("r", 3);
+        // Once each: the first session in, the last one out.
+        assert_eq!(*told.calls.lock().unwrap(), ["+r:alice", "-r:alice"]);
+        assert!(rooms.shared.rooms.is_empty());
+        // Events come from the shared presence, not from this node's count.
+        assert_eq!(format!("{events:?}"), "PresenceEvents { waiting: 0 }");
+        inbox.presence("r", PresenceEvent::Join("bob".into()));
+        assert_eq!(events.recv().await, Some(PresenceEvent::Join("bob".into())));
+
+        // The snapshot is the shared one; this node's alone when unreadable.
+        *told.answer.lock().unwrap() = Some(vec!["bob".into(), "carol".into()]);
+        let presence = rooms.presence("r").await;
+        assert_eq!(
+            (presence.users(), presence.is_complete()),
+            (&["bob".to_owned(), "carol".to_owned()][..], true)
+        );
+        rooms.join("r", a1);
+        *told.answer.lock().unwrap() = None;
+        let presence = rooms.presence("r").await;
+        assert_eq!(
+            (presence.users(), presence.is_complete()),
+            (&["alice".to_owned()][..], false)
+        );
+
+        // A room nobody listens to any more forgets its channel.
+        drop(events);
+        inbox.presence("r", PresenceEvent::Leave("bob".into()));
+        assert!(rooms.shared.watchers.is_empty());
     }
 }

@@ -76,6 +76,9 @@ pub(crate) struct Core {
     id: u64,
     /// The rooms of the session's service.
     rooms: Rooms,
+    /// The application's user key for the session (presence, and
+    /// messages to a user), set once.
+    user: OnceLock<Arc<str>>,
     metrics: SessionMetrics,
     state: Mutex<State>,
     bounds: Bounds,
@@ -131,6 +134,7 @@ impl Core {
         Arc::new(Core {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             rooms,
+            user: OnceLock::new(),
             metrics,
             state: Mutex::new(State {
                 outbox: Outbox::Idle,
@@ -228,6 +232,30 @@ impl Core {
             self.rooms.leave(room, self.id);
         }
         resumed
+    }
+
+    /// Gives the session the user key `user` (once): false when it has
+    /// another one, or is closed.
+    pub(crate) fn set_user(self: &Arc<Self>, user: &str) -> bool {
+        let state = self.lock();
+        if let Some(current) = self.user.get() {
+            return **current == *user;
+        }
+        if state.close_frame.is_some() {
+            return false;
+        }
+        // Under the session's lock, so that a close cannot come between
+        // (it takes the session out of its user's sessions after it).
+        let user: Arc<str> = user.into();
+        let _ = self.user.set(user.clone());
+        self.rooms.identify(self.clone(), &user, &state.joined);
+        drop(state);
+        true
+    }
+
+    /// The session's user key, if it was given one.
+    pub(crate) fn user(&self) -> Option<&str> {
+        self.user.get().map(|user| &**user)
     }
 
     /// Takes the session out of `room`.
@@ -570,7 +598,7 @@ impl Core {
             state.inbox_open = false;
             std::mem::take(&mut state.joined)
         };
-        self.rooms.leave_all(&joined, self.id);
+        self.rooms.leave_all(&joined, self.id, self.user.get());
         self.closed.store(true, Ordering::Release);
         self.sends.close();
         self.receiver_waker.wake();
@@ -733,6 +761,10 @@ impl Drop for Attachment {
 impl Member for Core {
     fn key(&self) -> u64 {
         self.id
+    }
+
+    fn user(&self) -> Option<Arc<str>> {
+        self.user.get().cloned()
     }
 
     fn push_shared(&self, message: &Arc<SharedText>) -> bool {
@@ -899,5 +931,95 @@ mod tests {
         assert!(!forever.is_finished());
         core.close(1000, "x", CloseReason::TimedOut);
         assert!(matches!(forever.await.unwrap(), Err(PushError::Closed(_))));
+    }
+
+    fn session(rooms: &Rooms) -> Arc<Core> {
+        let core = Core::new(Bounds::test(8, 1 << 20), rooms.clone(), test_metrics());
+        core.enter_rooms();
+        core
+    }
+
+    async fn next(events: &mut crate::rooms::PresenceEvents) -> crate::rooms::PresenceEvent {
+        tokio::time::timeout(std::time::Duration::from_secs(5), events.recv())
+            .await
+            .expect("an event")
+            .expect("rooms still there")
+    }
+
+    #[tokio::test]
+    async fn presence_counts_users_once_by_their_keys_and_closing_leaves() {
+        use crate::rooms::PresenceEvent::{Join, Leave};
+        let rooms = Rooms::new();
+        let mut events = rooms.presence_events("lobby");
+        let (phone, laptop, bob, anonymous) = (
+            session(&rooms),
+            session(&rooms),
+            session(&rooms),
+            session(&rooms),
+        );
+        // A key given before joining, and one given after.
+        assert!(phone.set_user("alice"));
+        phone.join("lobby");
+        laptop.join("lobby");
+        assert!(laptop.set_user("alice"));
+        assert!(laptop.set_user("alice"), "the same key again");
+        assert!(!laptop.set_user("mallory"), "set once");
+        bob.set_user("bob");
+        bob.join("lobby");
+        anonymous.join("lobby");
+        assert_eq!(next(&mut events).await, Join("alice".into()));
+        assert_eq!(next(&mut events).await, Join("bob".into()));
+
+        let presence = rooms.presence("lobby").await;
+        assert_eq!(presence.users(), ["alice", "bob"]);
+        assert_eq!(presence.count(), 2);
+        assert_eq!(rooms.members("lobby"), 4);
+        // No session id anywhere: only the keys.
+        assert!(presence.users().iter().all(|u| u == "alice" || u == "bob"));
+
+        // One of alice's two sessions goes: she is still there.
+        phone.leave("lobby");
+        assert_eq!(rooms.presence("lobby").await.users(), ["alice", "bob"]);
+        // Closing is leaving.
+        laptop.close(1000, "x", CloseReason::ClientClosed);
+        assert_eq!(next(&mut events).await, Leave("alice".into()));
+        assert_eq!(rooms.presence("lobby").await.users(), ["bob"]);
+        let late = session(&rooms);
+        late.close(1000, "x", CloseReason::ClientClosed);
+        assert!(!late.set_user("alice"), "closed");
+        bob.leave("lobby");
+        assert_eq!(next(&mut events).await, Leave("bob".into()));
+        assert_eq!(rooms.presence("lobby").await.count(), 0);
+        // alice's phone is no longer in the lobby, but still hers.
+        assert_eq!(rooms.send_to_user("alice", "hi"), 1);
+        phone.close(1000, "x", CloseReason::ClientClosed);
+        assert_eq!(rooms.send_to_user("alice", "hi"), 0);
+        assert_eq!(rooms.send_to_user("bob", "hi"), 1);
+        anonymous.leave("lobby");
+        assert_eq!(rooms.members("lobby"), 0);
+    }
+
+    #[tokio::test]
+    async fn messages_to_a_user_reach_each_of_its_sessions_once() {
+        let rooms = Rooms::new();
+        let (a, b, c) = (session(&rooms), session(&rooms), session(&rooms));
+        a.set_user("alice");
+        b.set_user("alice");
+        c.set_user("carol");
+        a.join("x");
+        a.join("y");
+        assert_eq!(rooms.send_to_user("alice", "for alice"), 2);
+        assert_eq!(rooms.send_to_user("nobody", "lost"), 0);
+        for (core, expected) in [(&a, 1), (&b, 1), (&c, 0)] {
+            let mut receiver = core.attach().unwrap();
+            let mut batch = Vec::new();
+            if expected > 0 {
+                assert!(matches!(
+                    poll_fn(|cx| receiver.poll_next(cx, &mut batch)).await,
+                    Next::Messages
+                ));
+            }
+            assert_eq!(texts(&mut batch).len(), expected);
+        }
     }
 }

@@ -404,6 +404,66 @@ impl Sender {
         self.core.join_since(room, since).await
     }
 
+    /// Gives the session the application's own key for its user (a user
+    /// id, an account name: never the session id, which is a secret):
+    /// the session is then present in its rooms under that key
+    /// ([`Rooms::presence`], [`Rooms::presence_events`]), in the rooms it
+    /// joined before as in those it joins later, and
+    /// [`Rooms::send_to_user`] reaches it. A user's sessions (tabs,
+    /// devices, nodes) count once. Set once: false (nothing changed) when
+    /// the session already has another key, or is closed.
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs::{Session, SockJsRouter};
+    /// use sockjs_client::Client;
+    ///
+    /// #[derive(Clone)]
+    /// struct UserId(String); // put in the request's extensions by an auth layer
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sockjs_client::Error> {
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let user = session.extensions().get::<UserId>().cloned();
+    ///     let (tx, mut rx) = session.split();
+    ///     if let Some(UserId(id)) = user {
+    ///         assert!(tx.set_user(&id));
+    ///         assert!(!tx.set_user("someone else"));
+    ///     }
+    ///     tx.join("lobby");
+    ///     let _ = tx.send(format!("{:?}", tx.user())).await;
+    ///     while rx.recv().await.is_some() {}
+    /// });
+    /// let rooms = service.rooms_handle();
+    /// let app: Router = Router::new()
+    ///     .nest("/chat", service.into_router())
+    ///     .layer(axum::Extension(UserId("alice".into())));
+    /// let mut connection = Client::in_process(app).open("/chat").await?;
+    /// assert_eq!(connection.recv().await?, r#"Some("alice")"#);
+    /// assert_eq!(rooms.presence("lobby").await.users(), ["alice"]);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn set_user(&self, user: &str) -> bool {
+        self.core.set_user(user)
+    }
+
+    /// The session's user key ([`set_user`](Self::set_user)), if it has
+    /// one.
+    ///
+    /// ```
+    /// async fn handler(session: sockjs::Session) {
+    ///     let (tx, _rx) = session.split();
+    ///     assert_eq!(tx.user(), None);
+    ///     tx.set_user("alice");
+    ///     assert_eq!(tx.user(), Some("alice"));
+    /// }
+    /// # let _ = handler;
+    /// ```
+    pub fn user(&self) -> Option<&str> {
+        self.core.user()
+    }
+
     /// Takes the session out of `room`.
     ///
     /// ```
