@@ -394,8 +394,11 @@ async fn a_client_that_stops_answering_pings_times_out() {
     let addr = serve(app).await;
     let target = wire_target(addr);
     for round in 0..5 {
-        let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
+        // Taken before the handshake: the server's clock starts when it
+        // answers the upgrade, which is before `connect` returns here, so a
+        // clock started after `connect` can read a little under the bound.
         let silent_since = std::time::Instant::now();
+        let mut ws = WireWs::connect(&target, "/echo/websocket").await.unwrap();
         assert_eq!(
             next_event(&mut events).await,
             Event::Opened(Transport::RawWebSocket)
