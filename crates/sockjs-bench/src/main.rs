@@ -35,6 +35,7 @@ mod deflate_echo;
 mod echo;
 mod faults;
 mod frame;
+mod history;
 mod http;
 mod net;
 mod procfs;
@@ -83,6 +84,8 @@ pub(crate) struct Args {
     pub(crate) poll_addr: Option<std::net::SocketAddr>,
     /// Soak: clients whose sessions go through the fault proxy.
     pub(crate) faults: usize,
+    /// `history-memory`: the length of each message.
+    pub(crate) message_bytes: usize,
 }
 
 const USAGE: &str = "\
@@ -90,7 +93,7 @@ usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
 
 scenarios: ws-echo raw-ws-echo ws-plain-echo ws-deflate-echo xhr-streaming-echo xhr-polling-echo
            eventsource-echo broadcast sessions-ws sessions-xhr-streaming
-           sessions-eventsource sessions-htmlfile sessions-mixed
+           sessions-eventsource sessions-htmlfile sessions-mixed history-memory
            soak soak-shutdown soak-storm (cargo xtask soak)
 options:
   --clients C        concurrent sessions (default 1)
@@ -103,7 +106,10 @@ options:
   --sources K        spread connections over 127.0.0.1..127.0.0.K (default 1)
   --settle-ms MS     wait after closing sessions before reading RSS (2500)
   --hold-s S         sessions-mixed: how long the idle sessions are held (60)
-  --prefix P         service prefix (default /echo, broadcast: /broadcast)
+  --prefix P         service prefix (default /echo, broadcast: /broadcast,
+                     history-memory: /history_broadcast)
+  --message-bytes B  history-memory: bytes per message (default 100; --sessions
+                     is how many messages)
 soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --run-s S                  length of the mixed phase (default 60)
   --disconnect-delay-ms MS   the server's (default 5000)
@@ -151,6 +157,7 @@ impl Args {
             send_addr: None,
             poll_addr: None,
             faults: 0,
+            message_bytes: 100,
         }
     }
 }
@@ -207,6 +214,7 @@ fn parse_args() -> Result<Args, String> {
             "--seed" => args.seed = num(value()?)?,
             "--out" => args.out = Some(value()?.into()),
             "--faults" => args.faults = num(value()?)? as usize,
+            "--message-bytes" => args.message_bytes = num(value()?)? as usize,
             "--rss-bound-pct" => {
                 let v = value()?;
                 args.rss_bound_percent = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;
@@ -277,6 +285,7 @@ impl Ctx {
         match &self.args.prefix {
             Some(p) => p,
             None if self.args.scenario == "broadcast" => "/broadcast",
+            None if self.args.scenario == "history-memory" => "/history_broadcast",
             None => "/echo",
         }
     }
@@ -353,6 +362,7 @@ fn main() -> ExitCode {
             "ws-deflate-echo" => deflate_echo::run(ctx.clone(), true).await,
             "ws-plain-echo" => deflate_echo::run(ctx.clone(), false).await,
             "broadcast" => broadcast::run(ctx.clone()).await,
+            "history-memory" => history::run(ctx.clone()).await,
             "sessions-ws" => sessions::run(ctx.clone(), sessions::Kind::Ws).await,
             "sessions-xhr-streaming" => {
                 let kind = sessions::Kind::Streaming(http::StreamKind::XhrStreaming);

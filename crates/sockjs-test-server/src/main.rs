@@ -51,6 +51,8 @@
 //! | `/ticker` | sends `tick!` every second |
 //! | `/amplify` | answers message `n` (1..=18, else 1) with `x` repeated 2^n |
 //! | `/broadcast` | every message goes to every open session |
+//! | `/room_broadcast` | every session joins room `all`; every message goes to it (through Redis pub/sub on a cluster node) |
+//! | `/history_broadcast` | as `/room_broadcast`, with history (10 000 messages, up to 64 MiB; in Redis streams on a cluster node): members get `{"room","pos","data"}` envelopes |
 //! | `/cluster_resume` | room history (10 000 messages; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes; with `?publish` a session only sends to the room (it does not join it) |
 //! | `GET /cluster_resume_cut?room=R` | closes every `/cluster_resume` member of room `R` on this node with 4000 `cut` (its client reconnects and resumes: the browser suite's `resume` case); answers `{"cut":N}`, readable from any origin |
 //! | `GET /cluster_resume_members?room=R[&client=C]` | how many `/cluster_resume` sessions are in room `R` on this node (only those opened with `?client=C` when given), `{"members":N}` (the cluster test finds the browser's node with it) |
@@ -242,14 +244,32 @@ fn service(
     shutdown: &Shutdown,
     cluster: Option<&Cluster>,
 ) -> SockJsRouter {
+    service_with_history(service, prefix, shutdown, cluster, None)
+}
+
+/// [`service`], with rooms that keep `history` when given: in Redis
+/// streams on a cluster node, in the process otherwise.
+fn service_with_history(
+    service: SockJsRouter,
+    prefix: &str,
+    shutdown: &Shutdown,
+    cluster: Option<&Cluster>,
+    history: Option<sockjs::rooms::History>,
+) -> SockJsRouter {
     let mut service = service.shutdown(shutdown.clone());
-    if let Some(cluster) = cluster {
-        service = service.rooms(cluster.redis.rooms(prefix));
-        if let Some(directory) = &cluster.directory {
-            service = service
-                .directory(directory.clone())
-                .forwarding(cluster.forwarding.clone());
-        }
+    let rooms = match (cluster, history) {
+        (Some(cluster), Some(history)) => Some(cluster.redis.rooms(prefix).history(history)),
+        (Some(cluster), None) => Some(cluster.redis.rooms(prefix)),
+        (None, Some(history)) => Some(sockjs::Rooms::new().history(history)),
+        (None, None) => None,
+    };
+    if let Some(rooms) = rooms {
+        service = service.rooms(rooms);
+    }
+    if let Some((directory, cluster)) = cluster.and_then(|c| Some((c.directory.as_ref()?, c))) {
+        service = service
+            .directory(directory.clone())
+            .forwarding(cluster.forwarding.clone());
     }
     service
 }
@@ -366,6 +386,18 @@ async fn broadcast(session: Session) {
     let (tx, mut rx) = session.split();
     while let Some(message) = rx.recv().await {
         tx.rooms().send_all(message);
+    }
+}
+
+/// `/room_broadcast` and `/history_broadcast`: every session joins room
+/// `all` and each of its messages goes to that room; the benchmark's
+/// measure of what a room costs over [`broadcast`], and of what history
+/// costs over a room (with history, members get the position envelope).
+async fn room_broadcast(session: Session) {
+    let (tx, mut rx) = session.split();
+    tx.join("all");
+    while let Some(message) = rx.recv().await {
+        tx.rooms().send("all", message);
     }
 }
 
@@ -506,21 +538,13 @@ fn cluster_resume_service(
     cluster: Option<&Cluster>,
 ) -> Router {
     let prefix = "/cluster_resume";
-    let history = sockjs::rooms::History::messages(10_000);
-    let rooms = match cluster {
-        Some(cluster) => cluster.redis.rooms(prefix).history(history),
-        None => sockjs::Rooms::new().history(history),
-    };
-    let mut router = SockJsRouter::new(cluster_resume)
-        .config(config)
-        .shutdown(shutdown.clone())
-        .rooms(rooms);
-    if let Some(directory) = cluster.and_then(|c| c.directory.as_ref().map(|d| (c, d))) {
-        let (cluster, directory) = directory;
-        router = router
-            .directory(directory.clone())
-            .forwarding(cluster.forwarding.clone());
-    }
+    let router = service_with_history(
+        SockJsRouter::new(cluster_resume).config(config),
+        prefix,
+        shutdown,
+        cluster,
+        Some(sockjs::rooms::History::messages(10_000)),
+    );
     Router::new()
         .nest_service(prefix, router.into_router())
         .route("/cluster_resume_cut", get(cluster_resume_cut))
@@ -627,6 +651,10 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
             "/broadcast",
             SockJsRouter::new(broadcast).config(base.clone()),
         ),
+        (
+            "/room_broadcast",
+            SockJsRouter::new(room_broadcast).config(base.clone()),
+        ),
     ];
     let stats = shutdown.clone();
     let node = options.node_name.clone();
@@ -670,6 +698,15 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
         let router = service(router, prefix, shutdown, cluster);
         app = app.nest_service(prefix, router.into_router());
     }
+    let history = service_with_history(
+        SockJsRouter::new(room_broadcast).config(base.clone()),
+        "/history_broadcast",
+        shutdown,
+        cluster,
+        // Bounded by the count: 10,000 messages of up to 6 KiB each.
+        Some(sockjs::rooms::History::messages(10_000).bytes(64 << 20)),
+    );
+    app = app.nest_service("/history_broadcast", history.into_router());
     app = app.merge(cluster_resume_service(base, shutdown, cluster));
     if let Some(name) = &options.node_name {
         // The node that served the request; a forwarded answer keeps the

@@ -297,7 +297,16 @@ fn wait_bounded(child: &mut Child, limit: Duration, label: &str) -> Result<ExitS
 /// One line per run, for the progress log.
 fn brief(cfg: &Config, r: &Obj) -> String {
     let g = |k: &str| num(r, k);
-    if cfg.sessions {
+    if cfg.family == "history-memory" {
+        format!(
+            "{} messages kept, RSS {} → {} KiB, {} bytes per message, {} errors",
+            fmt(g("messages")),
+            fmt(g("rss_before_kib")),
+            fmt(g("rss_after_kib")),
+            fmt(g("rss_per_message_bytes")),
+            fmt(g("errors"))
+        )
+    } else if cfg.sessions {
         format!(
             "opened {} in {:.1} s, {} KiB/session, {} µs/session, RSS after close {} KiB, {} errors",
             fmt(g("opened")),

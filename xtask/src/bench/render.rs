@@ -7,11 +7,22 @@ use std::fmt::Write as _;
 use crate::util::Obj;
 
 use super::options::{Opts, Srv};
-use super::scenarios::Config;
+use super::scenarios::{Config, ROOM, ROOM_HISTORY};
 use super::stats::{fmt, median, ratio, total};
 
 /// The servers in the order of the table columns.
 const ALL: [Srv; 3] = [Srv::Ours, Srv::Node, Srv::Floor];
+
+/// The most a broadcast delivery may cost with room history, as a multiple
+/// of the same room without it.
+const HISTORY_COST: f64 = 1.5;
+
+/// The most RSS a kept message of room history may take: the message in
+/// its envelope (about 50 bytes more), once, and the bookkeeping
+/// (allocation size classes, the queue's slot, the shared text's header).
+/// Keeping its JSON encoding as well would make it twice the message.
+const HISTORY_RSS_FACTOR: f64 = 1.6;
+const HISTORY_RSS_BYTES: f64 = 200.0;
 
 /// A target: what it says, whether it was met, what was measured.
 struct Check {
@@ -74,6 +85,7 @@ pub(super) fn render(results: &[(Config, Srv, Vec<Obj>)], o: &Opts, sessions: us
     all_errors += many_table(&mut t, &runs, &configs, &mut checks);
     deflate_table(&mut t, &runs, &configs);
     all_errors += sessions_table(&mut t, &runs, &configs, sessions, &mut checks);
+    all_errors += history_table(&mut t, &runs, &configs, &mut checks);
     checks.push(Check {
         target: "zero errors everywhere".into(),
         met: all_errors == 0.0,
@@ -93,7 +105,7 @@ fn message_table(
 ) -> f64 {
     let rows: Vec<&&Config> = configs
         .iter()
-        .filter(|c| !c.sessions && c.family != "ws-many")
+        .filter(|c| !c.sessions && !matches!(c.family, "ws-many" | "history-memory"))
         .collect();
     if !rows.is_empty() {
         let _ = writeln!(
@@ -104,12 +116,94 @@ fn message_table(
         let _ = writeln!(t, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
     }
     let mut errors = 0.0;
-    for c in rows {
+    for c in &rows {
         message_row(t, runs, c);
         errors += runs.all_errors(c);
         message_checks(runs, c, checks);
+        history_checks(runs, c, &rows, checks);
     }
     errors
+}
+
+/// What a room keeps per message of history: server RSS per kept message
+/// (ours only). Returns their errors in all.
+fn history_table(
+    t: &mut String,
+    runs: &Runs<'_>,
+    configs: &[&Config],
+    checks: &mut Vec<Check>,
+) -> f64 {
+    let rows: Vec<&&Config> = configs
+        .iter()
+        .filter(|c| c.family == "history-memory")
+        .collect();
+    if rows.is_empty() {
+        return 0.0;
+    }
+    let _ = writeln!(
+        t,
+        "\n| room history | RSS bytes per kept message | over the message | errors |"
+    );
+    let _ = writeln!(t, "|---|--:|--:|--:|");
+    let mut errors = 0.0;
+    for c in rows {
+        errors += runs.all_errors(c);
+        let per = runs.median(c, Srv::Ours, "rss_per_message_bytes");
+        let bytes = runs.median(c, Srv::Ours, "message_bytes");
+        let _ = writeln!(
+            t,
+            "| {} | {} | {} | {} |",
+            c.label,
+            fmt(per),
+            fmt(per.zip(bytes).map(|(p, b)| p - b)),
+            fmt(runs.errors(c, Srv::Ours))
+        );
+        if let (Some(per), Some(bytes)) = (per, bytes) {
+            let bound = HISTORY_RSS_FACTOR * bytes + HISTORY_RSS_BYTES;
+            checks.push(Check {
+                target: format!(
+                    "{}: RSS per kept message ≤ {HISTORY_RSS_FACTOR}× the message + \
+                     {HISTORY_RSS_BYTES} bytes",
+                    c.label
+                ),
+                met: per <= bound,
+                measured: format!("{} bytes (bound {})", fmt(Some(per)), fmt(Some(bound))),
+            });
+        }
+    }
+    errors
+}
+
+/// Room history against the same room without it: CPU per delivery, with
+/// one message in flight (with more, the load generator is the limit and
+/// the two batch differently; see the scenarios). History is kept once per
+/// message (a position, a shared copy in the room's queue) and each member
+/// gets a longer frame (the envelope), so a delivery may cost a little
+/// more, never a multiple.
+fn history_checks(runs: &Runs<'_>, c: &Config, rows: &[&&Config], checks: &mut Vec<Check>) {
+    let Some(base) = c.label.strip_suffix(&format!(", {ROOM_HISTORY}")) else {
+        return;
+    };
+    if !base.ends_with(" p=1") {
+        return;
+    }
+    let room = format!("{base}, {ROOM}");
+    let Some(without) = rows.iter().find(|r| r.label == room) else {
+        return;
+    };
+    let cpu = |c: &Config| runs.median(c, Srv::Ours, "server_cpu_us_per_msg");
+    if let (Some(on), Some(off)) = (cpu(c), cpu(without)) {
+        checks.push(Check {
+            target: format!("{base}: CPU/delivery with room history ≤ {HISTORY_COST}× without"),
+            met: on <= HISTORY_COST * off,
+            measured: format!(
+                "{} vs {} µs, ratio {:.2}",
+                fmt(Some(on)),
+                fmt(Some(off)),
+                on / off
+            ),
+        });
+    }
 }
 
 fn message_row(t: &mut String, runs: &Runs<'_>, c: &Config) {
@@ -547,5 +641,39 @@ mod tests {
         assert!(line(&unfair, "p99 ≤ 1.2× the floor's").contains("| **no** | 204 vs 100 ms"));
         assert!(line(&unfair, "p99 below sockjs-node's").contains("| **no** |"));
         assert!(line(&unfair, "≤ 1.1× the tokio-tungstenite floor").contains("| **no** |"));
+    }
+
+    fn history(with: f64, without: f64, p: usize) -> String {
+        let config = |what: &str| Config {
+            family: "broadcast",
+            label: format!("broadcast c=50 p={p}, {what}"),
+            args: Vec::new(),
+            servers: vec![Srv::Ours],
+            sessions: false,
+            ours_args: Vec::new(),
+        };
+        let results = vec![
+            (config(ROOM), Srv::Ours, vec![echo(200.0, 900.0, without)]),
+            (
+                config(ROOM_HISTORY),
+                Srv::Ours,
+                vec![echo(250.0, 1000.0, with)],
+            ),
+        ];
+        let o = super::super::options::parse(&[]).unwrap();
+        render(&results, &o, 10)
+    }
+
+    #[test]
+    fn history_is_checked_against_the_same_room_without_it() {
+        let cheap = history(7.1, 6.7, 1);
+        assert!(
+            line(&cheap, "with room history ≤ 1.5× without").contains("| yes | 7.10 vs 6.70 µs"),
+            "{cheap}"
+        );
+        let dear = history(10.5, 6.7, 1);
+        assert!(line(&dear, "with room history ≤ 1.5× without").contains("| **no** |"));
+        // With 8 in flight the two are not comparable: no check.
+        assert!(!history(10.5, 6.7, 8).contains("with room history"));
     }
 }

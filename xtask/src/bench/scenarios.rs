@@ -3,6 +3,14 @@
 
 use super::options::{Opts, Srv};
 
+/// The label suffixes of the broadcast rows through a room, without and
+/// with history (the render compares the two).
+pub(super) const ROOM: &str = "a room";
+pub(super) const ROOM_HISTORY: &str = "a room with history";
+
+/// The message lengths of the history memory rows.
+const HISTORY_MESSAGE_BYTES: [usize; 3] = [16, 100, 1000];
+
 /// One configuration of a scenario (a row of the table).
 #[derive(Debug, Clone)]
 pub(super) struct Config {
@@ -112,6 +120,47 @@ pub(super) fn configs(o: &Opts, sessions: usize) -> Vec<Config> {
             format!("broadcast c={c} p=8"),
             scen("broadcast", c, Some(8)),
             &sockjs,
+            &[],
+        );
+    }
+    // The same through a room, without and with history (ours only:
+    // sockjs-node has neither): what a room and what history cost. With 8
+    // in flight the load generator is the limit, and history's longer
+    // frames (the position envelope) slow it down, so the server batches
+    // differently; with one in flight both servers wait for every
+    // delivery, and CPU per delivery compares like with like.
+    for (&c, p) in bcs.iter().flat_map(|c| [(c, 8), (c, 1)]) {
+        for (what, prefix) in [
+            (ROOM, "/room_broadcast"),
+            (ROOM_HISTORY, "/history_broadcast"),
+        ] {
+            let mut args = scen("broadcast", c, Some(p));
+            args.extend(["--prefix".into(), prefix.into()]);
+            add(
+                "broadcast",
+                format!("broadcast c={c} p={p}, {what}"),
+                args,
+                &[Srv::Ours],
+                &[],
+            );
+        }
+    }
+    // What a room keeps per message of history, in server RSS (ours only).
+    let kept = if small { 2_000 } else { 10_000 };
+    for bytes in HISTORY_MESSAGE_BYTES {
+        let args = vec![
+            "--scenario".into(),
+            "history-memory".into(),
+            "--sessions".into(),
+            kept.to_string(),
+            "--message-bytes".into(),
+            bytes.to_string(),
+        ];
+        add(
+            "history-memory",
+            format!("history-memory {bytes} B x {kept}"),
+            args,
+            &[Srv::Ours],
             &[],
         );
     }

@@ -4,7 +4,10 @@
 //! - Broadcast (`/broadcast`, one sender keeping 8 messages in flight, every
 //!   delivery checked for order) on one node, and on three nodes through
 //!   Redis with the sessions spread over them (session `i` on node `i mod
-//!   3`, the sender on the first).
+//!   3`, the sender on the first); the same through a room, without
+//!   history (`/room_broadcast`: pub/sub) and with it
+//!   (`/history_broadcast`: Redis streams give each message its position,
+//!   once for all nodes; on one node, history in memory).
 //! - One xhr-polling (and xhr-streaming) session echoing in a closed loop:
 //!   on one node; on a node of the round-robin cluster with every request
 //!   sent to it (the session's node: nothing forwarded); with `xhr_send`,
@@ -122,6 +125,15 @@ fn one_node(bench: &mut Bench, tools: &Tools) -> Result<(), String> {
             &broadcast(c, addr),
         )?;
     }
+    for c in [50, 500] {
+        for (what, prefix) in ROOMS {
+            bench.measure(
+                &format!("broadcast c={c} p=8, {what}"),
+                "1 node",
+                &with(broadcast(c, addr), &["--prefix", prefix]),
+            )?;
+        }
+    }
     bench.measure("xhr-polling-echo c=1", "1 node", &polling(addr))?;
     bench.measure("xhr-streaming-echo c=1", "1 node", &streaming(addr))?;
     Ok(())
@@ -148,6 +160,18 @@ fn round_robin(bench: &mut Bench, tools: &Tools, redis: &Redis) -> Result<(), St
             "3 nodes through Redis, sessions spread",
             &with(broadcast(c, n[0]), &["--spread", &spread]),
         )?;
+    }
+    for c in [50, 500] {
+        for (what, prefix) in ROOMS {
+            bench.measure(
+                &format!("broadcast c={c} p=8, {what}"),
+                "3 nodes through Redis, sessions spread",
+                &with(
+                    broadcast(c, n[0]),
+                    &["--spread", &spread, "--prefix", prefix],
+                ),
+            )?;
+        }
     }
     let (n2, n3) = (n[1].to_string(), n[2].to_string());
     bench.measure(
@@ -226,6 +250,14 @@ fn streaming(addr: SocketAddr) -> Vec<String> {
         &addr.to_string(),
     ])
 }
+
+/// The test server's room services: a room without history (its messages
+/// cross nodes on Redis pub/sub) and one with (Redis streams give each
+/// message its position, once for all nodes).
+const ROOMS: [(&str, &str); 2] = [
+    ("a room", "/room_broadcast"),
+    ("a room with history", "/history_broadcast"),
+];
 
 /// Broadcast to `c` sessions at `addr`, 8 messages in flight.
 fn broadcast(c: usize, addr: SocketAddr) -> Vec<String> {
