@@ -285,15 +285,22 @@ impl Log {
             offset: self.next,
         };
         self.next += 1;
-        let text = SharedText::new(wrap(position));
-        self.bytes += text.text().len();
+        let text = wrap(position);
+        self.bytes += text.len();
+        // Two copies, not one shared: the members' copy gets its JSON
+        // encoding when the first of them frames it and is freed once all
+        // have sent it; the kept one holds the text alone (its encoding is
+        // made only if a resume replays it). Shared, every kept message
+        // would hold both for as long as it is kept: about twice the
+        // memory (BENCHMARKS.md, "Room history").
+        let live = SharedText::new(text.clone());
         self.kept.push_back(Kept {
             offset: position.offset,
             at: Instant::now(),
-            text: text.clone(),
+            text: SharedText::new(text),
         });
         self.trim(limits);
-        text
+        live
     }
 
     /// Drops what is past the bounds, oldest first.
