@@ -173,7 +173,7 @@ impl Stream {
             None if self.joined => {
                 self.lost_silent += gap;
                 self.problem(format!(
-                    "{gap} message(s) missing before {seq} on a live stream"
+                    "{gap} message(s) missing before {seq}, after `joined`, without `lost`"
                 ));
             }
             None => self.pending += gap,
