@@ -97,7 +97,8 @@ fn steps() -> Vec<Step> {
         // release builds of the server and the load generator took four of
         // CI's twenty minutes. Here the bench is a smoke run of its harness
         // (every scenario, zero errors); its figures come from full local
-        // runs. The fault-proxy clients run inside the soak's 60 s.
+        // runs. The fault-proxy clients run inside the soak's 60 s; its
+        // resume phase adds about 12 s.
         (
             "bench --quick --dev",
             Box::new(move || bench::run(&args(&["--quick", "--dev"]))),

@@ -1,4 +1,4 @@
-//! `cargo xtask soak`: the reliability run. Three phases, each against a
+//! `cargo xtask soak`: the reliability run. Four phases, each against a
 //! freshly started release test server, driven by `sockjs-loadgen`'s soak
 //! scenarios (`crates/sockjs-bench/src/soak/`):
 //!
@@ -11,6 +11,10 @@
 //!    1001 close and a clean end; the exit time.
 //! 3. **storm**: `--storm` websocket and as many xhr-streaming sessions
 //!    opening at once.
+//! 4. **resume**: resuming clients on three transports receive a numbered
+//!    stream from a room with history while the server (and, with
+//!    `--faults`, the fault proxy) breaks their connections: every message
+//!    once, in order, or a `lost` answer for a gap larger than the history.
 //!
 //! The report goes to standard output, `target/soak/latest.md` and
 //! `target/soak/latest.json`; `--update-md` also rewrites the
@@ -39,6 +43,9 @@ usage: cargo xtask soak [--minutes M | --seconds S] [options]
                              (default 1 up to 2 minutes, else 5)
   --shutdown-clients N       clients per transport in each (20)
   --storm N                  websocket and xhr-streaming clients each (500)
+  --resume-seconds S         length of the resume phase (default: an eighth
+                             of the mixed phase, 8 to 120 s; 0: none)
+  --resume-clients N         resuming clients in it (24)
   --seed N                   the mixed phase's random plans (default: clock)
   --faults                   also run 50 clients through a userland fault
                              proxy during the mixed phase (latency, bandwidth,
@@ -62,6 +69,11 @@ const RSS_BOUND_PERCENT: f64 = 10.0;
 const RSS_BOUND_MIB: f64 = 10.0;
 /// Clients through the fault proxy with `--faults`.
 const DEFAULT_FAULT_CLIENTS: usize = 50;
+/// The resume phase's room history, in messages (the test server's
+/// `--resume-history`): at the load generator's 250 messages a second,
+/// four seconds, which most broken connections come back within and a
+/// laggard stays away past.
+const RESUME_HISTORY: u64 = 1000;
 
 #[derive(Debug)]
 struct Opts {
@@ -70,6 +82,9 @@ struct Opts {
     cycles: Option<usize>,
     shutdown_clients: usize,
     storm: usize,
+    /// The resume phase's length (None: from the mixed phase's).
+    resume_s: Option<u64>,
+    resume_clients: usize,
     seed: Option<u64>,
     update_md: bool,
     /// Clients through the fault proxy during the mixed phase (0: none).
@@ -85,6 +100,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         cycles: None,
         shutdown_clients: 20,
         storm: 500,
+        resume_s: None,
+        resume_clients: 24,
         seed: None,
         update_md: false,
         faults: 0,
@@ -99,6 +116,8 @@ fn parse(args: &[String]) -> Result<Opts, String> {
             "--shutdown-cycles" => o.cycles = Some(args.number()? as usize),
             "--shutdown-clients" => o.shutdown_clients = args.number()?.max(1) as usize,
             "--storm" => o.storm = args.number()? as usize,
+            "--resume-seconds" => o.resume_s = Some(args.number()?),
+            "--resume-clients" => o.resume_clients = args.number()?.max(1) as usize,
             "--seed" => o.seed = Some(args.number()?),
             "--update-md" => o.update_md = true,
             "--faults" if o.faults == 0 => o.faults = DEFAULT_FAULT_CLIENTS,
@@ -116,6 +135,14 @@ fn parse(args: &[String]) -> Result<Opts, String> {
         return Err("the mixed phase needs at least 10 s (warm-up is its first 20%)".into());
     }
     Ok(o)
+}
+
+impl Opts {
+    /// The resume phase's length: an eighth of the mixed phase's, 8 to
+    /// 120 s, unless given.
+    fn resume_s(&self) -> u64 {
+        self.resume_s.unwrap_or((self.run_s / 8).clamp(8, 120))
+    }
 }
 
 /// Binaries and where things go.
@@ -151,8 +178,14 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let cycles = o.cycles.unwrap_or(if o.run_s <= 120 { 1 } else { 5 });
     eprintln!(
         "==> soak: mixed {} s x {} sessions (seed {seed}) + {} through the fault proxy, \
-         {cycles} shutdown cycle(s), storm {}+{}",
-        o.run_s, o.clients, o.faults, o.storm, o.storm
+         {cycles} shutdown cycle(s), storm {}+{}, resume {} s x {} clients",
+        o.run_s,
+        o.clients,
+        o.faults,
+        o.storm,
+        o.storm,
+        o.resume_s(),
+        o.resume_clients
     );
     let phases = run_phases(&setup, &o, seed, cycles);
 
@@ -218,6 +251,9 @@ fn run_phases(setup: &Setup, o: &Opts, seed: u64, cycles: usize) -> Vec<Phase> {
     if o.storm > 0 {
         phases.push(timed(&|| storm(setup, o, seed)));
     }
+    if o.resume_s() > 0 {
+        phases.push(timed(&|| resume(setup, o, seed)));
+    }
     phases
 }
 
@@ -270,8 +306,9 @@ fn write_reports(
     Ok(())
 }
 
-/// Starts the release test server on a free port with the soak's delays.
-fn start_server(setup: &Setup, name: &str) -> Result<(Server, SocketAddr), String> {
+/// Starts the release test server on a free port with the soak's delays
+/// (and `extra` arguments).
+fn start_server(setup: &Setup, name: &str, extra: &[&str]) -> Result<(Server, SocketAddr), String> {
     let port = free_port()?;
     let mut cmd = pinned(setup.pin.map(|p| p.0), &setup.server);
     cmd.args([
@@ -285,7 +322,8 @@ fn start_server(setup: &Setup, name: &str) -> Result<(Server, SocketAddr), Strin
         &HEARTBEAT_DELAY_MS.to_string(),
         "--shutdown-deadline-ms",
         &SHUTDOWN_DEADLINE_MS.to_string(),
-    ]);
+    ])
+    .args(extra);
     let log = setup.logs.join(format!("{name}.log"));
     let mut server = Server::start(&format!("test server ({name})"), cmd, Some(&log))?;
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
@@ -387,7 +425,7 @@ fn phase(title: String, result: Result<(Obj, String, String), String>) -> Phase 
 
 fn mixed(setup: &Setup, o: &Opts, seed: u64) -> Phase {
     let title = "mixed transports".to_string();
-    let (mut server, addr) = match start_server(setup, "mixed") {
+    let (mut server, addr) = match start_server(setup, "mixed", &[]) {
         Ok(s) => s,
         Err(e) => return phase(title, Err(e)),
     };
@@ -442,7 +480,7 @@ fn mixed(setup: &Setup, o: &Opts, seed: u64) -> Phase {
 
 fn shutdown(setup: &Setup, o: &Opts, cycle: usize, seed: u64) -> Phase {
     let title = format!("shutdown cycle {cycle}");
-    let (mut server, addr) = match start_server(setup, &format!("shutdown-{cycle}")) {
+    let (mut server, addr) = match start_server(setup, &format!("shutdown-{cycle}"), &[]) {
         Ok(s) => s,
         Err(e) => return phase(title, Err(e)),
     };
@@ -479,7 +517,7 @@ fn shutdown(setup: &Setup, o: &Opts, cycle: usize, seed: u64) -> Phase {
 
 fn storm(setup: &Setup, o: &Opts, seed: u64) -> Phase {
     let title = "connection storm".to_string();
-    let (server, addr) = match start_server(setup, "storm") {
+    let (server, addr) = match start_server(setup, "storm", &[]) {
         Ok(s) => s,
         Err(e) => return phase(title, Err(e)),
     };
@@ -500,6 +538,46 @@ fn storm(setup: &Setup, o: &Opts, seed: u64) -> Phase {
         &setup.dir.join("storm"),
         &args,
         Duration::from_secs(180),
+    );
+    drop(server);
+    phase(title, result)
+}
+
+fn resume(setup: &Setup, o: &Opts, seed: u64) -> Phase {
+    let title = "resume".to_string();
+    let history = RESUME_HISTORY.to_string();
+    let (server, addr) = match start_server(setup, "resume", &["--resume-history", &history]) {
+        Ok(s) => s,
+        Err(e) => return phase(title, Err(e)),
+    };
+    eprintln!(
+        "==> soak: resume, {} s x {} clients",
+        o.resume_s(),
+        o.resume_clients
+    );
+    let args = [
+        "--scenario",
+        "soak-resume",
+        "--run-s",
+        &o.resume_s().to_string(),
+        "--clients",
+        &o.resume_clients.to_string(),
+        "--resume-history",
+        &history,
+        "--seed",
+        &seed.to_string(),
+        // Any number puts the resuming clients behind the fault proxy.
+        "--faults",
+        &o.faults.min(1).to_string(),
+    ]
+    .map(String::from);
+    let result = loadgen(
+        setup,
+        addr,
+        server.pid(),
+        &setup.dir.join("resume"),
+        &args,
+        Duration::from_secs(o.resume_s() + 120),
     );
     drop(server);
     phase(title, result)
@@ -555,6 +633,9 @@ fn render(phases: &[Phase], cycles: usize) -> String {
     }
     for p in phases.iter().filter(|p| p.title == "connection storm") {
         let _ = writeln!(s, "{}", section(p, "### Connection storm"));
+    }
+    for p in phases.iter().filter(|p| p.title == "resume") {
+        let _ = writeln!(s, "{}", section(p, "### Resume after reconnects"));
     }
     s
 }
@@ -700,6 +781,11 @@ mod tests {
         let o = parse(&args(&["--seconds", "60", "--shutdown-cycles", "3"])).unwrap();
         assert_eq!((o.run_s, o.cycles), (60, Some(3)));
         assert!(parse(&args(&["--seconds", "5"])).is_err());
+        let resume = |a: &[&str]| parse(&args(a)).unwrap().resume_s();
+        assert_eq!(resume(&["--seconds", "60"]), 8);
+        assert_eq!(resume(&["--minutes", "10"]), 75);
+        assert_eq!(resume(&["--minutes", "60"]), 120);
+        assert_eq!(resume(&["--resume-seconds", "0"]), 0);
         assert!(parse(&args(&["--hours", "1"])).is_err());
     }
 

@@ -28,7 +28,7 @@
 //! `xhr-polling-echo`, `eventsource-echo`, `broadcast`, `sessions-ws`,
 //! `sessions-xhr-streaming`, `sessions-eventsource`, `sessions-htmlfile`,
 //! `sessions-mixed`; and those of `cargo xtask soak` ([`soak`]):
-//! `soak`, `soak-shutdown`, `soak-storm`.
+//! `soak`, `soak-shutdown`, `soak-storm`, `soak-resume`.
 
 mod broadcast;
 mod deflate_echo;
@@ -82,10 +82,13 @@ pub(crate) struct Args {
     pub(crate) spread: Vec<std::net::SocketAddr>,
     pub(crate) send_addr: Option<std::net::SocketAddr>,
     pub(crate) poll_addr: Option<std::net::SocketAddr>,
-    /// Soak: clients whose sessions go through the fault proxy.
+    /// Soak: clients whose sessions go through the fault proxy (the
+    /// resume phase: any number puts its clients behind the proxy).
     pub(crate) faults: usize,
     /// `history-memory`: the length of each message.
     pub(crate) message_bytes: usize,
+    /// `soak-resume`: the server's `--resume-history`.
+    pub(crate) resume_history: u64,
 }
 
 const USAGE: &str = "\
@@ -94,7 +97,7 @@ usage: sockjs-loadgen --addr IP:PORT --scenario NAME [options]
 scenarios: ws-echo raw-ws-echo ws-plain-echo ws-deflate-echo xhr-streaming-echo xhr-polling-echo
            eventsource-echo broadcast sessions-ws sessions-xhr-streaming
            sessions-eventsource sessions-htmlfile sessions-mixed history-memory
-           soak soak-shutdown soak-storm (cargo xtask soak)
+           soak soak-shutdown soak-storm soak-resume (cargo xtask soak)
 options:
   --clients C        concurrent sessions (default 1)
   --pipeline D       messages in flight per session (echo: 1, broadcast: 8)
@@ -119,7 +122,9 @@ soak options (--clients: sessions at a time; shutdown, storm: per transport):
   --rss-bound-pct P          RSS growth allowed after warm-up (default 10)
   --rss-bound-mib M          ... or this many MiB if more (default 10)
   --out PATH                 write the report to PATH.json and PATH.md
-  --faults N                 soak: N more clients through the fault proxy (0)
+  --faults N                 soak: N more clients through the fault proxy (0);
+                             soak-resume: its clients through it when N > 0
+  --resume-history N         soak-resume: the server's --resume-history (10000)
   --spread A,B,..    session i connects to the (i mod n)-th address (several nodes)
   --send-addr A      every xhr_send to A (another node: forwarded to the session's)
   --poll-addr A      every xhr poll but the opening one to A
@@ -158,6 +163,7 @@ impl Args {
             poll_addr: None,
             faults: 0,
             message_bytes: 100,
+            resume_history: 10_000,
         }
     }
 }
@@ -215,6 +221,7 @@ fn parse_args() -> Result<Args, String> {
             "--out" => args.out = Some(value()?.into()),
             "--faults" => args.faults = num(value()?)? as usize,
             "--message-bytes" => args.message_bytes = num(value()?)? as usize,
+            "--resume-history" => args.resume_history = num(value()?)?.max(1),
             "--rss-bound-pct" => {
                 let v = value()?;
                 args.rss_bound_percent = v.parse().map_err(|e| format!("{flag} {v}: {e}"))?;

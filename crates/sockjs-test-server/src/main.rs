@@ -8,6 +8,7 @@
 //!                    [--shutdown-deadline-ms N] [--header-timeout-ms N] [--idle-timeout-ms N]
 //!                    [--redis URL [--node-url URL] [--claim-ttl-ms N]
 //!                     [--cluster-secret S] [--cluster-ca PEM] [--redis-ca PEM]] [--node-name NAME]
+//!                    [--resume-history N]
 //! ```
 //!
 //! `GET /stats` answers `{"open_sessions":N,"shutting_down":false,
@@ -53,7 +54,7 @@
 //! | `/broadcast` | every message goes to every open session |
 //! | `/room_broadcast` | every session joins room `all`; every message goes to it (through Redis pub/sub on a cluster node) |
 //! | `/history_broadcast` | as `/room_broadcast`, with history (10 000 messages, up to 64 MiB; in Redis streams on a cluster node): members get `{"room","pos","data"}` envelopes |
-//! | `/cluster_resume` | room history (10 000 messages; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes; with `?publish` a session only sends to the room (it does not join it) |
+//! | `/cluster_resume` | room history (10 000 messages, `--resume-history N`; in Redis on a cluster node): a session joins the room named by `?room=` (`resume` without), since the position in `?since=` when given (`lost` is sent first when that history is gone, `bad-position` when it does not parse), then is sent `joined`; each of its messages goes to the room, whose members get `{"room","pos","data"}` envelopes; with `?publish` a session only sends to the room (it does not join it) |
 //! | `GET /cluster_resume_cut?room=R` | closes every `/cluster_resume` member of room `R` on this node with 4000 `cut` (its client reconnects and resumes: the browser suite's `resume` case); answers `{"cut":N}`, readable from any origin |
 //! | `GET /cluster_resume_members?room=R[&client=C]` | how many `/cluster_resume` sessions are in room `R` on this node (only those opened with `?client=C` when given), `{"members":N}` (the cluster test finds the browser's node with it) |
 //! | `/deflate_echo` | echo with WebSocket compression on (permessage-deflate) |
@@ -103,6 +104,8 @@ struct Options {
     redis_ca: Option<String>,
     tls_cert: Option<String>,
     tls_key: Option<String>,
+    /// `/cluster_resume`'s history per room, in messages.
+    resume_history: usize,
 }
 
 fn parse_args() -> Result<Options, String> {
@@ -126,6 +129,7 @@ fn parse_args() -> Result<Options, String> {
         redis_ca: None,
         tls_cert: None,
         tls_key: None,
+        resume_history: 10_000,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -157,6 +161,11 @@ fn parse_args() -> Result<Options, String> {
             "--cluster-secret" => options.cluster_secret = Some(value()?),
             "--cluster-ca" => options.cluster_ca = Some(value()?),
             "--redis-ca" => options.redis_ca = Some(value()?),
+            "--resume-history" => {
+                options.resume_history = value()?
+                    .parse()
+                    .map_err(|e| format!("--resume-history: {e}"))?
+            }
             "--help" | "-h" => {
                 println!("{}", include_str!("../usage.txt"));
                 std::process::exit(0);
@@ -536,6 +545,7 @@ fn cluster_resume_service(
     config: Config,
     shutdown: &Shutdown,
     cluster: Option<&Cluster>,
+    history: usize,
 ) -> Router {
     let prefix = "/cluster_resume";
     let router = service_with_history(
@@ -543,7 +553,7 @@ fn cluster_resume_service(
         prefix,
         shutdown,
         cluster,
-        Some(sockjs::rooms::History::messages(10_000)),
+        Some(sockjs::rooms::History::messages(history)),
     );
     Router::new()
         .nest_service(prefix, router.into_router())
@@ -707,7 +717,12 @@ fn app(options: &Options, shutdown: &Shutdown, cluster: Option<&Cluster>) -> Rou
         Some(sockjs::rooms::History::messages(10_000).bytes(64 << 20)),
     );
     app = app.nest_service("/history_broadcast", history.into_router());
-    app = app.merge(cluster_resume_service(base, shutdown, cluster));
+    app = app.merge(cluster_resume_service(
+        base,
+        shutdown,
+        cluster,
+        options.resume_history,
+    ));
     if let Some(name) = &options.node_name {
         // The node that served the request; a forwarded answer keeps the
         // header of the session's node.

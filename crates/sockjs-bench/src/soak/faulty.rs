@@ -26,6 +26,7 @@
 //! - Unacknowledged messages (the request was cut before its answer) may
 //!   be lost or delivered: **cut in flight**, not loss.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -35,7 +36,7 @@ use super::link::{self, Event, Link, Rx};
 use super::payload;
 use super::rng::Rng;
 use super::Transport;
-use crate::faults::{Direction, Toxic};
+use crate::faults::{Direction, Pick, Toxic};
 use crate::net::Net;
 use crate::Errors;
 
@@ -76,6 +77,27 @@ pub(crate) fn random_toxic(rng: &mut Rng) -> Toxic {
             hold: hold(rng),
         },
     }
+}
+
+/// The proxy's random source, and how many connections got each toxic.
+pub(crate) type ToxicCounts = Arc<Mutex<(Rng, Vec<(&'static str, u64)>)>>;
+
+/// A proxy's choice of toxics: [`random_toxic`] from `seed`, counted by
+/// kind for the report.
+pub(crate) fn counted_toxics(seed: u64) -> (Pick, ToxicCounts) {
+    let counts: ToxicCounts = Arc::new(Mutex::new((Rng::new(seed), Vec::new())));
+    let picks = counts.clone();
+    let pick: Pick = Arc::new(move |_| {
+        let mut guard = picks.lock().unwrap_or_else(|e| e.into_inner());
+        let (rng, counts) = &mut *guard;
+        let toxic = random_toxic(rng);
+        match counts.iter_mut().find(|(name, _)| *name == toxic.name()) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((toxic.name(), 1)),
+        }
+        toxic
+    });
+    (pick, counts)
 }
 
 /// Received messages of one session: in order, each at most once; gaps

@@ -4,20 +4,20 @@
 //! [`memory`] bound.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 use tokio::time::Instant;
 
-use super::faulty::{self, FaultTally};
+use super::faulty::{self, FaultTally, ToxicCounts};
 use super::memory::{self, Bound, Sample, Verdict};
 use super::plan::Plan;
 use super::rng::Rng;
 use super::session::{self, Env};
 use super::tally::Tally;
 use super::{server, Report, Transport};
-use crate::faults::{self, Pick, Proxy};
+use crate::faults::{self, Proxy};
 use crate::net::Net;
 use crate::{procfs, Args, Ctx};
 
@@ -345,9 +345,6 @@ impl Outcome {
     }
 }
 
-/// The proxy's random source, and how many connections got each toxic.
-type ToxicCounts = Arc<Mutex<(Rng, Vec<(&'static str, u64)>)>>;
-
 /// The fault proxy and the clients going through it.
 struct Faults {
     proxy: Proxy,
@@ -380,21 +377,7 @@ async fn start_faults(
     until: Instant,
     next_id: Arc<AtomicU64>,
 ) -> Result<Faults, String> {
-    let counts: ToxicCounts = Arc::new(Mutex::new((
-        Rng::new(ctx.args.seed ^ 0xFA17),
-        Vec::<(&'static str, u64)>::new(),
-    )));
-    let picks = counts.clone();
-    let pick: Pick = Arc::new(move |_| {
-        let mut guard = picks.lock().unwrap_or_else(|e| e.into_inner());
-        let (rng, counts) = &mut *guard;
-        let toxic = faulty::random_toxic(rng);
-        match counts.iter_mut().find(|(name, _)| *name == toxic.name()) {
-            Some((_, c)) => *c += 1,
-            None => counts.push((toxic.name(), 1)),
-        }
-        toxic
-    });
+    let (pick, counts) = faulty::counted_toxics(ctx.args.seed ^ 0xFA17);
     let proxy = faults::start(ctx.args.addr, pick)
         .await
         .map_err(|e| format!("the fault proxy: {e}"))?;

@@ -16,6 +16,10 @@
 //!   a clean end, and the process exits in time.
 //! - `soak-storm` ([`storm`]): hundreds of websocket and xhr-streaming
 //!   sessions opening at once.
+//! - `soak-resume` ([`resume`]): resuming clients receive a numbered stream
+//!   from a room with history while their connections are cut (by the
+//!   server, and with `--faults` by the fault proxy): every message once,
+//!   in order, or a `lost` answer for a gap larger than the history.
 //!
 //! Each prints a one-line JSON summary on standard output (the report's
 //! top-level figures) and, with `--out PATH`, writes its full report to
@@ -28,6 +32,7 @@ mod memory;
 mod mixed;
 mod payload;
 mod plan;
+mod resume;
 mod rng;
 mod server;
 mod session;
@@ -57,6 +62,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>, name: &str) -> Result<Value, String> {
         "soak" => mixed::run(ctx.clone()).await?,
         "soak-shutdown" => shutdown::run(ctx.clone()).await?,
         "soak-storm" => storm::run(ctx.clone()).await?,
+        "soak-resume" => resume::run(ctx.clone()).await?,
         other => return Err(format!("unknown soak scenario {other}")),
     };
     let mut json = report.json;
