@@ -81,6 +81,17 @@ async fn open(app: &Router, id: &str, user: &str, room: &str) {
     assert_eq!(poll(app, id).await, "a[\"joined\"]\n", "{id}");
 }
 
+/// Two nodes on `server`: each with its rooms of service `/p` and an app
+/// serving them, both subscribed.
+async fn two_nodes(server: &RedisServer) -> [(Redis, Rooms, Router); 2] {
+    let a = Redis::connect(&server.url()).await.unwrap();
+    let b = Redis::connect(&server.url()).await.unwrap();
+    let (rooms_a, rooms_b) = (a.rooms("/p"), b.rooms("/p"));
+    let (node_a, node_b) = (app(&rooms_a), app(&rooms_b));
+    subscribed(&[&a, &b]).await;
+    [(a, rooms_a, node_a), (b, rooms_b, node_b)]
+}
+
 async fn subscribed(nodes: &[&Redis]) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !nodes.iter().all(|n| n.stats().subscribed) {
@@ -129,11 +140,7 @@ async fn a_rooms_users_are_the_clusters_and_change_once_for_every_node() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let a = Redis::connect(&server.url()).await.unwrap();
-    let b = Redis::connect(&server.url()).await.unwrap();
-    let (rooms_a, rooms_b) = (a.rooms("/p"), b.rooms("/p"));
-    let (node_a, node_b) = (app(&rooms_a), app(&rooms_b));
-    subscribed(&[&a, &b]).await;
+    let [(a, rooms_a, node_a), (_b, rooms_b, node_b)] = two_nodes(&server).await;
     let mut events_a = rooms_a.presence_events("lobby");
     let mut events_b = rooms_b.presence_events("lobby");
 
@@ -205,11 +212,7 @@ async fn a_message_to_a_user_reaches_its_sessions_on_every_node() {
     let Some(server) = RedisServer::start() else {
         return;
     };
-    let a = Redis::connect(&server.url()).await.unwrap();
-    let b = Redis::connect(&server.url()).await.unwrap();
-    let (rooms_a, rooms_b) = (a.rooms("/p"), b.rooms("/p"));
-    let (node_a, node_b) = (app(&rooms_a), app(&rooms_b));
-    subscribed(&[&a, &b]).await;
+    let [(_a, rooms_a, node_a), (_b, rooms_b, node_b)] = two_nodes(&server).await;
     open(&node_a, "a-alice", "alice", "x").await;
     open(&node_b, "b-alice", "alice", "y").await;
     open(&node_b, "b-bob", "bob", "x").await;

@@ -417,10 +417,7 @@ async fn cluster_resume(session: Session) {
     let param = |name: &str| query_param(&query, name);
     let room = param("room").unwrap_or_else(|| "resume".to_owned());
     let (tx, mut rx) = session.split();
-    if query
-        .split('&')
-        .any(|kv| kv == "publish" || kv.starts_with("publish="))
-    {
+    if query_flag(&query, "publish") {
         while let Some(message) = rx.recv().await {
             tx.rooms().send(&room, message);
         }
@@ -444,6 +441,11 @@ async fn cluster_resume(session: Session) {
         tx.rooms().send(&room, message);
     }
     drop(member);
+}
+
+/// Whether a query string has `name`, with a value or without.
+fn query_flag(query: &str, name: &str) -> bool {
+    query_param(query, name).is_some() || query.split('&').any(|kv| kv == name)
 }
 
 /// The value of `name` in a query string (not percent-decoded).
@@ -909,4 +911,23 @@ async fn run() {
         std::process::exit(1);
     }
     println!("{name}: stopped");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{query_flag, query_param};
+
+    #[test]
+    fn query_params_and_flags() {
+        let q = "room=r1&publish&since=ab-3";
+        assert_eq!(query_param(q, "room").as_deref(), Some("r1"));
+        assert_eq!(query_param(q, "since").as_deref(), Some("ab-3"));
+        assert_eq!(query_param(q, "publish"), None);
+        assert_eq!(query_param(q, "roo"), None);
+        assert!(query_flag(q, "publish"));
+        assert!(query_flag("publish=1", "publish"));
+        assert!(query_flag(q, "room"));
+        assert!(!query_flag(q, "pub"));
+        assert!(!query_flag("publisher=x", "publish"));
+    }
 }
