@@ -327,10 +327,10 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
         .collect::<Vec<_>>()
         .join(", ");
     let summary = format!(
-        "{} Resuming receivers x {SENT} messages through fault proxies; every connection reset \
-         (RST, mid-message) after {} messages, {idle_resets} idle ones besides; \
-         reconnects/cuts seen: {reconnects}; {lost} lost, {duplicated} duplicated, \
-         {out_of_order} out of order; {:.1} s",
+        "{} Resuming receivers x {SENT} messages through fault proxies; {CUTS} cuts (every \
+         connection reset, RST, mid-message) after {} messages, {idle_resets} idle \
+         connections reset besides; reconnects/cuts seen: {reconnects}; {lost} lost, \
+         {duplicated} duplicated, {out_of_order} out of order; {:.1} s",
         receivers.len(),
         cut_at
             .iter()
