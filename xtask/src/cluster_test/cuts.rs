@@ -135,8 +135,11 @@ struct Receiver {
     transport: Transport,
     proxy: CutProxy,
     progress: Arc<Progress>,
-    /// Cuts that reset one of its connections mid-stream.
+    /// Cuts that reset one of its connections mid-stream or while it
+    /// awaited an answer (cuts it must notice).
     cuts_seen: usize,
+    /// What each cut did to its connections, for the report.
+    history: Vec<String>,
 }
 
 /// Waits until every receiver's sessions joined the room once per cut it
@@ -192,6 +195,7 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
                 proxy,
                 progress,
                 cuts_seen: 0,
+                history: Vec::new(),
             });
         }
     }
@@ -238,6 +242,7 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
     // once all are back in the room since the one before.
     let mut cut_at = Vec::new();
     let mut idle_resets = 0;
+    let mut awaiting_resets = 0;
     for n in 1..=CUTS {
         let at = SENT * n / (CUTS + 1);
         while sent.load(Ordering::Relaxed) < at {
@@ -260,10 +265,13 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
                 .collect()
         });
         for (r, cut) in receivers.iter_mut().zip(cuts) {
-            if cut.mid_stream > 0 {
+            if cut.mid_stream + cut.awaiting > 0 {
                 r.cuts_seen += 1;
             }
             idle_resets += cut.idle;
+            awaiting_resets += cut.awaiting;
+            r.history
+                .push(format!("{}m{}a{}i", cut.mid_stream, cut.awaiting, cut.idle));
         }
     }
     sending
@@ -299,10 +307,11 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
         let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
         if l + d + o > 0 || r.cuts_seen < CUTS || t.reconnects < r.cuts_seen {
             failed.push(format!(
-                "receiver {i} ({}): {} cuts seen, {} reconnects; {l} lost{}, {d} duplicated, \
-                 {o} out of order",
+                "receiver {i} ({}): {} cuts seen (connections reset mid-message/awaiting/idle \
+                 per cut: {}), {} reconnects; {l} lost{}, {d} duplicated, {o} out of order",
                 t.transport,
                 r.cuts_seen,
+                r.history.join(" "),
                 t.reconnects,
                 if t.lost > 0 { " (told lost)" } else { "" }
             ));
@@ -328,9 +337,10 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
         .join(", ");
     let summary = format!(
         "{} Resuming receivers x {SENT} messages through fault proxies; {CUTS} cuts (every \
-         connection reset, RST, mid-message) after {} messages, {idle_resets} idle \
-         connections reset besides; reconnects/cuts seen: {reconnects}; {lost} lost, \
-         {duplicated} duplicated, {out_of_order} out of order; {:.1} s",
+         connection reset, RST, mid-message) after {} messages ({awaiting_resets} reset \
+         awaiting a slow answer, {idle_resets} idle ones besides); reconnects/cuts seen: \
+         {reconnects}; {lost} lost, {duplicated} duplicated, {out_of_order} out of order; \
+         {:.1} s",
         receivers.len(),
         cut_at
             .iter()

@@ -8,8 +8,10 @@
 //! (they are dropped, not forwarded): a stream is cut mid-message and a
 //! poll while its answer is on the way, never between two exchanges, where
 //! a pooled HTTP client would just open another connection unnoticed. One
-//! with nothing coming for [`IDLE_GRACE`] (an idle keep-alive connection)
-//! is reset then, and counted apart.
+//! with nothing coming for [`IDLE_GRACE`] is reset then, and counted
+//! apart: as awaiting when the client's last bytes were not answered yet
+//! (a request whose answer is slow: the client sees the reset), as idle
+//! otherwise (a keep-alive connection between requests: it may not).
 
 use std::collections::HashSet;
 use std::io;
@@ -32,7 +34,10 @@ pub(crate) const IDLE_GRACE: Duration = Duration::from_millis(300);
 pub(crate) struct Cut {
     /// Connections reset as bytes came towards the client.
     pub(crate) mid_stream: usize,
-    /// Connections reset after [`IDLE_GRACE`] with nothing coming.
+    /// Connections reset after [`IDLE_GRACE`] with nothing coming, the
+    /// client's last bytes unanswered.
+    pub(crate) awaiting: usize,
+    /// Connections reset after [`IDLE_GRACE`] with nothing coming, idle.
     pub(crate) idle: usize,
 }
 
@@ -43,6 +48,8 @@ enum Ended {
     Closed,
     /// Reset by a cut, as bytes came towards the client.
     MidStream,
+    /// Reset by a cut, nothing coming, the client's last bytes unanswered.
+    Awaiting,
     /// Reset by a cut, idle.
     Idle,
 }
@@ -150,6 +157,7 @@ impl CutProxy {
             if waiting.remove(&id) {
                 match how {
                     Ended::MidStream => cut.mid_stream += 1,
+                    Ended::Awaiting => cut.awaiting += 1,
                     Ended::Idle => cut.idle += 1,
                     Ended::Closed => {}
                 }
@@ -182,6 +190,8 @@ async fn forward(
     let _ = server.set_nodelay(true);
     let mut buf = vec![0u8; 16 * 1024];
     let mut doomed: Option<Instant> = None;
+    // Whether the last bytes went towards the server.
+    let mut awaiting = false;
     let reset = |how: Ended| {
         let _ = client.set_zero_linger();
         let _ = server.set_zero_linger();
@@ -196,6 +206,7 @@ async fn forward(
                 match client.try_read(&mut buf) {
                     Ok(0) => return Ended::Closed,
                     Ok(n) => {
+                        awaiting = true;
                         if write_all(&server, &buf[..n]).await.is_err() {
                             return reset(Ended::Closed);
                         }
@@ -213,6 +224,7 @@ async fn forward(
                     // Cut: these bytes are never forwarded.
                     Ok(_) if doomed.is_some() => return reset(Ended::MidStream),
                     Ok(n) => {
+                        awaiting = false;
                         if write_all(&client, &buf[..n]).await.is_err() {
                             return reset(Ended::Closed);
                         }
@@ -230,7 +242,7 @@ async fn forward(
                 }
             }
             () = tokio::time::sleep_until(doomed.unwrap_or_else(Instant::now)), if doomed.is_some() => {
-                return reset(Ended::Idle);
+                return reset(if awaiting { Ended::Awaiting } else { Ended::Idle });
             }
         }
     }
@@ -307,7 +319,7 @@ mod tests {
             cut,
             Cut {
                 mid_stream: 1,
-                idle: 0
+                ..Cut::default()
             }
         );
         let mut buf = [0u8; 16];
@@ -327,8 +339,8 @@ mod tests {
         assert_eq!(
             proxy.cut(),
             Cut {
-                mid_stream: 0,
-                idle: 1
+                idle: 1,
+                ..Cut::default()
             }
         );
         assert!(started.elapsed() >= IDLE_GRACE);
@@ -337,5 +349,28 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
         // Nothing open: nothing to cut.
         assert_eq!(proxy.cut(), Cut::default());
+    }
+
+    #[test]
+    fn tells_a_slow_answer_from_an_idle_connection() {
+        // An upstream that never answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let upstream = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let held: Vec<_> = listener.incoming().take(1).collect();
+            std::thread::sleep(Duration::from_secs(5));
+            drop(held);
+        });
+        let proxy = CutProxy::start(upstream).expect("proxy");
+        let mut a = connect(&proxy);
+        a.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            proxy.cut(),
+            Cut {
+                awaiting: 1,
+                ..Cut::default()
+            }
+        );
     }
 }
