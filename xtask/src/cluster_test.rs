@@ -22,7 +22,13 @@
 //!   directory forgets its sessions within the claim TTL, and broadcast goes
 //!   on for everyone.
 //! - with sticky-path routing, and with round robin on the two nodes the
-//!   cluster checks leave, the resume check: clients receive a
+//!   cluster checks leave, the cut check: no node dies, but the
+//!   connections of `resume::Resuming` receivers (websocket,
+//!   xhr-streaming, xhr-polling), each through a fault proxy of its own
+//!   (`util::CutProxy`) in front of HAProxy, are reset three times
+//!   mid-stream; each must reconnect after every cut and get every message
+//!   of a numbered room stream once and in order (counted);
+//! - then, in the same setups, the resume check: clients receive a
 //!   numbered room stream from `/cluster_resume` (room history in Redis
 //!   Streams), the node most of them are on is killed, and they reconnect
 //!   through the proxy with the last position they saw: every message
@@ -41,6 +47,7 @@
 mod bench;
 mod checks;
 mod client;
+mod cuts;
 mod forged;
 mod resume;
 
@@ -60,13 +67,14 @@ usage: cargo xtask cluster-test [--mode NAME,...] [--no-browser] [--browser-filt
 
   --mode NAME,...  only these setups (default: all, in this order):
                      sticky-path    HAProxy hashes the session's URL segment
-                                    (and the resume check runs: a room stream,
-                                    a node killed, clients resume elsewhere)
+                                    (and the resume checks run: a room stream,
+                                    connections cut, then a node killed;
+                                    clients resume)
                      sticky-cookie  HAProxy sticks on the JSESSIONID cookie
                      round-robin    no stickiness; the nodes share a session
                                     directory in Redis (and the cluster checks
                                     run: broadcast, killing a node; then the
-                                    resume check on the two nodes left)
+                                    resume checks on the two nodes left)
   --no-browser     skip the browser suite (no node, npm or Chromium needed)
   --browser-filter S
                    the browser cases to run in every setup (`cargo xtask e2e
@@ -293,6 +301,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             out: tools.out.join(format!("{}-resume", mode.name())),
         });
         if mode == Mode::StickyPath {
+            let r = cuts::resume_after_cuts(&cluster);
+            results.push((mode, "resume after connection cuts".into(), r));
             let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
             results.push((mode, "resume after a node kill".into(), r));
         }
@@ -302,6 +312,8 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let r = checks::broadcast_and_kill(&mut cluster, &redis);
             results.push((mode, "cluster checks".into(), r));
             // On the two nodes left, one of which is killed in turn.
+            let r = cuts::resume_after_cuts(&cluster);
+            results.push((mode, "resume after connection cuts".into(), r));
             let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
             results.push((mode, "resume after a node kill".into(), r));
         }

@@ -7,14 +7,17 @@
 //! - `node`: npm installs into a cache, the sockjs-node reference server;
 //! - `host`: pinning, open-file limits, programs found or installed, the
 //!   machine facts reports start with;
-//! - `report`: the load generator's flat JSON, writing report files.
+//! - `report`: the load generator's flat JSON, writing report files;
+//! - `cut_proxy`: a TCP proxy that resets its connections on command.
 
+mod cut_proxy;
 mod host;
 mod node;
 mod report;
 mod server;
 mod workspace;
 
+pub(crate) use cut_proxy::CutProxy;
 pub(crate) use host::{
     ensure_programs, find_program, is_root, machine_facts, nofile_hard, pinned, raise_nofile,
     tool_works,

@@ -1,0 +1,357 @@
+//! The cut check: no node dies, the connections do. Receivers on the Rust
+//! client's `sockjs_client::resume::Resuming` (websocket, xhr-streaming,
+//! xhr-polling) join a room with history on `/cluster_resume`, each
+//! through a fault proxy of its own (`util::CutProxy`) in front of
+//! HAProxy; a numbered stream is published, and the proxies reset every
+//! connection (RST, mid-message) several times while it flows. Each
+//! receiver must see every cut, reconnect after each with the last
+//! position it saw (`?since=`), and get every message once and in order,
+//! counted.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::channel;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sockjs_client::Transport;
+
+use super::client::{Client, Kind};
+use super::Cluster;
+use crate::util::CutProxy;
+
+/// Receivers per transport.
+const PER_TRANSPORT: usize = 2;
+
+/// The receivers' transports.
+const TRANSPORTS: [Transport; 3] = [
+    Transport::WebSocket,
+    Transport::XhrStreaming,
+    Transport::XhrPolling,
+];
+
+/// Messages in the stream.
+const SENT: usize = 600;
+
+/// Between two messages of the stream.
+const PACE: Duration = Duration::from_millis(5);
+
+/// Cuts during the stream, evenly spaced.
+const CUTS: usize = 3;
+
+/// Bound on the whole check.
+const BOUND: Duration = Duration::from_secs(40);
+
+/// After the stream's last number, how long a receiver still listens for
+/// duplicates.
+const LINGER: Duration = Duration::from_millis(300);
+
+/// What the main thread watches of a receiver while the stream flows.
+#[derive(Default)]
+struct Progress {
+    /// `joined` messages: one per session that entered the room.
+    joined: AtomicUsize,
+}
+
+/// What a receiver got, in the end.
+struct Tally {
+    transport: &'static str,
+    got: Vec<usize>,
+    reconnects: usize,
+    lost: usize,
+}
+
+/// A `Resuming` receiver of `url` on a thread of its own (a current-thread
+/// runtime), until it has the stream's last number (and [`LINGER`] more)
+/// or `deadline` passes.
+fn start_receiver(
+    url: String,
+    transport: Transport,
+    progress: Arc<Progress>,
+    deadline: Instant,
+) -> std::thread::JoinHandle<Result<Tally, String>> {
+    use sockjs_client::resume::{Backoff, Event as R, Resuming};
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime.block_on(async move {
+            let client = sockjs_client::Client::new()
+                .transport(transport)
+                .timeout(Duration::from_secs(5));
+            let backoff = Backoff::new()
+                .initial(Duration::from_millis(50))
+                .max(Duration::from_secs(1));
+            let mut r = Resuming::new(client, &url).backoff(backoff);
+            let mut tally = Tally {
+                transport: transport.name(),
+                got: Vec::new(),
+                reconnects: 0,
+                lost: 0,
+            };
+            let mut done: Option<Instant> = None;
+            loop {
+                let until = done.unwrap_or(deadline);
+                let left = until.saturating_duration_since(Instant::now());
+                match tokio::time::timeout(left, r.next()).await {
+                    Ok(Some(R::Message {
+                        position: Some(_),
+                        data,
+                        ..
+                    })) => {
+                        tally.got.extend(data.parse::<usize>().ok());
+                        if done.is_none() && tally.got.last() == Some(&(SENT - 1)) {
+                            done = Some(Instant::now() + LINGER);
+                        }
+                    }
+                    Ok(Some(R::Message { data, .. })) if data == "joined" => {
+                        progress.joined.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(Some(R::Reconnected { .. })) => tally.reconnects += 1,
+                    Ok(Some(R::Lost { .. })) => tally.lost += 1,
+                    Ok(Some(_)) => {}
+                    Ok(None) => return Err(format!("Resuming over {} gave up", transport.name())),
+                    Err(_) if done.is_some() => break,
+                    Err(_) => {
+                        return Err(format!(
+                            "Resuming over {}: {} numbers (the last {:?}), {} reconnects, \
+                             not the whole stream within the bound",
+                            transport.name(),
+                            tally.got.len(),
+                            tally.got.last(),
+                            tally.reconnects
+                        ))
+                    }
+                }
+            }
+            r.close().await;
+            Ok(tally)
+        })
+    })
+}
+
+/// One receiver, as the main thread follows it.
+struct Receiver {
+    transport: Transport,
+    proxy: CutProxy,
+    progress: Arc<Progress>,
+    /// Cuts that reset one of its connections mid-stream or while it
+    /// awaited an answer (cuts it must notice).
+    cuts_seen: usize,
+    /// What each cut did to its connections, for the report.
+    history: Vec<String>,
+}
+
+/// Waits until every receiver's sessions joined the room once per cut it
+/// saw, plus the first.
+fn wait_joined(receivers: &[Receiver], deadline: Instant, what: &str) -> Result<(), String> {
+    loop {
+        let behind: Vec<String> = receivers
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.progress.joined.load(Ordering::Relaxed) < r.cuts_seen + 1)
+            .map(|(i, r)| format!("{i} ({})", r.transport.name()))
+            .collect();
+        if behind.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{what}: receivers {} not joined in time",
+                behind.join(", ")
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
+    eprintln!(
+        "==> cut check: a numbered room stream, connections reset by a proxy {CUTS} times, \
+         clients resume"
+    );
+    let started = Instant::now();
+    let deadline = started + BOUND;
+    let nonce = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    );
+    let room = format!("c{nonce}");
+
+    // The receivers, each through its own fault proxy in front of HAProxy.
+    let mut receivers = Vec::new();
+    let mut threads = Vec::new();
+    for transport in TRANSPORTS {
+        for _ in 0..PER_TRANSPORT {
+            let proxy = CutProxy::start(cluster.proxy).map_err(|e| format!("fault proxy: {e}"))?;
+            let progress = Arc::new(Progress::default());
+            let url = format!("http://{}/cluster_resume?room={room}", proxy.addr());
+            threads.push(start_receiver(url, transport, progress.clone(), deadline));
+            receivers.push(Receiver {
+                transport,
+                proxy,
+                progress,
+                cuts_seen: 0,
+                history: Vec::new(),
+            });
+        }
+    }
+    wait_joined(&receivers, deadline, "every receiver joined")?;
+
+    // The stream is sent to a node directly (no fault on that path).
+    let (source, _, _) = cluster
+        .nodes
+        .iter()
+        .find(|(_, _, server)| server.is_some())
+        .ok_or("no live node")?;
+    let source_addr = cluster.node_addr(source).ok_or("no such node")?;
+    let (events, _events) = channel();
+    let publisher = Client::open_with_query(
+        0,
+        Kind::WebSocket,
+        source_addr,
+        "/cluster_resume",
+        &format!("cut-pub-{nonce}"),
+        &format!("?room={room}&publish"),
+        events,
+    )?;
+    eprintln!(
+        "    {} Resuming receivers in room {room} through fault proxies; the stream comes from {source}",
+        receivers.len()
+    );
+    let sent = Arc::new(AtomicUsize::new(0));
+    let sending = {
+        let sent = sent.clone();
+        std::thread::spawn(move || -> Result<(), String> {
+            for i in 0..SENT {
+                publisher.send(&i.to_string())?;
+                sent.store(i + 1, Ordering::Relaxed);
+                std::thread::sleep(PACE);
+            }
+            // Until every message is through (the session goes with it).
+            std::thread::sleep(Duration::from_millis(500));
+            publisher.close();
+            Ok(())
+        })
+    };
+
+    // Cut every receiver's connections at even points of the stream, each
+    // once all are back in the room since the one before.
+    let mut cut_at = Vec::new();
+    let mut idle_resets = 0;
+    let mut awaiting_resets = 0;
+    for n in 1..=CUTS {
+        let at = SENT * n / (CUTS + 1);
+        while sent.load(Ordering::Relaxed) < at {
+            if Instant::now() >= deadline {
+                return Err(format!("the stream did not reach {at} within {BOUND:?}"));
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        wait_joined(&receivers, deadline, &format!("before cut {n}"))?;
+        cut_at.push(sent.load(Ordering::Relaxed));
+        // All proxies at once, as a network fault would.
+        let cuts: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = receivers
+                .iter()
+                .map(|r| s.spawn(|| r.proxy.cut()))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default())
+                .collect()
+        });
+        for (r, cut) in receivers.iter_mut().zip(cuts) {
+            if cut.mid_stream + cut.awaiting > 0 {
+                r.cuts_seen += 1;
+            }
+            idle_resets += cut.idle;
+            awaiting_resets += cut.awaiting;
+            r.history
+                .push(format!("{}m{}a{}i", cut.mid_stream, cut.awaiting, cut.idle));
+        }
+    }
+    sending
+        .join()
+        .map_err(|_| "the sending thread panicked".to_owned())??;
+
+    // Every message once, in order; every cut seen and resumed from.
+    let mut lost = 0;
+    let mut duplicated = 0;
+    let mut out_of_order = 0;
+    let mut failed = Vec::new();
+    let mut per_transport: Vec<(&'static str, usize, usize)> = Vec::new();
+    for (i, (r, handle)) in receivers.iter().zip(threads).enumerate() {
+        let t = match handle.join() {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                failed.push(format!("receiver {i}: {e}"));
+                continue;
+            }
+            Err(_) => {
+                failed.push(format!("receiver {i}: its thread panicked"));
+                continue;
+            }
+        };
+        let mut seen = vec![0u32; SENT];
+        for n in &t.got {
+            if let Some(c) = seen.get_mut(*n) {
+                *c += 1;
+            }
+        }
+        let l = seen.iter().filter(|c| **c == 0).count() + t.lost;
+        let d: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
+        let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
+        if l + d + o > 0 || r.cuts_seen < CUTS || t.reconnects < r.cuts_seen {
+            failed.push(format!(
+                "receiver {i} ({}): {} cuts seen (connections reset mid-message/awaiting/idle \
+                 per cut: {}), {} reconnects; {l} lost{}, {d} duplicated, {o} out of order",
+                t.transport,
+                r.cuts_seen,
+                r.history.join(" "),
+                t.reconnects,
+                if t.lost > 0 { " (told lost)" } else { "" }
+            ));
+        }
+        lost += l;
+        duplicated += d;
+        out_of_order += o;
+        match per_transport
+            .iter_mut()
+            .find(|(name, _, _)| *name == t.transport)
+        {
+            Some((_, seen, reconnects)) => {
+                *seen += r.cuts_seen;
+                *reconnects += t.reconnects;
+            }
+            None => per_transport.push((t.transport, r.cuts_seen, t.reconnects)),
+        }
+    }
+    let reconnects = per_transport
+        .iter()
+        .map(|(name, seen, reconnects)| format!("{name} {reconnects}/{seen}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let summary = format!(
+        "{} Resuming receivers x {SENT} messages through fault proxies; {CUTS} cuts (every \
+         connection reset, RST, mid-message) after {} messages ({awaiting_resets} reset \
+         awaiting a slow answer, {idle_resets} idle ones besides); reconnects/cuts seen: \
+         {reconnects}; {lost} lost, {duplicated} duplicated, {out_of_order} out of order; \
+         {:.1} s",
+        receivers.len(),
+        cut_at
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", "),
+        started.elapsed().as_secs_f64()
+    );
+    eprintln!("    {summary}");
+    if !failed.is_empty() {
+        return Err(format!("{summary}; {}", failed.join("; ")));
+    }
+    Ok(summary)
+}
