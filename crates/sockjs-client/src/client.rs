@@ -20,6 +20,9 @@ use sockjs_proto::Transport;
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// [`Client::silence_timeout`]'s default.
+const DEFAULT_SILENCE: Duration = Duration::from_secs(60);
+
 /// Opens SockJS connections; holds their options and a pool of kept-alive
 /// HTTP connections. Cheap to clone; the setters consume and return it.
 ///
@@ -73,6 +76,8 @@ pub struct Client {
     /// The first invalid option, reported when opening.
     invalid: Option<String>,
     timeout: Duration,
+    /// How long an open connection may hear nothing from the server.
+    silence: Option<Duration>,
     session_id: Option<String>,
     connector: Connector,
     http: Http,
@@ -90,6 +95,7 @@ impl fmt::Debug for Client {
             .field("transports", &self.transports)
             .field("headers", &self.headers.keys().collect::<Vec<_>>())
             .field("timeout", &self.timeout)
+            .field("silence_timeout", &self.silence)
             .field("in_process", &self.connector.is_in_process())
             .finish_non_exhaustive()
     }
@@ -183,6 +189,7 @@ impl Client {
             headers: HeaderMap::new(),
             invalid: None,
             timeout: Duration::from_secs(5),
+            silence: Some(DEFAULT_SILENCE),
             session_id: None,
             http: Http::new(connector.clone()),
             connector,
@@ -365,6 +372,46 @@ impl Client {
         self
     }
 
+    /// How long an open connection may hear nothing at all from the
+    /// server (no message, no heartbeat, no poll answer) before it is
+    /// taken for dead and ends with [`Error::Timeout`]; `None` waits for
+    /// ever. A SockJS server sends a heartbeat every 25 s by default
+    /// (`h`; a poll is answered with one), so silence past that means the
+    /// server or the path to it is gone without a word: a peer that
+    /// vanished, a proxy or NAT that dropped the connection. Without this
+    /// bound such a connection would wait for ever, since TCP reports
+    /// nothing while nothing is sent. Default: 60 s (two heartbeats
+    /// missed, and some). Set it above the server's heartbeat delay.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use axum::Router;
+    /// use sockjs::{Config, Session, SockJsRouter};
+    /// use sockjs_client::{Client, Error, Transport};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // A server whose heartbeats are a minute apart, and a session that
+    /// // says nothing.
+    /// let service = SockJsRouter::new(|session: Session| async move {
+    ///     let (_tx, mut rx) = session.split();
+    ///     while rx.recv().await.is_some() {}
+    /// })
+    /// .config(Config::default().heartbeat_delay(Duration::from_secs(60)));
+    /// let app: Router = Router::new().nest("/quiet", service.into_router());
+    /// let client = Client::in_process(app)
+    ///     .transport(Transport::WebSocket)
+    ///     .silence_timeout(Duration::from_millis(100));
+    /// let mut connection = client.open("/quiet").await.unwrap();
+    /// assert!(matches!(connection.recv().await, Err(Error::Timeout(_))));
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn silence_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.silence = timeout.into();
+        self
+    }
+
     /// Uses this session id instead of a random one (every transport tried
     /// then uses it). For tests: two connections on one id show the
     /// server's `2010 Another connection still open` on the HTTP
@@ -449,7 +496,7 @@ impl Client {
                 ))),
             };
             match result {
-                Ok(opened) => return Ok(driver::spawn(opened, self.timeout)),
+                Ok(opened) => return Ok(driver::spawn(opened, self.timeout, self.silence)),
                 Err(e) if e.is_final() => return Err(e),
                 Err(e) => failures.push((transport, e)),
             }

@@ -19,7 +19,13 @@ const INCOMING_CAPACITY: usize = 256;
 const OUTGOING_CAPACITY: usize = 256;
 
 /// Starts the task of an opened session and returns its connection.
-pub(crate) fn spawn(opened: Opened, close_timeout: Duration) -> Connection {
+/// `silence`: how long the server may say nothing before the connection
+/// is taken for dead ([`Client::silence_timeout`](crate::Client::silence_timeout)).
+pub(crate) fn spawn(
+    opened: Opened,
+    close_timeout: Duration,
+    silence: Option<Duration>,
+) -> Connection {
     let transport = opened.transport();
     let (events, incoming) = mpsc::channel(INCOMING_CAPACITY);
     let (commands, outgoing) = mpsc::channel(OUTGOING_CAPACITY);
@@ -28,8 +34,10 @@ pub(crate) fn spawn(opened: Opened, close_timeout: Duration) -> Connection {
     tokio::spawn(async move {
         let mut outbox = Outbox::new(outgoing);
         let end = match opened {
-            Opened::WebSocket(ws) => websocket::run(*ws, &events, &mut outbox, close_timeout).await,
-            Opened::Xhr(xhr) => xhr.run(&events, &mut outbox).await,
+            Opened::WebSocket(ws) => {
+                websocket::run(*ws, &events, &mut outbox, close_timeout, silence).await
+            }
+            Opened::Xhr(xhr) => xhr.run(&events, &mut outbox, silence).await,
         };
         task_shared.set_end(end);
         drop(outbox);

@@ -383,3 +383,85 @@ async fn cookies_set_by_the_session_are_sent_back() {
         );
     }
 }
+
+/// A TCP proxy to `upstream` whose connections can be frozen: from then
+/// on nothing goes through either way and nothing is closed, as when a
+/// peer or a middlebox vanishes without a word.
+async fn freezing_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::atomic::AtomicBool>) {
+    use std::sync::atomic::AtomicBool;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let frozen = Arc::new(AtomicBool::new(false));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let flag = frozen.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                continue;
+            };
+            let (client_read, client_write) = client.into_split();
+            let (server_read, server_write) = server.into_split();
+            for (mut from, mut to) in [(client_read, server_write), (server_read, client_write)] {
+                let frozen = flag.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    loop {
+                        let n = match from.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => n,
+                        };
+                        if frozen.load(Ordering::SeqCst) {
+                            // Hold both sockets, pass nothing, close nothing.
+                            std::future::pending::<()>().await;
+                        }
+                        if to.write_all(&buf[..n]).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (addr, frozen)
+}
+
+/// A connection that hears heartbeats stays open however long the app
+/// says nothing; one whose server falls silent (the path frozen, nothing
+/// closed) ends with `Timeout` after `silence_timeout`, on every
+/// transport, instead of waiting for ever.
+#[tokio::test]
+async fn a_silent_server_is_taken_for_dead_after_the_silence_timeout() {
+    const SILENCE: Duration = Duration::from_millis(300);
+    let (app, _, _) = app();
+    let upstream = serve(app).await;
+    for transport in ALL {
+        let (proxy, frozen) = freezing_proxy(upstream).await;
+        let client = Client::new().transport(transport).silence_timeout(SILENCE);
+        let mut connection = client.open(&format!("http://{proxy}/echo")).await.unwrap();
+        connection.send("a").await.unwrap();
+        assert_eq!(recv(&mut connection).await.unwrap(), "a", "{transport}");
+        // Heartbeats every 25 ms: quiet for three times the bound, alive.
+        let quiet = tokio::time::timeout(SILENCE * 3, connection.recv()).await;
+        assert!(quiet.is_err(), "{transport}: {quiet:?}");
+        assert!(connection.is_open(), "{transport}");
+
+        frozen.store(true, Ordering::SeqCst);
+        let started = std::time::Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(5), connection.recv())
+            .await
+            .unwrap_or_else(|_| panic!("{transport}: still waiting after 5 s"));
+        assert!(
+            matches!(end, Err(Error::Timeout(_))),
+            "{transport}: {end:?}"
+        );
+        let took = started.elapsed();
+        assert!(
+            took >= SILENCE - Duration::from_millis(30),
+            "{transport}: {took:?}"
+        );
+        assert!(
+            took < SILENCE + Duration::from_secs(1),
+            "{transport}: {took:?}"
+        );
+    }
+}

@@ -8,7 +8,9 @@
 pub(crate) mod websocket;
 pub(crate) mod xhr;
 
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::HeaderMap;
 
@@ -71,4 +73,22 @@ pub(crate) async fn open(transport: Transport, target: Target) -> Result<Opened,
             "transport {other}: this client speaks websocket, xhr-streaming and xhr-polling"
         ))),
     }
+}
+
+/// `next`: what the server sends next; or, when it has sent nothing for
+/// `silence`, the end of the connection ([`Error::Timeout`]).
+pub(crate) async fn heard<T>(
+    silence: Option<Duration>,
+    next: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let Some(silence) = silence else {
+        return next.await;
+    };
+    tokio::time::timeout(silence, next)
+        .await
+        .unwrap_or_else(|_| {
+            Err(Error::Timeout(format!(
+                "nothing from the server for {silence:?} (no message, no heartbeat)"
+            )))
+        })
 }

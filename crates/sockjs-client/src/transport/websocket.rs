@@ -17,7 +17,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
-use super::Target;
+use super::{heard, Target};
 use crate::channels::{deliver, unattended, Outbox};
 use crate::error::Error;
 use crate::net::{chain, Io};
@@ -113,10 +113,11 @@ pub(crate) async fn run(
     events: &mpsc::Sender<String>,
     outbox: &mut Outbox,
     close_timeout: Duration,
+    silence: Option<Duration>,
 ) -> Error {
     let (mut sink, mut stream) = ws.split();
     let end = tokio::select! {
-        end = read(&mut stream, events) => end,
+        end = read(&mut stream, events, silence) => end,
         sent = write(&mut sink, outbox, events) => match sent {
             Ok(()) => {
                 let close = CloseFrame {
@@ -138,9 +139,13 @@ pub(crate) async fn run(
 }
 
 /// Reads until the server closes; delivers the messages.
-async fn read(stream: &mut SplitStream<Ws>, events: &mpsc::Sender<String>) -> Error {
+async fn read(
+    stream: &mut SplitStream<Ws>,
+    events: &mpsc::Sender<String>,
+    silence: Option<Duration>,
+) -> Error {
     loop {
-        match next_frame(stream).await {
+        match heard(silence, next_frame(stream)).await {
             Ok(Frame::Messages(messages)) => deliver(events, messages).await,
             Ok(Frame::Heartbeat) => {}
             Ok(Frame::Open) => return Error::Protocol("a second open frame".into()),

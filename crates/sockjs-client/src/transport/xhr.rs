@@ -11,13 +11,15 @@
 //! Closing stops receiving (the pending request is dropped) and lets the
 //! server time the session out, as sockjs-client does.
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use tokio::sync::mpsc;
 
-use super::Target;
+use super::{heard, Target};
 use crate::channels::{deliver, unattended, Outbox};
 use crate::error::Error;
 use crate::net::{chain, status_error, Body};
@@ -88,26 +90,36 @@ impl Xhr {
     }
 
     /// Runs the session until it ends; returns how.
-    pub(crate) async fn run(mut self, events: &mpsc::Sender<String>, outbox: &mut Outbox) -> Error {
+    pub(crate) async fn run(
+        mut self,
+        events: &mpsc::Sender<String>,
+        outbox: &mut Outbox,
+        silence: Option<Duration>,
+    ) -> Error {
         let first = self.first.take();
         tokio::select! {
-            end = self.read(first, events) => end,
+            end = self.read(first, events, silence) => end,
             sent = self.write(outbox, events) => sent.err().unwrap_or(Error::ClosedByClient),
         }
     }
 
     /// Receives, request after request, until the session ends.
-    async fn read(&self, mut current: Option<FrameReader>, events: &mpsc::Sender<String>) -> Error {
+    async fn read(
+        &self,
+        mut current: Option<FrameReader>,
+        events: &mpsc::Sender<String>,
+        silence: Option<Duration>,
+    ) -> Error {
         loop {
             let mut reader = match current.take() {
                 Some(reader) => reader,
-                None => match receive(&self.target, self.transport).await {
+                None => match heard(silence, receive(&self.target, self.transport)).await {
                     Ok(reader) => reader,
                     Err(e) => return e,
                 },
             };
             loop {
-                match reader.next_frame().await {
+                match heard(silence, reader.next_frame()).await {
                     Ok(Some(Frame::Messages(messages))) => deliver(events, messages).await,
                     Ok(Some(Frame::Heartbeat)) => {}
                     Ok(Some(Frame::Open)) => {
