@@ -496,7 +496,14 @@ impl Client {
                 ))),
             };
             match result {
-                Ok(opened) => return Ok(driver::spawn(opened, self.timeout, self.silence)),
+                Ok(opened) => {
+                    return Ok(driver::spawn(
+                        opened,
+                        self.timeout,
+                        self.silence,
+                        self.http.clone(),
+                    ))
+                }
                 Err(e) if e.is_final() => return Err(e),
                 Err(e) => failures.push((transport, e)),
             }

@@ -10,6 +10,8 @@ use tokio::sync::mpsc;
 
 use crate::channels::{Outbox, Shared};
 use crate::connection::Connection;
+use crate::error::Error;
+use crate::net::Http;
 use crate::transport::{websocket, Opened};
 
 /// Messages received but not yet read by the application; past this the
@@ -20,11 +22,13 @@ const OUTGOING_CAPACITY: usize = 256;
 
 /// Starts the task of an opened session and returns its connection.
 /// `silence`: how long the server may say nothing before the connection
-/// is taken for dead ([`Client::silence_timeout`](crate::Client::silence_timeout)).
+/// is taken for dead ([`Client::silence_timeout`](crate::Client::silence_timeout));
+/// `http`: the client's pool, forgotten when the connection ends silent.
 pub(crate) fn spawn(
     opened: Opened,
     close_timeout: Duration,
     silence: Option<Duration>,
+    http: Http,
 ) -> Connection {
     let transport = opened.transport();
     let (events, incoming) = mpsc::channel(INCOMING_CAPACITY);
@@ -39,6 +43,11 @@ pub(crate) fn spawn(
             }
             Opened::Xhr(xhr) => xhr.run(&events, &mut outbox, silence).await,
         };
+        if let Error::Timeout(_) = end {
+            // Found silent: the kept-alive connections of the pool may be
+            // on the same dead path; a reconnect must not wait on them.
+            http.forget_idle();
+        }
         task_shared.set_end(end);
         drop(outbox);
         drop(events);

@@ -212,8 +212,12 @@ impl Jar {
 /// client, so sends and polls reuse kept-alive connections.
 #[derive(Clone)]
 pub(crate) struct Http {
-    client: hyper_util::client::legacy::Client<Connector, Full<Bytes>>,
+    connector: Connector,
+    /// Shared by every clone: [`Http::forget_idle`] replaces it for all.
+    client: Arc<Mutex<Pooled>>,
 }
+
+type Pooled = hyper_util::client::legacy::Client<Connector, Full<Bytes>>;
 
 /// A request body with its `Content-Type`.
 pub(crate) struct Body {
@@ -223,10 +227,17 @@ pub(crate) struct Body {
 
 impl Http {
     pub(crate) fn new(connector: Connector) -> Http {
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .build(connector);
-        Http { client }
+        let client = Arc::new(Mutex::new(pooled(connector.clone())));
+        Http { connector, client }
+    }
+
+    /// Lets go of every kept-alive connection (requests under way finish
+    /// on theirs): after a connection was found silent, the path may be
+    /// dead for the pooled ones too, and a request on one would wait for
+    /// its whole timeout.
+    pub(crate) fn forget_idle(&self) {
+        let fresh = pooled(self.connector.clone());
+        *self.client.lock().unwrap_or_else(|e| e.into_inner()) = fresh;
     }
 
     /// Sends a request with the caller's `headers` (and the session's
@@ -259,8 +270,12 @@ impl Http {
         if let Some(body) = body {
             out.insert(CONTENT_TYPE, HeaderValue::from_static(body.content_type));
         }
-        let response = self
+        let client = self
             .client
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        let response = client
             .request(request)
             .await
             .map_err(|e| Error::Io(format!("{url}: {}", chain(&e))))?;
@@ -269,6 +284,13 @@ impl Http {
         }
         Ok(response)
     }
+}
+
+/// A pooled client over `connector`.
+fn pooled(connector: Connector) -> Pooled {
+    hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .build(connector)
 }
 
 /// An error and its sources, `: `-separated.

@@ -384,25 +384,26 @@ async fn cookies_set_by_the_session_are_sent_back() {
     }
 }
 
-/// A TCP proxy to `upstream` whose connections can be frozen: from then
+/// A TCP proxy to `upstream` whose connections can be frozen: adding one
+/// to the returned counter freezes every connection open then (from then
 /// on nothing goes through either way and nothing is closed, as when a
-/// peer or a middlebox vanishes without a word.
-async fn freezing_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::atomic::AtomicBool>) {
-    use std::sync::atomic::AtomicBool;
+/// peer or a middlebox vanishes without a word); later ones pass.
+async fn freezing_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<AtomicUsize>) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let frozen = Arc::new(AtomicBool::new(false));
+    let freezes = Arc::new(AtomicUsize::new(0));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let flag = frozen.clone();
+    let counter = freezes.clone();
     tokio::spawn(async move {
         while let Ok((client, _)) = listener.accept().await {
+            let born = counter.load(Ordering::SeqCst);
             let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
                 continue;
             };
             let (client_read, client_write) = client.into_split();
             let (server_read, server_write) = server.into_split();
             for (mut from, mut to) in [(client_read, server_write), (server_read, client_write)] {
-                let frozen = flag.clone();
+                let freezes = counter.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 16 * 1024];
                     loop {
@@ -410,7 +411,7 @@ async fn freezing_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::ato
                             Ok(0) | Err(_) => return,
                             Ok(n) => n,
                         };
-                        if frozen.load(Ordering::SeqCst) {
+                        if freezes.load(Ordering::SeqCst) > born {
                             // Hold both sockets, pass nothing, close nothing.
                             std::future::pending::<()>().await;
                         }
@@ -422,7 +423,7 @@ async fn freezing_proxy(upstream: SocketAddr) -> (SocketAddr, Arc<std::sync::ato
             }
         }
     });
-    (addr, frozen)
+    (addr, freezes)
 }
 
 /// A connection that hears heartbeats stays open however long the app
@@ -435,7 +436,7 @@ async fn a_silent_server_is_taken_for_dead_after_the_silence_timeout() {
     let (app, _, _) = app();
     let upstream = serve(app).await;
     for transport in ALL {
-        let (proxy, frozen) = freezing_proxy(upstream).await;
+        let (proxy, freezes) = freezing_proxy(upstream).await;
         let client = Client::new().transport(transport).silence_timeout(SILENCE);
         let mut connection = client.open(&format!("http://{proxy}/echo")).await.unwrap();
         connection.send("a").await.unwrap();
@@ -445,7 +446,7 @@ async fn a_silent_server_is_taken_for_dead_after_the_silence_timeout() {
         assert!(quiet.is_err(), "{transport}: {quiet:?}");
         assert!(connection.is_open(), "{transport}");
 
-        frozen.store(true, Ordering::SeqCst);
+        freezes.fetch_add(1, Ordering::SeqCst);
         let started = std::time::Instant::now();
         let end = tokio::time::timeout(Duration::from_secs(5), connection.recv())
             .await
@@ -463,5 +464,18 @@ async fn a_silent_server_is_taken_for_dead_after_the_silence_timeout() {
             took < SILENCE + Duration::from_secs(1),
             "{transport}: {took:?}"
         );
+
+        // New connections pass; the frozen ones stay dead. The client let
+        // go of its pooled connections when it found the silence, so
+        // opening again does not wait on one of them.
+        let mut again = tokio::time::timeout(
+            Duration::from_secs(2),
+            client.open(&format!("http://{proxy}/echo")),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("{transport}: reopening waited on a dead pooled connection"))
+        .unwrap();
+        again.send("b").await.unwrap();
+        assert_eq!(recv(&mut again).await.unwrap(), "b", "{transport}");
     }
 }
