@@ -27,7 +27,10 @@
 //!   xhr-streaming, xhr-polling), each through a fault proxy of its own
 //!   (`util::CutProxy`) in front of HAProxy, are reset three times
 //!   mid-stream; each must reconnect after every cut and get every message
-//!   of a numbered room stream once and in order (counted);
+//!   of a numbered room stream once and in order (counted); in round robin
+//!   also the silent cut: the connections are frozen twice (nothing
+//!   passes, nothing is closed), and the receivers' silence timeout must
+//!   find them dead and resume the same way;
 //! - then, in the same setups, the resume check: clients receive a
 //!   numbered room stream from `/cluster_resume` (room history in Redis
 //!   Streams), the node most of them are on is killed, and they reconnect
@@ -301,7 +304,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             out: tools.out.join(format!("{}-resume", mode.name())),
         });
         if mode == Mode::StickyPath {
-            let r = cuts::resume_after_cuts(&cluster);
+            let r = cuts::resume_after_cuts(&cluster, cuts::Fault::Reset);
             results.push((mode, "resume after connection cuts".into(), r));
             let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
             results.push((mode, "resume after a node kill".into(), r));
@@ -312,8 +315,11 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
             let r = checks::broadcast_and_kill(&mut cluster, &redis);
             results.push((mode, "cluster checks".into(), r));
             // On the two nodes left, one of which is killed in turn.
-            let r = cuts::resume_after_cuts(&cluster);
+            let r = cuts::resume_after_cuts(&cluster, cuts::Fault::Reset);
             results.push((mode, "resume after connection cuts".into(), r));
+            // The silent cut once, here: stickiness changes nothing in it.
+            let r = cuts::resume_after_cuts(&cluster, cuts::Fault::Freeze);
+            results.push((mode, "resume after silent cuts".into(), r));
             let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
             results.push((mode, "resume after a node kill".into(), r));
         }

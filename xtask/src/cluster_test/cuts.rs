@@ -7,6 +7,12 @@
 //! receiver must see every cut, reconnect after each with the last
 //! position it saw (`?since=`), and get every message once and in order,
 //! counted.
+//!
+//! The silent variant ([`Fault::Freeze`]) freezes the connections instead:
+//! nothing passes, nothing is closed, as when a peer or middlebox vanishes
+//! without a word. The receivers' client bounds silence
+//! (`Client::silence_timeout`, above the nodes' heartbeat delay), takes
+//! the connection for dead and resumes the same way.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::channel;
@@ -32,11 +38,38 @@ const TRANSPORTS: [Transport; 3] = [
 /// Messages in the stream.
 const SENT: usize = 600;
 
-/// Between two messages of the stream.
-const PACE: Duration = Duration::from_millis(5);
+/// How the check breaks the receivers' connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fault {
+    /// Reset them (RST), mid-message.
+    Reset,
+    /// Freeze them: nothing passes, nothing is closed.
+    Freeze,
+}
 
-/// Cuts during the stream, evenly spaced.
-const CUTS: usize = 3;
+impl Fault {
+    /// Faults during the stream, evenly spaced.
+    fn count(self) -> usize {
+        match self {
+            Fault::Reset => 3,
+            Fault::Freeze => 2,
+        }
+    }
+
+    /// Between two messages of the stream: a frozen connection takes
+    /// [`SILENCE`] to notice, and the stream must outlast both.
+    fn pace(self) -> Duration {
+        match self {
+            Fault::Reset => Duration::from_millis(5),
+            Fault::Freeze => Duration::from_millis(10),
+        }
+    }
+}
+
+/// The receivers' bound on silence with [`Fault::Freeze`]: one and a half
+/// of the nodes' heartbeat delays, so that a live connection is never
+/// taken for dead.
+const SILENCE: Duration = Duration::from_millis(super::HEARTBEAT_MS * 3 / 2);
 
 /// Bound on the whole check.
 const BOUND: Duration = Duration::from_secs(40);
@@ -66,6 +99,7 @@ struct Tally {
 fn start_receiver(
     url: String,
     transport: Transport,
+    fault: Fault,
     progress: Arc<Progress>,
     deadline: Instant,
 ) -> std::thread::JoinHandle<Result<Tally, String>> {
@@ -76,9 +110,12 @@ fn start_receiver(
             .build()
             .map_err(|e| e.to_string())?;
         runtime.block_on(async move {
-            let client = sockjs_client::Client::new()
+            let mut client = sockjs_client::Client::new()
                 .transport(transport)
                 .timeout(Duration::from_secs(5));
+            if fault == Fault::Freeze {
+                client = client.silence_timeout(SILENCE);
+            }
             let backoff = Backoff::new()
                 .initial(Duration::from_millis(50))
                 .max(Duration::from_secs(1));
@@ -165,9 +202,14 @@ fn wait_joined(receivers: &[Receiver], deadline: Instant, what: &str) -> Result<
     }
 }
 
-pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
+pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<String, String> {
+    let cuts_made = fault.count();
+    let how = match fault {
+        Fault::Reset => "reset",
+        Fault::Freeze => "frozen (silent)",
+    };
     eprintln!(
-        "==> cut check: a numbered room stream, connections reset by a proxy {CUTS} times, \
+        "==> cut check: a numbered room stream, connections {how} by a proxy {cuts_made} times, \
          clients resume"
     );
     let started = Instant::now();
@@ -189,7 +231,13 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
             let proxy = CutProxy::start(cluster.proxy).map_err(|e| format!("fault proxy: {e}"))?;
             let progress = Arc::new(Progress::default());
             let url = format!("http://{}/cluster_resume?room={room}", proxy.addr());
-            threads.push(start_receiver(url, transport, progress.clone(), deadline));
+            threads.push(start_receiver(
+                url,
+                transport,
+                fault,
+                progress.clone(),
+                deadline,
+            ));
             receivers.push(Receiver {
                 transport,
                 proxy,
@@ -225,11 +273,12 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
     let sent = Arc::new(AtomicUsize::new(0));
     let sending = {
         let sent = sent.clone();
+        let pace = fault.pace();
         std::thread::spawn(move || -> Result<(), String> {
             for i in 0..SENT {
                 publisher.send(&i.to_string())?;
                 sent.store(i + 1, Ordering::Relaxed);
-                std::thread::sleep(PACE);
+                std::thread::sleep(pace);
             }
             // Until every message is through (the session goes with it).
             std::thread::sleep(Duration::from_millis(500));
@@ -243,8 +292,8 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
     let mut cut_at = Vec::new();
     let mut idle_resets = 0;
     let mut awaiting_resets = 0;
-    for n in 1..=CUTS {
-        let at = SENT * n / (CUTS + 1);
+    for n in 1..=cuts_made {
+        let at = SENT * n / (cuts_made + 1);
         while sent.load(Ordering::Relaxed) < at {
             if Instant::now() >= deadline {
                 return Err(format!("the stream did not reach {at} within {BOUND:?}"));
@@ -253,11 +302,20 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
         }
         wait_joined(&receivers, deadline, &format!("before cut {n}"))?;
         cut_at.push(sent.load(Ordering::Relaxed));
-        // All proxies at once, as a network fault would.
+        // All proxies at once, as a network fault would. A frozen
+        // connection counts as a cut that must be noticed.
         let cuts: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = receivers
                 .iter()
-                .map(|r| s.spawn(|| r.proxy.cut()))
+                .map(|r| {
+                    s.spawn(|| match fault {
+                        Fault::Reset => r.proxy.cut(),
+                        Fault::Freeze => crate::util::Cut {
+                            mid_stream: r.proxy.freeze(),
+                            ..Default::default()
+                        },
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
@@ -305,7 +363,7 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
         let l = seen.iter().filter(|c| **c == 0).count() + t.lost;
         let d: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
         let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
-        if l + d + o > 0 || r.cuts_seen < CUTS || t.reconnects < r.cuts_seen {
+        if l + d + o > 0 || r.cuts_seen < cuts_made || t.reconnects < r.cuts_seen {
             failed.push(format!(
                 "receiver {i} ({}): {} cuts seen (connections reset mid-message/awaiting/idle \
                  per cut: {}), {} reconnects; {l} lost{}, {d} duplicated, {o} out of order",
@@ -336,12 +394,18 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster) -> Result<String, String> {
         .collect::<Vec<_>>()
         .join(", ");
     let summary = format!(
-        "{} Resuming receivers x {SENT} messages through fault proxies; {CUTS} cuts (every \
-         connection reset, RST, mid-message) after {} messages ({awaiting_resets} reset \
-         awaiting a slow answer, {idle_resets} idle ones besides); reconnects/cuts seen: \
-         {reconnects}; {lost} lost, {duplicated} duplicated, {out_of_order} out of order; \
-         {:.1} s",
+        "{} Resuming receivers x {SENT} messages through fault proxies; {cuts_made} cuts ({}) \
+         after {} messages ({awaiting_resets} reset awaiting a slow answer, {idle_resets} idle \
+         ones besides); reconnects/cuts seen: {reconnects}; {lost} lost, {duplicated} \
+         duplicated, {out_of_order} out of order; {:.1} s",
         receivers.len(),
+        match fault {
+            Fault::Reset => "every connection reset, RST, mid-message".to_owned(),
+            Fault::Freeze => format!(
+                "every connection frozen: nothing passes, nothing closed; the client's \
+                 silence_timeout is {SILENCE:?}"
+            ),
+        },
         cut_at
             .iter()
             .map(ToString::to_string)

@@ -12,8 +12,13 @@
 //! apart: as awaiting when the client's last bytes were not answered yet
 //! (a request whose answer is slow: the client sees the reset), as idle
 //! otherwise (a keep-alive connection between requests: it may not).
+//!
+//! [`CutProxy::freeze`] is the silent fault: every connection open at
+//! that moment stops passing bytes either way and closes nothing (a peer
+//! or middlebox that vanished without a word), until [`FROZEN_HOLD`] has
+//! passed; only a client that bounds silence notices.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +33,18 @@ use tokio::time::Instant;
 /// How long a connection marked by a cut may wait for bytes towards the
 /// client before it is reset anyway.
 pub(crate) const IDLE_GRACE: Duration = Duration::from_millis(300);
+
+/// How long a frozen connection is held before it is reset.
+pub(crate) const FROZEN_HOLD: Duration = Duration::from_secs(30);
+
+/// What happens to the connections open at a fault.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fault {
+    /// Reset (see the module docs).
+    Reset,
+    /// Nothing passes, nothing is closed.
+    Freeze,
+}
 
 /// What one [`CutProxy::cut`] did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -52,18 +69,22 @@ enum Ended {
     Awaiting,
     /// Reset by a cut, idle.
     Idle,
+    /// Frozen, then reset after [`FROZEN_HOLD`].
+    Frozen,
 }
 
 /// The connections open now, by id.
-type Live = Arc<Mutex<HashSet<u64>>>;
+/// The connections open now: id → the number of faults before it was
+/// born (one born before the latest fault has had it).
+type Live = Arc<Mutex<HashMap<u64, u64>>>;
 
 /// A running proxy; dropping it stops it and closes its connections.
 pub(crate) struct CutProxy {
     addr: SocketAddr,
     live: Live,
-    /// The number of cuts so far; a connection opened before the latest
-    /// is reset.
-    cuts: watch::Sender<u64>,
+    /// The number of faults so far, and the latest one's kind; a
+    /// connection opened before the latest gets it.
+    cuts: watch::Sender<(u64, Fault)>,
     ended: Mutex<mpsc::Receiver<(u64, Ended)>>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -79,7 +100,7 @@ impl CutProxy {
         let listener = runtime.block_on(TcpListener::bind("127.0.0.1:0"))?;
         let addr = listener.local_addr()?;
         let live: Live = Arc::default();
-        let (cuts, cut_seen) = watch::channel(0u64);
+        let (cuts, cut_seen) = watch::channel((0u64, Fault::Reset));
         let (ended_tx, ended) = mpsc::channel();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread_live = live.clone();
@@ -98,8 +119,9 @@ impl CutProxy {
                         // cut's list or born after it.
                         let born = {
                             let mut live = thread_live.lock().unwrap_or_else(|e| e.into_inner());
-                            live.insert(id);
-                            *cut_seen.borrow()
+                            let born = cut_seen.borrow().0;
+                            live.insert(id, born);
+                            born
                         };
                         let cuts = cut_seen.clone();
                         let live = thread_live.clone();
@@ -143,8 +165,10 @@ impl CutProxy {
     pub(crate) fn cut(&self) -> Cut {
         let mut waiting = {
             let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-            self.cuts.send_modify(|n| *n += 1);
-            live.clone()
+            let now = self.cuts.borrow().0;
+            self.cuts
+                .send_modify(|(n, fault)| (*n, *fault) = (*n + 1, Fault::Reset));
+            untouched(&live, now)
         };
         let ended = self.ended.lock().unwrap_or_else(|e| e.into_inner());
         let mut cut = Cut::default();
@@ -159,11 +183,21 @@ impl CutProxy {
                     Ended::MidStream => cut.mid_stream += 1,
                     Ended::Awaiting => cut.awaiting += 1,
                     Ended::Idle => cut.idle += 1,
-                    Ended::Closed => {}
+                    Ended::Closed | Ended::Frozen => {}
                 }
             }
         }
         cut
+    }
+
+    /// Freezes every connection open now (see the module docs); returns
+    /// how many, at once.
+    pub(crate) fn freeze(&self) -> usize {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let now = self.cuts.borrow().0;
+        self.cuts
+            .send_modify(|(n, fault)| (*n, *fault) = (*n + 1, Fault::Freeze));
+        untouched(&live, now).len()
     }
 }
 
@@ -178,13 +212,22 @@ impl Drop for CutProxy {
     }
 }
 
+/// The connections of `live` that no fault has touched yet: born after
+/// the `faults`-th (those before are reset, or frozen and held).
+fn untouched(live: &HashMap<u64, u64>, faults: u64) -> HashSet<u64> {
+    live.iter()
+        .filter(|(_, born)| **born == faults)
+        .map(|(id, _)| *id)
+        .collect()
+}
+
 /// Forwards between `client` and `server` until one closes, or a cut
 /// after `born` resets both.
 async fn forward(
     client: TcpStream,
     server: TcpStream,
     born: u64,
-    mut cuts: watch::Receiver<u64>,
+    mut cuts: watch::Receiver<(u64, Fault)>,
 ) -> Ended {
     let _ = client.set_nodelay(true);
     let _ = server.set_nodelay(true);
@@ -237,7 +280,13 @@ async fn forward(
                 if changed.is_err() {
                     return Ended::Closed;
                 }
-                if *cuts.borrow_and_update() > born {
+                let (n, fault) = *cuts.borrow_and_update();
+                if n > born {
+                    if fault == Fault::Freeze {
+                        // Hold both sockets, unread and unwritten.
+                        tokio::time::sleep(FROZEN_HOLD).await;
+                        return reset(Ended::Frozen);
+                    }
                     doomed = Some(Instant::now() + IDLE_GRACE);
                 }
             }
@@ -372,5 +421,30 @@ mod tests {
                 ..Cut::default()
             }
         );
+    }
+
+    #[test]
+    fn a_frozen_connection_passes_nothing_and_closes_nothing() {
+        let proxy = CutProxy::start(echo_server()).expect("proxy");
+        let mut a = connect(&proxy);
+        assert_eq!(echo(&mut a, b"x").expect("echo"), b"x");
+        assert_eq!(proxy.freeze(), 1);
+        a.set_read_timeout(Some(Duration::from_millis(300)))
+            .expect("timeout");
+        a.write_all(b"y").expect("written: nothing is closed");
+        let mut buf = [0u8; 16];
+        let err = a.read(&mut buf).expect_err("no echo, no end");
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+            ),
+            "{err}"
+        );
+        // A connection opened after the freeze goes on; the next freeze
+        // counts it alone.
+        let mut b = connect(&proxy);
+        assert_eq!(echo(&mut b, b"again").expect("echo"), b"again");
+        assert_eq!(proxy.freeze(), 1);
     }
 }

@@ -17,7 +17,7 @@ mod report;
 mod server;
 mod workspace;
 
-pub(crate) use cut_proxy::CutProxy;
+pub(crate) use cut_proxy::{Cut, CutProxy};
 pub(crate) use host::{
     ensure_programs, find_program, is_root, machine_facts, nofile_hard, pinned, raise_nofile,
     tool_works,
