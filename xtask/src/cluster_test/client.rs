@@ -414,10 +414,15 @@ fn read_stream(
     }
 }
 
+/// A read that ended with nothing read and may be made again: its
+/// timeout passed, or a signal interrupted it (`EINTR`, which `read` does
+/// not retry by itself; one cluster-test run in a dozen failed on it).
 fn is_tick(e: &std::io::Error) -> bool {
     matches!(
         e.kind(),
-        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        std::io::ErrorKind::WouldBlock
+            | std::io::ErrorKind::TimedOut
+            | std::io::ErrorKind::Interrupted
     )
 }
 
