@@ -53,6 +53,7 @@ mod client;
 mod cuts;
 mod forged;
 mod resume;
+mod resuming;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;

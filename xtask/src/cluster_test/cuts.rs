@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use sockjs_client::Transport;
 
 use super::client::{Client, Kind};
-use super::Cluster;
+use super::{resuming, Cluster};
 use crate::util::CutProxy;
 
 /// Receivers per transport.
@@ -78,100 +78,12 @@ const BOUND: Duration = Duration::from_secs(40);
 /// duplicates.
 const LINGER: Duration = Duration::from_millis(300);
 
-/// What the main thread watches of a receiver while the stream flows.
-#[derive(Default)]
-struct Progress {
-    /// `joined` messages: one per session that entered the room.
-    joined: AtomicUsize,
-}
-
-/// What a receiver got, in the end.
-struct Tally {
-    transport: &'static str,
-    got: Vec<usize>,
-    reconnects: usize,
-    lost: usize,
-}
-
-/// A `Resuming` receiver of `url` on a thread of its own (a current-thread
-/// runtime), until it has the stream's last number (and [`LINGER`] more)
-/// or `deadline` passes.
-fn start_receiver(
-    url: String,
-    transport: Transport,
-    fault: Fault,
-    progress: Arc<Progress>,
-    deadline: Instant,
-) -> std::thread::JoinHandle<Result<Tally, String>> {
-    use sockjs_client::resume::{Backoff, Event as R, Resuming};
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime.block_on(async move {
-            let mut client = sockjs_client::Client::new()
-                .transport(transport)
-                .timeout(Duration::from_secs(5));
-            if fault == Fault::Freeze {
-                client = client.silence_timeout(SILENCE);
-            }
-            let backoff = Backoff::new()
-                .initial(Duration::from_millis(50))
-                .max(Duration::from_secs(1));
-            let mut r = Resuming::new(client, &url).backoff(backoff);
-            let mut tally = Tally {
-                transport: transport.name(),
-                got: Vec::new(),
-                reconnects: 0,
-                lost: 0,
-            };
-            let mut done: Option<Instant> = None;
-            loop {
-                let until = done.unwrap_or(deadline);
-                let left = until.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(left, r.next()).await {
-                    Ok(Some(R::Message {
-                        position: Some(_),
-                        data,
-                        ..
-                    })) => {
-                        tally.got.extend(data.parse::<usize>().ok());
-                        if done.is_none() && tally.got.last() == Some(&(SENT - 1)) {
-                            done = Some(Instant::now() + LINGER);
-                        }
-                    }
-                    Ok(Some(R::Message { data, .. })) if data == "joined" => {
-                        progress.joined.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(Some(R::Reconnected { .. })) => tally.reconnects += 1,
-                    Ok(Some(R::Lost { .. })) => tally.lost += 1,
-                    Ok(Some(_)) => {}
-                    Ok(None) => return Err(format!("Resuming over {} gave up", transport.name())),
-                    Err(_) if done.is_some() => break,
-                    Err(_) => {
-                        return Err(format!(
-                            "Resuming over {}: {} numbers (the last {:?}), {} reconnects, \
-                             not the whole stream within the bound",
-                            transport.name(),
-                            tally.got.len(),
-                            tally.got.last(),
-                            tally.reconnects
-                        ))
-                    }
-                }
-            }
-            r.close().await;
-            Ok(tally)
-        })
-    })
-}
-
 /// One receiver, as the main thread follows it.
 struct Receiver {
     transport: Transport,
     proxy: CutProxy,
-    progress: Arc<Progress>,
+    /// Its `joined` messages: one per session that entered the room.
+    joined: Arc<AtomicUsize>,
     /// Cuts that reset one of its connections mid-stream or while it
     /// awaited an answer (cuts it must notice).
     cuts_seen: usize,
@@ -186,7 +98,7 @@ fn wait_joined(receivers: &[Receiver], deadline: Instant, what: &str) -> Result<
         let behind: Vec<String> = receivers
             .iter()
             .enumerate()
-            .filter(|(_, r)| r.progress.joined.load(Ordering::Relaxed) < r.cuts_seen + 1)
+            .filter(|(_, r)| r.joined.load(Ordering::Relaxed) < r.cuts_seen + 1)
             .map(|(i, r)| format!("{i} ({})", r.transport.name()))
             .collect();
         if behind.is_empty() {
@@ -229,19 +141,21 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<Strin
     for transport in TRANSPORTS {
         for _ in 0..PER_TRANSPORT {
             let proxy = CutProxy::start(cluster.proxy).map_err(|e| format!("fault proxy: {e}"))?;
-            let progress = Arc::new(Progress::default());
+            let joined = Arc::new(AtomicUsize::new(0));
             let url = format!("http://{}/cluster_resume?room={room}", proxy.addr());
-            threads.push(start_receiver(
-                url,
+            let options = resuming::Options {
                 transport,
-                fault,
-                progress.clone(),
-                deadline,
-            ));
+                sent: SENT,
+                linger: LINGER,
+                silence: (fault == Fault::Freeze).then_some(SILENCE),
+                backoff: (Duration::from_millis(50), Duration::from_secs(1)),
+                joined: Some(joined.clone()),
+            };
+            threads.push(resuming::start(url, options, deadline));
             receivers.push(Receiver {
                 transport,
                 proxy,
-                progress,
+                joined,
                 cuts_seen: 0,
                 history: Vec::new(),
             });
@@ -354,15 +268,8 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<Strin
                 continue;
             }
         };
-        let mut seen = vec![0u32; SENT];
-        for n in &t.got {
-            if let Some(c) = seen.get_mut(*n) {
-                *c += 1;
-            }
-        }
-        let l = seen.iter().filter(|c| **c == 0).count() + t.lost;
-        let d: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
-        let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
+        let (l, d, o) = resuming::count(&t.got, SENT);
+        let l = l + t.lost;
         if l + d + o > 0 || r.cuts_seen < cuts_made || t.reconnects < r.cuts_seen {
             failed.push(format!(
                 "receiver {i} ({}): {} cuts seen (connections reset mid-message/awaiting/idle \

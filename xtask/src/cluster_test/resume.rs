@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::client::{Client, Event, Kind};
-use super::Cluster;
+use super::{resuming, Cluster};
 use crate::util;
 
 /// What the browser part needs: Chromium, the e2e runner, the page port,
@@ -34,68 +34,6 @@ pub(crate) struct Browser<'a> {
 /// polling client on it may also just poll a live node, which opens a
 /// new session under the same id: see `cluster-resume` in harness.js).
 const RESUMING: usize = 2;
-
-/// What a `Resuming` receiver got.
-struct ResumingTally {
-    transport: &'static str,
-    got: Vec<usize>,
-    reconnects: usize,
-    lost: usize,
-}
-
-/// A `Resuming` receiver of `url` on a thread of its own (a current-thread
-/// runtime), until it has the stream's last number or the bound passes.
-fn start_resuming(
-    url: String,
-    transport: sockjs_client::Transport,
-    deadline: Instant,
-) -> std::thread::JoinHandle<Result<ResumingTally, String>> {
-    use sockjs_client::resume::{Backoff, Event as R, Resuming};
-    std::thread::spawn(move || {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| e.to_string())?;
-        runtime.block_on(async move {
-            let client = sockjs_client::Client::new()
-                .transport(transport)
-                .timeout(Duration::from_secs(5));
-            let backoff = Backoff::new()
-                .initial(Duration::from_millis(100))
-                .max(Duration::from_secs(2));
-            let mut r = Resuming::new(client, &url).backoff(backoff);
-            let mut tally = ResumingTally {
-                transport: transport.name(),
-                got: Vec::new(),
-                reconnects: 0,
-                lost: 0,
-            };
-            while !tally.got.contains(&(SENT - 1)) {
-                let left = deadline.saturating_duration_since(Instant::now());
-                match tokio::time::timeout(left, r.next()).await {
-                    Ok(Some(R::Message {
-                        position: Some(_),
-                        data,
-                        ..
-                    })) => tally.got.extend(data.parse::<usize>().ok()),
-                    Ok(Some(R::Reconnected { .. })) => tally.reconnects += 1,
-                    Ok(Some(R::Lost { .. })) => tally.lost += 1,
-                    Ok(Some(_)) => {}
-                    Ok(None) => return Err(format!("Resuming over {} gave up", transport.name())),
-                    Err(_) => {
-                        return Err(format!(
-                            "Resuming over {}: {} numbers, not the whole stream, within the bound",
-                            transport.name(),
-                            tally.got.len()
-                        ))
-                    }
-                }
-            }
-            r.close().await;
-            Ok(tally)
-        })
-    })
-}
 
 /// Waits until the room has `total` members over the live nodes.
 fn wait_members(
@@ -392,7 +330,17 @@ pub(crate) fn resume_after_kill(
     ]
     .into_iter()
     .take(RESUMING)
-    .map(|t| start_resuming(url.clone(), t, deadline))
+    .map(|transport| {
+        let options = resuming::Options {
+            transport,
+            sent: SENT,
+            linger: Duration::ZERO,
+            silence: None,
+            backoff: (Duration::from_millis(100), Duration::from_secs(2)),
+            joined: None,
+        };
+        resuming::start(url.clone(), options, deadline)
+    })
     .collect();
     wait_members(
         cluster,
@@ -587,15 +535,7 @@ pub(crate) fn resume_after_kill(
     let mut out_of_order = 0;
     for (i, r) in check.receivers.iter().enumerate() {
         let numbers: Vec<usize> = r.got.iter().map(|(_, n)| *n).collect();
-        let mut seen = vec![0u32; SENT];
-        for n in &numbers {
-            if let Some(count) = seen.get_mut(*n) {
-                *count += 1;
-            }
-        }
-        let r_lost = seen.iter().filter(|c| **c == 0).count();
-        let r_dup: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
-        let r_order = numbers.windows(2).filter(|w| w[1] <= w[0]).count();
+        let (r_lost, r_dup, r_order) = resuming::count(&numbers, SENT);
         if r_lost + r_dup + r_order > 0 || r.lost {
             eprintln!(
                 "    receiver {i} ({}, {} sessions{}): {r_lost} lost, {r_dup} duplicated, {r_order} out of order",
@@ -625,15 +565,8 @@ pub(crate) fn resume_after_kill(
     for handle in resuming {
         match handle.join() {
             Ok(Ok(t)) => {
-                let mut seen = vec![0u32; SENT];
-                for n in &t.got {
-                    if let Some(c) = seen.get_mut(*n) {
-                        *c += 1;
-                    }
-                }
-                let l = seen.iter().filter(|c| **c == 0).count() + t.lost;
-                let d: usize = seen.iter().map(|c| c.saturating_sub(1) as usize).sum();
-                let o = t.got.windows(2).filter(|w| w[1] <= w[0]).count();
+                let (l, d, o) = resuming::count(&t.got, SENT);
+                let l = l + t.lost;
                 lost += l;
                 duplicated += d;
                 out_of_order += o;
