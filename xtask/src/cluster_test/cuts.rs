@@ -185,21 +185,7 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<Strin
         receivers.len()
     );
     let sent = Arc::new(AtomicUsize::new(0));
-    let sending = {
-        let sent = sent.clone();
-        let pace = fault.pace();
-        std::thread::spawn(move || -> Result<(), String> {
-            for i in 0..SENT {
-                publisher.send(&i.to_string())?;
-                sent.store(i + 1, Ordering::Relaxed);
-                std::thread::sleep(pace);
-            }
-            // Until every message is through (the session goes with it).
-            std::thread::sleep(Duration::from_millis(500));
-            publisher.close();
-            Ok(())
-        })
-    };
+    let sending = resuming::publish(publisher, SENT, fault.pace(), sent.clone());
 
     // Cut every receiver's connections at even points of the stream, each
     // once all are back in the room since the one before.
@@ -248,7 +234,8 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<Strin
     }
     sending
         .join()
-        .map_err(|_| "the sending thread panicked".to_owned())??;
+        .map_err(|_| "the sending thread panicked".to_owned())??
+        .close();
 
     // Every message once, in order; every cut seen and resumed from.
     let mut lost = 0;

@@ -405,19 +405,7 @@ pub(crate) fn resume_after_kill(
         check.room
     );
     let sent = Arc::new(AtomicUsize::new(0));
-    let sending = {
-        let sent = sent.clone();
-        std::thread::spawn(move || -> Result<(), String> {
-            for i in 0..SENT {
-                publisher.send(&i.to_string())?;
-                sent.store(i + 1, Ordering::Relaxed);
-                std::thread::sleep(PACE);
-            }
-            // Until every message is through (the session goes with it).
-            std::thread::sleep(Duration::from_millis(500));
-            Ok(())
-        })
-    };
+    let sending = resuming::publish(publisher, SENT, PACE, sent.clone());
 
     // Kill the victim once a third is sent, taking in events meanwhile.
     while sent.load(Ordering::Relaxed) < KILL_AFTER {
@@ -504,9 +492,12 @@ pub(crate) fn resume_after_kill(
     {
         return Err(format!("receiver {r} reconnected to the dead node"));
     }
-    sending
-        .join()
-        .map_err(|_| "the sending thread panicked".to_owned())??;
+    // The publisher's session ends with it (dropped, not closed).
+    drop(
+        sending
+            .join()
+            .map_err(|_| "the sending thread panicked".to_owned())??,
+    );
     wait(&mut check, "every receiver got the whole stream", &|c| {
         c.receivers
             .iter()

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant};
 
 use sockjs_client::Transport;
 
+use super::client::Client;
+
 /// How a receiver runs.
 pub(super) struct Options {
     pub(super) transport: Transport,
@@ -102,6 +104,26 @@ pub(super) fn start(
             r.close().await;
             Ok(tally)
         })
+    })
+}
+
+/// Sends the stream `0..sent` through `publisher` on a thread, one number
+/// every `pace`, counting what is sent in `progress`; waits half a second
+/// for the last to be through, then gives the publisher back.
+pub(super) fn publish(
+    publisher: Client,
+    sent: usize,
+    pace: Duration,
+    progress: Arc<AtomicUsize>,
+) -> std::thread::JoinHandle<Result<Client, String>> {
+    std::thread::spawn(move || {
+        for i in 0..sent {
+            publisher.send(&i.to_string())?;
+            progress.store(i + 1, Ordering::Relaxed);
+            std::thread::sleep(pace);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        Ok(publisher)
     })
 }
 
