@@ -87,6 +87,52 @@ async fn room_messages_reach_members_only_in_order_once() {
     panic!("closed sessions stayed in their rooms");
 }
 
+/// A session joins a room once however often it asks, and a closed one
+/// joins nothing: the close took it out of its rooms, and a join after it
+/// must not put it back (a member nobody would ever take out).
+#[tokio::test]
+async fn joins_are_once_and_never_after_the_close() {
+    let rooms = Rooms::new();
+    let (done_tx, mut done) = tokio::sync::mpsc::unbounded_channel();
+    let service = SockJsRouter::new(move |session: Session| {
+        let done = done_tx.clone();
+        async move {
+            let (tx, mut rx) = session.split();
+            tx.join("twice");
+            tx.join("twice");
+            let _ = tx.send("joined").await;
+            let _ = rx.recv().await;
+            tx.close(3000, "bye");
+            tx.join("late");
+            let _ = done.send(());
+        }
+    })
+    .config(fast_config())
+    .rooms(rooms.clone())
+    .into_router();
+    let app = Router::new().nest_service("/j", service);
+    assert_eq!(
+        text(call(&app, req("POST", "/j/0/s/xhr", "")).await).await,
+        "o\n"
+    );
+    assert_eq!(
+        text(call(&app, req("POST", "/j/0/s/xhr", "")).await).await,
+        "a[\"joined\"]\n"
+    );
+    assert_eq!(rooms.members("twice"), 1);
+    assert_eq!(rooms.send("twice", "once"), 1);
+    assert_eq!(
+        text(call(&app, req("POST", "/j/0/s/xhr", "")).await).await,
+        "a[\"once\"]\n"
+    );
+    call(&app, req("POST", "/j/0/s/xhr_send", "[\"go\"]")).await;
+    tokio::time::timeout(Duration::from_secs(5), done.recv())
+        .await
+        .expect("the handler ran to its end");
+    assert_eq!(rooms.members("late"), 0, "a closed session joined a room");
+    assert_eq!(rooms.members("twice"), 0, "the close left a room");
+}
+
 #[tokio::test]
 async fn a_slow_member_gets_everything_up_to_twice_its_queue_then_is_closed() {
     let rooms = Rooms::new();
