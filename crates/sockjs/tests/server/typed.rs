@@ -1,5 +1,5 @@
 //! Typed halves (`Session::json`) on every transport of the Rust client:
-//! values both ways, and a message that does not decode closing the session
+//! values both ways (`send` and `try_send`), and a message that does not decode closing the session
 //! with 1007 `Message not understood`, reported to the handler and counted.
 
 use std::time::Duration;
@@ -40,6 +40,8 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                         let (tx, mut rx) = session.json::<Question, Answer>();
                         while let Some(Question { a, b }) = rx.recv().await {
                             let _ = tx.send(&Answer { sum: a + b }).await;
+                            // And without waiting: the product.
+                            let _ = tx.try_send(&Answer { sum: a * b });
                         }
                         let _ = report.send(rx.decode_error().map(str::to_owned));
                     }
@@ -57,6 +59,11 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                         connection.recv().await.unwrap(),
                         r#"{"sum":5}"#,
                         "{transport}"
+                    );
+                    assert_eq!(
+                        connection.recv().await.unwrap(),
+                        r#"{"sum":6}"#,
+                        "{transport}: try_send"
                     );
                     connection.send(r#"{"a":"two"}"#).await.unwrap();
                     match connection.recv().await {
