@@ -17,7 +17,9 @@ use super::lifeline::Lifeline;
 /// then says why.
 ///
 /// ```
+/// use axum::Router;
 /// use futures_util::StreamExt;
+/// use sockjs_client::Client;
 ///
 /// async fn handler(session: sockjs::Session) {
 ///     let (tx, rx) = session.split();
@@ -27,7 +29,15 @@ use super::lifeline::Lifeline;
 ///         let _ = tx.send(shout).await;
 ///     }
 /// }
-/// # let _ = handler;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), sockjs_client::Error> {
+/// let app: Router = Router::new().nest("/shout", sockjs::router(handler));
+/// let mut connection = Client::in_process(app).open("/shout").await?;
+/// connection.send("hello").await?;
+/// assert_eq!(connection.recv().await?, "HELLO");
+/// # Ok(())
+/// # }
 /// ```
 pub struct Receiver {
     core: Arc<Core>,
