@@ -8,6 +8,13 @@
 //! `session.query()` and calls `tx.join_since(room, position)`): every kept
 //! message after it, then the live ones, none missed and none twice.
 //!
+//! Positions within an epoch are one apart, so `Resuming` also checks the
+//! stream it gets: a position past the next one means messages were lost
+//! on the way (a response cut between two nodes of a cluster, say), and it
+//! drops the connection and resumes from the last position it saw
+//! ([`Event::Disconnected`] with [`Error::Protocol`] says so); a position
+//! at or before the last is a message seen already and is not given again.
+//!
 //! ```no_run
 //! use sockjs_client::resume::{Backoff, Event, Resuming};
 //! use sockjs_client::Client;
@@ -447,14 +454,25 @@ impl Resuming {
         if self.closed {
             return None;
         }
-        if let Some(connection) = &mut self.connection {
-            return Some(match connection.recv().await {
-                Ok(text) => self.receive(text),
+        while let Some(connection) = &mut self.connection {
+            match connection.recv().await {
+                Ok(text) => match self.receive(text) {
+                    Received::Event(event) => return Some(event),
+                    Received::Again => continue,
+                    Received::Gap(error) => {
+                        // Resume from the last position seen: what went
+                        // missing is replayed, in order.
+                        if let Some(connection) = self.connection.take() {
+                            connection.close().await;
+                        }
+                        return Some(self.failed(error));
+                    }
+                },
                 Err(error) => {
                     self.connection = None;
-                    self.failed(error)
+                    return Some(self.failed(error));
                 }
-            });
+            }
         }
         if self.max_attempts.is_some_and(|max| self.attempt >= max) {
             self.closed = true;
@@ -492,13 +510,23 @@ impl Resuming {
         }
     }
 
-    fn receive(&mut self, text: String) -> Event {
-        match parse(&text) {
+    fn receive(&mut self, text: String) -> Received {
+        Received::Event(match parse(&text) {
             Parsed::Room {
                 room,
                 position,
                 data,
             } => {
+                match follows(self.positions.get(&room).map(String::as_str), &position) {
+                    Follows::Yes => {}
+                    Follows::Seen => return Received::Again,
+                    Follows::Gap(last) => {
+                        return Received::Gap(Error::Protocol(format!(
+                            "room {room}: position {position} after {last}, messages between \
+                             missing (lost in transit): resuming from {last}"
+                        )))
+                    }
+                }
                 self.positions.insert(room.clone(), position.clone());
                 Event::Message {
                     room: Some(room),
@@ -520,7 +548,57 @@ impl Resuming {
                 position: None,
                 data: text,
             },
+        })
+    }
+}
+
+/// What a received text makes of the stream.
+enum Received {
+    /// An event for the application.
+    Event(Event),
+    /// Nothing: a room message already seen (at or before the room's last
+    /// position).
+    Again,
+    /// A room message past a gap: the connection is dropped and resumed.
+    Gap(Error),
+}
+
+/// How a room position follows the last one seen in the room.
+#[derive(Debug, PartialEq)]
+enum Follows<'a> {
+    /// Next in line, the first, or of another epoch (whose change the
+    /// server reports itself).
+    Yes,
+    /// At or before the last: seen already.
+    Seen,
+    /// Past the next: messages in between are missing; the last is given.
+    Gap(&'a str),
+}
+
+/// Positions are `<epoch>-<offset>`, offsets one apart within an epoch: a
+/// member of a room gets every one of its messages, so a larger step means
+/// some were lost on the way (a response cut between two nodes, say), and
+/// resuming from the last gets them back. Unparsable positions are taken
+/// as they come.
+fn follows<'a>(last: Option<&'a str>, position: &str) -> Follows<'a> {
+    let split = |p: &str| {
+        let (epoch, offset) = p.rsplit_once('-')?;
+        Some((epoch.to_owned(), offset.parse::<u64>().ok()?))
+    };
+    let (Some(last), Some((epoch, offset))) = (last, split(position)) else {
+        return Follows::Yes;
+    };
+    match split(last) {
+        Some((last_epoch, last_offset)) if last_epoch == epoch => {
+            if offset <= last_offset {
+                Follows::Seen
+            } else if offset > last_offset + 1 {
+                Follows::Gap(last)
+            } else {
+                Follows::Yes
+            }
         }
+        _ => Follows::Yes,
     }
 }
 
@@ -595,6 +673,19 @@ fn with_since(url: &str, since: Option<&str>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn positions_follow_gap_or_repeat() {
+        assert_eq!(follows(None, "a-5"), Follows::Yes);
+        assert_eq!(follows(Some("a-4"), "a-5"), Follows::Yes);
+        assert_eq!(follows(Some("a-4"), "a-4"), Follows::Seen);
+        assert_eq!(follows(Some("a-4"), "a-2"), Follows::Seen);
+        assert_eq!(follows(Some("a-4"), "a-6"), Follows::Gap("a-4"));
+        assert_eq!(follows(Some("a-4"), "b-9"), Follows::Yes, "another epoch");
+        assert_eq!(follows(Some("a-4"), "junk"), Follows::Yes);
+        assert_eq!(follows(Some("5f-x"), "5f-9"), Follows::Yes);
+        assert_eq!(follows(Some("1-2-9"), "1-2-11"), Follows::Gap("1-2-9"));
+    }
 
     #[test]
     fn delays() {
