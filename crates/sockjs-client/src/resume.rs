@@ -14,6 +14,8 @@
 //! drops the connection and resumes from the last position it saw
 //! ([`Event::Disconnected`] with [`Error::Protocol`] says so); a position
 //! at or before the last is a message seen already and is not given again.
+//! [`Resuming::repairs`] counts both, for tests that hold a server to its
+//! promise of every message once, in order.
 //!
 //! ```no_run
 //! use sockjs_client::resume::{Backoff, Event, Resuming};
@@ -263,6 +265,10 @@ pub struct Resuming {
     retry_at: Option<Instant>,
     opened: bool,
     closed: bool,
+    /// Resumes made because positions skipped (see the module docs).
+    gaps: u64,
+    /// Room messages dropped as seen already.
+    repeats: u64,
 }
 
 impl fmt::Debug for Resuming {
@@ -299,7 +305,24 @@ impl Resuming {
             retry_at: None,
             opened: false,
             closed: false,
+            gaps: 0,
+            repeats: 0,
         }
+    }
+
+    /// How many times this connection resumed because the positions it
+    /// got skipped some (messages lost on the way), and how many room
+    /// messages it dropped as seen already. Both are 0 while the server
+    /// and the path keep their promise; tests of a server count them.
+    ///
+    /// ```
+    /// use sockjs_client::{resume::Resuming, Client};
+    ///
+    /// let chat = Resuming::new(Client::new(), "http://127.0.0.1:8080/chat");
+    /// assert_eq!(chat.repairs(), (0, 0));
+    /// ```
+    pub fn repairs(&self) -> (u64, u64) {
+        (self.gaps, self.repeats)
     }
 
     /// The back-off between attempts. Default: [`Backoff::new`].
@@ -458,8 +481,12 @@ impl Resuming {
             match connection.recv().await {
                 Ok(text) => match self.receive(text) {
                     Received::Event(event) => return Some(event),
-                    Received::Again => continue,
+                    Received::Again => {
+                        self.repeats += 1;
+                        continue;
+                    }
                     Received::Gap(error) => {
+                        self.gaps += 1;
                         // Resume from the last position seen: what went
                         // missing is replayed, in order.
                         if let Some(connection) = self.connection.take() {

@@ -154,6 +154,9 @@ async fn cut_cycles(transport: Transport) {
         t.got.len() >= total && t.joins == CUTS + 1
     })
     .await;
+    // The server's promise, not the client's repairs: nothing skipped,
+    // nothing repeated.
+    assert_eq!(r.repairs(), (0, 0), "{}", transport.name());
     r.close().await;
 
     let mut seen = vec![0usize; total];
@@ -286,5 +289,10 @@ async fn a_gap_in_positions_resumes_from_the_last_and_repeats_are_dropped() {
         "{gaps:?}"
     );
     assert_eq!(r.positions_seen().get("r").map(String::as_str), Some("e-3"));
+    assert_eq!(
+        r.repairs(),
+        (1, 1),
+        "one gap resumed from, one repeat dropped"
+    );
     r.close().await;
 }

@@ -256,11 +256,16 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<Strin
             }
         };
         let (l, d, o) = resuming::count(&t.got, SENT);
-        let l = l + t.lost;
+        // What the client repaired counts against the server: with no node
+        // dying, no position may be skipped and none repeated.
+        let (gaps, repeats) = t.repairs;
+        let l = l + t.lost + gaps as usize;
+        let d = d + repeats as usize;
         if l + d + o > 0 || r.cuts_seen < cuts_made || t.reconnects < r.cuts_seen {
             failed.push(format!(
                 "receiver {i} ({}): {} cuts seen (connections reset mid-message/awaiting/idle \
-                 per cut: {}), {} reconnects; {l} lost{}, {d} duplicated, {o} out of order",
+                 per cut: {}), {} reconnects; {l} lost{}, {d} duplicated, {o} out of order \
+                 ({gaps} gaps and {repeats} repeats repaired by the client)",
                 t.transport,
                 r.cuts_seen,
                 r.history.join(" "),

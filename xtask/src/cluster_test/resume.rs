@@ -557,12 +557,19 @@ pub(crate) fn resume_after_kill(
         match handle.join() {
             Ok(Ok(t)) => {
                 let (l, d, o) = resuming::count(&t.got, SENT);
+                // A repeat is the server's duplicate, hidden by the client:
+                // counted. A gap the client resumed from is a message lost
+                // on the way when a node that forwarded for the session
+                // died with it in flight: repaired, and reported.
+                let (gaps, repeats) = t.repairs;
                 let l = l + t.lost;
+                let d = d + repeats as usize;
                 lost += l;
                 duplicated += d;
                 out_of_order += o;
                 resuming_summary.push(format!(
-                    "{} ({} reconnects): {l} lost, {d} duplicated, {o} out of order",
+                    "{} ({} reconnects, {gaps} after a gap): {l} lost, {d} duplicated, \
+                     {o} out of order",
                     t.transport, t.reconnects
                 ));
             }

@@ -35,6 +35,9 @@ pub(super) struct Tally {
     pub(super) reconnects: usize,
     /// `Lost` answers (its position was gone).
     pub(super) lost: usize,
+    /// What the client repaired ([`Resuming::repairs`](sockjs_client::resume::Resuming::repairs)):
+    /// resumes after positions skipped, repeats dropped.
+    pub(super) repairs: (u64, u64),
 }
 
 /// Starts a receiver of `url` on a thread of its own (a current-thread
@@ -64,6 +67,7 @@ pub(super) fn start(
                 got: Vec::new(),
                 reconnects: 0,
                 lost: 0,
+                repairs: (0, 0),
             };
             let mut done: Option<Instant> = None;
             loop {
@@ -101,6 +105,7 @@ pub(super) fn start(
                     }
                 }
             }
+            tally.repairs = r.repairs();
             r.close().await;
             Ok(tally)
         })

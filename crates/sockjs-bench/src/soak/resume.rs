@@ -89,6 +89,11 @@ pub(crate) struct Stream {
     quiet_reconnects: u64,
     /// Connections that ended or failed to open.
     disconnects: u64,
+    /// What the client repaired (`Resuming::repairs`): resumes after a gap
+    /// in the positions, repeats it dropped. On one node neither may
+    /// happen: each is the server's loss or duplicate, hidden.
+    repaired_gaps: u64,
+    repaired_repeats: u64,
     /// The current connection has had its `joined`.
     joined: bool,
     /// A gap seen before `joined` on this connection: `lost` may still
@@ -216,7 +221,25 @@ impl Stream {
     }
 
     fn failed(&self) -> bool {
-        self.lost_silent + self.duplicated + self.out_of_order + self.needless_lost > 0
+        self.lost_silent
+            + self.duplicated
+            + self.out_of_order
+            + self.needless_lost
+            + self.repaired_gaps
+            + self.repaired_repeats
+            > 0
+    }
+
+    /// Takes in what `resuming` repaired, before it is let go.
+    fn repaired(&mut self, resuming: &Resuming) {
+        let (gaps, repeats) = resuming.repairs();
+        if gaps + repeats > 0 {
+            self.problem(format!(
+                "the client resumed after {gaps} gaps in the positions and dropped {repeats} repeats"
+            ));
+        }
+        self.repaired_gaps += gaps;
+        self.repaired_repeats += repeats;
     }
 
     fn merge(&mut self, o: &Stream) {
@@ -232,6 +255,8 @@ impl Stream {
         self.reconnects += o.reconnects;
         self.quiet_reconnects += o.quiet_reconnects;
         self.disconnects += o.disconnects;
+        self.repaired_gaps += o.repaired_gaps;
+        self.repaired_repeats += o.repaired_repeats;
     }
 
     fn to_json(&self) -> Value {
@@ -248,6 +273,8 @@ impl Stream {
             "reconnects": self.reconnects,
             "quiet_reconnects": self.quiet_reconnects,
             "disconnects": self.disconnects,
+            "repaired_gaps": self.repaired_gaps,
+            "repaired_repeats": self.repaired_repeats,
         })
     }
 }
@@ -523,6 +550,7 @@ async fn client(
                 .iter()
                 .map(|(r, p)| (r.clone(), p.clone()))
                 .collect();
+            stream.repaired(&resuming);
             let _ = timeout(Duration::from_secs(2), resuming.close()).await;
             away(&shared, stream.next - 1 + history + LAG_MARGIN).await;
             resuming = open(kept);
@@ -536,6 +564,7 @@ async fn client(
                 .iter()
                 .map(|(r, p)| (r.clone(), p.clone()))
                 .collect();
+            stream.repaired(&resuming);
             let _ = timeout(Duration::from_secs(1), resuming.close()).await;
             resuming = open(kept);
             reconnect = true;
@@ -571,6 +600,7 @@ async fn client(
         }
     }
     let done = Instant::now();
+    stream.repaired(&resuming);
     let _ = timeout(Duration::from_secs(2), resuming.close()).await;
     let published = shared.last.borrow().unwrap_or(0);
     stream.finish(published);
@@ -681,6 +711,8 @@ impl Outcome {
             "duplicated": total.duplicated,
             "out_of_order": total.out_of_order,
             "needless_lost": total.needless_lost,
+            "repaired_gaps": total.repaired_gaps,
+            "repaired_repeats": total.repaired_repeats,
             "leftover_check_ms": self.leftover_ms,
             "toxics": self
                 .toxics
