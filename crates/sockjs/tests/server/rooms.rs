@@ -87,7 +87,8 @@ async fn room_messages_reach_members_only_in_order_once() {
     panic!("closed sessions stayed in their rooms");
 }
 
-/// A session joins a room once however often it asks, and a closed one
+/// A session joins a room once however often it asks, joins as many rooms
+/// as it asks for, and a closed one
 /// joins nothing: the close took it out of its rooms, and a join after it
 /// must not put it back (a member nobody would ever take out).
 #[tokio::test]
@@ -100,6 +101,7 @@ async fn joins_are_once_and_never_after_the_close() {
             let (tx, mut rx) = session.split();
             tx.join("twice");
             tx.join("twice");
+            tx.join("other");
             let _ = tx.send("joined").await;
             let _ = rx.recv().await;
             tx.close(3000, "bye");
@@ -119,7 +121,7 @@ async fn joins_are_once_and_never_after_the_close() {
         text(call(&app, req("POST", "/j/0/s/xhr", "")).await).await,
         "a[\"joined\"]\n"
     );
-    assert_eq!(rooms.members("twice"), 1);
+    assert_eq!((rooms.members("twice"), rooms.members("other")), (1, 1));
     assert_eq!(rooms.send("twice", "once"), 1);
     assert_eq!(
         text(call(&app, req("POST", "/j/0/s/xhr", "")).await).await,
@@ -130,7 +132,11 @@ async fn joins_are_once_and_never_after_the_close() {
         .await
         .expect("the handler ran to its end");
     assert_eq!(rooms.members("late"), 0, "a closed session joined a room");
-    assert_eq!(rooms.members("twice"), 0, "the close left a room");
+    assert_eq!(
+        (rooms.members("twice"), rooms.members("other")),
+        (0, 0),
+        "the close left the rooms"
+    );
 }
 
 #[tokio::test]
