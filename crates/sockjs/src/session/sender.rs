@@ -254,6 +254,32 @@ impl Sender {
     /// }
     /// # let _ = handler;
     /// ```
+    ///
+    /// It turns false as the close begins, whoever closes:
+    ///
+    /// ```
+    /// use axum::Router;
+    /// use sockjs_client::Client;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let (report, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    /// let app: Router = Router::new().nest(
+    ///     "/brief",
+    ///     sockjs::router(move |session: sockjs::Session| {
+    ///         let report = report.clone();
+    ///         async move {
+    ///             let (tx, _rx) = session.split();
+    ///             let before = tx.is_open();
+    ///             tx.close(3000, "That is all");
+    ///             let _ = report.send((before, tx.is_open()));
+    ///         }
+    ///     }),
+    /// );
+    /// let _connection = Client::in_process(app).open("/brief").await.unwrap();
+    /// assert_eq!(reports.recv().await, Some((true, false)));
+    /// # }
+    /// ```
     pub fn is_open(&self) -> bool {
         !self.core.is_closed()
     }
