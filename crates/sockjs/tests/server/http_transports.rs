@@ -408,3 +408,28 @@ async fn a_receiver_that_replaces_an_aborted_one_is_not_refused() {
     assert_eq!(text(second).await, "c[1002,\"Connection interrupted\"]\n");
     abort.await.unwrap();
 }
+
+/// The handles say what they are in `Debug` (for logs): the session its
+/// transport and path, the sender whether it is open, the receiver why it
+/// ended.
+#[tokio::test]
+async fn handles_print_what_they_are() {
+    let service = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+        let printed = format!("{session:?}");
+        let (tx, rx) = session.split();
+        let _ = tx.send(format!("{printed} | {tx:?} | {rx:?}")).await;
+    })
+    .config(fast_config());
+    let app = axum::Router::new().nest_service("/dbg", service.into_router());
+    text(call(&app, req("POST", "/dbg/0/d/xhr", "")).await).await;
+    let printed = text(call(&app, req("POST", "/dbg/0/d/xhr", "")).await).await;
+    for part in [
+        "Session {",
+        "transport: XhrPolling",
+        "/dbg/0/d/xhr",
+        "Sender { open: true }",
+        "Receiver { close_reason: None }",
+    ] {
+        assert!(printed.contains(part), "{part:?} in {printed}");
+    }
+}

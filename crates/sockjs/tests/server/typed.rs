@@ -43,7 +43,8 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                             // And without waiting: the product.
                             let _ = tx.try_send(&Answer { sum: a * b });
                         }
-                        let _ = report.send(rx.decode_error().map(str::to_owned));
+                        let _ =
+                            report.send((rx.decode_error().map(str::to_owned), rx.close_reason()));
                     }
                 })
                 .config(fast_config().metrics_service("typed"));
@@ -73,10 +74,18 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                         }
                         other => panic!("{transport}: {other:?}"),
                     }
-                    let why = reports.recv().await.unwrap();
+                    let (why, reason) = reports.recv().await.unwrap();
                     assert!(
                         why.is_some_and(|e| e.contains("invalid type")),
                         "{transport}"
+                    );
+                    assert!(
+                        matches!(
+                            &reason,
+                            Some(sockjs::CloseReason::TransportError(e))
+                                if e.starts_with("message not understood: invalid type")
+                        ),
+                        "{transport}: {reason:?}"
                     );
                 }
             }))
