@@ -38,13 +38,21 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                     let report = report.clone();
                     async move {
                         let (tx, mut rx) = session.json::<Question, Answer>();
+                        // The service's rooms through the typed half.
+                        tx.sender().join("typed");
+                        let members = tx.rooms().members("typed");
                         while let Some(Question { a, b }) = rx.recv().await {
                             let _ = tx.send(&Answer { sum: a + b }).await;
                             // And without waiting: the product.
                             let _ = tx.try_send(&Answer { sum: a * b });
                         }
-                        let _ =
-                            report.send((rx.decode_error().map(str::to_owned), rx.close_reason()));
+                        let refused = tx.try_send(&Answer { sum: 0 }).map_err(|e| e.to_string());
+                        let printed = format!("{rx:?}");
+                        let _ = report.send((
+                            rx.decode_error().map(str::to_owned),
+                            rx.close_reason(),
+                            (members, refused, printed),
+                        ));
                     }
                 })
                 .config(fast_config().metrics_service("typed"));
@@ -74,7 +82,18 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                         }
                         other => panic!("{transport}: {other:?}"),
                     }
-                    let (why, reason) = reports.recv().await.unwrap();
+                    let (why, reason, (members, refused, printed)) = reports.recv().await.unwrap();
+                    assert_eq!(members, 1, "{transport}: tx.rooms() is the service's");
+                    assert_eq!(
+                        refused,
+                        Err("sending on a closed SockJS session".to_owned()),
+                        "{transport}"
+                    );
+                    assert!(
+                        printed.starts_with("JsonReceiver {")
+                            && printed.contains("decode_error: Some("),
+                        "{transport}: {printed}"
+                    );
                     assert!(
                         why.is_some_and(|e| e.contains("invalid type")),
                         "{transport}"
