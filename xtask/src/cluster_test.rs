@@ -516,6 +516,18 @@ impl Cluster {
 
 /// The example config with its addresses (`127.0.0.1:8080` for HAProxy,
 /// `127.0.0.1:8081..8083` for the nodes) replaced by the given ports.
+/// A token for names that must not meet those of an earlier run (rooms,
+/// session ids): the time in milliseconds, in hex.
+fn nonce() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0)
+    )
+}
+
 fn rewrite_addresses(config: &str, proxy: u16, nodes: &[u16]) -> Result<String, String> {
     let mut out = config.to_owned();
     let mut pairs = vec![("127.0.0.1:8080".to_owned(), format!("127.0.0.1:{proxy}"))];

@@ -35,13 +35,7 @@ struct Crowd {
 impl Crowd {
     fn new() -> Crowd {
         let (sender, events) = channel();
-        let nonce = format!(
-            "{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis())
-                .unwrap_or(0)
-        );
+        let nonce = super::nonce();
         Crowd {
             clients: Vec::new(),
             node: HashMap::new(),

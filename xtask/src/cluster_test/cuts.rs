@@ -126,13 +126,7 @@ pub(crate) fn resume_after_cuts(cluster: &Cluster, fault: Fault) -> Result<Strin
     );
     let started = Instant::now();
     let deadline = started + BOUND;
-    let nonce = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
+    let nonce = super::nonce();
     let room = format!("c{nonce}");
 
     // The receivers, each through its own fault proxy in front of HAProxy.

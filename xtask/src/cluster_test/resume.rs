@@ -251,13 +251,7 @@ pub(crate) fn resume_after_kill(
     eprintln!("==> resume check: a numbered room stream, a node killed, clients resume elsewhere");
     let started = Instant::now();
     let deadline = started + BOUND;
-    let nonce = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0)
-    );
+    let nonce = super::nonce();
     let (sender, events) = channel();
     let mut check = Check {
         receivers: Vec::new(),

@@ -545,13 +545,7 @@ async fn client(
         }
         if lag_at.is_some_and(|at| Instant::now() >= at) && stream.lost_open.is_none() {
             lag_at = None;
-            let kept: Vec<(String, String)> = resuming
-                .positions_seen()
-                .iter()
-                .map(|(r, p)| (r.clone(), p.clone()))
-                .collect();
-            stream.repaired(&resuming);
-            let _ = timeout(Duration::from_secs(2), resuming.close()).await;
+            let kept = let_go(&mut resuming, &mut stream, Duration::from_secs(2)).await;
             away(&shared, stream.next - 1 + history + LAG_MARGIN).await;
             resuming = open(kept);
             reconnect = true;
@@ -559,13 +553,7 @@ async fn client(
         }
         let due = shared.published.load(Ordering::Relaxed) >= stream.next;
         if due && heard.elapsed() >= QUIET {
-            let kept: Vec<(String, String)> = resuming
-                .positions_seen()
-                .iter()
-                .map(|(r, p)| (r.clone(), p.clone()))
-                .collect();
-            stream.repaired(&resuming);
-            let _ = timeout(Duration::from_secs(1), resuming.close()).await;
+            let kept = let_go(&mut resuming, &mut stream, Duration::from_secs(1)).await;
             resuming = open(kept);
             reconnect = true;
             stream.quiet_reconnects += 1;
@@ -611,6 +599,23 @@ async fn client(
         stream,
         done,
     }
+}
+
+/// Closes `resuming` (waiting at most `wait`), taking in what it repaired;
+/// returns the positions it had reached, for the next one.
+async fn let_go(
+    resuming: &mut Resuming,
+    stream: &mut Stream,
+    wait: Duration,
+) -> Vec<(String, String)> {
+    let kept = resuming
+        .positions_seen()
+        .iter()
+        .map(|(r, p)| (r.clone(), p.clone()))
+        .collect();
+    stream.repaired(resuming);
+    let _ = timeout(wait, resuming.close()).await;
+    kept
 }
 
 /// Waits until the publisher has passed `seq`, or has finished.
