@@ -100,6 +100,20 @@ pub(crate) fn counted_toxics(seed: u64) -> (Pick, ToxicCounts) {
     (pick, counts)
 }
 
+/// How many connections got each toxic so far.
+pub(crate) fn toxic_counts(counts: &ToxicCounts) -> Vec<(&'static str, u64)> {
+    counts.lock().map(|c| c.1.clone()).unwrap_or_default()
+}
+
+/// The counts of [`toxic_counts`] for a report: `cut 8, stall 11, ...`.
+pub(crate) fn toxics_line(toxics: &[(&'static str, u64)]) -> String {
+    toxics
+        .iter()
+        .map(|(name, n)| format!("{name} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Received messages of one session: in order, each at most once; gaps
 /// are counted against what explains them.
 struct Book {

@@ -294,13 +294,7 @@ impl Outcome {
             total.recovered
         ));
         if let Some(f) = &self.fault_tally {
-            let toxics = self
-                .toxics
-                .iter()
-                .map(|(name, n)| format!("{name} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
-            md.push_str(&f.md(&toxics));
+            md.push_str(&f.md(&faulty::toxics_line(&self.toxics)));
         }
         md.push_str(&self.memory_md());
         md
@@ -363,7 +357,7 @@ impl Faults {
                 Err(e) => ctx.errors.report(format!("fault slot failed: {e}")),
             }
         }
-        let toxics = self.counts.lock().map(|c| c.1.clone()).unwrap_or_default();
+        let toxics = faulty::toxic_counts(&self.counts);
         drop(self.proxy);
         (tally, toxics)
     }

@@ -32,7 +32,7 @@ use sockjs_client::{Client, Connection};
 use tokio::sync::watch;
 use tokio::time::{timeout, Instant};
 
-use super::faulty::{self, ToxicCounts};
+use super::faulty;
 use super::rng::Rng;
 use super::{server, Report, Transport};
 use crate::faults;
@@ -373,7 +373,7 @@ pub(crate) async fn run(ctx: Arc<Ctx>) -> Result<Report, String> {
     let toxics = match proxy {
         Some((proxy, counts)) => {
             drop(proxy);
-            toxic_counts(&counts)
+            faulty::toxic_counts(&counts)
         }
         None => Vec::new(),
     };
@@ -626,10 +626,6 @@ async fn away(shared: &Shared, seq: u64) {
     }
 }
 
-fn toxic_counts(counts: &ToxicCounts) -> Vec<(&'static str, u64)> {
-    counts.lock().map(|c| c.1.clone()).unwrap_or_default()
-}
-
 /// What the phase measured, for its report.
 struct Outcome {
     ran: Duration,
@@ -731,12 +727,7 @@ impl Outcome {
 
     fn md(&self) -> String {
         let via = if self.faults {
-            let toxics = self
-                .toxics
-                .iter()
-                .map(|(name, n)| format!("{name} {n}"))
-                .collect::<Vec<_>>()
-                .join(", ");
+            let toxics = faulty::toxics_line(&self.toxics);
             format!("through the userland fault proxy (connections: {toxics}), ")
         } else {
             String::new()
