@@ -543,6 +543,18 @@ fn targets_table(t: &mut String, checks: &[Check]) {
 mod tests {
     use super::*;
 
+    /// A row of `family` labelled `label`, run against `servers`.
+    fn config(family: &'static str, label: &str, servers: &[Srv]) -> Config {
+        Config {
+            family,
+            label: label.into(),
+            args: Vec::new(),
+            servers: servers.to_vec(),
+            sessions: family == "sessions",
+            ours_args: Vec::new(),
+        }
+    }
+
     fn run(kib: f64) -> Obj {
         [
             ("rss_per_session_kib", kib.to_string()),
@@ -554,14 +566,11 @@ mod tests {
     }
 
     fn sessions(ours: f64, node: f64) -> String {
-        let c = Config {
-            family: "sessions",
-            label: "sessions-htmlfile n=10".into(),
-            args: Vec::new(),
-            servers: vec![Srv::Ours, Srv::Node],
-            sessions: true,
-            ours_args: Vec::new(),
-        };
+        let c = config(
+            "sessions",
+            "sessions-htmlfile n=10",
+            &[Srv::Ours, Srv::Node],
+        );
         let results = vec![
             (c.clone(), Srv::Ours, vec![run(ours)]),
             (c, Srv::Node, vec![run(node)]),
@@ -606,14 +615,7 @@ mod tests {
     }
 
     fn many(ours_p99: f64, ours_cpu: f64) -> String {
-        let c = Config {
-            family: "ws-many",
-            label: "ws-echo c=5000".into(),
-            args: Vec::new(),
-            servers: vec![Srv::Ours, Srv::Node, Srv::Floor],
-            sessions: false,
-            ours_args: Vec::new(),
-        };
+        let c = config("ws-many", "ws-echo c=5000", &ALL);
         let results = vec![
             (
                 c.clone(),
@@ -644,18 +646,14 @@ mod tests {
     }
 
     fn history(with: f64, without: f64, p: usize) -> String {
-        let config = |what: &str| Config {
-            family: "broadcast",
-            label: format!("broadcast c=50 p={p}, {what}"),
-            args: Vec::new(),
-            servers: vec![Srv::Ours],
-            sessions: false,
-            ours_args: Vec::new(),
+        let room = |what: &str| {
+            let label = format!("broadcast c=50 p={p}, {what}");
+            config("broadcast", &label, &[Srv::Ours])
         };
         let results = vec![
-            (config(ROOM), Srv::Ours, vec![echo(200.0, 900.0, without)]),
+            (room(ROOM), Srv::Ours, vec![echo(200.0, 900.0, without)]),
             (
-                config(ROOM_HISTORY),
+                room(ROOM_HISTORY),
                 Srv::Ours,
                 vec![echo(250.0, 1000.0, with)],
             ),
