@@ -35,8 +35,13 @@
  *   `resumeBy: 'message'`, as the first message of each connection.
  *   The server then calls `tx.join_since(room, pos)`: every kept message
  *   after `pos`, then the live ones, none missed, none twice.
- * - It does not filter duplicates or reorder: exactly-once and order are
- *   the server's promise, and tests must be able to see a broken one.
+ * - Checks that a room's positions follow each other (offsets one apart
+ *   in an epoch): a position past the next means messages were lost on
+ *   the way (a node that forwarded the stream died with them in flight),
+ *   and it drops the connection and resumes from the last position seen;
+ *   a position at or before the last is dropped as seen. `repairs()`
+ *   counts both ({gaps, repeats}), so tests still see a server that broke
+ *   its promise of every message once, in order.
  *
  * Options (every one optional; defaults in brackets):
  *
@@ -132,6 +137,24 @@
     return JSON.stringify({ since: positions });
   }
 
+  // How `position` follows `last` in a room: 'next' (or the first, or of
+  // another epoch, or unparsable), 'seen' (at or before the last) or 'gap'
+  // (past the next: messages missing). Positions are `<epoch>-<offset>`.
+  function follow(last, position) {
+    function split(p) {
+      var i = p.lastIndexOf('-');
+      if (i < 0 || !/^[0-9]+$/.test(p.slice(i + 1))) return null;
+      return { epoch: p.slice(0, i), offset: Number(p.slice(i + 1)) };
+    }
+    if (last === undefined) return 'next';
+    var a = split(String(last));
+    var b = split(position);
+    if (!a || !b || a.epoch !== b.epoch) return 'next';
+    if (b.offset <= a.offset) return 'seen';
+    if (b.offset > a.offset + 1) return 'gap';
+    return 'next';
+  }
+
   function copy(o) {
     var out = {};
     Object.keys(o || {}).forEach(function (k) { out[k] = o[k]; });
@@ -206,6 +229,8 @@
     this.transport = null;
     this._o = o;
     this._positions = copy(o.positions);
+    this._gaps = 0;
+    this._repeats = 0;
     this._listeners = {};
     this._attempt = 0;
     this._opens = 0;
@@ -240,6 +265,12 @@
         o.setTimeout(function () { throw e; }, 0);
       }
     }
+  };
+
+  // What it repaired: resumes after a gap in a room's positions, repeats
+  // dropped. Both 0 while the server and the path keep their promise.
+  ResumingSockJS.prototype.repairs = function () {
+    return { gaps: this._gaps, repeats: this._repeats };
   };
 
   ResumingSockJS.prototype.positions = function () {
@@ -299,6 +330,23 @@
       return;
     }
     if (r && r.room !== undefined && r.room !== null && r.position !== undefined && r.position !== null) {
+      var follows = follow(this._positions[r.room], String(r.position));
+      if (follows === 'seen') {
+        this._repeats++;
+        return;
+      }
+      if (follows === 'gap') {
+        // Messages lost on the way (a node that forwarded the session's
+        // stream died with them in flight): drop this connection and
+        // resume from the last position seen.
+        this._gaps++;
+        var sock = this._sock;
+        this._sock = null;
+        this.transport = null;
+        if (sock) sock.close();
+        this._closed(4001, 'Gap in room positions', false);
+        return;
+      }
       this._positions[r.room] = String(r.position);
       this._emit('message', { data: r.data, room: r.room, position: String(r.position), raw: raw });
       return;

@@ -266,3 +266,26 @@ test('options and events are checked', () => {
   assert.throws(() => new ResumingSockJS('/s', { ...f.options }).on('opne', () => {}), /no event opne/);
   assert.throws(() => new ResumingSockJS('/s', { ...f.options, SockJS: null }), /not loaded/);
 });
+
+test('a gap in a room\'s positions resumes from the last one; a repeat is dropped', () => {
+  const f = fakes();
+  const conn = new ResumingSockJS('http://h/r?room=r', f.options);
+  const events = record(conn);
+  f.sockets[0].open();
+  f.sockets[0].message(envelope('r', 'a-1', '1'));
+  f.sockets[0].message(envelope('r', 'a-3', '3')); // 2 lost on the way
+  assert.deepEqual(f.sockets[0].closedWith, [undefined, undefined], 'the connection is dropped');
+  assert.equal(conn.state, 'reconnecting');
+  f.sockets[0].message(envelope('r', 'a-4', '4')); // late, from the dropped one: ignored
+  f.tick();
+  assert.equal(f.sockets[1].url, 'http://h/r?room=r&since=a-1');
+  f.sockets[1].open();
+  f.sockets[1].message(envelope('r', 'a-2', '2'));
+  f.sockets[1].message(envelope('r', 'a-2', '2')); // a repeat
+  f.sockets[1].message(envelope('r', 'a-3', '3'));
+  assert.deepEqual(events.filter(([n]) => n === 'message').map(([, e]) => e.data), ['1', '2', '3']);
+  const close = events.find(([n]) => n === 'close')[1];
+  assert.deepEqual(close, { code: 4001, reason: 'Gap in room positions', wasClean: false, willReconnect: true });
+  assert.deepEqual(conn.repairs(), { gaps: 1, repeats: 1 });
+  assert.deepEqual(conn.positions(), { r: 'a-3' });
+});
