@@ -824,11 +824,14 @@
         var summary = 'browser: ' + clients.length + ' sockjs-resume.js clients x ' + ctx.expect + ' numbers, ' + cut +
           ' resumed after the kill, ' + gaps + ' after a gap; ' + lost + ' lost, ' + dup + ' duplicated, ' + order + ' out of order (' + reports.join('; ') + ')';
         if (lost + dup + order > 0) throw new Error(summary);
-        // The cluster test kills the websocket client's node. An
-        // xhr-streaming client on it may never see a close: sockjs-client
-        // renews a streaming response that ends as if at response_limit,
-        // on the same session id, which the proxy then sends to a live node
-        // (a new session there, without since=); counted, not required.
+        // The cluster test kills the websocket client's node. The
+        // xhr-streaming client may never see a close: sockjs-client renews
+        // a streaming response that ends as if at response_limit, on the
+        // same session id, which the proxy then sends to a live node (a new
+        // session there if the old one died with the node, joined with the
+        // since= of that connection's URL). If positions then skip, the
+        // helper resumes from the last one it saw (a gap, counted above);
+        // its reconnects are counted, not required.
         if (clients[0].opens < 2) throw new Error('the websocket client was not cut: ' + summary);
         return summary;
       } finally {
