@@ -549,3 +549,26 @@ impl fmt::Debug for Sender {
             .finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{SendError, TrySendError};
+
+    /// The errors print what went wrong and never the message handed back
+    /// (which may be private, and need not be `Debug`).
+    #[test]
+    fn errors_say_what_went_wrong_without_the_message() {
+        let closed = SendError("secret".to_string());
+        assert_eq!(format!("{closed:?}"), "SendError(..)");
+        assert_eq!(closed.to_string(), "sending on a closed SockJS session");
+        let full = TrySendError::Full("secret".to_string());
+        assert_eq!(format!("{full:?}"), "Full(..)");
+        assert_eq!(
+            full.to_string(),
+            "the SockJS session's outgoing queue is full"
+        );
+        let closed = TrySendError::Closed("secret".to_string());
+        assert_eq!(format!("{closed:?}"), "Closed(..)");
+        assert_eq!(closed.to_string(), "sending on a closed SockJS session");
+    }
+}
