@@ -298,16 +298,25 @@ struct MutationRun {
     result: Result<Vec<String>, String>,
 }
 
-fn run_mutation(opts: &Options, suite: &Path, server_bin: &Path, name: &str) -> MutationRun {
+fn run_mutation(
+    opts: &Options,
+    suite: &Path,
+    server_bin: &Path,
+    name: &str,
+    expected: &[String],
+) -> MutationRun {
     let result = (|| {
         let logs = util::target_dir().join("protocol-test");
         std::fs::create_dir_all(&logs).map_err(|e| format!("{}: {e}", logs.display()))?;
         let log = logs.join(format!("{name}.log"));
         let (_server, url) = start_test_server(server_bin, opts, Some(name), Some(&log))?;
-        // A mutation needs one failing check, not 200 cycles of each
-        // closing check.
+        // Only the checks named for the mutation run (a failure elsewhere
+        // would not count), and a mutation needs one failing check, not 200
+        // cycles of each closing check. The suite's filters select by
+        // substring, a superset of `names_check`'s matches.
         let out = opts
             .suite(suite, &url, None)
+            .args(["--filter", &expected.join(",")])
             .args(["--close-cycles", "20"])
             .output()
             .map_err(|e| format!("cannot run {}: {e}", suite.display()))?;
@@ -365,55 +374,73 @@ fn mutations(opts: &Options, suite: &Path) -> Result<(), String> {
         ));
     }
     let bin = server_bin.as_path();
-    let mut runs = Vec::new();
     let mut caught = 0;
-    for batch in names.chunks(PARALLEL_MUTATIONS) {
-        let done: Vec<MutationRun> = std::thread::scope(|s| {
-            let handles: Vec<_> = batch
-                .iter()
-                .map(|name| s.spawn(move || run_mutation(opts, suite, bin, name)))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join().unwrap_or_else(|_| MutationRun {
-                        name: "?".into(),
-                        result: Err("the run panicked".into()),
-                    })
-                })
-                .collect()
-        });
-        for run in &done {
-            let expected = expected_for(&run.name);
-            match &run.result {
-                Ok(failed) if failed.is_empty() => {
-                    println!("MISSED {}: every check passed", run.name)
-                }
-                Ok(failed) => {
-                    let by_named = failed
-                        .iter()
-                        .any(|f| expected.iter().any(|p| names_check(p, f)));
-                    if by_named {
-                        caught += 1;
-                        println!(
-                            "caught {}: {} checks failed ({})",
-                            run.name,
-                            failed.len(),
-                            failed.join(", ")
-                        );
-                    } else {
-                        println!(
-                            "WRONG  {}: caught by the wrong checks ({}), none of {}",
-                            run.name,
-                            failed.join(", "),
-                            expected.join(", ")
-                        );
+    // PARALLEL_MUTATIONS workers, each taking the next mutation when done
+    // with one (a slow mutation, an expiry waited out, holds one worker,
+    // not a batch); the results are reported in the list's order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let runs: Vec<MutationRun> = std::thread::scope(|s| {
+        let workers: Vec<_> = (0..PARALLEL_MUTATIONS)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut runs = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(name) = names.get(i) else {
+                            return runs;
+                        };
+                        let expected = expected_for(name);
+                        runs.push((i, run_mutation(opts, suite, bin, name, &expected)));
                     }
-                }
-                Err(e) => println!("ERROR  {}: {e}", run.name),
+                })
+            })
+            .collect();
+        let mut all: Vec<(usize, MutationRun)> = workers
+            .into_iter()
+            .flat_map(|w| {
+                w.join().unwrap_or_else(|_| {
+                    vec![(
+                        usize::MAX,
+                        MutationRun {
+                            name: "?".into(),
+                            result: Err("a worker panicked".into()),
+                        },
+                    )]
+                })
+            })
+            .collect();
+        all.sort_by_key(|(i, _)| *i);
+        all.into_iter().map(|(_, run)| run).collect()
+    });
+    for run in &runs {
+        let expected = expected_for(&run.name);
+        match &run.result {
+            Ok(failed) if failed.is_empty() => {
+                println!("MISSED {}: every check passed", run.name)
             }
+            Ok(failed) => {
+                let by_named = failed
+                    .iter()
+                    .any(|f| expected.iter().any(|p| names_check(p, f)));
+                if by_named {
+                    caught += 1;
+                    println!(
+                        "caught {}: {} checks failed ({})",
+                        run.name,
+                        failed.len(),
+                        failed.join(", ")
+                    );
+                } else {
+                    println!(
+                        "WRONG  {}: caught by the wrong checks ({}), none of {}",
+                        run.name,
+                        failed.join(", "),
+                        expected.join(", ")
+                    );
+                }
+            }
+            Err(e) => println!("ERROR  {}: {e}", run.name),
         }
-        runs.extend(done);
     }
     println!(
         "{caught} of {} mutations caught by their named checks ({:.1} s; suite output in target/protocol-test/)",
