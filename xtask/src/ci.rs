@@ -7,7 +7,7 @@
 use std::time::Instant;
 
 use crate::util::{self, cargo, run_step};
-use crate::{bench, cluster_test, e2e, fuzz, layers, protocol_test, soak};
+use crate::{bench, cluster_test, e2e, fuzz, layers, mutants, protocol_test, soak};
 
 type Step = (&'static str, Box<dyn Fn() -> Result<(), String>>);
 
@@ -106,6 +106,34 @@ fn steps() -> Vec<Step> {
         (
             "soak --seconds 60 --faults --dev",
             Box::new(move || soak::run(&args(&["--seconds", "60", "--faults", "--dev"]))),
+        ),
+        // cargo-mutants on the library lines changed since the last commit
+        // that landed (.ci/mutants-base), at most 3 of them (each is a
+        // rebuild and its area's tests, ~45 s here): one missed fails.
+        // Last, because it mutates the checked-out sources (`--in-place`
+        // reuses the test step's build; every file is put back).
+        (
+            "mutants --in-diff",
+            Box::new(move || {
+                let base_file = util::root().join(".ci/mutants-base");
+                let text = std::fs::read_to_string(&base_file)
+                    .map_err(|e| format!("{}: {e}", base_file.display()))?;
+                let base = text
+                    .lines()
+                    .map(str::trim)
+                    .find(|l| !l.is_empty() && !l.starts_with('#'))
+                    .ok_or_else(|| format!("{}: no commit in it", base_file.display()))?;
+                mutants::run(&args(&[
+                    "--in-diff",
+                    base,
+                    "--max",
+                    "3",
+                    "--timeout",
+                    "120",
+                    "--in-place",
+                    "--install",
+                ]))
+            }),
         ),
     ]
 }

@@ -11,6 +11,7 @@ mod cluster_test;
 mod e2e;
 mod fuzz;
 mod layers;
+mod mutants;
 mod protocol_test;
 mod soak;
 mod util;
@@ -39,11 +40,15 @@ tasks:
                      3 test-server nodes behind HAProxy with Redis: the
                      conformance and browser suites through the proxy (sticky
                      and round-robin), broadcast across nodes, a node killed
+  mutants [--area A] [--shard K/N] [--in-diff BASE] [--report]
+                     cargo-mutants over the library, an area at a time with
+                     the tests that cover it; --report adds up the runs kept
   layers             no module loop in any workspace crate (imports go down)
   ci                 everything CI runs: fmt, clippy, tests, docs, the
                      conformance suite (ours and sockjs-node), e2e,
                      cluster-test, bench --quick --dev, soak --seconds 60 --faults --dev, a short
-                     fuzz run
+                     fuzz run, cargo-mutants on the lines changed since
+                     .ci/mutants-base
 ";
 
 fn main() -> ExitCode {
@@ -61,6 +66,7 @@ fn main() -> ExitCode {
         "fuzz" => fuzz::run(&rest),
         "cluster-test" => cluster_test::run(&rest),
         "layers" => layers::run(&rest),
+        "mutants" => mutants::run(&rest),
         "ci" => ci::run(&rest),
         "help" | "--help" | "-h" => {
             print!("{HELP}");
