@@ -20,7 +20,8 @@ use crate::util::{cargo, root, target_dir};
 
 const USAGE: &str = "\
 usage: cargo xtask mutants [--area NAME ...] [--shard K/N] [--timeout S] [--list]
-       cargo xtask mutants --in-diff BASE [--max N] [--in-place] [--install]
+       cargo xtask mutants --in-diff BASE [--max N] [--no-baseline] [--in-place]
+                           [--install]
        cargo xtask mutants --report
 
   --area NAME    one of the areas below (default: every area); repeatable
@@ -31,6 +32,8 @@ usage: cargo xtask mutants [--area NAME ...] [--shard K/N] [--timeout S] [--list
                  BASE, in the areas those changes touch; fails if one is
                  missed (the CI step: BASE from .ci/mutants-base)
   --max N        with --in-diff: at most N of them, spread over the list
+  --no-baseline  do not run the tests on the unmutated tree first (CI: the
+                 test step just did)
   --in-place     mutate the working tree rather than a copy (CI: the build
                  is reused; cargo-mutants puts every file back)
   --install      install cargo-mutants into target/tools if it is missing
@@ -208,6 +211,9 @@ impl Area {
             if o.in_place {
                 cmd.arg("--in-place");
             }
+            if o.no_baseline {
+                cmd.args(["--baseline", "skip"]);
+            }
         }
         if !self.tests.is_empty() {
             cmd.arg("--").args(self.tests);
@@ -222,6 +228,7 @@ struct Opts {
     in_diff: Option<String>,
     max: Option<usize>,
     in_place: bool,
+    no_baseline: bool,
     install: bool,
     timeout: u64,
     list: bool,
@@ -237,6 +244,7 @@ fn options(args: &[String]) -> Result<Opts, String> {
         in_diff: None,
         max: None,
         in_place: false,
+        no_baseline: false,
         install: false,
         timeout: 180,
         list: false,
@@ -266,6 +274,7 @@ fn options(args: &[String]) -> Result<Opts, String> {
             "--in-diff" => o.in_diff = Some(args.value()?),
             "--max" => o.max = Some(args.number()? as usize),
             "--in-place" => o.in_place = true,
+            "--no-baseline" => o.no_baseline = true,
             "--install" => o.install = true,
             "--timeout" => o.timeout = args.number()?,
             "--list" => o.list = true,
