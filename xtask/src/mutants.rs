@@ -96,6 +96,7 @@ const AREAS: &[Area] = &[
             "stalled::",
             "security::",
             "shutdown::",
+            "http2::",
         ],
     },
     Area {

@@ -307,3 +307,28 @@ pub(super) fn halves<In, Out>(
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::error::Error as _;
+
+    use super::JsonSendError;
+
+    /// An encoding error says so and hands on serde_json's error as its
+    /// source; the others have none.
+    #[test]
+    fn an_encoding_error_has_serde_jsons_error_as_its_source() {
+        let keys_not_strings: BTreeMap<(u8, u8), u8> = [((1, 2), 3)].into();
+        let e = serde_json::to_string(&keys_not_strings).unwrap_err();
+        let text = e.to_string();
+        let error = JsonSendError::Encode(e);
+        assert_eq!(
+            error.to_string(),
+            format!("the message has no JSON form: {text}")
+        );
+        assert_eq!(error.source().map(|s| s.to_string()), Some(text));
+        assert!(JsonSendError::Closed.source().is_none());
+        assert!(JsonSendError::Full.source().is_none());
+    }
+}

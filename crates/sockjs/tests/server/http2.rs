@@ -24,6 +24,11 @@ const STEP: Duration = Duration::from_secs(5);
 /// One HTTP/2 connection to a fresh server.
 async fn connect() -> (SendRequest<Body>, std::net::SocketAddr) {
     let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(10)));
+    connect_to(app).await
+}
+
+/// One HTTP/2 connection to a fresh server of `app`.
+async fn connect_to(app: axum::Router) -> (SendRequest<Body>, std::net::SocketAddr) {
     let addr = serve(app).await;
     let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
         .await
@@ -107,6 +112,27 @@ async fn polling_transports_over_h2() {
         send(&mut h2, get("/echo/0/j/jsonp?c=cb")).await.1,
         "/**/cb(\"a[\\\"x\\\"]\");\r\n"
     );
+}
+
+/// The handler sees the HTTP version of the request that opened its
+/// session (`Session::http_version`): HTTP/2 here, where hyper's and
+/// `http`'s default is HTTP/1.1.
+#[tokio::test]
+async fn the_handler_sees_the_sessions_http_version() {
+    let version = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+        let seen = format!("{:?}", session.http_version());
+        let _ = session.sender().send(seen).await;
+    })
+    .config(no_heartbeat_config())
+    .into_router();
+    let (mut h2, _) = connect_to(axum::Router::new().nest_service("/version", version)).await;
+    let post = |path: &str| request(Method::POST, path, "");
+    assert_eq!(
+        send(&mut h2, post("/version/0/v/xhr")).await,
+        (StatusCode::OK, "o\n".into())
+    );
+    let (_, body) = send(&mut h2, post("/version/0/v/xhr")).await;
+    assert!(body.starts_with("a[\"HTTP/2.0\"]"), "{body:?}");
 }
 
 #[tokio::test]

@@ -47,7 +47,7 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                             let _ = tx.try_send(&Answer { sum: a * b });
                         }
                         let refused = tx.try_send(&Answer { sum: 0 }).map_err(|e| e.to_string());
-                        let printed = format!("{rx:?}");
+                        let printed = format!("{tx:?} {rx:?}");
                         let _ = report.send((
                             rx.decode_error().map(str::to_owned),
                             rx.close_reason(),
@@ -90,7 +90,8 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                         "{transport}"
                     );
                     assert!(
-                        printed.starts_with("JsonReceiver {")
+                        printed.starts_with("JsonSender(Sender")
+                            && printed.contains(" JsonReceiver {")
                             && printed.contains("decode_error: Some("),
                         "{transport}: {printed}"
                     );
