@@ -433,3 +433,28 @@ async fn handles_print_what_they_are() {
         assert!(printed.contains(part), "{part:?} in {printed}");
     }
 }
+
+/// A handler that lets go of both halves while it runs on (handing its
+/// work to nobody) closes its session with 1000 at that moment: the client
+/// does not wait for the handler's end, which may never come.
+#[tokio::test]
+async fn dropping_both_halves_closes_the_session_with_1000() {
+    let service = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+        let (tx, rx) = session.split();
+        let _ = tx.send("bye".to_owned()).await;
+        drop((tx, rx));
+        std::future::pending::<()>().await;
+    })
+    .config(fast_config());
+    let app = axum::Router::new().nest_service("/drop", service.into_router());
+    assert_eq!(
+        text(call(&app, req("POST", "/drop/0/d/xhr", "")).await).await,
+        "o\n"
+    );
+    let poll = || async {
+        let polled = async { text(call(&app, req("POST", "/drop/0/d/xhr", "")).await).await };
+        within(std::time::Duration::from_secs(5), polled).await
+    };
+    assert_eq!(poll().await, "a[\"bye\"]\n");
+    assert_eq!(poll().await, "c[1000,\"Normal closure\"]\n");
+}
