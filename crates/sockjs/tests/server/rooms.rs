@@ -386,3 +386,41 @@ async fn a_resume_past_the_history_is_lost_and_joins_anyway() {
         .collect();
     assert_eq!(replay, ["5", "6"]);
 }
+
+/// A session already in one room that resumes another is in both
+/// afterwards: `join_since` adds the room to those it is in, it does not
+/// take the place of the others, nor is the new one dropped after the
+/// replay as if left meanwhile.
+#[tokio::test]
+async fn a_resume_into_a_second_room_keeps_the_session_in_both() {
+    use sockjs::rooms::History;
+    use sockjs_client::Client;
+    let rooms = Rooms::new().history(History::messages(10));
+    let since = rooms.position("b");
+    let service = SockJsRouter::new(move |session: Session| async move {
+        let (tx, mut rx) = session.split();
+        tx.join("a");
+        let resumed = tx.join_since("b", since).await;
+        let _ = tx.send(format!("{resumed:?}")).await;
+        let _ = tx.send("joined").await;
+        while rx.recv().await.is_some() {}
+    })
+    .config(fast_config())
+    .rooms(rooms.clone())
+    .into_router();
+    let app = Router::new().nest_service("/two", service);
+    let mut connection = within(Duration::from_secs(5), Client::in_process(app).open("/two"))
+        .await
+        .unwrap();
+    assert_eq!(until_joined(&mut connection).await, ["Ok(())"]);
+    rooms.send("b", "to b");
+    rooms.send("a", "to a");
+    for expected in ["to b", "to a"] {
+        let m = within(Duration::from_secs(5), connection.recv())
+            .await
+            .unwrap();
+        assert_eq!(unwrap_envelope(&m).1, expected);
+    }
+    assert_eq!(rooms.members("a"), 1);
+    assert_eq!(rooms.members("b"), 1);
+}
