@@ -97,6 +97,7 @@ const AREAS: &[Area] = &[
             "security::",
             "shutdown::",
             "http2::",
+            "deflate::",
         ],
     },
     Area {

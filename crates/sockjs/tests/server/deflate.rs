@@ -195,3 +195,31 @@ async fn a_smaller_server_window_is_honoured_and_announced() {
     assert!(head.contains("server_max_window_bits=12"), "{head}");
     assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
 }
+
+/// The handler learns whether its session's WebSocket compresses
+/// (`Session::is_compressed`): only when the server allows it and the
+/// client offered it.
+#[tokio::test]
+async fn the_handler_knows_whether_its_session_compresses() {
+    for (config, offer, expected) in [
+        (config().websocket_compression(true), Some(OFFER), true),
+        (config().websocket_compression(true), None, false),
+        (config(), Some(OFFER), false),
+    ] {
+        let service = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+            let said = format!("compressed {}", session.is_compressed());
+            let (tx, mut rx) = session.split();
+            let _ = tx.send(said).await;
+            while rx.recv().await.is_some() {}
+        })
+        .config(config)
+        .into_router();
+        let addr = serve(axum::Router::new().nest_service("/c", service)).await;
+        let (mut tcp, head) = handshake(addr, "/c/0/c/websocket", offer).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
+        // Short: sent uncompressed either way.
+        let said = format!("a[\"compressed {expected}\"]");
+        assert_eq!(read_frame(&mut tcp).await, (false, 1, said.into_bytes()));
+    }
+}
