@@ -25,16 +25,20 @@ where
     S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
 {
     fn on_event(&self, event: &tracing::Event<'_>, ctx: tracing_subscriber::layer::Context<'_, S>) {
-        let mut message = String::new();
-        struct Visitor<'a>(&'a mut String);
+        // The message, then the other fields as ` name=value`.
+        let (mut message, mut fields) = (String::new(), String::new());
+        struct Visitor<'a>(&'a mut String, &'a mut String);
         impl tracing::field::Visit for Visitor<'_> {
             fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
                 if field.name() == "message" {
                     *self.0 = format!("{value:?}");
+                } else {
+                    self.1.push_str(&format!(" {}={value:?}", field.name()));
                 }
             }
         }
-        event.record(&mut Visitor(&mut message));
+        event.record(&mut Visitor(&mut message, &mut fields));
+        message.push_str(&fields);
         let scope = ctx
             .event_scope(event)
             .map(|scope| scope.map(|span| span.name().to_owned()).collect())
@@ -90,5 +94,10 @@ fn session_events_are_under_the_session_span_under_the_request_span() {
     };
     assert_eq!(scope_of("handler says hi"), ["sockjs_session", "request"]);
     assert_eq!(scope_of("session opened"), ["sockjs_session", "request"]);
+    // With how many sessions are open, this one included.
+    assert!(
+        events.iter().any(|(m, _)| m == "session opened open=1"),
+        "{events:?}"
+    );
     assert_eq!(scope_of("session forgotten"), ["sockjs_session", "request"]);
 }
