@@ -65,19 +65,21 @@ fn session_events_are_under_the_session_span_under_the_request_span() {
                     let (_tx, mut rx) = session.split();
                     while rx.recv().await.is_some() {}
                 })
-                .config(fast_config())
+                // Long enough that the first session is still open when
+                // the second opens, on a slow machine too.
+                .config(fast_config().disconnect_delay(Duration::from_secs(1)))
                 .into_router();
                 let app = Router::new()
                     .nest_service("/s", service)
                     .layer(tower_http::trace::TraceLayer::new_for_http());
-                assert_eq!(
-                    text(call(&app, req("POST", "/s/0/t/xhr", "")).await).await,
-                    "o\n"
-                );
-                // The session times out (disconnect_delay 150 ms); its
-                // reaper logs under its span.
+                // Two sessions: the second opens while the first is open.
+                for path in ["/s/0/t/xhr", "/s/0/u/xhr"] {
+                    assert_eq!(text(call(&app, req("POST", path, "")).await).await, "o\n");
+                }
+                // The sessions time out (disconnect_delay 1 s); the
+                // reaper logs under the session's span.
                 let logged = scopes.clone();
-                eventually(Duration::from_secs(3), "session forgotten", move || {
+                eventually(Duration::from_secs(5), "session forgotten", move || {
                     let events = logged.0.lock().unwrap();
                     events.iter().any(|(m, _)| m.contains("session forgotten"))
                 })
@@ -95,8 +97,14 @@ fn session_events_are_under_the_session_span_under_the_request_span() {
     assert_eq!(scope_of("handler says hi"), ["sockjs_session", "request"]);
     assert_eq!(scope_of("session opened"), ["sockjs_session", "request"]);
     // With how many sessions are open, this one included.
-    assert!(
-        events.iter().any(|(m, _)| m == "session opened open=1"),
+    let opened: Vec<&str> = events
+        .iter()
+        .filter(|(m, _)| m.starts_with("session opened"))
+        .map(|(m, _)| m.as_str())
+        .collect();
+    assert_eq!(
+        opened,
+        ["session opened open=1", "session opened open=2"],
         "{events:?}"
     );
     assert_eq!(scope_of("session forgotten"), ["sockjs_session", "request"]);
