@@ -41,10 +41,14 @@ fn typed_halves_decode_encode_and_refuse_what_does_not_decode() {
                         // The service's rooms through the typed half.
                         tx.sender().join("typed");
                         let members = tx.rooms().members("typed");
-                        while let Some(Question { a, b }) = rx.recv().await {
+                        // The first question through the receiver's
+                        // `Stream`, the others through `recv`.
+                        let mut next = futures_util::StreamExt::next(&mut rx).await;
+                        while let Some(Question { a, b }) = next {
                             let _ = tx.send(&Answer { sum: a + b }).await;
                             // And without waiting: the product.
                             let _ = tx.try_send(&Answer { sum: a * b });
+                            next = rx.recv().await;
                         }
                         let refused = tx.try_send(&Answer { sum: 0 }).map_err(|e| e.to_string());
                         let printed = format!("{tx:?} {rx:?}");
