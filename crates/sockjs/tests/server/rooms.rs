@@ -424,3 +424,40 @@ async fn a_resume_into_a_second_room_keeps_the_session_in_both() {
     assert_eq!(rooms.members("a"), 1);
     assert_eq!(rooms.members("b"), 1);
 }
+
+/// Leaving one room leaves the others alone: the session can join the room
+/// it left again, stays in the others, and its close takes it out of every
+/// room it is in.
+#[tokio::test]
+async fn leaving_a_room_keeps_the_others_and_allows_coming_back() {
+    use sockjs_client::Client;
+    let rooms = Rooms::new();
+    let service = SockJsRouter::new(|session: Session| async move {
+        let (tx, mut rx) = session.split();
+        tx.join("a");
+        tx.join("b");
+        tx.leave("a");
+        tx.join("a");
+        let _ = tx.send("ready").await;
+        while rx.recv().await.is_some() {}
+    })
+    .config(fast_config())
+    .rooms(rooms.clone())
+    .into_router();
+    let app = Router::new().nest_service("/leave", service);
+    let mut connection = within(
+        Duration::from_secs(5),
+        Client::in_process(app).open("/leave"),
+    )
+    .await
+    .unwrap();
+    let ready = within(Duration::from_secs(5), connection.recv()).await;
+    assert_eq!(ready.unwrap(), "ready");
+    assert_eq!((rooms.members("a"), rooms.members("b")), (1, 1));
+    connection.close().await;
+    let left = rooms.clone();
+    eventually(Duration::from_secs(5), "out of both rooms", move || {
+        (left.members("a"), left.members("b")) == (0, 0)
+    })
+    .await;
+}
