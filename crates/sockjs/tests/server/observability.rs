@@ -90,6 +90,9 @@ fn http_sessions_are_counted_from_open_to_timeout() {
         assert_eq!(text(call(&app, xhr("m")).await).await, "o\n");
         let send = req("POST", "/echo/000/m/xhr_send", r#"["ab","cde"]"#);
         assert_eq!(call(&app, send).await.status(), 204);
+        // An empty batch is no message.
+        let none = req("POST", "/echo/000/m/xhr_send", "[]");
+        assert_eq!(call(&app, none).await.status(), 204);
         assert_eq!(
             text(call(&app, xhr("m")).await).await,
             "a[\"ab\",\"cde\"]\n"
