@@ -55,9 +55,34 @@ struct Area {
     dirs: &'static [(&'static str, bool)],
     /// Files of those folders left out, with the reason in a comment.
     skip: &'static [&'static str],
-    /// What follows `cargo test` (after cargo-mutants' own arguments):
-    /// the test binaries, then the filters on the tests' module paths.
-    tests: &'static [&'static str],
+    /// Which tests run against each mutant.
+    tests: Tests,
+}
+
+/// The tests run against an area's mutants.
+enum Tests {
+    /// The package's own, doc tests included (`cargo test -p`).
+    Own,
+    /// The library's unit tests and its `tests/server` suite, those whose
+    /// module paths contain one of these filters (all with none).
+    Suite(&'static [&'static str]),
+}
+
+impl Tests {
+    /// What follows `cargo test` (after cargo-mutants' own arguments).
+    fn args(&self) -> Vec<&'static str> {
+        match self {
+            Tests::Own => Vec::new(),
+            Tests::Suite(filters) => {
+                let mut args = vec!["--lib", "--test", "server"];
+                if !filters.is_empty() {
+                    args.push("--");
+                    args.extend_from_slice(filters);
+                }
+                args
+            }
+        }
+    }
 }
 
 /// The library's tests by module path: `--lib` runs its unit tests,
@@ -74,18 +99,14 @@ const AREAS: &[Area] = &[
         // The test oracle: the library's property tests hold the server's
         // parsers against it; its mutants belong to the `oracle` area.
         skip: &["crates/sockjs-proto/src/oracle.rs"],
-        tests: &[],
+        tests: Tests::Own,
     },
     Area {
         name: "session",
         package: "sockjs-axum",
         dirs: &[("crates/sockjs/src/session", true)],
         skip: &[],
-        tests: &[
-            "--lib",
-            "--test",
-            "server",
-            "--",
+        tests: Tests::Suite(&[
             "session::",
             "closing::",
             "http_transports::",
@@ -98,14 +119,14 @@ const AREAS: &[Area] = &[
             "shutdown::",
             "http2::",
             "deflate::",
-        ],
+        ]),
     },
     Area {
         name: "rooms",
         package: "sockjs-axum",
         dirs: &[("crates/sockjs/src/rooms", true)],
         skip: &[],
-        tests: &["--lib", "--test", "server", "--", "rooms::", "typed::"],
+        tests: Tests::Suite(&["rooms::", "typed::"]),
     },
     Area {
         name: "websocket",
@@ -115,11 +136,7 @@ const AREAS: &[Area] = &[
         // mutant of it fails them or changes nothing they check, as for
         // sockjs-proto's oracle.
         skip: &["crates/sockjs/src/endpoints/websocket/inflate_oracle.rs"],
-        tests: &[
-            "--lib",
-            "--test",
-            "server",
-            "--",
+        tests: Tests::Suite(&[
             "endpoints::",
             "websocket::",
             "closing::",
@@ -127,7 +144,7 @@ const AREAS: &[Area] = &[
             "bad_input::",
             "budgets::",
             "http2::",
-        ],
+        ]),
     },
     Area {
         name: "endpoints",
@@ -137,25 +154,21 @@ const AREAS: &[Area] = &[
             ("crates/sockjs/src/endpoints/receive", true),
         ],
         skip: &[],
-        tests: &[
-            "--lib",
-            "--test",
-            "server",
-            "--",
+        tests: Tests::Suite(&[
             "endpoints::",
             "http_transports::",
             "bad_input::",
             "session::",
             "security::",
             "stalled::",
-        ],
+        ]),
     },
     Area {
         name: "cluster",
         package: "sockjs-axum",
         dirs: &[("crates/sockjs/src/cluster", true)],
         skip: &[],
-        tests: &["--lib", "--test", "server", "--", "cluster::"],
+        tests: Tests::Suite(&["cluster::"]),
     },
     Area {
         name: "root",
@@ -163,7 +176,7 @@ const AREAS: &[Area] = &[
         dirs: &[("crates/sockjs/src", false)],
         // Helpers for the fuzz targets, checked by them, not by the suites.
         skip: &["crates/sockjs/src/fuzzing.rs"],
-        tests: &["--lib", "--test", "server"],
+        tests: Tests::Suite(&[]),
     },
 ];
 
@@ -217,8 +230,9 @@ impl Area {
                 cmd.args(["--baseline", "skip"]);
             }
         }
-        if !self.tests.is_empty() {
-            cmd.arg("--").args(self.tests);
+        let tests = self.tests.args();
+        if !tests.is_empty() {
+            cmd.arg("--").args(tests);
         }
         cmd
     }
