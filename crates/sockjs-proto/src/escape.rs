@@ -61,15 +61,47 @@ pub fn write_html_safe_json_string(out: &mut String, s: &str) {
     write_escaped::<true>(out, s);
 }
 
+/// The bytes the escaping loop must look at: `"`, `\`, the control
+/// characters, the lead bytes of the three-byte characters that may need a
+/// `\u` escape (`0xE2`, `0xEF`) and, for HTML, `<`, `>`, `&`. Every other
+/// byte is copied as it is, found by one table look-up.
+const fn special_bytes(html: bool) -> [bool; 256] {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] = true;
+        b += 1;
+    }
+    table[b'"' as usize] = true;
+    table[b'\\' as usize] = true;
+    table[0xE2] = true;
+    table[0xEF] = true;
+    if html {
+        table[b'<' as usize] = true;
+        table[b'>' as usize] = true;
+        table[b'&' as usize] = true;
+    }
+    table
+}
+
+static SPECIAL: [bool; 256] = special_bytes(false);
+static SPECIAL_HTML: [bool; 256] = special_bytes(true);
+
 /// The one escaping loop; `HTML` adds `<`, `>`, `&` to what is escaped.
 #[inline]
 fn write_escaped<const HTML: bool>(out: &mut String, s: &str) {
     let bytes = s.as_bytes();
+    let special = if HTML { &SPECIAL_HTML } else { &SPECIAL };
     out.reserve(s.len() + 2);
     out.push('"');
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
+        // Skips the run that needs no look: most messages are one run.
+        match bytes[i..].iter().position(|&b| special[usize::from(b)]) {
+            Some(n) => i += n,
+            None => break,
+        }
         let b = bytes[i];
         let (short, len): (&str, usize) = match b {
             b'"' => ("\\\"", 1),
@@ -79,8 +111,6 @@ fn write_escaped<const HTML: bool>(out: &mut String, s: &str) {
             b'\t' => ("\\t", 1),
             0x08 => ("\\b", 1),
             0x0c => ("\\f", 1),
-            0x00..=0x1f => ("", 1),
-            b'<' | b'>' | b'&' if HTML => ("", 1),
             0xE2 | 0xEF => {
                 // A three-byte character; `s` is valid UTF-8.
                 let c = s[i..].chars().next().unwrap_or_default();
@@ -91,10 +121,9 @@ fn write_escaped<const HTML: bool>(out: &mut String, s: &str) {
                     continue;
                 }
             }
-            _ => {
-                i += 1;
-                continue;
-            }
+            // The other control characters and, for HTML, `<`, `>`, `&`:
+            // no other byte is special.
+            _ => ("", 1),
         };
         out.push_str(&s[start..i]);
         if short.is_empty() {
