@@ -117,6 +117,12 @@ pub(crate) enum Next {
 #[derive(Debug)]
 pub(crate) struct Busy;
 
+/// Why there is no room for incoming messages.
+enum Refused {
+    Full,
+    Closed,
+}
+
 /// Why a message was not queued; it is handed back.
 pub(crate) enum PushError<T = String> {
     /// The queue is full, in messages or in bytes (or, for incoming
@@ -386,27 +392,61 @@ impl Core {
             .fold(0usize, |sum, m| sum.saturating_add(cost(m)));
         let text: usize = batch.iter().map(String::len).sum();
         let count = batch.len();
-        {
-            let mut state = self.lock();
-            if !state.inbox_open {
-                return Err(PushError::Closed(batch));
-            }
-            let fits = state.inbox.is_empty()
-                || (state.inbox.len().saturating_add(count) <= self.bounds.capacity
-                    && state.in_bytes.saturating_add(bytes) <= self.bounds.inbound);
-            if !fits || !self.bounds.pool.take(bytes) {
-                state.in_waiting = true;
-                state.in_wanted = bytes;
-                drop(state);
-                self.metrics.queue_full(QueueFull::In);
-                return Err(PushError::Full(batch));
-            }
-            state.in_bytes += bytes;
-            if count > 0 {
-                state.unanswered = true;
-            }
-            state.inbox.extend(batch);
+        let mut state = match self.room_in(count, bytes) {
+            Ok(state) => state,
+            Err(Refused::Closed) => return Err(PushError::Closed(batch)),
+            Err(Refused::Full) => return Err(PushError::Full(batch)),
+        };
+        state.inbox.extend(batch);
+        drop(state);
+        self.received(count, text);
+        Ok(())
+    }
+
+    /// Hands a client message to the application's `Receiver`
+    /// ([`push_in_batch`](Self::push_in_batch) of one, without the batch:
+    /// a WebSocket hands over each message this way).
+    pub(crate) fn push_in(&self, message: String) -> Result<(), PushError> {
+        let text = message.len();
+        let mut state = match self.room_in(1, cost(&message)) {
+            Ok(state) => state,
+            Err(Refused::Closed) => return Err(PushError::Closed(message)),
+            Err(Refused::Full) => return Err(PushError::Full(message)),
+        };
+        state.inbox.push_back(message);
+        drop(state);
+        self.received(1, text);
+        Ok(())
+    }
+
+    /// Takes room for `count` incoming messages costing `bytes` in all:
+    /// the lock, held for the caller to queue them, with their bytes
+    /// counted; or why not (a full queue or pool is marked as awaited).
+    fn room_in(&self, count: usize, bytes: usize) -> Result<MutexGuard<'_, State>, Refused> {
+        let mut state = self.lock();
+        if !state.inbox_open {
+            return Err(Refused::Closed);
         }
+        let fits = state.inbox.is_empty()
+            || (state.inbox.len().saturating_add(count) <= self.bounds.capacity
+                && state.in_bytes.saturating_add(bytes) <= self.bounds.inbound);
+        if !fits || !self.bounds.pool.take(bytes) {
+            state.in_waiting = true;
+            state.in_wanted = bytes;
+            drop(state);
+            self.metrics.queue_full(QueueFull::In);
+            return Err(Refused::Full);
+        }
+        state.in_bytes += bytes;
+        if count > 0 {
+            state.unanswered = true;
+        }
+        Ok(state)
+    }
+
+    /// Counts `count` messages of `text` bytes received and wakes the
+    /// application for them.
+    fn received(&self, count: usize, text: usize) {
         if count > 0 {
             // The counters add up the same as one call per message.
             for _ in 1..count {
@@ -415,16 +455,6 @@ impl Core {
             self.metrics.received(text);
             self.app_waker.wake();
         }
-        Ok(())
-    }
-
-    /// Hands a client message to the application's `Receiver`
-    /// ([`push_in_batch`](Self::push_in_batch) of one).
-    pub(crate) fn push_in(&self, message: String) -> Result<(), PushError> {
-        self.push_in_batch(vec![message]).map_err(|e| match e {
-            PushError::Full(mut b) => PushError::Full(b.pop().unwrap_or_default()),
-            PushError::Closed(mut b) => PushError::Closed(b.pop().unwrap_or_default()),
-        })
     }
 
     /// Hands client messages to the application, all or none, waiting at

@@ -10,10 +10,12 @@
 //!   [`hixie76`];
 //! - [`socket`]: what both kinds of socket offer the session loop, and the
 //!   closing handshake every connection ends with;
-//! - [`session`]: the session loop itself, from `o` to the close.
+//! - [`session`]: the session loop itself, from `o` to the close, its
+//!   timers behind [`gated`] gates.
 
 #[cfg(feature = "deflate")]
 mod deflate;
+mod gated;
 mod handler;
 pub(crate) mod hixie76;
 #[cfg(all(test, feature = "deflate"))]

@@ -3,10 +3,12 @@
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
+use super::gated::Gated;
 use super::socket::{close_cleanly, After, Goodbye, Incoming, RecvError, Socket};
 use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
@@ -47,6 +49,9 @@ pub(crate) async fn run<S: Socket>(
     let framed = info.transport != Transport::RawWebSocket;
     let (core, started, lease) = service.start_unlisted(info, admitted, span.clone());
     tokio::select! {
+        // In order: the cut-off is rare, and a random start costs a random
+        // number at every wake-up of the session's task.
+        biased;
         () = run_session(&service, &core, started, socket, framed, &span) => {}
         () = service.shutdown.forced() => {
             span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
@@ -140,7 +145,14 @@ async fn write(
     send_timeout: Duration,
     sending: impl Future<Output = Result<(), String>>,
 ) -> Result<(), End> {
-    match tokio::time::timeout(send_timeout, sending).await {
+    let mut sending = std::pin::pin!(sending);
+    // Most writes are done at the first poll: only one that has to wait
+    // arms the timer (a clock read and a timer-wheel entry per message).
+    let result = match poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await {
+        Poll::Ready(sent) => Ok(sent),
+        Poll::Pending => tokio::time::timeout(send_timeout, sending).await,
+    };
+    match result {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(End::Dropped(CloseReason::TransportError(e))),
         Err(_) => Err(End::Dropped(CloseReason::Stalled)),
@@ -186,8 +198,7 @@ async fn serve<S: Socket>(
     let heartbeat_delay = config.heartbeat_delay;
     // Armed for the earliest moment a heartbeat may be due and re-armed
     // from `last_frame` when it fires early, so frames never touch it.
-    let heartbeat = tokio::time::sleep(heartbeat_delay);
-    tokio::pin!(heartbeat);
+    let mut heartbeat = Gated::new(tokio::time::sleep(heartbeat_delay));
     let mut keepalive =
         config
             .websocket_ping
@@ -199,8 +210,9 @@ async fn serve<S: Socket>(
                 pinged: None,
             });
     let far = Instant::now() + Duration::from_secs(86400 * 365);
-    let ping_timer = tokio::time::sleep_until(keepalive.as_ref().map_or(far, Keepalive::due));
-    tokio::pin!(ping_timer);
+    let mut ping_timer = Gated::new(tokio::time::sleep_until(
+        keepalive.as_ref().map_or(far, Keepalive::due),
+    ));
     let mut last_frame = Instant::now();
     let mut batch = Vec::new();
     let mut pending: VecDeque<String> = VecDeque::new();
@@ -254,8 +266,14 @@ async fn serve<S: Socket>(
                         return End::Dropped(CloseReason::TransportError(e))
                     }
                 }
+                // A frame moves the next ping later: the timer, when it
+                // fires early, re-arms itself (below). Reset it only when a
+                // frame brings it forward (an answer to a ping, when the
+                // ping interval is shorter than its timeout).
                 if let Some(k) = keepalive.as_ref() {
-                    ping_timer.as_mut().reset(k.due());
+                    if k.due() < ping_timer.get().deadline() {
+                        ping_timer.inner().reset(k.due());
+                    }
                 }
             },
             () = core.in_space(), if !pending.is_empty() => {
@@ -266,7 +284,7 @@ async fn serve<S: Socket>(
             () = &mut heartbeat, if framed => {
                 let due = last_frame + heartbeat_delay;
                 if Instant::now() < due {
-                    heartbeat.as_mut().reset(due);
+                    heartbeat.inner().reset(due);
                     continue;
                 }
                 core.metrics().heartbeat();
@@ -275,13 +293,13 @@ async fn serve<S: Socket>(
                     return end;
                 }
                 last_frame = Instant::now();
-                heartbeat.as_mut().reset(last_frame + heartbeat_delay);
+                heartbeat.inner().reset(last_frame + heartbeat_delay);
             }
             () = &mut ping_timer, if keepalive.is_some() => {
                 let Some(k) = keepalive.as_mut() else { continue };
                 let now = Instant::now();
                 if now < k.due() {
-                    ping_timer.as_mut().reset(k.due());
+                    ping_timer.inner().reset(k.due());
                     continue;
                 }
                 if k.pinged.is_some() {
@@ -303,7 +321,7 @@ async fn serve<S: Socket>(
                     }
                     k.pinged = Some(Instant::now());
                 }
-                ping_timer.as_mut().reset(k.due());
+                ping_timer.inner().reset(k.due());
             }
         }
     }

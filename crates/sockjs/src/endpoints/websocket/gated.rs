@@ -1,0 +1,174 @@
+//! [`Gated`]: a future polled only once something woke it, for the timers
+//! of the session loop.
+//!
+//! `select!` polls every branch each time the task wakes up, and a
+//! WebSocket session's task wakes up twice per echoed message (the client's
+//! message, then the application's answer). A tokio timer costs about as
+//! much to poll as a third of the echo's own work in the loop (its budget,
+//! its state, its waker); behind a gate it is polled when its deadline
+//! came, when it was reset, or when the task's waker changed.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_util::task::AtomicWaker;
+
+/// Wraps a future so that it is polled only after it woke its task.
+pub(crate) struct Gated<F> {
+    inner: Pin<Box<F>>,
+    signal: Arc<Signal>,
+}
+
+/// The waker the inner future is given: it opens the gate, then wakes the
+/// task that polled the gate last.
+struct Signal {
+    open: AtomicBool,
+    task: AtomicWaker,
+}
+
+impl Wake for Signal {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.open.store(true, Ordering::Release);
+        self.task.wake();
+    }
+}
+
+impl<F: Future> Gated<F> {
+    /// Open at first: the first poll registers the inner future's wake-up.
+    pub(crate) fn new(inner: F) -> Self {
+        Gated {
+            inner: Box::pin(inner),
+            signal: Arc::new(Signal {
+                open: AtomicBool::new(true),
+                task: AtomicWaker::new(),
+            }),
+        }
+    }
+
+    /// The inner future, to look at (a timer's deadline).
+    pub(crate) fn get(&self) -> &F {
+        &self.inner
+    }
+
+    /// The inner future, for a change after which it must be polled again
+    /// (a timer reset): the gate opens.
+    pub(crate) fn inner(&mut self) -> Pin<&mut F> {
+        self.signal.open.store(true, Ordering::Release);
+        self.inner.as_mut()
+    }
+}
+
+impl<F: Future> Future for Gated<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.get_mut();
+        this.signal.task.register(cx.waker());
+        if !this.signal.open.swap(false, Ordering::AcqRel) {
+            return Poll::Pending;
+        }
+        let waker = Waker::from(this.signal.clone());
+        let polled = this.inner.as_mut().poll(&mut Context::from_waker(&waker));
+        if polled.is_ready() {
+            // Done, and no wake-up left behind: the next poll must look.
+            this.signal.open.store(true, Ordering::Release);
+        }
+        polled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Duration;
+
+    /// Counts its polls; pending until `ready` is set, then ready.
+    struct Probe {
+        polls: Arc<AtomicUsize>,
+        ready: Arc<AtomicBool>,
+        waker: Arc<std::sync::Mutex<Option<Waker>>>,
+    }
+
+    impl Future for Probe {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            self.polls.fetch_add(1, Ordering::SeqCst);
+            if self.ready.load(Ordering::SeqCst) {
+                return Poll::Ready(());
+            }
+            *self.waker.lock().unwrap() = Some(cx.waker().clone());
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn polls_the_inner_future_only_after_it_woke_or_was_touched() {
+        let polls = Arc::new(AtomicUsize::new(0));
+        let ready = Arc::new(AtomicBool::new(false));
+        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
+        let mut gated = Gated::new(Probe {
+            polls: polls.clone(),
+            ready: ready.clone(),
+            waker: waker.clone(),
+        });
+        let task = Arc::new(Counter::default());
+        let task_waker = Waker::from(task.clone());
+        let mut cx = Context::from_waker(&task_waker);
+        let mut poll = |g: &mut Gated<Probe>| Pin::new(g).poll(&mut cx);
+
+        assert!(poll(&mut gated).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 1, "the first poll looks");
+        assert!(poll(&mut gated).is_pending());
+        assert!(poll(&mut gated).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 1, "not woken: not polled");
+
+        // Its wake-up wakes the task and opens the gate once.
+        waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert!(poll(&mut gated).is_pending());
+        assert!(poll(&mut gated).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 2);
+
+        // Touched (a reset): polled again.
+        let _touched = gated.inner();
+        assert!(poll(&mut gated).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 3);
+
+        // Ready: the next poll looks again, with no wake-up needed.
+        ready.store(true, Ordering::SeqCst);
+        waker.lock().unwrap().take().unwrap().wake();
+        assert!(poll(&mut gated).is_ready());
+        assert!(poll(&mut gated).is_ready());
+        assert_eq!(polls.load(Ordering::SeqCst), 5);
+    }
+
+    #[derive(Default)]
+    struct Counter(AtomicUsize);
+
+    impl Wake for Counter {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_gated_timer_fires_and_fires_again_after_a_reset() {
+        let start = tokio::time::Instant::now();
+        let mut timer = Gated::new(tokio::time::sleep(Duration::from_secs(5)));
+        (&mut timer).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(5));
+        timer
+            .inner()
+            .reset(tokio::time::Instant::now() + Duration::from_secs(3));
+        (&mut timer).await;
+        assert_eq!(start.elapsed(), Duration::from_secs(8));
+    }
+}
