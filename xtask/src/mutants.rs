@@ -126,7 +126,9 @@ const AREAS: &[Area] = &[
         package: "sockjs-axum",
         dirs: &[("crates/sockjs/src/rooms", true)],
         skip: &[],
-        tests: Tests::Suite(&["rooms::", "typed::"]),
+        // `session::core::` holds the unit tests of presence and of
+        // messages to a user, which go through a session's core.
+        tests: Tests::Suite(&["rooms::", "typed::", "session::core::"]),
     },
     Area {
         name: "websocket",

@@ -364,6 +364,8 @@ mod tests {
         assert_eq!("abc-42".parse(), Ok(p));
         for bad in [
             "", "-", "abc", "abc-", "-1", "xyz-1", "a-b", "a-1-2", "a--1",
+            // Signs, which the integer parsers would take.
+            "+a-1", "a-+1",
         ] {
             assert_eq!(bad.parse::<Position>(), Err(BadPosition), "{bad}");
         }

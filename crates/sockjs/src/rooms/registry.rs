@@ -1147,6 +1147,25 @@ mod tests {
         assert!(rooms.shared.rooms.is_empty());
     }
 
+    #[tokio::test]
+    async fn a_resume_reads_a_shared_history_at_most_three_times() {
+        let scripted = Arc::new(Scripted {
+            inbox: Mutex::new(None),
+            // This node delivers 10 during the first read and the stream
+            // never catches up with it: a gap after every read.
+            reads: Mutex::new([(4, vec![10]), (5, vec![]), (6, vec![]), (7, vec![])].into()),
+            asked: Mutex::new(Vec::new()),
+        });
+        let rooms =
+            Rooms::with_broker(ScriptedBroker(scripted.clone())).history(History::messages(100));
+        let member = Arc::new(Collect(Mutex::new(Vec::new())));
+        let resumed = rooms.join_since("r", member.clone(), at(2)).await;
+        assert_eq!(resumed, Ok(()));
+        assert_eq!(*scripted.asked.lock().unwrap(), [at(2), at(4), at(5)]);
+        // The third read is the last: what it had, then what was held.
+        assert_eq!(*member.0.lock().unwrap(), ["3", "4", "5", "6", "10"]);
+    }
+
     /// A session of `user` as the rooms see it.
     struct Keyed(u64, Option<Arc<str>>);
 
