@@ -1166,6 +1166,45 @@ mod tests {
         assert_eq!(*member.0.lock().unwrap(), ["3", "4", "5", "6", "10"]);
     }
 
+    /// A session as the rooms see it, keeping the offsets of what it gets.
+    struct Offsets(Mutex<Vec<u64>>);
+
+    impl Member for Offsets {
+        fn key(&self) -> u64 {
+            1
+        }
+        fn push_shared(&self, message: &Arc<SharedText>) -> bool {
+            // {"room":"r","pos":"<epoch>-<offset>","data":...}
+            let pos = message.text().split('"').nth(7).unwrap();
+            let offset = pos.split_once('-').unwrap().1.parse().unwrap();
+            self.0.lock().unwrap().push(offset);
+            true
+        }
+    }
+
+    #[test]
+    fn a_room_sent_to_from_many_threads_delivers_in_position_order() {
+        // Positions are taken under the room's entry and delivered under
+        // its turn, after the entry's lock is let go: without the turn, a
+        // sender that took a position can deliver after a later one.
+        let rooms = Rooms::new().history(History::messages(1 << 20));
+        let member = Arc::new(Offsets(Mutex::new(Vec::new())));
+        rooms.join("r", member.clone());
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    for i in 0..5_000 {
+                        rooms.send("r", i.to_string());
+                    }
+                });
+            }
+        });
+        let offsets = member.0.lock().unwrap();
+        assert_eq!(offsets.len(), 20_000);
+        let disorder = offsets.windows(2).filter(|w| w[0] >= w[1]).count();
+        assert_eq!(disorder, 0, "{disorder} deliveries out of position order");
+    }
+
     /// A session of `user` as the rooms see it.
     struct Keyed(u64, Option<Arc<str>>);
 
