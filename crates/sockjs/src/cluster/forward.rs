@@ -332,6 +332,74 @@ mod tests {
         assert_eq!(left, ["x-forwarded-for", "x-sockjs-forwarded"]);
     }
 
+    /// A directory that gives no shared secret.
+    struct NoSecret;
+
+    impl Directory for NoSecret {
+        fn owner<'a>(
+            &'a self,
+            _key: &'a str,
+        ) -> super::super::directory::BoxFuture<'a, Result<Owner, DirectoryError>> {
+            Box::pin(async { Ok(Owner::Local) })
+        }
+        fn claim<'a>(
+            &'a self,
+            _key: &'a str,
+        ) -> super::super::directory::BoxFuture<'a, Result<Owner, DirectoryError>> {
+            Box::pin(async { Ok(Owner::Local) })
+        }
+        fn release(&self, _key: &str) {}
+    }
+
+    /// Whether `key` signs as a key of `secret` does.
+    fn signs_as(key: &hmac::Key, secret: &[u8]) -> bool {
+        let tag = hmac::sign(key, b"GET /echo/0/s/xhr");
+        hmac::verify(
+            &hmac::Key::new(hmac::HMAC_SHA256, secret),
+            b"GET /echo/0/s/xhr",
+            tag.as_ref(),
+        )
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn signs_with_the_configured_secret_then_the_directorys() {
+        let directory = Arc::new(super::super::MemoryDirectory::new("http://a"));
+        let shared = directory.shared_secret().await.unwrap().unwrap();
+        let forwarder = Forwarder::new(directory.clone(), Forwarding::new());
+        let key = forwarder.key().await.unwrap();
+        assert!(signs_as(&key, &shared), "the directory's secret");
+        assert!(!signs_as(&key, process_secret()));
+
+        let mine = b"a secret of at least sixteen bytes";
+        let forwarder = Forwarder::new(directory, Forwarding::new().secret(mine));
+        assert!(signs_as(&forwarder.key().await.unwrap(), mine));
+    }
+
+    #[tokio::test]
+    async fn without_a_secret_signs_with_a_random_one_of_the_process_and_warns_once() {
+        // A constant here would let anyone forge the forwarding marker.
+        let secret = process_secret();
+        assert!(secret.iter().any(|&b| b != secret[0]), "{secret:?}");
+        assert_eq!(process_secret(), secret, "one per process");
+
+        let warnings = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = warnings.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || {
+                counted.fetch_add(1, Ordering::SeqCst);
+                std::io::sink()
+            })
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let forwarder = Forwarder::new(Arc::new(NoSecret), Forwarding::new());
+        for _ in 0..3 {
+            assert!(signs_as(&forwarder.key().await.unwrap(), secret));
+        }
+        assert_eq!(warnings.load(Ordering::SeqCst), 1, "warned once");
+    }
+
     #[test]
     fn receiving_transports() {
         for t in ["xhr", "xhr_streaming", "eventsource", "htmlfile", "jsonp"] {
