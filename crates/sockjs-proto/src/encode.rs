@@ -233,6 +233,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_frame_given_its_room_does_not_grow() {
+        let message = "m".repeat(90);
+        // `a[`, the quoted message, `]`: 95 bytes.
+        let mut frame = MessagesFrame::with_capacity(96);
+        frame.push(&message);
+        let text = frame.finish().into_string();
+        assert_eq!(text.len(), 95);
+        // Grown from `a[`, it would have about twice the room.
+        assert!(text.capacity() <= 100, "{} bytes of room", text.capacity());
+    }
+
+    #[test]
     fn frames() {
         assert_eq!(Frame::messages(Vec::<String>::new()).as_str(), "a[]");
         assert_eq!(Frame::messages(["a", "b"]).as_str(), r#"a["a","b"]"#);

@@ -837,6 +837,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn an_empty_batch_leaves_nothing_to_answer() {
+        use futures_util::FutureExt;
+        let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
+        // An xhr_send of `[]`: a poll that follows must not wait for the
+        // application to answer (it has nothing to answer).
+        assert!(core.push_in_batch(Vec::new()).is_ok());
+        assert_eq!(core.app_caught_up().now_or_never(), Some(()));
+        // A message does make it wait, until the application is back for
+        // more.
+        core.push_in("a".into()).ok().unwrap();
+        assert_eq!(core.app_caught_up().now_or_never(), None);
+        assert_eq!(
+            poll_fn(|cx| Poll::Ready(core.poll_in(cx))).await,
+            Poll::Ready(Some("a".to_owned()))
+        );
+        assert!(poll_fn(|cx| Poll::Ready(core.poll_in(cx)))
+            .await
+            .is_pending());
+        assert_eq!(core.app_caught_up().now_or_never(), Some(()));
+    }
+
+    #[tokio::test]
     async fn queued_messages_come_before_the_close_frame() {
         let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
         core.send_out("last".into()).await.unwrap();

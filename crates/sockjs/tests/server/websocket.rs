@@ -452,6 +452,36 @@ async fn a_client_that_answers_pings_stays() {
     }
 }
 
+/// Keepalive with a ping interval shorter than its timeout: an answer
+/// brings the next ping forward to one interval after it, not the timeout
+/// after the ping it answered.
+#[tokio::test]
+async fn an_answer_to_a_ping_schedules_the_next_after_one_interval() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    let interval = Duration::from_millis(100);
+    let timeout = Duration::from_secs(3);
+    let (app, _events) = app(no_heartbeat_config().websocket_ping(interval, timeout));
+    let addr = serve(app).await;
+    let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
+        .await
+        .unwrap();
+    for round in 0..3 {
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Ping));
+        let answered = std::time::Instant::now();
+        ws.send_frame(0xA, b"").await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(5), ws.next())
+            .await
+            .expect("a next ping");
+        assert_eq!(next.unwrap(), Some(WireFrame::Ping));
+        let took = answered.elapsed();
+        assert!(
+            took < Duration::from_millis(1500),
+            "round {round}: {took:?}"
+        );
+        ws.send_frame(0xA, b"").await.unwrap();
+    }
+}
+
 /// A client that never reads while the handler floods it: the write that
 /// cannot complete within `send_timeout` ends the session as `Stalled`.
 #[tokio::test]

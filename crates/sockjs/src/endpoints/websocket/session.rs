@@ -161,6 +161,7 @@ async fn write(
 
 /// The keepalive of [`Config::websocket_ping`](crate::Config::websocket_ping):
 /// when the next ping is due, or when the client must have answered one.
+/// A session without it has no timer.
 struct Keepalive {
     interval: Duration,
     timeout: Duration,
@@ -168,9 +169,22 @@ struct Keepalive {
     heard: Instant,
     /// When the unanswered ping went out.
     pinged: Option<Instant>,
+    /// Fires at [`due`](Self::due) or earlier (it then re-arms).
+    timer: Gated<tokio::time::Sleep>,
 }
 
 impl Keepalive {
+    fn new(interval: Duration, timeout: Duration) -> Self {
+        let heard = Instant::now();
+        Keepalive {
+            interval,
+            timeout,
+            heard,
+            pinged: None,
+            timer: Gated::new(tokio::time::sleep_until(heard + interval)),
+        }
+    }
+
     /// When the timer must next look.
     fn due(&self) -> Instant {
         match self.pinged {
@@ -179,9 +193,31 @@ impl Keepalive {
         }
     }
 
+    /// A frame came from the client. It moves the next ping later, which
+    /// the timer finds when it fires (it re-arms then): the timer is reset
+    /// only when a frame brings it forward (an answer to a ping, when the
+    /// ping interval is shorter than its timeout).
     fn heard(&mut self) {
         self.heard = Instant::now();
         self.pinged = None;
+        if self.due() < self.timer.get().deadline() {
+            self.rearm();
+        }
+    }
+
+    /// Sets the timer to [`due`](Self::due).
+    fn rearm(&mut self) {
+        let due = self.due();
+        self.timer.inner().reset(due);
+    }
+
+    /// The timer, as a future of the session loop (pending without a
+    /// keepalive).
+    fn fired(keepalive: &mut Option<Keepalive>) -> impl Future<Output = ()> + '_ {
+        poll_fn(move |cx| match keepalive.as_mut() {
+            Some(k) => std::pin::Pin::new(&mut k.timer).poll(cx),
+            None => Poll::Pending,
+        })
     }
 }
 
@@ -199,20 +235,10 @@ async fn serve<S: Socket>(
     // Armed for the earliest moment a heartbeat may be due and re-armed
     // from `last_frame` when it fires early, so frames never touch it.
     let mut heartbeat = Gated::new(tokio::time::sleep(heartbeat_delay));
-    let mut keepalive =
-        config
-            .websocket_ping
-            .filter(|_| socket.can_ping())
-            .map(|(interval, timeout)| Keepalive {
-                interval,
-                timeout,
-                heard: Instant::now(),
-                pinged: None,
-            });
-    let far = Instant::now() + Duration::from_secs(86400 * 365);
-    let mut ping_timer = Gated::new(tokio::time::sleep_until(
-        keepalive.as_ref().map_or(far, Keepalive::due),
-    ));
+    let mut keepalive = config
+        .websocket_ping
+        .filter(|_| socket.can_ping())
+        .map(|(interval, timeout)| Keepalive::new(interval, timeout));
     let mut last_frame = Instant::now();
     let mut batch = Vec::new();
     let mut pending: VecDeque<String> = VecDeque::new();
@@ -266,15 +292,6 @@ async fn serve<S: Socket>(
                         return End::Dropped(CloseReason::TransportError(e))
                     }
                 }
-                // A frame moves the next ping later: the timer, when it
-                // fires early, re-arms itself (below). Reset it only when a
-                // frame brings it forward (an answer to a ping, when the
-                // ping interval is shorter than its timeout).
-                if let Some(k) = keepalive.as_ref() {
-                    if k.due() < ping_timer.get().deadline() {
-                        ping_timer.inner().reset(k.due());
-                    }
-                }
             },
             () = core.in_space(), if !pending.is_empty() => {
                 for message in std::mem::take(&mut pending) {
@@ -295,11 +312,11 @@ async fn serve<S: Socket>(
                 last_frame = Instant::now();
                 heartbeat.inner().reset(last_frame + heartbeat_delay);
             }
-            () = &mut ping_timer, if keepalive.is_some() => {
+            () = Keepalive::fired(&mut keepalive), if keepalive.is_some() => {
                 let Some(k) = keepalive.as_mut() else { continue };
                 let now = Instant::now();
                 if now < k.due() {
-                    ping_timer.inner().reset(k.due());
+                    k.rearm();
                     continue;
                 }
                 if k.pinged.is_some() {
@@ -321,7 +338,7 @@ async fn serve<S: Socket>(
                     }
                     k.pinged = Some(Instant::now());
                 }
-                ping_timer.inner().reset(k.due());
+                k.rearm();
             }
         }
     }
