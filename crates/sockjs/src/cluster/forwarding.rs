@@ -256,3 +256,21 @@ impl fmt::Debug for Forwarding {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printing_shows_whether_a_secret_is_set_never_the_secret() {
+        let unset = format!("{:?}", Forwarding::new());
+        assert!(unset.starts_with("Forwarding {"), "{unset}");
+        assert!(unset.contains("secret: None"), "{unset}");
+        let set = format!(
+            "{:?}",
+            Forwarding::new().secret("correct horse battery staple")
+        );
+        assert!(set.contains("secret: Some(\"<set>\")"), "{set}");
+        assert!(!set.contains("horse"), "{set}");
+    }
+}
