@@ -1121,13 +1121,12 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn a_resume_reads_again_past_a_gap_and_then_skips_what_it_replayed() {
+    /// A session that resumes room `r` from offset 2 over a history whose
+    /// reads answer `reads` in turn (see [`Scripted`]).
+    async fn resume_from_2(reads: &[(u64, Vec<u64>)]) -> (Arc<Scripted>, Rooms, Arc<Collect>) {
         let scripted = Arc::new(Scripted {
             inbox: Mutex::new(None),
-            // The first read finds 1..=4 while this node delivers 6 (it
-            // missed 5); the second finds 1..=7 while it delivers 7.
-            reads: Mutex::new([(4, vec![6]), (7, vec![7])].into()),
+            reads: Mutex::new(reads.iter().cloned().collect()),
             asked: Mutex::new(Vec::new()),
         });
         let rooms =
@@ -1135,6 +1134,14 @@ mod tests {
         let member = Arc::new(Collect(Mutex::new(Vec::new())));
         let resumed = rooms.join_since("r", member.clone(), at(2)).await;
         assert_eq!(resumed, Ok(()));
+        (scripted, rooms, member)
+    }
+
+    #[tokio::test]
+    async fn a_resume_reads_again_past_a_gap_and_then_skips_what_it_replayed() {
+        // The first read finds 1..=4 while this node delivers 6 (it missed
+        // 5); the second finds 1..=7 while it delivers 7.
+        let (scripted, rooms, member) = resume_from_2(&[(4, vec![6]), (7, vec![7])]).await;
         assert_eq!(*scripted.asked.lock().unwrap(), [at(2), at(4)]);
         // 7 again (this node delivers it after the replay had it), then 8.
         assert_eq!(rooms.shared.deliver_at("r", at(7), "7"), 0);
@@ -1149,18 +1156,10 @@ mod tests {
 
     #[tokio::test]
     async fn a_resume_reads_a_shared_history_at_most_three_times() {
-        let scripted = Arc::new(Scripted {
-            inbox: Mutex::new(None),
-            // This node delivers 10 during the first read and the stream
-            // never catches up with it: a gap after every read.
-            reads: Mutex::new([(4, vec![10]), (5, vec![]), (6, vec![]), (7, vec![])].into()),
-            asked: Mutex::new(Vec::new()),
-        });
-        let rooms =
-            Rooms::with_broker(ScriptedBroker(scripted.clone())).history(History::messages(100));
-        let member = Arc::new(Collect(Mutex::new(Vec::new())));
-        let resumed = rooms.join_since("r", member.clone(), at(2)).await;
-        assert_eq!(resumed, Ok(()));
+        // This node delivers 10 during the first read and the stream never
+        // catches up with it: a gap after every read.
+        let reads = [(4, vec![10]), (5, vec![]), (6, vec![]), (7, vec![])];
+        let (scripted, _rooms, member) = resume_from_2(&reads).await;
         assert_eq!(*scripted.asked.lock().unwrap(), [at(2), at(4), at(5)]);
         // The third read is the last: what it had, then what was held.
         assert_eq!(*member.0.lock().unwrap(), ["3", "4", "5", "6", "10"]);
