@@ -264,6 +264,8 @@ mod tests {
             format!("v1 {NOW} {mac}00"),
             format!("v1 {NOW} {}g", &mac[..63]),
             format!("v1 99999999999999999999999 {mac}"),
+            // The right time and MAC, but more than 20 digits.
+            format!("v1 {NOW:0>21} {mac}"),
         ];
         for value in table {
             assert_eq!(
