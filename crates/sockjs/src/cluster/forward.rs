@@ -332,10 +332,10 @@ mod tests {
         assert_eq!(left, ["x-forwarded-for", "x-sockjs-forwarded"]);
     }
 
-    /// A directory that gives no shared secret.
-    struct NoSecret;
+    /// A directory that gives this shared secret (or none).
+    struct Giving(Option<&'static [u8]>);
 
-    impl Directory for NoSecret {
+    impl Directory for Giving {
         fn owner<'a>(
             &'a self,
             _key: &'a str,
@@ -349,6 +349,13 @@ mod tests {
             Box::pin(async { Ok(Owner::Local) })
         }
         fn release(&self, _key: &str) {}
+        fn shared_secret(
+            &self,
+        ) -> super::super::directory::BoxFuture<'_, Result<Option<Vec<u8>>, DirectoryError>>
+        {
+            let secret = self.0.map(<[u8]>::to_vec);
+            Box::pin(async move { Ok(secret) })
+        }
     }
 
     /// Whether `key` signs as a key of `secret` does.
@@ -393,11 +400,24 @@ mod tests {
             })
             .finish();
         let _guard = tracing::subscriber::set_default(subscriber);
-        let forwarder = Forwarder::new(Arc::new(NoSecret), Forwarding::new());
+        let forwarder = Forwarder::new(Arc::new(Giving(None)), Forwarding::new());
         for _ in 0..3 {
             assert!(signs_as(&forwarder.key().await.unwrap(), secret));
         }
         assert_eq!(warnings.load(Ordering::SeqCst), 1, "warned once");
+    }
+
+    #[tokio::test]
+    async fn a_short_directory_secret_is_not_used() {
+        let short: &[u8] = b"fifteen bytes!!";
+        assert_eq!(short.len(), MIN_SECRET - 1);
+        let forwarder = Forwarder::new(Arc::new(Giving(Some(short))), Forwarding::new());
+        let key = forwarder.key().await.unwrap();
+        assert!(!signs_as(&key, short));
+        assert!(signs_as(&key, process_secret()));
+        let long: &[u8] = b"sixteen bytes!!!";
+        let forwarder = Forwarder::new(Arc::new(Giving(Some(long))), Forwarding::new());
+        assert!(signs_as(&forwarder.key().await.unwrap(), long));
     }
 
     #[test]

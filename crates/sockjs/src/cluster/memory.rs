@@ -144,7 +144,9 @@ impl MemoryDirectory {
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() -> Result<(), sockjs::cluster::DirectoryError> {
     /// let a = MemoryDirectory::new("http://127.0.0.1:8081");
+    /// assert!(a.is_empty());
     /// a.claim("/chat/1").await?;
+    /// assert!(!a.is_empty());
     /// a.release("/chat/1");
     /// assert!(a.is_empty());
     /// # Ok(())

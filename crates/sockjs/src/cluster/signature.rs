@@ -245,6 +245,22 @@ mod tests {
     }
 
     #[test]
+    fn refusals_say_what_was_wrong() {
+        assert_eq!(
+            Refusal::Malformed.to_string(),
+            "malformed forwarding marker"
+        );
+        assert_eq!(
+            Refusal::Stale.to_string(),
+            "forwarding marker outside the allowed clock skew"
+        );
+        assert_eq!(
+            Refusal::BadSignature.to_string(),
+            "forwarding marker with a bad signature"
+        );
+    }
+
+    #[test]
     fn malformed_markers() {
         let secret = b"0123456789abcdef0123456789abcdef";
         let good = sign(&key(secret), "POST", "/p", "/k", NOW);
@@ -277,6 +293,18 @@ mod tests {
         assert_eq!(
             verify(&key(secret), b"v1 \xff 00", "POST", "/p", "/k", NOW, SKEW),
             Err(Refusal::Malformed)
+        );
+        // Twenty digits (u64's most) are read, leading zeros and all.
+        assert_eq!(
+            check(
+                secret,
+                &format!("v1 {NOW:0>20} {mac}"),
+                "POST",
+                "/p",
+                "/k",
+                NOW
+            ),
+            Ok(())
         );
         // A well-formed forgery.
         let forged = format!("v1 {NOW} {}", "0".repeat(64));
