@@ -51,7 +51,22 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<String>, PayloadError> {
     if body.is_empty() {
         return Err(PayloadError::Expected);
     }
+    if let Some(message) = single_plain(body).and_then(|m| std::str::from_utf8(m).ok()) {
+        return Ok(vec![message.to_owned()]);
+    }
     parse_json(body, |json| serde_json::from_slice::<Vec<String>>(json))
+}
+
+/// The one message of `["..."]` when it takes no unescaping: nothing
+/// between the quotes is a `"`, a `\` or a control character, so the JSON
+/// string is its bytes as they are. Most messages a client sends are this
+/// (one message, plain text), and reading them so costs a scan instead of
+/// a JSON parse; anything else (whitespace, escapes, several messages, not
+/// JSON at all) goes to the parser.
+fn single_plain(json: &[u8]) -> Option<&[u8]> {
+    let inner = json.strip_prefix(b"[\"")?.strip_suffix(b"\"]")?;
+    let plain = inner.iter().all(|&b| b != b'"' && b != b'\\' && b >= 0x20);
+    plain.then_some(inner)
 }
 
 /// Parses `json` as a `T`. When that fails, the document decides the
@@ -314,6 +329,11 @@ pub fn parse_websocket_message(text: &str) -> Result<Vec<String>, PayloadError> 
     if text.is_empty() {
         return Ok(Vec::new());
     }
+    if let Some(message) = single_plain(text.as_bytes()) {
+        // Cut at ASCII bytes, so still UTF-8.
+        let message = &text[2..2 + message.len()];
+        return Ok(vec![message.to_owned()]);
+    }
     if text.starts_with('[') {
         return parse_json(text.as_bytes(), |json| {
             serde_json::from_slice::<Vec<String>>(json)
@@ -359,6 +379,40 @@ mod tests {
     /// `is_json` against serde_json's own reading, on inputs without lone
     /// surrogates (where the two agree by definition): every branch of the
     /// scanner, taken and not taken.
+    #[test]
+    fn one_plain_message_is_read_without_the_parser() {
+        for (json, plain) in [
+            (&br#"["hello world"]"#[..], Some(&b"hello world"[..])),
+            (br#"[""]"#, Some(b"")),
+            (
+                "[\"\u{7f} \u{e9}\u{2028}\"]".as_bytes(),
+                Some("\u{7f} \u{e9}\u{2028}".as_bytes()),
+            ),
+            // Escapes, several messages, a raw control character, spaces
+            // around, not an array: the parser's.
+            (br#"["a\nb"]"#, None),
+            (br#"["a","b"]"#, None),
+            (b"[\"tab\there\"]", None),
+            (br#"[ "a" ]"#, None),
+            (br#""a""#, None),
+            (br#"["a"#, None),
+        ] {
+            assert_eq!(
+                single_plain(json),
+                plain,
+                "{:?}",
+                String::from_utf8_lossy(json)
+            );
+        }
+        // Both entry points take it, with the same answer as the parser.
+        assert_eq!(
+            parse_websocket_message(r#"["hi there"]"#).unwrap(),
+            ["hi there"]
+        );
+        assert_eq!(parse_payload(br#"["hi there"]"#).unwrap(), ["hi there"]);
+        assert_eq!(parse_payload(b"[\"\xff\"]"), Err(PayloadError::BrokenJson));
+    }
+
     #[test]
     fn is_json_agrees_with_serde_json() {
         for case in [
