@@ -92,6 +92,7 @@ mod tests {
             vec![
                 Outgoing::Text("x".repeat(64)),
                 Outgoing::Shared(SharedText::new("y".repeat(10))),
+                Outgoing::Shared(SharedText::new("z".repeat(10))),
                 Outgoing::Text(String::new()),
             ],
         ] {
