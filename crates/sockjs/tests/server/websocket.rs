@@ -482,6 +482,51 @@ async fn an_answer_to_a_ping_schedules_the_next_after_one_interval() {
     }
 }
 
+/// The CPU time this thread has used, in clock ticks (Linux).
+#[cfg(target_os = "linux")]
+fn thread_cpu_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+    // After the command name's closing parenthesis: state is field 3,
+    // utime and stime are fields 14 and 15.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .collect();
+    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
+}
+
+/// Keepalive between pings costs nothing: the ping timer, once it fired,
+/// is set to the next deadline (not left expired, which would turn the
+/// session loop into a spin until then). The test's runtime has one
+/// thread, which serves the session too: a spin shows in its CPU time.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn a_quiet_keepalive_session_does_not_spin() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    let interval = Duration::from_millis(200);
+    let (app, _events) =
+        app(no_heartbeat_config().websocket_ping(interval, Duration::from_secs(3)));
+    let addr = serve(app).await;
+    let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
+        .await
+        .unwrap();
+    assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Ping));
+    ws.send_frame(0xA, b"").await.unwrap();
+    let before = thread_cpu_ticks();
+    let started = std::time::Instant::now();
+    for _ in 0..5 {
+        assert_eq!(ws.next().await.unwrap(), Some(WireFrame::Ping));
+        ws.send_frame(0xA, b"").await.unwrap();
+    }
+    let took = started.elapsed();
+    let used = thread_cpu_ticks() - before;
+    // Five intervals (a second) of waiting: a spin burns most of it (100
+    // ticks); a quiet session a tick or two.
+    assert!(used < 30, "{used} ticks of CPU in {took:?}");
+}
+
 /// A client that never reads while the handler floods it: the write that
 /// cannot complete within `send_timeout` ends the session as `Stalled`.
 #[tokio::test]
