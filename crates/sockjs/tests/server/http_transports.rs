@@ -325,6 +325,29 @@ async fn disabled_transports_are_404() {
     assert!(text(r).await.contains("\"websocket\":false"));
 }
 
+/// `xhr_send` is there for a service with either xhr transport, and
+/// only then.
+#[tokio::test]
+async fn xhr_send_is_served_with_either_xhr_transport() {
+    let (streaming, _events) = app(fast_config().disable(Transport::XhrPolling));
+    let r = call(&streaming, req("POST", "/echo/0/st/xhr_streaming", "")).await;
+    assert_eq!(r.status(), 200);
+    let sent = call(&streaming, req("POST", "/echo/0/st/xhr_send", r#"["x"]"#)).await;
+    assert_eq!(sent.status(), 204, "xhr-streaming alone");
+
+    let (polling, _events) = app(fast_config().disable(Transport::XhrStreaming));
+    let r = call(&polling, req("POST", "/echo/0/po/xhr", "")).await;
+    assert_eq!(text(r).await, "o\n");
+    let sent = call(&polling, req("POST", "/echo/0/po/xhr_send", r#"["x"]"#)).await;
+    assert_eq!(sent.status(), 204, "xhr-polling alone");
+
+    let (neither, _events) = app(fast_config()
+        .disable(Transport::XhrPolling)
+        .disable(Transport::XhrStreaming));
+    let sent = call(&neither, req("POST", "/echo/0/po/xhr_send", r#"["x"]"#)).await;
+    assert_eq!(sent.status(), 404, "neither");
+}
+
 /// What a handler does before its first `.await` (join a room, say) is
 /// done before the client sees `o`, as with sockjs-node.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
