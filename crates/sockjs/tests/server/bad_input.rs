@@ -88,6 +88,18 @@ async fn oversized_bodies_get_413() {
     assert_eq!(r.status(), 413);
     let r = call(&app, req("POST", "/echo/0/big/xhr", "")).await;
     assert_eq!(text(r).await, "a[\"kept\"]\n");
+    // Declared in Content-Length (refused before it is read): over the
+    // limit by one byte, 413; at the limit exactly, taken.
+    for (len, status) in [(65, 413), (64, 204)] {
+        let body = format!("[\"{}\"]", "x".repeat(len - 4));
+        let declared = http::Request::builder()
+            .method("POST")
+            .uri("/echo/0/big/xhr_send")
+            .header(header::CONTENT_LENGTH, len)
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        assert_eq!(call(&app, declared).await.status(), status, "{len} bytes");
+    }
 }
 
 #[tokio::test]
