@@ -14,6 +14,8 @@ use axum::Router;
 use sockjs::{CloseReason, Config, Session, Shutdown, SockJsRouter};
 
 use crate::fixture::streaming_openings;
+#[cfg(target_os = "linux")]
+use crate::fixture::thread_cpu_ticks;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::mpsc;
@@ -319,4 +321,50 @@ fn stalled_sessions_are_counted() {
         })
         .sum();
     assert_eq!(stalled, 10);
+}
+
+/// A streaming session whose client read everything and then has nothing
+/// to read is not stalled: its watchdog neither reaps it (a frame read is
+/// no longer awaiting a poll) nor spins (it sleeps a send timeout at a
+/// time). One runtime thread serves both ends: a spin shows in its CPU.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn an_idle_streaming_session_that_read_everything_is_left_alone() {
+    let (report, mut ended) = mpsc::unbounded_channel();
+    let shutdown = Shutdown::new();
+    let service = SockJsRouter::new(move |session: Session| {
+        let report = report.clone();
+        async move {
+            let (tx, mut rx) = session.split();
+            let _ = tx.send("hi").await;
+            while rx.recv().await.is_some() {}
+            let _ = report.send(rx.close_reason());
+        }
+    })
+    .config(
+        Config::default()
+            .send_timeout(Duration::from_millis(200))
+            .disconnect_delay(Duration::from_secs(60)),
+    )
+    .shutdown(shutdown.clone())
+    .into_router();
+    let addr = serve(Router::new().nest("/s", service)).await;
+    let mut client = open_reading(addr, &request("GET", "/s/0/idle/eventsource")).await;
+    let mut seen = String::new();
+    let mut buf = vec![0; 4096];
+    while !seen.contains("a[\"hi\"]") {
+        let n = timeout(Duration::from_secs(5), client.read(&mut buf))
+            .await
+            .expect("data in time")
+            .unwrap();
+        assert!(n > 0, "the response ended: {seen:?}");
+        seen.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    let before = thread_cpu_ticks();
+    // Five send timeouts with nothing to send.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let used = thread_cpu_ticks() - before;
+    assert!(ended.try_recv().is_err(), "the idle session was cut");
+    assert_eq!(shutdown.open_sessions(), 1);
+    assert!(used < 30, "{used} ticks of CPU in a second of idleness");
 }

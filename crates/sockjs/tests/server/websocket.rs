@@ -482,21 +482,6 @@ async fn an_answer_to_a_ping_schedules_the_next_after_one_interval() {
     }
 }
 
-/// The CPU time this thread has used, in clock ticks (Linux).
-#[cfg(target_os = "linux")]
-fn thread_cpu_ticks() -> u64 {
-    let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
-    // After the command name's closing parenthesis: state is field 3,
-    // utime and stime are fields 14 and 15.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
-        .collect();
-    fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap()
-}
-
 /// Keepalive between pings costs nothing: the ping timer, once it fired,
 /// is set to the next deadline (not left expired, which would turn the
 /// session loop into a spin until then). The test's runtime has one
