@@ -163,6 +163,9 @@ const AREAS: &[Area] = &[
             "session::",
             "security::",
             "stalled::",
+            // The refusal of a full queue and the recycle counter.
+            "budgets::",
+            "observability::",
         ]),
     },
     Area {
