@@ -105,13 +105,20 @@ impl ServiceState {
 
     /// Runs the handler on `session` in its own task, within `span`.
     fn spawn_handler(&self, session: Session, span: Span) -> Started {
+        let (handler, started) = self.handler(session, span);
+        tokio::spawn(handler);
+        Started(started.0)
+    }
+
+    /// The handler on `session`, within `span`, for the caller to poll (and
+    /// spawn what is left of it when it stops polling).
+    fn handler(&self, session: Session, span: Span) -> (Handler, Started) {
         let (signal, started) = oneshot::channel();
         let handler = FirstPoll {
             inner: (self.handler)(session),
             signal: Some(signal),
         };
-        tokio::spawn(handler.instrument(span));
-        Started(started)
+        (handler.instrument(span), Started(started))
     }
 
     /// A new session of this service, in its every-session room.
@@ -197,16 +204,16 @@ impl ServiceState {
         true
     }
 
-    /// Starts a session that is not in the store (WebSocket): runs the
-    /// handler in `span` (see [`transport_span`]) and returns the session's
-    /// core, when the handler has started, and its lease (keep it until the
-    /// connection is closed).
+    /// Starts a session that is not in the store (WebSocket): returns the
+    /// session's core, its handler in `span` (see [`transport_span`]) for
+    /// the connection's task to poll, when the handler has started, and the
+    /// session's lease (keep it until the connection is closed).
     pub(crate) fn start_unlisted(
         &self,
         mut info: ConnectionInfo,
         admitted: Admitted,
         span: Span,
-    ) -> (Arc<Core>, Started, Lease) {
+    ) -> (Arc<Core>, Handler, Started, Lease) {
         if let Some(extensions) = admitted.extensions {
             info.extensions.extend(extensions);
         }
@@ -214,8 +221,8 @@ impl ServiceState {
         // WebSocket sessions are never looked up: one connection each, so
         // no directory entry.
         let lease = Lease::new(self.shutdown.register(&core), admitted.slot, &core);
-        let started = self.spawn_handler(session, span);
-        (core, started, lease)
+        let (handler, started) = self.handler(session, span);
+        (core, handler, started, lease)
     }
 
     /// The HTTP session `id`, created (after [`admit`](Self::admit);
@@ -302,8 +309,12 @@ impl Started {
     }
 }
 
-/// A handler future that signals after its first poll.
-struct FirstPoll {
+/// A session's handler, not spawned: the connection's task of a WebSocket
+/// session polls it (`endpoints::websocket::inline`).
+pub(crate) type Handler = tracing::instrument::Instrumented<FirstPoll>;
+
+/// The application's handler future, signalling after its first poll.
+pub(crate) struct FirstPoll {
     inner: BoxFuture,
     signal: Option<oneshot::Sender<()>>,
 }

@@ -599,3 +599,90 @@ async fn hixie76_without_its_key_is_closed_after_body_timeout() {
     assert!(took >= body_timeout - Duration::from_millis(20), "{took:?}");
     assert!(took < body_timeout + Duration::from_millis(500), "{took:?}");
 }
+
+/// Connects once the service has room for a session (`max_sessions`): the
+/// last session's connection has ended and given its place back.
+async fn connect_when_free(addr: std::net::SocketAddr, path: &str) -> Ws {
+    within(Duration::from_secs(5), async {
+        loop {
+            match tokio_tungstenite::connect_async(format!("ws://{addr}{path}")).await {
+                Ok((ws, _)) => return ws,
+                Err(_) => tokio::time::sleep(Duration::from_millis(5)).await,
+            }
+        }
+    })
+    .await
+}
+
+/// The handler of a WebSocket session is polled in its connection's task
+/// while the connection lives. A panic in it ends the handler alone, as in
+/// a task of its own: its session closes as when a handler returns (1000),
+/// with the closing handshake; the next session is served. And what is
+/// left of a handler when its connection has ended goes on without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_ends_its_session_cleanly_and_a_handler_outlives_its_socket() {
+    let (after_tx, mut after_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+    let release = std::sync::Arc::new(tokio::sync::Notify::new());
+    let released = release.clone();
+    let service: axum::Router = sockjs::SockJsRouter::new(move |session: sockjs::Session| {
+        let after = after_tx.clone();
+        let released = released.clone();
+        async move {
+            let (tx, mut rx) = session.split();
+            let mut last = String::new();
+            while let Some(message) = rx.recv().await {
+                if message == "panic" {
+                    panic!("a bug of the application, on purpose");
+                }
+                if tx.send(message.clone()).await.is_err() {
+                    break;
+                }
+                last = message;
+            }
+            if !last.is_empty() {
+                // Goes on once the test saw the connection's end.
+                released.notified().await;
+                let _ = after.send(last);
+            }
+        }
+    })
+    .config(no_heartbeat_config().max_sessions(1))
+    .into_router();
+    let addr = serve(axum::Router::new().nest_service("/app", service)).await;
+    for i in 0..20 {
+        let mut ws = connect_when_free(addr, &format!("/app/0/p{i}/websocket")).await;
+        assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+        ws.send(Message::text(r#"["before"]"#)).await.unwrap();
+        assert_eq!(next_text(&mut ws).await.unwrap(), r#"a["before"]"#);
+        ws.send(Message::text(r#"["panic"]"#)).await.unwrap();
+        assert_eq!(
+            next_text(&mut ws).await.unwrap(),
+            r#"c[1000,"Normal closure"]"#,
+            "session {i}"
+        );
+        assert_eq!(
+            next_text(&mut ws).await.unwrap_err(),
+            r#"close Some((1000, "Normal closure"))"#
+        );
+        drop(ws);
+
+        let mut ws = connect_when_free(addr, &format!("/app/0/q{i}/websocket")).await;
+        assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+        ws.send(Message::text(format!(r#"["m{i}"]"#)))
+            .await
+            .unwrap();
+        assert_eq!(next_text(&mut ws).await.unwrap(), format!(r#"a["m{i}"]"#));
+        ws.close(None).await.unwrap();
+        while ws.next().await.is_some() {}
+        drop(ws);
+        // Its place is given back when its connection's task is done.
+        let mut probe = connect_when_free(addr, &format!("/app/0/r{i}/websocket")).await;
+        release.notify_one();
+        assert_eq!(
+            within(Duration::from_secs(3), after_rx.recv()).await,
+            Some(format!("m{i}"))
+        );
+        probe.close(None).await.unwrap();
+        while probe.next().await.is_some() {}
+    }
+}

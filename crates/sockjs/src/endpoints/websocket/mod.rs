@@ -11,7 +11,8 @@
 //! - [`socket`]: what both kinds of socket offer the session loop, and the
 //!   closing handshake every connection ends with;
 //! - [`session`]: the session loop itself, from `o` to the close, its
-//!   timers behind [`gated`] gates.
+//!   timers behind [`gated`] gates, the application's handler polled
+//!   [`inline`] in the same task.
 
 #[cfg(feature = "deflate")]
 mod deflate;
@@ -20,6 +21,7 @@ mod handler;
 pub(crate) mod hixie76;
 #[cfg(all(test, feature = "deflate"))]
 mod inflate_oracle;
+mod inline;
 mod rfc6455;
 mod session;
 mod socket;

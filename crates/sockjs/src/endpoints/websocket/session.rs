@@ -9,6 +9,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::gated::Gated;
+use super::inline::Inline;
 use super::socket::{close_cleanly, After, Goodbye, Incoming, RecvError, Socket};
 use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
@@ -47,17 +48,25 @@ pub(crate) async fn run<S: Socket>(
     span: tracing::Span,
 ) {
     let framed = info.transport != Transport::RawWebSocket;
-    let (core, started, lease) = service.start_unlisted(info, admitted, span.clone());
-    tokio::select! {
-        // In order: the cut-off is rare, and a random start costs a random
-        // number at every wake-up of the session's task.
-        biased;
-        () = run_session(&service, &core, started, socket, framed, &span) => {}
-        () = service.shutdown.forced() => {
-            span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
+    let (core, handler, started, lease) = service.start_unlisted(info, admitted, span.clone());
+    let mut handler = Some(handler);
+    let connection = async {
+        tokio::select! {
+            // In order: the cut-off is rare, and a random start costs a
+            // random number at every wake-up of the session's task.
+            biased;
+            () = run_session(&service, &core, started, socket, framed, &span) => {}
+            () = service.shutdown.forced() => {
+                span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
+            }
         }
-    }
+    };
+    Inline::new(connection, &mut handler).await;
     drop(lease);
+    // The handler outlives its connection.
+    if let Some(handler) = handler {
+        tokio::spawn(handler);
+    }
 }
 
 async fn run_session<S: Socket>(
