@@ -20,6 +20,9 @@ use futures_util::task::AtomicWaker;
 pub(crate) struct Gated<F> {
     inner: Pin<Box<F>>,
     signal: Arc<Signal>,
+    /// The task's waker last registered in `signal`, to skip registering
+    /// the same one at every poll.
+    task: Option<Waker>,
 }
 
 /// The waker the inner future is given: it opens the gate, then wakes the
@@ -49,6 +52,7 @@ impl<F: Future> Gated<F> {
                 open: AtomicBool::new(true),
                 task: AtomicWaker::new(),
             }),
+            task: None,
         }
     }
 
@@ -70,9 +74,22 @@ impl<F: Future> Future for Gated<F> {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        this.signal.task.register(cx.waker());
+        let same = this.task.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if !same {
+            // Before looking at the gate: a wake-up from now on finds it.
+            this.signal.task.register(cx.waker());
+            this.task = Some(cx.waker().clone());
+        }
         if !this.signal.open.swap(false, Ordering::AcqRel) {
+            // Closed: nothing woke the inner future since the task's waker
+            // was registered, so it is still there.
             return Poll::Pending;
+        }
+        if same {
+            // Open: a wake-up may have taken the registered waker
+            // (`AtomicWaker::wake` takes it). Before the inner future is
+            // polled, so a wake-up of that poll finds it.
+            this.signal.task.register(cx.waker());
         }
         let waker = Waker::from(this.signal.clone());
         let polled = this.inner.as_mut().poll(&mut Context::from_waker(&waker));
@@ -136,18 +153,44 @@ mod tests {
         assert!(poll(&mut gated).is_pending());
         assert!(poll(&mut gated).is_pending());
         assert_eq!(polls.load(Ordering::SeqCst), 2);
+        // The wake-up took the task's waker; the poll that found the gate
+        // open registered it again, so the next wake-up wakes the task too.
+        waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(task.0.load(Ordering::SeqCst), 2);
+        assert!(poll(&mut gated).is_pending());
+        assert_eq!(polls.load(Ordering::SeqCst), 3);
 
         // Touched (a reset): polled again.
         let _touched = gated.inner();
         assert!(poll(&mut gated).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 3);
+        assert_eq!(polls.load(Ordering::SeqCst), 4);
 
         // Ready: the next poll looks again, with no wake-up needed.
         ready.store(true, Ordering::SeqCst);
         waker.lock().unwrap().take().unwrap().wake();
         assert!(poll(&mut gated).is_ready());
         assert!(poll(&mut gated).is_ready());
-        assert_eq!(polls.load(Ordering::SeqCst), 5);
+        assert_eq!(polls.load(Ordering::SeqCst), 6);
+    }
+
+    #[test]
+    fn a_wake_up_goes_to_the_task_that_polled_last() {
+        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
+        let mut gated = Gated::new(Probe {
+            polls: Arc::default(),
+            ready: Arc::default(),
+            waker: waker.clone(),
+        });
+        let (first, second) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+        for task in [&first, &second] {
+            let task_waker = Waker::from(task.clone());
+            assert!(Pin::new(&mut gated)
+                .poll(&mut Context::from_waker(&task_waker))
+                .is_pending());
+        }
+        waker.lock().unwrap().take().unwrap().wake();
+        assert_eq!(first.0.load(Ordering::SeqCst), 0);
+        assert_eq!(second.0.load(Ordering::SeqCst), 1);
     }
 
     #[derive(Default)]

@@ -51,12 +51,14 @@ pub(crate) async fn run<S: Socket>(
     let (core, handler, started, lease) = service.start_unlisted(info, admitted, span.clone());
     let mut handler = Some(handler);
     let connection = async {
+        // Polled only when the deadline's notification comes.
+        let cut_off = Gated::new(service.shutdown.forced());
         tokio::select! {
             // In order: the cut-off is rare, and a random start costs a
             // random number at every wake-up of the session's task.
             biased;
             () = run_session(&service, &core, started, socket, framed, &span) => {}
-            () = service.shutdown.forced() => {
+            () = cut_off => {
                 span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
             }
         }
