@@ -7,6 +7,7 @@ pub mod cluster;
 mod protocol;
 
 mod config;
+mod conn;
 mod endpoints;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

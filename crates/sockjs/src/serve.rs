@@ -36,8 +36,8 @@ use std::future::{Future, IntoFuture};
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -45,17 +45,18 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::Router;
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, Version};
+use http::{Method, Request, Response, StatusCode};
 use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
 use tower_service::Service;
 
+use crate::conn::{Activity, BoxStream, Replay, Watched, H2_PREFACE};
 use crate::shutdown::Shutdown;
 
 /// Default of [`Serve::header_read_timeout`].
@@ -71,12 +72,6 @@ const DRAIN_AT_LEAST: Duration = Duration::from_secs(1);
 const BACKOFF_FIRST: Duration = Duration::from_millis(10);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 
-/// A stream [`Serve::accept_with`] may hand over: TLS, or anything else
-/// wrapped around the accepted `TcpStream`.
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
-
-type BoxStream = Box<dyn Stream>;
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 type Acceptor = Arc<dyn Fn(TcpStream) -> BoxFuture<io::Result<BoxStream>> + Send + Sync>;
 
@@ -535,11 +530,7 @@ async fn connection(
         }
     };
     let activity = Arc::new(Activity::new());
-    let io = Watched {
-        inner: stream,
-        activity: activity.clone(),
-        _permit: permit,
-    };
+    let io = Watched::new(stream, activity.clone(), permit);
     let service = Tracked {
         app: settings.app.clone(),
         remote,
@@ -598,10 +589,6 @@ async fn connection(
         }
     }
 }
-
-/// The first bytes of every HTTP/2 connection (RFC 9113 §3.4), cleartext
-/// (h2c with prior knowledge) or over TLS: what tells it from HTTP/1.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 type Io = TokioIo<Replay>;
 
@@ -680,13 +667,7 @@ impl Future for Conn {
                     let (Some(io), Some(service)) = (sniff.io.take(), sniff.service.take()) else {
                         return Poll::Ready(Ok(()));
                     };
-                    let io = TokioIo::new(Replay {
-                        inner: io,
-                        head: sniff.head,
-                        at: 0,
-                        len: sniff.filled as u8,
-                        error: None,
-                    });
+                    let io = TokioIo::new(Replay::new(io, sniff.head, sniff.filled));
                     *this = if http2 {
                         Conn::Http2(Box::pin(sniff.settings.http2.serve_connection(io, service)))
                     } else {
@@ -706,109 +687,11 @@ impl Future for Conn {
     }
 }
 
-/// The accepted stream with the bytes [`Sniff`] read put back in front.
-///
-/// The first read returns them and, in the same call, reads on into the
-/// rest of the caller's buffer, so that hyper gets the request head in one
-/// read as it would have without the sniffing (see [`Conn`] for why that
-/// matters). An error of that reading on comes at the next read.
-struct Replay {
-    inner: Watched,
-    head: [u8; H2_PREFACE.len()],
-    at: u8,
-    len: u8,
-    error: Option<io::Error>,
-}
-
-impl AsyncRead for Replay {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = &mut *self;
-        if this.at < this.len {
-            let left = &this.head[usize::from(this.at)..usize::from(this.len)];
-            let n = left.len().min(buf.remaining());
-            buf.put_slice(&left[..n]);
-            this.at += n as u8;
-            if this.at == this.len && buf.remaining() > 0 {
-                // Pending leaves the waker with the socket: a later read
-                // finds what comes.
-                if let Poll::Ready(Err(e)) = Pin::new(&mut this.inner).poll_read(cx, buf) {
-                    this.error = Some(e);
-                }
-            }
-            return Poll::Ready(Ok(()));
-        }
-        if let Some(e) = this.error.take() {
-            return Poll::Ready(Err(e));
-        }
-        Pin::new(&mut this.inner).poll_read(cx, buf)
-    }
-}
-
-impl AsyncWrite for Replay {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
 async fn sleep_until(at: Option<Instant>) {
     match at {
         Some(at) => tokio::time::sleep_until(at).await,
         None => std::future::pending().await,
     }
-}
-
-/// What the idle and head timers of one connection look at.
-struct Activity {
-    /// Requests whose response (body included) is not over.
-    in_flight: AtomicUsize,
-    /// Whether a request was seen yet.
-    served: AtomicBool,
-    /// HTTP/2: request heads arrive whole, only the first is timed.
-    http2: AtomicBool,
-    /// A WebSocket: over HTTP/1 the socket is the upgraded connection's
-    /// (nothing left to time); over HTTP/2 (extended CONNECT) its stream
-    /// outlives its response, so the connection is never idle again.
-    upgraded: AtomicBool,
-    times: Mutex<Times>,
-    /// Wakes the connection's task when a timer may have to start: nothing
-    /// left in flight, or a request head begun.
-    changed: Notify,
-}
-
-struct Times {
-    /// Since when nothing is in flight (the connection's start at first).
-    idle_since: Instant,
-    /// The first byte read since the last request head was complete, while
-    /// nothing is in flight: a request head in progress.
-    head_since: Option<Instant>,
 }
 
 enum Verdict {
@@ -818,60 +701,6 @@ enum Verdict {
 }
 
 impl Activity {
-    fn new() -> Self {
-        Activity {
-            in_flight: AtomicUsize::new(0),
-            served: AtomicBool::new(false),
-            http2: AtomicBool::new(false),
-            upgraded: AtomicBool::new(false),
-            times: Mutex::new(Times {
-                idle_since: Instant::now(),
-                head_since: None,
-            }),
-            changed: Notify::new(),
-        }
-    }
-
-    fn times(&self) -> std::sync::MutexGuard<'_, Times> {
-        self.times.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Bytes came in.
-    fn read(&self) {
-        if self.in_flight.load(Ordering::Acquire) > 0
-            || self.upgraded.load(Ordering::Relaxed)
-            || (self.http2.load(Ordering::Relaxed) && self.served.load(Ordering::Relaxed))
-        {
-            return;
-        }
-        let mut times = self.times();
-        if times.head_since.is_none() {
-            times.head_since = Some(Instant::now());
-            drop(times);
-            self.changed.notify_one();
-        }
-    }
-
-    /// A request head is complete.
-    fn request(&self, version: Version) {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
-        self.served.store(true, Ordering::Relaxed);
-        if version == Version::HTTP_2 {
-            self.http2.store(true, Ordering::Relaxed);
-        }
-        self.times().head_since = None;
-    }
-
-    /// A response is over (sent, or dropped).
-    fn response_done(&self) {
-        let mut times = self.times();
-        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-            times.idle_since = Instant::now();
-            drop(times);
-            self.changed.notify_one();
-        }
-    }
-
     /// How long a request head may take: the first one includes the wait
     /// for the connection's first byte.
     fn head_limit(&self, settings: &Settings) -> Option<Duration> {
@@ -928,60 +757,6 @@ impl Activity {
             }
         }
         Verdict::Keep
-    }
-}
-
-/// The accepted stream, telling its [`Activity`] when bytes come in. It
-/// holds the connection's place under `max_connections` for as long as the
-/// socket lives, upgraded to a WebSocket too.
-struct Watched {
-    inner: BoxStream,
-    activity: Arc<Activity>,
-    _permit: Option<OwnedSemaphorePermit>,
-}
-
-impl AsyncRead for Watched {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.read();
-        }
-        polled
-    }
-}
-
-impl AsyncWrite for Watched {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -1104,11 +879,7 @@ mod tests {
     use super::*;
 
     fn watched(stream: DuplexStream) -> Watched {
-        Watched {
-            inner: Box::new(stream),
-            activity: Arc::new(Activity::new()),
-            _permit: None,
-        }
+        Watched::new(Box::new(stream), Arc::new(Activity::new()), None)
     }
 
     /// A connection served by [`Conn`] over an in-memory stream; the
@@ -1134,7 +905,7 @@ mod tests {
         let service = Tracked {
             app: settings.app.clone(),
             remote: SocketAddr::from(([127, 0, 0, 1], 1)),
-            activity: io.activity.clone(),
+            activity: io.activity().clone(),
         };
         let task = tokio::spawn(async move {
             let _ = Conn::Sniffing(Sniff {
@@ -1162,51 +933,6 @@ mod tests {
             got.extend_from_slice(&buf[..n]);
         }
         got
-    }
-
-    #[tokio::test]
-    async fn the_first_read_after_sniffing_also_brings_what_followed() {
-        let (mut client, server) = tokio::io::duplex(64 * 1024);
-        let request = b"POST /echo/000/abc/xhr_streaming HTTP/1.1\r\nHost: example\r\n\r\n";
-        client.write_all(request).await.unwrap();
-        let mut inner = watched(server);
-        let mut head = [0; H2_PREFACE.len()];
-        inner.read_exact(&mut head).await.unwrap();
-        let mut replay = Replay {
-            inner,
-            head,
-            at: 0,
-            len: head.len() as u8,
-            error: None,
-        };
-        // hyper reads into 8 KiB: the whole head must come in this one read,
-        // or hyper's buffer grows to 16 KiB for the connection's life.
-        let mut buf = vec![0; 8192];
-        let n = replay.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], &request[..]);
-        // Then reads go to the stream.
-        client.write_all(b"more").await.unwrap();
-        let n = replay.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"more");
-    }
-
-    #[tokio::test]
-    async fn a_small_first_read_gets_the_rest_of_the_sniffed_bytes_next() {
-        let (mut client, server) = tokio::io::duplex(1024);
-        client.write_all(b" tail").await.unwrap();
-        let mut replay = Replay {
-            inner: watched(server),
-            head: *b"GET / HTTP/1.1\r\nHost: ex",
-            at: 0,
-            len: 24,
-            error: None,
-        };
-        let mut buf = [0; 10];
-        let n = replay.read(&mut buf).await.unwrap();
-        assert_eq!(&buf[..n], b"GET / HTTP");
-        let mut rest = vec![0; 64];
-        let n = replay.read(&mut rest).await.unwrap();
-        assert_eq!(&rest[..n], b"/1.1\r\nHost: ex tail");
     }
 
     #[tokio::test]
@@ -1284,7 +1010,7 @@ mod tests {
         let service = Tracked {
             app: settings.app.clone(),
             remote: SocketAddr::from(([127, 0, 0, 1], 1)),
-            activity: io.activity.clone(),
+            activity: io.activity().clone(),
         };
         let conn = Conn::Sniffing(Sniff {
             io: Some(io),

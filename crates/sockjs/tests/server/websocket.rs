@@ -686,3 +686,86 @@ async fn a_panicking_handler_ends_its_session_cleanly_and_a_handler_outlives_its
         while probe.next().await.is_some() {}
     }
 }
+
+/// A masked text frame of any length (client to server, mask zero).
+fn masked_text(payload: &[u8]) -> Vec<u8> {
+    let mut frame = vec![0x81];
+    match payload.len() {
+        n @ 0..=125 => frame.push(0x80 | n as u8),
+        n => {
+            frame.push(0x80 | 126);
+            frame.extend_from_slice(&u16::try_from(n).unwrap().to_be_bytes());
+        }
+    }
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// A client may send its first frames right behind the upgrade request, in
+/// the same packet: hyper has read them by the time it hands the socket
+/// over. Under `axum::serve` and under `sockjs::serve` (where the socket is
+/// taken back from hyper as the serve helper's own stream), they come
+/// first, in order, a frame longer than the socket's read buffer included.
+#[tokio::test]
+async fn frames_sent_with_the_upgrade_request_are_read_first_under_either_server() {
+    let long = "x".repeat(3000);
+    for server in ["axum::serve", "sockjs::serve"] {
+        let (app, _events) = app(no_heartbeat_config());
+        let addr = match server {
+            "axum::serve" => serve(app).await,
+            _ => {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+                let addr = listener.local_addr().unwrap();
+                tokio::spawn(std::future::IntoFuture::into_future(sockjs::serve(
+                    listener, app,
+                )));
+                addr
+            }
+        };
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        let mut bytes = format!(
+            "GET /echo/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+             Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        )
+        .into_bytes();
+        for payload in ["one", &long, "two"] {
+            bytes.extend(masked_text(payload.as_bytes()));
+        }
+        tcp.write_all(&bytes).await.unwrap();
+        let mut head = Vec::new();
+        while !head.ends_with(b"\r\n\r\n") {
+            let mut byte = [0u8; 1];
+            within(Duration::from_secs(3), tcp.read_exact(&mut byte))
+                .await
+                .unwrap();
+            head.push(byte[0]);
+        }
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{server}");
+        let mut got = Vec::new();
+        for _ in 0..3 {
+            let mut header = [0u8; 2];
+            within(Duration::from_secs(3), tcp.read_exact(&mut header))
+                .await
+                .unwrap();
+            assert_eq!(header[0], 0x81, "{server}: a text frame");
+            let len = match header[1] {
+                126 => {
+                    let mut ext = [0u8; 2];
+                    within(Duration::from_secs(3), tcp.read_exact(&mut ext))
+                        .await
+                        .unwrap();
+                    usize::from(u16::from_be_bytes(ext))
+                }
+                n => usize::from(n),
+            };
+            let mut payload = vec![0u8; len];
+            within(Duration::from_secs(3), tcp.read_exact(&mut payload))
+                .await
+                .unwrap();
+            got.push(String::from_utf8(payload).unwrap());
+        }
+        assert_eq!(got, ["one", long.as_str(), "two"], "{server}");
+    }
+}

@@ -25,7 +25,10 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig
 use tokio_tungstenite::tungstenite::{Error, Message};
 use tokio_tungstenite::WebSocketStream;
 
+use bytes::Bytes;
+
 use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
+use crate::conn::Replay;
 use crate::rejection::Rejection;
 use crate::session::standard_reason;
 
@@ -106,7 +109,7 @@ where
         let Ok(upgraded) = on_upgrade.await else {
             return;
         };
-        let conn = Conn::new(TokioIo::new(upgraded), window_bits, max_message);
+        let conn = Conn::new(Raw::new(upgraded), window_bits, max_message);
         let inner = WebSocketStream::from_raw_socket(conn, Role::Server, Some(config)).await;
         session(Rfc6455Socket { inner }).await;
     });
@@ -130,18 +133,89 @@ where
     response
 }
 
+/// The upgraded connection's bytes.
+///
+/// Under the serve helper ([`crate::serve`]), hyper hands back the helper's
+/// own stream, and the bytes it had read past the request (a client may
+/// send its first frames at once): read and written as they are, without
+/// hyper's `Upgraded` and two adapters between each frame and the socket.
+/// Under another server (`axum::serve`), or over HTTP/2, through `Upgraded`.
+enum Raw {
+    Direct { early: Bytes, io: Replay },
+    Upgraded(TokioIo<Upgraded>),
+}
+
+impl Raw {
+    fn new(upgraded: Upgraded) -> Raw {
+        match upgraded.downcast::<TokioIo<Replay>>() {
+            Ok(parts) => Raw::Direct {
+                early: parts.read_buf,
+                io: parts.io.into_inner(),
+            },
+            Err(upgraded) => Raw::Upgraded(TokioIo::new(upgraded)),
+        }
+    }
+}
+
+impl AsyncRead for Raw {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            Raw::Direct { early, io } => {
+                if early.is_empty() {
+                    return Pin::new(io).poll_read(cx, buf);
+                }
+                let n = early.len().min(buf.remaining());
+                buf.put_slice(&early.split_to(n));
+                Poll::Ready(Ok(()))
+            }
+            Raw::Upgraded(io) => Pin::new(io).poll_read(cx, buf),
+        }
+    }
+}
+
+macro_rules! either {
+    ($self:ident, $io:ident => $call:expr) => {
+        match $self.get_mut() {
+            Raw::Direct { io: $io, .. } => $call,
+            Raw::Upgraded($io) => $call,
+        }
+    };
+}
+
+impl AsyncWrite for Raw {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        either!(self, io => Pin::new(io).poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        either!(self, io => Pin::new(io).poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        either!(self, io => Pin::new(io).poll_shutdown(cx))
+    }
+}
+
 /// The connection under the framing: as it is, or rewriting frames for
 /// permessage-deflate (boxed: an uncompressed session pays nothing for it).
 enum Conn {
-    Plain(TokioIo<Upgraded>),
+    Plain(Raw),
     #[cfg(feature = "deflate")]
-    Deflate(Box<super::deflate::DeflateIo<TokioIo<Upgraded>>>),
+    Deflate(Box<super::deflate::DeflateIo<Raw>>),
 }
 
 impl Conn {
     /// `window_bits`: the server's deflate window, when permessage-deflate
     /// was negotiated.
-    fn new(io: TokioIo<Upgraded>, window_bits: Option<u8>, max_message: usize) -> Conn {
+    fn new(io: Raw, window_bits: Option<u8>, max_message: usize) -> Conn {
         #[cfg(feature = "deflate")]
         if let Some(bits) = window_bits {
             return Conn::Deflate(Box::new(super::deflate::DeflateIo::new(
