@@ -39,6 +39,30 @@ pub(crate) fn session_segments(path: &str) -> Option<(&str, &str)> {
 mod tests {
     use super::*;
 
+    fn extract(path: &str) -> Option<String> {
+        let (mut parts, ()) = http::Request::builder()
+            .uri(path)
+            .body(())
+            .unwrap()
+            .into_parts();
+        let extracted = SessionPath::from_request_parts(&mut parts, &());
+        futures_util::FutureExt::now_or_never(extracted)
+            .expect("ready at once")
+            .ok()
+            .map(|SessionPath(id)| id)
+    }
+
+    /// The extractor checks both segments itself, whatever route it is
+    /// used behind (the segment guard in front is a second line).
+    #[test]
+    fn the_extractor_takes_valid_segments_only() {
+        assert_eq!(extract("/a/b/xhr").as_deref(), Some("b"));
+        assert_eq!(extract("/a.1/b/xhr"), None);
+        assert_eq!(extract("/a/b.1/xhr"), None);
+        assert_eq!(extract("//b/xhr"), None);
+        assert_eq!(extract("/a//xhr"), None);
+    }
+
     #[test]
     fn session_segments_are_raw() {
         assert_eq!(session_segments("/a/b/xhr"), Some(("a", "b")));

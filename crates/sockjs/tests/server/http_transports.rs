@@ -55,6 +55,39 @@ async fn idle_poll_gets_a_heartbeat() {
     assert!(started.elapsed() >= std::time::Duration::from_millis(150));
 }
 
+/// A streaming response sends `h` only after `heartbeat_delay` without a
+/// frame: messages every 80 ms (delay 200 ms) keep it away; once they stop,
+/// it comes 200 ms after the last one. Virtual time, so exact.
+#[tokio::test(start_paused = true)]
+async fn a_streaming_heartbeat_comes_only_after_a_quiet_delay() {
+    let delay = std::time::Duration::from_millis(200);
+    let (app, _events) = app(fast_config().heartbeat_delay(delay));
+    let r = call(&app, req("POST", "/echo/0/hq/xhr_streaming", "")).await;
+    let mut body = r.into_body();
+    assert_eq!(
+        next_chunk(&mut body).await,
+        format!("{}\n", "h".repeat(2048))
+    );
+    assert_eq!(next_chunk(&mut body).await, "o\n");
+    let mut last = tokio::time::Instant::now();
+    for i in 0..8 {
+        tokio::time::sleep(std::time::Duration::from_millis(80)).await;
+        let sent = call(
+            &app,
+            req("POST", "/echo/0/hq/xhr_send", format!(r#"["m{i}"]"#)),
+        );
+        assert_eq!(sent.await.status(), 204);
+        assert_eq!(
+            next_chunk(&mut body).await,
+            format!("a[\"m{i}\"]\n"),
+            "message {i}"
+        );
+        last = tokio::time::Instant::now();
+    }
+    assert_eq!(next_chunk(&mut body).await, "h\n");
+    assert_eq!(last.elapsed(), delay);
+}
+
 #[tokio::test]
 async fn second_receiver_gets_2010_and_first_is_unaffected() {
     let (app, _events) = app(fast_config());
@@ -223,6 +256,16 @@ async fn info_greeting_iframe() {
     assert!(r.headers().get(header::SET_COOKIE).is_none());
     assert_eq!(text(r).await, "Welcome to SockJS!\n");
     assert_eq!(call(&app, req("GET", "/echo/", "")).await.status(), 200);
+    // HEAD as GET; any other method 405, naming both.
+    assert_eq!(call(&app, req("HEAD", "/echo", "")).await.status(), 200);
+    let r = call(&app, req("POST", "/echo", "")).await;
+    assert_eq!(r.status(), 405);
+    assert_eq!(r.headers()[header::ALLOW], "GET, HEAD");
+    for method in ["HEAD", "POST"] {
+        let r = call(&app, req(method, "/echo/iframe.html", "")).await;
+        let expected = if method == "HEAD" { 200 } else { 405 };
+        assert_eq!(r.status(), expected, "{method} /iframe.html");
+    }
 
     let r = call(&app, req("GET", "/echo/info", "")).await;
     assert_eq!(

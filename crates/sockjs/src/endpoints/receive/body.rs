@@ -530,6 +530,17 @@ pub(crate) fn reject(
 mod tests {
     use super::*;
 
+    /// A frame handed over in the watch's first millisecond is watched too
+    /// (0 means "nothing handed over").
+    #[tokio::test(start_paused = true)]
+    async fn a_frame_handed_over_at_once_is_watched() {
+        let watch = Watch::new();
+        watch.arm();
+        assert_ne!(watch.handed.load(Ordering::Acquire), 0);
+        watch.polled();
+        assert_eq!(watch.handed.load(Ordering::Acquire), 0);
+    }
+
     #[test]
     fn framings() {
         let f = r#"a["x\u2028"]"#;
