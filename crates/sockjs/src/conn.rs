@@ -212,6 +212,25 @@ impl Replay {
             error: None,
         }
     }
+
+    /// The socket under it, for a connection upgraded away from HTTP, once
+    /// the sniffed bytes were all read and no error is pending (else
+    /// `Err(self)`): the timers of [`Activity`] have nothing left to time
+    /// on it, and reads need not pass through either layer. [`Held`] must
+    /// live as long as the socket.
+    pub(crate) fn into_socket(self) -> Result<(BoxStream, Held), Replay> {
+        if self.at < self.len || self.error.is_some() {
+            return Err(self);
+        }
+        let Watched { inner, _permit, .. } = self.inner;
+        Ok((inner, Held { _permit }))
+    }
+}
+
+/// What a socket taken out of [`Replay::into_socket`] keeps: its place
+/// under `max_connections`.
+pub(crate) struct Held {
+    _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl AsyncRead for Replay {
@@ -300,6 +319,30 @@ mod tests {
         client.write_all(b"more").await.unwrap();
         let n = replay.read(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], b"more");
+    }
+
+    #[tokio::test]
+    async fn the_socket_comes_out_once_the_sniffed_bytes_are_read() {
+        let (mut client, server) = tokio::io::duplex(1024);
+        let permits = Arc::new(tokio::sync::Semaphore::new(1));
+        let permit = permits.clone().try_acquire_owned().unwrap();
+        let inner = Watched::new(Box::new(server), Arc::new(Activity::new()), Some(permit));
+        let mut replay = Replay::new(inner, *b"GET / HTTP/1.1\r\nHost: ex", 24);
+        let mut buf = [0; 10];
+        replay.read_exact(&mut buf).await.unwrap();
+        // Sniffed bytes left: not yet.
+        let mut replay = replay.into_socket().err().expect("14 bytes left");
+        let mut rest = [0; 14];
+        replay.read_exact(&mut rest).await.unwrap();
+        let (mut socket, held) = replay.into_socket().ok().expect("all read");
+        client.write_all(b"next").await.unwrap();
+        let mut next = [0; 4];
+        socket.read_exact(&mut next).await.unwrap();
+        assert_eq!(&next, b"next");
+        // The connection's place is held as long as `held` lives.
+        assert_eq!(permits.available_permits(), 0);
+        drop(held);
+        assert_eq!(permits.available_permits(), 1);
     }
 
     #[tokio::test]

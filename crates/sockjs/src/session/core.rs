@@ -584,7 +584,6 @@ impl Core {
 
     /// The application's side of the incoming queue.
     pub(crate) fn poll_in(&self, cx: &mut Context<'_>) -> Poll<Option<String>> {
-        self.app_waker.register(cx.waker());
         let (message, bytes, waiting) = {
             let mut state = self.lock();
             match state.inbox.pop_front() {
@@ -594,6 +593,10 @@ impl Core {
                     (message, bytes, std::mem::take(&mut state.in_waiting))
                 }
                 None if state.inbox_open => {
+                    // Under the lock: a message pushed from now on wakes
+                    // this waker (pushers wake after their lock). Not on
+                    // the ready paths, which need no waking.
+                    self.app_waker.register(cx.waker());
                     // Back for more with nothing left: every earlier
                     // message has been handled (and answered, if it was).
                     if std::mem::take(&mut state.unanswered) {
@@ -735,7 +738,6 @@ impl Attachment {
         batch: &mut Vec<Outgoing>,
     ) -> Poll<Next> {
         let core = &self.core;
-        core.receiver_waker.register(cx.waker());
         let waiting = {
             let mut state = core.lock();
             if state.out.is_empty() {
@@ -744,7 +746,11 @@ impl Attachment {
                         state.close_delivered = true;
                         Poll::Ready(Next::Close(frame))
                     }
-                    None => Poll::Pending,
+                    None => {
+                        // Under the lock, as in `Core::poll_in`.
+                        core.receiver_waker.register(cx.waker());
+                        Poll::Pending
+                    }
                 };
             }
             core.metrics.sent_messages(state.out.len());

@@ -28,7 +28,7 @@ use tokio_tungstenite::WebSocketStream;
 use bytes::Bytes;
 
 use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
-use crate::conn::Replay;
+use crate::conn::{BoxStream, Held, Replay};
 use crate::rejection::Rejection;
 use crate::session::standard_reason;
 
@@ -137,21 +137,35 @@ where
 ///
 /// Under the serve helper ([`crate::serve`]), hyper hands back the helper's
 /// own stream, and the bytes it had read past the request (a client may
-/// send its first frames at once): read and written as they are, without
-/// hyper's `Upgraded` and two adapters between each frame and the socket.
+/// send its first frames at once): the socket under that stream is read
+/// and written as it is, without hyper's `Upgraded`, two adapters and the
+/// helper's own two layers between each frame and the socket.
 /// Under another server (`axum::serve`), or over HTTP/2, through `Upgraded`.
 enum Raw {
-    Direct { early: Bytes, io: Replay },
+    Direct {
+        early: Bytes,
+        io: BoxStream,
+        _held: Option<Held>,
+    },
     Upgraded(TokioIo<Upgraded>),
 }
 
 impl Raw {
     fn new(upgraded: Upgraded) -> Raw {
         match upgraded.downcast::<TokioIo<Replay>>() {
-            Ok(parts) => Raw::Direct {
-                early: parts.read_buf,
-                io: parts.io.into_inner(),
-            },
+            Ok(parts) => {
+                // The socket itself, unless the helper's stream still has
+                // something of its own to give first.
+                let (io, held) = match parts.io.into_inner().into_socket() {
+                    Ok((socket, held)) => (socket, Some(held)),
+                    Err(replay) => (Box::new(replay) as BoxStream, None),
+                };
+                Raw::Direct {
+                    early: parts.read_buf,
+                    io,
+                    _held: held,
+                }
+            }
             Err(upgraded) => Raw::Upgraded(TokioIo::new(upgraded)),
         }
     }
@@ -164,7 +178,7 @@ impl AsyncRead for Raw {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
-            Raw::Direct { early, io } => {
+            Raw::Direct { early, io, .. } => {
                 if early.is_empty() {
                     return Pin::new(io).poll_read(cx, buf);
                 }
