@@ -161,7 +161,9 @@ impl Raw {
                     Err(replay) => (Box::new(replay) as BoxStream, None),
                 };
                 Raw::Direct {
-                    early: parts.read_buf,
+                    // A copy: `read_buf` shares hyper's whole read buffer
+                    // (8 KiB or more), which the session would keep.
+                    early: Bytes::copy_from_slice(&parts.read_buf),
                     io,
                     _held: held,
                 }
@@ -184,6 +186,10 @@ impl AsyncRead for Raw {
                 }
                 let n = early.len().min(buf.remaining());
                 buf.put_slice(&early.split_to(n));
+                if early.is_empty() {
+                    // Hands the copy's memory back.
+                    *early = Bytes::new();
+                }
                 Poll::Ready(Ok(()))
             }
             Raw::Upgraded(io) => Pin::new(io).poll_read(cx, buf),
