@@ -68,7 +68,7 @@ impl Wake for Part {
 /// Polls `main` and, beside it, the handler in `handler` until `main` is
 /// done; the handler is taken out of `handler` when it ends (or panics).
 pub(crate) struct Inline<'h, M, H> {
-    main: Pin<Box<M>>,
+    main: Pin<&'h mut M>,
     handler: &'h mut Option<H>,
     shared: Arc<Shared>,
     main_waker: Waker,
@@ -77,7 +77,7 @@ pub(crate) struct Inline<'h, M, H> {
 
 impl<'h, M: Future, H: Future<Output = ()> + Unpin> Inline<'h, M, H> {
     /// Both futures are polled at the first poll, `main` first.
-    pub(crate) fn new(main: M, handler: &'h mut Option<H>) -> Self {
+    pub(crate) fn new(main: Pin<&'h mut M>, handler: &'h mut Option<H>) -> Self {
         let shared = Arc::new(Shared {
             state: AtomicU8::new(WOKEN),
             task: AtomicWaker::new(),
@@ -89,7 +89,7 @@ impl<'h, M: Future, H: Future<Output = ()> + Unpin> Inline<'h, M, H> {
             }))
         };
         Inline {
-            main: Box::pin(main),
+            main,
             handler,
             main_waker: waker(MAIN),
             handler_waker: waker(HANDLER),
@@ -204,7 +204,8 @@ mod tests {
         let handler = Probe::default();
         let mut slot = Some(handler.clone());
         let task = Arc::new(TaskWakes::default());
-        let mut inline = Inline::new(main.clone(), &mut slot);
+        let mut main_future = main.clone();
+        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (1, 1));
         // Nothing woke either: a spurious poll polls neither.
@@ -251,7 +252,8 @@ mod tests {
             other: handler.clone(),
             polls: 0,
         };
-        let mut inline = Inline::new(main, &mut slot);
+        let mut main = main;
+        let mut inline = Inline::new(Pin::new(&mut main), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!(handler.polls(), 1);
         // Now main is woken from outside, and wakes the handler while it is
@@ -271,7 +273,8 @@ mod tests {
         let handler = Probe::default();
         let mut slot = Some(handler.clone());
         let task = Arc::new(TaskWakes::default());
-        let mut inline = Inline::new(main.clone(), &mut slot);
+        let mut main_future = main.clone();
+        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
         handler.ready.store(true, Ordering::SeqCst);
         handler.wake();
@@ -297,7 +300,8 @@ mod tests {
         let main = Probe::default();
         let mut slot = Some(Panics);
         let task = Arc::new(TaskWakes::default());
-        let mut inline = Inline::new(main.clone(), &mut slot);
+        let mut main_future = main.clone();
+        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
         main.ready.store(true, Ordering::SeqCst);
         main.wake();
@@ -323,7 +327,8 @@ mod tests {
         let main = Probe::default();
         let mut slot = Some(Restless(0));
         let task = Arc::new(TaskWakes::default());
-        let mut inline = Inline::new(main.clone(), &mut slot);
+        let mut main_future = main.clone();
+        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
         drop(inline);
         assert_eq!(slot.as_ref().map(|r| r.0), Some(ROUNDS));

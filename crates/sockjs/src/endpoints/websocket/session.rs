@@ -2,6 +2,7 @@
 
 use std::collections::VecDeque;
 use std::future::{poll_fn, Future};
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::Poll;
 use std::time::Duration;
@@ -50,19 +51,22 @@ pub(crate) async fn run<S: Socket>(
     let framed = info.transport != Transport::RawWebSocket;
     let (core, handler, started, lease) = service.start_unlisted(info, admitted, span.clone());
     let mut handler = Some(handler);
-    let connection = async {
-        // Polled only when the deadline's notification comes.
-        let cut_off = Gated::new(service.shutdown.forced());
-        tokio::select! {
-            // In order: the cut-off is rare, and a random start costs a
-            // random number at every wake-up of the session's task.
-            biased;
-            () = run_session(&service, &core, started, socket, framed, &span) => {}
-            () = cut_off => {
-                span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
-            }
+    let mut session = std::pin::pin!(run_session(&service, &core, started, socket, framed, &span));
+    // Polled only when the deadline's notification comes.
+    let mut cut_off = Gated::new(service.shutdown.forced());
+    // A `poll_fn` over references rather than an `async` block: a block
+    // would hold its own copy of the socket beside the session's, and the
+    // session's task would be larger by it.
+    let connection = std::pin::pin!(poll_fn(|cx| {
+        if session.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(());
         }
-    };
+        if Pin::new(&mut cut_off).poll(cx).is_ready() {
+            span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }));
     Inline::new(connection, &mut handler).await;
     drop(lease);
     // The handler outlives its connection.
