@@ -712,4 +712,26 @@ mod tests {
         assert!(h.fin && !h.rsv1 && h.opcode == 1 && h.mask == Some([0; 4]));
         assert_eq!(&io.ready_in[h.header_len..], text.as_bytes());
     }
+
+    /// A new compressed message while a fragmented one is open is not
+    /// taken as its continuation: it goes on as it came, for tungstenite
+    /// to refuse (1002), and the open message is dropped.
+    #[test]
+    fn a_new_message_inside_a_fragmented_one_is_left_for_tungstenite_to_refuse() {
+        let mut io = DeflateIo::new((), 1 << 20, MAX_WINDOW_BITS);
+        let deflated = compress("y".repeat(500).as_bytes(), MAX_WINDOW_BITS).unwrap();
+        // Text, RSV1, not final; then text, RSV1, final (not a continuation).
+        for b0 in [0x41u8, 0xC1] {
+            put_header(&mut io.raw_in, b0, true, deflated.len());
+            io.raw_in.extend_from_slice(&deflated);
+        }
+        io.rewrite_incoming();
+        let h = parse_header(&io.ready_in).unwrap();
+        assert!(
+            h.fin && h.rsv1 && h.opcode == 1,
+            "the second frame, as it came"
+        );
+        assert_eq!(&io.ready_in[h.header_len..], &deflated[..]);
+        assert!(io.assembling.is_none());
+    }
 }
