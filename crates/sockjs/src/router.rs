@@ -53,6 +53,14 @@ pub struct SockJsRouter {
 impl SockJsRouter {
     /// A service that calls `handler` once per session.
     ///
+    /// The future it returns runs on the tokio runtime like a spawned task
+    /// (a WebSocket session polls it in its connection's own task while the
+    /// connection lives, and spawns the rest when the connection ends), so
+    /// it must not block its thread: use `tokio::task::spawn_blocking` for
+    /// blocking work. It may outlive its connection. A panic in it ends the
+    /// handler alone, as in a task of its own: its session halves are
+    /// dropped, which closes the session with `1000` ("Normal closure").
+    ///
     /// ```
     /// use sockjs::{Session, SockJsRouter};
     ///
