@@ -103,103 +103,65 @@ impl<F: Future> Future for Gated<F> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::probe::{Probe, Wakes};
     use super::*;
-    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
-
-    /// Counts its polls; pending until `ready` is set, then ready.
-    struct Probe {
-        polls: Arc<AtomicUsize>,
-        ready: Arc<AtomicBool>,
-        waker: Arc<std::sync::Mutex<Option<Waker>>>,
-    }
-
-    impl Future for Probe {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            self.polls.fetch_add(1, Ordering::SeqCst);
-            if self.ready.load(Ordering::SeqCst) {
-                return Poll::Ready(());
-            }
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }
 
     #[test]
     fn polls_the_inner_future_only_after_it_woke_or_was_touched() {
-        let polls = Arc::new(AtomicUsize::new(0));
-        let ready = Arc::new(AtomicBool::new(false));
-        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
-        let mut gated = Gated::new(Probe {
-            polls: polls.clone(),
-            ready: ready.clone(),
-            waker: waker.clone(),
-        });
-        let task = Arc::new(Counter::default());
+        let probe = Probe::default();
+        let mut gated = Gated::new(probe.clone());
+        let task = Arc::new(Wakes::default());
         let task_waker = Waker::from(task.clone());
         let mut cx = Context::from_waker(&task_waker);
         let mut poll = |g: &mut Gated<Probe>| Pin::new(g).poll(&mut cx);
 
         assert!(poll(&mut gated).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "the first poll looks");
+        assert_eq!(probe.polls(), 1, "the first poll looks");
         assert!(poll(&mut gated).is_pending());
         assert!(poll(&mut gated).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 1, "not woken: not polled");
+        assert_eq!(probe.polls(), 1, "not woken: not polled");
 
         // Its wake-up wakes the task and opens the gate once.
-        waker.lock().unwrap().take().unwrap().wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        probe.wake();
+        assert_eq!(task.count(), 1);
         assert!(poll(&mut gated).is_pending());
         assert!(poll(&mut gated).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 2);
+        assert_eq!(probe.polls(), 2);
         // The wake-up took the task's waker; the poll that found the gate
         // open registered it again, so the next wake-up wakes the task too.
-        waker.lock().unwrap().take().unwrap().wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 2);
+        probe.wake();
+        assert_eq!(task.count(), 2);
         assert!(poll(&mut gated).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 3);
+        assert_eq!(probe.polls(), 3);
 
         // Touched (a reset): polled again.
         let _touched = gated.inner();
         assert!(poll(&mut gated).is_pending());
-        assert_eq!(polls.load(Ordering::SeqCst), 4);
+        assert_eq!(probe.polls(), 4);
 
         // Ready: the next poll looks again, with no wake-up needed.
-        ready.store(true, Ordering::SeqCst);
-        waker.lock().unwrap().take().unwrap().wake();
+        probe.ready.store(true, Ordering::SeqCst);
+        probe.wake();
         assert!(poll(&mut gated).is_ready());
         assert!(poll(&mut gated).is_ready());
-        assert_eq!(polls.load(Ordering::SeqCst), 6);
+        assert_eq!(probe.polls(), 6);
     }
 
     #[test]
     fn a_wake_up_goes_to_the_task_that_polled_last() {
-        let waker = Arc::new(std::sync::Mutex::new(None::<Waker>));
-        let mut gated = Gated::new(Probe {
-            polls: Arc::default(),
-            ready: Arc::default(),
-            waker: waker.clone(),
-        });
-        let (first, second) = (Arc::new(Counter::default()), Arc::new(Counter::default()));
+        let probe = Probe::default();
+        let mut gated = Gated::new(probe.clone());
+        let (first, second) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
         for task in [&first, &second] {
             let task_waker = Waker::from(task.clone());
             assert!(Pin::new(&mut gated)
                 .poll(&mut Context::from_waker(&task_waker))
                 .is_pending());
         }
-        waker.lock().unwrap().take().unwrap().wake();
-        assert_eq!(first.0.load(Ordering::SeqCst), 0);
-        assert_eq!(second.0.load(Ordering::SeqCst), 1);
-    }
-
-    #[derive(Default)]
-    struct Counter(AtomicUsize);
-
-    impl Wake for Counter {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
+        probe.wake();
+        assert_eq!(first.count(), 0);
+        assert_eq!(second.count(), 1);
     }
 
     #[tokio::test(start_paused = true)]

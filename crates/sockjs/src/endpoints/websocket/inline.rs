@@ -148,52 +148,10 @@ impl<M: Future, H: Future<Output = ()> + Unpin> Future for Inline<'_, M, H> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::probe::{Probe, Wakes};
     use super::*;
-    use std::sync::atomic::AtomicUsize;
-    use std::sync::Mutex;
 
-    /// Counts its polls; pending until `ready`, keeping its last waker.
-    #[derive(Clone, Default)]
-    struct Probe {
-        polls: Arc<AtomicUsize>,
-        ready: Arc<std::sync::atomic::AtomicBool>,
-        waker: Arc<Mutex<Option<Waker>>>,
-    }
-
-    impl Probe {
-        fn wake(&self) {
-            if let Some(w) = self.waker.lock().unwrap().take() {
-                w.wake();
-            }
-        }
-        fn polls(&self) -> usize {
-            self.polls.load(Ordering::SeqCst)
-        }
-    }
-
-    impl Future for Probe {
-        type Output = ();
-        fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            self.polls.fetch_add(1, Ordering::SeqCst);
-            if self.ready.load(Ordering::SeqCst) {
-                return Poll::Ready(());
-            }
-            *self.waker.lock().unwrap() = Some(cx.waker().clone());
-            Poll::Pending
-        }
-    }
-
-    /// Counts the wake-ups of the task that polls [`Inline`].
-    #[derive(Default)]
-    struct TaskWakes(AtomicUsize);
-
-    impl Wake for TaskWakes {
-        fn wake(self: Arc<Self>) {
-            self.0.fetch_add(1, Ordering::SeqCst);
-        }
-    }
-
-    fn poll_once<F: Future + Unpin>(f: &mut F, task: &Arc<TaskWakes>) -> Poll<F::Output> {
+    fn poll_once<F: Future + Unpin>(f: &mut F, task: &Arc<Wakes>) -> Poll<F::Output> {
         let waker = Waker::from(task.clone());
         Pin::new(f).poll(&mut Context::from_waker(&waker))
     }
@@ -203,7 +161,7 @@ mod tests {
         let main = Probe::default();
         let handler = Probe::default();
         let mut slot = Some(handler.clone());
-        let task = Arc::new(TaskWakes::default());
+        let task = Arc::new(Wakes::default());
         let mut main_future = main.clone();
         let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
@@ -214,11 +172,11 @@ mod tests {
         // The handler woken from outside: the task is woken, and only the
         // handler is polled.
         handler.wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.count(), 1);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (1, 2));
         main.wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 2);
+        assert_eq!(task.count(), 2);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (2, 2));
         drop(inline);
@@ -247,7 +205,7 @@ mod tests {
     fn a_wake_up_within_the_poll_does_not_wake_the_task() {
         let handler = Probe::default();
         let mut slot = Some(handler.clone());
-        let task = Arc::new(TaskWakes::default());
+        let task = Arc::new(Wakes::default());
         let main = WakesOther {
             other: handler.clone(),
             polls: 0,
@@ -261,10 +219,10 @@ mod tests {
         // is not woken again for it.
         let main_waker = inline.main_waker.clone();
         main_waker.wake();
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.count(), 1);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!(handler.polls(), 2);
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.count(), 1);
     }
 
     #[test]
@@ -272,7 +230,7 @@ mod tests {
         let main = Probe::default();
         let handler = Probe::default();
         let mut slot = Some(handler.clone());
-        let task = Arc::new(TaskWakes::default());
+        let task = Arc::new(Wakes::default());
         let mut main_future = main.clone();
         let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
@@ -299,7 +257,7 @@ mod tests {
     fn a_panicking_handler_is_dropped_and_main_goes_on() {
         let main = Probe::default();
         let mut slot = Some(Panics);
-        let task = Arc::new(TaskWakes::default());
+        let task = Arc::new(Wakes::default());
         let mut main_future = main.clone();
         let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
@@ -326,13 +284,13 @@ mod tests {
     fn a_handler_that_keeps_waking_itself_yields_the_task_after_some_rounds() {
         let main = Probe::default();
         let mut slot = Some(Restless(0));
-        let task = Arc::new(TaskWakes::default());
+        let task = Arc::new(Wakes::default());
         let mut main_future = main.clone();
         let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
         assert!(poll_once(&mut inline, &task).is_pending());
         drop(inline);
         assert_eq!(slot.as_ref().map(|r| r.0), Some(ROUNDS));
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.count(), 1);
         assert_eq!(main.polls(), 1);
     }
 }

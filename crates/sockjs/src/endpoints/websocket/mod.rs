@@ -22,6 +22,8 @@ pub(crate) mod hixie76;
 #[cfg(all(test, feature = "deflate"))]
 mod inflate_oracle;
 mod inline;
+#[cfg(test)]
+mod probe;
 mod rfc6455;
 mod session;
 mod socket;
