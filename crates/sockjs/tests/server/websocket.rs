@@ -707,19 +707,25 @@ fn masked_text(payload: &[u8]) -> Vec<u8> {
 /// over. Under `axum::serve` and under `sockjs::serve` (where the socket is
 /// taken back from hyper as the serve helper's own stream), they come
 /// first, in order, a frame longer than the socket's read buffer included.
+/// And over a stream that holds writes until flushed (`accept_with`, as TLS
+/// does under back-pressure), every frame is flushed.
 #[tokio::test]
 async fn frames_sent_with_the_upgrade_request_are_read_first_under_either_server() {
     let long = "x".repeat(3000);
-    for server in ["axum::serve", "sockjs::serve"] {
+    for server in ["axum::serve", "sockjs::serve", "sockjs::serve, buffered"] {
         let (app, _events) = app(no_heartbeat_config());
         let addr = match server {
             "axum::serve" => serve(app).await,
             _ => {
                 let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
                 let addr = listener.local_addr().unwrap();
-                tokio::spawn(std::future::IntoFuture::into_future(sockjs::serve(
-                    listener, app,
-                )));
+                let mut serving = sockjs::serve(listener, app);
+                if server.ends_with("buffered") {
+                    serving = serving.accept_with(|tcp: TcpStream| async move {
+                        Ok::<_, std::io::Error>(tokio::io::BufStream::new(tcp))
+                    });
+                }
+                tokio::spawn(std::future::IntoFuture::into_future(serving));
                 addr
             }
         };
