@@ -775,3 +775,91 @@ async fn frames_sent_with_the_upgrade_request_are_read_first_under_either_server
         assert_eq!(got, ["one", long.as_str(), "two"], "{server}");
     }
 }
+
+/// The response head to a raw HTTP/1.1 request on a fresh connection.
+async fn head_of(addr: std::net::SocketAddr, request: &str) -> String {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        within(Duration::from_secs(3), tcp.read_exact(&mut byte))
+            .await
+            .unwrap();
+        head.push(byte[0]);
+    }
+    String::from_utf8(head).unwrap()
+}
+
+/// The framed endpoint answers the WebSocket versions sockjs-node answers,
+/// 13 and the drafts 8 and 7, and refuses others with 400.
+#[tokio::test]
+async fn websocket_versions_13_8_and_7_are_answered_and_others_refused() {
+    let (app, _events) = app(no_heartbeat_config());
+    let addr = serve(app).await;
+    for (version, status) in [
+        ("13", "101"),
+        ("8", "101"),
+        ("7", "101"),
+        ("12", "400"),
+        ("", "400"),
+    ] {
+        let head = head_of(
+            addr,
+            &format!(
+                "GET /echo/0/v{version}/websocket HTTP/1.1\r\nHost: {addr}\r\n\
+                 Connection: Upgrade\r\nUpgrade: websocket\r\n\
+                 Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: {version}\r\n\r\n"
+            ),
+        )
+        .await;
+        assert!(
+            head.starts_with(&format!("HTTP/1.1 {status}")),
+            "version {version:?}: {head}"
+        );
+    }
+}
+
+/// A hixie-76 message is taken up to `max_message_size` bytes, also while
+/// it arrives in parts: a message of exactly the limit, its end marker sent
+/// later, is echoed.
+#[tokio::test]
+async fn hixie76_messages_up_to_the_limit_are_taken_while_incomplete() {
+    let (app, _events) = app(no_heartbeat_config().max_message_size(64));
+    let addr = serve(app).await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /echo/000/hl/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+         Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
+         Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\naaaaaaaa"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        within(Duration::from_secs(3), tcp.read_exact(&mut byte))
+            .await
+            .unwrap();
+        head.push(byte[0]);
+    }
+    let mut answer_and_open = [0u8; 16 + 3];
+    within(Duration::from_secs(3), tcp.read_exact(&mut answer_and_open))
+        .await
+        .unwrap();
+    assert_eq!(&answer_and_open[16..], b"\x00o\xff");
+    // `["aaa…"]`: 64 bytes, the limit.
+    let text = format!("[\"{}\"]", "a".repeat(60));
+    tcp.write_all(format!("\x00{text}").as_bytes())
+        .await
+        .unwrap();
+    // The end marker comes later, in a read of its own: the message waits,
+    // incomplete, in the socket's buffer meanwhile.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    tcp.write_all(b"\xff").await.unwrap();
+    let mut got = vec![0u8; 2 + text.len() + 1];
+    within(Duration::from_secs(3), tcp.read_exact(&mut got))
+        .await
+        .unwrap();
+    assert_eq!(got, [b"\x00a", text.as_bytes(), b"\xff"].concat());
+}
