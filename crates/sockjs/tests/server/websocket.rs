@@ -186,16 +186,7 @@ async fn hixie76_handshake_headers_first_then_the_answer() {
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
     // The response head arrives before the 8 key bytes are sent.
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        tokio::time::timeout(Duration::from_secs(3), tcp.read_exact(&mut byte))
-            .await
-            .expect("head before the key")
-            .unwrap();
-        head.push(byte[0]);
-    }
-    let head = String::from_utf8(head).unwrap().to_ascii_lowercase();
+    let head = read_head(&mut tcp).await.to_ascii_lowercase();
     assert!(head.starts_with("http/1.1 101"), "{head}");
     assert!(head.contains("upgrade: websocket"));
     assert!(head.contains(&format!(
@@ -740,15 +731,8 @@ async fn frames_sent_with_the_upgrade_request_are_read_first_under_either_server
             bytes.extend(masked_text(payload.as_bytes()));
         }
         tcp.write_all(&bytes).await.unwrap();
-        let mut head = Vec::new();
-        while !head.ends_with(b"\r\n\r\n") {
-            let mut byte = [0u8; 1];
-            within(Duration::from_secs(3), tcp.read_exact(&mut byte))
-                .await
-                .unwrap();
-            head.push(byte[0]);
-        }
-        assert!(head.starts_with(b"HTTP/1.1 101"), "{server}");
+        let head = read_head(&mut tcp).await;
+        assert!(head.starts_with("HTTP/1.1 101"), "{server}: {head}");
         let mut got = Vec::new();
         for _ in 0..3 {
             let mut header = [0u8; 2];
@@ -780,6 +764,12 @@ async fn frames_sent_with_the_upgrade_request_are_read_first_under_either_server
 async fn head_of(addr: std::net::SocketAddr, request: &str) -> String {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     tcp.write_all(request.as_bytes()).await.unwrap();
+    read_head(&mut tcp).await
+}
+
+/// A response head, read a byte at a time (what follows it stays unread),
+/// each byte within 3 s.
+async fn read_head(tcp: &mut TcpStream) -> String {
     let mut head = Vec::new();
     while !head.ends_with(b"\r\n\r\n") {
         let mut byte = [0u8; 1];
@@ -835,14 +825,7 @@ async fn hixie76_messages_up_to_the_limit_are_taken_while_incomplete() {
          Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\naaaaaaaa"
     );
     tcp.write_all(request.as_bytes()).await.unwrap();
-    let mut head = Vec::new();
-    while !head.ends_with(b"\r\n\r\n") {
-        let mut byte = [0u8; 1];
-        within(Duration::from_secs(3), tcp.read_exact(&mut byte))
-            .await
-            .unwrap();
-        head.push(byte[0]);
-    }
+    read_head(&mut tcp).await;
     let mut answer_and_open = [0u8; 16 + 3];
     within(Duration::from_secs(3), tcp.read_exact(&mut answer_and_open))
         .await
