@@ -56,12 +56,12 @@ pub(crate) struct Negotiated {
 /// frames): deflate would not make them smaller.
 const MIN_COMPRESS: usize = 64;
 
-/// Bytes waiting to be written past which writes wait.
-const HIGH_WATER: usize = 64 * 1024;
+/// Bytes waiting to be written past which writes wait (64 KiB).
+const HIGH_WATER: usize = 65_536;
 
-/// The most a drained buffer keeps: after a large message, a session's
-/// buffers give their memory back rather than hold it while idle.
-const RETAIN: usize = 8 * 1024;
+/// The most a drained buffer keeps (8 KiB): after a large message, a
+/// session's buffers give their memory back rather than hold it while idle.
+const RETAIN: usize = 8_192;
 
 /// Drops `buf`'s allocation when it is empty and larger than [`RETAIN`].
 fn release_if_drained(buf: &mut BytesMut) {
