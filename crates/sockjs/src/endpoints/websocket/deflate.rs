@@ -713,6 +713,40 @@ mod tests {
         assert_eq!(&io.ready_in[h.header_len..], text.as_bytes());
     }
 
+    /// Payload lengths in their three encodings, at each boundary.
+    #[test]
+    fn headers_encode_every_length_boundary() {
+        for (len, expected) in [
+            (125usize, vec![0x81, 125]),
+            (126, vec![0x81, 126, 0, 126]),
+            (0xFFFF, vec![0x81, 126, 0xFF, 0xFF]),
+            (0x1_0000, vec![0x81, 127, 0, 0, 0, 0, 0, 1, 0, 0]),
+        ] {
+            let mut out = BytesMut::new();
+            put_header(&mut out, 0x81, false, len);
+            assert_eq!(&out[..], &expected[..], "{len}");
+        }
+    }
+
+    /// Control frames are never inflated, RSV1 or not: a close frame with
+    /// RSV1 goes on as it came, for tungstenite to refuse. A compressed
+    /// message that does not inflate goes on as a text frame with RSV1
+    /// and nothing in it, which tungstenite refuses (1002).
+    #[test]
+    fn control_frames_and_corrupt_messages_go_on_for_tungstenite_to_refuse() {
+        let mut io = DeflateIo::new((), 1 << 20, MAX_WINDOW_BITS);
+        let close = [0xC8u8, 0x82, 0, 0, 0, 0, 0x03, 0xE8];
+        io.raw_in.extend_from_slice(&close);
+        io.rewrite_incoming();
+        assert_eq!(&io.ready_in[..], &close[..]);
+
+        let mut io = DeflateIo::new((), 1 << 20, MAX_WINDOW_BITS);
+        put_header(&mut io.raw_in, 0xC1, true, 4);
+        io.raw_in.extend_from_slice(b"\xff\xff\xff\xff");
+        io.rewrite_incoming();
+        assert_eq!(&io.ready_in[..], &[0xC1, 0x80, 0, 0, 0, 0][..]);
+    }
+
     /// A new compressed message while a fragmented one is open is not
     /// taken as its continuation: it goes on as it came, for tungstenite
     /// to refuse (1002), and the open message is dropped.
