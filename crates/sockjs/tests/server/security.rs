@@ -317,6 +317,36 @@ async fn the_hook_refuses_before_any_session_on_every_transport() {
     assert_eq!(calls.load(Ordering::SeqCst), 14);
 }
 
+/// A GET to a WebSocket endpoint that does not ask to upgrade is a 400
+/// before anything else: the hook (which may cost a database lookup) is
+/// not asked, and its 401 would tell a prober more than "not a WebSocket".
+#[tokio::test]
+async fn a_websocket_endpoint_refuses_a_plain_get_before_asking_the_hook() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (router, opened) = authenticated(calls.clone());
+    let app = mount(router);
+    for path in ["/svc/0/plain/websocket", "/svc/websocket"] {
+        for upgrade in [None, Some("h2c"), Some("websocket")] {
+            let mut builder = Request::builder()
+                .uri(path)
+                .header("sec-websocket-version", "13")
+                .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==");
+            if let Some(upgrade) = upgrade {
+                // `Upgrade` without the `upgrade` token in `Connection`.
+                builder = builder
+                    .header("upgrade", upgrade)
+                    .header("connection", "keep-alive");
+            }
+            let r = call(&app, builder.body(Body::empty()).unwrap()).await;
+            let what = format!("{path} {upgrade:?}");
+            assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{what}");
+            assert_eq!(text(r).await, "Not a valid websocket request", "{what}");
+        }
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 0);
+    assert_eq!(opened.load(Ordering::SeqCst), 0);
+}
+
 #[tokio::test]
 async fn accepted_sessions_carry_the_hooks_data_and_are_not_asked_again() {
     let calls = Arc::new(AtomicUsize::new(0));
