@@ -255,6 +255,36 @@ mod tests {
         assert_eq!(&answer, b"\xca4\x00\xd8\xa5\x08G\x97,\xd5qZ\xba\xbfC{");
     }
 
+    /// Hixie-76 wants both of its keys and no RFC 6455 key: a request with
+    /// `Sec-WebSocket-Key` is RFC 6455 whatever else it carries.
+    #[test]
+    fn a_handshake_is_hixie76_only_with_both_keys_and_no_rfc6455_key() {
+        let headers = |names: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for name in names {
+                h.insert(*name, HeaderValue::from_static("1 2"));
+            }
+            h
+        };
+        let (k1, k2, k) = (
+            "sec-websocket-key1",
+            "sec-websocket-key2",
+            "sec-websocket-key",
+        );
+        assert!(is_handshake(&headers(&[k1, k2])));
+        for names in [
+            &[][..],
+            &[k1],
+            &[k2],
+            &[k1, k],
+            &[k2, k],
+            &[k1, k2, k],
+            &[k],
+        ] {
+            assert!(!is_handshake(&headers(names)), "{names:?}");
+        }
+    }
+
     #[test]
     fn malformed_keys() {
         assert_eq!(key_number("123"), None); // no spaces
