@@ -166,14 +166,16 @@ pub(crate) enum QueueFull {
 }
 
 /// One session's metrics: handles for what happens per message (no lookup
-/// per event), labels for the rest.
+/// per event), labels for the rest. The handles first, in one cache line
+/// (`repr(C)`; see `Core`'s order).
+#[repr(C)]
 pub(crate) struct SessionMetrics {
-    service: SharedString,
-    transport: Transport,
     messages_in: Counter,
     bytes_in: Counter,
     messages_out: Counter,
     bytes_out: Counter,
+    service: SharedString,
+    transport: Transport,
 }
 
 impl SessionMetrics {

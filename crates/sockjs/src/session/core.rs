@@ -71,7 +71,30 @@ struct State {
 
 /// One session's shared state. The lock is held only for a few field
 /// moves, never across an `.await`.
+///
+/// In declaration order (`repr(C)`): what every message reads or writes
+/// comes first, so that a session that has gone cold (one of thousands
+/// served in turn) costs a message five cache lines here rather than the
+/// eight of the compiler's order; the rest is touched when a session
+/// opens, closes, joins a room or waits for room. BENCHMARKS.md ("Where
+/// the cost above the floor at thousands of sessions goes") counts them.
+#[repr(C)]
 pub(crate) struct Core {
+    state: Mutex<State>,
+    closed: AtomicBool,
+    /// The application's `Receiver`: new incoming messages, close.
+    app_waker: AtomicWaker,
+    /// The attached receiving connection: new outgoing messages, close.
+    receiver_waker: AtomicWaker,
+    metrics: SessionMetrics,
+    /// Room in the outgoing queue (or close), for waiting senders.
+    out_space: Notify,
+    /// Room in the incoming queue (or close), for transports holding
+    /// client messages back.
+    in_space: Notify,
+    bounds: Bounds,
+    /// Attach, detach and close: the reaper and `closed()` watch it.
+    changed: Notify,
     /// Unique in the process: the session's key in its rooms.
     id: u64,
     /// The rooms of the session's service.
@@ -79,22 +102,7 @@ pub(crate) struct Core {
     /// The application's user key for the session (presence, and
     /// messages to a user), set once.
     user: OnceLock<Arc<str>>,
-    metrics: SessionMetrics,
-    state: Mutex<State>,
-    bounds: Bounds,
-    closed: AtomicBool,
     reason: OnceLock<CloseReason>,
-    /// The attached receiving connection: new outgoing messages, close.
-    receiver_waker: AtomicWaker,
-    /// The application's `Receiver`: new incoming messages, close.
-    app_waker: AtomicWaker,
-    /// Attach, detach and close: the reaper and `closed()` watch it.
-    changed: Notify,
-    /// Room in the outgoing queue (or close), for waiting senders.
-    out_space: Notify,
-    /// Room in the incoming queue (or close), for transports holding
-    /// client messages back.
-    in_space: Notify,
     /// One HTTP send at a time reads its body and waits for room: the
     /// others wait their turn with their bodies unread (closed with the
     /// session).
