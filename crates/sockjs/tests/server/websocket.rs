@@ -811,16 +811,12 @@ async fn websocket_versions_13_8_and_7_are_answered_and_others_refused() {
     }
 }
 
-/// A hixie-76 message is taken up to `max_message_size` bytes, also while
-/// it arrives in parts: a message of exactly the limit, its end marker sent
-/// later, is echoed.
-#[tokio::test]
-async fn hixie76_messages_up_to_the_limit_are_taken_while_incomplete() {
-    let (app, _events) = app(no_heartbeat_config().max_message_size(64));
-    let addr = serve(app).await;
+/// A hixie-76 session on `/echo/000/{id}/websocket`, its key bytes sent,
+/// past the challenge's answer and the `o` frame.
+async fn hixie76_open(addr: std::net::SocketAddr, id: &str) -> TcpStream {
     let mut tcp = TcpStream::connect(addr).await.unwrap();
     let request = format!(
-        "GET /echo/000/hl/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
+        "GET /echo/000/{id}/websocket HTTP/1.1\r\nHost: {addr}\r\nConnection: Upgrade\r\n\
          Upgrade: WebSocket\r\nOrigin: http://{addr}\r\n\
          Sec-WebSocket-Key1: 4 @1  46546xW%0l 1 5\r\nSec-WebSocket-Key2: 12998 5 Y3 1  .P00\r\n\r\naaaaaaaa"
     );
@@ -831,6 +827,67 @@ async fn hixie76_messages_up_to_the_limit_are_taken_while_incomplete() {
         .await
         .unwrap();
     assert_eq!(&answer_and_open[16..], b"\x00o\xff");
+    tcp
+}
+
+/// Hixie-76 has no pings, so the keepalive of `websocket_ping` leaves its
+/// sessions alone: a quiet client is still served after several timeouts.
+#[tokio::test]
+async fn hixie76_sessions_are_not_failed_by_the_keepalive() {
+    let step = Duration::from_millis(50);
+    let (app, _events) = app(no_heartbeat_config().websocket_ping(step, step));
+    let addr = serve(app).await;
+    let mut tcp = hixie76_open(addr, "hk").await;
+    // Past a ping and its timeout, four times over; the wait is the
+    // behaviour under test.
+    tokio::time::sleep(step * 8).await;
+    tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
+    let mut echo = [0u8; 9];
+    within(Duration::from_secs(3), tcp.read_exact(&mut echo))
+        .await
+        .unwrap();
+    assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
+}
+
+/// A hixie-76 message over `max_message_size` bytes fails the connection as
+/// on RFC 6455 (`c[1009,...]`, the close frame, FIN): whole in one read, or
+/// still arriving (its end never sent), when the server stops reading it at
+/// the limit instead of buffering the stream.
+#[tokio::test]
+async fn hixie76_messages_over_the_limit_are_refused_whole_or_unfinished() {
+    let (app, _events) = app(no_heartbeat_config().max_message_size(64));
+    let addr = serve(app).await;
+    // One byte over, whole; one over, unfinished; far over, unfinished.
+    let over = format!("[\"{}\"]", "a".repeat(61));
+    let cases = [
+        [b"\x00", over.as_bytes(), b"\xff"].concat(),
+        [b"\x00", over.as_bytes()].concat(),
+        [&b"\x00"[..], &[b'a'; 100_000]].concat(),
+    ];
+    for (i, message) in cases.iter().enumerate() {
+        let mut tcp = hixie76_open(addr, &format!("hb{i}")).await;
+        // The server may end the connection before the client wrote all.
+        let _ = tcp.write_all(message).await;
+        let mut rest = Vec::new();
+        within(Duration::from_secs(3), tcp.read_to_end(&mut rest))
+            .await
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&rest),
+            String::from_utf8_lossy(b"\x00c[1009,\"Message too big\"]\xff\xff\x00"),
+            "case {i}"
+        );
+    }
+}
+
+/// A hixie-76 message is taken up to `max_message_size` bytes, also while
+/// it arrives in parts: a message of exactly the limit, its end marker sent
+/// later, is echoed.
+#[tokio::test]
+async fn hixie76_messages_up_to_the_limit_are_taken_while_incomplete() {
+    let (app, _events) = app(no_heartbeat_config().max_message_size(64));
+    let addr = serve(app).await;
+    let mut tcp = hixie76_open(addr, "hl").await;
     // `["aaa…"]`: 64 bytes, the limit.
     let text = format!("[\"{}\"]", "a".repeat(60));
     tcp.write_all(format!("\x00{text}").as_bytes())

@@ -169,6 +169,15 @@ pub(crate) fn parse(buf: &[u8]) -> Parsed {
     }
 }
 
+/// A message over `max_message` bytes, whole or still arriving.
+fn too_big() -> RecvError {
+    RecvError::violation(
+        TOO_BIG,
+        standard_reason(TOO_BIG),
+        "message over the size limit",
+    )
+}
+
 impl Socket for Hixie76Socket {
     async fn send_text(&mut self, text: String) -> Result<(), String> {
         let mut frame = Vec::with_capacity(text.len() + 2);
@@ -182,6 +191,9 @@ impl Socket for Hixie76Socket {
     async fn recv(&mut self) -> Result<Incoming, RecvError> {
         loop {
             match parse(&self.buf) {
+                Parsed::Text(len) if len > self.max_message => {
+                    return Err(too_big());
+                }
                 Parsed::Text(len) => {
                     let payload = self.buf.split_to(len + 2);
                     let text = std::str::from_utf8(&payload[1..=len])
@@ -202,12 +214,10 @@ impl Socket for Hixie76Socket {
                         "unsupported hixie-76 frame",
                     ))
                 }
-                Parsed::Incomplete if self.buf.len() > self.max_message + 2 => {
-                    return Err(RecvError::violation(
-                        TOO_BIG,
-                        standard_reason(TOO_BIG),
-                        "message over the size limit",
-                    ));
+                // The opening 0x00 and more than `max_message` bytes: the
+                // message can only end over the limit, so it is not read on.
+                Parsed::Incomplete if self.buf.len() > self.max_message + 1 => {
+                    return Err(too_big());
                 }
                 Parsed::Incomplete => {}
             }
