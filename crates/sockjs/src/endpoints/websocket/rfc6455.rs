@@ -36,7 +36,7 @@ use crate::session::standard_reason;
 /// cost far more than everything else a session holds; it grows the buffer
 /// to a frame's length once it has read the frame's header, so a small base
 /// costs little on large messages. 2 KiB keeps an idle session under 8 KiB.
-const READ_BUFFER: usize = 2 * 1024;
+const READ_BUFFER: usize = 2_048;
 
 /// Protocol versions answered: 13 (RFC 6455) and the drafts 7 and 8 whose
 /// framing is the same, as sockjs-node does.
