@@ -241,6 +241,35 @@ async fn websockets_over_extended_connect() {
     assert_eq!((status, body.as_str()), (StatusCode::OK, "o\n"));
 }
 
+/// Over HTTP/2 a WebSocket is an extended CONNECT with `:protocol
+/// websocket`; any other request to a WebSocket endpoint is a 400 before
+/// the handshake hook is asked.
+#[tokio::test]
+async fn a_websocket_endpoint_over_h2_refuses_what_is_not_an_extended_connect() {
+    let asked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = asked.clone();
+    let router = sockjs::SockJsRouter::new(|_session: sockjs::Session| async {})
+        .config(fast_config())
+        .handshake(move |_headers: http::HeaderMap| {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async { Err::<(), _>((StatusCode::UNAUTHORIZED, "Log in first.")) }
+        });
+    let (mut h2, _) = connect_to(axum::Router::new().nest("/svc", router.into_router())).await;
+    for path in ["/svc/0/h2get/websocket", "/svc/websocket"] {
+        for method in [Method::GET] {
+            let mut req = request(method.clone(), path, "");
+            req.headers_mut().insert(
+                "sec-websocket-version",
+                http::HeaderValue::from_static("13"),
+            );
+            let (status, body) = send(&mut h2, req).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{method} {path}");
+            assert_eq!(body, "Not a valid websocket request", "{method} {path}");
+        }
+    }
+    assert_eq!(asked.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
 /// The closing handshake in RFC 6455 order over an HTTP/2 stream too: after
 /// the server's close frame the stream stays open for the client's (200 ms
 /// later), and ends (END_STREAM) promptly after it.
