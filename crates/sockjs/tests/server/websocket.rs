@@ -235,6 +235,58 @@ async fn the_handler_starts_before_the_socket_sees_open() {
     }
 }
 
+/// A handler slower than its client: the session's incoming budget holds
+/// one message, so the socket is left unread while the application's
+/// queue is full, again and again, and read on when there is room. Every
+/// message arrives once, in order, framed and raw.
+#[tokio::test]
+async fn a_slow_handler_holds_the_socket_back_as_often_as_its_queue_fills() {
+    let service = sockjs::SockJsRouter::new(|session: sockjs::Session| async move {
+        let (tx, mut rx) = session.split();
+        while let Some(message) = rx.recv().await {
+            // Slower than the client sends, on purpose.
+            tokio::time::sleep(Duration::from_millis(3)).await;
+            if tx.send(message).await.is_err() {
+                break;
+            }
+        }
+    })
+    .config(no_heartbeat_config().inbound_budget(64));
+    let addr = serve(axum::Router::new().nest("/slow", service.into_router())).await;
+    const MESSAGES: usize = 40;
+    let padding = "p".repeat(40);
+    for (path, framed) in [("/slow/0/bp/websocket", true), ("/slow/websocket", false)] {
+        let mut ws = connect(addr, path).await;
+        if framed {
+            assert_eq!(next_text(&mut ws).await.unwrap(), "o");
+        }
+        for i in 0..MESSAGES {
+            let text = format!("{i} {padding}");
+            let frame = if framed {
+                format!("[\"{text}\"]")
+            } else {
+                text
+            };
+            within(Duration::from_secs(3), ws.send(Message::text(frame)))
+                .await
+                .unwrap();
+        }
+        let mut got = Vec::new();
+        while got.len() < MESSAGES {
+            let text = next_text(&mut ws)
+                .await
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            if framed {
+                got.extend(messages_of(&text));
+            } else {
+                got.push(text);
+            }
+        }
+        let sent: Vec<String> = (0..MESSAGES).map(|i| format!("{i} {padding}")).collect();
+        assert_eq!(got, sent, "{path}");
+    }
+}
+
 #[tokio::test]
 async fn heartbeats_only_when_idle() {
     let (app, _events) = app(fast_config());
