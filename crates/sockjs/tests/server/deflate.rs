@@ -51,7 +51,11 @@ async fn read_frame(tcp: &mut TcpStream) -> (bool, u8, Vec<u8>) {
 }
 
 /// Sends one masked text frame, compressed (RSV1) or not.
-async fn write_frame(tcp: &mut TcpStream, payload: &[u8], compressed: bool) {
+async fn write_frame<W: tokio::io::AsyncWrite + Unpin>(
+    tcp: &mut W,
+    payload: &[u8],
+    compressed: bool,
+) {
     let mut frame = vec![if compressed { 0xC1 } else { 0x81 }];
     match payload.len() {
         n if n < 126 => frame.push(0x80 | n as u8),
@@ -123,6 +127,68 @@ async fn messages_are_compressed_both_ways_when_offered() {
     assert_eq!(echo, expected);
     let (rsv1, _, payload) = read_frame(&mut tcp).await;
     assert_eq!((rsv1, payload), (false, b"a[\"plain\"]".to_vec()));
+}
+
+/// Large messages that arrive together, with more behind them in the same
+/// read: the buffers grown past what an idle session keeps are given back
+/// only once empty, and every message is echoed once, in order.
+#[tokio::test]
+async fn large_messages_back_to_back_in_one_write_are_all_echoed() {
+    let (app, _events) = app(config().websocket_compression(true));
+    let addr = serve(app).await;
+    let (mut tcp, head) = handshake(addr, "/echo/0/big/websocket", Some(OFFER)).await;
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert_eq!(read_frame(&mut tcp).await, (false, 1, b"o".to_vec()));
+    // Letters from a linear congruential generator: deflate leaves them
+    // larger than the 8 KiB a drained buffer keeps.
+    let mut seed = 12_345u32;
+    let mut noise = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                char::from(b'a' + (seed >> 16) as u8 % 26)
+            })
+            .collect()
+    };
+    let texts: Vec<String> = vec![
+        format!("[\"{}\"]", noise(30_000)),
+        format!("[\"{}\"]", noise(16_000)),
+        "[\"last\"]".to_owned(),
+    ];
+    // One write for all three frames, the first two compressed.
+    let (mut client, mut buffered) = tokio::io::duplex(1 << 20);
+    for (i, text) in texts.iter().enumerate() {
+        if i < 2 {
+            let compressed = deflate(text.as_bytes());
+            assert!(compressed.len() > 8_192, "{}", compressed.len());
+            write_frame(&mut client, &compressed, true).await;
+        } else {
+            write_frame(&mut client, text.as_bytes(), false).await;
+        }
+    }
+    drop(client);
+    let mut bytes = Vec::new();
+    buffered.read_to_end(&mut bytes).await.unwrap();
+    tcp.write_all(&bytes).await.unwrap();
+    // Echoes may be batched into fewer frames; their order is kept.
+    let mut got: Vec<String> = Vec::new();
+    while got.len() < texts.len() {
+        let (rsv1, opcode, payload) = read_frame(&mut tcp).await;
+        assert_eq!(opcode, 1);
+        let echo = String::from_utf8(if rsv1 { inflate(&payload) } else { payload }).unwrap();
+        got.extend(messages_of(&echo));
+    }
+    let sent: Vec<String> = texts
+        .iter()
+        .flat_map(|t| messages_of(&format!("a{t}")))
+        .collect();
+    let lengths = |v: &[String]| v.iter().map(String::len).collect::<Vec<_>>();
+    assert!(
+        got == sent,
+        "{:?} against {:?}",
+        lengths(&got),
+        lengths(&sent)
+    );
 }
 
 #[tokio::test]
