@@ -209,6 +209,35 @@ async fn no_offer_or_compression_off_means_plain_frames() {
     }
 }
 
+/// A compressed message that inflates to exactly `max_message_size` bytes
+/// is taken; one byte more is refused with 1009.
+#[tokio::test]
+async fn a_compressed_message_of_exactly_the_limit_is_taken() {
+    const LIMIT: usize = 10_000;
+    for (size, taken) in [(LIMIT, true), (LIMIT + 1, false)] {
+        let (app, _events) = app(config().websocket_compression(true).max_message_size(LIMIT));
+        let addr = serve(app).await;
+        let (mut tcp, _) = handshake(addr, "/echo/0/lim/websocket", Some(OFFER)).await;
+        assert_eq!(read_frame(&mut tcp).await.2, b"o");
+        // `["xx…x"]`: `size` bytes.
+        let text = format!("[\"{}\"]", "x".repeat(size - 4));
+        assert_eq!(text.len(), size);
+        write_frame(&mut tcp, &deflate(text.as_bytes()), true).await;
+        let (rsv1, opcode, payload) = read_frame(&mut tcp).await;
+        let payload = if rsv1 { inflate(&payload) } else { payload };
+        let payload = String::from_utf8(payload).unwrap();
+        if taken {
+            assert_eq!((opcode, payload), (1, format!("a{text}")), "{size}");
+        } else {
+            assert_eq!(
+                (opcode, payload.as_str()),
+                (1, "c[1009,\"Message too big\"]"),
+                "{size}"
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn a_compression_bomb_is_refused_with_1009() {
     let (app, _events) = app(config()

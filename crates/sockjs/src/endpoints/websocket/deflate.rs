@@ -210,11 +210,19 @@ fn decompress(payload: &[u8], limit: usize) -> Result<Vec<u8>, InflateError> {
             }
             if out.len() == out.capacity() {
                 out.reserve(out.capacity().min(limit + 1 - out.len()).max(64));
-            } else if (d.total_in(), d.total_out()) == before {
+            } else if !made_progress(d, before) {
                 return Err(InflateError::Corrupt);
             }
         }
     })
+}
+
+/// Whether a step of `d` used input or produced output since `before`
+/// (its totals then). A step that did neither, with input left and room in
+/// the output, would loop forever; zlib never stops so, but the loop does
+/// not rely on it.
+fn made_progress(d: &Decompress, before: (u64, u64)) -> bool {
+    (d.total_in(), d.total_out()) != before
 }
 
 /// A frame's header, parsed.
