@@ -652,25 +652,33 @@ mod tests {
     #[tokio::test]
     async fn buffers_are_released_after_a_large_message() {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let (ours, mut theirs) = tokio::io::duplex(1 << 20);
-        let mut io = DeflateIo::new(ours, 1 << 20, MAX_WINDOW_BITS);
-        let text = "x".repeat(200_000);
-        // The server writes a large text frame; the client reads it all.
-        let mut frame = BytesMut::new();
-        put_header(&mut frame, 0x81, false, text.len());
-        frame.extend_from_slice(text.as_bytes());
-        io.write_all(&frame).await.unwrap();
-        io.flush().await.unwrap();
-        let mut wire = vec![0; 64 * 1024];
-        let n = theirs.read(&mut wire).await.unwrap();
-        assert!(n > 0);
-        // The client sends a large masked (plain) frame; the server reads it.
-        let mut incoming = BytesMut::new();
-        put_header(&mut incoming, 0x81, true, text.len());
-        incoming.extend_from_slice(text.as_bytes()); // mask 0000
-        theirs.write_all(&incoming).await.unwrap();
-        let mut read = vec![0; incoming.len()];
-        io.read_exact(&mut read).await.unwrap();
+        // Every step is over an in-memory pipe: broken framing shows as a
+        // read that never ends, so the whole exchange has a deadline.
+        let exchange = async {
+            let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+            let mut io = DeflateIo::new(ours, 1 << 20, MAX_WINDOW_BITS);
+            let text = "x".repeat(200_000);
+            // The server writes a large text frame; the client reads it all.
+            let mut frame = BytesMut::new();
+            put_header(&mut frame, 0x81, false, text.len());
+            frame.extend_from_slice(text.as_bytes());
+            io.write_all(&frame).await.unwrap();
+            io.flush().await.unwrap();
+            let mut wire = vec![0; 64 * 1024];
+            let n = theirs.read(&mut wire).await.unwrap();
+            assert!(n > 0);
+            // The client sends a large masked (plain) frame; the server reads it.
+            let mut incoming = BytesMut::new();
+            put_header(&mut incoming, 0x81, true, text.len());
+            incoming.extend_from_slice(text.as_bytes()); // mask 0000
+            theirs.write_all(&incoming).await.unwrap();
+            let mut read = vec![0; incoming.len()];
+            io.read_exact(&mut read).await.unwrap();
+            io
+        };
+        let io = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+            .await
+            .expect("the large messages go through within 5 s");
         for (name, buf) in [
             ("raw_in", &io.raw_in),
             ("ready_in", &io.ready_in),

@@ -168,12 +168,19 @@ mod tests {
     async fn a_gated_timer_fires_and_fires_again_after_a_reset() {
         let start = tokio::time::Instant::now();
         let mut timer = Gated::new(tokio::time::sleep(Duration::from_secs(5)));
-        (&mut timer).await;
+        // On the paused clock a timer that never wakes its task would hang
+        // the test; the deadline (virtual time) makes it a failure.
+        let deadline = Duration::from_secs(60);
+        tokio::time::timeout(deadline, &mut timer)
+            .await
+            .expect("fired");
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         timer
             .inner()
             .reset(tokio::time::Instant::now() + Duration::from_secs(3));
-        (&mut timer).await;
+        tokio::time::timeout(deadline, &mut timer)
+            .await
+            .expect("fired again");
         assert_eq!(start.elapsed(), Duration::from_secs(8));
     }
 }
