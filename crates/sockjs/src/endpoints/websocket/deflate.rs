@@ -784,4 +784,66 @@ mod tests {
         assert_eq!(&io.ready_in[h.header_len..], &deflated[..]);
         assert!(io.assembling.is_none());
     }
+
+    /// An uncompressed message in fragments, on a compressed connection:
+    /// its continuation frames are not taken for compressed ones, and the
+    /// frames go on as they came.
+    #[test]
+    fn an_uncompressed_fragmented_message_goes_on_as_it_came() {
+        let mut io = DeflateIo::new((), 1 << 20, MAX_WINDOW_BITS);
+        let mut wire = BytesMut::new();
+        put_header(&mut wire, 0x01, true, 2); // text, not final
+        wire.extend_from_slice(b"ab");
+        put_header(&mut wire, 0x80, true, 2); // continuation, final
+        wire.extend_from_slice(b"cd");
+        io.raw_in.extend_from_slice(&wire);
+        io.rewrite_incoming();
+        assert_eq!(&io.ready_in[..], &wire[..]);
+        assert!(io.assembling.is_none());
+    }
+
+    /// A frame is refused (1009, by the header handed to tungstenite) as
+    /// soon as its header announces more than the limit, before its
+    /// payload is read; a frame of exactly the limit waits for its payload.
+    #[test]
+    fn a_frame_over_the_limit_is_refused_by_its_header() {
+        const LIMIT: usize = 1_000;
+        for (len, refused) in [(LIMIT + 1, true), (1 << 40, true), (LIMIT, false)] {
+            for first in [0x81u8, 0xC1] {
+                let mut io = DeflateIo::new((), LIMIT, MAX_WINDOW_BITS);
+                put_header(&mut io.raw_in, first, true, len);
+                io.rewrite_incoming();
+                let what = format!("{first:#x}, {len} bytes");
+                if refused {
+                    let h = parse_header(&io.ready_in).expect(&what);
+                    assert_eq!(h.payload_len, LIMIT + 1, "{what}");
+                } else {
+                    assert!(io.ready_in.is_empty(), "{what}");
+                }
+            }
+        }
+    }
+
+    /// Compressed fragments are refused once together they are over the
+    /// limit: a message that never ends is not buffered without bound.
+    #[test]
+    fn compressed_fragments_over_the_limit_are_refused() {
+        const LIMIT: usize = 1_000;
+        let mut io = DeflateIo::new((), LIMIT, MAX_WINDOW_BITS);
+        // RSV1 text, not final, then continuations, never final: 300
+        // bytes each (what they hold does not matter before the end).
+        let mut first = 0x41u8;
+        for _ in 0..3 {
+            put_header(&mut io.raw_in, first, true, 300);
+            io.raw_in.extend_from_slice(&[0u8; 300]);
+            first = 0x00;
+        }
+        io.rewrite_incoming();
+        assert!(io.ready_in.is_empty(), "900 bytes: still under the limit");
+        put_header(&mut io.raw_in, 0x00, true, 300);
+        io.raw_in.extend_from_slice(&[0u8; 300]);
+        io.rewrite_incoming();
+        let h = parse_header(&io.ready_in).expect("1,200 bytes: refused");
+        assert_eq!(h.payload_len, LIMIT + 1);
+    }
 }
