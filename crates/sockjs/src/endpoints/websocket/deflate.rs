@@ -839,11 +839,116 @@ mod tests {
             first = 0x00;
         }
         io.rewrite_incoming();
-        assert!(io.ready_in.is_empty(), "900 bytes: still under the limit");
-        put_header(&mut io.raw_in, 0x00, true, 300);
-        io.raw_in.extend_from_slice(&[0u8; 300]);
+        assert!(io.ready_in.is_empty(), "900 bytes: under the limit");
+        put_header(&mut io.raw_in, 0x00, true, 100);
+        io.raw_in.extend_from_slice(&[0u8; 100]);
         io.rewrite_incoming();
-        let h = parse_header(&io.ready_in).expect("1,200 bytes: refused");
+        assert!(io.ready_in.is_empty(), "1,000 bytes: the limit");
+        put_header(&mut io.raw_in, 0x00, true, 1);
+        io.raw_in.extend_from_slice(&[0u8; 1]);
+        io.rewrite_incoming();
+        let h = parse_header(&io.ready_in).expect("1,001 bytes: refused");
         assert_eq!(h.payload_len, LIMIT + 1);
+    }
+
+    /// Letters from a linear congruential generator: deflate shrinks them
+    /// by about a third, never to nothing.
+    fn letters(n: usize) -> Vec<u8> {
+        let mut seed = 7u32;
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                b'a' + (seed >> 16) as u8 % 26
+            })
+            .collect()
+    }
+
+    /// Only whole text and binary messages of at least `MIN_COMPRESS`
+    /// bytes are compressed: a close frame with a long reason goes as it
+    /// is (a compressed control frame is a protocol error), and so does a
+    /// message one byte shorter.
+    #[test]
+    fn only_messages_of_min_compress_bytes_are_compressed() {
+        let frame = |first: u8, payload: &[u8]| {
+            let mut io = DeflateIo::new((), 1 << 20, MAX_WINDOW_BITS);
+            put_header(&mut io.raw_out, first, false, payload.len());
+            io.raw_out.extend_from_slice(payload);
+            io.rewrite_outgoing();
+            parse_header(&io.ready_out).unwrap()
+        };
+        let x = vec![b'x'; MIN_COMPRESS];
+        assert!(frame(0x81, &x).rsv1, "text of MIN_COMPRESS bytes");
+        assert!(frame(0x82, &x).rsv1, "binary of MIN_COMPRESS bytes");
+        assert!(!frame(0x81, &x[1..]).rsv1, "one byte shorter");
+        let mut close = vec![0x0B, 0xB8]; // 3000
+        close.extend_from_slice(&[b'r'; 120]);
+        for first in [0x88u8, 0x89, 0x8A] {
+            let h = frame(first, &close);
+            assert!(!h.rsv1 && h.payload_len == close.len(), "{first:#x}");
+        }
+    }
+
+    /// A writer waits once `HIGH_WATER` bytes wait to be written: a client
+    /// that reads nothing does not make the server buffer without bound.
+    #[tokio::test]
+    async fn writes_wait_past_the_high_water_mark() {
+        use futures_util::FutureExt;
+        use tokio::io::AsyncWriteExt;
+        let (ours, _theirs) = tokio::io::duplex(1024);
+        let mut io = DeflateIo::new(ours, 1 << 20, MAX_WINDOW_BITS);
+        let text = letters(150_000);
+        let mut frame = BytesMut::new();
+        put_header(&mut frame, 0x81, false, text.len());
+        frame.extend_from_slice(&text);
+        let first = io.write(&frame).now_or_never().expect("taken at once");
+        assert_eq!(first.unwrap(), frame.len());
+        assert!(io.ready_out.len() >= HIGH_WATER, "{}", io.ready_out.len());
+        assert!(io.write(&frame).now_or_never().is_none(), "past the mark");
+    }
+
+    /// `flush` writes out all that waits; `shutdown` too, then ends the
+    /// stream, so the peer reads everything and then its end.
+    #[tokio::test]
+    async fn flush_and_shutdown_write_out_everything() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let step = std::time::Duration::from_secs(5);
+        let (ours, mut theirs) = tokio::io::duplex(1024);
+        let mut io = DeflateIo::new(ours, 1 << 20, MAX_WINDOW_BITS);
+        let text = letters(20_000);
+        let mut frame = BytesMut::new();
+        put_header(&mut frame, 0x81, false, text.len());
+        frame.extend_from_slice(&text);
+        let reader = tokio::spawn(async move {
+            let mut all = Vec::new();
+            theirs.read_to_end(&mut all).await.map(|_| all)
+        });
+        io.write_all(&frame).await.unwrap();
+        assert!(!io.ready_out.is_empty(), "more than the pipe holds");
+        tokio::time::timeout(step, io.flush())
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(io.ready_out.is_empty(), "flushed");
+        // A second message, left waiting for `shutdown` to write out.
+        io.write_all(&frame).await.unwrap();
+        tokio::time::timeout(step, io.shutdown())
+            .await
+            .unwrap()
+            .unwrap();
+        let all = tokio::time::timeout(step, reader)
+            .await
+            .expect("the end of the stream")
+            .unwrap()
+            .unwrap();
+        drop(io);
+        let mut wire = &all[..];
+        for _ in 0..2 {
+            let h = parse_header(wire).unwrap();
+            assert!(h.rsv1);
+            let payload = &wire[h.header_len..h.header_len + h.payload_len];
+            assert_eq!(decompress(payload, 1 << 20).unwrap(), text);
+            wire = &wire[h.header_len + h.payload_len..];
+        }
+        assert!(wire.is_empty());
     }
 }
