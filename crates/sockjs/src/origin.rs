@@ -496,6 +496,22 @@ mod tests {
         assert!(p.matches("http://localhost:3000"));
         assert!(p.matches("http://localhost"));
 
+        // A default port written out is the default: the browser leaves
+        // it out of `Origin`.
+        for (pattern, origin) in [
+            ("http://a.example:80", "http://a.example"),
+            ("ws://a.example:80", "ws://a.example"),
+            ("https://a.example:443", "https://a.example"),
+            ("wss://a.example:443", "wss://a.example"),
+            ("http://a.example", "http://a.example:80"),
+            ("ws://a.example", "ws://a.example:80"),
+        ] {
+            let p = OriginPattern::parse(pattern).unwrap();
+            assert!(p.matches(origin), "{pattern} {origin}");
+        }
+        let p = OriginPattern::parse("http://a.example:443").unwrap();
+        assert!(!p.matches("http://a.example"));
+
         let p = OriginPattern::parse("http://127.0.0.1:8080/").unwrap();
         assert!(p.matches("http://127.0.0.1:8080"));
         assert!(!p.matches("http://127.0.0.1:8081"));
@@ -512,9 +528,32 @@ mod tests {
             "https://a.*.example",
             "https://a.example:port",
             "https://user@a.example",
+            "https://a.example?x",
+            "https://a.example#x",
             "*",
+            "://a.example",
+            "ht tp://a.example",
+            "h_t://a.example",
+            "https://a b.example",
+            "https://a%2e.example",
+            "https://a!.example",
+            "https://*.a$.example",
         ] {
             assert!(OriginPattern::parse(bad).is_err(), "{bad}");
+        }
+        // Each part an origin cannot have is named as such (the host check
+        // would refuse them too, as an invalid host).
+        for bad in [
+            "https://a.example/path",
+            "https://a.example?x",
+            "https://a.example#x",
+            "https://user@a.example",
+        ] {
+            let why = OriginPattern::parse(bad).err().expect(bad).0;
+            assert!(
+                why.ends_with("an origin has no path, query or user"),
+                "{why}"
+            );
         }
     }
 
