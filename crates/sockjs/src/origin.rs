@@ -512,6 +512,18 @@ mod tests {
         let p = OriginPattern::parse("http://a.example:443").unwrap();
         assert!(!p.matches("http://a.example"));
 
+        // An IPv6 literal's colons are not a port's.
+        let p = OriginPattern::parse("http://[::1]").unwrap();
+        assert!(p.matches("http://[::1]"));
+        assert!(!p.matches("http://[::1]:8080"));
+        let p = OriginPattern::parse("http://[::1]:8080").unwrap();
+        assert!(p.matches("http://[::1]:8080"));
+        assert!(!p.matches("http://[::1]"));
+
+        // `*.example.com` is not `example.com`, nor an empty first label.
+        let p = OriginPattern::parse("https://*.example.com").unwrap();
+        assert!(!p.matches("https://.example.com"));
+
         let p = OriginPattern::parse("http://127.0.0.1:8080/").unwrap();
         assert!(p.matches("http://127.0.0.1:8080"));
         assert!(!p.matches("http://127.0.0.1:8081"));
@@ -554,6 +566,22 @@ mod tests {
                 why.ends_with("an origin has no path, query or user"),
                 "{why}"
             );
+        }
+        for (bad, because) in [
+            ("https://:443", "no host"),
+            ("https://*.", "`*.` must be followed by a domain"),
+            ("https://*.*.example", "`*.` must be followed by a domain"),
+            (
+                "https://a.*.example",
+                "`*` is only allowed as the first label",
+            ),
+            (
+                "https://a.example*",
+                "`*` is only allowed as the first label",
+            ),
+        ] {
+            let why = OriginPattern::parse(bad).err().expect(bad).0;
+            assert!(why.contains(because), "{bad}: {why}");
         }
     }
 
