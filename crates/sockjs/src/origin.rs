@@ -523,6 +523,13 @@ mod tests {
         // `*.example.com` is not `example.com`, nor an empty first label.
         let p = OriginPattern::parse("https://*.example.com").unwrap();
         assert!(!p.matches("https://.example.com"));
+        // An `Origin` with a path is no origin: its host would end with
+        // the allowed domain.
+        for pattern in ["https://*.example.com", "https://*.example.com:*"] {
+            let p = OriginPattern::parse(pattern).unwrap();
+            assert!(!p.matches("https://evil.test/.example.com"), "{pattern}");
+            assert!(!p.matches("https://"), "{pattern}");
+        }
 
         let p = OriginPattern::parse("http://127.0.0.1:8080/").unwrap();
         assert!(p.matches("http://127.0.0.1:8080"));
