@@ -642,4 +642,25 @@ mod tests {
             "frame-ancestors 'self' https://a.example https://*.b.example"
         );
     }
+
+    /// A list is `only` its patterns, from an array as from a `Vec`; the
+    /// `Debug` of a policy shows what it allows.
+    #[test]
+    fn lists_and_debug() {
+        let allowed = headers(&[("origin", "https://a.example")]);
+        let other = headers(&[("origin", "https://b.example")]);
+        for policy in [
+            OriginPolicy::from(["https://a.example"]),
+            OriginPolicy::from(vec!["https://a.example"]),
+        ] {
+            assert!(policy.allows(&allowed, false));
+            assert!(!policy.allows(&other, false));
+            assert_eq!(
+                format!("{policy:?}"),
+                "OriginPolicy::Only { patterns: [\"https://a.example\"], null: false, \
+                 missing: true, unprotected_transports: false }"
+            );
+        }
+        assert_eq!(format!("{:?}", OriginPolicy::any()), "OriginPolicy::Any");
+    }
 }
