@@ -643,7 +643,7 @@ mod tests {
         );
     }
 
-    /// A list is `only` its patterns, from an array as from a `Vec`; the
+    /// A list is `only` its patterns, from an array, a `Vec` or a slice; the
     /// `Debug` of a policy shows what it allows.
     #[test]
     fn lists_and_debug() {
@@ -652,6 +652,7 @@ mod tests {
         for policy in [
             OriginPolicy::from(["https://a.example"]),
             OriginPolicy::from(vec!["https://a.example"]),
+            OriginPolicy::from(&["https://a.example"][..]),
         ] {
             assert!(policy.allows(&allowed, false));
             assert!(!policy.allows(&other, false));
