@@ -206,12 +206,7 @@ async fn hixie76_handshake_headers_first_then_the_answer() {
         .await
         .unwrap();
     assert_eq!(&open, b"\x00o\xff");
-    tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
-    let mut echo = [0u8; 9];
-    within(Duration::from_secs(3), tcp.read_exact(&mut echo))
-        .await
-        .unwrap();
-    assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
+    hixie76_echoes_hi(&mut tcp).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -878,6 +873,16 @@ async fn websocket_versions_13_8_and_7_are_answered_and_others_refused() {
     }
 }
 
+/// Sends `["hi"]` on an open hixie-76 session and reads its echo.
+async fn hixie76_echoes_hi(tcp: &mut TcpStream) {
+    tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
+    let mut echo = [0u8; 9];
+    within(Duration::from_secs(3), tcp.read_exact(&mut echo))
+        .await
+        .unwrap();
+    assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
+}
+
 /// A hixie-76 session on `/echo/000/{id}/websocket`, its key bytes sent,
 /// past the challenge's answer and the `o` frame.
 async fn hixie76_open(addr: std::net::SocketAddr, id: &str) -> TcpStream {
@@ -908,12 +913,7 @@ async fn hixie76_sessions_are_not_failed_by_the_keepalive() {
     // Past a ping and its timeout, four times over; the wait is the
     // behaviour under test.
     tokio::time::sleep(step * 8).await;
-    tcp.write_all(b"\x00[\"hi\"]\xff").await.unwrap();
-    let mut echo = [0u8; 9];
-    within(Duration::from_secs(3), tcp.read_exact(&mut echo))
-        .await
-        .unwrap();
-    assert_eq!(&echo, b"\x00a[\"hi\"]\xff");
+    hixie76_echoes_hi(&mut tcp).await;
 }
 
 /// A hixie-76 message over `max_message_size` bytes fails the connection as
