@@ -307,6 +307,15 @@ mod tests {
     }
 
     #[test]
+    fn debug_names_the_networks_and_the_header() {
+        let proxies = TrustedProxies::forwarded(["10.0.0.0/8", "::1", "::ffff:10.0.0.0/104"]);
+        assert_eq!(
+            format!("{proxies:?}"),
+            "TrustedProxies { networks: [10.0.0.0/8, ::1/128, 10.0.0.0/8], header: Forwarded }"
+        );
+    }
+
+    #[test]
     #[should_panic(expected = "does not parse")]
     fn a_bad_network_panics() {
         let _ = TrustedProxies::forwarded(["10.0.0.0/40"]);

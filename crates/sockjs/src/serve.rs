@@ -1028,6 +1028,49 @@ mod tests {
         assert!(matches!(ended, Ok(Ok(()))));
     }
 
+    #[tokio::test]
+    async fn debug_shows_the_settings() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let text = format!(
+            "{:?}",
+            serve(listener, Router::new())
+                .idle_timeout(None)
+                .max_connections(7)
+                .shutdown_deadline(Duration::from_secs(3))
+        );
+        assert!(text.starts_with("Serve { listener: "), "{text}");
+        assert!(text.contains(&address.to_string()), "{text}");
+        assert!(
+            text.ends_with(
+                "header_read_timeout: Some(10s), idle_timeout: None, max_connections: Some(7), \
+                 shutdown: None, shutdown_deadline: 3s, .. }"
+            ),
+            "{text}"
+        );
+    }
+
+    // The first poll installs the handlers; from then on a SIGTERM ends
+    // the wait instead of this test process.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn shutdown_signal_waits_for_sigterm() {
+        let signal = shutdown_signal();
+        tokio::pin!(signal);
+        assert!(
+            poll_once(signal.as_mut()).await.is_none(),
+            "no signal was sent yet"
+        );
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        tokio::time::timeout(Duration::from_secs(5), signal)
+            .await
+            .expect("SIGTERM ends the wait");
+    }
+
     /// Polls `fut` once.
     async fn poll_once<F: Future + Unpin>(mut fut: F) -> Option<F::Output> {
         std::future::poll_fn(|cx| {
