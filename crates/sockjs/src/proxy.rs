@@ -286,6 +286,10 @@ mod tests {
             ("127.0.0.1", "::ffff:127.0.0.1", true),
             ("::ffff:10.0.0.0/104", "10.1.1.1", true),
             ("::ffff:10.0.0.0/104", "11.1.1.1", false),
+            // A mapped address with a prefix too short to be all IPv4
+            // stays an IPv6 network.
+            ("::ffff:0.0.0.0/64", "::1:2:3:4", true),
+            ("::ffff:0.0.0.0/64", "1::1", false),
         ] {
             let address = ip(address).to_canonical();
             assert_eq!(
