@@ -196,8 +196,14 @@ impl fmt::Debug for Config {
             .field("bind_to_handshake", &self.bind_to_handshake)
             .field("body_timeout", &self.body_timeout)
             .field("metrics_service", &self.metrics_service)
+            .field("websocket_compression", &self.websocket_compression)
+            .field(
+                "websocket_compression_window",
+                &self.websocket_compression_window,
+            )
             .field("websocket_ping", &self.websocket_ping)
             .field("send_timeout", &self.send_timeout)
+            .field("websocket_fin_early", &self.websocket_fin_early)
             // --- budgets ---
             .field("inbound_budget", &self.inbound_budget)
             .field("outbound_budget", &self.outbound_budget)
@@ -1174,6 +1180,30 @@ fn bit(transport: Transport) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_lists_the_settings() {
+        let text = format!(
+            "{:?}",
+            Config::default()
+                .disable(Transport::HtmlFile)
+                .max_sessions(5)
+        );
+        // Every setting, and the transports that are on.
+        assert_eq!(
+            text,
+            "Config { sockjs_url: \"https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js\", \
+             response_limit: 131072, heartbeat_delay: 25s, disconnect_delay: 5s, \
+             enabled: [WebSocket, RawWebSocket, XhrStreaming, XhrPolling, EventSource, JsonpPolling], \
+             jsessionid: false, cors: true, max_message_size: 1048576, queue_capacity: 1024, \
+             queue_full: Wait, close_timeout: 3s, origins: OriginPolicy::Any, max_sessions: Some(5), \
+             max_sessions_per_address: None, trusted_proxies: None, bind_to_address: false, \
+             bind_to_handshake: false, body_timeout: 30s, metrics_service: \"sockjs\", \
+             websocket_compression: false, websocket_compression_window: 15, websocket_ping: None, \
+             send_timeout: 10s, websocket_fin_early: false, inbound_budget: 4194304, \
+             outbound_budget: 4194304, service_inbound_budget: 67108864, inbound_timeout: 5s }"
+        );
+    }
 
     #[test]
     fn jsessionid_echoes_the_cookie_or_dummy() {
