@@ -404,3 +404,22 @@ impl Drop for Ticket {
         self.drained();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_says_whether_it_began_and_how_many_sessions_are_open() {
+        let shutdown = Shutdown::new();
+        assert_eq!(
+            format!("{shutdown:?}"),
+            "Shutdown { shutting_down: false, open_sessions: 0 }"
+        );
+        shutdown.begin();
+        assert_eq!(
+            format!("{shutdown:?}"),
+            "Shutdown { shutting_down: true, open_sessions: 0 }"
+        );
+    }
+}
