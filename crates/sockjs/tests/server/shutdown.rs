@@ -518,6 +518,46 @@ mod serve {
     }
 
     #[tokio::test]
+    async fn serve_times_a_later_request_head_on_a_kept_alive_connection_too() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let shutdown = Shutdown::new();
+        let (app, _senders) = app(&shutdown, Config::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // An idle timeout far past the header one: a cut near the header
+        // timeout is the slow head's, not the idleness's.
+        let server = tokio::spawn(std::future::IntoFuture::into_future(
+            sockjs::serve(listener, app)
+                .header_read_timeout(HEAD)
+                .idle_timeout(Duration::from_secs(20)),
+        ));
+        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(b"}") {
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+                .await
+                .expect("the answer within 5 s")
+                .unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert!(got.starts_with(b"HTTP/1.1 200"));
+        // The second request's head never ends.
+        tcp.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        let (took, got) = until_closed(&mut tcp).await;
+        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+        assert!(took >= HEAD - Duration::from_millis(50), "{took:?}");
+        assert!(took < HEAD + Duration::from_secs(2), "{took:?}");
+        server.abort();
+    }
+
+    #[tokio::test]
     async fn serve_closes_idle_connections_but_not_quiet_sessions() {
         use tokio::io::AsyncWriteExt;
         let shutdown = Shutdown::new();
