@@ -144,6 +144,22 @@ mod tests {
     }
 
     #[test]
+    fn a_year_of_caching_expires_a_year_from_now() {
+        let mut out = HeaderMap::new();
+        let before = SystemTime::now();
+        cache_for_a_year(&mut out);
+        assert_eq!(out[header::CACHE_CONTROL], "public, max-age=31536000");
+        let expires = httpdate::parse_http_date(out[header::EXPIRES].to_str().unwrap()).unwrap();
+        let year = Duration::from_secs(31_536_000);
+        // The date has whole seconds.
+        assert!(
+            expires + Duration::from_secs(1) >= before + year,
+            "{expires:?}"
+        );
+        assert!(expires <= SystemTime::now() + year, "{expires:?}");
+    }
+
+    #[test]
     fn empty_requested_headers_are_not_echoed() {
         let mut req = HeaderMap::new();
         req.insert(
