@@ -557,6 +557,46 @@ mod serve {
         server.abort();
     }
 
+    /// The serve helper's connection tasks wake when there is something to
+    /// decide, not before: neither a connection waiting out its idle
+    /// timeout nor one whose response is in flight past it spins. The
+    /// test's runtime has one thread, which serves the connections too: a
+    /// spin shows in its CPU time.
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn serve_waits_quietly_for_a_timeout_and_while_a_response_is_in_flight() {
+        use tokio::io::AsyncWriteExt;
+        let shutdown = Shutdown::new();
+        let config = Config::default().heartbeat_delay(Duration::from_secs(60));
+        let (app, _senders) = app(&shutdown, config);
+        let server = serve(shutdown, app).await;
+        let t = server.target.clone();
+        // A streaming response, in flight for three idle timeouts.
+        let mut streaming = t
+            .open(Request::new("POST", "/svc/0/quiet/xhr_streaming"))
+            .await
+            .unwrap();
+        streaming.read_text_until("o\n").await.unwrap();
+        let before = crate::fixture::thread_cpu_ticks();
+        let started = std::time::Instant::now();
+        // A keep-alive connection idle after its request, until the idle
+        // timeout closes it.
+        let mut idle = tokio::net::TcpStream::connect(t.addr).await.unwrap();
+        idle.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let (took, _) = until_closed(&mut idle).await;
+        assert!(took >= IDLE - Duration::from_millis(50), "{took:?}");
+        // A temporal property ("quiet while waiting"), so a wait: the
+        // streaming response goes on past two more idle timeouts.
+        tokio::time::sleep(IDLE * 2).await;
+        let used = crate::fixture::thread_cpu_ticks() - before;
+        // About two seconds of waiting: a spin burns most of it (200
+        // ticks); quiet connections a few.
+        assert!(used < 30, "{used} ticks of CPU in {:?}", started.elapsed());
+        drop(server);
+    }
+
     #[tokio::test]
     async fn serve_closes_idle_connections_but_not_quiet_sessions() {
         use tokio::io::AsyncWriteExt;
