@@ -1071,6 +1071,57 @@ mod tests {
             .expect("SIGTERM ends the wait");
     }
 
+    fn bounds(head: Duration, idle: Duration) -> Settings {
+        Settings {
+            app: Router::new(),
+            header_read_timeout: Some(head),
+            idle_timeout: Some(idle),
+            acceptor: None,
+            http1: http1::Builder::new(),
+            http2: http2::Builder::new(TokioExecutor::new()),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn verdicts_come_at_the_bounds_and_never_in_flight() {
+        let (head, idle) = (Duration::from_secs(10), Duration::from_secs(60));
+        let ms = Duration::from_millis(1);
+        let settings = bounds(head, idle);
+        let judge = |a: &Activity| match a.verdict(&settings) {
+            Verdict::Keep => "keep",
+            Verdict::SlowHead => "slow head",
+            Verdict::Idle => "idle",
+        };
+        let a = Activity::new();
+        // Before the first request, a connection is a head in waiting: the
+        // shorter bound.
+        assert_eq!(judge(&a), "keep");
+        assert_eq!(a.next_check(&settings), Some(Instant::now() + head));
+        tokio::time::advance(head).await;
+        assert_eq!(judge(&a), "idle");
+        // A head is timed from its first byte.
+        a.read();
+        assert_eq!(judge(&a), "keep");
+        assert_eq!(a.next_check(&settings), Some(Instant::now() + head));
+        tokio::time::advance(head - ms).await;
+        assert_eq!(judge(&a), "keep");
+        tokio::time::advance(ms).await;
+        assert_eq!(judge(&a), "slow head");
+        // A request in flight is never judged, however long it takes.
+        a.request(http::Version::HTTP_11);
+        tokio::time::advance(idle * 2).await;
+        assert_eq!(judge(&a), "keep");
+        assert_eq!(a.next_check(&settings), None);
+        // Answered, the connection is idle from then on.
+        a.response_done();
+        assert_eq!(judge(&a), "keep");
+        assert_eq!(a.next_check(&settings), Some(Instant::now() + idle));
+        tokio::time::advance(idle - ms).await;
+        assert_eq!(judge(&a), "keep");
+        tokio::time::advance(ms).await;
+        assert_eq!(judge(&a), "idle");
+    }
+
     /// Polls `fut` once.
     async fn poll_once<F: Future + Unpin>(mut fut: F) -> Option<F::Output> {
         std::future::poll_fn(|cx| {
