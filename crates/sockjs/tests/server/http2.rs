@@ -321,6 +321,59 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
     }
 }
 
+/// `sockjs::serve` over h2c: a WebSocket (an extended CONNECT, whose
+/// response is over as soon as its head is sent) is not timed as requests
+/// are. Its frames are no request head in the making, nor is its
+/// connection idle while it lives.
+#[cfg(feature = "serve")]
+#[tokio::test]
+async fn serve_leaves_a_websocket_over_h2_to_its_session() {
+    const HEAD: Duration = Duration::from_millis(200);
+    let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(60)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = sockjs::serve(listener, app)
+        .header_read_timeout(HEAD)
+        .idle_timeout(HEAD * 2);
+    tokio::spawn(std::future::IntoFuture::into_future(server));
+    let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
+        .await
+        .unwrap();
+    let (mut h2, conn) = within(
+        STEP,
+        hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, Body>(TokioIo::new(tcp)),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let mut req = request(Method::CONNECT, "/echo/0/h2serve/websocket", "");
+    req.extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    req.headers_mut().insert(
+        "sec-websocket-version",
+        http::HeaderValue::from_static("13"),
+    );
+    within(STEP, h2.ready()).await.unwrap();
+    let response = within(STEP, h2.send_request(req)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let upgraded = within(STEP, hyper::upgrade::on(response)).await.unwrap();
+    let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
+    assert_eq!(next_text(&mut ws).await, "o");
+    // Messages further apart than either timeout, for five idle timeouts
+    // in all (the pauses are the behaviour under test).
+    for i in 0..5 {
+        tokio::time::sleep(HEAD * 2).await;
+        within(STEP, ws.send(Message::text(format!("[\"m{i}\"]"))))
+            .await
+            .unwrap();
+        assert_eq!(next_text(&mut ws).await, format!("a[\"m{i}\"]"));
+    }
+    // Nor was the connection shut as idle meanwhile: it takes a new stream.
+    let (status, body) = send(&mut h2, request(Method::POST, "/echo/0/h2after/xhr", "")).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, "o\n"));
+}
+
 /// `sockjs::serve` over h2c: a quiet streaming response (a stream in
 /// flight) outlives the idle timeout; once it is over, the connection is
 /// closed after the idle timeout, not the header timeout.
