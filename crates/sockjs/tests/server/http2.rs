@@ -391,9 +391,14 @@ async fn serve_idle_timeout_over_h2() {
     let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
         .await
         .unwrap();
+    // The client pings all along: an HTTP/2 connection's frames between
+    // requests are no request head in the making.
     let (mut h2, conn) = within(
         STEP,
         hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(hyper_util::rt::TokioTimer::new())
+            .keep_alive_interval(Duration::from_millis(50))
+            .keep_alive_while_idle(true)
             .handshake::<_, Body>(TokioIo::new(tcp)),
     )
     .await

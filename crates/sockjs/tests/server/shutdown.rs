@@ -557,6 +557,55 @@ mod serve {
         server.abort();
     }
 
+    #[tokio::test]
+    async fn serve_times_idleness_from_the_answer_to_a_request_whose_body_came_late() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let shutdown = Shutdown::new();
+        let (app, _senders) = app(&shutdown, Config::default());
+        let server = serve(shutdown, app).await;
+        let mut tcp = tokio::net::TcpStream::connect(server.target.addr)
+            .await
+            .unwrap();
+        async fn read_until(tcp: &mut tokio::net::TcpStream, end: &[u8]) -> String {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !got.ends_with(end) {
+                let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+                    .await
+                    .expect("an answer within 5 s")
+                    .unwrap();
+                assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+                got.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&got).into_owned()
+        }
+        tcp.write_all(b"POST /svc/0/late/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
+            .await
+            .unwrap();
+        assert!(read_until(&mut tcp, b"o\n")
+            .await
+            .starts_with("HTTP/1.1 200"));
+        // A send whose body comes after its head, while the request is in
+        // flight: those bytes are no request head in the making.
+        tcp.write_all(
+            b"POST /svc/0/late/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n",
+        )
+        .await
+        .unwrap();
+        // A slow client, on purpose: not a synchronisation.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tcp.write_all(b"[\"x\"]").await.unwrap();
+        assert!(read_until(&mut tcp, b"\r\n\r\n")
+            .await
+            .starts_with("HTTP/1.1 204"));
+        // Idle from the answer on: cut at the idle timeout, not at the
+        // header timeout after the body.
+        let (took, got) = until_closed(&mut tcp).await;
+        assert!(got.is_empty(), "{:?}", String::from_utf8_lossy(&got));
+        assert!(took >= IDLE - Duration::from_millis(50), "{took:?}");
+        assert!(took < IDLE + Duration::from_millis(700), "{took:?}");
+    }
+
     /// The serve helper's connection tasks wake when there is something to
     /// decide, not before: neither a connection waiting out its idle
     /// timeout nor one whose response is in flight past it spins. The
