@@ -894,7 +894,9 @@ mod tests {
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2.enable_connect_protocol();
         let settings = Arc::new(Settings {
-            app: Router::new().route("/", get(|| async { "hi" })),
+            app: Router::new()
+                .route("/", get(|| async { "hi" }))
+                .route("/empty", get(|| async { StatusCode::NO_CONTENT })),
             header_read_timeout: None,
             idle_timeout: None,
             acceptor: None,
@@ -948,6 +950,30 @@ mod tests {
             "{}",
             String::from_utf8_lossy(&answer)
         );
+    }
+
+    /// Over HTTP/2 an empty answer ends its stream with its headers (no
+    /// empty DATA frame after them).
+    #[tokio::test]
+    async fn an_empty_h2_answer_ends_with_its_headers() {
+        let client = served();
+        let (mut h2, conn) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .handshake::<_, http_body_util::Empty<Bytes>>(TokioIo::new(client))
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        for _ in 0..20 {
+            h2.ready().await.unwrap();
+            let request = Request::get("http://example/empty")
+                .body(http_body_util::Empty::new())
+                .unwrap();
+            let response = tokio::time::timeout(Duration::from_secs(5), h2.send_request(request))
+                .await
+                .expect("an answer within 5 s")
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::NO_CONTENT);
+            assert!(http_body::Body::is_end_stream(response.body()));
+        }
     }
 
     #[tokio::test]
