@@ -160,6 +160,28 @@ mod tests {
     }
 
     #[test]
+    fn eventsource_answers_a_null_origin_with_star_and_no_credentials() {
+        let config = Config::default();
+        let origin = |value: &'static str| {
+            let mut req = HeaderMap::new();
+            req.insert(header::ORIGIN, HeaderValue::from_static(value));
+            let mut out = HeaderMap::new();
+            cors_eventsource(&config, &req, &mut out);
+            out
+        };
+        let out = origin("null");
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_ORIGIN], "*");
+        assert!(out.get(header::ACCESS_CONTROL_ALLOW_CREDENTIALS).is_none());
+        assert_eq!(out[header::VARY], "Origin");
+        let out = origin("https://a.example");
+        assert_eq!(
+            out[header::ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://a.example"
+        );
+        assert_eq!(out[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    }
+
+    #[test]
     fn empty_requested_headers_are_not_echoed() {
         let mut req = HeaderMap::new();
         req.insert(
