@@ -1205,6 +1205,63 @@ mod tests {
         );
     }
 
+    /// A setter changes its one setting: every one before it in a chain is
+    /// kept.
+    #[test]
+    fn every_setter_keeps_the_settings_before_it() {
+        let secs = Duration::from_secs;
+        let config = Config::default()
+            .sockjs_url("/sockjs.js")
+            .response_limit(1000)
+            .heartbeat_delay(secs(1))
+            .disconnect_delay(secs(2))
+            .disable(Transport::HtmlFile)
+            .disable(Transport::EventSource)
+            .enable(Transport::EventSource)
+            .jsessionid(true)
+            .jsessionid_cookie(Jsessionid::new())
+            .jsessionid_with(|_| None)
+            .cors(false)
+            .max_message_size(100)
+            .queue_capacity(10)
+            .queue_full(QueueFullPolicy::Close)
+            .close_timeout(secs(4))
+            .send_timeout(secs(5))
+            .allowed_origins(["https://a.example"])
+            .max_sessions(7)
+            .max_sessions_per_address(3)
+            .trusted_proxies(TrustedProxies::x_forwarded_for(["10.0.0.0/8"]))
+            .bind_to_address(true)
+            .bind_to_handshake(true)
+            .body_timeout(secs(6))
+            .metrics_service("svc")
+            .websocket_compression(true)
+            .websocket_compression_window(9)
+            .websocket_ping(secs(7), secs(8))
+            .websocket_fin_early(true)
+            .inbound_budget(11)
+            .outbound_budget(12)
+            .service_inbound_budget(13)
+            .inbound_timeout(secs(9));
+        assert_eq!(
+            format!("{config:?}"),
+            "Config { sockjs_url: \"/sockjs.js\", response_limit: 1000, heartbeat_delay: 1s, \
+             disconnect_delay: 2s, \
+             enabled: [WebSocket, RawWebSocket, XhrStreaming, XhrPolling, EventSource, JsonpPolling], \
+             jsessionid: true, cors: false, max_message_size: 100, queue_capacity: 10, \
+             queue_full: Close, close_timeout: 4s, origins: OriginPolicy::Only { \
+             patterns: [\"https://a.example\"], null: false, missing: true, \
+             unprotected_transports: false }, max_sessions: Some(7), \
+             max_sessions_per_address: Some(3), trusted_proxies: Some(TrustedProxies { \
+             networks: [10.0.0.0/8], header: XForwardedFor }), bind_to_address: true, \
+             bind_to_handshake: true, body_timeout: 6s, metrics_service: \"svc\", \
+             websocket_compression: true, websocket_compression_window: 9, \
+             websocket_ping: Some((7s, 8s)), send_timeout: 5s, websocket_fin_early: true, \
+             inbound_budget: 11, outbound_budget: 12, service_inbound_budget: 13, \
+             inbound_timeout: 9s }"
+        );
+    }
+
     #[test]
     fn jsessionid_echoes_the_cookie_or_dummy() {
         let mut headers = HeaderMap::new();
