@@ -1263,6 +1263,25 @@ mod tests {
     }
 
     #[test]
+    fn a_transport_is_served_when_on_and_jsonp_only_where_the_origin_policy_lets_it() {
+        let all = Config::default();
+        assert!(all.is_served(Transport::XhrPolling));
+        assert!(all.is_served(Transport::JsonpPolling));
+        let off = Config::default()
+            .disable(Transport::XhrPolling)
+            .disable(Transport::JsonpPolling);
+        assert!(!off.is_served(Transport::XhrPolling));
+        assert!(!off.is_served(Transport::JsonpPolling));
+        let listed = Config::default().allowed_origins(["https://a.example"]);
+        assert!(listed.is_served(Transport::XhrPolling));
+        assert!(!listed.is_served(Transport::JsonpPolling));
+        let unprotected = Config::default().allowed_origins(
+            OriginPolicy::only(["https://a.example"]).unprotected_transports(true),
+        );
+        assert!(unprotected.is_served(Transport::JsonpPolling));
+    }
+
+    #[test]
     fn jsessionid_echoes_the_cookie_or_dummy() {
         let mut headers = HeaderMap::new();
         assert_eq!(
