@@ -290,3 +290,60 @@ pub(crate) fn rejected(status: http::StatusCode, reason: &'static str) {
     )
     .increment(1);
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    use super::*;
+
+    #[test]
+    fn closed_sessions_are_counted_by_their_reason() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let session = SessionMetrics::opened(&"svc".into(), Transport::XhrPolling);
+            let server = |code: u16| CloseReason::ServerClosed {
+                code,
+                reason: "bye".into(),
+            };
+            for reason in [
+                Some(server(crate::session::close_code::GOING_AWAY)),
+                Some(server(3000)),
+                Some(CloseReason::ClientClosed),
+                Some(CloseReason::TimedOut),
+                Some(CloseReason::Interrupted),
+                Some(CloseReason::Stalled),
+                Some(CloseReason::TransportError("reset".into())),
+                None,
+            ] {
+                session.closed(reason.as_ref());
+            }
+        });
+        let mut closed = BTreeMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            if key.key().name() != SESSIONS_CLOSED {
+                continue;
+            }
+            let reason = key.key().labels().find(|l| l.key() == "reason");
+            if let (Some(reason), DebugValue::Counter(n)) = (reason, value) {
+                closed.insert(reason.value().to_owned(), n);
+            }
+        }
+        let expected: BTreeMap<String, u64> = [
+            ("client_closed", 1),
+            ("interrupted", 1),
+            ("server_closed", 1),
+            ("shutdown", 1),
+            ("stalled", 1),
+            ("timed_out", 1),
+            ("transport_error", 2),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect();
+        assert_eq!(closed, expected);
+    }
+}
