@@ -312,6 +312,7 @@ mod tests {
             for reason in [
                 Some(server(crate::session::close_code::GOING_AWAY)),
                 Some(server(3000)),
+                Some(server(1000)),
                 Some(CloseReason::ClientClosed),
                 Some(CloseReason::TimedOut),
                 Some(CloseReason::Interrupted),
@@ -335,7 +336,7 @@ mod tests {
         let expected: BTreeMap<String, u64> = [
             ("client_closed", 1),
             ("interrupted", 1),
-            ("server_closed", 1),
+            ("server_closed", 2),
             ("shutdown", 1),
             ("stalled", 1),
             ("timed_out", 1),
