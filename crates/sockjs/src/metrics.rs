@@ -299,6 +299,46 @@ mod tests {
 
     use super::*;
 
+    /// Counter `name`'s values by the value of its label `label`.
+    fn counts(
+        snapshotter: &metrics_util::debugging::Snapshotter,
+        name: &str,
+        label: &str,
+    ) -> BTreeMap<String, u64> {
+        let mut counts = BTreeMap::new();
+        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+            if key.key().name() != name {
+                continue;
+            }
+            let by = key.key().labels().find(|l| l.key() == label);
+            if let (Some(by), DebugValue::Counter(n)) = (by, value) {
+                counts.insert(by.value().to_owned(), n);
+            }
+        }
+        counts
+    }
+
+    #[test]
+    fn full_queues_are_counted_by_which_queue() {
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let session = SessionMetrics::opened(&"svc".into(), Transport::WebSocket);
+            session.queue_full(QueueFull::Out);
+            for _ in 0..2 {
+                session.queue_full(QueueFull::OutClosed);
+            }
+            for _ in 0..3 {
+                session.queue_full(QueueFull::In);
+            }
+        });
+        let expected: BTreeMap<String, u64> = [("in", 3), ("out", 1), ("out_closed", 2)]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+        assert_eq!(counts(&snapshotter, QUEUE_FULL, "queue"), expected);
+    }
+
     #[test]
     fn closed_sessions_are_counted_by_their_reason() {
         let recorder = DebuggingRecorder::new();
@@ -323,16 +363,7 @@ mod tests {
                 session.closed(reason.as_ref());
             }
         });
-        let mut closed = BTreeMap::new();
-        for (key, _, _, value) in snapshotter.snapshot().into_vec() {
-            if key.key().name() != SESSIONS_CLOSED {
-                continue;
-            }
-            let reason = key.key().labels().find(|l| l.key() == "reason");
-            if let (Some(reason), DebugValue::Counter(n)) = (reason, value) {
-                closed.insert(reason.value().to_owned(), n);
-            }
-        }
+        let closed = counts(&snapshotter, SESSIONS_CLOSED, "reason");
         let expected: BTreeMap<String, u64> = [
             ("client_closed", 1),
             ("interrupted", 1),
