@@ -221,3 +221,20 @@ impl IntoResponse for Rejection {
             .into_response()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rejection_displays_its_status_and_message() {
+        assert_eq!(
+            Rejection::SessionNotFound.to_string(),
+            format!("404 {}", Rejection::SessionNotFound.message())
+        );
+        assert_eq!(
+            Rejection::BrokenJson.to_string(),
+            "500 Broken JSON encoding."
+        );
+    }
+}

@@ -461,3 +461,20 @@ async fn leaving_a_room_keeps_the_others_and_allows_coming_back() {
     })
     .await;
 }
+
+/// A router made without `.rooms(..)` has rooms of its own, and
+/// `rooms_handle` reaches its sessions.
+#[tokio::test]
+async fn a_routers_own_rooms_reach_its_sessions() {
+    let service = SockJsRouter::new(|session: Session| async move {
+        let (_tx, mut rx) = session.split();
+        while rx.recv().await.is_some() {}
+    });
+    let rooms = service.rooms_handle();
+    let app = Router::new().nest_service("/own", service.into_router::<()>());
+    let open = call(&app, req("POST", "/own/0/s/xhr", "")).await;
+    assert_eq!(text(open).await, "o\n");
+    assert_eq!(rooms.send_all("tick"), 1);
+    let poll = call(&app, req("POST", "/own/0/s/xhr", "")).await;
+    assert_eq!(text(poll).await, "a[\"tick\"]\n");
+}
