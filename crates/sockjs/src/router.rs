@@ -369,3 +369,51 @@ where
 {
     SockJsRouter::new(handler).into_router()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    /// What a `tracing` subscriber wrote while `into_router` ran.
+    fn logged(router: SockJsRouter) -> String {
+        #[derive(Clone, Default)]
+        struct Written(Arc<Mutex<Vec<u8>>>);
+        impl std::io::Write for Written {
+            fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+                self.0.lock().unwrap().extend_from_slice(bytes);
+                Ok(bytes.len())
+            }
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+        let written = Written::default();
+        let writer = written.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::WARN)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let _: Router = router.into_router();
+        });
+        let bytes = written.0.lock().unwrap().clone();
+        String::from_utf8(bytes).unwrap()
+    }
+
+    #[test]
+    fn an_open_origin_policy_is_warned_about_with_a_hook_or_cookies_only() {
+        let new = || SockJsRouter::new(|_session: Session| async {});
+        let warned = |router| logged(router).contains("no origin policy");
+        assert!(!warned(new()));
+        assert!(warned(new().config(Config::default().jsessionid(true))));
+        assert!(warned(new().handshake(|_: http::HeaderMap| async {
+            Ok::<(), http::StatusCode>(())
+        })));
+        let listed = Config::default()
+            .jsessionid(true)
+            .allowed_origins(["https://a.example"]);
+        assert!(!warned(new().config(listed)));
+    }
+}
