@@ -57,6 +57,22 @@ fn request(method: Method, path: &str, body: &'static str) -> Request<Body> {
         .unwrap()
 }
 
+/// Opens a WebSocket at `path` over an extended CONNECT on `h2` (RFC
+/// 8441): the stream, once the server said 200.
+async fn extended_connect(h2: &mut SendRequest<Body>, path: &str) -> hyper::upgrade::Upgraded {
+    let mut req = request(Method::CONNECT, path, "");
+    req.extensions_mut()
+        .insert(hyper::ext::Protocol::from_static("websocket"));
+    req.headers_mut().insert(
+        "sec-websocket-version",
+        http::HeaderValue::from_static("13"),
+    );
+    within(STEP, h2.ready()).await.unwrap();
+    let response = within(STEP, h2.send_request(req)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    within(STEP, hyper::upgrade::on(response)).await.unwrap()
+}
+
 /// Sends a request and returns the status and the whole body.
 async fn send(sender: &mut SendRequest<Body>, req: Request<Body>) -> (StatusCode, String) {
     within(STEP, sender.ready()).await.unwrap();
@@ -198,17 +214,7 @@ async fn websockets_over_extended_connect() {
     for opening in websockets {
         let path = opening.path.as_str();
         let framed = opening.transport == sockjs::Transport::WebSocket;
-        let mut req = request(Method::CONNECT, path, "");
-        req.extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        req.headers_mut().insert(
-            "sec-websocket-version",
-            http::HeaderValue::from_static("13"),
-        );
-        within(STEP, h2.ready()).await.unwrap();
-        let response = within(STEP, h2.send_request(req)).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK, "{path}");
-        let upgraded = within(STEP, hyper::upgrade::on(response)).await.unwrap();
+        let upgraded = extended_connect(&mut h2, path).await;
         let mut ws =
             WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
         if framed {
@@ -278,17 +284,7 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let (mut h2, _) = connect().await;
     for _ in 0..10 {
-        let mut req = request(Method::CONNECT, "/close/websocket", "");
-        req.extensions_mut()
-            .insert(hyper::ext::Protocol::from_static("websocket"));
-        req.headers_mut().insert(
-            "sec-websocket-version",
-            http::HeaderValue::from_static("13"),
-        );
-        within(STEP, h2.ready()).await.unwrap();
-        let response = within(STEP, h2.send_request(req)).await.unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        let mut io = TokioIo::new(within(STEP, hyper::upgrade::on(response)).await.unwrap());
+        let mut io = TokioIo::new(extended_connect(&mut h2, "/close/websocket").await);
         let mut got = Vec::new();
         while !got.ends_with(b"Go away!") {
             let mut chunk = [0u8; 256];
@@ -347,17 +343,7 @@ async fn serve_leaves_a_websocket_over_h2_to_its_session() {
     .await
     .unwrap();
     tokio::spawn(conn);
-    let mut req = request(Method::CONNECT, "/echo/0/h2serve/websocket", "");
-    req.extensions_mut()
-        .insert(hyper::ext::Protocol::from_static("websocket"));
-    req.headers_mut().insert(
-        "sec-websocket-version",
-        http::HeaderValue::from_static("13"),
-    );
-    within(STEP, h2.ready()).await.unwrap();
-    let response = within(STEP, h2.send_request(req)).await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let upgraded = within(STEP, hyper::upgrade::on(response)).await.unwrap();
+    let upgraded = extended_connect(&mut h2, "/echo/0/h2serve/websocket").await;
     let mut ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Client, None).await;
     assert_eq!(next_text(&mut ws).await, "o");
     // Messages further apart than either timeout, for five idle timeouts
