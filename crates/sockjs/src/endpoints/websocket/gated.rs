@@ -1,58 +1,42 @@
 //! [`Gated`]: a future polled only once something woke it, for the timers
 //! of the session loop.
 //!
-//! `select!` polls every branch each time the task wakes up, and a
-//! WebSocket session's task wakes up twice per echoed message (the client's
-//! message, then the application's answer). A tokio timer costs about as
-//! much to poll as a third of the echo's own work in the loop (its budget,
-//! its state, its waker); behind a gate it is polled when its deadline
-//! came, when it was reset, or when the task's waker changed.
+//! The session loop looks at its timers whenever it has nothing else to
+//! do, twice per echoed message. A tokio timer costs about as much to poll
+//! as a third of the echo's own work in the loop (its budget, its state,
+//! its waker); behind a gate it is polled when its deadline came or when it
+//! was reset. The gate is a bit of the task's [`Wakes`]: looking at a
+//! closed gate reads the word the task's poll has just read.
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
+use super::wakes::{Wakes, MAIN};
 
 /// Wraps a future so that it is polled only after it woke its task.
 pub(crate) struct Gated<F> {
     inner: Pin<Box<F>>,
-    signal: Arc<Signal>,
-    /// The task's waker last registered in `signal`, to skip registering
-    /// the same one at every poll.
-    task: Option<Waker>,
-}
-
-/// The waker the inner future is given: it opens the gate, then wakes the
-/// task that polled the gate last.
-struct Signal {
-    open: AtomicBool,
-    task: AtomicWaker,
-}
-
-impl Wake for Signal {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        self.open.store(true, Ordering::Release);
-        self.task.wake();
-    }
+    wakes: Arc<Wakes>,
+    /// This gate's bit in `wakes`: set, the gate is open.
+    bit: u8,
+    /// The inner future's waker: it opens the gate and wakes the session
+    /// loop.
+    waker: Waker,
 }
 
 impl<F: Future> Gated<F> {
     /// Open at first: the first poll registers the inner future's wake-up.
-    pub(crate) fn new(inner: F) -> Self {
+    /// `bit` is the gate's own bit of `wakes`; the task polling the gate
+    /// must be polled when [`MAIN`] is set.
+    pub(crate) fn new(inner: F, wakes: &Arc<Wakes>, bit: u8) -> Self {
+        wakes.set(bit);
         Gated {
             inner: Box::pin(inner),
-            signal: Arc::new(Signal {
-                open: AtomicBool::new(true),
-                task: AtomicWaker::new(),
-            }),
-            task: None,
+            waker: wakes.waker(bit | MAIN),
+            wakes: wakes.clone(),
+            bit,
         }
     }
 
@@ -64,7 +48,7 @@ impl<F: Future> Gated<F> {
     /// The inner future, for a change after which it must be polled again
     /// (a timer reset): the gate opens.
     pub(crate) fn inner(&mut self) -> Pin<&mut F> {
-        self.signal.open.store(true, Ordering::Release);
+        self.wakes.set(self.bit);
         self.inner.as_mut()
     }
 }
@@ -72,30 +56,20 @@ impl<F: Future> Gated<F> {
 impl<F: Future> Future for Gated<F> {
     type Output = F::Output;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = self.get_mut();
-        let same = this.task.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
-        if !same {
-            // Before looking at the gate: a wake-up from now on finds it.
-            this.signal.task.register(cx.waker());
-            this.task = Some(cx.waker().clone());
-        }
-        if !this.signal.open.swap(false, Ordering::AcqRel) {
-            // Closed: nothing woke the inner future since the task's waker
-            // was registered, so it is still there.
+        // Closed: nothing woke the inner future since its last poll, so its
+        // wake-up is still registered.
+        if !this.wakes.is_set(this.bit) || !this.wakes.take(this.bit) {
             return Poll::Pending;
         }
-        if same {
-            // Open: a wake-up may have taken the registered waker
-            // (`AtomicWaker::wake` takes it). Before the inner future is
-            // polled, so a wake-up of that poll finds it.
-            this.signal.task.register(cx.waker());
-        }
-        let waker = Waker::from(this.signal.clone());
-        let polled = this.inner.as_mut().poll(&mut Context::from_waker(&waker));
+        let polled = this
+            .inner
+            .as_mut()
+            .poll(&mut Context::from_waker(&this.waker));
         if polled.is_ready() {
             // Done, and no wake-up left behind: the next poll must look.
-            this.signal.open.store(true, Ordering::Release);
+            this.wakes.set(this.bit);
         }
         polled
     }
@@ -103,18 +77,24 @@ impl<F: Future> Future for Gated<F> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::probe::{Probe, Wakes};
+    use super::super::probe::{Probe, Task};
+    use super::super::wakes::{HEARTBEAT, KEEPALIVE};
     use super::*;
     use std::time::Duration;
 
     #[test]
     fn polls_the_inner_future_only_after_it_woke_or_was_touched() {
         let probe = Probe::default();
-        let mut gated = Gated::new(probe.clone());
-        let task = Arc::new(Wakes::default());
+        let wakes = Wakes::new(0);
+        let mut gated = Gated::new(probe.clone(), &wakes, HEARTBEAT);
+        let task = Arc::new(Task::default());
         let task_waker = Waker::from(task.clone());
         let mut cx = Context::from_waker(&task_waker);
-        let mut poll = |g: &mut Gated<Probe>| Pin::new(g).poll(&mut cx);
+        // As the task's poll does, every time.
+        let mut poll = |g: &mut Gated<Probe>| {
+            wakes.register(&task_waker);
+            Pin::new(g).poll(&mut cx)
+        };
 
         assert!(poll(&mut gated).is_pending());
         assert_eq!(probe.polls(), 1, "the first poll looks");
@@ -122,14 +102,15 @@ mod tests {
         assert!(poll(&mut gated).is_pending());
         assert_eq!(probe.polls(), 1, "not woken: not polled");
 
-        // Its wake-up wakes the task and opens the gate once.
+        // Its wake-up wakes the task, marks the session loop as woken and
+        // opens the gate once.
+        assert!(!wakes.is_set(MAIN));
         probe.wake();
         assert_eq!(task.count(), 1);
+        assert!(wakes.is_set(MAIN));
         assert!(poll(&mut gated).is_pending());
         assert!(poll(&mut gated).is_pending());
         assert_eq!(probe.polls(), 2);
-        // The wake-up took the task's waker; the poll that found the gate
-        // open registered it again, so the next wake-up wakes the task too.
         probe.wake();
         assert_eq!(task.count(), 2);
         assert!(poll(&mut gated).is_pending());
@@ -141,7 +122,7 @@ mod tests {
         assert_eq!(probe.polls(), 4);
 
         // Ready: the next poll looks again, with no wake-up needed.
-        probe.ready.store(true, Ordering::SeqCst);
+        probe.ready.store(true, std::sync::atomic::Ordering::SeqCst);
         probe.wake();
         assert!(poll(&mut gated).is_ready());
         assert!(poll(&mut gated).is_ready());
@@ -149,38 +130,48 @@ mod tests {
     }
 
     #[test]
-    fn a_wake_up_goes_to_the_task_that_polled_last() {
-        let probe = Probe::default();
-        let mut gated = Gated::new(probe.clone());
-        let (first, second) = (Arc::new(Wakes::default()), Arc::new(Wakes::default()));
-        for task in [&first, &second] {
-            let task_waker = Waker::from(task.clone());
-            assert!(Pin::new(&mut gated)
-                .poll(&mut Context::from_waker(&task_waker))
-                .is_pending());
-        }
-        probe.wake();
-        assert_eq!(first.count(), 0);
-        assert_eq!(second.count(), 1);
+    fn gates_of_one_task_open_alone() {
+        let (first, second) = (Probe::default(), Probe::default());
+        let wakes = Wakes::new(0);
+        let mut a = Gated::new(first.clone(), &wakes, HEARTBEAT);
+        let mut b = Gated::new(second.clone(), &wakes, KEEPALIVE);
+        let task_waker = Waker::from(Arc::new(Task::default()));
+        let mut cx = Context::from_waker(&task_waker);
+        assert!(Pin::new(&mut a).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut b).poll(&mut cx).is_pending());
+        second.wake();
+        assert!(Pin::new(&mut a).poll(&mut cx).is_pending());
+        assert!(Pin::new(&mut b).poll(&mut cx).is_pending());
+        assert_eq!((first.polls(), second.polls()), (1, 2));
     }
 
     #[tokio::test(start_paused = true)]
     async fn a_gated_timer_fires_and_fires_again_after_a_reset() {
         let start = tokio::time::Instant::now();
-        let mut timer = Gated::new(tokio::time::sleep(Duration::from_secs(5)));
+        let wakes = Wakes::new(0);
+        let mut timer = Gated::new(
+            tokio::time::sleep(Duration::from_secs(5)),
+            &wakes,
+            HEARTBEAT,
+        );
+        // As the task's poll does: the task's waker registered each time.
         // On the paused clock a timer that never wakes its task would hang
         // the test; the deadline (virtual time) makes it a failure.
-        let deadline = Duration::from_secs(60);
-        tokio::time::timeout(deadline, &mut timer)
-            .await
-            .expect("fired");
+        async fn fired(wakes: &Arc<Wakes>, timer: &mut Gated<tokio::time::Sleep>) {
+            let polled = std::future::poll_fn(|cx| {
+                wakes.register(cx.waker());
+                Pin::new(&mut *timer).poll(cx)
+            });
+            tokio::time::timeout(Duration::from_secs(60), polled)
+                .await
+                .expect("fired");
+        }
+        fired(&wakes, &mut timer).await;
         assert_eq!(start.elapsed(), Duration::from_secs(5));
         timer
             .inner()
             .reset(tokio::time::Instant::now() + Duration::from_secs(3));
-        tokio::time::timeout(deadline, &mut timer)
-            .await
-            .expect("fired again");
+        fired(&wakes, &mut timer).await;
         assert_eq!(start.elapsed(), Duration::from_secs(8));
     }
 }

@@ -8,6 +8,8 @@
 //! connection. Frames are `0x00 <utf-8> 0xFF`; `0xFF 0x00` closes.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::response::{IntoResponse, Response};
 use bytes::{Buf, BytesMut};
@@ -15,11 +17,14 @@ use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
 
 use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
 use crate::session::standard_reason;
+
+/// How many bytes one read of the socket asks for.
+const READ_CHUNK: usize = 1024;
 
 /// Whether the request is a hixie-76 handshake.
 pub(crate) fn is_handshake(headers: &HeaderMap) -> bool {
@@ -115,12 +120,11 @@ where
         if io.write_all(&answer).await.is_err() || io.flush().await.is_err() {
             return;
         }
-        session(Hixie76Socket {
+        tokio::spawn(session(Hixie76Socket {
             io: Box::new(io),
             buf: BytesMut::with_capacity(1024),
             max_message,
-        })
-        .await;
+        }));
     });
 
     let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
@@ -188,44 +192,52 @@ impl Socket for Hixie76Socket {
         self.io.flush().await.map_err(|e| e.to_string())
     }
 
-    async fn recv(&mut self) -> Result<Incoming, RecvError> {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, RecvError>> {
         loop {
             match parse(&self.buf) {
                 Parsed::Text(len) if len > self.max_message => {
-                    return Err(too_big());
+                    return Poll::Ready(Err(too_big()));
                 }
                 Parsed::Text(len) => {
                     let payload = self.buf.split_to(len + 2);
                     let text = std::str::from_utf8(&payload[1..=len])
+                        .map(str::to_owned)
                         .map_err(|e| {
                             RecvError::violation(INVALID_DATA, "Invalid UTF-8", e.to_string())
-                        })?
-                        .to_owned();
-                    return Ok(Incoming::Text(text));
+                        });
+                    return Poll::Ready(text.map(Incoming::Text));
                 }
                 Parsed::Close => {
                     self.buf.advance(2);
-                    return Ok(Incoming::Closed);
+                    return Poll::Ready(Ok(Incoming::Closed));
                 }
                 Parsed::Invalid => {
-                    return Err(RecvError::violation(
+                    return Poll::Ready(Err(RecvError::violation(
                         PROTOCOL_ERROR,
                         "Protocol error",
                         "unsupported hixie-76 frame",
-                    ))
+                    )))
                 }
                 // The opening 0x00 and more than `max_message` bytes: the
                 // message can only end over the limit, so it is not read on.
                 Parsed::Incomplete if self.buf.len() > self.max_message + 1 => {
-                    return Err(too_big());
+                    return Poll::Ready(Err(too_big()));
                 }
                 Parsed::Incomplete => {}
             }
-            // Cancel-safe: bytes read land in `buf` before this returns.
-            match self.io.read_buf(&mut self.buf).await {
-                Ok(0) => return Ok(Incoming::Closed),
-                Ok(_) => {}
-                Err(e) => return Err(RecvError::Failed(e.to_string())),
+            // Bytes read land in `buf` before a later poll returns
+            // `Pending`: nothing is lost between polls.
+            let filled = self.buf.len();
+            self.buf.resize(filled + READ_CHUNK, 0);
+            let mut read = ReadBuf::new(&mut self.buf[filled..]);
+            let polled = Pin::new(&mut self.io).poll_read(cx, &mut read);
+            let n = read.filled().len();
+            self.buf.truncate(filled + n);
+            match polled {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Ok(())) if n == 0 => return Poll::Ready(Ok(Incoming::Closed)),
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(RecvError::Failed(e.to_string()))),
             }
         }
     }

@@ -7,7 +7,8 @@
 //! scheduler. Here both futures share one task, each behind its own waker,
 //! and a wake-up that comes while the task is being polled is served in the
 //! same poll: one task poll per message, as a server with one task per
-//! connection has.
+//! connection has. The shutdown's cut-off is polled beside them, only when
+//! it woke (its deadline came), and ends the connection when it is done.
 //!
 //! When the connection's loop ends, what is left of the handler goes on in
 //! a task of its own (the caller spawns it): a handler outlives its
@@ -19,100 +20,92 @@
 use std::future::Future;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll, Wake, Waker};
+use std::task::{Context, Poll, Waker};
 
-use futures_util::task::AtomicWaker;
+use super::wakes::{Wakes, CUT_OFF, HANDLER, MAIN};
 
-/// The task is being polled: a wake-up only marks its future.
-const POLLING: u8 = 1;
-/// The connection's loop was woken.
-const MAIN: u8 = 2;
-/// The handler was woken.
-const HANDLER: u8 = 4;
-/// Either was woken.
-const WOKEN: u8 = MAIN | HANDLER;
+/// What a round of the poll takes.
+const WOKEN: u8 = MAIN | HANDLER | CUT_OFF;
 
 /// How many rounds one poll runs while wake-ups keep coming, before it
 /// yields to the scheduler (a handler that yields in a loop, or an
 /// exhausted cooperative budget, would otherwise keep the poll going).
 const ROUNDS: usize = 16;
 
-/// What the wakers of both futures share: which of them were woken, and
-/// the task's own waker.
-struct Shared {
-    state: AtomicU8,
-    task: AtomicWaker,
-}
-
-/// The waker of one of the two futures.
-struct Part {
-    shared: Arc<Shared>,
-    bit: u8,
-}
-
-impl Wake for Part {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        let before = self.shared.state.fetch_or(self.bit, Ordering::AcqRel);
-        if before & POLLING == 0 {
-            self.shared.task.wake();
-        }
-    }
-}
-
-/// Polls `main` and, beside it, the handler in `handler` until `main` is
-/// done; the handler is taken out of `handler` when it ends (or panics).
-pub(crate) struct Inline<'h, M, H> {
+/// Polls `main` and, beside it, the handler until `main` is done (`Some`
+/// of its output) or `cut_off` is (`None`); the handler is dropped when it
+/// ends (or panics), and what is left of it is taken back with
+/// [`take_handler`](Self::take_handler).
+///
+/// Laid out in the order it is read (`repr(C)`), on a cache line of its
+/// own: a poll reads its first line and, when the handler was woken, the
+/// handler in the second.
+#[repr(C, align(64))]
+pub(crate) struct Inline<'h, M, H, C> {
+    wakes: Arc<Wakes>,
     main: Pin<&'h mut M>,
-    handler: &'h mut Option<H>,
-    shared: Arc<Shared>,
     main_waker: Waker,
     handler_waker: Waker,
+    cut_off: Pin<&'h mut C>,
+    handler: Option<H>,
+    cut_off_waker: Waker,
 }
 
-impl<'h, M: Future, H: Future<Output = ()> + Unpin> Inline<'h, M, H> {
-    /// Both futures are polled at the first poll, `main` first.
-    pub(crate) fn new(main: Pin<&'h mut M>, handler: &'h mut Option<H>) -> Self {
-        let shared = Arc::new(Shared {
-            state: AtomicU8::new(WOKEN),
-            task: AtomicWaker::new(),
-        });
-        let waker = |bit| {
-            Waker::from(Arc::new(Part {
-                shared: shared.clone(),
-                bit,
-            }))
-        };
+impl<'h, M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Inline<'h, M, H, C> {
+    /// Every future is polled at the first poll, `cut_off` first, then
+    /// `main`. `wakes` must have [`CUT_OFF`], [`MAIN`] and [`HANDLER`]
+    /// set; the futures in `main` may take other bits of it (its timers'
+    /// gates).
+    pub(crate) fn new(
+        wakes: &Arc<Wakes>,
+        main: Pin<&'h mut M>,
+        handler: H,
+        cut_off: Pin<&'h mut C>,
+    ) -> Self {
         Inline {
             main,
-            handler,
-            main_waker: waker(MAIN),
-            handler_waker: waker(HANDLER),
-            shared,
+            handler: Some(handler),
+            cut_off,
+            main_waker: wakes.waker(MAIN),
+            handler_waker: wakes.waker(HANDLER),
+            cut_off_waker: wakes.waker(CUT_OFF),
+            wakes: wakes.clone(),
         }
+    }
+
+    /// The handler, unless it ended.
+    pub(crate) fn take_handler(&mut self) -> Option<H> {
+        self.handler.take()
     }
 }
 
-impl<M: Future, H: Future<Output = ()> + Unpin> Future for Inline<'_, M, H> {
-    type Output = M::Output;
+impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Future
+    for Inline<'_, M, H, C>
+{
+    type Output = Option<M::Output>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<M::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.get_mut();
-        this.shared.task.register(cx.waker());
-        let state = &this.shared.state;
+        let wakes = &*this.wakes;
+        wakes.register(cx.waker());
         for _ in 0..ROUNDS {
             // Take the marks, and from now on let wake-ups only mark.
-            let woken = state.swap(POLLING, Ordering::AcqRel);
-            if woken & WOKEN == 0 {
+            let woken = wakes.start_round(WOKEN);
+            if woken == 0 {
                 // Nothing to do. Leave, unless a mark came meanwhile.
-                match state.compare_exchange(POLLING, 0, Ordering::AcqRel, Ordering::Acquire) {
-                    Ok(_) => return Poll::Pending,
-                    Err(_) => continue,
+                if wakes.try_end(WOKEN) {
+                    return Poll::Pending;
+                }
+                continue;
+            }
+            if woken & CUT_OFF != 0 {
+                let polled = this
+                    .cut_off
+                    .as_mut()
+                    .poll(&mut Context::from_waker(&this.cut_off_waker));
+                if polled.is_ready() {
+                    return Poll::Ready(None);
                 }
             }
             if woken & MAIN != 0 {
@@ -120,9 +113,9 @@ impl<M: Future, H: Future<Output = ()> + Unpin> Future for Inline<'_, M, H> {
                     .main
                     .as_mut()
                     .poll(&mut Context::from_waker(&this.main_waker));
-                if polled.is_ready() {
+                if let Poll::Ready(output) = polled {
                     // No more polls: the wakers may mark what they like.
-                    return polled;
+                    return Poll::Ready(Some(output));
                 }
             }
             if woken & HANDLER != 0 {
@@ -133,7 +126,7 @@ impl<M: Future, H: Future<Output = ()> + Unpin> Future for Inline<'_, M, H> {
                     // Done, or panicked (the panic hook has reported it):
                     // dropping it drops its session halves.
                     if !matches!(polled, Ok(Poll::Pending)) {
-                        *this.handler = None;
+                        this.handler = None;
                     }
                 }
             }
@@ -148,10 +141,20 @@ impl<M: Future, H: Future<Output = ()> + Unpin> Future for Inline<'_, M, H> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::probe::{Probe, Wakes};
+    use super::super::probe::{Probe, Task};
     use super::*;
+    use std::sync::atomic::Ordering;
 
-    fn poll_once<F: Future + Unpin>(f: &mut F, task: &Arc<Wakes>) -> Poll<F::Output> {
+    /// A cut-off that never comes.
+    fn never() -> std::future::Pending<()> {
+        std::future::pending()
+    }
+
+    fn wakes() -> Arc<Wakes> {
+        Wakes::new(MAIN | HANDLER | CUT_OFF)
+    }
+
+    fn poll_once<F: Future + Unpin>(f: &mut F, task: &Arc<Task>) -> Poll<F::Output> {
         let waker = Waker::from(task.clone());
         Pin::new(f).poll(&mut Context::from_waker(&waker))
     }
@@ -160,10 +163,16 @@ mod tests {
     fn each_future_is_polled_only_when_woken_and_a_wake_during_the_poll_is_served_in_it() {
         let main = Probe::default();
         let handler = Probe::default();
-        let mut slot = Some(handler.clone());
-        let task = Arc::new(Wakes::default());
+        let handler_future = handler.clone();
+        let task = Arc::new(Task::default());
         let mut main_future = main.clone();
-        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
+        let mut cut = never();
+        let mut inline = Inline::new(
+            &wakes(),
+            Pin::new(&mut main_future),
+            handler_future,
+            Pin::new(&mut cut),
+        );
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (1, 1));
         // Nothing woke either: a spurious poll polls neither.
@@ -179,8 +188,7 @@ mod tests {
         assert_eq!(task.count(), 2);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (2, 2));
-        drop(inline);
-        assert!(slot.is_some());
+        assert!(inline.take_handler().is_some());
     }
 
     /// Wakes the other future at its first poll, like a loop handing a
@@ -204,14 +212,20 @@ mod tests {
     #[test]
     fn a_wake_up_within_the_poll_does_not_wake_the_task() {
         let handler = Probe::default();
-        let mut slot = Some(handler.clone());
-        let task = Arc::new(Wakes::default());
+        let handler_future = handler.clone();
+        let task = Arc::new(Task::default());
         let main = WakesOther {
             other: handler.clone(),
             polls: 0,
         };
         let mut main = main;
-        let mut inline = Inline::new(Pin::new(&mut main), &mut slot);
+        let mut cut = never();
+        let mut inline = Inline::new(
+            &wakes(),
+            Pin::new(&mut main),
+            handler_future,
+            Pin::new(&mut cut),
+        );
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!(handler.polls(), 1);
         // Now main is woken from outside, and wakes the handler while it is
@@ -229,10 +243,16 @@ mod tests {
     fn the_handler_is_taken_out_when_done_and_main_ends_the_whole() {
         let main = Probe::default();
         let handler = Probe::default();
-        let mut slot = Some(handler.clone());
-        let task = Arc::new(Wakes::default());
+        let handler_future = handler.clone();
+        let task = Arc::new(Task::default());
         let mut main_future = main.clone();
-        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
+        let mut cut = never();
+        let mut inline = Inline::new(
+            &wakes(),
+            Pin::new(&mut main_future),
+            handler_future,
+            Pin::new(&mut cut),
+        );
         assert!(poll_once(&mut inline, &task).is_pending());
         handler.ready.store(true, Ordering::SeqCst);
         handler.wake();
@@ -240,8 +260,7 @@ mod tests {
         main.ready.store(true, Ordering::SeqCst);
         main.wake();
         assert!(poll_once(&mut inline, &task).is_ready());
-        drop(inline);
-        assert!(slot.is_none());
+        assert!(inline.take_handler().is_none());
     }
 
     struct Panics;
@@ -256,16 +275,21 @@ mod tests {
     #[test]
     fn a_panicking_handler_is_dropped_and_main_goes_on() {
         let main = Probe::default();
-        let mut slot = Some(Panics);
-        let task = Arc::new(Wakes::default());
+        let handler_future = Panics;
+        let task = Arc::new(Task::default());
         let mut main_future = main.clone();
-        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
+        let mut cut = never();
+        let mut inline = Inline::new(
+            &wakes(),
+            Pin::new(&mut main_future),
+            handler_future,
+            Pin::new(&mut cut),
+        );
         assert!(poll_once(&mut inline, &task).is_pending());
         main.ready.store(true, Ordering::SeqCst);
         main.wake();
         assert!(poll_once(&mut inline, &task).is_ready());
-        drop(inline);
-        assert!(slot.is_none());
+        assert!(inline.take_handler().is_none());
     }
 
     /// Wakes itself at every poll, like `yield_now` outside a runtime.
@@ -283,13 +307,18 @@ mod tests {
     #[test]
     fn a_handler_that_keeps_waking_itself_yields_the_task_after_some_rounds() {
         let main = Probe::default();
-        let mut slot = Some(Restless(0));
-        let task = Arc::new(Wakes::default());
+        let handler_future = Restless(0);
+        let task = Arc::new(Task::default());
         let mut main_future = main.clone();
-        let mut inline = Inline::new(Pin::new(&mut main_future), &mut slot);
+        let mut cut = never();
+        let mut inline = Inline::new(
+            &wakes(),
+            Pin::new(&mut main_future),
+            handler_future,
+            Pin::new(&mut cut),
+        );
         assert!(poll_once(&mut inline, &task).is_pending());
-        drop(inline);
-        assert_eq!(slot.as_ref().map(|r| r.0), Some(ROUNDS));
+        assert_eq!(inline.take_handler().map(|r| r.0), Some(ROUNDS));
         assert_eq!(task.count(), 1);
         assert_eq!(main.polls(), 1);
     }

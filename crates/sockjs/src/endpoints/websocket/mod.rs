@@ -12,7 +12,7 @@
 //!   closing handshake every connection ends with;
 //! - [`session`]: the session loop itself, from `o` to the close, its
 //!   timers behind [`gated`] gates, the application's handler polled
-//!   [`inline`] in the same task.
+//!   [`inline`] in the same task; [`wakes`] says which of them woke.
 
 #[cfg(feature = "deflate")]
 mod deflate;
@@ -27,5 +27,6 @@ mod probe;
 mod rfc6455;
 mod session;
 mod socket;
+mod wakes;
 
 pub(crate) use handler::{framed, raw};

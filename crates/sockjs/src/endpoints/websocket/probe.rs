@@ -48,15 +48,15 @@ impl Future for Probe {
 
 /// A task's waker that counts its wake-ups.
 #[derive(Default)]
-pub(super) struct Wakes(AtomicUsize);
+pub(super) struct Task(AtomicUsize);
 
-impl Wakes {
+impl Task {
     pub(super) fn count(&self) -> usize {
         self.0.load(Ordering::SeqCst)
     }
 }
 
-impl Wake for Wakes {
+impl Wake for Task {
     fn wake(self: Arc<Self>) {
         self.0.fetch_add(1, Ordering::SeqCst);
     }

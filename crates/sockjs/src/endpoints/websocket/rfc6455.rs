@@ -111,7 +111,9 @@ where
         };
         let conn = Conn::new(Raw::new(upgraded), window_bits, max_message);
         let inner = WebSocketStream::from_raw_socket(conn, Role::Server, Some(config)).await;
-        session(Rfc6455Socket { inner }).await;
+        // The session is a task of its own: this one's state (the
+        // handshake's) is not carried through the session's life.
+        tokio::spawn(session(Rfc6455Socket { inner }));
     });
     let mut response = match accept {
         // HTTP/2: a 2xx opens the stream (RFC 8441 section 5).
@@ -311,14 +313,14 @@ impl Socket for Rfc6455Socket {
         true
     }
 
-    async fn recv(&mut self) -> Result<Incoming, RecvError> {
-        match self.inner.next().await {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, RecvError>> {
+        Poll::Ready(match std::task::ready!(self.inner.poll_next_unpin(cx)) {
             Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text.as_str().to_owned())),
             Some(Ok(Message::Close(_))) | None => Ok(Incoming::Closed),
             Some(Ok(_)) => Ok(Incoming::Nothing),
             Some(Err(Error::ConnectionClosed | Error::AlreadyClosed)) => Ok(Incoming::Closed),
             Some(Err(e)) => Err(refusal(e)),
-        }
+        })
     }
 
     async fn send_close(&mut self, close: Option<(u16, &str)>) {

@@ -12,12 +12,15 @@ use tokio::time::Instant;
 use super::gated::Gated;
 use super::inline::Inline;
 use super::socket::{close_cleanly, After, Goodbye, Incoming, RecvError, Socket};
+use super::wakes::{Wakes, CUT_OFF, HANDLER, HEARTBEAT, KEEPALIVE, MAIN};
+use crate::lease::Lease;
 use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
-use crate::session::core::{Core, Next, PushError};
+use crate::session::core::{Attachment, Core, Next, PushError};
 use crate::session::outgoing::messages_frame;
+use crate::session::outgoing::Outgoing;
 use crate::session::{close_code, standard_reason, CloseReason, ConnectionInfo};
-use crate::state::{Admitted, ServiceState, Started};
+use crate::state::{Admitted, Handler, ServiceState, Started};
 
 /// How the session loop ended, and so how the connection is closed.
 enum End {
@@ -39,35 +42,49 @@ enum End {
     Dropped(CloseReason),
 }
 
-/// Runs the session of one upgraded socket, until its connection is closed
-/// or the shutdown's deadline cuts it off.
-pub(crate) async fn run<S: Socket>(
+/// Starts the session of one upgraded socket; the future runs it until its
+/// connection is closed or the shutdown's deadline cuts it off.
+///
+/// The session starts here, before the future: what it is started from
+/// (`info`, `admitted`) is not kept in the session's task.
+pub(crate) fn run<S: Socket>(
     service: Arc<ServiceState>,
     socket: S,
     info: ConnectionInfo,
     admitted: Admitted,
     span: tracing::Span,
-) {
+) -> impl Future<Output = ()> + Send {
     let framed = info.transport != Transport::RawWebSocket;
     let (core, handler, started, lease) = service.start_unlisted(info, admitted, span.clone());
-    let mut handler = Some(handler);
-    let mut session = std::pin::pin!(run_session(&service, &core, started, socket, framed, &span));
+    connection(service, socket, framed, core, handler, started, lease, span)
+}
+
+/// The session's task: its loop, the shutdown's cut-off, and the
+/// application's handler polled beside them.
+#[allow(clippy::too_many_arguments)]
+async fn connection<S: Socket>(
+    service: Arc<ServiceState>,
+    socket: S,
+    framed: bool,
+    core: Arc<Core>,
+    handler: Handler,
+    started: Started,
+    lease: Lease,
+    span: tracing::Span,
+) {
+    // Everything is polled at the first poll; the gates of the loop's
+    // timers open as they are made.
+    let wakes = Wakes::new(MAIN | HANDLER | CUT_OFF);
+    let session = std::pin::pin!(run_session(
+        &service, &core, started, socket, framed, &span, &wakes
+    ));
     // Polled only when the deadline's notification comes.
-    let mut cut_off = Gated::new(service.shutdown.forced());
-    // A `poll_fn` over references rather than an `async` block: a block
-    // would hold its own copy of the socket beside the session's, and the
-    // session's task would be larger by it.
-    let connection = std::pin::pin!(poll_fn(|cx| {
-        if session.as_mut().poll(cx).is_ready() {
-            return Poll::Ready(());
-        }
-        if Pin::new(&mut cut_off).poll(cx).is_ready() {
-            span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
-            return Poll::Ready(());
-        }
-        Poll::Pending
-    }));
-    Inline::new(connection, &mut handler).await;
+    let cut_off = std::pin::pin!(service.shutdown.forced());
+    let mut inline = std::pin::pin!(Inline::new(&wakes, session, handler, cut_off));
+    if inline.as_mut().await.is_none() {
+        span.in_scope(|| tracing::debug!("websocket cut off by the shutdown deadline"));
+    }
+    let handler = inline.take_handler();
     drop(lease);
     // The handler outlives its connection.
     if let Some(handler) = handler {
@@ -82,24 +99,180 @@ async fn run_session<S: Socket>(
     mut socket: S,
     framed: bool,
     span: &tracing::Span,
+    wakes: &Arc<Wakes>,
 ) {
-    let Ok(mut attachment) = core.attach() else {
+    let Ok(attachment) = core.attach() else {
         return;
     };
     started.wait().await;
     let config = &service.config;
-    let end = if framed {
-        match write(
-            config.send_timeout,
-            socket.send_text(Frame::open().into_string()),
-        )
-        .await
-        {
-            Ok(()) => serve(service, core, &mut socket, framed, &mut attachment).await,
-            Err(end) => end,
+    let send_timeout = config.send_timeout;
+    let heartbeat_delay = config.heartbeat_delay;
+    // The loop is written out here rather than in a function of its own:
+    // each level of `async fn` keeps its state at its own place in the
+    // task, one more cache line to read per message at thousands of
+    // sessions.
+    let mut sources = Sources {
+        turns: 0,
+        out_streak: 0,
+        framed,
+        attachment,
+        socket: &mut socket,
+        pending: VecDeque::new(),
+        core,
+        batch: Vec::new(),
+        last_frame: Instant::now(),
+        wakes,
+        heartbeat: framed
+            .then(|| Gated::new(tokio::time::sleep(heartbeat_delay), wakes, HEARTBEAT)),
+        keepalive: None,
+        space: None,
+    };
+    sources.keepalive = config
+        .websocket_ping
+        .filter(|_| sources.socket.can_ping())
+        .map(|(interval, timeout)| Keepalive::new(interval, timeout, wakes));
+    let end = 'serve: {
+        if framed {
+            let open = sources.socket.send_text(Frame::open().into_string());
+            if let Err(end) = write(send_timeout, open).await {
+                break 'serve end;
+            }
         }
-    } else {
-        serve(service, core, &mut socket, framed, &mut attachment).await
+        sources.last_frame = Instant::now();
+        loop {
+            let src = &mut sources;
+            match poll_fn(|cx| src.poll_event(cx)).await {
+                Event::Out(Next::Messages) => {
+                    if let Err(end) = send_batch(
+                        src.core,
+                        src.socket,
+                        src.framed,
+                        &mut src.batch,
+                        send_timeout,
+                    )
+                    .await
+                    {
+                        break 'serve end;
+                    }
+                    src.last_frame = Instant::now();
+                }
+                Event::Out(Next::Close(frame)) => break 'serve End::Server(frame),
+                Event::In(incoming) => {
+                    if let Some(k) = src.keepalive.as_mut() {
+                        k.heard();
+                    }
+                    match incoming {
+                        Ok(Incoming::Text(text)) if src.framed => {
+                            match parse_websocket_message(&text) {
+                                Ok(messages) => {
+                                    for message in messages {
+                                        hand_over(src.core, &mut src.pending, message);
+                                    }
+                                }
+                                Err(_) => {
+                                    break 'serve End::Refused(
+                                        close_code::GO_AWAY,
+                                        "Broken framing.",
+                                        CloseReason::TransportError("broken JSON framing".into()),
+                                    );
+                                }
+                            }
+                        }
+                        Ok(Incoming::Text(text)) => hand_over(src.core, &mut src.pending, text),
+                        Ok(Incoming::Nothing) => {}
+                        Ok(Incoming::Closed) => break 'serve End::Client,
+                        Err(RecvError::Violation {
+                            code,
+                            reason,
+                            detail,
+                        }) => {
+                            // What came before the violation is the
+                            // application's, and so are its answers.
+                            let deadline = Instant::now() + config.close_timeout;
+                            let settled = settle(
+                                src.core,
+                                src.socket,
+                                src.framed,
+                                &mut src.attachment,
+                                &mut src.batch,
+                                &mut src.pending,
+                                send_timeout,
+                                deadline,
+                            );
+                            if let Err(end) = settled.await {
+                                break 'serve end;
+                            }
+                            break 'serve End::Failed(
+                                code,
+                                reason,
+                                CloseReason::TransportError(detail),
+                            );
+                        }
+                        Err(RecvError::Failed(e)) => {
+                            break 'serve End::Dropped(CloseReason::TransportError(e))
+                        }
+                    }
+                }
+                Event::Space => {
+                    for message in std::mem::take(&mut src.pending) {
+                        hand_over(src.core, &mut src.pending, message);
+                    }
+                }
+                Event::Heartbeat => {
+                    let Some(heartbeat) = src.heartbeat.as_mut() else {
+                        continue;
+                    };
+                    let due = src.last_frame + heartbeat_delay;
+                    if Instant::now() < due {
+                        heartbeat.inner().reset(due);
+                        continue;
+                    }
+                    src.core.metrics().heartbeat();
+                    let beat = src.socket.send_text(Frame::heartbeat().into_string());
+                    if let Err(end) = write(send_timeout, beat).await {
+                        break 'serve end;
+                    }
+                    src.last_frame = Instant::now();
+                    heartbeat.inner().reset(src.last_frame + heartbeat_delay);
+                }
+                Event::Keepalive => {
+                    let Some(k) = src.keepalive.as_mut() else {
+                        continue;
+                    };
+                    let now = Instant::now();
+                    if now < k.due() {
+                        k.rearm();
+                        continue;
+                    }
+                    if k.pinged.is_some() {
+                        // While the application's queue is full the socket is
+                        // not read, so an answer may be waiting unread: that is
+                        // no sign of a dead peer.
+                        if !src.pending.is_empty() {
+                            k.pinged = None;
+                        } else {
+                            break 'serve End::Failed(
+                                close_code::GOING_AWAY,
+                                "Keepalive timeout",
+                                CloseReason::TimedOut,
+                            );
+                        }
+                    } else {
+                        if let Err(end) = write(send_timeout, src.socket.send_ping()).await {
+                            break 'serve end;
+                        }
+                        k.pinged = Some(Instant::now());
+                    }
+                    k.rearm();
+                }
+            }
+        }
+    };
+    // The loop's timers and waits end here, before the closing handshake.
+    let mut attachment = {
+        let sources = sources;
+        sources.attachment
     };
     attachment.finish();
     let (why, goodbye) = match end {
@@ -189,14 +362,14 @@ struct Keepalive {
 }
 
 impl Keepalive {
-    fn new(interval: Duration, timeout: Duration) -> Self {
+    fn new(interval: Duration, timeout: Duration, wakes: &Arc<Wakes>) -> Self {
         let heard = Instant::now();
         Keepalive {
             interval,
             timeout,
             heard,
             pinged: None,
-            timer: Gated::new(tokio::time::sleep_until(heard + interval)),
+            timer: Gated::new(tokio::time::sleep_until(heard + interval), wakes, KEEPALIVE),
         }
     }
 
@@ -225,137 +398,129 @@ impl Keepalive {
         let due = self.due();
         self.timer.inner().reset(due);
     }
-
-    /// The timer, as a future of the session loop (pending without a
-    /// keepalive).
-    fn fired(keepalive: &mut Option<Keepalive>) -> impl Future<Output = ()> + '_ {
-        poll_fn(move |cx| match keepalive.as_mut() {
-            Some(k) => std::pin::Pin::new(&mut k.timer).poll(cx),
-            None => Poll::Pending,
-        })
-    }
 }
 
-/// Carries messages both ways until the session or the connection ends.
-async fn serve<S: Socket>(
-    service: &ServiceState,
-    core: &Core,
-    socket: &mut S,
+/// What the session loop was woken for.
+enum Event {
+    /// The application queued messages, or closed the session.
+    Out(Next),
+    /// The client sent something.
+    In(Result<Incoming, RecvError>),
+    /// The application's queue has room again for what is held back.
+    Space,
+    /// The heartbeat timer fired.
+    Heartbeat,
+    /// The keepalive timer fired.
+    Keepalive,
+}
+
+/// Everything the session loop waits on, polled by one function.
+///
+/// A `select!` would build the future of every branch at each turn (and
+/// drop it again), draw a random number and keep each future at its own
+/// place in the task: at thousands of sessions, where every session's
+/// state is out of the cache when its turn comes, each of those places is
+/// one more cache line read per message. Here the loop's state is this one
+/// struct, and polling it builds nothing.
+///
+/// Laid out in the order it is read (`repr(C)`): what every event reads is
+/// in its first cache line, what most read in the second.
+#[repr(C, align(64))]
+struct Sources<'a, S> {
+    /// Events so far (wrapping), to look at the timers now and then even
+    /// while messages keep coming both ways.
+    turns: u8,
+    /// Outgoing events in a row since the socket was last looked at.
+    out_streak: u8,
+    /// SockJS framing (`o`, `a[...]`, heartbeats), or raw.
     framed: bool,
-    attachment: &mut crate::session::core::Attachment,
-) -> End {
-    let config = &service.config;
-    let send_timeout = config.send_timeout;
-    let heartbeat_delay = config.heartbeat_delay;
-    // Armed for the earliest moment a heartbeat may be due and re-armed
-    // from `last_frame` when it fires early, so frames never touch it.
-    let mut heartbeat = Gated::new(tokio::time::sleep(heartbeat_delay));
-    let mut keepalive = config
-        .websocket_ping
-        .filter(|_| socket.can_ping())
-        .map(|(interval, timeout)| Keepalive::new(interval, timeout));
-    let mut last_frame = Instant::now();
-    let mut batch = Vec::new();
-    let mut pending: VecDeque<String> = VecDeque::new();
-    loop {
-        tokio::select! {
-            next = poll_fn(|cx| attachment.poll_next(cx, &mut batch)) => match next {
-                Next::Messages => {
-                    if let Err(end) = send_batch(core, socket, framed, &mut batch, send_timeout).await {
-                        return end;
-                    }
-                    last_frame = Instant::now();
-                }
-                Next::Close(frame) => return End::Server(frame),
-            },
-            incoming = socket.recv(), if pending.is_empty() => {
-                if let Some(k) = keepalive.as_mut() {
-                    k.heard();
-                }
-                match incoming {
-                    Ok(Incoming::Text(text)) if framed => match parse_websocket_message(&text) {
-                        Ok(messages) => {
-                            for message in messages {
-                                hand_over(core, &mut pending, message);
-                            }
-                        }
-                        Err(_) => {
-                            return End::Refused(
-                                close_code::GO_AWAY,
-                                "Broken framing.",
-                                CloseReason::TransportError("broken JSON framing".into()),
-                            );
-                        }
-                    },
-                    Ok(Incoming::Text(text)) => hand_over(core, &mut pending, text),
-                    Ok(Incoming::Nothing) => {}
-                    Ok(Incoming::Closed) => return End::Client,
-                    Err(RecvError::Violation { code, reason, detail }) => {
-                        // What came before the violation is the
-                        // application's, and so are its answers.
-                        let deadline = Instant::now() + config.close_timeout;
-                        let settled = settle(
-                            core, socket, framed, attachment, &mut batch, &mut pending,
-                            send_timeout, deadline,
-                        );
-                        if let Err(end) = settled.await {
-                            return end;
-                        }
-                        return End::Failed(code, reason, CloseReason::TransportError(detail));
-                    }
-                    Err(RecvError::Failed(e)) => {
-                        return End::Dropped(CloseReason::TransportError(e))
-                    }
-                }
-            },
-            () = core.in_space(), if !pending.is_empty() => {
-                for message in std::mem::take(&mut pending) {
-                    hand_over(core, &mut pending, message);
-                }
-            },
-            () = &mut heartbeat, if framed => {
-                let due = last_frame + heartbeat_delay;
-                if Instant::now() < due {
-                    heartbeat.inner().reset(due);
-                    continue;
-                }
-                core.metrics().heartbeat();
-                let beat = socket.send_text(Frame::heartbeat().into_string());
-                if let Err(end) = write(send_timeout, beat).await {
-                    return end;
-                }
-                last_frame = Instant::now();
-                heartbeat.inner().reset(last_frame + heartbeat_delay);
-            }
-            () = Keepalive::fired(&mut keepalive), if keepalive.is_some() => {
-                let Some(k) = keepalive.as_mut() else { continue };
-                let now = Instant::now();
-                if now < k.due() {
-                    k.rearm();
-                    continue;
-                }
-                if k.pinged.is_some() {
-                    // While the application's queue is full the socket is
-                    // not read, so an answer may be waiting unread: that is
-                    // no sign of a dead peer.
-                    if !pending.is_empty() {
-                        k.pinged = None;
-                    } else {
-                        return End::Failed(
-                            close_code::GOING_AWAY,
-                            "Keepalive timeout",
-                            CloseReason::TimedOut,
-                        );
-                    }
-                } else {
-                    if let Err(end) = write(send_timeout, socket.send_ping()).await {
-                        return end;
-                    }
-                    k.pinged = Some(Instant::now());
-                }
-                k.rearm();
+    attachment: Attachment,
+    socket: &'a mut S,
+    /// Client messages held back while the application's queue is full;
+    /// the socket is not read meanwhile.
+    pending: VecDeque<String>,
+    // The second line.
+    core: &'a Core,
+    /// Outgoing messages taken from the queue, to be sent.
+    batch: Vec<Outgoing>,
+    /// When the last frame was sent, for the heartbeat.
+    last_frame: Instant,
+    /// The gates of the timers below: a look at this word tells whether
+    /// either is open.
+    wakes: &'a Wakes,
+    /// Framed sessions only. Armed for the earliest moment a heartbeat may
+    /// be due and re-armed from `last_frame` when it fires early, so frames
+    /// never touch it.
+    heartbeat: Option<Gated<tokio::time::Sleep>>,
+    keepalive: Option<Keepalive>,
+    /// While `pending` holds messages: the wait for room in the queue.
+    space: Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
+}
+
+/// Outgoing events in a row after which the socket is looked at first.
+const OUT_STREAK: u8 = 8;
+/// Every this many events the timers are looked at first.
+const TIMER_TURNS: u8 = 32;
+
+impl<S: Socket> Sources<'_, S> {
+    /// The next event. The application's queue is looked at first: an
+    /// echoed message then costs two reads of the socket (its message, and
+    /// the read that finds nothing more), where looking at the socket first
+    /// costs a third after the answer is sent; and a read is the costliest
+    /// look (tungstenite clears its read buffer for it). The socket is
+    /// looked at first after [`OUT_STREAK`] outgoing events in a row, so a
+    /// busy application does not starve the client, and the timers when
+    /// nothing else is ready, or first every [`TIMER_TURNS`] events.
+    fn poll_event(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Event> {
+        self.turns = self.turns.wrapping_add(1);
+        if self.turns % TIMER_TURNS == 0 {
+            if let Poll::Ready(event) = self.poll_timers(cx) {
+                return Poll::Ready(event);
             }
         }
+        let socket_first = self.out_streak >= OUT_STREAK;
+        if !socket_first {
+            if let Poll::Ready(next) = self.attachment.poll_next(cx, &mut self.batch) {
+                self.out_streak += 1;
+                return Poll::Ready(Event::Out(next));
+            }
+        }
+        self.out_streak = 0;
+        if self.pending.is_empty() {
+            if let Poll::Ready(incoming) = self.socket.poll_recv(cx) {
+                return Poll::Ready(Event::In(incoming));
+            }
+        } else {
+            let core = self.core;
+            let space = self.space.get_or_insert_with(|| Box::pin(core.in_space()));
+            if space.as_mut().poll(cx).is_ready() {
+                self.space = None;
+                return Poll::Ready(Event::Space);
+            }
+        }
+        if socket_first {
+            if let Poll::Ready(next) = self.attachment.poll_next(cx, &mut self.batch) {
+                return Poll::Ready(Event::Out(next));
+            }
+        }
+        self.poll_timers(cx)
+    }
+
+    fn poll_timers(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Event> {
+        if !self.wakes.is_set(HEARTBEAT | KEEPALIVE) {
+            return Poll::Pending;
+        }
+        if let Some(heartbeat) = self.heartbeat.as_mut() {
+            if Pin::new(heartbeat).poll(cx).is_ready() {
+                return Poll::Ready(Event::Heartbeat);
+            }
+        }
+        if let Some(k) = self.keepalive.as_mut() {
+            if Pin::new(&mut k.timer).poll(cx).is_ready() {
+                return Poll::Ready(Event::Keepalive);
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -365,7 +530,7 @@ async fn send_batch<S: Socket>(
     core: &Core,
     socket: &mut S,
     framed: bool,
-    batch: &mut Vec<crate::session::outgoing::Outgoing>,
+    batch: &mut Vec<Outgoing>,
     send_timeout: Duration,
 ) -> Result<(), End> {
     let metrics = core.metrics();
@@ -391,8 +556,8 @@ async fn settle<S: Socket>(
     core: &Core,
     socket: &mut S,
     framed: bool,
-    attachment: &mut crate::session::core::Attachment,
-    batch: &mut Vec<crate::session::outgoing::Outgoing>,
+    attachment: &mut Attachment,
+    batch: &mut Vec<Outgoing>,
     pending: &mut VecDeque<String>,
     send_timeout: Duration,
     deadline: Instant,

@@ -1,7 +1,8 @@
 //! What the session loop needs of a WebSocket, whatever version of the
 //! protocol it speaks, and how every connection ends: the closing handshake.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -55,7 +56,7 @@ pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
 /// What the session loop needs of a socket, so RFC 6455 and hixie-76
-/// sockets share it. `recv` must be cancel-safe.
+/// sockets share it.
 pub(crate) trait Socket: Send {
     /// Sends one text message.
     fn send_text(&mut self, text: String) -> impl Future<Output = Result<(), String>> + Send;
@@ -63,8 +64,13 @@ pub(crate) trait Socket: Send {
     fn send_ping(&mut self) -> impl Future<Output = Result<(), String>> + Send;
     /// Whether the protocol has pings (hixie-76 has none).
     fn can_ping(&self) -> bool;
-    /// The next incoming message; an error is a protocol or I/O failure.
-    fn recv(&mut self) -> impl Future<Output = Result<Incoming, RecvError>> + Send;
+    /// Polls for the next incoming message; an error is a protocol or I/O
+    /// failure. What was read before `Pending` is kept for the next poll.
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, RecvError>>;
+    /// The next incoming message, as a future (cancel-safe).
+    fn recv(&mut self) -> impl Future<Output = Result<Incoming, RecvError>> + Send {
+        poll_fn(move |cx| self.poll_recv(cx))
+    }
     /// Writes the close frame and flushes: ours with `code` and `reason`,
     /// or (`None`) the reply to the client's close frame.
     fn send_close(&mut self, close: Option<(u16, &str)>) -> impl Future<Output = ()> + Send;
