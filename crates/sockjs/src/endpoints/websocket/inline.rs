@@ -322,4 +322,34 @@ mod tests {
         assert_eq!(task.count(), 1);
         assert_eq!(main.polls(), 1);
     }
+
+    #[test]
+    fn the_cut_off_is_polled_only_when_it_woke_and_ends_the_whole() {
+        let main = Probe::default();
+        let cut = Probe::default();
+        let task = Arc::new(Task::default());
+        let mut main_future = main.clone();
+        let mut cut_future = cut.clone();
+        let mut inline = Inline::new(
+            &wakes(),
+            Pin::new(&mut main_future),
+            Probe::default(),
+            Pin::new(&mut cut_future),
+        );
+        assert!(poll_once(&mut inline, &task).is_pending());
+        assert_eq!((cut.polls(), main.polls()), (1, 1));
+        // Main woken: the cut-off is not looked at.
+        main.wake();
+        assert!(poll_once(&mut inline, &task).is_pending());
+        assert_eq!((cut.polls(), main.polls()), (1, 2));
+        // The deadline: the cut-off wakes the task, and ends it before
+        // main is polled again, handing the handler back.
+        cut.ready.store(true, Ordering::SeqCst);
+        cut.wake();
+        assert_eq!(task.count(), 2);
+        main.wake();
+        assert_eq!(poll_once(&mut inline, &task), Poll::Ready(None));
+        assert_eq!(main.polls(), 2);
+        assert!(inline.take_handler().is_some());
+    }
 }

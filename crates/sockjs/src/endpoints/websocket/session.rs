@@ -601,3 +601,128 @@ fn hand_over(core: &Core, pending: &mut VecDeque<String>, message: String) {
         pending.push_back(message);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rooms::Rooms;
+    use crate::session::budget::Bounds;
+    use std::task::{Context, Waker};
+
+    /// A socket with a client message always waiting; counts its reads.
+    struct Chatty {
+        reads: usize,
+        io: tokio::io::DuplexStream,
+    }
+
+    impl Socket for Chatty {
+        async fn send_text(&mut self, _: String) -> Result<(), String> {
+            Ok(())
+        }
+        async fn send_ping(&mut self) -> Result<(), String> {
+            Ok(())
+        }
+        fn can_ping(&self) -> bool {
+            true
+        }
+        fn poll_recv(&mut self, _: &mut Context<'_>) -> Poll<Result<Incoming, RecvError>> {
+            self.reads += 1;
+            Poll::Ready(Ok(Incoming::Nothing))
+        }
+        async fn send_close(&mut self, _: Option<(u16, &str)>) {}
+        fn io(&mut self) -> &mut dyn super::super::socket::Io {
+            &mut self.io
+        }
+    }
+
+    fn core() -> Arc<Core> {
+        let metrics = crate::metrics::SessionMetrics::opened(&"test".into(), Transport::WebSocket);
+        Core::new(Bounds::test(1 << 16, 1 << 26), Rooms::new(), metrics)
+    }
+
+    /// The loop's sources over `socket`, the application always with a
+    /// message queued (`core.push_out` before each event) and the client
+    /// always with one: what events come, in order.
+    fn events(
+        core: &Arc<Core>,
+        socket: &mut Chatty,
+        heartbeat: Option<Gated<tokio::time::Sleep>>,
+        wakes: &Arc<Wakes>,
+        count: usize,
+    ) -> Vec<char> {
+        let mut sources = Sources {
+            turns: 0,
+            out_streak: 0,
+            framed: true,
+            attachment: core.attach().unwrap_or_else(|_| panic!("attached")),
+            socket,
+            pending: VecDeque::new(),
+            core,
+            batch: Vec::new(),
+            last_frame: Instant::now(),
+            wakes,
+            heartbeat,
+            keepalive: None,
+            space: None,
+        };
+        let mut cx = Context::from_waker(Waker::noop());
+        (0..count)
+            .map(|_| {
+                assert!(core.push_out("a".into()).is_ok(), "room");
+                let event = match sources.poll_event(&mut cx) {
+                    Poll::Ready(Event::Out(_)) => 'o',
+                    Poll::Ready(Event::In(_)) => 'i',
+                    Poll::Ready(Event::Heartbeat) => 'h',
+                    Poll::Ready(_) => '?',
+                    Poll::Pending => '-',
+                };
+                sources.batch.clear();
+                event
+            })
+            .collect()
+    }
+
+    fn chatty() -> Chatty {
+        Chatty {
+            reads: 0,
+            io: tokio::io::duplex(64).0,
+        }
+    }
+
+    #[test]
+    fn a_busy_application_does_not_starve_the_client() {
+        let core = core();
+        let mut socket = chatty();
+        let seen: String = events(&core, &mut socket, None, &Wakes::new(0), 90)
+            .into_iter()
+            .collect();
+        // The queue first, eight times in a row at most; then the socket.
+        assert_eq!(seen, "ooooooooi".repeat(10));
+        assert_eq!(socket.reads, 10);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timers_are_looked_at_while_both_sides_are_busy() {
+        let core = core();
+        let mut socket = chatty();
+        let wakes = Wakes::new(0);
+        // Due at once, and its gate open.
+        let heartbeat = Gated::new(tokio::time::sleep(Duration::ZERO), &wakes, HEARTBEAT);
+        let seen = events(&core, &mut socket, Some(heartbeat), &wakes, 40);
+        let at = seen.iter().position(|e| *e == 'h');
+        assert_eq!(at, Some(usize::from(TIMER_TURNS) - 1), "{seen:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_closed_gate_keeps_a_due_timer_unpolled() {
+        // A timer whose gate is shut is not polled, even when due: its
+        // wake-up opens the gate.
+        let core = core();
+        let mut socket = chatty();
+        let wakes = Wakes::new(0);
+        let heartbeat = Gated::new(tokio::time::sleep(Duration::ZERO), &wakes, HEARTBEAT);
+        wakes.take(HEARTBEAT);
+        let seen = events(&core, &mut socket, Some(heartbeat), &wakes, 40);
+        assert!(!seen.contains(&'h'), "{seen:?}");
+    }
+}
