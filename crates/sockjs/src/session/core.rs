@@ -67,6 +67,10 @@ struct State {
     /// A client message was queued and the application has not yet come
     /// back for more since: it may still be answering it.
     unanswered: bool,
+    /// How many [`Core::app_caught_up`] wait for `unanswered` to clear:
+    /// without any, clearing it wakes no one (a notification costs three
+    /// atomic operations and a cache line of its own, at every message).
+    caught_up_waiters: usize,
 }
 
 /// One session's shared state. The lock is held only for a few field
@@ -164,6 +168,7 @@ impl Core {
                 close_delivered: false,
                 joined: Vec::new(),
                 unanswered: false,
+                caught_up_waiters: 0,
             }),
             bounds,
             closed: AtomicBool::new(false),
@@ -576,16 +581,25 @@ impl Core {
     /// session closed. A transport that must fail a connection waits for
     /// this (bounded) so that what came before the failure is answered.
     pub(crate) async fn app_caught_up(&self) {
+        /// Counts its waiter in `caught_up_waiters` while it lives.
+        struct Waiting<'a>(&'a Core);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.lock().caught_up_waiters -= 1;
+            }
+        }
         loop {
             let space = self.in_space.notified();
             tokio::pin!(space);
             space.as_mut().enable();
-            {
-                let state = self.lock();
+            let _waiting = {
+                let mut state = self.lock();
                 if !state.unanswered || !state.inbox_open {
                     return;
                 }
-            }
+                state.caught_up_waiters += 1;
+                Waiting(self)
+            };
             space.await;
         }
     }
@@ -607,7 +621,7 @@ impl Core {
                     self.app_waker.register(cx.waker());
                     // Back for more with nothing left: every earlier
                     // message has been handled (and answered, if it was).
-                    if std::mem::take(&mut state.unanswered) {
+                    if std::mem::take(&mut state.unanswered) && state.caught_up_waiters > 0 {
                         drop(state);
                         self.in_space.notify_waiters();
                     }
@@ -848,6 +862,36 @@ mod tests {
         poll_fn(|cx| second.poll_next(cx, &mut batch)).await;
         assert_eq!(texts(&mut batch), ["c"]);
         second.finish();
+    }
+
+    #[tokio::test]
+    async fn a_wait_for_the_application_ends_when_it_comes_back_for_more() {
+        let core = Core::new(Bounds::test(8, 1 << 20), Rooms::new(), test_metrics());
+        core.push_in("a".into()).ok().unwrap();
+        let waiting = tokio::spawn({
+            let core = core.clone();
+            async move { core.app_caught_up().await }
+        });
+        while core.lock().caught_up_waiters == 0 {
+            tokio::task::yield_now().await;
+        }
+        // Nothing wakes the wait while the application still holds the
+        // message ...
+        assert_eq!(
+            poll_fn(|cx| Poll::Ready(core.poll_in(cx))).await,
+            Poll::Ready(Some("a".to_owned()))
+        );
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        // ... and coming back for more does.
+        assert!(poll_fn(|cx| Poll::Ready(core.poll_in(cx)))
+            .await
+            .is_pending());
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+        assert_eq!(core.lock().caught_up_waiters, 0);
     }
 
     #[tokio::test]
