@@ -33,36 +33,35 @@ const WOKEN: u8 = MAIN | HANDLER | CUT_OFF;
 /// exhausted cooperative budget, would otherwise keep the poll going).
 const ROUNDS: usize = 16;
 
-/// Polls `main` and, beside it, the handler until `main` is done (`Some`
-/// of its output) or `cut_off` is (`None`); the handler is dropped when it
-/// ends (or panics), and what is left of it is taken back with
-/// [`take_handler`](Self::take_handler).
-///
-/// Laid out in the order it is read (`repr(C)`), on a cache line of its
-/// own: a poll reads its first line and, when the handler was woken, the
-/// handler in the second.
-#[repr(C, align(64))]
-pub(crate) struct Inline<'h, M, H, C> {
-    wakes: Arc<Wakes>,
-    main: Pin<&'h mut M>,
-    main_waker: Waker,
-    handler_waker: Waker,
-    cut_off: Pin<&'h mut C>,
-    handler: Option<H>,
-    cut_off_waker: Waker,
+pin_project_lite::pin_project! {
+    /// Polls `main` and, beside it, the handler until `main` is done
+    /// (`Some` of its output) or `cut_off` is (`None`); the handler is
+    /// dropped when it ends (or panics), and what is left of it is taken
+    /// back with [`take_handler`](Self::take_handler).
+    ///
+    /// Laid out in the order it is read (`repr(C)`), from a cache line's
+    /// start: a poll reads its first line and, when the handler was woken,
+    /// the handler in the second; `main` follows.
+    #[repr(C, align(64))]
+    pub(crate) struct Inline<M, H, C> {
+        wakes: Arc<Wakes>,
+        main_waker: Waker,
+        handler_waker: Waker,
+        cut_off_waker: Waker,
+        handler: Option<H>,
+        #[pin]
+        main: M,
+        #[pin]
+        cut_off: C,
+    }
 }
 
-impl<'h, M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Inline<'h, M, H, C> {
+impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Inline<M, H, C> {
     /// Every future is polled at the first poll, `cut_off` first, then
     /// `main`. `wakes` must have [`CUT_OFF`], [`MAIN`] and [`HANDLER`]
     /// set; the futures in `main` may take other bits of it (its timers'
     /// gates).
-    pub(crate) fn new(
-        wakes: &Arc<Wakes>,
-        main: Pin<&'h mut M>,
-        handler: H,
-        cut_off: Pin<&'h mut C>,
-    ) -> Self {
+    pub(crate) fn new(wakes: &Arc<Wakes>, main: M, handler: H, cut_off: C) -> Self {
         Inline {
             main,
             handler: Some(handler),
@@ -75,19 +74,17 @@ impl<'h, M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Inli
     }
 
     /// The handler, unless it ended.
-    pub(crate) fn take_handler(&mut self) -> Option<H> {
-        self.handler.take()
+    pub(crate) fn take_handler(self: Pin<&mut Self>) -> Option<H> {
+        self.project().handler.take()
     }
 }
 
-impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Future
-    for Inline<'_, M, H, C>
-{
+impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Future for Inline<M, H, C> {
     type Output = Option<M::Output>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.get_mut();
-        let wakes = &*this.wakes;
+        let mut this = self.project();
+        let wakes = &**this.wakes;
         wakes.register(cx.waker());
         for _ in 0..ROUNDS {
             // Take the marks, and from now on let wake-ups only mark.
@@ -103,7 +100,7 @@ impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Future
                 let polled = this
                     .cut_off
                     .as_mut()
-                    .poll(&mut Context::from_waker(&this.cut_off_waker));
+                    .poll(&mut Context::from_waker(this.cut_off_waker));
                 if polled.is_ready() {
                     return Poll::Ready(None);
                 }
@@ -112,7 +109,7 @@ impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Future
                 let polled = this
                     .main
                     .as_mut()
-                    .poll(&mut Context::from_waker(&this.main_waker));
+                    .poll(&mut Context::from_waker(this.main_waker));
                 if let Poll::Ready(output) = polled {
                     // No more polls: the wakers may mark what they like.
                     return Poll::Ready(Some(output));
@@ -120,13 +117,13 @@ impl<M: Future, H: Future<Output = ()> + Unpin, C: Future<Output = ()>> Future
             }
             if woken & HANDLER != 0 {
                 if let Some(handler) = this.handler.as_mut() {
-                    let mut hcx = Context::from_waker(&this.handler_waker);
+                    let mut hcx = Context::from_waker(this.handler_waker);
                     let polled =
                         catch_unwind(AssertUnwindSafe(|| Pin::new(handler).poll(&mut hcx)));
                     // Done, or panicked (the panic hook has reported it):
                     // dropping it drops its session halves.
                     if !matches!(polled, Ok(Poll::Pending)) {
-                        this.handler = None;
+                        *this.handler = None;
                     }
                 }
             }
@@ -165,14 +162,9 @@ mod tests {
         let handler = Probe::default();
         let handler_future = handler.clone();
         let task = Arc::new(Task::default());
-        let mut main_future = main.clone();
-        let mut cut = never();
-        let mut inline = Inline::new(
-            &wakes(),
-            Pin::new(&mut main_future),
-            handler_future,
-            Pin::new(&mut cut),
-        );
+        let main_future = main.clone();
+        let cut = never();
+        let mut inline = Inline::new(&wakes(), main_future, handler_future, cut);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (1, 1));
         // Nothing woke either: a spurious poll polls neither.
@@ -188,7 +180,7 @@ mod tests {
         assert_eq!(task.count(), 2);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((main.polls(), handler.polls()), (2, 2));
-        assert!(inline.take_handler().is_some());
+        assert!(Pin::new(&mut inline).take_handler().is_some());
     }
 
     /// Wakes the other future at its first poll, like a loop handing a
@@ -218,14 +210,8 @@ mod tests {
             other: handler.clone(),
             polls: 0,
         };
-        let mut main = main;
-        let mut cut = never();
-        let mut inline = Inline::new(
-            &wakes(),
-            Pin::new(&mut main),
-            handler_future,
-            Pin::new(&mut cut),
-        );
+        let cut = never();
+        let mut inline = Inline::new(&wakes(), main, handler_future, cut);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!(handler.polls(), 1);
         // Now main is woken from outside, and wakes the handler while it is
@@ -245,14 +231,9 @@ mod tests {
         let handler = Probe::default();
         let handler_future = handler.clone();
         let task = Arc::new(Task::default());
-        let mut main_future = main.clone();
-        let mut cut = never();
-        let mut inline = Inline::new(
-            &wakes(),
-            Pin::new(&mut main_future),
-            handler_future,
-            Pin::new(&mut cut),
-        );
+        let main_future = main.clone();
+        let cut = never();
+        let mut inline = Inline::new(&wakes(), main_future, handler_future, cut);
         assert!(poll_once(&mut inline, &task).is_pending());
         handler.ready.store(true, Ordering::SeqCst);
         handler.wake();
@@ -260,7 +241,7 @@ mod tests {
         main.ready.store(true, Ordering::SeqCst);
         main.wake();
         assert!(poll_once(&mut inline, &task).is_ready());
-        assert!(inline.take_handler().is_none());
+        assert!(Pin::new(&mut inline).take_handler().is_none());
     }
 
     struct Panics;
@@ -277,19 +258,14 @@ mod tests {
         let main = Probe::default();
         let handler_future = Panics;
         let task = Arc::new(Task::default());
-        let mut main_future = main.clone();
-        let mut cut = never();
-        let mut inline = Inline::new(
-            &wakes(),
-            Pin::new(&mut main_future),
-            handler_future,
-            Pin::new(&mut cut),
-        );
+        let main_future = main.clone();
+        let cut = never();
+        let mut inline = Inline::new(&wakes(), main_future, handler_future, cut);
         assert!(poll_once(&mut inline, &task).is_pending());
         main.ready.store(true, Ordering::SeqCst);
         main.wake();
         assert!(poll_once(&mut inline, &task).is_ready());
-        assert!(inline.take_handler().is_none());
+        assert!(Pin::new(&mut inline).take_handler().is_none());
     }
 
     /// Wakes itself at every poll, like `yield_now` outside a runtime.
@@ -309,16 +285,14 @@ mod tests {
         let main = Probe::default();
         let handler_future = Restless(0);
         let task = Arc::new(Task::default());
-        let mut main_future = main.clone();
-        let mut cut = never();
-        let mut inline = Inline::new(
-            &wakes(),
-            Pin::new(&mut main_future),
-            handler_future,
-            Pin::new(&mut cut),
-        );
+        let main_future = main.clone();
+        let cut = never();
+        let mut inline = Inline::new(&wakes(), main_future, handler_future, cut);
         assert!(poll_once(&mut inline, &task).is_pending());
-        assert_eq!(inline.take_handler().map(|r| r.0), Some(ROUNDS));
+        assert_eq!(
+            Pin::new(&mut inline).take_handler().map(|r| r.0),
+            Some(ROUNDS)
+        );
         assert_eq!(task.count(), 1);
         assert_eq!(main.polls(), 1);
     }
@@ -328,14 +302,9 @@ mod tests {
         let main = Probe::default();
         let cut = Probe::default();
         let task = Arc::new(Task::default());
-        let mut main_future = main.clone();
-        let mut cut_future = cut.clone();
-        let mut inline = Inline::new(
-            &wakes(),
-            Pin::new(&mut main_future),
-            Probe::default(),
-            Pin::new(&mut cut_future),
-        );
+        let main_future = main.clone();
+        let cut_future = cut.clone();
+        let mut inline = Inline::new(&wakes(), main_future, Probe::default(), cut_future);
         assert!(poll_once(&mut inline, &task).is_pending());
         assert_eq!((cut.polls(), main.polls()), (1, 1));
         // Main woken: the cut-off is not looked at.
@@ -350,6 +319,6 @@ mod tests {
         main.wake();
         assert_eq!(poll_once(&mut inline, &task), Poll::Ready(None));
         assert_eq!(main.polls(), 2);
-        assert!(inline.take_handler().is_some());
+        assert!(Pin::new(&mut inline).take_handler().is_some());
     }
 }
