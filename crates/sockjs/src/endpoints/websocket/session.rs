@@ -735,14 +735,22 @@ mod tests {
         assert_eq!(socket.reads, 10);
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_timers_are_looked_at_while_both_sides_are_busy() {
+    /// The events of a busy session whose heartbeat is due at once, its
+    /// gate open or (`shut`) shut.
+    fn busy_with_a_due_heartbeat(shut: bool) -> Vec<char> {
         let core = core();
         let mut socket = chatty();
         let wakes = Wakes::new(0);
-        // Due at once, and its gate open.
         let heartbeat = Gated::new(tokio::time::sleep(Duration::ZERO), &wakes, HEARTBEAT);
-        let seen = events(&core, &mut socket, Some(heartbeat), &wakes, 40);
+        if shut {
+            wakes.take(HEARTBEAT);
+        }
+        events(&core, &mut socket, Some(heartbeat), &wakes, 40)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_timers_are_looked_at_while_both_sides_are_busy() {
+        let seen = busy_with_a_due_heartbeat(false);
         let at = seen.iter().position(|e| *e == 'h');
         assert_eq!(at, Some(usize::from(TIMER_TURNS) - 1), "{seen:?}");
     }
@@ -751,12 +759,7 @@ mod tests {
     async fn a_closed_gate_keeps_a_due_timer_unpolled() {
         // A timer whose gate is shut is not polled, even when due: its
         // wake-up opens the gate.
-        let core = core();
-        let mut socket = chatty();
-        let wakes = Wakes::new(0);
-        let heartbeat = Gated::new(tokio::time::sleep(Duration::ZERO), &wakes, HEARTBEAT);
-        wakes.take(HEARTBEAT);
-        let seen = events(&core, &mut socket, Some(heartbeat), &wakes, 40);
+        let seen = busy_with_a_due_heartbeat(true);
         assert!(!seen.contains(&'h'), "{seen:?}");
     }
 }
