@@ -42,8 +42,9 @@ enum End {
     Dropped(CloseReason),
 }
 
-/// Starts the session of one upgraded socket; the future runs it until its
-/// connection is closed or the shutdown's deadline cuts it off.
+/// Starts the session of one upgraded socket; the future (its task, see
+/// [`Connection`]) runs it until its connection is closed or the
+/// shutdown's deadline cuts it off.
 ///
 /// The session starts here, before the future: what it is started from
 /// (`info`, `admitted`) is not kept in the session's task.
@@ -56,7 +57,26 @@ pub(crate) fn run<S: Socket>(
 ) -> impl Future<Output = ()> + Send {
     let framed = info.transport != Transport::RawWebSocket;
     let (core, handler, started, lease) = service.start_unlisted(info, admitted, span.clone());
-    connection(service, socket, framed, core, handler, started, lease, span)
+    // Everything is polled at the first poll; the gates of the loop's
+    // timers open as they are made.
+    let wakes = Wakes::new(MAIN | HANDLER | CUT_OFF);
+    let shutdown = service.shutdown.clone();
+    // Polled only when the deadline's notification comes.
+    let cut_off = async move { shutdown.forced().await };
+    let session = run_session(
+        service,
+        core,
+        started,
+        socket,
+        framed,
+        span.clone(),
+        wakes.clone(),
+    );
+    Connection {
+        inline: Inline::new(&wakes, session, handler, cut_off),
+        lease: Some(lease),
+        span,
+    }
 }
 
 pin_project_lite::pin_project! {
@@ -91,40 +111,6 @@ impl<M: Future<Output = ()>, C: Future<Output = ()>> Future for Connection<M, C>
     }
 }
 
-/// The session's task (see [`Connection`]).
-#[allow(clippy::too_many_arguments)]
-fn connection<S: Socket>(
-    service: Arc<ServiceState>,
-    socket: S,
-    framed: bool,
-    core: Arc<Core>,
-    handler: Handler,
-    started: Started,
-    lease: Lease,
-    span: tracing::Span,
-) -> impl Future<Output = ()> + Send {
-    // Everything is polled at the first poll; the gates of the loop's
-    // timers open as they are made.
-    let wakes = Wakes::new(MAIN | HANDLER | CUT_OFF);
-    let shutdown = service.shutdown.clone();
-    // Polled only when the deadline's notification comes.
-    let cut_off = async move { shutdown.forced().await };
-    let session = run_session(
-        service,
-        core,
-        started,
-        socket,
-        framed,
-        span.clone(),
-        wakes.clone(),
-    );
-    Connection {
-        inline: Inline::new(&wakes, session, handler, cut_off),
-        lease: Some(lease),
-        span,
-    }
-}
-
 async fn run_session<S: Socket>(
     service: Arc<ServiceState>,
     core: Arc<Core>,
@@ -146,6 +132,10 @@ async fn run_session<S: Socket>(
     // each level of `async fn` keeps its state at its own place in the
     // task, one more cache line to read per message at thousands of
     // sessions.
+    let keepalive = config
+        .websocket_ping
+        .filter(|_| socket.can_ping())
+        .map(|(interval, timeout)| Keepalive::new(interval, timeout, wakes));
     let mut sources = Sources {
         turns: 0,
         out_streak: 0,
@@ -159,13 +149,9 @@ async fn run_session<S: Socket>(
         wakes,
         heartbeat: framed
             .then(|| Gated::new(tokio::time::sleep(heartbeat_delay), wakes, HEARTBEAT)),
-        keepalive: None,
+        keepalive,
         space: None,
     };
-    sources.keepalive = config
-        .websocket_ping
-        .filter(|_| sources.socket.can_ping())
-        .map(|(interval, timeout)| Keepalive::new(interval, timeout, wakes));
     let end = 'serve: {
         if framed {
             let open = sources.socket.send_text(Frame::open().into_string());
