@@ -317,6 +317,29 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
     }
 }
 
+/// `sockjs::serve` with these timeouts (the heartbeat out of the way), in
+/// the background, and a TCP connection to it; the app's events.
+#[cfg(feature = "serve")]
+async fn serve_h2c(
+    header_timeout: Duration,
+    idle_timeout: Duration,
+) -> (
+    tokio::net::TcpStream,
+    tokio::sync::mpsc::UnboundedReceiver<Event>,
+) {
+    let (app, events) = app(fast_config().heartbeat_delay(Duration::from_secs(60)));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = sockjs::serve(listener, app)
+        .header_read_timeout(header_timeout)
+        .idle_timeout(idle_timeout);
+    tokio::spawn(std::future::IntoFuture::into_future(server));
+    let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
+        .await
+        .unwrap();
+    (tcp, events)
+}
+
 /// `sockjs::serve` over h2c: a WebSocket (an extended CONNECT, whose
 /// response is over as soon as its head is sent) is not timed as requests
 /// are. Its frames are no request head in the making, nor is its
@@ -325,16 +348,7 @@ async fn websocket_close_over_h2_waits_for_the_clients_close_frame() {
 #[tokio::test]
 async fn serve_leaves_a_websocket_over_h2_to_its_session() {
     const HEAD: Duration = Duration::from_millis(200);
-    let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(60)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = sockjs::serve(listener, app)
-        .header_read_timeout(HEAD)
-        .idle_timeout(HEAD * 2);
-    tokio::spawn(std::future::IntoFuture::into_future(server));
-    let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
-        .await
-        .unwrap();
+    let (tcp, _events) = serve_h2c(HEAD, HEAD * 2).await;
     let (mut h2, conn) = within(
         STEP,
         hyper::client::conn::http2::Builder::new(TokioExecutor::new())
@@ -367,16 +381,7 @@ async fn serve_leaves_a_websocket_over_h2_to_its_session() {
 #[tokio::test]
 async fn serve_idle_timeout_over_h2() {
     const IDLE: Duration = Duration::from_millis(600);
-    let (app, _events) = app(fast_config().heartbeat_delay(Duration::from_secs(60)));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let server = sockjs::serve(listener, app)
-        .header_read_timeout(Duration::from_millis(200))
-        .idle_timeout(IDLE);
-    tokio::spawn(std::future::IntoFuture::into_future(server));
-    let tcp = within(STEP, tokio::net::TcpStream::connect(addr))
-        .await
-        .unwrap();
+    let (tcp, _events) = serve_h2c(Duration::from_millis(200), IDLE).await;
     // The client pings all along: an HTTP/2 connection's frames between
     // requests are no request head in the making.
     let (mut h2, conn) = within(

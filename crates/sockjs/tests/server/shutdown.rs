@@ -448,6 +448,22 @@ mod serve {
         }
     }
 
+    /// Reads until what was read ends with `end` (within 5 s a read).
+    async fn read_until(tcp: &mut tokio::net::TcpStream, end: &[u8]) -> String {
+        use tokio::io::AsyncReadExt;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !got.ends_with(end) {
+            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
+                .await
+                .expect("an answer within 5 s")
+                .unwrap();
+            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
+            got.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
     /// Reads until the server ends the connection; how long that took.
     async fn until_closed(tcp: &mut tokio::net::TcpStream) -> (Duration, Vec<u8>) {
         use tokio::io::AsyncReadExt;
@@ -519,7 +535,7 @@ mod serve {
 
     #[tokio::test]
     async fn serve_times_a_later_request_head_on_a_kept_alive_connection_too() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let shutdown = Shutdown::new();
         let (app, _senders) = app(&shutdown, Config::default());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -535,17 +551,7 @@ mod serve {
         tcp.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\n\r\n")
             .await
             .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        while !got.ends_with(b"}") {
-            let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
-                .await
-                .expect("the answer within 5 s")
-                .unwrap();
-            assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
-            got.extend_from_slice(&buf[..n]);
-        }
-        assert!(got.starts_with(b"HTTP/1.1 200"));
+        assert!(read_until(&mut tcp, b"}").await.starts_with("HTTP/1.1 200"));
         // The second request's head never ends.
         tcp.write_all(b"GET /svc/info HTTP/1.1\r\nHost: x\r\n")
             .await
@@ -559,26 +565,13 @@ mod serve {
 
     #[tokio::test]
     async fn serve_times_idleness_from_the_answer_to_a_request_whose_body_came_late() {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let shutdown = Shutdown::new();
         let (app, _senders) = app(&shutdown, Config::default());
         let server = serve(shutdown, app).await;
         let mut tcp = tokio::net::TcpStream::connect(server.target.addr)
             .await
             .unwrap();
-        async fn read_until(tcp: &mut tokio::net::TcpStream, end: &[u8]) -> String {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 4096];
-            while !got.ends_with(end) {
-                let n = tokio::time::timeout(Duration::from_secs(5), tcp.read(&mut buf))
-                    .await
-                    .expect("an answer within 5 s")
-                    .unwrap();
-                assert!(n > 0, "closed: {:?}", String::from_utf8_lossy(&got));
-                got.extend_from_slice(&buf[..n]);
-            }
-            String::from_utf8_lossy(&got).into_owned()
-        }
         tcp.write_all(b"POST /svc/0/late/xhr HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
             .await
             .unwrap();
