@@ -60,9 +60,11 @@ impl<F: Future> Future for Gated<F> {
         let this = self.get_mut();
         // Closed: nothing woke the inner future since its last poll, so its
         // wake-up is still registered.
-        if !this.wakes.is_set(this.bit) || !this.wakes.take(this.bit) {
+        if !this.wakes.is_set(this.bit) {
             return Poll::Pending;
         }
+        // Only this gate clears its bit: it is still set.
+        this.wakes.clear(this.bit);
         let polled = this
             .inner
             .as_mut()

@@ -729,7 +729,7 @@ mod tests {
         let wakes = Wakes::new(0);
         let heartbeat = Gated::new(tokio::time::sleep(Duration::ZERO), &wakes, HEARTBEAT);
         if shut {
-            wakes.take(HEARTBEAT);
+            wakes.clear(HEARTBEAT);
         }
         events(&core, &mut socket, Some(heartbeat), &wakes, 40)
     }

@@ -84,9 +84,9 @@ impl Wakes {
         self.state.fetch_or(bits, Ordering::AcqRel);
     }
 
-    /// Clears `bits`; whether any of them was set.
-    pub(super) fn take(&self, bits: u8) -> bool {
-        self.state.fetch_and(!bits, Ordering::AcqRel) & bits != 0
+    /// Clears `bits`.
+    pub(super) fn clear(&self, bits: u8) {
+        self.state.fetch_and(!bits, Ordering::AcqRel);
     }
 
     /// Marks the task as being polled and takes the bits of `bits` that are
