@@ -7,12 +7,38 @@ use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A TCP port that was free a moment ago on 127.0.0.1.
+/// The ports [`free_port`] hands out: below Linux's ephemeral range
+/// (32768–60999), which the kernel gives to outgoing connections and to
+/// `bind(0)`. A port taken from that range, let go and then given to a
+/// server could meanwhile become the local end of one of the suites'
+/// own client connections ("Address already in use": `protocol-test
+/// --mutations` failed so once, its 48 servers starting four at a time).
+const PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A TCP port that was free a moment ago on 127.0.0.1, and that no other
+/// call in this process was given: the ports are handed out in turn from
+/// [`PORTS`], from a start that differs between runs, skipping any that
+/// cannot be bound now.
 pub(crate) fn free_port() -> Result<u16, String> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| format!("no free port: {e}"))
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(PORTS.end - PORTS.start);
+    if NEXT.load(Ordering::Relaxed) == u32::MAX {
+        // Two xtask runs at once (a local run beside CI) start apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let start = (nanos ^ std::process::id().wrapping_mul(2_654_435_761)) % span;
+        let _ = NEXT.compare_exchange(u32::MAX, start, Ordering::Relaxed, Ordering::Relaxed);
+    }
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = PORTS.start + offset as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    Err(format!("no free port in {PORTS:?}"))
 }
 
 /// A child process that is killed when dropped, so no server outlives its task.
@@ -141,4 +167,38 @@ pub(crate) fn http_get_status(addr: SocketAddr, path: &str) -> Option<u16> {
     let mut head = [0u8; 12];
     s.read_exact(&mut head).ok()?;
     std::str::from_utf8(&head[9..12]).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_outside_the_ephemeral_range_and_never_handed_out_twice() {
+        let ports: Vec<u16> = (0..50).map(|_| free_port().unwrap()).collect();
+        for &port in &ports {
+            assert!(PORTS.contains(&port), "{port} outside {PORTS:?}");
+        }
+        let mut unique = ports.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            ports.len(),
+            "a port handed out twice: {ports:?}"
+        );
+    }
+
+    #[test]
+    fn a_port_in_use_is_skipped() {
+        let first = free_port().unwrap();
+        // Take the port after `first` (in turn) before asking again.
+        let next = PORTS.start + (first - PORTS.start + 1) % (PORTS.end - PORTS.start);
+        let held = TcpListener::bind(("127.0.0.1", next));
+        let second = free_port().unwrap();
+        if held.is_ok() {
+            assert_ne!(second, next, "a port in use was handed out");
+        }
+        assert!(TcpListener::bind(("127.0.0.1", second)).is_ok());
+    }
 }
