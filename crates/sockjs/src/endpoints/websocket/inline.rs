@@ -39,10 +39,12 @@ pin_project_lite::pin_project! {
     /// dropped when it ends (or panics), and what is left of it is taken
     /// back with [`take_handler`](Self::take_handler).
     ///
-    /// Laid out in the order it is read (`repr(C)`), from a cache line's
-    /// start: a poll reads its first line and, when the handler was woken,
-    /// the handler in the second; `main` follows.
-    #[repr(C, align(64))]
+    /// Laid out in the order it is read (`repr(C)`): the word and the
+    /// wakers, the handler, then `main`. Not aligned to a cache line: the
+    /// task's cell is, and an aligned future starts a line after the
+    /// task's header, leaving the header's task id alone on a line of its
+    /// own (one more line read per message at thousands of sessions).
+    #[repr(C)]
     pub(crate) struct Inline<M, H, C> {
         wakes: Arc<Wakes>,
         main_waker: Waker,

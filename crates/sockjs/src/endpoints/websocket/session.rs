@@ -443,9 +443,10 @@ enum Event {
 /// one more cache line read per message. Here the loop's state is this one
 /// struct, and polling it builds nothing.
 ///
-/// Laid out in the order it is read (`repr(C)`): what every event reads is
-/// in its first cache line, what most read in the second.
-#[repr(C, align(64))]
+/// Laid out in the order it is read (`repr(C)`): what every event reads
+/// first, what most read next. Not aligned to a cache line (see
+/// [`Inline`]'s layout).
+#[repr(C)]
 struct Sources<'a, S> {
     /// Events so far (wrapping), to look at the timers now and then even
     /// while messages keep coming both ways.
