@@ -1,5 +1,5 @@
 //! RFC 6455 WebSockets: the handshake answer, and the socket on top of
-//! tokio-tungstenite.
+//! tungstenite.
 //!
 //! The upgrade is done here rather than through axum's `WebSocketUpgrade`
 //! because the closing handshake needs the connection under the framing:
@@ -7,23 +7,22 @@
 //! end (see [`super::socket::close_cleanly`]), which axum's `WebSocket`
 //! does not allow.
 
-use std::future::Future;
+use std::future::{poll_fn, Future};
+use std::io::{ErrorKind, Read, Write};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use axum::response::{IntoResponse, Response};
-use futures_util::{SinkExt, StreamExt};
 use http::request::Parts;
 use http::{header, HeaderValue, StatusCode};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio_tungstenite::tungstenite::error::ProtocolError;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
-use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
-use tokio_tungstenite::tungstenite::{Error, Message};
-use tokio_tungstenite::WebSocketStream;
+use tungstenite::error::ProtocolError;
+use tungstenite::handshake::derive_accept_key;
+use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::{Error, Message, WebSocket};
 
 use bytes::Bytes;
 
@@ -110,10 +109,20 @@ where
             return;
         };
         let conn = Conn::new(Raw::new(upgraded), window_bits, max_message);
-        let inner = WebSocketStream::from_raw_socket(conn, Role::Server, Some(config)).await;
+        let inner = WebSocket::from_raw_socket(
+            Polled {
+                conn,
+                waker: Waker::noop().clone(),
+            },
+            Role::Server,
+            Some(config),
+        );
         // The session is a task of its own: this one's state (the
         // handshake's) is not carried through the session's life.
-        tokio::spawn(session(Rfc6455Socket { inner }));
+        tokio::spawn(session(Rfc6455Socket {
+            inner,
+            ended: false,
+        }));
     });
     let mut response = match accept {
         // HTTP/2: a 2xx opens the stream (RFC 8441 section 5).
@@ -289,22 +298,110 @@ impl AsyncWrite for Conn {
     }
 }
 
+/// The connection as tungstenite reads and writes it: blocking `Read` and
+/// `Write`, each call a poll of the connection with the waker of the
+/// socket's last poll (`WouldBlock` for `Pending`).
+///
+/// tokio-tungstenite's adapter does the same with two shared wakers of its
+/// own, each an allocation that every read or write registers the task's
+/// waker in: two more cache lines per message at thousands of sessions.
+/// Here the waker is the task's, kept while it stays the same (the session
+/// loop polls the socket with one waker all its life).
+struct Polled {
+    conn: Conn,
+    waker: Waker,
+}
+
+impl Polled {
+    /// Makes `cx`'s waker the one woken when the connection is ready.
+    fn set_waker(&mut self, cx: &Context<'_>) {
+        if !self.waker.will_wake(cx.waker()) {
+            self.waker.clone_from(cx.waker());
+        }
+    }
+
+    fn poll<T>(
+        &mut self,
+        f: impl FnOnce(Pin<&mut Conn>, &mut Context<'_>) -> Poll<std::io::Result<T>>,
+    ) -> std::io::Result<T> {
+        let mut cx = Context::from_waker(&self.waker);
+        match f(Pin::new(&mut self.conn), &mut cx) {
+            Poll::Ready(result) => result,
+            Poll::Pending => Err(ErrorKind::WouldBlock.into()),
+        }
+    }
+}
+
+impl Read for Polled {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut buf = ReadBuf::new(buf);
+        self.poll(|conn, cx| conn.poll_read(cx, &mut buf))?;
+        Ok(buf.filled().len())
+    }
+}
+
+impl Write for Polled {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.poll(|conn, cx| conn.poll_write(cx, buf))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.poll(|conn, cx| conn.poll_flush(cx))
+    }
+}
+
+/// Whether a tungstenite error is the connection's `Pending`.
+fn would_block(e: &Error) -> bool {
+    matches!(e, Error::Io(e) if e.kind() == ErrorKind::WouldBlock)
+}
+
 /// An upgraded RFC 6455 connection.
 pub(crate) struct Rfc6455Socket {
-    inner: WebSocketStream<Conn>,
+    inner: WebSocket<Polled>,
+    /// A read failed or found the connection closed: every later read
+    /// finds it closed.
+    ended: bool,
+}
+
+impl Rfc6455Socket {
+    /// Queues `message` and writes it out (with anything tungstenite had
+    /// queued before it, such as the reply to a ping or a close frame).
+    /// A connection that tungstenite just closed counts as flushed.
+    async fn send(&mut self, message: Message) -> Result<(), Error> {
+        let mut message = Some(message);
+        poll_fn(|cx| {
+            self.inner.get_mut().set_waker(cx);
+            if let Some(message) = message.take() {
+                match self.inner.write(message) {
+                    Ok(()) => {}
+                    // Queued: the flush below writes it.
+                    Err(e) if would_block(&e) => {}
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            self.poll_flush()
+        })
+        .await
+    }
+
+    fn poll_flush(&mut self) -> Poll<Result<(), Error>> {
+        match self.inner.flush() {
+            Ok(()) | Err(Error::ConnectionClosed) => Poll::Ready(Ok(())),
+            Err(e) if would_block(&e) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
+        }
+    }
 }
 
 impl Socket for Rfc6455Socket {
     async fn send_text(&mut self, text: String) -> Result<(), String> {
-        self.inner
-            .send(Message::text(text))
+        self.send(Message::text(text))
             .await
             .map_err(|e| e.to_string())
     }
 
     async fn send_ping(&mut self) -> Result<(), String> {
-        self.inner
-            .send(Message::Ping(Default::default()))
+        self.send(Message::Ping(Default::default()))
             .await
             .map_err(|e| e.to_string())
     }
@@ -314,12 +411,23 @@ impl Socket for Rfc6455Socket {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, RecvError>> {
-        Poll::Ready(match std::task::ready!(self.inner.poll_next_unpin(cx)) {
-            Some(Ok(Message::Text(text))) => Ok(Incoming::Text(text.as_str().to_owned())),
-            Some(Ok(Message::Close(_))) | None => Ok(Incoming::Closed),
-            Some(Ok(_)) => Ok(Incoming::Nothing),
-            Some(Err(Error::ConnectionClosed | Error::AlreadyClosed)) => Ok(Incoming::Closed),
-            Some(Err(e)) => Err(refusal(e)),
+        if self.ended {
+            return Poll::Ready(Ok(Incoming::Closed));
+        }
+        self.inner.get_mut().set_waker(cx);
+        Poll::Ready(match self.inner.read() {
+            Ok(Message::Text(text)) => Ok(Incoming::Text(text.as_str().to_owned())),
+            Ok(Message::Close(_)) => Ok(Incoming::Closed),
+            Ok(_) => Ok(Incoming::Nothing),
+            Err(e) if would_block(&e) => return Poll::Pending,
+            Err(Error::ConnectionClosed | Error::AlreadyClosed) => {
+                self.ended = true;
+                Ok(Incoming::Closed)
+            }
+            Err(e) => {
+                self.ended = true;
+                Err(refusal(e))
+            }
         })
     }
 
@@ -330,18 +438,22 @@ impl Socket for Rfc6455Socket {
                     code: code.into(),
                     reason: reason.into(),
                 };
-                let _ = self.inner.send(Message::Close(Some(frame))).await;
+                let _ = self.send(Message::Close(Some(frame))).await;
             }
             // tungstenite queued the reply when it read the client's close
             // frame; flushing writes it.
             None => {
-                let _ = self.inner.flush().await;
+                let _ = poll_fn(|cx| {
+                    self.inner.get_mut().set_waker(cx);
+                    self.poll_flush()
+                })
+                .await;
             }
         }
     }
 
     fn io(&mut self) -> &mut dyn Io {
-        self.inner.get_mut()
+        &mut self.inner.get_mut().conn
     }
 }
 
