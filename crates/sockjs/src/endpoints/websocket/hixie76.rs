@@ -17,7 +17,7 @@ use http::request::Parts;
 use http::{header, HeaderMap, HeaderValue, StatusCode};
 use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
 use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
@@ -124,6 +124,8 @@ where
             io: Box::new(io),
             buf: BytesMut::with_capacity(1024),
             max_message,
+            out: Vec::new(),
+            written: 0,
         }));
     });
 
@@ -145,7 +147,13 @@ pub(crate) struct Hixie76Socket {
     io: Box<dyn Io>,
     buf: BytesMut,
     max_message: usize,
+    /// Frames queued by `start_send`, written from `written` on.
+    out: Vec<u8>,
+    written: usize,
 }
+
+/// The most of its capacity the write buffer keeps between messages.
+const OUT_KEPT: usize = 1024;
 
 /// What the front of the read buffer holds.
 #[derive(Debug, PartialEq)]
@@ -183,13 +191,34 @@ fn too_big() -> RecvError {
 }
 
 impl Socket for Hixie76Socket {
-    async fn send_text(&mut self, text: String) -> Result<(), String> {
-        let mut frame = Vec::with_capacity(text.len() + 2);
-        frame.push(0x00);
-        frame.extend_from_slice(text.as_bytes());
-        frame.push(0xFF);
-        self.io.write_all(&frame).await.map_err(|e| e.to_string())?;
-        self.io.flush().await.map_err(|e| e.to_string())
+    fn start_send(&mut self, text: String) -> Result<(), String> {
+        self.out.reserve(text.len() + 2);
+        self.out.push(0x00);
+        self.out.extend_from_slice(text.as_bytes());
+        self.out.push(0xFF);
+        Ok(())
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        while self.written < self.out.len() {
+            let n =
+                std::task::ready!(Pin::new(&mut self.io).poll_write(cx, &self.out[self.written..]))
+                    .map_err(|e| e.to_string())?;
+            if n == 0 {
+                return Poll::Ready(Err(
+                    std::io::Error::from(std::io::ErrorKind::WriteZero).to_string()
+                ));
+            }
+            self.written += n;
+        }
+        if !self.out.is_empty() {
+            self.out.clear();
+            self.out.shrink_to(OUT_KEPT);
+            self.written = 0;
+        }
+        Pin::new(&mut self.io)
+            .poll_flush(cx)
+            .map_err(|e| e.to_string())
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Result<Incoming, RecvError>> {

@@ -394,10 +394,18 @@ impl Rfc6455Socket {
 }
 
 impl Socket for Rfc6455Socket {
-    async fn send_text(&mut self, text: String) -> Result<(), String> {
-        self.send(Message::text(text))
-            .await
-            .map_err(|e| e.to_string())
+    fn start_send(&mut self, text: String) -> Result<(), String> {
+        match self.inner.write(Message::text(text)) {
+            Ok(()) => Ok(()),
+            // Queued: the flush writes it.
+            Err(e) if would_block(&e) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
+        self.inner.get_mut().set_waker(cx);
+        Rfc6455Socket::poll_flush(self).map_err(|e| e.to_string())
     }
 
     async fn send_ping(&mut self) -> Result<(), String> {

@@ -17,8 +17,8 @@ use crate::lease::Lease;
 use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
 use crate::session::core::{Attachment, Core, Next, PushError};
-use crate::session::outgoing::messages_frame;
 use crate::session::outgoing::Outgoing;
+use crate::session::outgoing::{messages_frame, BATCH_KEPT};
 use crate::session::{close_code, standard_reason, CloseReason, ConnectionInfo};
 use crate::state::{Admitted, Handler, ServiceState, Started};
 
@@ -145,6 +145,8 @@ async fn run_session<S: Socket>(
         pending: VecDeque::new(),
         core,
         batch: Vec::new(),
+        sent: 0,
+        unflushed: false,
         last_frame: Instant::now(),
         wakes,
         heartbeat: framed
@@ -164,15 +166,14 @@ async fn run_session<S: Socket>(
             let src = &mut sources;
             match poll_fn(|cx| src.poll_event(cx)).await {
                 Event::Out(Next::Messages) => {
-                    if let Err(end) = send_batch(
-                        src.core,
-                        src.socket,
-                        src.framed,
-                        &mut src.batch,
-                        send_timeout,
-                    )
-                    .await
-                    {
+                    // Written at once, most of the time: without a future
+                    // of its own (one more place in the task, written at
+                    // every message) and without the send timeout's timer.
+                    let sent = match poll_fn(|cx| Poll::Ready(src.poll_send(cx))).await {
+                        Poll::Ready(sent) => sent.map_err(transport_error),
+                        Poll::Pending => send_rest(src, send_timeout).await,
+                    };
+                    if let Err(end) = sent {
                         break 'serve end;
                     }
                     src.last_frame = Instant::now();
@@ -210,16 +211,7 @@ async fn run_session<S: Socket>(
                             // What came before the violation is the
                             // application's, and so are its answers.
                             let deadline = Instant::now() + config.close_timeout;
-                            let settled = settle(
-                                src.core,
-                                src.socket,
-                                src.framed,
-                                &mut src.attachment,
-                                &mut src.batch,
-                                &mut src.pending,
-                                send_timeout,
-                                deadline,
-                            );
+                            let settled = settle(src, send_timeout, deadline);
                             if let Err(end) = settled.await {
                                 break 'serve end;
                             }
@@ -464,6 +456,10 @@ struct Sources<'a, S> {
     core: &'a Core,
     /// Outgoing messages taken from the queue, to be sent.
     batch: Vec<Outgoing>,
+    /// Raw sessions: how many of `batch` were handed to the socket.
+    sent: usize,
+    /// The socket holds a frame not yet flushed.
+    unflushed: bool,
     /// When the last frame was sent, for the heartbeat.
     last_frame: Instant,
     /// The gates of the timers below: a look at this word tells whether
@@ -527,6 +523,37 @@ impl<S: Socket> Sources<'_, S> {
         self.poll_timers(cx)
     }
 
+    /// Writes the batch taken from the queue: one `a[...]` frame (framed)
+    /// or one WebSocket message each (raw), each flushed before the next
+    /// is queued. `Ready` once all of it is written; after `Pending`, a
+    /// later call goes on where this one stopped.
+    fn poll_send(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Result<(), String>> {
+        loop {
+            if self.unflushed {
+                std::task::ready!(self.socket.poll_flush(cx))?;
+                self.unflushed = false;
+            }
+            let text = if self.framed {
+                if self.batch.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+                messages_frame(&mut self.batch)
+            } else {
+                let Some(message) = self.batch.get_mut(self.sent) else {
+                    self.batch.clear();
+                    self.batch.shrink_to(BATCH_KEPT);
+                    self.sent = 0;
+                    return Poll::Ready(Ok(()));
+                };
+                self.sent += 1;
+                std::mem::replace(message, Outgoing::Text(String::new())).into_text()
+            };
+            self.core.metrics().sent_bytes(text.len());
+            self.socket.start_send(text)?;
+            self.unflushed = true;
+        }
+    }
+
     fn poll_timers(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Event> {
         if !self.wakes.is_set(HEARTBEAT | KEEPALIVE) {
             return Poll::Pending;
@@ -545,27 +572,31 @@ impl<S: Socket> Sources<'_, S> {
     }
 }
 
-/// Writes a batch of outgoing messages: one `a[...]` frame (framed) or one
-/// WebSocket message each (raw).
-async fn send_batch<S: Socket>(
-    core: &Core,
-    socket: &mut S,
-    framed: bool,
-    batch: &mut Vec<Outgoing>,
-    send_timeout: Duration,
-) -> Result<(), End> {
-    let metrics = core.metrics();
-    if framed {
-        let frame = messages_frame(batch);
-        metrics.sent_bytes(frame.len());
-        return write(send_timeout, socket.send_text(frame)).await;
-    }
-    for message in batch.drain(..) {
-        let text = message.into_text();
-        metrics.sent_bytes(text.len());
-        write(send_timeout, socket.send_text(text)).await?;
-    }
-    Ok(())
+/// Writes what is left of the batch ([`Sources::poll_send`]), bounded by
+/// `send_timeout` from the last frame written: a client that stopped
+/// reading ends the session as [`CloseReason::Stalled`].
+async fn send_rest<S: Socket>(src: &mut Sources<'_, S>, send_timeout: Duration) -> Result<(), End> {
+    let timer = tokio::time::sleep(send_timeout);
+    tokio::pin!(timer);
+    poll_fn(|cx| {
+        let before = src.sent;
+        if let Poll::Ready(sent) = src.poll_send(cx) {
+            return Poll::Ready(sent.map_err(transport_error));
+        }
+        if src.sent != before {
+            timer.as_mut().reset(Instant::now() + send_timeout);
+        }
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(End::Dropped(CloseReason::Stalled))),
+            Poll::Pending => Poll::Pending,
+        }
+    })
+    .await
+}
+
+/// A write that failed.
+fn transport_error(e: String) -> End {
+    End::Dropped(CloseReason::TransportError(e))
 }
 
 /// After a client's protocol violation, before the connection is failed:
@@ -574,32 +605,28 @@ async fn send_batch<S: Socket>(
 /// what it queued meanwhile, its answers included. The socket is not read.
 #[allow(clippy::too_many_arguments)]
 async fn settle<S: Socket>(
-    core: &Core,
-    socket: &mut S,
-    framed: bool,
-    attachment: &mut Attachment,
-    batch: &mut Vec<Outgoing>,
-    pending: &mut VecDeque<String>,
+    src: &mut Sources<'_, S>,
     send_timeout: Duration,
     deadline: Instant,
 ) -> Result<(), End> {
     let cutoff = tokio::time::sleep_until(deadline);
     tokio::pin!(cutoff);
     let mut caught_up = false;
+    let core = src.core;
     loop {
         tokio::select! {
             biased;
-            next = poll_fn(|cx| attachment.poll_next(cx, batch)) => match next {
-                Next::Messages => send_batch(core, socket, framed, batch, send_timeout).await?,
+            next = poll_fn(|cx| src.attachment.poll_next(cx, &mut src.batch)) => match next {
+                Next::Messages => send_rest(src, send_timeout).await?,
                 // The application closed meanwhile: the failure still wins.
                 Next::Close(_) => return Ok(()),
             },
-            () = core.in_space(), if !pending.is_empty() => {
-                for message in std::mem::take(pending) {
-                    hand_over(core, pending, message);
+            () = core.in_space(), if !src.pending.is_empty() => {
+                for message in std::mem::take(&mut src.pending) {
+                    hand_over(core, &mut src.pending, message);
                 }
             },
-            () = core.app_caught_up(), if pending.is_empty() && !caught_up => {
+            () = core.app_caught_up(), if src.pending.is_empty() && !caught_up => {
                 // Its answers are queued by now; one more turn sends them.
                 caught_up = true;
             },
@@ -637,8 +664,11 @@ mod tests {
     }
 
     impl Socket for Chatty {
-        async fn send_text(&mut self, _: String) -> Result<(), String> {
+        fn start_send(&mut self, _: String) -> Result<(), String> {
             Ok(())
+        }
+        fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), String>> {
+            Poll::Ready(Ok(()))
         }
         async fn send_ping(&mut self) -> Result<(), String> {
             Ok(())
@@ -680,6 +710,8 @@ mod tests {
             pending: VecDeque::new(),
             core,
             batch: Vec::new(),
+            sent: 0,
+            unflushed: false,
             last_frame: Instant::now(),
             wakes,
             heartbeat,

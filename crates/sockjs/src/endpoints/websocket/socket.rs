@@ -58,8 +58,20 @@ impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 /// What the session loop needs of a socket, so RFC 6455 and hixie-76
 /// sockets share it.
 pub(crate) trait Socket: Send {
+    /// Queues one text message and writes what the connection takes now;
+    /// [`poll_flush`](Self::poll_flush) writes the rest. Nothing is
+    /// queued while an earlier message is still unwritten: the caller
+    /// flushes first.
+    fn start_send(&mut self, text: String) -> Result<(), String>;
+    /// Writes what is queued and flushes: `Ready` once it is all out.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>>;
     /// Sends one text message.
-    fn send_text(&mut self, text: String) -> impl Future<Output = Result<(), String>> + Send;
+    fn send_text(&mut self, text: String) -> impl Future<Output = Result<(), String>> + Send {
+        async move {
+            self.start_send(text)?;
+            poll_fn(|cx| self.poll_flush(cx)).await
+        }
+    }
     /// Sends a ping (keepalive); only called when [`can_ping`](Self::can_ping).
     fn send_ping(&mut self) -> impl Future<Output = Result<(), String>> + Send;
     /// Whether the protocol has pings (hixie-76 has none).
