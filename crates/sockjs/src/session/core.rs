@@ -38,39 +38,41 @@ enum Outbox {
     Gone,
 }
 
+#[repr(C)]
 struct State {
-    outbox: Outbox,
     /// Messages for the client, oldest first.
     out: VecDeque<Outgoing>,
+    /// Messages from the client the application has not read yet.
+    inbox: VecDeque<String>,
     /// The `c[...]` frame every receiver gets once the session is closing.
     close_frame: Option<Arc<str>>,
     /// Bytes of `out` (see [`cost`]).
     out_bytes: usize,
-    /// A sender found `out` full: wake `out_space` when it is drained.
-    out_waiting: bool,
-    /// Messages from the client the application has not read yet.
-    inbox: VecDeque<String>,
     /// Bytes of `inbox`, also charged to the service's pool.
     in_bytes: usize,
+    /// How many [`Core::app_caught_up`] wait for `unanswered` to clear:
+    /// without any, clearing it wakes no one (a notification costs three
+    /// atomic operations and a cache line of its own, at every message).
+    caught_up_waiters: usize,
+    outbox: Outbox,
+    /// A sender found `out` full: wake `out_space` when it is drained.
+    out_waiting: bool,
     /// A transport found `inbox` full: wake `in_space` on the next read.
     in_waiting: bool,
-    /// The cost of the last incoming message or batch refused for want of
-    /// room, which [`Core::in_space`] waits to fit.
-    in_wanted: usize,
     /// False once the session closed: the application's stream ends when
     /// `inbox` is drained.
     inbox_open: bool,
     /// A receiving connection took the close frame.
     close_delivered: bool,
-    /// The rooms the session is in, which it leaves when it closes.
-    joined: Vec<Arc<str>>,
     /// A client message was queued and the application has not yet come
     /// back for more since: it may still be answering it.
     unanswered: bool,
-    /// How many [`Core::app_caught_up`] wait for `unanswered` to clear:
-    /// without any, clearing it wakes no one (a notification costs three
-    /// atomic operations and a cache line of its own, at every message).
-    caught_up_waiters: usize,
+    // The rest is not read per message.
+    /// The cost of the last incoming message or batch refused for want of
+    /// room, which [`Core::in_space`] waits to fit.
+    in_wanted: usize,
+    /// The rooms the session is in, which it leaves when it closes.
+    joined: Vec<Arc<str>>,
 }
 
 /// One session's shared state. The lock is held only for a few field
@@ -90,13 +92,13 @@ pub(crate) struct Core {
     app_waker: AtomicWaker,
     /// The attached receiving connection: new outgoing messages, close.
     receiver_waker: AtomicWaker,
+    bounds: Bounds,
     metrics: SessionMetrics,
     /// Room in the outgoing queue (or close), for waiting senders.
     out_space: Notify,
     /// Room in the incoming queue (or close), for transports holding
     /// client messages back.
     in_space: Notify,
-    bounds: Bounds,
     /// Attach, detach and close: the reaper and `closed()` watch it.
     changed: Notify,
     /// Unique in the process: the session's key in its rooms.

@@ -135,7 +135,7 @@ async fn run_session<S: Socket>(
     let keepalive = config
         .websocket_ping
         .filter(|_| socket.can_ping())
-        .map(|(interval, timeout)| Keepalive::new(interval, timeout, wakes));
+        .map(|(interval, timeout)| Box::new(Keepalive::new(interval, timeout, wakes)));
     let mut sources = Sources {
         turns: 0,
         out_streak: 0,
@@ -164,74 +164,28 @@ async fn run_session<S: Socket>(
         sources.last_frame = Instant::now();
         loop {
             let src = &mut sources;
-            match poll_fn(|cx| src.poll_event(cx)).await {
-                Event::Out(Next::Messages) => {
-                    // Written at once, most of the time: without a future
-                    // of its own (one more place in the task, written at
-                    // every message) and without the send timeout's timer.
-                    let sent = match poll_fn(|cx| Poll::Ready(src.poll_send(cx))).await {
-                        Poll::Ready(sent) => sent.map_err(transport_error),
-                        Poll::Pending => send_rest(src, send_timeout).await,
-                    };
-                    if let Err(end) = sent {
+            match poll_fn(|cx| src.poll_serve(cx)).await {
+                Step::SendPending => {
+                    if let Err(end) = send_rest(src, send_timeout).await {
                         break 'serve end;
                     }
                     src.last_frame = Instant::now();
                 }
-                Event::Out(Next::Close(frame)) => break 'serve End::Server(frame),
-                Event::In(incoming) => {
-                    if let Some(k) = src.keepalive.as_mut() {
-                        k.heard();
+                Step::Violation {
+                    code,
+                    reason,
+                    detail,
+                } => {
+                    // What came before the violation is the application's,
+                    // and so are its answers.
+                    let deadline = Instant::now() + config.close_timeout;
+                    if let Err(end) = settle(src, send_timeout, deadline).await {
+                        break 'serve end;
                     }
-                    match incoming {
-                        Ok(Incoming::Text(text)) if src.framed => {
-                            match parse_websocket_message(&text) {
-                                Ok(messages) => {
-                                    for message in messages {
-                                        hand_over(src.core, &mut src.pending, message);
-                                    }
-                                }
-                                Err(_) => {
-                                    break 'serve End::Refused(
-                                        close_code::GO_AWAY,
-                                        "Broken framing.",
-                                        CloseReason::TransportError("broken JSON framing".into()),
-                                    );
-                                }
-                            }
-                        }
-                        Ok(Incoming::Text(text)) => hand_over(src.core, &mut src.pending, text),
-                        Ok(Incoming::Nothing) => {}
-                        Ok(Incoming::Closed) => break 'serve End::Client,
-                        Err(RecvError::Violation {
-                            code,
-                            reason,
-                            detail,
-                        }) => {
-                            // What came before the violation is the
-                            // application's, and so are its answers.
-                            let deadline = Instant::now() + config.close_timeout;
-                            let settled = settle(src, send_timeout, deadline);
-                            if let Err(end) = settled.await {
-                                break 'serve end;
-                            }
-                            break 'serve End::Failed(
-                                code,
-                                reason,
-                                CloseReason::TransportError(detail),
-                            );
-                        }
-                        Err(RecvError::Failed(e)) => {
-                            break 'serve End::Dropped(CloseReason::TransportError(e))
-                        }
-                    }
+                    break 'serve End::Failed(code, reason, CloseReason::TransportError(detail));
                 }
-                Event::Space => {
-                    for message in std::mem::take(&mut src.pending) {
-                        hand_over(src.core, &mut src.pending, message);
-                    }
-                }
-                Event::Heartbeat => {
+                Step::End(end) => break 'serve end,
+                Step::Heartbeat => {
                     let Some(heartbeat) = src.heartbeat.as_mut() else {
                         continue;
                     };
@@ -248,7 +202,7 @@ async fn run_session<S: Socket>(
                     src.last_frame = Instant::now();
                     heartbeat.inner().reset(src.last_frame + heartbeat_delay);
                 }
-                Event::Keepalive => {
+                Step::Keepalive => {
                     let Some(k) = src.keepalive.as_mut() else {
                         continue;
                     };
@@ -426,6 +380,26 @@ enum Event {
     Keepalive,
 }
 
+/// What the session loop awaits: the events that have to wait for more
+/// than one poll, or that are rare; [`Sources::poll_serve`] handles the
+/// others in place.
+enum Step {
+    /// A batch could not be written at once.
+    SendPending,
+    /// The client violated the protocol.
+    Violation {
+        code: u16,
+        reason: &'static str,
+        detail: String,
+    },
+    /// The heartbeat timer fired.
+    Heartbeat,
+    /// The keepalive timer fired.
+    Keepalive,
+    /// The session ends.
+    End(End),
+}
+
 /// Everything the session loop waits on, polled by one function.
 ///
 /// A `select!` would build the future of every branch at each turn (and
@@ -447,29 +421,31 @@ struct Sources<'a, S> {
     out_streak: u8,
     /// SockJS framing (`o`, `a[...]`, heartbeats), or raw.
     framed: bool,
-    attachment: Attachment,
-    socket: &'a mut S,
-    /// Client messages held back while the application's queue is full;
-    /// the socket is not read meanwhile.
-    pending: VecDeque<String>,
-    // The second line.
-    core: &'a Core,
-    /// Outgoing messages taken from the queue, to be sent.
-    batch: Vec<Outgoing>,
-    /// Raw sessions: how many of `batch` were handed to the socket.
-    sent: usize,
     /// The socket holds a frame not yet flushed.
     unflushed: bool,
-    /// When the last frame was sent, for the heartbeat.
-    last_frame: Instant,
     /// The gates of the timers below: a look at this word tells whether
     /// either is open.
     wakes: &'a Wakes,
+    attachment: Attachment,
+    socket: &'a mut S,
+    /// Outgoing messages taken from the queue, to be sent.
+    batch: Vec<Outgoing>,
+    /// When the last frame was sent, for the heartbeat.
+    last_frame: Instant,
+    // The second line.
+    core: &'a Core,
+    /// Boxed: without it (the default), the look every client frame takes
+    /// is at a null pointer here, not at the keepalive's state.
+    keepalive: Option<Box<Keepalive>>,
+    /// Client messages held back while the application's queue is full;
+    /// the socket is not read meanwhile.
+    pending: VecDeque<String>,
+    /// Raw sessions: how many of `batch` were handed to the socket.
+    sent: usize,
     /// Framed sessions only. Armed for the earliest moment a heartbeat may
     /// be due and re-armed from `last_frame` when it fires early, so frames
     /// never touch it.
     heartbeat: Option<Gated<tokio::time::Sleep>>,
-    keepalive: Option<Keepalive>,
     /// While `pending` holds messages: the wait for room in the queue.
     space: Option<Pin<Box<dyn Future<Output = ()> + Send + 'a>>>,
 }
@@ -521,6 +497,80 @@ impl<S: Socket> Sources<'_, S> {
             }
         }
         self.poll_timers(cx)
+    }
+
+    /// Serves events until one needs the loop ([`Step`]): messages both
+    /// ways are handled here, within the poll, so that the loop's own
+    /// state (an `async fn`'s, at its own place in the task) is not read
+    /// or written per message.
+    fn poll_serve(&mut self, cx: &mut std::task::Context<'_>) -> Poll<Step> {
+        loop {
+            match std::task::ready!(self.poll_event(cx)) {
+                Event::Out(Next::Messages) => match self.poll_send(cx) {
+                    // Written at once, most of the time: without the send
+                    // timeout's timer.
+                    Poll::Ready(Ok(())) => self.last_frame = Instant::now(),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Step::End(transport_error(e))),
+                    Poll::Pending => return Poll::Ready(Step::SendPending),
+                },
+                Event::Out(Next::Close(frame)) => {
+                    return Poll::Ready(Step::End(End::Server(frame)))
+                }
+                Event::In(incoming) => {
+                    if let Some(step) = self.take_in(incoming) {
+                        return Poll::Ready(step);
+                    }
+                }
+                Event::Space => {
+                    for message in std::mem::take(&mut self.pending) {
+                        hand_over(self.core, &mut self.pending, message);
+                    }
+                }
+                Event::Heartbeat => return Poll::Ready(Step::Heartbeat),
+                Event::Keepalive => return Poll::Ready(Step::Keepalive),
+            }
+        }
+    }
+
+    /// Hands what the client sent to the application; or the step that
+    /// ends the session.
+    fn take_in(&mut self, incoming: Result<Incoming, RecvError>) -> Option<Step> {
+        if let Some(k) = self.keepalive.as_mut() {
+            k.heard();
+        }
+        match incoming {
+            Ok(Incoming::Text(text)) if self.framed => match parse_websocket_message(&text) {
+                Ok(messages) => {
+                    for message in messages {
+                        hand_over(self.core, &mut self.pending, message);
+                    }
+                    None
+                }
+                Err(_) => Some(Step::End(End::Refused(
+                    close_code::GO_AWAY,
+                    "Broken framing.",
+                    CloseReason::TransportError("broken JSON framing".into()),
+                ))),
+            },
+            Ok(Incoming::Text(text)) => {
+                hand_over(self.core, &mut self.pending, text);
+                None
+            }
+            Ok(Incoming::Nothing) => None,
+            Ok(Incoming::Closed) => Some(Step::End(End::Client)),
+            Err(RecvError::Violation {
+                code,
+                reason,
+                detail,
+            }) => Some(Step::Violation {
+                code,
+                reason,
+                detail,
+            }),
+            Err(RecvError::Failed(e)) => {
+                Some(Step::End(End::Dropped(CloseReason::TransportError(e))))
+            }
+        }
     }
 
     /// Writes the batch taken from the queue: one `a[...]` frame (framed)
