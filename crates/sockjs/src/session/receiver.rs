@@ -2,6 +2,7 @@
 //! of the client's messages.
 
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -70,8 +71,9 @@ impl Receiver {
     /// }
     /// # let _ = echo;
     /// ```
-    pub async fn recv(&mut self) -> Option<String> {
-        std::future::poll_fn(|cx| self.core.poll_in(cx)).await
+    pub fn recv(&mut self) -> impl Future<Output = Option<String>> + Send + '_ {
+        // Not an `async fn`: its future is this pointer alone.
+        std::future::poll_fn(move |cx| self.core.poll_in(cx))
     }
 
     /// Why the session ended; `None` while it is open.

@@ -2,7 +2,10 @@
 //! failed send hands back.
 
 use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use super::close::{close_code, CloseReason};
 use super::core::{Core, PushError};
@@ -10,6 +13,9 @@ use super::lifeline::Lifeline;
 use crate::config::QueueFullPolicy;
 use crate::metrics::QueueFull;
 use crate::rooms::Rooms;
+
+/// [`Sender::send`]'s wait for room in a full queue.
+type WaitForRoom<'a> = Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 
 /// The sending half: cloneable, sends text messages and closes the session.
 ///
@@ -151,12 +157,34 @@ impl Sender {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn send(&self, message: impl Into<String>) -> Result<(), SendError<String>> {
-        match self.try_send(message) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Closed(m)) => Err(SendError(m)),
-            Err(TrySendError::Full(m)) => self.core.send_out(m).await.map_err(SendError),
-        }
+    pub fn send(
+        &self,
+        message: impl Into<String>,
+    ) -> impl Future<Output = Result<(), SendError<String>>> + Send + '_ {
+        // Not an `async fn`: its future would hold the wait for room
+        // inline, some hundred bytes of the handler's state that every
+        // message writes. This one is the message and a pointer; the wait,
+        // when the queue is full, is boxed.
+        let mut message = Some(message.into());
+        let mut waiting: Option<WaitForRoom<'_>> = None;
+        std::future::poll_fn(move |cx| {
+            if let Some(message) = message.take() {
+                match self.try_send(message) {
+                    Ok(()) => return Poll::Ready(Ok(())),
+                    Err(TrySendError::Closed(m)) => return Poll::Ready(Err(SendError(m))),
+                    Err(TrySendError::Full(m)) => {
+                        waiting = Some(Box::pin(self.core.send_out(m)));
+                    }
+                }
+            }
+            let Some(wait) = waiting.as_mut() else {
+                // Polled again after it was done.
+                return Poll::Ready(Ok(()));
+            };
+            let sent = std::task::ready!(wait.as_mut().poll(cx));
+            waiting = None;
+            Poll::Ready(sent.map_err(SendError))
+        })
     }
 
     /// Queues a message without waiting. Under [`QueueFullPolicy::Close`] a
@@ -552,7 +580,50 @@ impl fmt::Debug for Sender {
 
 #[cfg(test)]
 mod tests {
-    use super::{SendError, TrySendError};
+    use std::future::poll_fn;
+    use std::task::{Context, Waker};
+
+    use super::*;
+    use crate::metrics::SessionMetrics;
+    use crate::session::budget::Bounds;
+
+    fn sender(capacity: usize) -> (Sender, Arc<Core>) {
+        let metrics = SessionMetrics::opened(&"test".into(), crate::Transport::XhrPolling);
+        let core = Core::new(Bounds::test(capacity, 1 << 20), Rooms::new(), metrics);
+        let life = Arc::new(Lifeline(core.clone()));
+        (Sender::new(core.clone(), QueueFullPolicy::Wait, life), core)
+    }
+
+    /// `send` queues at once while there is room; on a full queue it waits
+    /// for room and then queues (in order), or hands the message back
+    /// once the session closes.
+    #[tokio::test]
+    async fn send_waits_for_room_then_queues_or_hands_back_on_close() {
+        let (tx, core) = sender(2);
+        tx.send("1").await.unwrap();
+        tx.send("2").await.unwrap();
+        let mut third = std::pin::pin!(tx.send("3"));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(third.as_mut().poll(&mut cx).is_pending());
+        let mut att = core.attach().unwrap_or_else(|_| panic!("attached"));
+        let mut batch = Vec::new();
+        poll_fn(|cx| att.poll_next(cx, &mut batch)).await;
+        assert!(third.await.is_ok());
+        poll_fn(|cx| att.poll_next(cx, &mut batch)).await;
+        let texts: Vec<String> = batch.drain(..).map(|m| m.into_text()).collect();
+        assert_eq!(texts, ["1", "2", "3"]);
+
+        tx.send("4").await.unwrap();
+        tx.send("5").await.unwrap();
+        let mut sixth = std::pin::pin!(tx.send("6"));
+        assert!(sixth.as_mut().poll(&mut cx).is_pending());
+        core.close(1000, "bye", CloseReason::TimedOut);
+        match sixth.await {
+            Err(SendError(m)) => assert_eq!(m, "6"),
+            Ok(()) => panic!("queued on a closed session"),
+        }
+        att.finish();
+    }
 
     /// The errors print what went wrong and never the message handed back
     /// (which may be private, and need not be `Debug`).
