@@ -11,7 +11,6 @@
 //! bytes are also charged to the service's [`Pool`](super::budget::Pool)
 //! until the application reads them.
 
-use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
@@ -23,6 +22,7 @@ use tokio::sync::Notify;
 use super::budget::{cost, Bounds};
 use super::close::{close_code, standard_reason, CloseReason};
 use super::outgoing::{Outgoing, SharedText};
+use super::queue::Queue;
 use crate::metrics::{QueueFull, SessionMetrics};
 use crate::protocol::Frame;
 use crate::rooms::{Lost, Member, Position, Rooms};
@@ -41,9 +41,9 @@ enum Outbox {
 #[repr(C)]
 struct State {
     /// Messages for the client, oldest first.
-    out: VecDeque<Outgoing>,
+    out: Queue<Outgoing>,
     /// Messages from the client the application has not read yet.
-    inbox: VecDeque<String>,
+    inbox: Queue<String>,
     /// The `c[...]` frame every receiver gets once the session is closing.
     close_frame: Option<Arc<str>>,
     /// Bytes of `out` (see [`cost`]).
@@ -158,11 +158,11 @@ impl Core {
             metrics,
             state: Mutex::new(State {
                 outbox: Outbox::Idle,
-                out: VecDeque::new(),
+                out: Queue::default(),
                 out_bytes: 0,
                 out_waiting: false,
                 close_frame: None,
-                inbox: VecDeque::new(),
+                inbox: Queue::default(),
                 in_bytes: 0,
                 in_waiting: false,
                 in_wanted: 0,
@@ -759,7 +759,7 @@ impl Attachment {
     pub(crate) fn poll_next(
         &mut self,
         cx: &mut Context<'_>,
-        batch: &mut Vec<Outgoing>,
+        batch: &mut Queue<Outgoing>,
     ) -> Poll<Next> {
         let core = &self.core;
         let waiting = {
@@ -778,7 +778,7 @@ impl Attachment {
                 };
             }
             core.metrics.sent_messages(state.out.len());
-            batch.extend(state.out.drain(..));
+            batch.extend(state.out.drain());
             state.out_bytes = 0;
             std::mem::take(&mut state.out_waiting)
         };
@@ -841,8 +841,8 @@ mod tests {
         SessionMetrics::opened(&"test".into(), crate::Transport::XhrPolling)
     }
 
-    fn texts(batch: &mut Vec<Outgoing>) -> Vec<String> {
-        batch.drain(..).map(Outgoing::into_text).collect()
+    fn texts(batch: &mut Queue<Outgoing>) -> Vec<String> {
+        batch.drain().map(Outgoing::into_text).collect()
     }
 
     #[tokio::test]
@@ -852,7 +852,7 @@ mod tests {
         assert!(core.attach().is_err());
         core.send_out("a".into()).await.unwrap();
         core.send_out("b".into()).await.unwrap();
-        let mut batch = Vec::new();
+        let mut batch = Queue::default();
         let next = poll_fn(|cx| first.poll_next(cx, &mut batch)).await;
         assert!(matches!(next, Next::Messages));
         assert_eq!(texts(&mut batch), ["a", "b"]);
@@ -860,7 +860,7 @@ mod tests {
         drop(first);
         core.send_out("c".into()).await.unwrap();
         let mut second = core.attach().unwrap();
-        batch.clear();
+        batch.drain().for_each(drop);
         poll_fn(|cx| second.poll_next(cx, &mut batch)).await;
         assert_eq!(texts(&mut batch), ["c"]);
         second.finish();
@@ -925,7 +925,7 @@ mod tests {
         core.close(3000, "Go away!", CloseReason::ClientClosed);
         assert!(core.push_out("late".into()).is_err());
         let mut att = core.attach().unwrap();
-        let mut batch = Vec::new();
+        let mut batch = Queue::default();
         assert!(matches!(
             poll_fn(|cx| att.poll_next(cx, &mut batch)).await,
             Next::Messages
@@ -944,7 +944,7 @@ mod tests {
         drop(core.attach().unwrap());
         assert_eq!(core.reason(), Some(CloseReason::Interrupted));
         let mut att = core.attach().unwrap();
-        let mut batch = Vec::new();
+        let mut batch = Queue::default();
         match poll_fn(|cx| att.poll_next(cx, &mut batch)).await {
             Next::Close(frame) => assert_eq!(&*frame, r#"c[1002,"Connection interrupted"]"#),
             Next::Messages => panic!(),
@@ -961,7 +961,7 @@ mod tests {
         tokio::spawn(async move {
             closer.close(3001, "bye", CloseReason::TimedOut);
         });
-        let mut batch = Vec::new();
+        let mut batch = Queue::default();
         assert!(matches!(
             poll_fn(|cx| att.poll_next(cx, &mut batch)).await,
             Next::Close(_)
@@ -988,7 +988,7 @@ mod tests {
         tokio::task::yield_now().await;
         assert!(!waiting.is_finished());
         let mut att = core.attach().unwrap();
-        let mut batch = Vec::new();
+        let mut batch = Queue::default();
         poll_fn(|cx| att.poll_next(cx, &mut batch)).await;
         assert_eq!(waiting.await.unwrap(), Ok(()));
 
@@ -1124,7 +1124,7 @@ mod tests {
         assert_eq!(rooms.send_to_user("nobody", "lost"), 0);
         for (core, expected) in [(&a, 1), (&b, 1), (&c, 0)] {
             let mut receiver = core.attach().unwrap();
-            let mut batch = Vec::new();
+            let mut batch = Queue::default();
             if expected > 0 {
                 assert!(matches!(
                     poll_fn(|cx| receiver.poll_next(cx, &mut batch)).await,

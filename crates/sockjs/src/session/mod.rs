@@ -34,6 +34,7 @@ mod handle;
 mod json;
 mod lifeline;
 pub(crate) mod outgoing;
+pub(crate) mod queue;
 mod receiver;
 mod sender;
 pub(crate) mod store;

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use super::queue::Queue;
 use crate::protocol::MessagesFrame;
 pub(crate) use crate::rooms::SharedText;
 
@@ -41,23 +42,17 @@ impl Outgoing {
     }
 }
 
-/// How many messages' room a receiving connection's batch keeps between
-/// frames: a burst's room is given back, so that an idle session does not
-/// hold it (24 bytes a message: 24 KiB after a burst of 1000).
-pub(crate) const BATCH_KEPT: usize = 16;
-
-/// The `a[...]` frame of `batch`, which it empties (keeping room for at
-/// most [`BATCH_KEPT`] messages).
-pub(crate) fn messages_frame(batch: &mut Vec<Outgoing>) -> String {
+/// The `a[...]` frame of `batch`, which it empties (a burst's buffer is
+/// given back with it, so that an idle session does not hold it).
+pub(crate) fn messages_frame(batch: &mut Queue<Outgoing>) -> String {
     // Sized up front: grown message by message, the frame was reallocated
     // two or three times per frame, the largest cost of a WebSocket echo
     // after the system calls.
     let bytes = batch.iter().map(Outgoing::framed_len).sum::<usize>() + 3;
     let mut frame = MessagesFrame::with_capacity(bytes);
-    for message in batch.drain(..) {
+    for message in batch.drain() {
         message.push_to(&mut frame);
     }
-    batch.shrink_to(BATCH_KEPT);
     frame.finish().into_string()
 }
 
@@ -69,11 +64,12 @@ mod tests {
     #[test]
     fn shared_and_owned_messages_frame_like_frame_messages() {
         let shared = SharedText::new("b\u{2028}\"".into());
-        let mut batch = vec![
+        let mut batch = Queue::default();
+        batch.extend([
             Outgoing::Text("a".into()),
             Outgoing::Shared(shared.clone()),
             Outgoing::Shared(shared.clone()),
-        ];
+        ]);
         assert_eq!(
             messages_frame(&mut batch),
             Frame::messages(["a", "b\u{2028}\"", "b\u{2028}\""]).into_string()
@@ -96,8 +92,9 @@ mod tests {
                 Outgoing::Text(String::new()),
             ],
         ] {
-            let mut batch = batch;
-            let frame = messages_frame(&mut batch);
+            let mut queue = Queue::default();
+            queue.extend(batch);
+            let frame = messages_frame(&mut queue);
             assert!(
                 frame.capacity() <= frame.len() + 1,
                 "{} bytes of room for {}",
@@ -109,17 +106,11 @@ mod tests {
 
     #[test]
     fn a_burst_leaves_no_room_behind() {
-        // What BATCH_KEPT's documentation counts per message.
-        assert_eq!(std::mem::size_of::<Outgoing>(), 24);
-        let mut batch: Vec<Outgoing> = (0..1000).map(|i| Outgoing::Text(i.to_string())).collect();
+        let mut batch = Queue::default();
+        batch.extend((0..1000).map(|i| Outgoing::Text(i.to_string())));
         let frame = messages_frame(&mut batch);
         assert!(frame.starts_with("a[\"0\",\"1\","), "{frame:.20}");
         assert!(batch.is_empty());
-        assert!(batch.capacity() <= BATCH_KEPT, "{} kept", batch.capacity());
-        // A small batch keeps its room: no reallocation per frame.
-        batch.extend((0..8).map(|i| Outgoing::Text(i.to_string())));
-        let room = batch.capacity();
-        messages_frame(&mut batch);
-        assert_eq!(batch.capacity(), room);
+        assert!(!batch.has_buffer(), "the burst's buffer is kept");
     }
 }

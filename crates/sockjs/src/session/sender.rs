@@ -606,11 +606,11 @@ mod tests {
         let mut cx = Context::from_waker(Waker::noop());
         assert!(third.as_mut().poll(&mut cx).is_pending());
         let mut att = core.attach().unwrap_or_else(|_| panic!("attached"));
-        let mut batch = Vec::new();
+        let mut batch = crate::session::queue::Queue::default();
         poll_fn(|cx| att.poll_next(cx, &mut batch)).await;
         assert!(third.await.is_ok());
         poll_fn(|cx| att.poll_next(cx, &mut batch)).await;
-        let texts: Vec<String> = batch.drain(..).map(|m| m.into_text()).collect();
+        let texts: Vec<String> = batch.drain().map(|m| m.into_text()).collect();
         assert_eq!(texts, ["1", "2", "3"]);
 
         tx.send("4").await.unwrap();

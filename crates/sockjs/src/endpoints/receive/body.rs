@@ -38,6 +38,7 @@ use crate::protocol::{write_event_data, write_html_safe_json_string, write_json_
 use crate::rejection::Rejection;
 use crate::session::core::{Attachment, Busy, Core, Next};
 use crate::session::outgoing::{messages_frame, Outgoing};
+use crate::session::queue::Queue;
 use crate::session::{standard_reason, CloseReason};
 use crate::state::ServiceState;
 
@@ -103,7 +104,7 @@ pub(crate) struct ReceiverBody {
     /// Frames to write before reading the queue (`o`, or a lone `c[2010,..]`).
     first: Option<Bytes>,
     attachment: Option<Attachment>,
-    batch: Vec<Outgoing>,
+    batch: Queue<Outgoing>,
     written: usize,
     heartbeat_delay: Duration,
     /// Fires at the earliest moment a heartbeat may be due; re-armed from
@@ -132,7 +133,7 @@ impl ReceiverBody {
             prelude,
             first,
             attachment: Some(attachment),
-            batch: Vec::new(),
+            batch: Queue::default(),
             written: 0,
             heartbeat_delay,
             heartbeat: Box::pin(tokio::time::sleep(heartbeat_delay)),
@@ -161,7 +162,7 @@ impl ReceiverBody {
             prelude,
             first,
             attachment: None,
-            batch: Vec::new(),
+            batch: Queue::default(),
             written: 0,
             heartbeat_delay: Duration::ZERO,
             heartbeat: Box::pin(tokio::time::sleep(Duration::ZERO)),

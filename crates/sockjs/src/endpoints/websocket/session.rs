@@ -17,8 +17,9 @@ use crate::lease::Lease;
 use crate::protocol::Transport;
 use crate::protocol::{parse_websocket_message, Frame};
 use crate::session::core::{Attachment, Core, Next, PushError};
+use crate::session::outgoing::messages_frame;
 use crate::session::outgoing::Outgoing;
-use crate::session::outgoing::{messages_frame, BATCH_KEPT};
+use crate::session::queue::Queue;
 use crate::session::{close_code, standard_reason, CloseReason, ConnectionInfo};
 use crate::state::{Admitted, Handler, ServiceState, Started};
 
@@ -144,7 +145,7 @@ async fn run_session<S: Socket>(
         socket: &mut socket,
         pending: VecDeque::new(),
         core,
-        batch: Vec::new(),
+        batch: Queue::default(),
         sent: 0,
         unflushed: false,
         last_frame: Instant::now(),
@@ -429,7 +430,7 @@ struct Sources<'a, S> {
     attachment: Attachment,
     socket: &'a mut S,
     /// Outgoing messages taken from the queue, to be sent.
-    batch: Vec<Outgoing>,
+    batch: Queue<Outgoing>,
     /// When the last frame was sent, for the heartbeat.
     last_frame: Instant,
     // The second line.
@@ -440,7 +441,8 @@ struct Sources<'a, S> {
     /// Client messages held back while the application's queue is full;
     /// the socket is not read meanwhile.
     pending: VecDeque<String>,
-    /// Raw sessions: how many of `batch` were handed to the socket.
+    /// Frames handed to the socket (wrapping): whether a slow batch is
+    /// moving.
     sent: usize,
     /// Framed sessions only. Armed for the earliest moment a heartbeat may
     /// be due and re-armed from `last_frame` when it fires early, so frames
@@ -589,15 +591,12 @@ impl<S: Socket> Sources<'_, S> {
                 }
                 messages_frame(&mut self.batch)
             } else {
-                let Some(message) = self.batch.get_mut(self.sent) else {
-                    self.batch.clear();
-                    self.batch.shrink_to(BATCH_KEPT);
-                    self.sent = 0;
+                let Some(message) = self.batch.pop_front() else {
                     return Poll::Ready(Ok(()));
                 };
-                self.sent += 1;
-                std::mem::replace(message, Outgoing::Text(String::new())).into_text()
+                message.into_text()
             };
+            self.sent = self.sent.wrapping_add(1);
             self.core.metrics().sent_bytes(text.len());
             self.socket.start_send(text)?;
             self.unflushed = true;
@@ -759,7 +758,7 @@ mod tests {
             socket,
             pending: VecDeque::new(),
             core,
-            batch: Vec::new(),
+            batch: Queue::default(),
             sent: 0,
             unflushed: false,
             last_frame: Instant::now(),
@@ -779,7 +778,7 @@ mod tests {
                     Poll::Ready(_) => '?',
                     Poll::Pending => '-',
                 };
-                sources.batch.clear();
+                sources.batch.drain().for_each(drop);
                 event
             })
             .collect()
