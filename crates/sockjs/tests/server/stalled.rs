@@ -231,6 +231,41 @@ async fn a_client_that_pauses_for_less_than_send_timeout_is_not_cut() {
     assert_eq!(shutdown.open_sessions(), 1);
 }
 
+/// A raw WebSocket client that reads slowly but steadily: the batches it
+/// is sent (hundreds of messages each) take far longer than `send_timeout`
+/// to write, but every message goes out well within it. The timeout
+/// counts from the last message written, so the session is not cut.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_but_steady_websocket_reader_is_not_cut() {
+    let shutdown = Shutdown::new();
+    let config = Config::default()
+        .send_timeout(SEND_TIMEOUT)
+        .disconnect_delay(Duration::from_secs(60))
+        .queue_capacity(1024);
+    let (app, mut ended) = app(config, &shutdown);
+    let addr = serve(app).await;
+    let upgrade = "GET /s/websocket HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n\
+                   Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                   Sec-WebSocket-Version: 13\r\n\r\n";
+    let mut slow = connect(addr, upgrade, Some(64 * 1024)).await;
+    let mut buf = vec![0; 16 * 1024];
+    let t0 = Instant::now();
+    let mut total = 0;
+    // About 800 KiB a second, for several send timeouts.
+    while t0.elapsed() < Duration::from_secs(2) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let n = timeout(Duration::from_secs(5), slow.read(&mut buf))
+            .await
+            .expect("data in time")
+            .unwrap();
+        assert!(n > 0, "the connection ended after {total} bytes");
+        total += n;
+    }
+    assert!(total > 512 * 1024, "read {total} bytes");
+    assert!(ended.try_recv().is_err(), "the slow reader was cut");
+    assert_eq!(shutdown.open_sessions(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn polling_clients_that_stop_reading_time_out() {
     let shutdown = Shutdown::new();
