@@ -89,6 +89,17 @@ async fn connect(addr: SocketAddr, request: &str, recv_buffer: Option<u32>) -> T
     stream
 }
 
+/// Reads what came (within 5 s) after `total` bytes: the connection must
+/// still be open.
+async fn read_more(stream: &mut TcpStream, buf: &mut [u8], total: usize) -> usize {
+    let n = timeout(Duration::from_secs(5), stream.read(buf))
+        .await
+        .expect("data in time")
+        .unwrap();
+    assert!(n > 0, "the connection ended after {total} bytes");
+    n
+}
+
 fn request(method: &str, path: &str) -> String {
     format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n")
 }
@@ -218,12 +229,7 @@ async fn a_client_that_pauses_for_less_than_send_timeout_is_not_cut() {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let burst = Instant::now() + Duration::from_millis(100);
         while Instant::now() < burst {
-            let n = timeout(Duration::from_secs(5), paused.read(&mut buf))
-                .await
-                .expect("data in time")
-                .unwrap();
-            assert!(n > 0, "the response ended after {total} bytes");
-            total += n;
+            total += read_more(&mut paused, &mut buf, total).await;
         }
     }
     assert!(total > 1024 * 1024, "read {total} bytes");
@@ -254,12 +260,7 @@ async fn a_slow_but_steady_websocket_reader_is_not_cut() {
     // About 800 KiB a second, for several send timeouts.
     while t0.elapsed() < Duration::from_secs(2) {
         tokio::time::sleep(Duration::from_millis(20)).await;
-        let n = timeout(Duration::from_secs(5), slow.read(&mut buf))
-            .await
-            .expect("data in time")
-            .unwrap();
-        assert!(n > 0, "the connection ended after {total} bytes");
-        total += n;
+        total += read_more(&mut slow, &mut buf, total).await;
     }
     assert!(total > 512 * 1024, "read {total} bytes");
     assert!(ended.try_recv().is_err(), "the slow reader was cut");
