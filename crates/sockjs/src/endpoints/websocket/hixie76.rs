@@ -298,6 +298,41 @@ impl Socket for Hixie76Socket {
 mod tests {
     use super::*;
 
+    /// Frames are written whole, in order, across a connection that takes
+    /// a few bytes at a time; the write buffer is emptied once they are
+    /// out and keeps no more than `OUT_KEPT` of its room.
+    #[tokio::test]
+    async fn frames_are_written_whole_and_the_buffer_given_back() {
+        let (near, mut far) = tokio::io::duplex(64);
+        let mut socket = Hixie76Socket {
+            io: Box::new(near),
+            buf: BytesMut::new(),
+            max_message: 1 << 20,
+            out: Vec::new(),
+            written: 0,
+        };
+        let big = "x".repeat(10_000);
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            far.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        for text in ["a", big.as_str(), "b"] {
+            socket.send_text(text.to_owned()).await.unwrap();
+            assert!(socket.out.is_empty(), "written frames kept");
+            assert!(
+                socket.out.capacity() <= OUT_KEPT,
+                "{} kept",
+                socket.out.capacity()
+            );
+        }
+        drop(socket);
+        let mut expected = b"\x00a\xff\x00".to_vec();
+        expected.extend_from_slice(big.as_bytes());
+        expected.extend_from_slice(b"\xff\x00b\xff");
+        assert_eq!(reader.await.unwrap(), expected);
+    }
+
     #[test]
     fn handshake_answer_of_the_protocol_definition() {
         // The example of the SockJS protocol definition's hixie-76 test.
