@@ -19,7 +19,7 @@ use hyper_util::rt::TokioIo;
 use md5::{Digest, Md5};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 
-use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
+use super::socket::{Incoming, Io, Out, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::rejection::Rejection;
 use crate::session::standard_reason;
 
@@ -147,7 +147,7 @@ pub(crate) struct Hixie76Socket {
     io: Box<dyn Io>,
     buf: BytesMut,
     max_message: usize,
-    /// Frames queued by `start_send`, written from `written` on.
+    /// Frames queued by `start`, written from `written` on.
     out: Vec<u8>,
     written: usize,
 }
@@ -191,11 +191,20 @@ fn too_big() -> RecvError {
 }
 
 impl Socket for Hixie76Socket {
-    fn start_send(&mut self, text: String) -> Result<(), String> {
-        self.out.reserve(text.len() + 2);
-        self.out.push(0x00);
-        self.out.extend_from_slice(text.as_bytes());
-        self.out.push(0xFF);
+    /// hixie-76 has no pings and no close codes: a ping queues nothing,
+    /// and both sides close with `0xFF 0x00` (the server waits for the
+    /// client's before it ends the connection, as in RFC 6455).
+    fn start(&mut self, frame: Out<'_>) -> Result<(), String> {
+        match frame {
+            Out::Text(text) => {
+                self.out.reserve(text.len() + 2);
+                self.out.push(0x00);
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.push(0xFF);
+            }
+            Out::Ping => {}
+            Out::Close(_) => self.out.extend_from_slice(&[0xFF, 0x00]),
+        }
         Ok(())
     }
 
@@ -271,22 +280,8 @@ impl Socket for Hixie76Socket {
         }
     }
 
-    /// hixie-76 has no pings.
-    async fn send_ping(&mut self) -> Result<(), String> {
-        Ok(())
-    }
-
     fn can_ping(&self) -> bool {
         false
-    }
-
-    /// hixie-76 has no close codes: both sides send `0xFF 0x00`, and the
-    /// server waits for the client's before it ends the connection, as in
-    /// RFC 6455.
-    async fn send_close(&mut self, _close: Option<(u16, &str)>) {
-        if self.io.write_all(&[0xFF, 0x00]).await.is_ok() {
-            let _ = self.io.flush().await;
-        }
     }
 
     fn io(&mut self) -> &mut dyn Io {
@@ -318,7 +313,7 @@ mod tests {
             got
         });
         for text in ["a", big.as_str(), "b"] {
-            socket.send_text(text.to_owned()).await.unwrap();
+            socket.send(Out::Text(text.to_owned())).await.unwrap();
             assert!(socket.out.is_empty(), "written frames kept");
             assert!(
                 socket.out.capacity() <= OUT_KEPT,

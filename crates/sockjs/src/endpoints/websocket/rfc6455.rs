@@ -7,7 +7,7 @@
 //! end (see [`super::socket::close_cleanly`]), which axum's `WebSocket`
 //! does not allow.
 
-use std::future::{poll_fn, Future};
+use std::future::Future;
 use std::io::{ErrorKind, Read, Write};
 use std::pin::Pin;
 use std::task::{Context, Poll, Waker};
@@ -26,7 +26,7 @@ use tungstenite::{Error, Message, WebSocket};
 
 use bytes::Bytes;
 
-use super::socket::{Incoming, Io, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
+use super::socket::{Incoming, Io, Out, RecvError, Socket, INVALID_DATA, PROTOCOL_ERROR, TOO_BIG};
 use crate::conn::{BoxStream, Held, Replay};
 use crate::rejection::Rejection;
 use crate::session::standard_reason;
@@ -363,39 +363,22 @@ pub(crate) struct Rfc6455Socket {
     ended: bool,
 }
 
-impl Rfc6455Socket {
-    /// Queues `message` and writes it out (with anything tungstenite had
-    /// queued before it, such as the reply to a ping or a close frame).
-    /// A connection that tungstenite just closed counts as flushed.
-    async fn send(&mut self, message: Message) -> Result<(), Error> {
-        let mut message = Some(message);
-        poll_fn(|cx| {
-            self.inner.get_mut().set_waker(cx);
-            if let Some(message) = message.take() {
-                match self.inner.write(message) {
-                    Ok(()) => {}
-                    // Queued: the flush below writes it.
-                    Err(e) if would_block(&e) => {}
-                    Err(e) => return Poll::Ready(Err(e)),
-                }
-            }
-            self.poll_flush()
-        })
-        .await
-    }
-
-    fn poll_flush(&mut self) -> Poll<Result<(), Error>> {
-        match self.inner.flush() {
-            Ok(()) | Err(Error::ConnectionClosed) => Poll::Ready(Ok(())),
-            Err(e) if would_block(&e) => Poll::Pending,
-            Err(e) => Poll::Ready(Err(e)),
-        }
-    }
-}
-
 impl Socket for Rfc6455Socket {
-    fn start_send(&mut self, text: String) -> Result<(), String> {
-        match self.inner.write(Message::text(text)) {
+    /// Hands the frame to tungstenite, which writes it (with anything it
+    /// had queued before it, such as the reply to a ping) as far as the
+    /// connection takes it now. The reply to the client's close frame was
+    /// queued when that frame was read: nothing more to queue.
+    fn start(&mut self, frame: Out<'_>) -> Result<(), String> {
+        let message = match frame {
+            Out::Text(text) => Message::text(text),
+            Out::Ping => Message::Ping(Bytes::new()),
+            Out::Close(Some((code, reason))) => Message::Close(Some(CloseFrame {
+                code: code.into(),
+                reason: reason.into(),
+            })),
+            Out::Close(None) => return Ok(()),
+        };
+        match self.inner.write(message) {
             Ok(()) => Ok(()),
             // Queued: the flush writes it.
             Err(e) if would_block(&e) => Ok(()),
@@ -403,15 +386,14 @@ impl Socket for Rfc6455Socket {
         }
     }
 
+    /// A connection that tungstenite just closed counts as flushed.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>> {
         self.inner.get_mut().set_waker(cx);
-        Rfc6455Socket::poll_flush(self).map_err(|e| e.to_string())
-    }
-
-    async fn send_ping(&mut self) -> Result<(), String> {
-        self.send(Message::Ping(Default::default()))
-            .await
-            .map_err(|e| e.to_string())
+        match self.inner.flush() {
+            Ok(()) | Err(Error::ConnectionClosed) => Poll::Ready(Ok(())),
+            Err(e) if would_block(&e) => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e.to_string())),
+        }
     }
 
     fn can_ping(&self) -> bool {
@@ -437,27 +419,6 @@ impl Socket for Rfc6455Socket {
                 Err(refusal(e))
             }
         })
-    }
-
-    async fn send_close(&mut self, close: Option<(u16, &str)>) {
-        match close {
-            Some((code, reason)) => {
-                let frame = CloseFrame {
-                    code: code.into(),
-                    reason: reason.into(),
-                };
-                let _ = self.send(Message::Close(Some(frame))).await;
-            }
-            // tungstenite queued the reply when it read the client's close
-            // frame; flushing writes it.
-            None => {
-                let _ = poll_fn(|cx| {
-                    self.inner.get_mut().set_waker(cx);
-                    self.poll_flush()
-                })
-                .await;
-            }
-        }
     }
 
     fn io(&mut self) -> &mut dyn Io {

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::gated::Gated;
 use super::inline::Inline;
-use super::socket::{close_cleanly, After, Goodbye, Incoming, RecvError, Socket};
+use super::socket::{close_cleanly, After, Goodbye, Incoming, Out, RecvError, Socket};
 use super::wakes::{Wakes, CUT_OFF, HANDLER, HEARTBEAT, KEEPALIVE, MAIN};
 use crate::lease::Lease;
 use crate::protocol::Transport;
@@ -157,8 +157,8 @@ async fn run_session<S: Socket>(
     };
     let end = 'serve: {
         if framed {
-            let open = sources.socket.send_text(Frame::open().into_string());
-            if let Err(end) = write(send_timeout, open).await {
+            let open = Out::Text(Frame::open().into_string());
+            if let Err(end) = send_one(&mut sources, open, send_timeout).await {
                 break 'serve end;
             }
         }
@@ -187,51 +187,53 @@ async fn run_session<S: Socket>(
                 }
                 Step::End(end) => break 'serve end,
                 Step::Heartbeat => {
+                    let due = src.last_frame + heartbeat_delay;
                     let Some(heartbeat) = src.heartbeat.as_mut() else {
                         continue;
                     };
-                    let due = src.last_frame + heartbeat_delay;
                     if Instant::now() < due {
                         heartbeat.inner().reset(due);
                         continue;
                     }
                     src.core.metrics().heartbeat();
-                    let beat = src.socket.send_text(Frame::heartbeat().into_string());
-                    if let Err(end) = write(send_timeout, beat).await {
+                    let beat = Out::Text(Frame::heartbeat().into_string());
+                    if let Err(end) = send_one(src, beat, send_timeout).await {
                         break 'serve end;
                     }
                     src.last_frame = Instant::now();
-                    heartbeat.inner().reset(src.last_frame + heartbeat_delay);
+                    if let Some(heartbeat) = src.heartbeat.as_mut() {
+                        heartbeat.inner().reset(src.last_frame + heartbeat_delay);
+                    }
                 }
                 Step::Keepalive => {
                     let Some(k) = src.keepalive.as_mut() else {
                         continue;
                     };
-                    let now = Instant::now();
-                    if now < k.due() {
+                    if Instant::now() < k.due() {
                         k.rearm();
                         continue;
                     }
-                    if k.pinged.is_some() {
+                    if k.pinged.is_none() {
+                        if let Err(end) = send_one(src, Out::Ping, send_timeout).await {
+                            break 'serve end;
+                        }
+                        if let Some(k) = src.keepalive.as_mut() {
+                            k.pinged = Some(Instant::now());
+                            k.rearm();
+                        }
+                    } else if !src.pending.is_empty() {
                         // While the application's queue is full the socket is
                         // not read, so an answer may be waiting unread: that is
                         // no sign of a dead peer.
-                        if !src.pending.is_empty() {
-                            k.pinged = None;
-                        } else {
-                            break 'serve End::Failed(
-                                close_code::GOING_AWAY,
-                                "Keepalive timeout",
-                                CloseReason::TimedOut,
-                            );
-                        }
+                        k.pinged = None;
+                        k.rearm();
                     } else {
-                        if let Err(end) = write(send_timeout, src.socket.send_ping()).await {
-                            break 'serve end;
-                        }
-                        k.pinged = Some(Instant::now());
+                        break 'serve End::Failed(
+                            close_code::GOING_AWAY,
+                            "Keepalive timeout",
+                            CloseReason::TimedOut,
+                        );
                     }
-                    k.rearm();
                 }
             }
         }
@@ -291,26 +293,6 @@ async fn run_session<S: Socket>(
             config.websocket_fin_early,
         )
         .await;
-    }
-}
-
-/// A write to the client, bounded by `send_timeout`: a client that stopped
-/// reading ends the session as [`CloseReason::Stalled`].
-async fn write(
-    send_timeout: Duration,
-    sending: impl Future<Output = Result<(), String>>,
-) -> Result<(), End> {
-    let mut sending = std::pin::pin!(sending);
-    // Most writes are done at the first poll: only one that has to wait
-    // arms the timer (a clock read and a timer-wheel entry per message).
-    let result = match poll_fn(|cx| Poll::Ready(sending.as_mut().poll(cx))).await {
-        Poll::Ready(sent) => Ok(sent),
-        Poll::Pending => tokio::time::timeout(send_timeout, sending).await,
-    };
-    match result {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(End::Dropped(CloseReason::TransportError(e))),
-        Err(_) => Err(End::Dropped(CloseReason::Stalled)),
     }
 }
 
@@ -598,7 +580,7 @@ impl<S: Socket> Sources<'_, S> {
             };
             self.sent = self.sent.wrapping_add(1);
             self.core.metrics().sent_bytes(text.len());
-            self.socket.start_send(text)?;
+            self.socket.start(Out::Text(text))?;
             self.unflushed = true;
         }
     }
@@ -641,6 +623,19 @@ async fn send_rest<S: Socket>(src: &mut Sources<'_, S>, send_timeout: Duration) 
         }
     })
     .await
+}
+
+/// Sends one frame outside the batches (the open frame, a heartbeat, a
+/// ping) the way a batch is sent: bounded by `send_timeout`. Only called
+/// with the batch written out.
+async fn send_one<S: Socket>(
+    src: &mut Sources<'_, S>,
+    frame: Out<'_>,
+    send_timeout: Duration,
+) -> Result<(), End> {
+    src.socket.start(frame).map_err(transport_error)?;
+    src.unflushed = true;
+    send_rest(src, send_timeout).await
 }
 
 /// A write that failed.
@@ -713,14 +708,11 @@ mod tests {
     }
 
     impl Socket for Chatty {
-        fn start_send(&mut self, _: String) -> Result<(), String> {
+        fn start(&mut self, _: Out<'_>) -> Result<(), String> {
             Ok(())
         }
         fn poll_flush(&mut self, _: &mut Context<'_>) -> Poll<Result<(), String>> {
             Poll::Ready(Ok(()))
-        }
-        async fn send_ping(&mut self) -> Result<(), String> {
-            Ok(())
         }
         fn can_ping(&self) -> bool {
             true
@@ -729,7 +721,6 @@ mod tests {
             self.reads += 1;
             Poll::Ready(Ok(Incoming::Nothing))
         }
-        async fn send_close(&mut self, _: Option<(u16, &str)>) {}
         fn io(&mut self) -> &mut dyn super::super::socket::Io {
             &mut self.io
         }

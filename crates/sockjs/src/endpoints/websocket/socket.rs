@@ -55,25 +55,36 @@ impl RecvError {
 pub(crate) trait Io: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Io for T {}
 
+/// A frame to send: [`Socket::start`] queues it.
+pub(crate) enum Out<'a> {
+    /// A text message.
+    Text(String),
+    /// A ping (keepalive); hixie-76 has none, and queues nothing for it.
+    Ping,
+    /// Our close frame with its code and reason, or (`None`) the reply to
+    /// the client's close frame.
+    Close(Option<(u16, &'a str)>),
+}
+
 /// What the session loop needs of a socket, so RFC 6455 and hixie-76
-/// sockets share it.
+/// sockets share it. Every frame goes out the same way: queued by
+/// [`start`](Self::start), written by [`poll_flush`](Self::poll_flush).
 pub(crate) trait Socket: Send {
-    /// Queues one text message and writes what the connection takes now;
+    /// Queues one frame and writes what the connection takes now;
     /// [`poll_flush`](Self::poll_flush) writes the rest. Nothing is
-    /// queued while an earlier message is still unwritten: the caller
+    /// queued while an earlier frame is still unwritten: the caller
     /// flushes first.
-    fn start_send(&mut self, text: String) -> Result<(), String>;
+    fn start(&mut self, frame: Out<'_>) -> Result<(), String>;
     /// Writes what is queued and flushes: `Ready` once it is all out.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), String>>;
-    /// Sends one text message.
-    fn send_text(&mut self, text: String) -> impl Future<Output = Result<(), String>> + Send {
+    /// Sends one frame: [`start`](Self::start), then
+    /// [`poll_flush`](Self::poll_flush) until it is out.
+    fn send(&mut self, frame: Out<'_>) -> impl Future<Output = Result<(), String>> + Send {
         async move {
-            self.start_send(text)?;
+            self.start(frame)?;
             poll_fn(|cx| self.poll_flush(cx)).await
         }
     }
-    /// Sends a ping (keepalive); only called when [`can_ping`](Self::can_ping).
-    fn send_ping(&mut self) -> impl Future<Output = Result<(), String>> + Send;
     /// Whether the protocol has pings (hixie-76 has none).
     fn can_ping(&self) -> bool;
     /// Polls for the next incoming message; an error is a protocol or I/O
@@ -83,9 +94,6 @@ pub(crate) trait Socket: Send {
     fn recv(&mut self) -> impl Future<Output = Result<Incoming, RecvError>> + Send {
         poll_fn(move |cx| self.poll_recv(cx))
     }
-    /// Writes the close frame and flushes: ours with `code` and `reason`,
-    /// or (`None`) the reply to the client's close frame.
-    fn send_close(&mut self, close: Option<(u16, &str)>) -> impl Future<Output = ()> + Send;
     /// The connection under the WebSocket framing.
     fn io(&mut self) -> &mut dyn Io;
 }
@@ -148,7 +156,7 @@ pub(crate) async fn close_cleanly<S: Socket>(
     let deadline = Instant::now() + timeout;
     let closing = async {
         if let Some(text) = goodbye.last_text {
-            if socket.send_text(text).await.is_err() {
+            if socket.send(Out::Text(text)).await.is_err() {
                 return;
             }
         }
@@ -156,7 +164,7 @@ pub(crate) async fn close_cleanly<S: Socket>(
             .close
             .as_ref()
             .map(|(code, reason)| (*code, reason.as_str()));
-        socket.send_close(close).await;
+        let _ = socket.send(Out::Close(close)).await;
         if goodbye.after == After::AwaitReply && !fin_early {
             // Messages the client sent before it saw our close frame are
             // dropped: the session is over.
