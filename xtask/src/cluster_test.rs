@@ -88,6 +88,11 @@ usage: cargo xtask cluster-test [--mode NAME,...] [--no-browser] [--browser-filt
                    nodes vs one node, forwarded xhr requests vs direct
                    (release builds; table in target/cluster-test/bench.md)
   --rounds N       runs per measurement with --bench (default 3; medians)
+  --repeat-resume N
+                   only the round-robin resume check, N times, each on a
+                   fresh cluster with one node killed first (as after the
+                   cluster checks): a local variant to find its rare
+                   failures; reports per run in target/cluster-test/
 
 Needs redis-server and haproxy (installed with apt-get when missing and
 running as root), and for the browser suite what `cargo xtask e2e` needs.
@@ -194,6 +199,7 @@ struct Options {
     browser_filter: Option<String>,
     bench: bool,
     rounds: usize,
+    repeat_resume: usize,
 }
 
 fn parse(args: &[String]) -> Result<Option<Options>, String> {
@@ -203,6 +209,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
         browser_filter: None,
         bench: false,
         rounds: 3,
+        repeat_resume: 0,
     };
     let mut args = Args::new(args, USAGE);
     while let Some(flag) = args.flag() {
@@ -222,6 +229,7 @@ fn parse(args: &[String]) -> Result<Option<Options>, String> {
             "--no-browser" => o.browser = false,
             "--bench" => o.bench = true,
             "--rounds" => o.rounds = args.number()?.max(1) as usize,
+            "--repeat-resume" => o.repeat_resume = args.number()?.max(1) as usize,
             "--browser-filter" => {
                 let filter = args.value()?;
                 o.browser_filter = Some(if filter == "all" {
@@ -270,7 +278,48 @@ pub(crate) fn run(args: &[String]) -> Result<(), String> {
     let page_port = util::free_port()?;
 
     let mut results: Vec<(Mode, String, Result<String, String>)> = Vec::new();
-    for mode in &opts.modes {
+    for round in 0..opts.repeat_resume {
+        let mode = Mode::RoundRobin;
+        eprintln!(
+            "\n==> resume check, round {} of {}",
+            round + 1,
+            opts.repeat_resume
+        );
+        let mut cluster = match Cluster::start(&tools, mode, &redis, page_port) {
+            Ok(cluster) => cluster,
+            Err(e) => {
+                results.push((mode, "start".into(), Err(e)));
+                continue;
+            }
+        };
+        // The check runs on the two nodes the cluster checks leave.
+        if let Some(server) = cluster.nodes.last_mut().and_then(|(_, _, s)| s.take()) {
+            let mut server = server;
+            server.kill();
+        }
+        let resume_browser = browser.as_ref().map(|(chromium, runner)| resume::Browser {
+            chromium,
+            runner,
+            page_port,
+            out: tools.out.join(format!("resume-round-{round}")),
+        });
+        let r = resume::resume_after_kill(&mut cluster, resume_browser.as_ref());
+        drop(cluster);
+        if r.is_err() {
+            // The nodes' logs of a failed round, kept from the next round.
+            for name in ["n1", "n2", "n3"] {
+                let log = |r: &str| tools.out.join(format!("{}-{name}{r}.log", mode.name()));
+                let _ = std::fs::copy(log(""), log(&format!("-round-{round}")));
+            }
+        }
+        results.push((mode, format!("resume after a node kill, round {round}"), r));
+    }
+    let modes = if opts.repeat_resume > 0 {
+        &[][..]
+    } else {
+        &opts.modes[..]
+    };
+    for mode in modes {
         let mode = *mode;
         let t = Instant::now();
         eprintln!("\n==> cluster-test {}: 3 nodes behind HAProxy", mode.name());

@@ -770,7 +770,7 @@
       if (typeof ResumingSockJS === 'undefined') throw new Error('sockjs-resume.js is not loaded');
       var sig = { wakers: [], wake: Client.prototype.wake };
       var clients = ['websocket', 'xhr-streaming'].map(function (transport) {
-        var c = { transport: transport, got: [], joins: 0, lost: 0, closes: [], opens: 0 };
+        var c = { transport: transport, got: [], at: [], joins: 0, lost: 0, closes: [], opens: 0 };
         c.conn = new ResumingSockJS(ctx.base + '/cluster_resume?client=browser-' + transport + '&room=' + encodeURIComponent(ctx.room), {
           sockjsOptions: { transports: [transport] },
           initialDelay: 100,
@@ -778,8 +778,10 @@
         });
         c.conn.on('open', function (e) { c.opens++; log(transport + ': open ' + e.url.replace(ctx.base, '')); sig.wake(); });
         c.conn.on('message', function (e) {
-          if (e.position !== null) c.got.push(Number(e.data));
-          else if (e.data === 'joined') c.joins++;
+          if (e.position !== null) {
+            c.got.push(Number(e.data));
+            c.at.push(e.position);
+          } else if (e.data === 'joined') c.joins++;
           sig.wake();
         });
         c.conn.on('lost', function () { c.lost++; sig.wake(); });
@@ -807,6 +809,17 @@
           var seen = new Array(ctx.expect).fill(0);
           c.got.forEach(function (n) { if (n >= 0 && n < ctx.expect) seen[n]++; });
           var l = seen.filter(function (x) { return x === 0; }).length;
+          if (l > 0) {
+            // Where the numbers went missing: each missing run, with the
+            // number and position received before and after it.
+            var runs = [];
+            for (var k = 1; k < c.got.length; k++) {
+              if (c.got[k] !== c.got[k - 1] + 1) {
+                runs.push(c.got[k - 1] + '@' + c.at[k - 1] + ' then ' + c.got[k] + '@' + c.at[k]);
+              }
+            }
+            log(c.transport + ': missing ' + l + ' (first ' + c.got[0] + '@' + c.at[0] + '): ' + runs.join('; '));
+          }
           var d = seen.reduce(function (a, x) { return a + Math.max(0, x - 1); }, 0);
           var o = 0;
           for (var i = 1; i < c.got.length; i++) if (c.got[i] <= c.got[i - 1]) o++;

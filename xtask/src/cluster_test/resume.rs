@@ -348,13 +348,25 @@ pub(crate) fn resume_after_kill(
     let mut browser_nodes: BTreeMap<String, usize> = BTreeMap::new();
     if let Some(browser) = browser {
         let (mut child, result) = start_browser(browser, cluster, &check.room)?;
+        // Both must be members before the stream starts: a client that
+        // joins late has missed its first numbers, which no resume brings
+        // back (it had no position yet).
         let m = match wait_members(
             cluster,
             &mut check,
-            Some("browser-websocket"),
+            Some("browser-xhr-streaming"),
             1,
-            "the browser's websocket client",
-        ) {
+            "the browser's xhr-streaming client",
+        )
+        .and_then(|_| {
+            wait_members(
+                cluster,
+                &mut check,
+                Some("browser-websocket"),
+                1,
+                "the browser's websocket client",
+            )
+        }) {
             Ok(m) => m,
             Err(e) => {
                 let _ = child.kill();
