@@ -499,6 +499,44 @@ async fn a_client_that_answers_pings_stays() {
     }
 }
 
+/// Keepalive: a ping goes out only after an interval with nothing from the
+/// client. A client that keeps sending is never pinged, although the ping
+/// timer, set when the session opened and not moved by each frame, fires
+/// within the first interval (it then re-arms from the last frame); once
+/// the client is quiet, the ping comes one interval after its last frame.
+#[tokio::test]
+async fn a_client_that_keeps_talking_is_not_pinged() {
+    use sockjs_conformance::client::{WireFrame, WireWs};
+    let interval = Duration::from_millis(500);
+    let (app, _events) =
+        app(no_heartbeat_config().websocket_ping(interval, Duration::from_secs(5)));
+    let addr = serve(app).await;
+    let mut ws = WireWs::connect(&wire_target(addr), "/echo/websocket")
+        .await
+        .unwrap();
+    // Three intervals of talk, a message every tenth of one.
+    for i in 0..30 {
+        let text = format!("talk {i}");
+        ws.send_text(&text).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap(),
+            Some(WireFrame::Text(text)),
+            "message {i}"
+        );
+        tokio::time::sleep(interval / 10).await;
+    }
+    let quiet = std::time::Instant::now();
+    let next = tokio::time::timeout(Duration::from_secs(5), ws.next())
+        .await
+        .expect("a ping once the client is quiet");
+    assert_eq!(next.unwrap(), Some(WireFrame::Ping));
+    let took = quiet.elapsed();
+    assert!(
+        took >= interval - interval / 5,
+        "pinged {took:?} after the last message"
+    );
+}
+
 /// Keepalive with a ping interval shorter than its timeout: an answer
 /// brings the next ping forward to one interval after it: not the timeout
 /// after the ping it answered, and not at once.
