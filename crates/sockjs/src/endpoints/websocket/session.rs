@@ -187,7 +187,7 @@ async fn run_session<S: Socket>(
                 }
                 Step::End(end) => break 'serve end,
                 Step::Heartbeat => {
-                    let due = src.last_frame + heartbeat_delay;
+                    let due = src.heartbeat_due(heartbeat_delay);
                     let Some(heartbeat) = src.heartbeat.as_mut() else {
                         continue;
                     };
@@ -201,8 +201,9 @@ async fn run_session<S: Socket>(
                         break 'serve end;
                     }
                     src.last_frame = Instant::now();
+                    let due = src.heartbeat_due(heartbeat_delay);
                     if let Some(heartbeat) = src.heartbeat.as_mut() {
-                        heartbeat.inner().reset(src.last_frame + heartbeat_delay);
+                        heartbeat.inner().reset(due);
                     }
                 }
                 Step::Keepalive => {
@@ -481,6 +482,11 @@ impl<S: Socket> Sources<'_, S> {
             }
         }
         self.poll_timers(cx)
+    }
+
+    /// When a heartbeat is due: `delay` after the last frame sent.
+    fn heartbeat_due(&self, delay: Duration) -> Instant {
+        self.last_frame + delay
     }
 
     /// Serves events until one needs the loop ([`Step`]): messages both
