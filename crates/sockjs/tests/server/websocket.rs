@@ -656,6 +656,73 @@ async fn a_client_that_stops_reading_stalls_out() {
     }
 }
 
+/// A client whose connection is reset while the handler floods it: the
+/// write fails, and the session ends at once as a transport error: not
+/// `send_timeout` later as `Stalled`, which is for a client that is still
+/// there but does not read.
+#[tokio::test]
+async fn a_connection_reset_mid_write_ends_the_session_at_once() {
+    use std::sync::{Arc, Mutex};
+    use tokio::io::AsyncReadExt;
+    let reasons: Arc<Mutex<Vec<Option<CloseReason>>>> = Arc::default();
+    let seen = reasons.clone();
+    let flood = sockjs::SockJsRouter::new(move |session: sockjs::Session| {
+        let reasons = reasons.clone();
+        async move {
+            let (tx, rx) = session.split();
+            let chunk = "x".repeat(64 * 1024);
+            for _ in 0..100_000 {
+                if tx.send(chunk.clone()).await.is_err() {
+                    break;
+                }
+            }
+            reasons.lock().unwrap().push(rx.close_reason());
+        }
+    })
+    .config(no_heartbeat_config().send_timeout(Duration::from_secs(20)))
+    .into_router();
+    let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
+    for round in 0..3 {
+        let mut tcp = TcpStream::connect(addr).await.unwrap();
+        tcp.write_all(
+            format!(
+                "GET /flood/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+                 Sec-WebSocket-Version: 13\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+        // Some of the flood, then a pause: the buffers fill and the server
+        // waits to write more; then the reset.
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0;
+        while got < 256 * 1024 {
+            got += tcp.read(&mut buf).await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        tcp.set_zero_linger().unwrap();
+        let reset = std::time::Instant::now();
+        drop(tcp);
+        loop {
+            if seen.lock().unwrap().len() > round {
+                break;
+            }
+            assert!(
+                reset.elapsed() < Duration::from_secs(5),
+                "round {round}: the session outlived its connection"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let reason = seen.lock().unwrap()[round].clone();
+        assert!(
+            matches!(reason, Some(CloseReason::TransportError(_))),
+            "round {round}: {reason:?}"
+        );
+    }
+}
+
 /// A hixie-76 upgrade without its 8 key bytes is closed after
 /// `body_timeout`, not kept forever.
 #[tokio::test]
