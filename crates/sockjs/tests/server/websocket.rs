@@ -603,16 +603,16 @@ async fn a_quiet_keepalive_session_does_not_spin() {
     assert!(used < 30, "{used} ticks of CPU in {took:?}");
 }
 
-/// A client that never reads while the handler floods it: the write that
-/// cannot complete within `send_timeout` ends the session as `Stalled`.
-#[tokio::test]
-async fn a_client_that_stops_reading_stalls_out() {
-    use std::sync::{Arc, Mutex};
-    let reasons: Arc<Mutex<Vec<Option<CloseReason>>>> = Arc::default();
-    let seen = reasons.clone();
-    let send_timeout = Duration::from_millis(300);
+/// How each flooded session ended, in order.
+type Ends = std::sync::Arc<std::sync::Mutex<Vec<Option<CloseReason>>>>;
+
+/// A server whose `/flood` handler sends 64 KB messages until its session
+/// closes, then records why it closed.
+async fn flood_server(send_timeout: Duration) -> (std::net::SocketAddr, Ends) {
+    let ends: Ends = Ends::default();
+    let seen = ends.clone();
     let flood = sockjs::SockJsRouter::new(move |session: sockjs::Session| {
-        let reasons = reasons.clone();
+        let ends = seen.clone();
         async move {
             let (tx, rx) = session.split();
             let chunk = "x".repeat(64 * 1024);
@@ -621,37 +621,67 @@ async fn a_client_that_stops_reading_stalls_out() {
                     break;
                 }
             }
-            reasons.lock().unwrap().push(rx.close_reason());
+            ends.lock().unwrap().push(rx.close_reason());
         }
     })
     .config(no_heartbeat_config().send_timeout(send_timeout))
     .into_router();
     let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
-    for round in 0..3 {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(
-            format!(
-                "GET /flood/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .as_bytes(),
+    (addr, ends)
+}
+
+/// A raw WebSocket to `/flood`, its handshake sent (its answer not read).
+async fn open_flood(addr: std::net::SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!(
+            "GET /flood/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
+             Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+             Sec-WebSocket-Version: 13\r\n\r\n"
         )
-        .await
-        .unwrap();
-        // Never read: the socket buffers fill, the server's write stalls.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            if seen.lock().unwrap().len() > round {
-                break;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "round {round}: no end"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    tcp
+}
+
+/// Why the `round`th flooded session ended, once it has, within `within`
+/// of `since`.
+async fn flood_end(
+    ends: &Ends,
+    round: usize,
+    since: std::time::Instant,
+    within: Duration,
+) -> Option<CloseReason> {
+    loop {
+        if let Some(end) = ends.lock().unwrap().get(round) {
+            return end.clone();
         }
-        assert_eq!(seen.lock().unwrap()[round], Some(CloseReason::Stalled));
+        assert!(
+            since.elapsed() < within,
+            "round {round}: no end within {within:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A client that never reads while the handler floods it: the write that
+/// cannot complete within `send_timeout` ends the session as `Stalled`.
+#[tokio::test]
+async fn a_client_that_stops_reading_stalls_out() {
+    let (addr, ends) = flood_server(Duration::from_millis(300)).await;
+    for round in 0..3 {
+        let tcp = open_flood(addr).await;
+        // Never read: the socket buffers fill, the server's write stalls.
+        let end = flood_end(
+            &ends,
+            round,
+            std::time::Instant::now(),
+            Duration::from_secs(10),
+        )
+        .await;
+        assert_eq!(end, Some(CloseReason::Stalled));
         drop(tcp);
     }
 }
@@ -662,38 +692,10 @@ async fn a_client_that_stops_reading_stalls_out() {
 /// there but does not read.
 #[tokio::test]
 async fn a_connection_reset_mid_write_ends_the_session_at_once() {
-    use std::sync::{Arc, Mutex};
     use tokio::io::AsyncReadExt;
-    let reasons: Arc<Mutex<Vec<Option<CloseReason>>>> = Arc::default();
-    let seen = reasons.clone();
-    let flood = sockjs::SockJsRouter::new(move |session: sockjs::Session| {
-        let reasons = reasons.clone();
-        async move {
-            let (tx, rx) = session.split();
-            let chunk = "x".repeat(64 * 1024);
-            for _ in 0..100_000 {
-                if tx.send(chunk.clone()).await.is_err() {
-                    break;
-                }
-            }
-            reasons.lock().unwrap().push(rx.close_reason());
-        }
-    })
-    .config(no_heartbeat_config().send_timeout(Duration::from_secs(20)))
-    .into_router();
-    let addr = serve(axum::Router::new().nest_service("/flood", flood)).await;
+    let (addr, ends) = flood_server(Duration::from_secs(20)).await;
     for round in 0..3 {
-        let mut tcp = TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(
-            format!(
-                "GET /flood/websocket HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\n\
-                 Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
-                 Sec-WebSocket-Version: 13\r\n\r\n"
-            )
-            .as_bytes(),
-        )
-        .await
-        .unwrap();
+        let mut tcp = open_flood(addr).await;
         // Some of the flood, then a pause: the buffers fill and the server
         // waits to write more; then the reset.
         let mut buf = vec![0u8; 64 * 1024];
@@ -705,20 +707,11 @@ async fn a_connection_reset_mid_write_ends_the_session_at_once() {
         tcp.set_zero_linger().unwrap();
         let reset = std::time::Instant::now();
         drop(tcp);
-        loop {
-            if seen.lock().unwrap().len() > round {
-                break;
-            }
-            assert!(
-                reset.elapsed() < Duration::from_secs(5),
-                "round {round}: the session outlived its connection"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        let reason = seen.lock().unwrap()[round].clone();
+        // Not `send_timeout` (20 s) later.
+        let end = flood_end(&ends, round, reset, Duration::from_secs(5)).await;
         assert!(
-            matches!(reason, Some(CloseReason::TransportError(_))),
-            "round {round}: {reason:?}"
+            matches!(end, Some(CloseReason::TransportError(_))),
+            "round {round}: {end:?}"
         );
     }
 }
